@@ -1,0 +1,90 @@
+/**
+ * Shared CLI plumbing: cosign-style options that also read `COSIGN_<FLAG>` from the environment,
+ * stderr/stdout helpers and the registry flag group. Commands stay thin: parse, call the library, print.
+ */
+import { Command, Option } from 'commander';
+import { SignetError } from '../errors.js';
+
+/** `--allow-insecure-registry` → `COSIGN_ALLOW_INSECURE_REGISTRY`, as cosign's viper binding does. */
+export function envNameFor(flags: string): string {
+  const long = /--([a-z0-9-]+)/.exec(flags)?.[1];
+  if (!long) throw new Error(`option without long name: ${flags}`);
+  return 'COSIGN_' + long.toUpperCase().replace(/-/g, '_');
+}
+
+/** An option bound to its COSIGN_* environment variable. */
+export function opt(flags: string, description: string, defaultValue?: unknown): Option {
+  const o = new Option(flags, description).env(envNameFor(flags));
+  if (defaultValue !== undefined) o.default(defaultValue);
+  return o;
+}
+
+/** Boolean flags in cosign accept `--flag`, `--flag=true` and `--flag=false`. */
+export function boolOpt(flags: string, description: string, defaultValue = false): Option {
+  const o = new Option(`${flags} [bool]`, description)
+    .env(envNameFor(flags))
+    .default(defaultValue)
+    .argParser(parseBool);
+  o.preset('true');
+  return o;
+}
+
+export function parseBool(v: string | boolean | undefined): boolean {
+  if (typeof v === 'boolean') return v;
+  if (v === undefined) return true;
+  const s = v.toLowerCase();
+  if (['true', '1', 'yes', 't'].includes(s)) return true;
+  if (['false', '0', 'no', 'f'].includes(s)) return false;
+  throw new SignetError('USAGE', `invalid boolean value "${v}" (use true or false)`);
+}
+
+/** Repeatable `-a key=value` options collect into a record. */
+export function collectKeyValue(value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const i = value.indexOf('=');
+  if (i <= 0) throw new SignetError('USAGE', `annotation "${value}" is not of the form key=value`);
+  return { ...(previous ?? {}), [value.slice(0, i)]: value.slice(i + 1) };
+}
+
+export function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new SignetError('USAGE', `expected a positive integer, got "${v}"`);
+  return n;
+}
+
+/** Messages for people go to stderr; machine output to stdout. */
+export const ui = {
+  info(msg: string): void {
+    process.stderr.write(msg + '\n');
+  },
+  warn(msg: string): void {
+    process.stderr.write('WARNING: ' + msg + '\n');
+  },
+  out(text: string): void {
+    process.stdout.write(text);
+  },
+};
+
+/** The registry flag group (cosign's REG options). */
+export function addRegistryOptions(cmd: Command): Command {
+  return cmd
+    .addOption(boolOpt('--allow-insecure-registry', 'skip TLS verification of the registry (and allow plain HTTP)'))
+    .addOption(boolOpt('--allow-http-registry', 'allow plain HTTP to the registry'))
+    .addOption(opt('--registry-username <user>', 'username for registry basic auth'))
+    .addOption(opt('--registry-password <password>', 'password for registry basic auth'))
+    .addOption(opt('--registry-token <token>', 'bearer token for the registry'))
+    .addOption(opt('--registry-cacert <file>', 'PEM file of CA certificates to trust for the registry'));
+}
+
+export interface RegistryFlags {
+  allowInsecureRegistry?: boolean;
+  allowHttpRegistry?: boolean;
+  registryUsername?: string;
+  registryPassword?: string;
+  registryToken?: string;
+  registryCacert?: string;
+}
+
+/** Append an "Examples:" section to a command's --help. */
+export function examples(cmd: Command, lines: string[]): Command {
+  return cmd.addHelpText('after', '\nExamples:\n' + lines.map((l) => '  ' + l).join('\n') + '\n');
+}

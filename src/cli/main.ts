@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+/**
+ * The `signet` command: a thin porcelain over the library. Each command module registers itself;
+ * errors become one line on stderr and the exit code of their SignetError code.
+ */
+import { Command, CommanderError } from 'commander';
+import { describeError, SignetError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerAll } from './commands/index.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('signet')
+    .description('Sign and verify container images and artifacts, compatible with Sigstore cosign')
+    .version(VERSION, '--cli-version', 'print the version number')
+    .option('-d, --verbose', 'log debug information to stderr')
+    .option('-t, --timeout <duration>', 'timeout for commands (e.g. 30s, 3m)', '3m')
+    .option('--output-file <file>', 'write stdout to this file instead')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .showHelpAfterError('(add --help for usage)');
+  // cosign accepts single-dash long flags (-key); normalise them like cosign's main does.
+  const args = argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/.test(a) && a.length > 2 && !a.startsWith('--') ? '-' + a : a));
+  registerAll(program);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    const code = e instanceof SignetError ? e.exitCode : 1;
+    process.stderr.write(`Error: ${describeError(e)}\n`);
+    if (process.env.SIGNET_DEBUG && e instanceof Error) process.stderr.write((e.stack ?? '') + '\n');
+    return code;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`Error: ${describeError(e)}\n`);
+    process.exitCode = 1;
+  },
+);
