@@ -34,8 +34,9 @@ stream.on('test:pass', (t) => {
 stream.on('test:fail', (t) => {
   if (t.details.type !== 'suite') failed++;
 });
-stream.compose(spec).pipe(process.stdout);
-stream.on('close', () => {
+const report = stream.compose(spec);
+report.pipe(process.stdout, { end: false });
+report.on('end', () => {
   process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
 });
