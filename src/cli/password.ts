@@ -1,0 +1,101 @@
+/**
+ * Passwords for encrypted keys, found the way cosign finds them: `COSIGN_PASSWORD` when set (even to
+ * the empty string), else a no-echo prompt on the terminal, else all of stdin (CI pipes). The password
+ * is never printed or logged.
+ */
+import { createInterface } from 'node:readline';
+import { SignetError } from '../errors.js';
+
+export interface ReadPasswordOptions {
+  /** Ask twice and require both answers to match (when creating a key). */
+  confirm: boolean;
+  prompt?: string;
+}
+
+const DEFAULT_PROMPT = 'Enter password for private key: ';
+const CONFIRM_PROMPT = 'Enter password for private key again: ';
+
+export async function readPassword(opts: ReadPasswordOptions): Promise<Buffer> {
+  const fromEnv = process.env.COSIGN_PASSWORD;
+  if (fromEnv !== undefined) return Buffer.from(fromEnv, 'utf8');
+  if (process.stdin.isTTY) {
+    const first = await promptHidden(opts.prompt ?? DEFAULT_PROMPT);
+    if (!opts.confirm) return first;
+    const again = await promptHidden(CONFIRM_PROMPT);
+    const same = first.equals(again);
+    again.fill(0);
+    if (!same) {
+      first.fill(0);
+      throw new SignetError('USAGE', 'passwords do not match');
+    }
+    return first;
+  }
+  return readAllStdin();
+}
+
+/** All of stdin, less one trailing newline (`echo pass |` adds one that nobody means as part of it). */
+async function readAllStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  } catch (e) {
+    throw new SignetError('IO', `cannot read the password from standard input: ${(e as Error).message}`, { cause: e });
+  }
+  let buf = Buffer.concat(chunks);
+  chunks.forEach((c) => c.fill(0));
+  if (buf.length > 0 && buf[buf.length - 1] === 0x0a) {
+    buf = buf.subarray(0, buf.length - (buf.length > 1 && buf[buf.length - 2] === 0x0d ? 2 : 1));
+  }
+  return buf;
+}
+
+/** Read one line from the terminal in raw mode so nothing is echoed. */
+function promptHidden(prompt: string): Promise<Buffer> {
+  const stdin = process.stdin;
+  process.stderr.write(prompt);
+  return new Promise<Buffer>((resolve, reject) => {
+    const bytes: number[] = [];
+    const finish = (err?: SignetError): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      const out = Buffer.from(bytes);
+      bytes.fill(0);
+      if (err) {
+        out.fill(0);
+        reject(err);
+      } else resolve(out);
+    };
+    const onData = (chunk: Buffer): void => {
+      for (const b of chunk) {
+        if (b === 0x0d || b === 0x0a) return finish();
+        if (b === 0x03) return finish(new SignetError('USAGE', 'interrupted'));
+        if (b === 0x04) {
+          if (bytes.length === 0) return finish(new SignetError('USAGE', 'no password entered'));
+          return finish();
+        }
+        if (b === 0x7f || b === 0x08) {
+          // Drop one whole UTF-8 character: continuation bytes are 10xxxxxx.
+          while (bytes.length > 0 && (bytes.pop()! & 0xc0) === 0x80);
+          continue;
+        }
+        bytes.push(b);
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onData);
+  });
+}
+
+/** Ask a yes/no question on the terminal (stderr); anything but y/yes is no. */
+export async function askYesNo(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    const answer = await new Promise<string>((resolve) => rl.question(question, resolve));
+    return /^\s*y(es)?\s*$/i.test(answer);
+  } finally {
+    rl.close();
+  }
+}
