@@ -1,0 +1,484 @@
+/**
+ * A registry client speaking the OCI distribution API: manifests, blobs (monolithic, chunked, mounted),
+ * tags, and OCI 1.1 referrers with the `sha256-<hex>` fallback tag. One instance is meant to be shared
+ * by many concurrent operations, so connections and tokens are reused.
+ */
+import { SignetError, isSignetError } from '../errors.js';
+import { isValidDigest, isValidTag, repositoryName } from './reference.js';
+import { RegistryHttpError, Transport, readBounded, type RetryOptions } from './transport.js';
+import { DEFAULT_MANIFEST_ACCEPT, MEDIA_TYPE, digestWithAlgorithmOf, parseDescriptor, sha256Digest, type Descriptor } from './types.js';
+
+export interface RegistryClientOptions {
+  insecure?: boolean;
+  allowHttp?: boolean;
+  username?: string;
+  password?: string;
+  token?: string;
+  caCertFile?: string;
+  retry?: Partial<RetryOptions>;
+  /** Upper bound for any manifest or index we read (default 4 MiB). */
+  maxManifestBytes?: number;
+  /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */
+  chunkSize?: number;
+  /** Attempts for the read-modify-write of a referrers fallback index (default 10). */
+  referrerAttempts?: number;
+}
+
+/** A repository on a registry; a full Reference fits too. */
+export interface Repo {
+  registry: string;
+  repository: string;
+}
+
+export interface Manifest {
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+  json: any;
+}
+
+export interface ReferrersResult {
+  manifests: Descriptor[];
+  source: 'api' | 'tag';
+}
+
+const DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024;
+const DEFAULT_MAX_BLOB = 128 * 1024 * 1024;
+const DEFAULT_CHUNK = 16 * 1024 * 1024;
+const MAX_PAGES = 10_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function contentType(res: Response): string {
+  return (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** The `sha256-<hex>` tag under which the referrers of `digest` are listed when the registry has no API. */
+export function referrersFallbackTag(digest: string): string {
+  if (!isValidDigest(digest)) throw new SignetError('REFERENCE', `invalid digest "${digest}"`);
+  return digest.replace(':', '-');
+}
+
+function checkRef(repo: Repo, ref: string): void {
+  if (!isValidDigest(ref) && !isValidTag(ref)) throw new SignetError('REFERENCE', `"${ref}" is neither a tag nor a digest (for ${repositoryName(repo)})`);
+}
+
+function checkDigest(repo: Repo, digest: string): void {
+  if (!isValidDigest(digest)) throw new SignetError('REFERENCE', `"${digest}" is not a digest (for ${repositoryName(repo)})`);
+}
+
+/** The next page from an RFC 5988 `Link: </v2/…?last=x&n=y>; rel="next"` header. */
+function nextLink(res: Response): string | undefined {
+  const link = res.headers.get('link');
+  if (!link) return undefined;
+  for (const part of link.split(',')) {
+    const m = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(part);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+function parseJson(bytes: Buffer, what: string): any {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new SignetError('MALFORMED', `${what} is not valid JSON`);
+  }
+}
+
+function indexManifests(doc: any, what: string): Descriptor[] {
+  if (!doc || typeof doc !== 'object' || (doc.manifests !== undefined && !Array.isArray(doc.manifests))) {
+    throw new SignetError('MALFORMED', `${what} is not an image index`);
+  }
+  return ((doc.manifests ?? []) as unknown[]).map((d) => parseDescriptor(d, what));
+}
+
+/** Serialize an OCI index the way go-containerregistry does (field order schemaVersion, mediaType, manifests). */
+function serializeIndex(manifests: Descriptor[]): Buffer {
+  const ordered = manifests.map((d) => {
+    const o: Record<string, unknown> = { mediaType: d.mediaType, size: d.size, digest: d.digest };
+    if (d.annotations && Object.keys(d.annotations).length) o.annotations = d.annotations;
+    if (d.platform) o.platform = d.platform;
+    if (d.artifactType) o.artifactType = d.artifactType;
+    return o;
+  });
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests: ordered }));
+}
+
+export class RegistryClient {
+  readonly transport: Transport;
+  private readonly maxManifestBytes: number;
+  private readonly chunkSize: number;
+  private readonly referrerAttempts: number;
+  /** Serializes fallback-index updates in this process, per repository+subject. */
+  private readonly fallbackLocks = new Map<string, Promise<unknown>>();
+
+  constructor(options: RegistryClientOptions = {}) {
+    this.transport = new Transport(options);
+    this.maxManifestBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST;
+    this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
+    this.referrerAttempts = options.referrerAttempts ?? 10;
+    if (!(this.chunkSize > 0)) throw new SignetError('USAGE', 'chunkSize must be positive');
+  }
+
+  /** Close idle connections (the process also exits without it). */
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  private pull(repo: Repo): string[] {
+    return [`repository:${repo.repository}:pull`];
+  }
+
+  private push(repo: Repo): string[] {
+    return [`repository:${repo.repository}:pull,push`];
+  }
+
+  private path(repo: Repo, kind: 'manifests' | 'blobs' | 'tags' | 'referrers', rest: string): string {
+    return `/v2/${repo.repository}/${kind}/${rest}`;
+  }
+
+  async getManifest(repo: Repo, refOrDigest: string, opts: { accept?: string[] } = {}): Promise<Manifest> {
+    checkRef(repo, refOrDigest);
+    const res = await this.transport.request({
+      registry: repo.registry,
+      method: 'GET',
+      path: this.path(repo, 'manifests', refOrDigest),
+      headers: { accept: (opts.accept ?? DEFAULT_MANIFEST_ACCEPT).join(', ') },
+      scopes: this.pull(repo),
+    });
+    const where = `manifest ${repositoryName(repo)}${isValidDigest(refOrDigest) ? '@' : ':'}${refOrDigest}`;
+    const bytes = await readBounded(res, this.maxManifestBytes, where);
+    const digest = this.manifestDigest(res, bytes, refOrDigest, where);
+    const json = parseJson(bytes, where);
+    if (!json || typeof json !== 'object' || Array.isArray(json)) throw new SignetError('MALFORMED', `${where} is not a JSON object`);
+    const mediaType = typeof json.mediaType === 'string' && json.mediaType ? json.mediaType : contentType(res);
+    return { bytes, mediaType, digest, json };
+  }
+
+  /** The digest of fetched manifest bytes: checked against what we asked for and what the registry claims. */
+  private manifestDigest(res: Response, bytes: Buffer, refOrDigest: string, where: string): string {
+    if (isValidDigest(refOrDigest)) {
+      const actual = digestWithAlgorithmOf(refOrDigest, bytes);
+      if (actual !== refOrDigest) throw new SignetError('MALFORMED', `${where}: the registry sent content with digest ${actual}`);
+      return refOrDigest;
+    }
+    const computed = sha256Digest(bytes);
+    const claimed = res.headers.get('docker-content-digest');
+    if (claimed && isValidDigest(claimed)) {
+      if (digestWithAlgorithmOf(claimed, bytes) !== claimed) throw new SignetError('MALFORMED', `${where}: Docker-Content-Digest ${claimed} does not match the content`);
+      return claimed.startsWith('sha256:') ? computed : claimed;
+    }
+    return computed;
+  }
+
+  async headManifest(repo: Repo, ref: string, opts: { accept?: string[] } = {}): Promise<{ mediaType: string; digest: string; size: number } | null> {
+    checkRef(repo, ref);
+    const res = await this.transport.request({
+      registry: repo.registry,
+      method: 'HEAD',
+      path: this.path(repo, 'manifests', ref),
+      headers: { accept: (opts.accept ?? DEFAULT_MANIFEST_ACCEPT).join(', ') },
+      scopes: this.pull(repo),
+      accept: (s) => (s >= 200 && s < 300) || s === 404,
+    });
+    await res.body?.cancel().catch(() => {});
+    if (res.status === 404) return null;
+    const digest = res.headers.get('docker-content-digest');
+    const mediaType = contentType(res);
+    const size = Number(res.headers.get('content-length'));
+    if (digest && isValidDigest(digest) && mediaType && Number.isSafeInteger(size) && size > 0) {
+      if (isValidDigest(ref) && digest !== ref) throw new SignetError('MALFORMED', `HEAD ${repositoryName(repo)}@${ref}: the registry answered with digest ${digest}`);
+      return { mediaType, digest, size };
+    }
+    // Some registries omit the headers on HEAD; the body tells us everything.
+    try {
+      const m = await this.getManifest(repo, ref, opts);
+      return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+    } catch (e) {
+      if (isSignetError(e, 'NOT_FOUND')) return null;
+      throw e;
+    }
+  }
+
+  async putManifest(repo: Repo, tagOrDigest: string, bytes: Buffer, mediaType: string): Promise<string> {
+    return (await this.putManifestRaw(repo, tagOrDigest, bytes, mediaType)).digest;
+  }
+
+  private async putManifestRaw(repo: Repo, tagOrDigest: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; subjectHeader: boolean }> {
+    checkRef(repo, tagOrDigest);
+    const computed = isValidDigest(tagOrDigest) ? digestWithAlgorithmOf(tagOrDigest, bytes) : sha256Digest(bytes);
+    if (isValidDigest(tagOrDigest) && computed !== tagOrDigest) {
+      throw new SignetError('INTERNAL', `refusing to put manifest with digest ${computed} under ${tagOrDigest}`);
+    }
+    if (bytes.length > this.maxManifestBytes) throw new SignetError('TOO_LARGE', `manifest of ${bytes.length} bytes exceeds the limit of ${this.maxManifestBytes}`);
+    const res = await this.transport.request({
+      registry: repo.registry,
+      method: 'PUT',
+      path: this.path(repo, 'manifests', tagOrDigest),
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      scopes: this.push(repo),
+    });
+    await res.body?.cancel().catch(() => {});
+    const claimed = res.headers.get('docker-content-digest');
+    if (claimed && claimed.startsWith('sha256:') && claimed !== sha256Digest(bytes)) {
+      throw new SignetError('MALFORMED', `PUT manifest ${repositoryName(repo)}:${tagOrDigest}: the registry reports digest ${claimed} for content with ${sha256Digest(bytes)}`);
+    }
+    return { digest: computed, subjectHeader: res.headers.has('oci-subject') };
+  }
+
+  async deleteManifest(repo: Repo, digest: string): Promise<void> {
+    checkDigest(repo, digest);
+    const res = await this.transport.request({
+      registry: repo.registry,
+      method: 'DELETE',
+      path: this.path(repo, 'manifests', digest),
+      scopes: [`repository:${repo.repository}:delete`, ...this.push(repo)],
+    });
+    await res.body?.cancel().catch(() => {});
+  }
+
+  async getBlob(repo: Repo, digest: string, opts: { maxBytes?: number } = {}): Promise<Buffer> {
+    checkDigest(repo, digest);
+    const res = await this.transport.request({ registry: repo.registry, method: 'GET', path: this.path(repo, 'blobs', digest), scopes: this.pull(repo) });
+    const where = `blob ${repositoryName(repo)}@${digest}`;
+    const bytes = await readBounded(res, opts.maxBytes ?? DEFAULT_MAX_BLOB, where);
+    const actual = digestWithAlgorithmOf(digest, bytes);
+    if (actual !== digest) throw new SignetError('MALFORMED', `${where}: the registry sent content with digest ${actual}`);
+    return bytes;
+  }
+
+  async blobExists(repo: Repo, digest: string): Promise<boolean> {
+    checkDigest(repo, digest);
+    const res = await this.transport.request({
+      registry: repo.registry,
+      method: 'HEAD',
+      path: this.path(repo, 'blobs', digest),
+      scopes: this.pull(repo),
+      accept: (s) => (s >= 200 && s < 300) || s === 404,
+    });
+    await res.body?.cancel().catch(() => {});
+    return res.status !== 404;
+  }
+
+  /** Upload a blob unless the registry has it: monolithic POST+PUT, or PATCH chunks above chunkSize. */
+  async putBlob(repo: Repo, bytes: Buffer, _opts: { mediaType?: string } = {}): Promise<{ digest: string; size: number }> {
+    const digest = sha256Digest(bytes);
+    if (await this.blobExists(repo, digest)) return { digest, size: bytes.length };
+    let location = await this.startUpload(repo);
+    if (bytes.length > this.chunkSize) {
+      for (let offset = 0; offset < bytes.length; offset += this.chunkSize) {
+        const chunk = bytes.subarray(offset, Math.min(offset + this.chunkSize, bytes.length));
+        const res = await this.transport.request({
+          registry: repo.registry,
+          method: 'PATCH',
+          path: location,
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}`, 'content-length': String(chunk.length) },
+          body: Buffer.from(chunk),
+          scopes: this.push(repo),
+        });
+        await res.body?.cancel().catch(() => {});
+        location = this.location(res, location, repo);
+      }
+      await this.finishUpload(repo, location, digest, Buffer.alloc(0));
+    } else {
+      await this.finishUpload(repo, location, digest, bytes);
+    }
+    return { digest, size: bytes.length };
+  }
+
+  private async startUpload(repo: Repo, query = ''): Promise<string> {
+    const res = await this.transport.request({
+      registry: repo.registry,
+      method: 'POST',
+      path: this.path(repo, 'blobs', 'uploads/') + query,
+      scopes: this.push(repo),
+    });
+    await res.body?.cancel().catch(() => {});
+    return this.location(res, res.url, repo);
+  }
+
+  /** Resolve a Location header (relative or absolute) against the URL it answered. */
+  private location(res: Response, base: string, repo: Repo): string {
+    const loc = res.headers.get('location');
+    if (!loc) throw new SignetError('MALFORMED', `${repositoryName(repo)}: the registry started an upload without a Location header`);
+    try {
+      return new URL(loc, res.url || base).toString();
+    } catch {
+      throw new SignetError('MALFORMED', `${repositoryName(repo)}: unusable upload Location "${loc.slice(0, 100)}"`);
+    }
+  }
+
+  private async finishUpload(repo: Repo, location: string, digest: string, body: Buffer): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
+    const res = await this.transport.request({
+      registry: repo.registry,
+      method: 'PUT',
+      path: url.toString(),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+      body,
+      scopes: this.push(repo),
+    });
+    await res.body?.cancel().catch(() => {});
+  }
+
+  /** Cross-repository mount: true when mounted (201), false when the registry wants an upload (202). */
+  async mountBlob(repo: Repo, digest: string, fromRepository: string | Repo): Promise<boolean> {
+    checkDigest(repo, digest);
+    const from = typeof fromRepository === 'string' ? fromRepository : fromRepository.repository;
+    if (typeof fromRepository !== 'string' && fromRepository.registry !== repo.registry) {
+      throw new SignetError('USAGE', `cannot mount from ${repositoryName(fromRepository)} into ${repositoryName(repo)}: different registries`);
+    }
+    const res = await this.transport.request({
+      registry: repo.registry,
+      method: 'POST',
+      path: this.path(repo, 'blobs', 'uploads/') + `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      scopes: [...this.push(repo), `repository:${from}:pull`],
+    });
+    await res.body?.cancel().catch(() => {});
+    if (res.status === 201) return true;
+    // The registry opened an upload session instead; cancel it so it does not linger.
+    const loc = res.headers.get('location');
+    if (loc) {
+      const cancel = await this.transport
+        .request({ registry: repo.registry, method: 'DELETE', path: this.location(res, res.url, repo), scopes: this.push(repo), accept: () => true })
+        .catch(() => undefined);
+      await cancel?.body?.cancel().catch(() => {});
+    }
+    return false;
+  }
+
+  async listTags(repo: Repo, opts: { pageSize?: number } = {}): Promise<string[]> {
+    const tags: string[] = [];
+    let path: string | undefined = this.path(repo, 'tags', 'list') + (opts.pageSize ? `?n=${opts.pageSize}` : '');
+    const seen = new Set<string>();
+    for (let page = 0; path; page++) {
+      if (page >= MAX_PAGES || seen.has(path)) throw new SignetError('MALFORMED', `tag list of ${repositoryName(repo)}: pagination does not end`);
+      seen.add(path);
+      const res = await this.transport.request({ registry: repo.registry, method: 'GET', path, scopes: this.pull(repo) });
+      const what = `tag list of ${repositoryName(repo)}`;
+      const doc = parseJson(await readBounded(res, this.maxManifestBytes, what), what);
+      if (!doc || typeof doc !== 'object' || (doc.tags !== null && doc.tags !== undefined && !Array.isArray(doc.tags))) {
+        throw new SignetError('MALFORMED', `${what} has no "tags" array`);
+      }
+      for (const t of doc.tags ?? []) {
+        if (typeof t !== 'string') throw new SignetError('MALFORMED', `${what} contains a non-string tag`);
+        tags.push(t);
+      }
+      path = nextLink(res);
+    }
+    return tags;
+  }
+
+  /**
+   * The referrers of `subjectDigest`: the OCI 1.1 API when the registry has it (200 with an image
+   * index), else the `sha256-<hex>` fallback tag. Only 404/400 (or a non-index 200) mean "no API";
+   * every other failure throws, so a flaky registry never looks like an unsigned image.
+   */
+  async referrers(repo: Repo, subjectDigest: string, opts: { artifactType?: string } = {}): Promise<ReferrersResult> {
+    checkDigest(repo, subjectDigest);
+    const api = await this.referrersFromApi(repo, subjectDigest, opts.artifactType);
+    const filter = (ds: Descriptor[]): Descriptor[] => (opts.artifactType ? ds.filter((d) => d.artifactType === opts.artifactType) : ds);
+    if (api) return { manifests: filter(api), source: 'api' };
+    return { manifests: filter(await this.readFallbackIndex(repo, subjectDigest)), source: 'tag' };
+  }
+
+  /** The API's answer, or undefined when the registry has no referrers API. */
+  private async referrersFromApi(repo: Repo, subjectDigest: string, artifactType?: string): Promise<Descriptor[] | undefined> {
+    let path: string | undefined = this.path(repo, 'referrers', subjectDigest) + (artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '');
+    const out: Descriptor[] = [];
+    const seen = new Set<string>();
+    for (let page = 0; path; page++) {
+      if (page >= MAX_PAGES || seen.has(path)) throw new SignetError('MALFORMED', `referrers of ${repositoryName(repo)}@${subjectDigest}: pagination does not end`);
+      seen.add(path);
+      const res = await this.transport.request({
+        registry: repo.registry,
+        method: 'GET',
+        path,
+        headers: { accept: MEDIA_TYPE.ociIndex },
+        scopes: this.pull(repo),
+        accept: (s) => (s >= 200 && s < 300) || (page === 0 && (s === 404 || s === 400)),
+      });
+      if (res.status === 404 || res.status === 400 || (page === 0 && (res.status !== 200 || contentType(res) !== MEDIA_TYPE.ociIndex))) {
+        await res.body?.cancel().catch(() => {});
+        return undefined;
+      }
+      const what = `referrers of ${repositoryName(repo)}@${subjectDigest}`;
+      out.push(...indexManifests(parseJson(await readBounded(res, this.maxManifestBytes, what), what), what));
+      path = nextLink(res);
+    }
+    return out;
+  }
+
+  private async readFallbackIndex(repo: Repo, subjectDigest: string): Promise<Descriptor[]> {
+    const tag = referrersFallbackTag(subjectDigest);
+    let m: Manifest;
+    try {
+      m = await this.getManifest(repo, tag, { accept: [MEDIA_TYPE.ociIndex] });
+    } catch (e) {
+      if (isSignetError(e, 'NOT_FOUND')) return [];
+      throw e;
+    }
+    return indexManifests(m.json, `referrers fallback index ${repositoryName(repo)}:${tag}`);
+  }
+
+  /**
+   * Push a manifest whose `subject` is `subject` and make it findable as a referrer. Registries with
+   * the API index it themselves; otherwise we add it to the fallback index with a read-modify-write
+   * that re-reads after writing (and once more after a pause) until our entry survives, so concurrent
+   * signers do not drop each other's entries.
+   */
+  async pushReferrer(repo: Repo, manifestBytes: Buffer, mediaType: string, subject: Descriptor): Promise<string> {
+    checkDigest(repo, subject.digest);
+    const manifest = parseJson(manifestBytes, 'referrer manifest');
+    if (!manifest || typeof manifest !== 'object') throw new SignetError('MALFORMED', 'referrer manifest is not a JSON object');
+    if (manifest.subject?.digest !== subject.digest) {
+      throw new SignetError('INTERNAL', `referrer manifest names subject ${String(manifest.subject?.digest)}, expected ${subject.digest}`);
+    }
+    const digest = sha256Digest(manifestBytes);
+    const put = await this.putManifestRaw(repo, digest, manifestBytes, mediaType);
+    if (put.subjectHeader) return digest;
+    if (await this.referrersFromApi(repo, subject.digest)) return digest;
+
+    const entry: Descriptor = { mediaType, digest, size: manifestBytes.length };
+    const artifactType = typeof manifest.artifactType === 'string' && manifest.artifactType ? manifest.artifactType : manifest.config?.mediaType;
+    if (typeof artifactType === 'string' && artifactType) entry.artifactType = artifactType;
+    if (manifest.annotations && typeof manifest.annotations === 'object' && Object.keys(manifest.annotations).length) entry.annotations = manifest.annotations;
+
+    const key = `${repositoryName(repo)}@${subject.digest}`;
+    const previous = this.fallbackLocks.get(key) ?? Promise.resolve();
+    const run = previous.catch(() => {}).then(() => this.addToFallbackIndex(repo, subject.digest, entry));
+    this.fallbackLocks.set(key, run);
+    try {
+      await run;
+    } finally {
+      if (this.fallbackLocks.get(key) === run) this.fallbackLocks.delete(key);
+    }
+    return digest;
+  }
+
+  private async addToFallbackIndex(repo: Repo, subjectDigest: string, entry: Descriptor): Promise<void> {
+    const tag = referrersFallbackTag(subjectDigest);
+    for (let attempt = 1; attempt <= this.referrerAttempts; attempt++) {
+      const current = await this.readFallbackIndex(repo, subjectDigest);
+      if (!current.some((d) => d.digest === entry.digest)) {
+        const next = [...current, entry].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+        await this.putManifest(repo, tag, serializeIndex(next), MEDIA_TYPE.ociIndex);
+      }
+      // A writer that read before our PUT may still overwrite it: check now and again after a pause.
+      if ((await this.readFallbackIndex(repo, subjectDigest)).some((d) => d.digest === entry.digest)) {
+        await sleep(50 + Math.random() * 100);
+        if ((await this.readFallbackIndex(repo, subjectDigest)).some((d) => d.digest === entry.digest)) return;
+      }
+      await sleep(Math.random() * 40 * attempt);
+    }
+    throw new SignetError(
+      'CONFLICT',
+      `could not add ${entry.digest} to the referrers index ${repositoryName(repo)}:${tag}: other writers kept replacing it (${this.referrerAttempts} attempts)`,
+    );
+  }
+}
+
+export { RegistryHttpError };

@@ -1,0 +1,28 @@
+/** The OCI layer: references (pure), credentials, the HTTP transport and the registry client. */
+export {
+  DOCKER_HUB,
+  isLoopbackRegistry,
+  isValidDigest,
+  isValidTag,
+  parseReference,
+  referenceString,
+  registryHostname,
+  repositoryName,
+  withDigest,
+  withTag,
+  type Reference,
+} from './reference.js';
+export {
+  DOCKER_HUB_CONFIG_KEY,
+  configKeyFor,
+  dockerConfigPath,
+  loginToDockerConfig,
+  resolveCredentials,
+  runCredentialHelper,
+  writeFileAtomic,
+  type Credentials,
+  type ExplicitCredentials,
+} from './auth.js';
+export { DEFAULT_RETRY, RegistryHttpError, Transport, parseChallenge, readBounded, type RetryOptions, type TransportOptions } from './transport.js';
+export { RegistryClient, referrersFallbackTag, type Manifest, type ReferrersResult, type RegistryClientOptions, type Repo } from './client.js';
+export { DEFAULT_MANIFEST_ACCEPT, MEDIA_TYPE, digestWithAlgorithmOf, parseDescriptor, sha256Digest, type Descriptor, type Platform } from './types.js';
