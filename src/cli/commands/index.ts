@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerAttachmentCommands } from './attachments.js';
+import { registerBlobCommands } from './blob.js';
 import { registerImageCommands } from './image.js';
 import { registerKeyCommands } from './keys.js';
 import { registerVersion } from './version.js';
@@ -8,6 +9,7 @@ import { registerVersion } from './version.js';
 export function registerAll(program: Command): void {
   registerImageCommands(program);
   registerAttachmentCommands(program);
+  registerBlobCommands(program);
   registerKeyCommands(program);
   registerVersion(program);
 }

@@ -1,0 +1,329 @@
+/** `signet sign-blob` and `signet verify-blob`: signatures over files, in Sigstore bundles or cosign's legacy forms. */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { SignetError } from '../../errors.js';
+import { loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } from '../../keys/index.js';
+import {
+  buildMessageSignatureBundle,
+  checkTlogPolicy,
+  decodeSignatureInput,
+  IN_TOTO_PAYLOAD_TYPE,
+  parseBundle,
+  parseLegacyBlobBundle,
+  parseStatement,
+  verifyArtifactSignature,
+  verifyBundleWithKey,
+  type Artifact,
+  type HashAlg,
+} from '../../sigstore/index.js';
+import { readPassword } from '../password.js';
+import { boolOpt, examples, opt, parseBool, ui } from '../common.js';
+
+/** Bundles and signature files are small; anything bigger is not one. */
+const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
+
+const TLOG_SKIP_WARNING =
+  'Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.';
+
+interface SignBlobFlags {
+  key?: string;
+  bundle?: string;
+  outputSignature?: string;
+  newBundleFormat: boolean;
+  tlogUpload: boolean;
+  b64: boolean;
+  yes: boolean;
+}
+
+interface VerifyBlobFlags {
+  key?: string;
+  bundle?: string;
+  signature?: string;
+  insecureIgnoreTlog: boolean;
+}
+
+function ioError(what: string, e: unknown): SignetError {
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOENT') return new SignetError('IO', `${what}: no such file`, { cause: e });
+  if (err?.code === 'EISDIR') return new SignetError('IO', `${what}: is a directory`, { cause: e });
+  if (err?.code === 'EACCES') return new SignetError('IO', `${what}: permission denied`, { cause: e });
+  if (err?.code === 'ERR_FS_FILE_TOO_LARGE' || err?.code === 'ERR_STRING_TOO_LONG' || e instanceof RangeError) {
+    return new SignetError('TOO_LARGE', `${what}: too large to hold in memory`, { cause: e });
+  }
+  return new SignetError('IO', `${what}: ${err?.message ?? String(e)}`, { cause: e });
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks);
+}
+
+/** The whole blob (`-` is stdin). Needed for signing: a Signer takes the data, not a digest. */
+async function readBlob(path: string): Promise<Buffer> {
+  try {
+    return path === '-' ? await readStdin() : await fs.readFile(path);
+  } catch (e) {
+    throw ioError(path === '-' ? 'standard input' : path, e);
+  }
+}
+
+/** Digests of a file in one streaming pass, so verifying a large file never holds it in memory. */
+async function digestFile(path: string, algs: Iterable<HashAlg>): Promise<Partial<Record<HashAlg, Buffer>>> {
+  const hashes = [...new Set(algs)].map((a) => [a, createHash(a)] as const);
+  try {
+    const input = path === '-' ? process.stdin : createReadStream(path);
+    for await (const chunk of input) for (const [, h] of hashes) h.update(chunk as Buffer);
+  } catch (e) {
+    throw ioError(path === '-' ? 'standard input' : path, e);
+  }
+  return Object.fromEntries(hashes.map(([a, h]) => [a, h.digest()]));
+}
+
+async function readSmallFile(path: string, what: string): Promise<Buffer> {
+  let st;
+  try {
+    st = await fs.stat(path);
+  } catch (e) {
+    throw ioError(`${what} ${path}`, e);
+  }
+  if (st.isDirectory()) throw new SignetError('IO', `${what} ${path}: is a directory`);
+  if (st.size > MAX_BUNDLE_BYTES) throw new SignetError('TOO_LARGE', `${what} ${path} is ${st.size} bytes, more than ${MAX_BUNDLE_BYTES}`);
+  try {
+    return await fs.readFile(path);
+  } catch (e) {
+    throw ioError(`${what} ${path}`, e);
+  }
+}
+
+/** Temp file in the same directory, then rename: readers see the old file or the whole new one. */
+async function writeAtomic(path: string, data: Buffer | string, mode = 0o644): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await fs.writeFile(tmp, data, { mode, flag: 'wx' });
+    await fs.rename(tmp, path);
+  } catch (e) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw ioError(`cannot write ${path}`, e);
+  }
+}
+
+/** Reading the blob from stdin leaves no stdin for a password: it must then come from COSIGN_PASSWORD. */
+function passwordSource(blobFromStdin: boolean): PasswordSource {
+  return () => {
+    if (blobFromStdin && process.env.COSIGN_PASSWORD === undefined && !process.stdin.isTTY) {
+      throw new SignetError('USAGE', 'the blob is read from standard input, so set the key password in COSIGN_PASSWORD');
+    }
+    return readPassword({ confirm: false });
+  };
+}
+
+/** The digest algorithm a key signs with; Ed25519 has none of its own, and sigstore records SHA2_512 for it. */
+function messageDigestAlg(key: PublicKeyInfo): HashAlg {
+  return key.hash ?? 'sha512';
+}
+
+export async function signBlobAction(file: string, flags: SignBlobFlags): Promise<void> {
+  if (!flags.key) throw new SignetError('USAGE', 'keyless signing is not available yet: pass --key');
+  if (flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', 'must specify --bundle with --new-bundle-format');
+  if (flags.tlogUpload) {
+    throw new SignetError(
+      'USAGE',
+      'no transparency log is configured: pass --tlog-upload=false to sign without one (the signature will not be publicly auditable)',
+    );
+  }
+  const fromStdin = file === '-';
+  if (!fromStdin) {
+    const st = await fs.stat(file).catch((e: unknown) => {
+      throw ioError(file, e);
+    });
+    if (st.isDirectory()) throw new SignetError('IO', `${file}: is a directory`);
+  }
+  const signer = await loadSigner(flags.key, passwordSource(fromStdin));
+  const data = await readBlob(file);
+  const hashAlg = messageDigestAlg(signer.publicKey);
+  const digest = createHash(hashAlg).update(data).digest();
+  const signature = signer.sign(data);
+
+  if (flags.outputSignature) {
+    await writeAtomic(flags.outputSignature, flags.b64 ? signature.toString('base64') : signature);
+    ui.info(`Signature wrote in the file ${flags.outputSignature}`);
+  }
+  if (flags.newBundleFormat) {
+    const bundle = buildMessageSignatureBundle({ digest, hashAlg, signature, publicKeyHint: signer.publicKey.hint });
+    await writeAtomic(flags.bundle!, bundle);
+    ui.info(`Wrote bundle to file ${flags.bundle}`);
+    return;
+  }
+  if (flags.bundle) {
+    // cosign's LocalSignedPayload; for a key, `cert` holds base64 of the public key PEM.
+    const legacy = { base64Signature: signature.toString('base64'), cert: Buffer.from(signer.publicKey.pem).toString('base64') };
+    await writeAtomic(flags.bundle, JSON.stringify(legacy));
+    ui.info(`Wrote bundle to file ${flags.bundle}`);
+  }
+  if (!flags.outputSignature) ui.out(signature.toString('base64') + '\n');
+}
+
+type BlobEvidence =
+  | { kind: 'bundle'; bundle: ReturnType<typeof parseBundle> }
+  | { kind: 'signature'; signature: Buffer; tlogEntries: number };
+
+/** `--bundle` holds either a Sigstore bundle or cosign's legacy `{"base64Signature":…}`; tell them apart by shape. */
+export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new SignetError('MALFORMED', `bundle ${path} is not valid JSON`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new SignetError('MALFORMED', `bundle ${path} is not a JSON object`);
+  const o = doc as Record<string, unknown>;
+  try {
+    if ('mediaType' in o) return { kind: 'bundle', bundle: parseBundle(bytes) };
+    if ('base64Signature' in o) {
+      const legacy = parseLegacyBlobBundle(o);
+      return { kind: 'signature', signature: legacy.signature, tlogEntries: legacy.rekorBundle ? 1 : 0 };
+    }
+  } catch (e) {
+    if (e instanceof SignetError) throw new SignetError(e.code, `${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
+  throw new SignetError('MALFORMED', `${path} is neither a Sigstore bundle (no mediaType) nor a cosign bundle (no base64Signature)`);
+}
+
+/** `--signature`: a file holding the signature, or the base64 signature itself. */
+async function readSignatureFlag(value: string): Promise<Buffer> {
+  let st;
+  try {
+    st = await fs.stat(value);
+  } catch {
+    st = undefined;
+  }
+  if (st?.isFile()) return decodeSignatureInput(await readSmallFile(value, 'signature file'));
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(value) && value.length >= 16) return decodeSignatureInput(Buffer.from(value));
+  throw new SignetError('IO', `signature ${value}: no such file, and not a base64 signature`);
+}
+
+/** Which digests of the artifact the evidence needs: the bundle's, the key's, and any the statement names. */
+function neededDigests(evidence: BlobEvidence, key: PublicKeyInfo): HashAlg[] {
+  const algs = new Set<HashAlg>();
+  if (key.hash) algs.add(key.hash);
+  if (evidence.kind === 'bundle') {
+    const c = evidence.bundle.content;
+    if (c.kind === 'messageSignature') algs.add(c.hashAlg);
+    else if (c.payloadType === IN_TOTO_PAYLOAD_TYPE) {
+      algs.add('sha256');
+      try {
+        for (const s of parseStatement(c.payload).subject) for (const a of ['sha256', 'sha384', 'sha512'] as const) if (s.digest[a]) algs.add(a);
+      } catch {
+        // verification reports a malformed statement after checking the signature
+      }
+    }
+  }
+  return [...algs];
+}
+
+export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): Promise<void> {
+  if (!flags.key) throw new SignetError('USAGE', 'keyless verification is not available yet: pass --key');
+  if (!flags.bundle && !flags.signature) throw new SignetError('USAGE', 'pass --bundle or --signature');
+  if (flags.bundle && flags.signature) throw new SignetError('USAGE', '--bundle and --signature cannot be used together');
+
+  // `sha256:<hex>` names a digest only when no file of that name exists.
+  let artifactDigest: Buffer | undefined;
+  if (target !== '-') {
+    const exists = await fs.stat(target).then(
+      (s) => s,
+      () => undefined,
+    );
+    if (!exists) {
+      const m = /^sha256:([0-9a-fA-F]{64})$/.exec(target);
+      if (!m) throw new SignetError('IO', `${target}: no such file`);
+      artifactDigest = Buffer.from(m[1]!, 'hex');
+    } else if (exists.isDirectory()) {
+      throw new SignetError('IO', `${target}: is a directory`);
+    }
+  }
+
+  const evidence: BlobEvidence = flags.bundle
+    ? parseBlobBundle(await readSmallFile(flags.bundle, 'bundle'), flags.bundle)
+    : { kind: 'signature', signature: await readSignatureFlag(flags.signature!), tlogEntries: 0 };
+  const key = await loadPublicKey(flags.key, passwordSource(target === '-'));
+
+  checkTlogPolicy({
+    ignoreTlog: flags.insecureIgnoreTlog,
+    entries: evidence.kind === 'bundle' ? evidence.bundle.tlogEntries.length : evidence.tlogEntries,
+    logConfigured: false,
+  });
+  if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
+
+  let artifact: Artifact;
+  if (artifactDigest) artifact = { digest: artifactDigest, hashAlg: 'sha256' };
+  else if (key.kind === 'ed25519') artifact = { bytes: await readBlob(target) };
+  else artifact = { digests: await digestFile(target, neededDigests(evidence, key)) };
+
+  if (evidence.kind === 'signature') {
+    verifyArtifactSignature(key, artifact, evidence.signature);
+  } else {
+    const result = verifyBundleWithKey(evidence.bundle, key, artifact);
+    for (const w of result.warnings) ui.warn(w);
+  }
+  ui.info('Verified OK');
+}
+
+/**
+ * cosign's boolean flags never take a separate value (`--insecure-ignore-tlog FILE` means FILE is the
+ * argument), but commander gives an optional-value option the next word. Rewriting a bare boolean flag
+ * to `--flag=true` before commander sees it restores pflag's meaning; `--flag=false` still works.
+ */
+function pflagBooleans(cmd: Command): Command {
+  const names = new Map<string, string>();
+  for (const o of cmd.options) {
+    if (o.parseArg !== parseBool || !o.long) continue;
+    names.set(o.long, o.long);
+    if (o.short) names.set(o.short, o.long);
+  }
+  const original = cmd.parseOptions.bind(cmd);
+  cmd.parseOptions = (args: string[]) => {
+    const end = args.indexOf('--');
+    const rewritten = args.map((a, i) => (names.has(a) && (end < 0 || i < end) ? `${names.get(a)}=true` : a));
+    return original(rewritten);
+  };
+  return cmd;
+}
+
+export function registerBlobCommands(program: Command): void {
+  const signBlob = program
+    .command('sign-blob')
+    .description('sign a file (or standard input), writing a Sigstore bundle')
+    .argument('<file>', 'the file to sign, or - for standard input')
+    .addOption(opt('--key <ref>', 'private key: a file path or env://VAR (cosign encrypted key format)'))
+    .addOption(opt('--bundle <file>', 'write the signature bundle to this file (required with the new bundle format)'))
+    .addOption(opt('--output-signature <file>', 'also write the signature to this file'))
+    .addOption(boolOpt('--new-bundle-format', 'write a Sigstore bundle (v0.3); false writes cosign\'s legacy bundle / prints the signature', true))
+    .addOption(boolOpt('--tlog-upload', 'upload the signature to a transparency log', true))
+    .addOption(boolOpt('--b64', 'write --output-signature base64-encoded (false: raw bytes)', true))
+    .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'));
+  examples(signBlob, [
+    'COSIGN_PASSWORD=… signet sign-blob --key cosign.key --tlog-upload=false --bundle artifact.sigstore.json artifact.tar.gz',
+    'cat artifact | signet sign-blob --key cosign.key --tlog-upload=false --bundle artifact.sigstore.json -',
+    'signet sign-blob --key cosign.key --tlog-upload=false --new-bundle-format=false artifact.tar.gz > artifact.sig',
+  ]);
+  pflagBooleans(signBlob).action((file: string, flags: SignBlobFlags) => signBlobAction(file, flags));
+
+  const verifyBlob = program
+    .command('verify-blob')
+    .description('verify the signature of a file (or of a sha256 digest) with a public key')
+    .argument('<file>', 'the file, - for standard input, or sha256:<hex> to verify a digest only')
+    .addOption(opt('--key <ref>', 'public key: a file path or env://VAR (PEM public key, certificate, or cosign private key)'))
+    .addOption(opt('--bundle <file>', 'Sigstore bundle or cosign legacy bundle holding the signature'))
+    .addOption(opt('--signature <file|base64>', 'signature file, or the base64 signature itself (legacy)'))
+    .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signature'));
+  examples(verifyBlob, [
+    'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json artifact.tar.gz',
+    'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json sha256:<hex>',
+    'signet verify-blob --key cosign.pub --insecure-ignore-tlog --signature artifact.sig artifact.tar.gz',
+  ]);
+  pflagBooleans(verifyBlob).action((target: string, flags: VerifyBlobFlags) => verifyBlobAction(target, flags));
+}
