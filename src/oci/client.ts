@@ -274,7 +274,7 @@ export class RegistryClient {
           registry: repo.registry,
           method: 'PATCH',
           path: location,
-          headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}`, 'content-length': String(chunk.length) },
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}` },
           body: Buffer.from(chunk),
           scopes: this.push(repo),
         });
@@ -317,7 +317,7 @@ export class RegistryClient {
       registry: repo.registry,
       method: 'PUT',
       path: url.toString(),
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+      headers: { 'content-type': 'application/octet-stream' },
       body,
       scopes: this.push(repo),
     });

@@ -1,0 +1,199 @@
+/** The registry client against a real docker-registry (CNCF distribution 2.8, anonymous). */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { MEDIA_TYPE, RegistryClient, referrersFallbackTag, sha256Digest, type Repo } from '../../src/oci/index.js';
+import { isSignetError } from '../../src/errors.js';
+import { pushIndex, pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
+
+let reg: RunningRegistry;
+let client: RegistryClient;
+const repo = (name: string): Repo => ({ registry: reg.host, repository: name });
+
+function referrerManifest(subject: { mediaType: string; digest: string; size: number }, n: number): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.ociManifest,
+      artifactType: 'application/vnd.example.sig+json',
+      config: { mediaType: MEDIA_TYPE.ociEmpty, digest: sha256Digest(Buffer.from('{}')), size: 2 },
+      layers: [{ mediaType: MEDIA_TYPE.ociEmpty, digest: sha256Digest(Buffer.from('{}')), size: 2 }],
+      subject,
+      annotations: { n: String(n) },
+    }),
+  );
+}
+
+describe('RegistryClient against docker-registry', () => {
+  before(async () => {
+    reg = await startRegistry();
+    client = new RegistryClient({ retry: { retries: 2, minDelayMs: 5, maxDelayMs: 20 } });
+  });
+  after(async () => {
+    await client?.close();
+    await reg?.stop();
+  });
+
+  test('push and read an image: manifest, head, blobs', async () => {
+    const r = repo('app/one');
+    const img = await pushRandomImage(client, r, 'v1');
+    const byTag = await client.getManifest(r, 'v1');
+    assert.equal(byTag.digest, img.digest);
+    assert.equal(byTag.mediaType, MEDIA_TYPE.ociManifest);
+    assert.deepEqual(byTag.bytes, img.manifest);
+    assert.equal(byTag.json.layers[0].digest, img.layer.digest);
+    const byDigest = await client.getManifest(r, img.digest);
+    assert.deepEqual(byDigest.bytes, img.manifest);
+    assert.deepEqual(await client.headManifest(r, 'v1'), { mediaType: MEDIA_TYPE.ociManifest, digest: img.digest, size: img.size });
+    assert.equal(await client.headManifest(r, 'nope'), null);
+    assert.equal(await client.headManifest(repo('never/pushed'), 'v1'), null);
+    const layer = await client.getBlob(r, img.layer.digest, { maxBytes: 1024 });
+    assert.equal(sha256Digest(layer), img.layer.digest);
+    assert.equal(await client.blobExists(r, img.layer.digest), true);
+    assert.equal(await client.blobExists(r, sha256Digest(Buffer.from('absent'))), false);
+  });
+
+  test('index with two platforms', async () => {
+    const r = repo('app/multi');
+    const idx = await pushIndex(client, r, 'latest');
+    const m = await client.getManifest(r, 'latest');
+    assert.equal(m.mediaType, MEDIA_TYPE.ociIndex);
+    assert.equal(m.digest, idx.digest);
+    assert.deepEqual(
+      m.json.manifests.map((d: { platform: { architecture: string } }) => d.platform.architecture),
+      ['amd64', 'arm64'],
+    );
+    // Asking only for image manifests: the registry refuses the index rather than converting it.
+    await assert.rejects(client.getManifest(r, 'latest', { accept: [MEDIA_TYPE.dockerManifest] }), (e: unknown) => isSignetError(e));
+  });
+
+  test('missing manifest -> NOT_FOUND with the registry code in one line', async () => {
+    await assert.rejects(client.getManifest(repo('app/one'), 'does-not-exist'), (e: unknown) => {
+      assert.ok(isSignetError(e, 'NOT_FOUND'), String(e));
+      assert.match(e.message, new RegExp(`^GET http://${reg.host.replace(/\./g, '\\.')}/v2/app/one/manifests/does-not-exist: 404 MANIFEST_UNKNOWN manifest unknown`));
+      return true;
+    });
+    await assert.rejects(client.getBlob(repo('app/one'), sha256Digest(Buffer.from('x'))), (e: unknown) => isSignetError(e, 'NOT_FOUND') && /BLOB_UNKNOWN/.test(e.message));
+  });
+
+  test('size bounds: manifests and blobs over the limit -> TOO_LARGE', async () => {
+    const small = new RegistryClient({ maxManifestBytes: 100 });
+    try {
+      await assert.rejects(small.getManifest(repo('app/one'), 'v1'), (e: unknown) => isSignetError(e, 'TOO_LARGE') && /limit of 100/.test(e.message));
+    } finally {
+      await small.close();
+    }
+    const img = await client.getManifest(repo('app/one'), 'v1');
+    await assert.rejects(client.getBlob(repo('app/one'), img.json.layers[0].digest, { maxBytes: 10 }), (e: unknown) => isSignetError(e, 'TOO_LARGE'));
+  });
+
+  test('bad tags and digests are refused before any request', async () => {
+    await assert.rejects(client.getManifest(repo('app/one'), '../../etc'), (e: unknown) => isSignetError(e, 'REFERENCE'));
+    await assert.rejects(client.getBlob(repo('app/one'), 'sha256:xyz'), (e: unknown) => isSignetError(e, 'REFERENCE'));
+    await assert.rejects(client.deleteManifest(repo('app/one'), 'v1'), (e: unknown) => isSignetError(e, 'REFERENCE'));
+  });
+
+  test('putManifest by digest refuses bytes that do not match', async () => {
+    await assert.rejects(client.putManifest(repo('app/one'), sha256Digest(Buffer.from('other')), Buffer.from('{}'), MEDIA_TYPE.ociManifest), (e: unknown) => isSignetError(e));
+  });
+
+  test('chunked upload of a blob larger than the chunk size', async () => {
+    const chunky = new RegistryClient({ chunkSize: 1000 });
+    try {
+      const bytes = randomBytes(4321);
+      const r = repo('app/chunked');
+      const { digest, size } = await chunky.putBlob(r, bytes);
+      assert.equal(size, 4321);
+      assert.equal(digest, sha256Digest(bytes));
+      assert.deepEqual(await client.getBlob(r, digest), bytes);
+      // Second push is a HEAD hit, no upload.
+      assert.deepEqual(await chunky.putBlob(r, bytes), { digest, size });
+    } finally {
+      await chunky.close();
+    }
+  });
+
+  test('cross-repository mount', async () => {
+    const src = repo('mount/src');
+    const dst = repo('mount/dst');
+    const { digest } = await client.putBlob(src, randomBytes(100));
+    assert.equal(await client.blobExists(dst, digest), false);
+    assert.equal(await client.mountBlob(dst, digest, 'mount/src'), true);
+    assert.equal(await client.blobExists(dst, digest), true);
+    // Unknown blob: the registry opens an upload session instead (202) -> false.
+    assert.equal(await client.mountBlob(dst, sha256Digest(Buffer.from('nowhere')), 'mount/src'), false);
+  });
+
+  test('tags with Link pagination', async () => {
+    const r = repo('app/tags');
+    const img = await pushRandomImage(client, r, 't00');
+    const names = Array.from({ length: 12 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    for (const t of names.slice(1)) await client.putManifest(r, t, img.manifest, MEDIA_TYPE.ociManifest);
+    assert.deepEqual((await client.listTags(r, { pageSize: 5 })).sort(), names);
+    assert.deepEqual((await client.listTags(r)).sort(), names);
+    await assert.rejects(client.listTags(repo('no/such')), (e: unknown) => isSignetError(e, 'NOT_FOUND') && /NAME_UNKNOWN/.test(e.message));
+  });
+
+  test('deleteManifest', async () => {
+    const r = repo('app/delete');
+    const img = await pushRandomImage(client, r, 'gone');
+    await client.deleteManifest(r, img.digest);
+    assert.equal(await client.headManifest(r, img.digest), null);
+    await assert.rejects(client.deleteManifest(r, img.digest), (e: unknown) => isSignetError(e, 'NOT_FOUND'));
+  });
+
+  test('referrers: none yet -> empty from the fallback tag', async () => {
+    const r = repo('ref/empty');
+    const img = await pushRandomImage(client, r, 'v1');
+    assert.deepEqual(await client.referrers(r, img.digest), { manifests: [], source: 'tag' });
+  });
+
+  test('referrers: concurrent pushReferrer calls all land in the fallback index', async () => {
+    const r = repo('ref/race');
+    const img = await pushRandomImage(client, r, 'v1');
+    await client.putBlob(r, Buffer.from('{}'));
+    const manifests = Array.from({ length: 8 }, (_, i) => referrerManifest(img.descriptor, i));
+    // Half through the shared client, half through separate clients (as separate processes would).
+    const others = [0, 1, 2, 3].map(() => new RegistryClient());
+    try {
+      const digests = await Promise.all(
+        manifests.map((m, i) => (i % 2 === 0 ? client : others[i >> 1]!).pushReferrer(r, m, MEDIA_TYPE.ociManifest, img.descriptor)),
+      );
+      const { manifests: found, source } = await client.referrers(r, img.digest);
+      assert.equal(source, 'tag');
+      assert.deepEqual(found.map((d) => d.digest).sort(), [...digests].sort());
+      const one = found.find((d) => d.digest === digests[3])!;
+      assert.equal(one.artifactType, 'application/vnd.example.sig+json');
+      assert.deepEqual(one.annotations, { n: '3' });
+      assert.equal(one.mediaType, MEDIA_TYPE.ociManifest);
+      // The fallback index is a plain OCI index at sha256-<hex>.
+      const idx = await client.getManifest(r, referrersFallbackTag(img.digest));
+      assert.equal(idx.mediaType, MEDIA_TYPE.ociIndex);
+      // Pushing the same referrer again does not duplicate it.
+      await client.pushReferrer(r, manifests[0]!, MEDIA_TYPE.ociManifest, img.descriptor);
+      assert.equal((await client.referrers(r, img.digest)).manifests.length, 8);
+      // artifactType filtering is applied client-side for the fallback.
+      assert.equal((await client.referrers(r, img.digest, { artifactType: 'application/other' })).manifests.length, 0);
+      assert.equal((await client.referrers(r, img.digest, { artifactType: 'application/vnd.example.sig+json' })).manifests.length, 8);
+    } finally {
+      await Promise.all(others.map((c) => c.close()));
+    }
+  });
+
+  test('pushReferrer refuses a manifest whose subject is another image', async () => {
+    const r = repo('ref/mismatch');
+    const img = await pushRandomImage(client, r, 'v1');
+    const other = { ...img.descriptor, digest: sha256Digest(Buffer.from('other')) };
+    await assert.rejects(client.pushReferrer(r, referrerManifest(other, 0), MEDIA_TYPE.ociManifest, img.descriptor), (e: unknown) => isSignetError(e, 'INTERNAL'));
+  });
+
+  test('plain http is used for a loopback registry without TLS, remembered per registry', async () => {
+    const c = new RegistryClient();
+    try {
+      assert.equal((await c.headManifest(repo('app/one'), 'v1'))?.mediaType, MEDIA_TYPE.ociManifest);
+      assert.equal((await c.headManifest(repo('app/one'), 'v1'))?.mediaType, MEDIA_TYPE.ociManifest);
+    } finally {
+      await c.close();
+    }
+  });
+});
