@@ -53,6 +53,11 @@ export function importPrivateKeyPem(pem: string): KeyObject {
   } catch (e) {
     throw new SignetError('KEY_FORMAT', `the "${block.label}" block is not a valid private key`, { cause: e });
   }
+  // OpenSSL's decoders guess the structure, so a mislabelled block can parse; Go's would not.
+  const expected = type === 'pkcs1' ? 'rsa' : type === 'sec1' ? 'ec' : undefined;
+  if (expected && key.asymmetricKeyType !== expected) {
+    throw new SignetError('KEY_FORMAT', `the "${block.label}" block is not a valid private key (it holds a ${key.asymmetricKeyType} key)`);
+  }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (key.asymmetricKeyType === 'rsa' && (bits < IMPORT_RSA_MIN_BITS || bits > IMPORT_RSA_MAX_BITS)) {
     throw new SignetError('KEY_UNSUPPORTED', `RSA key size ${bits} is not allowed (use ${IMPORT_RSA_MIN_BITS} to ${IMPORT_RSA_MAX_BITS} bits)`);

@@ -121,8 +121,12 @@ function loadPublicKeyObject(input: string | Buffer): KeyObject {
     switch (block.label) {
       case 'PUBLIC KEY':
         return createPublicKey({ key: block.der, format: 'der', type: 'spki' });
-      case 'RSA PUBLIC KEY':
-        return createPublicKey({ key: block.der, format: 'der', type: 'pkcs1' });
+      case 'RSA PUBLIC KEY': {
+        const k = createPublicKey({ key: block.der, format: 'der', type: 'pkcs1' });
+        // OpenSSL guesses the structure; a PKCS#1 label must really hold an RSA key.
+        if (k.asymmetricKeyType !== 'rsa') throw new Error('not PKCS#1');
+        return k;
+      }
       case 'CERTIFICATE':
         return new X509Certificate(block.der).publicKey;
     }
