@@ -52,6 +52,8 @@ async function readAllStdin(): Promise<Buffer> {
 /** Read one line from the terminal in raw mode so nothing is echoed. */
 function promptHidden(prompt: string): Promise<Buffer> {
   const stdin = process.stdin;
+  // Raw mode before the prompt appears, or a quick typist's answer is echoed by the terminal.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise<Buffer>((resolve, reject) => {
     const bytes: number[] = [];
@@ -83,7 +85,6 @@ function promptHidden(prompt: string): Promise<Buffer> {
         bytes.push(b);
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });
