@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SignetError } from '../errors.js';
-import { DOCKER_HUB } from './reference.js';
+import { DOCKER_HUB, parseReference } from './reference.js';
 
 export type Credentials =
   | { kind: 'anonymous' }
@@ -177,7 +177,11 @@ export async function loginToDockerConfig(server: string, username: string, pass
   if (username.includes(':')) throw new SignetError('USAGE', 'the username must not contain ":"');
   if (!password) throw new SignetError('USAGE', 'a password is required to log in');
   const host = normalizeServer(server);
-  if (host === '') throw new SignetError('USAGE', `"${server}" is not a registry server`);
+  try {
+    if (host === '' || parseReference(`${host}/probe`).registry !== host) throw new Error();
+  } catch {
+    throw new SignetError('USAGE', `"${server}" is not a registry server (expected a host name, optionally with :port)`);
+  }
   const path = dockerConfigPath();
   const config = (await readDockerConfig(path)) ?? {};
   const auths = config.auths && typeof config.auths === 'object' ? { ...config.auths } : {};

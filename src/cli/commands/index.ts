@@ -3,6 +3,7 @@ import { registerAttachmentCommands } from './attachments.js';
 import { registerBlobCommands } from './blob.js';
 import { registerImageCommands } from './image.js';
 import { registerKeyCommands } from './keys.js';
+import { registerLogin } from './login.js';
 import { registerVersion } from './version.js';
 
 /** Every command module registers itself here. */
@@ -11,5 +12,6 @@ export function registerAll(program: Command): void {
   registerAttachmentCommands(program);
   registerBlobCommands(program);
   registerKeyCommands(program);
+  registerLogin(program);
   registerVersion(program);
 }
