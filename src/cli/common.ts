@@ -38,6 +38,27 @@ export function parseBool(v: string | boolean | undefined): boolean {
   throw new SignetError('USAGE', `invalid boolean value "${v}" (use true or false)`);
 }
 
+/**
+ * cosign's boolean flags are `--flag`, `--flag=true` or `--flag=false`, never `--flag false`. Our boolean
+ * options take an optional value so that `=false` works; to stop them swallowing the next argument
+ * (`--recursive image`), a bare boolean flag of the command being run is rewritten to `--flag=true`.
+ */
+export function normalizeBooleanFlags(program: Command, argv: string[]): string[] {
+  let cmd: Command = program;
+  const out: string[] = [];
+  for (const arg of argv) {
+    const sub = arg.startsWith('-') ? undefined : cmd.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (sub) {
+      cmd = sub;
+      out.push(arg);
+      continue;
+    }
+    const opt = cmd.options.find((o) => o.flags.endsWith('[bool]') && (o.long === arg || o.short === arg));
+    out.push(opt ? `${opt.long}=true` : arg);
+  }
+  return out;
+}
+
 /** Repeatable `-a key=value` options collect into a record. */
 export function collectKeyValue(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const i = value.indexOf('=');

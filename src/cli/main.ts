@@ -4,6 +4,7 @@
  * errors become one line on stderr and the exit code of their SignetError code.
  */
 import { Command, CommanderError } from 'commander';
+import { normalizeBooleanFlags } from './common.js';
 import { describeError, SignetError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerAll } from './commands/index.js';
@@ -19,8 +20,8 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(add --help for usage)');
   // cosign accepts single-dash long flags (-key); normalise them like cosign's main does.
-  const args = argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/.test(a) && a.length > 2 && !a.startsWith('--') ? '-' + a : a));
   registerAll(program);
+  const args = normalizeBooleanFlags(program, argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/.test(a) && a.length > 2 && !a.startsWith('--') ? '-' + a : a)));
   try {
     await program.parseAsync(args, { from: 'user' });
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
