@@ -79,7 +79,7 @@ export function parseTilePath(path: string): TilePath {
   if (parts[0] !== 'tile' || parts.length < 3) bad('expected tile/<L>/<N> or tile/entries/<N>');
   let width = TILE_WIDTH;
   let end = parts.length;
-  if (parts.length >= 5 && parts[parts.length - 2]!.endsWith('.p')) {
+  if (parts.length >= 4 && parts[parts.length - 2]!.endsWith('.p')) {
     const w = parts[parts.length - 1]!;
     if (!DECIMAL.test(w) || Number(w) < 1 || Number(w) >= TILE_WIDTH) bad('partial width must be 1..255');
     width = Number(w);
