@@ -375,7 +375,9 @@ export class Transport {
     const accept = req.accept ?? ((s: number) => s >= 200 && s < 300);
     for (let authAttempt = 0; ; authAttempt++) {
       const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...(req.headers ?? {}) };
-      const auth = await this.authorization(req.registry, challenge, req.scopes);
+      // Registry credentials only go to the registry itself, never to a host an upload Location names.
+      const sameOrigin = new URL(url).origin === new URL(ep.base).origin;
+      const auth = sameOrigin ? await this.authorization(req.registry, challenge, req.scopes) : undefined;
       if (auth) headers.authorization = auth;
       const init: RequestInit = { headers };
       if (req.body !== undefined) init.body = req.body;

@@ -32,6 +32,8 @@ export interface RegistryOptions {
   tls?: boolean;
   /** Token auth only: anonymous callers may pull. */
   anonymousPull?: boolean;
+  /** Token auth only: token lifetime in seconds. */
+  tokenExpiresIn?: number;
 }
 
 function ensureInstalled(bin: string, pkg: string): void {
@@ -112,7 +114,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
     writeFileSync(join(dir, 'htpasswd'), entry + '\n');
     lines.push('auth:', '  htpasswd:', '    realm: signet-test', `    path: ${join(dir, 'htpasswd')}`);
   } else if (auth === 'token') {
-    tokenServer = await startTokenServer({ dir, anonymousPull: opts.anonymousPull });
+    tokenServer = await startTokenServer({ dir, anonymousPull: opts.anonymousPull, expiresIn: opts.tokenExpiresIn });
     username = tokenServer.username;
     password = tokenServer.password;
     lines.push('auth:', '  token:', `    realm: ${tokenServer.realm}`, `    service: ${tokenServer.service}`, `    issuer: ${tokenServer.issuer}`, `    rootcertbundle: ${tokenServer.certFile}`);

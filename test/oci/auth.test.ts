@@ -194,6 +194,33 @@ describe('token auth (Docker token server, ES256 JWT with x5c)', () => {
   });
 });
 
+describe('token expiry', () => {
+  let reg: RunningRegistry;
+  before(async () => {
+    reg = await startRegistry({ auth: 'token', tokenExpiresIn: 2, anonymousPull: true });
+  });
+  after(async () => reg?.stop());
+
+  test('an expired token is replaced, a live one reused; anonymous pull works where the server allows it', async () => {
+    const r: Repo = { registry: reg.host, repository: 'exp/app' };
+    const c = new RegistryClient({ username: reg.username, password: reg.password, retry: fast });
+    await pushRandomImage(c, r, 'v1');
+    const n0 = reg.tokenServer!.requests.length;
+    await c.headManifest(r, 'v1');
+    assert.equal(reg.tokenServer!.requests.length, n0);
+    await new Promise((res) => setTimeout(res, 1700));
+    await c.headManifest(r, 'v1');
+    assert.equal(reg.tokenServer!.requests.length, n0 + 1);
+    await c.close();
+    await withDockerConfig(undefined, async () => {
+      const anon = new RegistryClient({ retry: fast });
+      assert.ok(await anon.headManifest(r, 'v1'));
+      await assert.rejects(anon.putBlob(r, Buffer.from('anon')), (e: unknown) => isSignetError(e, 'REGISTRY_AUTH'));
+      await anon.close();
+    });
+  });
+});
+
 describe('TLS registry', () => {
   let reg: RunningRegistry;
   before(async () => {

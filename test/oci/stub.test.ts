@@ -140,6 +140,26 @@ describe('transport behaviour against stubs', () => {
     await c.close();
   });
 
+  test('IPv6 loopback registry [::1]:port', async (t) => {
+    const server = createServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"v6","tags":["six"]}');
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '::1', resolve);
+      });
+    } catch {
+      t.skip('no IPv6 loopback here');
+      return;
+    }
+    servers.push(server);
+    const c = new RegistryClient({ retry: fast });
+    assert.deepEqual(await c.listTags({ registry: `[::1]:${(server.address() as AddressInfo).port}`, repository: 'v6' }), ['six']);
+    await c.close();
+  });
+
   test('HEAD without Docker-Content-Digest falls back to GET', async () => {
     const { repo, hits } = await stub((req, res) => {
       if (req.method === 'HEAD') return void res.writeHead(200).end();
