@@ -73,6 +73,9 @@ export function verifyBundleWithKey(bundle: ParsedBundle, key: PublicKeyInfo, ar
   const c = bundle.content;
   if (c.kind === 'messageSignature') {
     if (!artifact) throw new SignetError('USAGE', 'a message-signature bundle can only be verified together with the artifact or its digest');
+    if (key.kind === 'ed25519' && !('bytes' in artifact)) {
+      fail('an Ed25519 signature covers the whole artifact and cannot be checked against a digest; pass the file itself');
+    }
     const digest = artifactDigest(artifact, c.hashAlg);
     if (!digest) fail(`the bundle records a ${HASH_ALG_NAME[c.hashAlg]} digest, but only a ${givenAlgs(artifact)} digest of the artifact was given`);
     if (!digest.equals(c.digest)) fail('artifact digest does not match the bundle');
