@@ -112,6 +112,7 @@ describe('signet generate-key-pair', () => {
   test('remote destinations and --kms are refused', async () => {
     const d = await freshDir();
     assertOneLineError(signet(d, ['generate-key-pair', 'k8s://ns/name'], { env: { COSIGN_PASSWORD: 'a' } }), 1, /k8s:\/\/ is not supported/);
+    assertOneLineError(signet(d, ['generate-key-pair', 'mykey'], { env: { COSIGN_PASSWORD: 'a' } }), 2, /unexpected argument "mykey".*--output-key-prefix/);
     assertOneLineError(signet(d, ['generate-key-pair', '--kms', 'awskms:///x'], { env: { COSIGN_PASSWORD: 'a' } }), 1, /--kms is not supported/);
     assert.deepEqual(await readdir(d), []);
   });

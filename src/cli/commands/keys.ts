@@ -66,7 +66,10 @@ export interface GenerateKeyPairFlags {
 
 export async function generateKeyPairAction(ref: string | undefined, flags: GenerateKeyPairFlags): Promise<void> {
   if (ref !== undefined) {
-    const scheme = /^([a-z0-9+.-]+):\/\//i.exec(ref)?.[1] ?? ref;
+    const scheme = /^([a-z0-9+.-]+):\/\//i.exec(ref)?.[1];
+    if (!scheme) {
+      throw new SignetError('USAGE', `unexpected argument "${ref}" (use --output-key-prefix to choose file names)`);
+    }
     throw new SignetError('KEY_UNSUPPORTED', `generate-key-pair into ${scheme}:// is not supported; only local files`);
   }
   if (flags.kms) throw new SignetError('KEY_UNSUPPORTED', 'generate-key-pair --kms is not supported; only local files');
