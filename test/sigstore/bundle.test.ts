@@ -148,3 +148,15 @@ describe('parsing bundles', () => {
     assert.equal(parseBundle(v01({ ...e, inclusionPromise: { signedEntryTimestamp: 'AA==' } })).tlogEntries.length, 1);
   });
 });
+
+describe('strict base64', () => {
+  test('accepts padded, unpadded and URL-safe; refuses junk and non-canonical trailing bits', async () => {
+    const { decodeBase64Strict } = await import('../../src/sigstore/index.js');
+    assert.deepEqual(decodeBase64Strict('AAE=', 'x'), Buffer.from([0, 1]));
+    assert.deepEqual(decodeBase64Strict('AAE', 'x'), Buffer.from([0, 1]));
+    assert.deepEqual(decodeBase64Strict('-_8=', 'x'), Buffer.from([0xfb, 0xff]));
+    for (const bad of ['AAF=', 'A', 'AA=A', 'AA===', 'AA A', 'AA\n', 'AA==AA==', '+_8=']) {
+      assert.throws(() => decodeBase64Strict(bad, 'x'), malformed(/not valid base64/), JSON.stringify(bad));
+    }
+  });
+});
