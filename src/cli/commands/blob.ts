@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } from '../../keys/index.js';
 import {
@@ -19,7 +19,7 @@ import {
   type HashAlg,
 } from '../../sigstore/index.js';
 import { readPassword } from '../password.js';
-import { boolOpt, examples, opt, parseBool, ui } from '../common.js';
+import { boolOpt, examples, opt, ui } from '../common.js';
 
 /** Bundles and signature files are small; anything bigger is not one. */
 const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
@@ -272,27 +272,6 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
   ui.info('Verified OK');
 }
 
-/**
- * cosign's boolean flags never take a separate value (`--insecure-ignore-tlog FILE` means FILE is the
- * argument), but commander gives an optional-value option the next word. Rewriting a bare boolean flag
- * to `--flag=true` before commander sees it restores pflag's meaning; `--flag=false` still works.
- */
-function pflagBooleans(cmd: Command): Command {
-  const names = new Map<string, string>();
-  for (const o of cmd.options) {
-    if (o.parseArg !== parseBool || !o.long) continue;
-    names.set(o.long, o.long);
-    if (o.short) names.set(o.short, o.long);
-  }
-  const original = cmd.parseOptions.bind(cmd);
-  cmd.parseOptions = (args: string[]) => {
-    const end = args.indexOf('--');
-    const rewritten = args.map((a, i) => (names.has(a) && (end < 0 || i < end) ? `${names.get(a)}=true` : a));
-    return original(rewritten);
-  };
-  return cmd;
-}
-
 export function registerBlobCommands(program: Command): void {
   const signBlob = program
     .command('sign-blob')
@@ -310,7 +289,7 @@ export function registerBlobCommands(program: Command): void {
     'cat artifact | signet sign-blob --key cosign.key --tlog-upload=false --bundle artifact.sigstore.json -',
     'signet sign-blob --key cosign.key --tlog-upload=false --new-bundle-format=false artifact.tar.gz > artifact.sig',
   ]);
-  pflagBooleans(signBlob).action((file: string, flags: SignBlobFlags) => signBlobAction(file, flags));
+  signBlob.action((file: string, flags: SignBlobFlags) => signBlobAction(file, flags));
 
   const verifyBlob = program
     .command('verify-blob')
@@ -325,5 +304,5 @@ export function registerBlobCommands(program: Command): void {
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json sha256:<hex>',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --signature artifact.sig artifact.tar.gz',
   ]);
-  pflagBooleans(verifyBlob).action((target: string, flags: VerifyBlobFlags) => verifyBlobAction(target, flags));
+  verifyBlob.action((target: string, flags: VerifyBlobFlags) => verifyBlobAction(target, flags));
 }
