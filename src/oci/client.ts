@@ -110,8 +110,11 @@ export class RegistryClient {
   private readonly maxManifestBytes: number;
   private readonly chunkSize: number;
   private readonly referrerAttempts: number;
-  /** Serializes fallback-index updates in this process, per repository+subject. */
-  private readonly fallbackLocks = new Map<string, Promise<unknown>>();
+  /**
+   * Pending fallback-index additions per repository+subject: in this process one writer drains the
+   * queue, adding every waiting entry in a single read-modify-write.
+   */
+  private readonly fallbackQueues = new Map<string, Array<{ entry: Descriptor; resolve: () => void; reject: (e: unknown) => void }>>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
@@ -447,36 +450,57 @@ export class RegistryClient {
     if (typeof artifactType === 'string' && artifactType) entry.artifactType = artifactType;
     if (manifest.annotations && typeof manifest.annotations === 'object' && Object.keys(manifest.annotations).length) entry.annotations = manifest.annotations;
 
-    const key = `${repositoryName(repo)}@${subject.digest}`;
-    const previous = this.fallbackLocks.get(key) ?? Promise.resolve();
-    const run = previous.catch(() => {}).then(() => this.addToFallbackIndex(repo, subject.digest, entry));
-    this.fallbackLocks.set(key, run);
-    try {
-      await run;
-    } finally {
-      if (this.fallbackLocks.get(key) === run) this.fallbackLocks.delete(key);
-    }
+    await this.enqueueFallback(repo, subject.digest, entry);
     return digest;
   }
 
-  private async addToFallbackIndex(repo: Repo, subjectDigest: string, entry: Descriptor): Promise<void> {
+  private enqueueFallback(repo: Repo, subjectDigest: string, entry: Descriptor): Promise<void> {
+    const key = `${repositoryName(repo)}@${subjectDigest}`;
+    return new Promise<void>((resolve, reject) => {
+      const queue = this.fallbackQueues.get(key);
+      if (queue) {
+        queue.push({ entry, resolve, reject });
+        return;
+      }
+      const fresh = [{ entry, resolve, reject }];
+      this.fallbackQueues.set(key, fresh);
+      void this.drainFallback(repo, subjectDigest, key, fresh);
+    });
+  }
+
+  private async drainFallback(repo: Repo, subjectDigest: string, key: string, queue: Array<{ entry: Descriptor; resolve: () => void; reject: (e: unknown) => void }>): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.splice(0, queue.length);
+      try {
+        await this.addToFallbackIndex(repo, subjectDigest, batch.map((b) => b.entry));
+        for (const b of batch) b.resolve();
+      } catch (e) {
+        for (const b of batch) b.reject(e);
+      }
+    }
+    this.fallbackQueues.delete(key);
+  }
+
+  private async addToFallbackIndex(repo: Repo, subjectDigest: string, entries: Descriptor[]): Promise<void> {
     const tag = referrersFallbackTag(subjectDigest);
+    const allPresent = (ds: Descriptor[]): boolean => entries.every((e) => ds.some((d) => d.digest === e.digest));
     for (let attempt = 1; attempt <= this.referrerAttempts; attempt++) {
       const current = await this.readFallbackIndex(repo, subjectDigest);
-      if (!current.some((d) => d.digest === entry.digest)) {
-        const next = [...current, entry].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+      const missing = entries.filter((e, i) => !current.some((d) => d.digest === e.digest) && entries.findIndex((x) => x.digest === e.digest) === i);
+      if (missing.length > 0) {
+        const next = [...current, ...missing].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
         await this.putManifest(repo, tag, serializeIndex(next), MEDIA_TYPE.ociIndex);
       }
       // A writer that read before our PUT may still overwrite it: check now and again after a pause.
-      if ((await this.readFallbackIndex(repo, subjectDigest)).some((d) => d.digest === entry.digest)) {
+      if (allPresent(await this.readFallbackIndex(repo, subjectDigest))) {
         await sleep(50 + Math.random() * 100);
-        if ((await this.readFallbackIndex(repo, subjectDigest)).some((d) => d.digest === entry.digest)) return;
+        if (allPresent(await this.readFallbackIndex(repo, subjectDigest))) return;
       }
       await sleep(Math.random() * 40 * attempt);
     }
     throw new SignetError(
       'CONFLICT',
-      `could not add ${entry.digest} to the referrers index ${repositoryName(repo)}:${tag}: other writers kept replacing it (${this.referrerAttempts} attempts)`,
+      `could not add ${entries.map((e) => e.digest).join(', ')} to the referrers index ${repositoryName(repo)}:${tag}: other writers kept replacing it (${this.referrerAttempts} attempts)`,
     );
   }
 }
