@@ -33,7 +33,10 @@ export async function readPassword(opts: ReadPasswordOptions): Promise<Buffer> {
   return readAllStdin();
 }
 
-/** All of stdin, less one trailing newline (`echo pass |` adds one that nobody means as part of it). */
+/**
+ * All of stdin, byte for byte. cosign keeps a trailing newline too (`echo pw | cosign …` uses "pw\n"),
+ * and keys must open with the same password in both tools.
+ */
 async function readAllStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   try {
@@ -41,11 +44,8 @@ async function readAllStdin(): Promise<Buffer> {
   } catch (e) {
     throw new SignetError('IO', `cannot read the password from standard input: ${(e as Error).message}`, { cause: e });
   }
-  let buf = Buffer.concat(chunks);
+  const buf = Buffer.concat(chunks);
   chunks.forEach((c) => c.fill(0));
-  if (buf.length > 0 && buf[buf.length - 1] === 0x0a) {
-    buf = buf.subarray(0, buf.length - (buf.length > 1 && buf[buf.length - 2] === 0x0d ? 2 : 1));
-  }
   return buf;
 }
 

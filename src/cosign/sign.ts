@@ -38,6 +38,8 @@ export interface SignImagesOptions {
   signatureRepository?: string;
   /** COSIGN_DOCKER_MEDIA_TYPES: legacy signature images with Docker media types. */
   dockerMediaTypes?: boolean;
+  /** How many signatures to push at once (default 8). */
+  maxWorkers?: number;
   /** Progress and notices for people ("resolved tag …", "pushed …"). */
   onEvent?: (message: string) => void;
 }
@@ -69,11 +71,18 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
   }
   // Sign everything first: a failure here must not leave some images signed and others not.
   const prepared: Prepared[] = targets.map((target) => (newFormat ? prepareBundle(opts, target) : prepareLegacy(opts, target)));
-  const results: SignedImage[] = [];
-  for (const p of prepared) {
-    results.push(p.kind === 'bundle' ? await pushBundle(opts.client, p) : await appendLegacy(opts, p));
-    say(`Pushed signature for ${p.target.input} to ${results.at(-1)!.location}`);
-  }
+  // Push with bounded concurrency: many images in one call share connections and tokens.
+  const results: SignedImage[] = new Array(prepared.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < prepared.length) {
+      const i = next++;
+      const p = prepared[i]!;
+      results[i] = p.kind === 'bundle' ? await pushBundle(opts.client, p) : await appendLegacy(opts, p);
+      say(`Pushed signature for ${p.target.input} to ${results[i]!.location}`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.maxWorkers ?? 8, prepared.length) }, worker));
   return results;
 }
 

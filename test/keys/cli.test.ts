@@ -82,13 +82,15 @@ describe('signet generate-key-pair', () => {
     decryptPrivateKey(await readFile(join(d, 'cosign.key'), 'utf8'), new Uint8Array(0));
   });
 
-  test('password from stdin (one trailing newline stripped) and a custom prefix', async () => {
+  test('password from stdin is taken byte for byte, trailing newline included, as cosign does', async () => {
     const d = await freshDir();
     const r = signet(d, ['generate-key-pair', '--output-key-prefix', 'release'], { input: 'from stdin\n' });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, 'Private key written to release.key\nPublic key written to release.pub\n');
     assert.ok(!r.stderr.includes('from stdin'));
-    decryptPrivateKey(await readFile(join(d, 'release.key'), 'utf8'), Buffer.from('from stdin'));
+    decryptPrivateKey(await readFile(join(d, 'release.key'), 'utf8'), Buffer.from('from stdin\n'));
+    const released = await readFile(join(d, 'release.key'), 'utf8');
+    assert.throws(() => decryptPrivateKey(released, Buffer.from('from stdin')));
   });
 
   test('existing files: refused without a TTY, kept intact; -y and COSIGN_YES overwrite', async () => {
@@ -174,7 +176,7 @@ describe('signet public-key', () => {
     const a = signet(d, ['public-key', '--key', 'cosign.key'], { env: { COSIGN_PASSWORD: 'hello' } });
     assert.equal(a.code, 0, a.stderr);
     assert.match(a.stdout, /^-----BEGIN PUBLIC KEY-----\n[\s\S]+-----END PUBLIC KEY-----\n$/);
-    const b = signet(d, ['public-key', '--key', 'cosign.key'], { input: 'hello\n' });
+    const b = signet(d, ['public-key', '--key', 'cosign.key'], { input: 'hello' });
     assert.equal(b.stdout, a.stdout);
     await writeFile(join(d, 'cosign.pub'), a.stdout);
     assert.equal(signet(d, ['public-key', '--key', 'cosign.pub']).stdout, a.stdout);
