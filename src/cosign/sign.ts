@@ -4,7 +4,6 @@
  * command leaves the registry as it was; legacy appends re-read after writing so that concurrent
  * signers do not drop each other's signatures (cosign issue #2432).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isSignetError, SignetError } from '../errors.js';
 import type { Signer } from '../keys/index.js';
 import { repositoryName, type RegistryClient } from '../oci/index.js';
@@ -130,31 +129,28 @@ function isDuplicate(existing: Descriptor, layer: LegacySignatureLayer, signer: 
   return typeof sig === 'string' && verifySignature(signer.publicKey, layer.payload, Buffer.from(sig, 'base64'));
 }
 
-const APPEND_ATTEMPTS = 6;
-
 async function appendLegacy(opts: SignImagesOptions, p: Extract<Prepared, { kind: 'legacy' }>): Promise<SignedImage> {
   const { client } = opts;
   const repo = p.target.signatureRepo;
   const tag = attachmentTag(p.target.subject.digest, 'sig');
   const location = `${repositoryName(repo)}:${tag}`;
   const ours = layerDescriptor(p.layer);
-  await client.putBlob(repo, p.layer.payload);
-  for (let attempt = 1; attempt <= APPEND_ATTEMPTS; attempt++) {
-    const existing = await readLayers(client, repo, tag);
-    if (existing.some((d) => isDuplicate(d, p.layer, opts.signer, ours.digest))) {
-      return { input: p.target.input, digest: p.target.subject.digest, format: 'legacy', location, unchanged: true };
-    }
-    const built = buildLegacySignatureManifest([...existing, ours].map((descriptor) => ({ descriptor })), opts.dockerMediaTypes);
-    await client.putBlob(repo, built.config);
-    await client.putManifest(repo, tag, built.manifest, built.mediaType);
-    // Read back: a concurrent signer may have replaced the tag with its own list in the meantime.
-    const after = await readLayers(client, repo, tag);
-    if (after.some((d) => d.digest === ours.digest && d.annotations?.[ANNOTATION.signature] === ours.annotations![ANNOTATION.signature])) {
-      return { input: p.target.input, digest: p.target.subject.digest, format: 'legacy', location };
-    }
-    await sleep(20 * attempt + Math.random() * 50);
+  const result: SignedImage = { input: p.target.input, digest: p.target.subject.digest, format: 'legacy', location };
+  if ((await readLayers(client, repo, tag)).some((d) => isDuplicate(d, p.layer, opts.signer, ours.digest))) {
+    return { ...result, unchanged: true };
   }
-  throw new SignetError('CONFLICT', `could not add the signature to ${location}: other writers kept replacing it (${APPEND_ATTEMPTS} attempts)`);
+  await client.putBlob(repo, p.layer.payload);
+  await client.appendToList(repo, tag, [ours], {
+    parse: (m) => parseImageManifest(m.bytes).layers,
+    // Ours survives when a layer with our payload and our signature is there, or an equivalent one.
+    same: (a, b) => (a.digest === b.digest && a.annotations?.[ANNOTATION.signature] === b.annotations?.[ANNOTATION.signature]) || (b === ours && isDuplicate(a, p.layer, opts.signer, ours.digest)),
+    build: async (layers) => {
+      const built = buildLegacySignatureManifest(layers.map((descriptor) => ({ descriptor })), opts.dockerMediaTypes);
+      await client.putBlob(repo, built.config);
+      return { bytes: built.manifest, mediaType: built.mediaType };
+    },
+  });
+  return result;
 }
 
 /** The layers of a `.sig`/`.att` image, or none when the tag does not exist. */

@@ -114,7 +114,7 @@ export class RegistryClient {
    * Pending fallback-index additions per repository+subject: in this process one writer drains the
    * queue, adding every waiting entry in a single read-modify-write.
    */
-  private readonly fallbackQueues = new Map<string, Array<{ entry: Descriptor; resolve: () => void; reject: (e: unknown) => void }>>();
+  private readonly listQueues = new Map<string, ListQueue<unknown>>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
@@ -385,7 +385,8 @@ export class RegistryClient {
     const api = await this.referrersFromApi(repo, subjectDigest, opts.artifactType);
     const filter = (ds: Descriptor[]): Descriptor[] => (opts.artifactType ? ds.filter((d) => d.artifactType === opts.artifactType) : ds);
     if (api) return { manifests: filter(api), source: 'api' };
-    return { manifests: filter(await this.readFallbackIndex(repo, subjectDigest)), source: 'tag' };
+    const tag = referrersFallbackTag(subjectDigest);
+    return { manifests: filter(await this.readList(repo, tag, fallbackIndexCodec(`referrers fallback index ${repositoryName(repo)}:${tag}`))), source: 'tag' };
   }
 
   /** The API's answer, or undefined when the registry has no referrers API. */
@@ -415,18 +416,6 @@ export class RegistryClient {
     return out;
   }
 
-  private async readFallbackIndex(repo: Repo, subjectDigest: string): Promise<Descriptor[]> {
-    const tag = referrersFallbackTag(subjectDigest);
-    let m: Manifest;
-    try {
-      m = await this.getManifest(repo, tag, { accept: [MEDIA_TYPE.ociIndex] });
-    } catch (e) {
-      if (isSignetError(e, 'NOT_FOUND')) return [];
-      throw e;
-    }
-    return indexManifests(m.json, `referrers fallback index ${repositoryName(repo)}:${tag}`);
-  }
-
   /**
    * Push a manifest whose `subject` is `subject` and make it findable as a referrer. Registries with
    * the API index it themselves; otherwise we add it to the fallback index with a read-modify-write
@@ -450,59 +439,94 @@ export class RegistryClient {
     if (typeof artifactType === 'string' && artifactType) entry.artifactType = artifactType;
     if (manifest.annotations && typeof manifest.annotations === 'object' && Object.keys(manifest.annotations).length) entry.annotations = manifest.annotations;
 
-    await this.enqueueFallback(repo, subject.digest, entry);
+    const tag = referrersFallbackTag(subject.digest);
+    await this.appendToList(repo, tag, [entry], fallbackIndexCodec(`referrers fallback index ${repositoryName(repo)}:${tag}`));
     return digest;
   }
 
-  private enqueueFallback(repo: Repo, subjectDigest: string, entry: Descriptor): Promise<void> {
-    const key = `${repositoryName(repo)}@${subjectDigest}`;
+  /**
+   * Add entries to a list-like manifest at `tag` — the referrers fallback index, cosign's `.sig`/`.att`
+   * images — without losing a concurrent writer's entries. Distribution has no conditional PUT, so:
+   * additions for one tag within this client are coalesced into one read-modify-write, and after writing
+   * the tag is re-read at once and again after a pause, re-applying until every entry survives.
+   */
+  appendToList<E>(repo: Repo, tag: string, entries: E[], codec: ListCodec<E>): Promise<void> {
+    const key = `${repositoryName(repo)}:${tag}`;
     return new Promise<void>((resolve, reject) => {
-      const queue = this.fallbackQueues.get(key);
+      const queue = this.listQueues.get(key) as ListQueue<E> | undefined;
       if (queue) {
-        queue.push({ entry, resolve, reject });
+        queue.push({ entries, resolve, reject });
         return;
       }
-      const fresh = [{ entry, resolve, reject }];
-      this.fallbackQueues.set(key, fresh);
-      void this.drainFallback(repo, subjectDigest, key, fresh);
+      const fresh: ListQueue<E> = [{ entries, resolve, reject }];
+      this.listQueues.set(key, fresh as ListQueue<unknown>);
+      void this.drainList(repo, tag, key, fresh, codec);
     });
   }
 
-  private async drainFallback(repo: Repo, subjectDigest: string, key: string, queue: Array<{ entry: Descriptor; resolve: () => void; reject: (e: unknown) => void }>): Promise<void> {
+  private async drainList<E>(repo: Repo, tag: string, key: string, queue: ListQueue<E>, codec: ListCodec<E>): Promise<void> {
     while (queue.length > 0) {
       const batch = queue.splice(0, queue.length);
       try {
-        await this.addToFallbackIndex(repo, subjectDigest, batch.map((b) => b.entry));
+        await this.appendOnce(repo, tag, batch.flatMap((b) => b.entries), codec);
         for (const b of batch) b.resolve();
       } catch (e) {
         for (const b of batch) b.reject(e);
       }
     }
-    this.fallbackQueues.delete(key);
+    this.listQueues.delete(key);
   }
 
-  private async addToFallbackIndex(repo: Repo, subjectDigest: string, entries: Descriptor[]): Promise<void> {
-    const tag = referrersFallbackTag(subjectDigest);
-    const allPresent = (ds: Descriptor[]): boolean => entries.every((e) => ds.some((d) => d.digest === e.digest));
+  private async readList<E>(repo: Repo, tag: string, codec: ListCodec<E>): Promise<E[]> {
+    try {
+      return codec.parse(await this.getManifest(repo, tag, codec.accept ? { accept: codec.accept } : {}));
+    } catch (e) {
+      if (isSignetError(e, 'NOT_FOUND')) return [];
+      throw e;
+    }
+  }
+
+  private async appendOnce<E>(repo: Repo, tag: string, entries: E[], codec: ListCodec<E>): Promise<void> {
+    const allPresent = (list: E[]): boolean => entries.every((e) => list.some((d) => codec.same(d, e)));
     for (let attempt = 1; attempt <= this.referrerAttempts; attempt++) {
-      const current = await this.readFallbackIndex(repo, subjectDigest);
-      const missing = entries.filter((e, i) => !current.some((d) => d.digest === e.digest) && entries.findIndex((x) => x.digest === e.digest) === i);
+      const current = await this.readList(repo, tag, codec);
+      const missing = entries.filter((e, i) => !current.some((d) => codec.same(d, e)) && entries.findIndex((x) => codec.same(x, e)) === i);
       if (missing.length > 0) {
-        const next = [...current, ...missing].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
-        await this.putManifest(repo, tag, serializeIndex(next), MEDIA_TYPE.ociIndex);
+        const next = await codec.build([...current, ...missing]);
+        await this.putManifest(repo, tag, next.bytes, next.mediaType);
       }
       // A writer that read before our PUT may still overwrite it: check now and again after a pause.
-      if (allPresent(await this.readFallbackIndex(repo, subjectDigest))) {
+      if (allPresent(await this.readList(repo, tag, codec))) {
         await sleep(50 + Math.random() * 100);
-        if (allPresent(await this.readFallbackIndex(repo, subjectDigest))) return;
+        if (allPresent(await this.readList(repo, tag, codec))) return;
       }
       await sleep(Math.random() * 40 * attempt);
     }
-    throw new SignetError(
-      'CONFLICT',
-      `could not add ${entries.map((e) => e.digest).join(', ')} to the referrers index ${repositoryName(repo)}:${tag}: other writers kept replacing it (${this.referrerAttempts} attempts)`,
-    );
+    throw new SignetError('CONFLICT', `could not update ${repositoryName(repo)}:${tag}: other writers kept replacing it (${this.referrerAttempts} attempts)`);
   }
+}
+
+/** How `appendToList` reads, compares and rebuilds one kind of list manifest. */
+export interface ListCodec<E> {
+  accept?: string[];
+  parse(m: Manifest): E[];
+  same(a: E, b: E): boolean;
+  /** Build the manifest for these entries (uploading any blob it needs, such as a config). */
+  build(entries: E[]): Promise<{ bytes: Buffer; mediaType: string }> | { bytes: Buffer; mediaType: string };
+}
+
+type ListQueue<E> = Array<{ entries: E[]; resolve: () => void; reject: (e: unknown) => void }>;
+
+function fallbackIndexCodec(what: string): ListCodec<Descriptor> {
+  return {
+    accept: [MEDIA_TYPE.ociIndex],
+    parse: (m) => indexManifests(m.json, what),
+    same: (a, b) => a.digest === b.digest,
+    build: (entries) => ({
+      bytes: serializeIndex([...entries].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))),
+      mediaType: MEDIA_TYPE.ociIndex,
+    }),
+  };
 }
 
 export { RegistryHttpError };
