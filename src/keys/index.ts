@@ -30,6 +30,5 @@ export {
   loadSigner,
   loadPublicKey,
   writeKeyPair,
-  writeFileAtomic,
 } from './refs.js';
 export { type PemBlock, decodePemBlocks, encodePem } from './pem.js';

@@ -2,10 +2,9 @@
  * Key references as cosign's `--key` takes them (a file path or `env://VAR`) and writing key pairs to
  * disk. KMS, PKCS#11, k8s and the other backends are named so the user gets a precise refusal.
  */
-import { randomBytes } from 'node:crypto';
-import { promises as fs, constants as fsc } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+import { promises as fs } from 'node:fs';
 import { SignetError } from '../errors.js';
+import { ioError, writeTemp } from '../fsutil.js';
 import { decryptPrivateKey, isEncryptedKeyLabel } from './encrypted.js';
 import { parsePublicKey, publicKeyInfo, signerFromPrivateKey, type PublicKeyInfo, type Signer } from './keys.js';
 import { decodePemBlocks, looksLikePem } from './pem.js';
@@ -43,21 +42,6 @@ async function resolveRef(ref: string): Promise<Resolved> {
   } catch (e) {
     throw ioError(`cannot read key file ${ref}`, e);
   }
-}
-
-function ioError(what: string, e: unknown): SignetError {
-  const code = (e as NodeJS.ErrnoException).code;
-  const why =
-    code === 'ENOENT'
-      ? 'no such file'
-      : code === 'EACCES' || code === 'EPERM'
-        ? 'permission denied'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : code === 'EEXIST'
-            ? 'already exists'
-            : (e as Error).message;
-  return new SignetError('IO', `${what}: ${why}`, { cause: e });
 }
 
 function firstLabel(data: Buffer): string | undefined {
@@ -112,28 +96,6 @@ export async function loadPublicKey(ref: string, getPassword?: PasswordSource): 
 
 export interface WriteKeyPairOptions {
   overwrite: boolean;
-}
-
-/** Write to a fresh temp file beside `path` (same filesystem, so the later rename is atomic). */
-async function writeTemp(path: string, content: string, mode: number): Promise<string> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
-  } catch (e) {
-    throw ioError(`cannot write ${path}`, e);
-  }
-  try {
-    await fh.chmod(mode);
-    await fh.writeFile(content, 'utf8');
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true });
-    throw ioError(`cannot write ${path}`, e);
-  }
-  await fh.close();
-  return tmp;
 }
 
 /** Move `tmp` to `path`; without `overwrite` a hard link makes "create only if absent" atomic. */
@@ -209,12 +171,3 @@ export async function writeKeyPair(
 }
 
 /** Write one file atomically (temp + rename), e.g. `public-key --outfile`. */
-export async function writeFileAtomic(path: string, content: string, mode = 0o644): Promise<void> {
-  const tmp = await writeTemp(path, content, mode & ~process.umask());
-  try {
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw ioError(`cannot write ${path}`, e);
-  }
-}

@@ -3,11 +3,11 @@
  * `credsStore`), else anonymous. Secrets never appear in error messages.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rename, writeFile, chmod, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { SignetError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
 import { DOCKER_HUB, parseReference } from './reference.js';
 
 export type Credentials =
@@ -156,17 +156,6 @@ export async function resolveCredentials(registry: string, explicit: ExplicitCre
 }
 
 /** Write `data` to `path` through a temp file and rename, so readers never see half a file. */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, data, { mode });
-    await chmod(tmp, mode);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw new SignetError('IO', `cannot write ${path}: ${(e as Error).message}`);
-  }
-}
 
 /**
  * Store username/password for `server` in the Docker config (base64 `auth`), keeping every other

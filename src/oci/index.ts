@@ -19,7 +19,6 @@ export {
   loginToDockerConfig,
   resolveCredentials,
   runCredentialHelper,
-  writeFileAtomic,
   type Credentials,
   type ExplicitCredentials,
 } from './auth.js';

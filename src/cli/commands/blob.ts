@@ -1,9 +1,9 @@
 /** `signet sign-blob` and `signet verify-blob`: signatures over files, in Sigstore bundles or cosign's legacy forms. */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
+import { ioError, writeFileAtomic } from '../../fsutil.js';
 import { loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } from '../../keys/index.js';
 import {
   buildMessageSignatureBundle,
@@ -44,16 +44,6 @@ interface VerifyBlobFlags {
   insecureIgnoreTlog: boolean;
 }
 
-function ioError(what: string, e: unknown): SignetError {
-  const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOENT') return new SignetError('IO', `${what}: no such file`, { cause: e });
-  if (err?.code === 'EISDIR') return new SignetError('IO', `${what}: is a directory`, { cause: e });
-  if (err?.code === 'EACCES') return new SignetError('IO', `${what}: permission denied`, { cause: e });
-  if (err?.code === 'ERR_FS_FILE_TOO_LARGE' || err?.code === 'ERR_STRING_TOO_LONG' || e instanceof RangeError) {
-    return new SignetError('TOO_LARGE', `${what}: too large to hold in memory`, { cause: e });
-  }
-  return new SignetError('IO', `${what}: ${err?.message ?? String(e)}`, { cause: e });
-}
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -98,17 +88,6 @@ async function readSmallFile(path: string, what: string): Promise<Buffer> {
   }
 }
 
-/** Temp file in the same directory, then rename: readers see the old file or the whole new one. */
-async function writeAtomic(path: string, data: Buffer | string, mode = 0o644): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await fs.writeFile(tmp, data, { mode, flag: 'wx' });
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw ioError(`cannot write ${path}`, e);
-  }
-}
 
 /** Reading the blob from stdin leaves no stdin for a password: it must then come from COSIGN_PASSWORD. */
 function passwordSource(blobFromStdin: boolean): PasswordSource {
@@ -148,19 +127,19 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   const signature = signer.sign(data);
 
   if (flags.outputSignature) {
-    await writeAtomic(flags.outputSignature, flags.b64 ? signature.toString('base64') : signature);
+    await writeFileAtomic(flags.outputSignature, flags.b64 ? signature.toString('base64') : signature);
     ui.info(`Signature wrote in the file ${flags.outputSignature}`);
   }
   if (flags.newBundleFormat) {
     const bundle = buildMessageSignatureBundle({ digest, hashAlg, signature, publicKeyHint: signer.publicKey.hint });
-    await writeAtomic(flags.bundle!, bundle);
+    await writeFileAtomic(flags.bundle!, bundle);
     ui.info(`Wrote bundle to file ${flags.bundle}`);
     return;
   }
   if (flags.bundle) {
     // cosign's LocalSignedPayload; for a key, `cert` holds base64 of the public key PEM.
     const legacy = { base64Signature: signature.toString('base64'), cert: Buffer.from(signer.publicKey.pem).toString('base64') };
-    await writeAtomic(flags.bundle, JSON.stringify(legacy));
+    await writeFileAtomic(flags.bundle, JSON.stringify(legacy));
     ui.info(`Wrote bundle to file ${flags.bundle}`);
   }
   if (!flags.outputSignature) ui.out(signature.toString('base64') + '\n');

@@ -11,9 +11,9 @@ import {
   importPrivateKeyPem,
   loadPublicKey,
   publicKeyInfo,
-  writeFileAtomic,
   writeKeyPair,
 } from '../../keys/index.js';
+import { writeFileAtomic } from '../../fsutil.js';
 import type { KeyObject } from 'node:crypto';
 import { boolOpt, examples, opt, ui } from '../common.js';
 import { askYesNo, readPassword } from '../password.js';
