@@ -204,3 +204,29 @@ test('TileAppender resumes from partial tiles exactly where it stopped', () => {
   assert.throws(() => TileAppender.restore(n, () => undefined), isTlog);
   assert.throws(() => TileAppender.restore(n, () => new Uint8Array(32)), isMalformed);
 });
+
+test('expanded tiles give every subtree hash, and a shared cache avoids re-reading tiles', async () => {
+  const { ExpandedTile } = await import('../../src/tlog/index.js');
+  const hs = Array.from({ length: 200 }, (_, i) => leafHash(Buffer.from([i])));
+  const tile = new ExpandedTile(buildTile(hs));
+  assert.equal(tile.width, 200);
+  for (const [start, count] of [[0, 128], [128, 64], [192, 8], [199, 1], [64, 64], [0, 1]] as const) {
+    assert.equal(hex(tile.node(start, count)), hex(hashInTile(buildTile(hs), start, count)), `${start}+${count}`);
+    assert.equal(hex(tile.node(start, count)), hex(rootFromLeafHashes(hs.slice(start, start + count))));
+  }
+  for (const [start, count] of [[192, 16], [1, 2], [0, 3], [0, 256]] as const) assert.throws(() => tile.node(start, count), isMalformed);
+
+  const leaves = Array.from({ length: 1000 }, (_, i) => leafHash(Buffer.from(`c ${i}`)));
+  const { store, app } = publish(leaves, [1000]);
+  let reads = 0;
+  const cache = new Map();
+  const getTile = (t: TileId) => {
+    reads++;
+    return store.get(tilePath(t.level, t.index, t.width));
+  };
+  for (let i = 0; i < 1000; i += 37) {
+    verifyInclusion(leaves[i]!, i, 1000, inclusionProof(i, 1000, tileNodeReader(1000, getTile, { cache })), app.root());
+  }
+  assert.equal(reads, cache.size);
+  assert.ok(reads <= 5, `read ${reads} tiles`); // 4 level-0 tiles (3 full + 1 partial) and the level-1 partial
+});
