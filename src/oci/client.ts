@@ -489,6 +489,7 @@ export class RegistryClient {
   private async appendOnce<E>(repo: Repo, tag: string, entries: E[], codec: ListCodec<E>): Promise<void> {
     const allPresent = (list: E[]): boolean => entries.every((e) => list.some((d) => codec.same(d, e)));
     for (let attempt = 1; attempt <= this.referrerAttempts; attempt++) {
+      const started = performance.now();
       const current = await this.readList(repo, tag, codec);
       const missing = entries.filter((e, i) => !current.some((d) => codec.same(d, e)) && entries.findIndex((x) => codec.same(x, e)) === i);
       if (missing.length > 0) {
@@ -496,8 +497,11 @@ export class RegistryClient {
         await this.putManifest(repo, tag, next.bytes, next.mediaType);
       }
       // A writer that read before our PUT may still overwrite it: check now and again after a pause.
+      // Its window is its own read-to-write time, which is about ours against the same registry, so
+      // the pause scales with what we just measured (a few ms on loopback, longer over a WAN).
+      const window = performance.now() - started;
       if (allPresent(await this.readList(repo, tag, codec))) {
-        await sleep(50 + Math.random() * 100);
+        await sleep(Math.min(2000, Math.max(10, 3 * window)) * (1 + Math.random()));
         if (allPresent(await this.readList(repo, tag, codec))) return;
       }
       await sleep(Math.random() * 40 * attempt);

@@ -118,7 +118,13 @@ describe('legacy .sig format', () => {
     const repo = repoOf();
     const img = await pushRandomImage(client, repo, 'v1');
     const ref = `${repo.registry}/${repo.repository}@${img.digest}`;
-    await Promise.all(Array.from({ length: 6 }, (_, i) => sign([ref], { newBundleFormat: false, annotations: { n: String(i) } })));
+    // Half share this client, half have their own (as separate processes would).
+    const others = [0, 1, 2].map(() => new RegistryClient({}));
+    try {
+      await Promise.all(Array.from({ length: 6 }, (_, i) => sign([ref], { newBundleFormat: false, annotations: { n: String(i) }, client: i % 2 ? others[i >> 1]! : client })));
+    } finally {
+      await Promise.all(others.map((c) => c.close()));
+    }
     const layers = parseImageManifest((await client.getManifest(repo, attachmentTag(img.digest, 'sig'))).bytes).layers;
     assert.equal(layers.length, 6);
   });
