@@ -1,0 +1,169 @@
+/**
+ * Shared pieces of Rekor entry handling: the result type, strict JSON field access, base64, and the
+ * canonical form of a verifier (public key or certificate chain) as Rekor stores and indexes it.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+import { SignetError } from '../errors.js';
+import { type PublicKeyInfo, decodePemBlocks, encodePem, parsePublicKey } from '../keys/index.js';
+import { decodeBase64Strict } from '../sigstore/index.js';
+
+/** The largest entry (leaf) a C2SP entry bundle can carry: lengths are uint16. */
+export const MAX_ENTRY_BYTES = 65535;
+
+/** A validated, signature-checked entry ready to be appended to the log. */
+export interface CanonicalEntry {
+  kind: string;
+  apiVersion: string;
+  /** The leaf bytes: RFC 8785 JSON of the canonical entry. */
+  body: Buffer;
+  /** Lowercased search keys (`sha256:<hex>`, hex sha256 of the canonical key PEM, emails, URIs). */
+  indexKeys: string[];
+}
+
+export function malformed(msg: string): never {
+  throw new SignetError('MALFORMED', msg);
+}
+
+export type Obj = Record<string, unknown>;
+
+export function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function obj(v: unknown, what: string): Obj {
+  if (!isObj(v)) malformed(`${what} must be a JSON object`);
+  return v;
+}
+
+/** Rejects members other than `allowed`: a strict schema keeps unsigned data out of the log. */
+export function onlyFields(o: Obj, allowed: readonly string[], what: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) malformed(`${what} has unknown field ${JSON.stringify(k)}`);
+  }
+}
+
+export function str(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length === 0) malformed(`${what} must be a non-empty string`);
+  return v;
+}
+
+export function b64(v: unknown, what: string): Buffer {
+  const s = str(v, what);
+  const buf = decodeBase64Strict(s, what);
+  if (buf.length === 0) malformed(`${what} is empty`);
+  return buf;
+}
+
+export function sha256(data: Uint8Array | string): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+export function finish(kind: string, apiVersion: string, body: Buffer, keys: Iterable<string>): CanonicalEntry {
+  if (body.length > MAX_ENTRY_BYTES) {
+    throw new SignetError('TOO_LARGE', `the canonical ${kind} entry is ${body.length} bytes; the log accepts at most ${MAX_ENTRY_BYTES}`);
+  }
+  const indexKeys = [...new Set([...keys].map((k) => k.toLowerCase()).filter((k) => k.length > 0 && k.length <= 512))];
+  return { kind, apiVersion, body, indexKeys };
+}
+
+/** Emails and URIs in a certificate's subjectAltName, as Rekor indexes them. */
+export function certSubjects(cert: X509Certificate): string[] {
+  const san = cert.subjectAltName;
+  if (!san) return [];
+  const out: string[] = [];
+  // Node escapes values holding ", " as JSON strings, so a quoted value is parsed as JSON.
+  const re = /(DNS|email|URI|IP Address|Registered ID|othername|DirName):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g;
+  for (let m = re.exec(san); m !== null && m[0].length > 0; m = re.exec(san)) {
+    let value = m[2]!;
+    if (value.startsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        continue;
+      }
+    }
+    if (m[1] === 'email' || m[1] === 'URI') out.push(value);
+  }
+  return out;
+}
+
+export interface Verifier {
+  key: PublicKeyInfo;
+  /** Canonical PEM: the key re-encoded as PUBLIC KEY, or every certificate of the chain re-encoded. */
+  pem: string;
+  /** Present when the verifier is a certificate (the first of the chain). */
+  cert?: X509Certificate;
+  /** Index keys this verifier contributes: hex sha256 of the canonical PEM, SAN emails/URIs. */
+  indexKeys: string[];
+}
+
+const MAX_CHAIN = 10;
+
+/** Parses a PEM public key or certificate (chain ≤ 10) into Rekor's canonical form. */
+export function verifierFromPem(pemText: string, what: string): Verifier {
+  let blocks;
+  try {
+    blocks = decodePemBlocks(pemText);
+  } catch (e) {
+    malformed(`${what}: ${(e as Error).message}`);
+  }
+  if (blocks.length === 0) malformed(`${what} is not a PEM public key or certificate`);
+  const label = blocks[0]!.label;
+  if (label === 'CERTIFICATE') {
+    if (blocks.length > MAX_CHAIN) malformed(`${what} holds ${blocks.length} certificates; at most ${MAX_CHAIN} are accepted`);
+    const certs: X509Certificate[] = [];
+    for (const b of blocks) {
+      if (b.label !== 'CERTIFICATE') malformed(`${what} mixes a certificate with a PEM "${b.label}" block`);
+      try {
+        certs.push(new X509Certificate(b.der));
+      } catch {
+        malformed(`${what} holds a certificate that does not parse`);
+      }
+    }
+    const leaf = certs[0]!;
+    const key = keyOf(() => parsePublicKey(leaf.publicKey.export({ type: 'spki', format: 'der' })), what);
+    const pem = certs.map((c) => encodePem('CERTIFICATE', c.raw)).join('');
+    return { key, pem, cert: leaf, indexKeys: [sha256(pem).toString('hex'), ...certSubjects(leaf)] };
+  }
+  if (blocks.length > 1) malformed(`${what} holds ${blocks.length} PEM blocks; expected one public key`);
+  if (label !== 'PUBLIC KEY' && label !== 'RSA PUBLIC KEY') malformed(`${what} is a PEM "${label}", expected a PUBLIC KEY or CERTIFICATE`);
+  const key = keyOf(() => parsePublicKey(pemText), what);
+  return { key, pem: key.pem, indexKeys: [sha256(key.pem).toString('hex')] };
+}
+
+/** The same from DER (Rekor v2 carries raw DER): a certificate, or a SubjectPublicKeyInfo. */
+export function verifierFromDer(der: Buffer, isCert: boolean, what: string): Verifier {
+  if (isCert) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(der);
+    } catch {
+      malformed(`${what} is not a DER X.509 certificate`);
+    }
+    if (!cert.raw.equals(der)) malformed(`${what} has trailing bytes after the certificate`);
+    return verifierFromPem(encodePem('CERTIFICATE', der), what);
+  }
+  const key = keyOf(() => parsePublicKey(der), what);
+  if (!key.spkiDer.equals(der)) malformed(`${what} is not a DER SubjectPublicKeyInfo in canonical form`);
+  return { key, pem: key.pem, indexKeys: [sha256(key.pem).toString('hex')] };
+}
+
+function keyOf(f: () => PublicKeyInfo, what: string): PublicKeyInfo {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof SignetError) malformed(`${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The digest algorithm for a hex digest; the length must match. */
+export function hexDigest(v: unknown, alg: unknown, what: string): { alg: 'sha256' | 'sha384' | 'sha512'; hex: string } {
+  const a = str(alg, `${what}.algorithm`);
+  const lens: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
+  const want = lens[a];
+  if (want === undefined) malformed(`${what}.algorithm ${JSON.stringify(a)} is not one of sha256, sha384, sha512`);
+  const hex = str(v, `${what}.value`);
+  if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length !== want) malformed(`${what}.value must be ${want} hex digits for ${a}`);
+  return { alg: a as 'sha256' | 'sha384' | 'sha512', hex: hex.toLowerCase() };
+}

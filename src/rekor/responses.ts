@@ -1,0 +1,109 @@
+/**
+ * Response documents: Rekor v1 `LogEntry` (with SET and inclusion proof) and Rekor v2
+ * `TransparencyLogEntry` (protojson: int64 as strings, bytes as base64, unpopulated fields emitted).
+ */
+import { entryId, entryUuid, setPayload } from '../tlog/index.js';
+
+export interface EntryForResponse {
+  index: number;
+  body: Buffer;
+  integratedTime: number;
+}
+
+export interface ProofForResponse {
+  treeSize: number;
+  rootHash: Buffer;
+  hashes: Buffer[];
+  /** The signed checkpoint note for `treeSize`. */
+  checkpoint: string;
+}
+
+export interface V1LogEntryInput {
+  treeId: bigint;
+  /** SHA-256 of the log key's DER SPKI. */
+  logId: Buffer;
+  entry: EntryForResponse;
+  proof: ProofForResponse;
+  /** Signs with the log key (the SET). */
+  sign: (data: Buffer) => Uint8Array;
+}
+
+export type V1LogEntry = Record<string, {
+  body: string;
+  integratedTime: number;
+  logID: string;
+  logIndex: number;
+  verification: {
+    inclusionProof: { checkpoint: string; hashes: string[]; logIndex: number; rootHash: string; treeSize: number };
+    signedEntryTimestamp: string;
+  };
+}>;
+
+export function v1EntryId(treeId: bigint, body: Buffer): string {
+  return entryId(treeId, entryUuid(body));
+}
+
+/** `{ <entryID>: { body, integratedTime, logID, logIndex, verification } }` as Rekor v1 returns it. */
+export function buildV1LogEntry(input: V1LogEntryInput): V1LogEntry {
+  const { entry, proof } = input;
+  const body = entry.body.toString('base64');
+  const logID = input.logId.toString('hex');
+  const set = input.sign(setPayload({ body, integratedTime: entry.integratedTime, logID, logIndex: entry.index }));
+  return {
+    [v1EntryId(input.treeId, entry.body)]: {
+      body,
+      integratedTime: entry.integratedTime,
+      logID,
+      logIndex: entry.index,
+      verification: {
+        inclusionProof: {
+          checkpoint: proof.checkpoint,
+          hashes: proof.hashes.map((h) => h.toString('hex')),
+          logIndex: entry.index,
+          rootHash: proof.rootHash.toString('hex'),
+          treeSize: proof.treeSize,
+        },
+        signedEntryTimestamp: Buffer.from(set).toString('base64'),
+      },
+    },
+  };
+}
+
+export interface V2EntryInput {
+  /** The checkpoint key ID (C2SP key hash; for ECDSA the SHA-256 of the SPKI). */
+  keyId: Buffer;
+  kind: string;
+  version: string;
+  entry: EntryForResponse;
+  proof: ProofForResponse;
+}
+
+/** `dev.sigstore.rekor.v1.TransparencyLogEntry` as rekor-tiles returns it from a create. */
+export function buildV2TransparencyLogEntry(input: V2EntryInput): Record<string, unknown> {
+  const { entry, proof } = input;
+  return {
+    logIndex: String(entry.index),
+    logId: { keyId: input.keyId.toString('base64') },
+    kindVersion: { kind: input.kind, version: input.version },
+    integratedTime: '0',
+    inclusionPromise: null,
+    inclusionProof: {
+      logIndex: String(entry.index),
+      rootHash: proof.rootHash.toString('base64'),
+      treeSize: String(proof.treeSize),
+      hashes: proof.hashes.map((h) => h.toString('base64')),
+      checkpoint: { envelope: proof.checkpoint },
+    },
+    canonicalizedBody: entry.body.toString('base64'),
+  };
+}
+
+/** kind and apiVersion of a logged body (both APIs share one tree, so reads must tell them apart). */
+export function bodyKind(body: Buffer): { kind: string; apiVersion: string } {
+  try {
+    const doc = JSON.parse(body.toString('utf8')) as { kind?: unknown; apiVersion?: unknown };
+    return { kind: typeof doc.kind === 'string' ? doc.kind : 'unknown', apiVersion: typeof doc.apiVersion === 'string' ? doc.apiVersion : 'unknown' };
+  } catch {
+    return { kind: 'unknown', apiVersion: 'unknown' };
+  }
+}
