@@ -1,0 +1,202 @@
+/**
+ * Pieces both storage drivers share: the checkpoint signer, the storage-driver contract the sequencer
+ * drives, a bounded cache of expanded tiles, and proof generation over tiles loaded asynchronously.
+ */
+import { type KeyObject, createHash, createPublicKey } from 'node:crypto';
+import { SignetError } from '../../errors.js';
+import {
+  type ExpandedTile,
+  type ProofElement,
+  type TileCache,
+  type TileId,
+  consistencyProofNodes,
+  inclusionProofNodes,
+  nodeHash,
+  proofNodeSet,
+  signCheckpoint,
+  tileNodeReader,
+  tilePath,
+  tilesForNodes,
+} from '../../tlog/index.js';
+import { signBytes } from '../../tlog/sig.js';
+import type { SignedCheckpoint, StoredEntry } from './types.js';
+
+export interface BatchItem {
+  leafHash: Buffer;
+  body: Buffer;
+  indexKeys: string[];
+}
+
+export interface BatchOutcome {
+  /** One per item, same order: the entry now stored under that leaf hash, and whether it existed before. */
+  results: { entry: StoredEntry; duplicate: boolean }[];
+  checkpoint: SignedCheckpoint;
+}
+
+/**
+ * What a storage driver provides. `commitBatch` must be all-or-nothing: on rejection nothing of the batch
+ * is visible, and the next call starts again from the last committed state.
+ */
+export interface LogStorage {
+  readonly treeId: bigint;
+  readonly origin: string;
+  commitBatch(items: BatchItem[]): Promise<BatchOutcome>;
+  checkpoint(): Promise<SignedCheckpoint>;
+  entryByIndex(index: number): Promise<StoredEntry | null>;
+  entryByLeafHash(leafHash: Buffer): Promise<StoredEntry | null>;
+  search(key: string): Promise<number[]>;
+  /** Bytes of the given tiles at the given widths; every tile must be within the committed tree. */
+  readTiles(tiles: TileId[]): Promise<Map<string, Uint8Array>>;
+  tile(level: number, index: number, width?: number): Promise<Buffer | null>;
+  entryBundle(index: number, width?: number): Promise<Buffer | null>;
+  close(): Promise<void>;
+}
+
+/** Signs checkpoints for one origin. The note key name is the origin up to " - " (as Rekor v1 does). */
+export class CheckpointSigner {
+  readonly origin: string;
+  readonly name: string;
+  readonly key: KeyObject;
+  readonly publicKey: KeyObject;
+  readonly logId: Buffer;
+
+  constructor(origin: string, key: KeyObject) {
+    if (origin.length === 0 || /[\x00-\x1f]/.test(origin)) {
+      throw new SignetError('USAGE', `log origin ${JSON.stringify(origin)} must be one non-empty line`);
+    }
+    this.origin = origin;
+    this.name = origin.split(' - ')[0]!.trim();
+    if (this.name.length === 0 || /[\s+]/.test(this.name)) {
+      throw new SignetError('USAGE', `log origin ${JSON.stringify(origin)}: the part before " - " must be a name without spaces or '+'`);
+    }
+    this.key = key;
+    this.publicKey = createPublicKey(key);
+    this.logId = createHash('sha256').update(this.publicKey.export({ format: 'der', type: 'spki' })).digest();
+  }
+
+  sign(size: number, rootHash: Uint8Array): SignedCheckpoint {
+    const root = Buffer.from(rootHash);
+    return { origin: this.origin, size, rootHash: root, note: signCheckpoint({ origin: this.origin, size, rootHash: root }, this.name, this.key) };
+  }
+
+  signBytes(data: Buffer): Buffer {
+    return Buffer.from(signBytes(data, this.key));
+  }
+}
+
+/** Least-recently-used map of expanded tiles, bounded by count (a full expanded tile is ~16 KiB). */
+export class TileLru implements TileCache {
+  readonly #max: number;
+  readonly #map = new Map<string, ExpandedTile>();
+
+  constructor(max = 2048) {
+    this.#max = max;
+  }
+
+  get(path: string): ExpandedTile | undefined {
+    const t = this.#map.get(path);
+    if (t) {
+      this.#map.delete(path);
+      this.#map.set(path, t);
+    }
+    return t;
+  }
+
+  set(path: string, tile: ExpandedTile): void {
+    this.#map.delete(path);
+    this.#map.set(path, tile);
+    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
+  }
+}
+
+function checkIndexArg(n: number, what: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new SignetError('USAGE', `${what} must be a non-negative integer, got ${String(n)}`);
+}
+
+/**
+ * Computes proof hashes for `elements` over a tree of `size`: tiles missing from `cache` are loaded in
+ * one call, tiles found in it are pinned for the duration so a concurrent eviction cannot lose them.
+ */
+async function proofFromTiles(
+  elements: ProofElement[],
+  size: number,
+  cache: TileCache,
+  load: (tiles: TileId[]) => Promise<Map<string, Uint8Array>>,
+): Promise<Buffer[]> {
+  if (elements.length === 0) return [];
+  const tiles = tilesForNodes(proofNodeSet(elements), size);
+  const pinned = new Map<string, ExpandedTile>();
+  const missing: TileId[] = [];
+  for (const t of tiles) {
+    const p = tilePath(t.level, t.index, t.width);
+    const hit = cache.get(p);
+    if (hit) pinned.set(p, hit);
+    else missing.push(t);
+  }
+  const loaded = missing.length > 0 ? await load(missing) : new Map<string, Uint8Array>();
+  const local: TileCache = {
+    get: (p) => pinned.get(p),
+    set: (p, t) => {
+      pinned.set(p, t);
+      cache.set(p, t);
+    },
+  };
+  const read = tileNodeReader(size, (t) => loaded.get(tilePath(t.level, t.index, t.width)), { cache: local });
+  return elements.map((el) => {
+    // A proof element is a single perfect node except on the tree's right border, where it folds right to left.
+    let r = read(el[el.length - 1]!.level, el[el.length - 1]!.index);
+    for (let i = el.length - 2; i >= 0; i--) r = nodeHash(read(el[i]!.level, el[i]!.index), r);
+    return Buffer.from(r);
+  });
+}
+
+export async function inclusionProofFromTiles(
+  index: number,
+  treeSize: number,
+  currentSize: number,
+  cache: TileCache,
+  load: (tiles: TileId[]) => Promise<Map<string, Uint8Array>>,
+): Promise<Buffer[]> {
+  checkIndexArg(index, 'log index');
+  checkIndexArg(treeSize, 'tree size');
+  if (treeSize > currentSize) {
+    throw new SignetError('USAGE', `tree size ${treeSize} is greater than the current size of the log (${currentSize})`);
+  }
+  if (index >= treeSize) throw new SignetError('USAGE', `log index ${index} is outside a tree of size ${treeSize}`);
+  return proofFromTiles(inclusionProofNodes(index, treeSize), treeSize, cache, load);
+}
+
+export async function consistencyProofFromTiles(
+  size1: number,
+  size2: number,
+  currentSize: number,
+  cache: TileCache,
+  load: (tiles: TileId[]) => Promise<Map<string, Uint8Array>>,
+): Promise<Buffer[]> {
+  checkIndexArg(size1, 'first tree size');
+  checkIndexArg(size2, 'last tree size');
+  if (size2 > currentSize) {
+    throw new SignetError('USAGE', `tree size ${size2} is greater than the current size of the log (${currentSize})`);
+  }
+  if (size1 > size2) throw new SignetError('USAGE', `first tree size ${size1} is greater than last tree size ${size2}`);
+  return proofFromTiles(consistencyProofNodes(size1, size2), size2, cache, load);
+}
+
+/** Validates (level, index, width) of a tile request; returns the width asked for (256 = full). */
+export function checkTileArgs(level: number, index: number, width: number | undefined, maxLevel = 63): number {
+  if (!Number.isInteger(level) || level < 0 || level > maxLevel) throw new SignetError('USAGE', `tile level must be 0..${maxLevel}, got ${String(level)}`);
+  checkIndexArg(index, 'tile index');
+  const w = width ?? 256;
+  if (!Number.isInteger(w) || w < 1 || w > 256) throw new SignetError('USAGE', `tile width must be 1..256, got ${String(width)}`);
+  return w;
+}
+
+/** Random positive int63 tree ID, as Trillian assigns them. */
+export function newTreeId(rand: Buffer): bigint {
+  const v = rand.readBigUInt64BE(0) & ((1n << 63n) - 1n);
+  return v === 0n ? 1n : v;
+}
+
+export function defaultOrigin(treeId: bigint): string {
+  return `signet-log - ${treeId}`;
+}

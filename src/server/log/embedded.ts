@@ -1,0 +1,532 @@
+/**
+ * Embedded storage: C2SP tiles and entry bundles as files under <dir>/tiles, everything else in SQLite
+ * (<dir>/log.sqlite: leaf hash → index, integration time per batch, search keys, and the log state).
+ *
+ * Commit order per batch: tile and bundle files are written (temp + fsync + rename, directories synced),
+ * THEN one SQLite transaction records the new state — that transaction is the commit point. Files of a
+ * batch that never committed only ever sit at paths beyond the committed tree (larger partial widths,
+ * later tiles), so the committed tree's files are never damaged; on start they are removed.
+ *
+ * Only the newest version of each tile is kept: a tile of width w is the first w hashes of any wider
+ * version (bundles likewise), so older widths are served as prefixes and their files deleted once a
+ * wider one is committed.
+ */
+import { type KeyObject, createHash, randomBytes } from 'node:crypto';
+import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { SignetError } from '../../errors.js';
+import {
+  EMPTY_ROOT,
+  TILE_WIDTH,
+  TileAppender,
+  type TileId,
+  decodeEntryBundle,
+  encodeEntryBundle,
+  entriesPath,
+  hashEquals,
+  tilePath,
+  tileWidth,
+} from '../../tlog/index.js';
+import {
+  type BatchItem,
+  type BatchOutcome,
+  CheckpointSigner,
+  type LogStorage,
+  checkTileArgs,
+  defaultOrigin,
+  newTreeId,
+} from './common.js';
+import type { SignedCheckpoint, StoredEntry } from './types.js';
+
+type Sqlite = typeof import('node:sqlite');
+let sqlite: Promise<Sqlite> | undefined;
+
+/**
+ * Loads node:sqlite without its one-time "SQLite is an experimental feature" warning: operators would
+ * see it on every start. Only that warning is dropped, and only while the module loads.
+ */
+function loadSqlite(): Promise<Sqlite> {
+  sqlite ??= (async () => {
+    const original = process.emitWarning;
+    process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]): void {
+      const message = typeof warning === 'string' ? warning : warning.message;
+      const opt = rest[0];
+      const type = typeof opt === 'string' ? opt : ((opt as { type?: string } | undefined)?.type ?? (warning instanceof Error ? warning.name : ''));
+      if (type === 'ExperimentalWarning' && /sqlite/i.test(message)) return;
+      (original as (...a: unknown[]) => void).call(process, warning, ...rest);
+    } as typeof process.emitWarning;
+    try {
+      return await import('node:sqlite');
+    } finally {
+      process.emitWarning = original;
+    }
+  })();
+  return sqlite;
+}
+
+interface StateRow {
+  tree_id: string;
+  origin: string;
+  log_id: Uint8Array;
+  size: number;
+  root: Uint8Array;
+  checkpoint: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS log_state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  tree_id TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  log_id BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  root BLOB NOT NULL,
+  checkpoint TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS batches (start INTEGER PRIMARY KEY, itime INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
+`;
+
+function isEnoent(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+function ioFail(what: string, e: unknown): SignetError {
+  const err = e as NodeJS.ErrnoException;
+  return new SignetError('IO', `${what}: ${err?.code ?? ''} ${err?.message ?? String(e)}`.replace(/\s+/g, ' ').trim(), { cause: e });
+}
+
+/** Byte length of the first `n` entries of an entry bundle. */
+function bundlePrefixLength(data: Uint8Array, n: number): number {
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    if (pos + 2 > data.length) throw new SignetError('TLOG', 'stored entry bundle is truncated');
+    pos += 2 + ((data[pos]! << 8) | data[pos + 1]!);
+  }
+  if (pos > data.length) throw new SignetError('TLOG', 'stored entry bundle is truncated');
+  return pos;
+}
+
+type Kind = number | 'entries'; // a tile level, or the entry bundles
+
+function resourcePath(kind: Kind, index: number, width: number): string {
+  return kind === 'entries' ? entriesPath(index, width) : tilePath(kind, index, width);
+}
+
+/** Number of tile-level hashes (or entries) at `kind` in a tree of `size`. */
+function widthAt(kind: Kind, index: number, size: number): number {
+  return tileWidth(kind === 'entries' ? 0 : kind, index, size);
+}
+
+export class EmbeddedStorage implements LogStorage {
+  readonly treeId: bigint;
+  readonly origin: string;
+  readonly #dir: string;
+  readonly #root: string;
+  readonly #db: DatabaseSync;
+  readonly #signer: CheckpointSigner;
+  readonly #stmt: {
+    leaf: StatementSync;
+    insLeaf: StatementSync;
+    insBatch: StatementSync;
+    itime: StatementSync;
+    insSearch: StatementSync;
+    search: StatementSync;
+    state: StatementSync;
+  };
+  #size: number;
+  #checkpoint: SignedCheckpoint;
+  /** Null after a failed batch: rebuilt from the committed files before the next one. */
+  #appender: TileAppender | null = null;
+  /** Bodies of the committed partial entry bundle (size % 256 of them). */
+  #tail: Buffer[] | null = null;
+  readonly #knownDirs = new Set<string>();
+  readonly #cleanups = new Set<Promise<void>>();
+  #closed = false;
+
+  private constructor(dir: string, db: DatabaseSync, signer: CheckpointSigner, treeId: bigint, state: StateRow) {
+    this.#dir = dir;
+    this.#root = join(dir, 'tiles');
+    this.#db = db;
+    this.#signer = signer;
+    this.treeId = treeId;
+    this.origin = signer.origin;
+    this.#size = state.size;
+    this.#checkpoint = { origin: signer.origin, size: state.size, rootHash: Buffer.from(state.root), note: state.checkpoint };
+    this.#stmt = {
+      leaf: db.prepare('SELECT idx FROM leaves WHERE leaf_hash = ?'),
+      insLeaf: db.prepare('INSERT INTO leaves (leaf_hash, idx) VALUES (?, ?)'),
+      insBatch: db.prepare('INSERT INTO batches (start, itime) VALUES (?, ?)'),
+      itime: db.prepare('SELECT itime FROM batches WHERE start <= ? ORDER BY start DESC LIMIT 1'),
+      insSearch: db.prepare('INSERT OR IGNORE INTO search (key, idx) VALUES (?, ?)'),
+      search: db.prepare('SELECT idx FROM search WHERE key = ? ORDER BY idx'),
+      state: db.prepare('UPDATE log_state SET size = ?, root = ?, checkpoint = ? WHERE id = 1'),
+    };
+  }
+
+  static async open(dir: string, key: KeyObject, origin?: string): Promise<EmbeddedStorage> {
+    const { DatabaseSync } = await loadSqlite();
+    try {
+      await fs.mkdir(join(dir, 'tiles'), { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw ioFail(`cannot create the log directory ${dir}`, e);
+    }
+    const dbPath = join(dir, 'log.sqlite');
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(dbPath, { timeout: 0 });
+      // Exclusive locking: the first write keeps the database locked until close, so a second server on
+      // the same directory fails at start instead of forking the tree. The OS drops the lock if we die.
+      db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;');
+      db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
+    } catch (e) {
+      const msg = (e as Error).message ?? String(e);
+      if (/locked|busy/i.test(msg)) throw new SignetError('TLOG', `the log in ${dir} is in use by another process`, { cause: e });
+      throw new SignetError('IO', `cannot open the log database ${dbPath}: ${msg}`, { cause: e });
+    }
+    try {
+      let row = db.prepare('SELECT tree_id, origin, log_id, size, root, checkpoint FROM log_state WHERE id = 1').get() as StateRow | undefined;
+      let signer: CheckpointSigner;
+      if (!row) {
+        const treeId = newTreeId(randomBytes(8));
+        signer = new CheckpointSigner(origin ?? defaultOrigin(treeId), key);
+        const cp = signer.sign(0, EMPTY_ROOT);
+        db.prepare('INSERT INTO log_state (id, tree_id, origin, log_id, size, root, checkpoint) VALUES (1, ?, ?, ?, 0, ?, ?)').run(
+          treeId.toString(),
+          signer.origin,
+          signer.logId,
+          cp.rootHash,
+          cp.note,
+        );
+        row = { tree_id: treeId.toString(), origin: signer.origin, log_id: signer.logId, size: 0, root: cp.rootHash, checkpoint: cp.note };
+      } else {
+        if (origin !== undefined && origin !== row.origin) {
+          throw new SignetError('USAGE', `the log in ${dir} has origin ${JSON.stringify(row.origin)}; it cannot be served as ${JSON.stringify(origin)}`);
+        }
+        signer = new CheckpointSigner(row.origin, key);
+        if (!signer.logId.equals(Buffer.from(row.log_id))) {
+          throw new SignetError(
+            'TLOG',
+            `the log in ${dir} is signed by the key with log ID ${Buffer.from(row.log_id).toString('hex')}, not by the given key (${signer.logId.toString('hex')})`,
+          );
+        }
+      }
+      const s = new EmbeddedStorage(dir, db, signer, BigInt(row.tree_id), row);
+      await s.#recover();
+      return s;
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  #file(kind: Kind, index: number, width: number): string {
+    return join(this.#root, resourcePath(kind, index, width));
+  }
+
+  /** Rebuilds the in-memory integration state from the committed files, and checks it against the root. */
+  async #restore(): Promise<void> {
+    const size = this.#size;
+    let appender: TileAppender;
+    try {
+      appender = TileAppender.restore(size, (t) => {
+        try {
+          return readFileSync(this.#file(t.level, t.index, t.width));
+        } catch (e) {
+          if (isEnoent(e)) return undefined;
+          throw ioFail(`cannot read tile ${tilePath(t.level, t.index, t.width)}`, e);
+        }
+      });
+    } catch (e) {
+      if (e instanceof SignetError && e.code === 'IO') throw e;
+      throw new SignetError('TLOG', `the log's tiles in ${this.#root} do not match its committed state: ${(e as Error).message}`, { cause: e });
+    }
+    if (!hashEquals(appender.root(), this.#checkpoint.rootHash)) {
+      throw new SignetError('TLOG', `the log's tiles in ${this.#root} do not reproduce the committed root hash at size ${size}`);
+    }
+    let tail: Buffer[] = [];
+    const w = size % TILE_WIDTH;
+    if (w > 0) {
+      const k = Math.floor(size / TILE_WIDTH);
+      let data: Buffer;
+      try {
+        data = await fs.readFile(this.#file('entries', k, w));
+      } catch (e) {
+        throw ioFail(`cannot read entry bundle ${entriesPath(k, w)}`, e);
+      }
+      tail = decodeEntryBundle(data, w).map((b) => Buffer.from(b));
+    }
+    this.#appender = appender;
+    this.#tail = tail;
+  }
+
+  /**
+   * Start-up: state is what SQLite committed. Files a crashed batch left beyond that state are removed,
+   * as are superseded partial versions a crash kept us from deleting.
+   */
+  async #recover(): Promise<void> {
+    await this.#restore();
+    const size = this.#size;
+    const kinds: Kind[] = ['entries'];
+    for (let level = 0; ; level++) {
+      try {
+        await fs.access(join(this.#root, 'tile', String(level)));
+      } catch {
+        break;
+      }
+      kinds.push(level);
+    }
+    for (const kind of kinds) {
+      const count = kind === 'entries' ? size : Math.floor(size / TILE_WIDTH ** kind);
+      const current = Math.floor(count / TILE_WIDTH);
+      const width = count % TILE_WIDTH;
+      for (let n = current; ; n++) {
+        const full = this.#file(kind, n, TILE_WIDTH);
+        const pdir = `${full}.p`;
+        let found = false;
+        try {
+          const widths = await fs.readdir(pdir);
+          found = widths.length > 0;
+          for (const w of widths) {
+            if (n === current && w === String(width)) continue;
+            await fs.rm(join(pdir, w), { force: true });
+          }
+        } catch (e) {
+          if (!isEnoent(e)) throw ioFail(`cannot clean up ${pdir}`, e);
+        }
+        try {
+          await fs.access(full);
+          found = true;
+          await fs.rm(full, { force: true });
+        } catch {
+          // absent: nothing to remove
+        }
+        if (!found && n > current) break;
+      }
+    }
+  }
+
+  async #mkdirFor(path: string): Promise<string> {
+    const d = dirname(path);
+    if (!this.#knownDirs.has(d)) {
+      await fs.mkdir(d, { recursive: true });
+      this.#knownDirs.add(d);
+    }
+    return d;
+  }
+
+  async #writeDurable(path: string, data: Uint8Array): Promise<void> {
+    await this.#mkdirFor(path);
+    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    const fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    await fh.close();
+    await fs.rename(tmp, path);
+  }
+
+  async #syncDir(dir: string): Promise<void> {
+    const fh = await fs.open(dir, fsc.O_RDONLY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async commitBatch(items: BatchItem[]): Promise<BatchOutcome> {
+    if (this.#closed) throw new SignetError('TLOG', 'the transparency log is closed');
+    if (!this.#appender || !this.#tail) await this.#restore();
+    const appender = this.#appender!;
+    const tail = this.#tail!;
+    const start = this.#size;
+    const results: BatchOutcome['results'] = new Array(items.length);
+    const fresh: number[] = [];
+    const dupLookups: Promise<void>[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const row = this.#stmt.leaf.get(items[i]!.leafHash) as { idx: number } | undefined;
+      if (row) {
+        dupLookups.push(
+          this.entryByIndex(row.idx).then((entry) => {
+            if (!entry) throw new SignetError('TLOG', `leaf index ${row.idx} is recorded but not stored`);
+            results[i] = { entry, duplicate: true };
+          }),
+        );
+      } else {
+        fresh.push(i);
+      }
+    }
+    await Promise.all(dupLookups);
+    if (fresh.length === 0) return { results, checkpoint: this.#checkpoint };
+
+    const itime = Math.floor(Date.now() / 1000);
+    const end = start + fresh.length;
+    let checkpoint: SignedCheckpoint;
+    let newTail: Buffer[];
+    const written: { kind: Kind; index: number; width: number }[] = [];
+    try {
+      const writes: { kind: Kind; index: number; width: number; data: Uint8Array }[] = [];
+      for (const i of fresh) appender.append(items[i]!.leafHash);
+      for (const t of appender.flush()) writes.push({ kind: t.level, index: t.index, width: t.width, data: t.data });
+      let k = Math.floor(start / TILE_WIDTH);
+      let cur = tail.slice();
+      for (const i of fresh) {
+        cur.push(items[i]!.body);
+        if (cur.length === TILE_WIDTH) {
+          writes.push({ kind: 'entries', index: k, width: TILE_WIDTH, data: encodeEntryBundle(cur) });
+          k++;
+          cur = [];
+        }
+      }
+      if (cur.length > 0) writes.push({ kind: 'entries', index: k, width: cur.length, data: encodeEntryBundle(cur) });
+      newTail = cur;
+      checkpoint = this.#signer.sign(end, appender.root());
+
+      const paths = writes.map((w) => this.#file(w.kind, w.index, w.width));
+      await Promise.all(writes.map((w, j) => this.#writeDurable(paths[j]!, w.data)));
+      await Promise.all([...new Set(paths.map((p) => dirname(p)))].map((d) => this.#syncDir(d)));
+      for (const w of writes) written.push(w);
+
+      const db = this.#db;
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        for (let j = 0; j < fresh.length; j++) {
+          const item = items[fresh[j]!]!;
+          this.#stmt.insLeaf.run(item.leafHash, start + j);
+          for (const key of item.indexKeys) this.#stmt.insSearch.run(key, start + j);
+        }
+        this.#stmt.insBatch.run(start, itime);
+        this.#stmt.state.run(end, checkpoint.rootHash, checkpoint.note);
+        db.exec('COMMIT');
+      } catch (e) {
+        try {
+          db.exec('ROLLBACK');
+        } catch {
+          // the failed statement may already have ended the transaction
+        }
+        throw e;
+      }
+    } catch (e) {
+      this.#appender = null;
+      this.#tail = null;
+      if (e instanceof SignetError) throw e;
+      throw ioFail(`cannot commit entries to the log in ${this.#dir}`, e);
+    }
+
+    this.#size = end;
+    this.#checkpoint = checkpoint;
+    this.#tail = newTail;
+    for (let j = 0; j < fresh.length; j++) {
+      const i = fresh[j]!;
+      results[i] = { entry: { index: start + j, leafHash: items[i]!.leafHash, body: items[i]!.body, integratedTime: itime }, duplicate: false };
+    }
+    this.#dropSuperseded(written, start);
+    return { results, checkpoint };
+  }
+
+  /** Deletes the partial versions the batch just superseded; best effort, the next start cleans up too. */
+  #dropSuperseded(written: { kind: Kind; index: number; width: number }[], oldSize: number): void {
+    const stale: string[] = [];
+    for (const w of written) {
+      const old = widthAt(w.kind, w.index, oldSize);
+      if (old > 0 && old < TILE_WIDTH && old !== w.width) stale.push(this.#file(w.kind, w.index, old));
+    }
+    if (stale.length === 0) return;
+    const p = Promise.all(stale.map((f) => fs.rm(f, { force: true }))).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#cleanups.add(p);
+    void p.finally(() => this.#cleanups.delete(p));
+  }
+
+  /**
+   * Reads the first `width` hashes (or entries) of a tile, from its newest committed version. A version
+   * deleted under us (a batch committed meanwhile) is retried at the new size.
+   */
+  async #read(kind: Kind, index: number, width: number): Promise<Buffer | null> {
+    for (let attempt = 0; ; attempt++) {
+      const size = this.#size;
+      const have = widthAt(kind, index, size);
+      if (have < width) return null;
+      let data: Buffer;
+      try {
+        data = await fs.readFile(this.#file(kind, index, have));
+      } catch (e) {
+        if (isEnoent(e) && this.#size !== size && attempt < 5) continue;
+        throw isEnoent(e)
+          ? new SignetError('TLOG', `the log is missing ${resourcePath(kind, index, have)} under ${this.#root}`)
+          : ioFail(`cannot read ${resourcePath(kind, index, have)}`, e);
+      }
+      if (have === width) return data;
+      return data.subarray(0, kind === 'entries' ? bundlePrefixLength(data, width) : width * 32);
+    }
+  }
+
+  async checkpoint(): Promise<SignedCheckpoint> {
+    return this.#checkpoint;
+  }
+
+  async entryByIndex(index: number): Promise<StoredEntry | null> {
+    if (!Number.isSafeInteger(index) || index < 0) throw new SignetError('USAGE', `log index must be a non-negative integer, got ${String(index)}`);
+    const size = this.#size;
+    if (index >= size) return null;
+    const k = Math.floor(index / TILE_WIDTH);
+    let body: Buffer;
+    const tail = this.#tail;
+    if (tail && this.#size === size && k === Math.floor(size / TILE_WIDTH) && tail.length === size % TILE_WIDTH) {
+      body = tail[index % TILE_WIDTH]!;
+    } else {
+      const data = await this.#read('entries', k, widthAt('entries', k, size));
+      if (!data) throw new SignetError('TLOG', `entry ${index} is missing from the log's entry bundles`);
+      body = Buffer.from(decodeEntryBundle(data)[index % TILE_WIDTH]!);
+    }
+    const t = this.#stmt.itime.get(index) as { itime: number } | undefined;
+    const leafHash = createHash('sha256').update(Uint8Array.of(0)).update(body).digest();
+    return { index, leafHash, body, integratedTime: t?.itime ?? 0 };
+  }
+
+  async entryByLeafHash(leafHash: Buffer): Promise<StoredEntry | null> {
+    if (!Buffer.isBuffer(leafHash) || leafHash.length !== 32) throw new SignetError('USAGE', 'a leaf hash is 32 bytes');
+    const row = this.#stmt.leaf.get(leafHash) as { idx: number } | undefined;
+    return row ? this.entryByIndex(row.idx) : null;
+  }
+
+  async search(key: string): Promise<number[]> {
+    return (this.#stmt.search.all(key) as { idx: number }[]).map((r) => r.idx);
+  }
+
+  async readTiles(tiles: TileId[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    await Promise.all(
+      tiles.map(async (t) => {
+        const data = await this.#read(t.level, t.index, t.width);
+        if (data) out.set(tilePath(t.level, t.index, t.width), data);
+      }),
+    );
+    return out;
+  }
+
+  async tile(level: number, index: number, width?: number): Promise<Buffer | null> {
+    return this.#read(level, index, checkTileArgs(level, index, width));
+  }
+
+  async entryBundle(index: number, width?: number): Promise<Buffer | null> {
+    return this.#read('entries', index, checkTileArgs(0, index, width));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#cleanups]);
+    this.#db.close();
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Group commit, independent of storage: appends wait in memory; one batch at a time takes everything
+ * queued (up to maxBatch), collapses repeated leaves, and hands the batch to the storage driver, which
+ * integrates, persists and signs one checkpoint for it. Every waiter is answered only after that durable
+ * commit. No timers: a batch starts as soon as the previous one is done and something is waiting, so a
+ * lone append pays one commit, and under load the batch grows to whatever arrived meanwhile.
+ */
+import { createHash } from 'node:crypto';
+import { SignetError } from '../../errors.js';
+import { MAX_ENTRY_SIZE } from '../../tlog/index.js';
+import type { BatchItem, LogStorage } from './common.js';
+import type { AppendRequest, AppendResult, LogMetrics, StoredEntry } from './types.js';
+
+interface Pending {
+  item: BatchItem;
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+const MAX_INDEX_KEYS = 64;
+const MAX_INDEX_KEY_LENGTH = 1024;
+
+function leafHashOf(body: Buffer): Buffer {
+  return createHash('sha256').update(Uint8Array.of(0)).update(body).digest();
+}
+
+export class Sequencer {
+  readonly #storage: LogStorage;
+  readonly #maxBatch: number;
+  #queue: Pending[] = [];
+  #running: Promise<void> | null = null;
+  #closed = false;
+  readonly #m: LogMetrics = { size: 0, appends: 0, duplicates: 0, batches: 0, lastBatchSize: 0, lastBatchMs: 0 };
+
+  constructor(storage: LogStorage, maxBatch = 2048) {
+    if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 65536) {
+      throw new SignetError('USAGE', `maximum batch size must be 1..65536, got ${String(maxBatch)}`);
+    }
+    this.#storage = storage;
+    this.#maxBatch = maxBatch;
+  }
+
+  /** Validates and queues one entry. Bad entries are refused before anything is queued or written. */
+  append(req: AppendRequest): Promise<AppendResult> {
+    if (this.#closed) return Promise.reject(new SignetError('TLOG', 'the transparency log is closed'));
+    const body = req.body;
+    if (!Buffer.isBuffer(body) || body.length === 0) return Promise.reject(new SignetError('USAGE', 'log entry is empty'));
+    if (body.length > MAX_ENTRY_SIZE) {
+      return Promise.reject(new SignetError('TOO_LARGE', `log entry of ${body.length} bytes exceeds the ${MAX_ENTRY_SIZE}-byte limit`));
+    }
+    const keys = [...new Set(req.indexKeys)];
+    if (keys.length > MAX_INDEX_KEYS) return Promise.reject(new SignetError('TOO_LARGE', `an entry may have at most ${MAX_INDEX_KEYS} search keys, got ${keys.length}`));
+    for (const k of keys) {
+      if (typeof k !== 'string' || k.length === 0 || k.length > MAX_INDEX_KEY_LENGTH) {
+        return Promise.reject(new SignetError('USAGE', `search keys must be 1..${MAX_INDEX_KEY_LENGTH} characters`));
+      }
+    }
+    // Copy: the caller may reuse its buffer, and the bytes are logged exactly as received now.
+    const item: BatchItem = { leafHash: leafHashOf(body), body: Buffer.from(body), indexKeys: keys };
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#running ??= this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
+        this.#queue = this.#queue.length <= this.#maxBatch ? [] : this.#queue.slice(this.#maxBatch);
+        await this.#commit(batch);
+      }
+    } finally {
+      this.#running = null;
+    }
+  }
+
+  async #commit(batch: Pending[]): Promise<void> {
+    const t0 = performance.now();
+    // A leaf submitted twice in one batch is stored once; later copies point at the first.
+    const first = new Map<string, number>();
+    const items: BatchItem[] = [];
+    const slot: number[] = [];
+    for (const p of batch) {
+      const key = p.item.leafHash.toString('latin1');
+      let at = first.get(key);
+      if (at === undefined) {
+        at = items.length;
+        first.set(key, at);
+        items.push(p.item);
+      }
+      slot.push(at);
+    }
+    let outcome;
+    try {
+      outcome = await this.#storage.commitBatch(items);
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+      return;
+    }
+    const seen = new Set<number>();
+    let created = 0;
+    let dups = 0;
+    batch.forEach((p, i) => {
+      const at = slot[i]!;
+      const r = outcome.results[at]!;
+      const entry: StoredEntry = r.entry;
+      if (!r.duplicate && !seen.has(at)) {
+        seen.add(at);
+        created++;
+        p.resolve({ status: 'created', entry, checkpoint: outcome.checkpoint });
+      } else {
+        dups++;
+        p.resolve({ status: 'duplicate', entry });
+      }
+    });
+    const m = this.#m;
+    m.size = Math.max(m.size, outcome.checkpoint.size);
+    m.appends += created;
+    m.duplicates += dups;
+    m.batches++;
+    m.lastBatchSize = batch.length;
+    m.lastBatchMs = performance.now() - t0;
+  }
+
+  metrics(): LogMetrics {
+    return { ...this.#m };
+  }
+
+  noteSize(size: number): void {
+    this.#m.size = Math.max(this.#m.size, size);
+  }
+
+  /** Refuses new appends and waits until everything queued has been committed or failed. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#running) await this.#running;
+  }
+}
