@@ -1,0 +1,523 @@
+/**
+ * An RFC 3161 timestamp authority with the HTTP API of Sigstore's timestamp-authority, as a library:
+ * it answers requests handed to it (directly or through `routes()`), and the HTTP layer only copies
+ * bytes. Key and chain are created on first start (root P-384 -> TSA leaf P-256) or given.
+ */
+// @peculiar/x509 resolves its services through tsyringe, which needs the metadata polyfill loaded first.
+import 'reflect-metadata';
+import { createHash, createPrivateKey, randomBytes, sign as cryptoSign, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { AsnParser, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, Certificate, GeneralName, GeneralNames, Time } from '@peculiar/asn1-x509';
+import {
+  Attribute,
+  CertificateChoices,
+  CertificateSet,
+  ContentInfo,
+  EncapsulatedContent,
+  EncapsulatedContentInfo,
+  IssuerAndSerialNumber,
+  SignedData,
+  SignerIdentifier,
+  SignerInfo,
+  SignerInfos,
+  DigestAlgorithmIdentifiers,
+} from '@peculiar/asn1-cms';
+import { Accuracy, MessageImprint, PKIStatus, PKIStatusInfo, TimeStampReq, TimeStampResp, TSTInfo } from '@peculiar/asn1-tsp';
+import { SignetError } from '../../errors.js';
+import { ioError, writeFileAtomic } from '../../fsutil.js';
+import { type HashAlg, DIGEST_LENGTH, decodeBase64Strict } from '../../sigstore/encoding.js';
+import {
+  AttributeSet,
+  EssCertIdV2,
+  HASH_OID,
+  hashAlgFromOid,
+  IssuerSerial,
+  OID,
+  ObjectIdentifierValue,
+  SigningCertificateV2,
+  type TimestampAuthority,
+  verifyTimestamp,
+} from '../../sigstore/timestamp.js';
+import { jsonResponse, header, type ServiceRequest, type ServiceResponse, type ServiceRoute } from '../routes.js';
+
+export const TIMESTAMP_PATH = '/api/v1/timestamp';
+export const CERTCHAIN_PATH = '/api/v1/timestamp/certchain';
+export const DEFAULT_POLICY_OID = OID.sigstoreTsaPolicy;
+/** Sigstore's TSA limits: any request body, and the JSON form. */
+export const MAX_BODY = 1 << 20;
+export const MAX_JSON_BODY = 1024;
+
+export const KEY_FILE = 'tsa-key.pem';
+export const CHAIN_FILE = 'tsa-chain.pem';
+
+export interface TsaOptions {
+  /** Where the key (PKCS#8 PEM, 0600) and chain (PEM, leaf first) live; created if missing. */
+  dataDir: string;
+  /** A TSA signing key to use instead of the stored or generated one (needs `chain`). */
+  key?: KeyObject | string;
+  /** PEM chain for `key`, leaf first. */
+  chain?: string;
+  /** Policy put in TSTInfo when the request names none. */
+  defaultPolicyOid?: string;
+  /** Policies a request may ask for (the default policy is always accepted). */
+  acceptedPolicyOids?: string[];
+  /** Add the intermediates and root to the response when certificates are requested, not only the leaf. */
+  includeChainInResponse?: boolean;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+/** A request after decoding, whichever form it came in. */
+export interface TimestampRequest {
+  hashAlgorithm: HashAlg;
+  /** The AlgorithmIdentifier exactly as requested (echoed in the imprint). */
+  hashAlgorithmId?: AlgorithmIdentifier;
+  digest: Buffer;
+  /** INTEGER contents as sent (DER) or as we encoded a JSON number. */
+  nonce?: ArrayBuffer;
+  certReq: boolean;
+  policy?: string;
+}
+
+export interface Tsa {
+  /** Leaf first, root last. */
+  readonly chain: readonly X509Certificate[];
+  /** The chain as PEM, leaf first, as served at /api/v1/timestamp/certchain. */
+  chainPem(): string;
+  /** A DER TimeStampResp for a decoded request. */
+  timestamp(req: TimestampRequest): Buffer;
+  /** Decode and answer a DER TimeStampReq; SignetError 'MALFORMED' for bad input. */
+  timestampDer(der: Uint8Array): Buffer;
+  /** Decode and answer the JSON form; SignetError 'MALFORMED' for bad input. */
+  timestampJson(body: Uint8Array): Buffer;
+  routes(): ServiceRoute[];
+  /** This TSA as a trusted root `timestampAuthorities[]` element. */
+  trustedRootTimestampAuthority(uri: string): TimestampAuthority;
+}
+
+const bad = (message: string): never => {
+  throw new SignetError('MALFORMED', message);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Key and chain
+// ---------------------------------------------------------------------------------------------
+
+interface Material {
+  key: KeyObject;
+  chain: X509Certificate[];
+}
+
+function parsePemChain(pem: string, what: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) bad(`${what} holds no PEM certificates`);
+  try {
+    return blocks.map((b) => new X509Certificate(b));
+  } catch (e) {
+    throw new SignetError('MALFORMED', `${what} holds a certificate that does not parse`, { cause: e });
+  }
+}
+
+function parseKey(key: KeyObject | string, what: string): KeyObject {
+  if (typeof key !== 'string') return key;
+  try {
+    return createPrivateKey(key);
+  } catch (e) {
+    throw new SignetError('KEY_FORMAT', `${what} is not a PEM private key`, { cause: e });
+  }
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError(`cannot read ${path}`, e);
+  }
+}
+
+function randomSerialHex(): string {
+  const b = randomBytes(16);
+  b[0] = (b[0]! & 0x7f) | 0x01; // positive, and no leading zero octet to strip
+  return b.toString('hex');
+}
+
+async function generateChain(): Promise<{ keyPem: string; chainPem: string }> {
+  const subtle = webcrypto.subtle;
+  const provider = webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1];
+  const rootKeys = (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const leafKeys = (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const years = (n: number) => new Date(Date.UTC(now.getUTCFullYear() + n, now.getUTCMonth(), now.getUTCDate()));
+  const root = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber: randomSerialHex(),
+      name: 'CN=signet-tsa-root, O=signet',
+      notBefore: now,
+      notAfter: years(20),
+      keys: rootKeys,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey, false, provider),
+      ],
+    },
+    provider,
+  );
+  const leaf = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerialHex(),
+      subject: 'CN=signet-tsa, O=signet',
+      issuer: root.subject,
+      notBefore: now,
+      notAfter: years(10),
+      publicKey: leafKeys.publicKey,
+      signingKey: rootKeys.privateKey,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-384' },
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        // RFC 3161 §2.3: exactly one EKU, timeStamping, critical.
+        new x509.ExtendedKeyUsageExtension([OID.kpTimeStamping], true),
+        await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey, false, provider),
+        await x509.AuthorityKeyIdentifierExtension.create(rootKeys.publicKey, false, provider),
+      ],
+    },
+    provider,
+  );
+  const pkcs8 = Buffer.from(await subtle.exportKey('pkcs8', leafKeys.privateKey));
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
+  // The root key is dropped on purpose: nobody, including us, can mint another TSA leaf under it.
+  return { keyPem, chainPem: `${leaf.toString('pem')}\n${root.toString('pem')}\n` };
+}
+
+async function loadMaterial(opts: TsaOptions): Promise<Material> {
+  if (opts.key !== undefined || opts.chain !== undefined) {
+    if (opts.key === undefined || opts.chain === undefined) {
+      throw new SignetError('USAGE', 'a TSA signing key needs its certificate chain, and a chain needs its key');
+    }
+    return { key: parseKey(opts.key, 'the TSA signing key'), chain: parsePemChain(opts.chain, 'the TSA certificate chain') };
+  }
+  const keyPath = join(opts.dataDir, KEY_FILE);
+  const chainPath = join(opts.dataDir, CHAIN_FILE);
+  let keyPem = await readIfExists(keyPath);
+  let chainPem = await readIfExists(chainPath);
+  if (chainPem !== undefined && keyPem === undefined) {
+    throw new SignetError('IO', `${chainPath} exists but its key ${keyPath} is missing`);
+  }
+  // The key is written before the chain, so a key without chain is a first start that was cut short:
+  // that key never signed anything and is replaced.
+  if (chainPem === undefined) {
+    try {
+      await fs.mkdir(opts.dataDir, { recursive: true });
+    } catch (e) {
+      throw ioError(`cannot create ${opts.dataDir}`, e);
+    }
+    ({ keyPem, chainPem } = await generateChain());
+    await writeFileAtomic(keyPath, keyPem, 0o600);
+    await writeFileAtomic(chainPath, chainPem, 0o644);
+  }
+  return { key: parseKey(keyPem!, keyPath), chain: parsePemChain(chainPem, chainPath) };
+}
+
+/** Signature parameters for the leaf key: hash, SignerInfo digest and signature algorithm OIDs. */
+function signingParams(key: KeyObject): { hash: HashAlg; sigOid: string } {
+  if (key.type !== 'private') throw new SignetError('KEY_FORMAT', 'the TSA signing key is not a private key');
+  if (key.asymmetricKeyType !== 'ec') throw new SignetError('KEY_UNSUPPORTED', 'the TSA signing key must be an ECDSA key');
+  switch (key.asymmetricKeyDetails?.namedCurve) {
+    case 'prime256v1':
+      return { hash: 'sha256', sigOid: OID.ecdsaWithSha256 };
+    case 'secp384r1':
+      return { hash: 'sha384', sigOid: OID.ecdsaWithSha384 };
+    case 'secp521r1':
+      return { hash: 'sha512', sigOid: OID.ecdsaWithSha512 };
+    default:
+      throw new SignetError('KEY_UNSUPPORTED', `the TSA signing key uses unsupported curve ${key.asymmetricKeyDetails?.namedCurve}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------
+
+function checkDigest(alg: HashAlg, digest: Buffer): void {
+  if (digest.length !== DIGEST_LENGTH[alg]) {
+    bad(`message digest has ${digest.length} bytes, ${alg} digests have ${DIGEST_LENGTH[alg]}`);
+  }
+}
+
+function hashFromOid(oid: string): HashAlg {
+  if (oid === OID.sha1) bad('sha1 is a weak hash algorithm and is not accepted');
+  const alg = hashAlgFromOid(oid);
+  if (!alg) bad(`unsupported hash algorithm ${oid}`);
+  return alg!;
+}
+
+/** Decode a DER TimeStampReq. */
+export function parseTimestampRequest(der: Uint8Array): TimestampRequest {
+  if (der.length > MAX_BODY) throw new SignetError('TOO_LARGE', `timestamp request exceeds ${MAX_BODY} bytes`);
+  let req: TimeStampReq;
+  try {
+    req = AsnParser.parse(der, TimeStampReq);
+  } catch {
+    return bad('request is not a DER TimeStampReq');
+  }
+  // The schema parser tolerates trailing bytes; a request must be exactly one TimeStampReq.
+  if (!Buffer.from(AsnSerializer.serialize(req)).equals(der)) bad('request has trailing or non-DER bytes');
+  if (req.version !== 1) bad(`unsupported TimeStampReq version ${req.version}`);
+  if (req.extensions && req.extensions.length > 0) bad('request extensions are not supported');
+  const hashAlgorithm = hashFromOid(req.messageImprint.hashAlgorithm.algorithm);
+  const params = req.messageImprint.hashAlgorithm.parameters;
+  // Only "absent" and NULL are meaningful parameters for SHA-2 identifiers.
+  if (params && !(params.byteLength === 2 && new Uint8Array(params)[0] === 0x05 && new Uint8Array(params)[1] === 0x00)) {
+    bad('hash algorithm parameters must be absent or NULL');
+  }
+  const digest = Buffer.from(req.messageImprint.hashedMessage.buffer.slice(0));
+  checkDigest(hashAlgorithm, digest);
+  return {
+    hashAlgorithm,
+    hashAlgorithmId: req.messageImprint.hashAlgorithm,
+    digest,
+    nonce: req.nonce,
+    certReq: req.certReq,
+    policy: req.reqPolicy,
+  };
+}
+
+/** INTEGER contents (two's complement, minimal) for a safe JS integer. */
+function integerBytes(n: number): ArrayBuffer {
+  let v = BigInt(n);
+  const out: number[] = [];
+  for (;;) {
+    const byte = Number(v & 0xffn);
+    out.unshift(byte);
+    v >>= 8n;
+    if ((v === 0n && (byte & 0x80) === 0) || (v === -1n && (byte & 0x80) !== 0)) break;
+  }
+  return new Uint8Array(out).buffer;
+}
+
+/** Decode Sigstore's JSON request form. */
+export function parseJsonTimestampRequest(body: Uint8Array): TimestampRequest {
+  if (body.length > MAX_JSON_BODY) throw new SignetError('TOO_LARGE', `JSON timestamp request exceeds ${MAX_JSON_BODY} bytes`);
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch {
+    return bad('request is not valid JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('request must be a JSON object');
+  const o = v as Record<string, unknown>;
+  if (typeof o.artifactHash !== 'string' || o.artifactHash === '') bad('artifactHash must be a base64 string');
+  if (typeof o.hashAlgorithm !== 'string') bad('hashAlgorithm must be one of sha256, sha384, sha512');
+  const name = (o.hashAlgorithm as string).toLowerCase();
+  if (name === 'sha1') bad('sha1 is a weak hash algorithm and is not accepted');
+  if (name !== 'sha256' && name !== 'sha384' && name !== 'sha512') bad(`unsupported hashAlgorithm ${JSON.stringify(o.hashAlgorithm)}`);
+  const digest = decodeBase64Strict(o.artifactHash as string, 'artifactHash');
+  checkDigest(name as HashAlg, digest);
+  if (o.certificates !== undefined && typeof o.certificates !== 'boolean') bad('certificates must be a boolean');
+  let nonce: ArrayBuffer | undefined;
+  if (o.nonce !== undefined && o.nonce !== null) {
+    if (typeof o.nonce !== 'number' || !Number.isSafeInteger(o.nonce)) bad('nonce must be an integer within ±2^53');
+    nonce = integerBytes(o.nonce as number);
+  }
+  if (o.tsaPolicyOID !== undefined && (typeof o.tsaPolicyOID !== 'string' || !/^\d+(\.\d+)+$/.test(o.tsaPolicyOID))) {
+    bad('tsaPolicyOID must be a dotted object identifier');
+  }
+  return {
+    hashAlgorithm: name as HashAlg,
+    digest,
+    nonce,
+    certReq: o.certificates === true,
+    policy: o.tsaPolicyOID as string | undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------------------------
+
+function serialize(v: object): Buffer {
+  return Buffer.from(AsnSerializer.serialize(v));
+}
+
+function attribute(type: string, valueDer: Buffer): Attribute {
+  return new Attribute({ attrType: type, attrValues: [new Uint8Array(valueDer).buffer] });
+}
+
+export async function createTsa(opts: TsaOptions): Promise<Tsa> {
+  const { key, chain } = await loadMaterial(opts);
+  const { hash, sigOid } = signingParams(key);
+  const now = opts.now ?? (() => new Date());
+  const defaultPolicy = opts.defaultPolicyOid ?? DEFAULT_POLICY_OID;
+  const accepted = new Set([defaultPolicy, ...(opts.acceptedPolicyOids ?? [])]);
+
+  const leafDer = Buffer.from(chain[0]!.raw);
+  const leafAsn = AsnParser.parse(leafDer, Certificate);
+  const certsInResponse = (opts.includeChainInResponse ? chain : chain.slice(0, 1)).map(
+    (c) => new CertificateChoices({ certificate: AsnParser.parse(c.raw, Certificate) }),
+  );
+  const sid = new SignerIdentifier({
+    issuerAndSerialNumber: new IssuerAndSerialNumber({
+      issuer: leafAsn.tbsCertificate.issuer,
+      serialNumber: leafAsn.tbsCertificate.serialNumber,
+    }),
+  });
+  // Constant per leaf: SigningCertificateV2 with the SHA-256 ESSCertIDv2 of the TSA certificate.
+  const signingCertAttr = attribute(
+    OID.attrSigningCertificateV2,
+    serialize(
+      new SigningCertificateV2({
+        certs: [
+          new EssCertIdV2({
+            certHash: new OctetString(createHash('sha256').update(leafDer).digest()),
+            issuerSerial: new IssuerSerial({
+              issuer: new GeneralNames([new GeneralName({ directoryName: leafAsn.tbsCertificate.issuer })]),
+              serialNumber: leafAsn.tbsCertificate.serialNumber,
+            }),
+          }),
+        ],
+      }),
+    ),
+  );
+  const contentTypeAttr = attribute(OID.attrContentType, serialize(new ObjectIdentifierValue(OID.tstInfo)));
+
+  function timestamp(req: TimestampRequest): Buffer {
+    const policy = req.policy ?? defaultPolicy;
+    if (!accepted.has(policy)) bad(`policy ${policy} is not accepted by this timestamp authority`);
+    const serial = randomBytes(20);
+    serial[0] = (serial[0]! & 0x7f) | 0x01;
+    // Whole seconds: genTime then needs no fraction, and the 1 s accuracy covers the truncation.
+    const genTime = new Date(Math.floor(now().getTime() / 1000) * 1000);
+    const tstInfo = new TSTInfo({
+      version: 1,
+      policy,
+      messageImprint: new MessageImprint({
+        hashAlgorithm: req.hashAlgorithmId ?? new AlgorithmIdentifier({ algorithm: HASH_OID[req.hashAlgorithm] }),
+        hashedMessage: new OctetString(req.digest),
+      }),
+      serialNumber: new Uint8Array(serial).buffer,
+      genTime,
+      accuracy: new Accuracy({ seconds: 1 }),
+      ordering: false,
+      nonce: req.nonce,
+    });
+    const tstInfoDer = serialize(tstInfo);
+
+    const attrs = [
+      contentTypeAttr,
+      attribute(OID.attrSigningTime, serialize(new Time({ utcTime: genTime }))),
+      attribute(OID.attrMessageDigest, serialize(new OctetString(createHash(hash).update(tstInfoDer).digest()))),
+      signingCertAttr,
+    ];
+    // DER orders SET OF by encoding; the schema serializer keeps the given order, so sort first.
+    const sorted = attrs
+      .map((a) => ({ a, der: serialize(a) }))
+      .sort((x, y) => Buffer.compare(x.der, y.der))
+      .map((x) => x.a);
+    const signedAttrsDer = serialize(new AttributeSet(sorted));
+    const signature = cryptoSign(hash, signedAttrsDer, key);
+
+    const signedData = new SignedData({
+      version: 3,
+      digestAlgorithms: new DigestAlgorithmIdentifiers([new AlgorithmIdentifier({ algorithm: HASH_OID[hash] })]),
+      encapContentInfo: new EncapsulatedContentInfo({
+        eContentType: OID.tstInfo,
+        eContent: new EncapsulatedContent({ single: new OctetString(tstInfoDer) }),
+      }),
+      certificates: req.certReq ? new CertificateSet(certsInResponse) : undefined,
+      signerInfos: new SignerInfos([
+        new SignerInfo({
+          version: 1,
+          sid,
+          digestAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OID[hash] }),
+          signedAttrs: sorted,
+          signatureAlgorithm: new AlgorithmIdentifier({ algorithm: sigOid }),
+          signature: new OctetString(signature),
+        }),
+      ]),
+    });
+    const resp = new TimeStampResp({
+      status: new PKIStatusInfo({ status: PKIStatus.granted }),
+      timeStampToken: new ContentInfo({ contentType: OID.signedData, content: new Uint8Array(serialize(signedData)).buffer }),
+    });
+    return serialize(resp);
+  }
+
+  const timestampDer = (der: Uint8Array) => timestamp(parseTimestampRequest(der));
+  const timestampJson = (body: Uint8Array) => timestamp(parseJsonTimestampRequest(body));
+  const chainPem = () => chain.map((c) => c.toString().trim() + '\n').join('');
+
+  function trustedRootTimestampAuthority(uri: string): TimestampAuthority {
+    const leaf = chain[0]!;
+    const field = (dn: string, k: string) => dn.split('\n').find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+    const subject: { organization?: string; commonName?: string } = {};
+    const o = field(leaf.subject, 'O');
+    const cn = field(leaf.subject, 'CN');
+    if (o !== undefined) subject.organization = o;
+    if (cn !== undefined) subject.commonName = cn;
+    return {
+      subject,
+      uri,
+      certChain: { certificates: chain.map((c) => ({ rawBytes: Buffer.from(c.raw).toString('base64') })) },
+      validFor: { start: new Date(leaf.validFrom).toISOString().replace('.000Z', 'Z') },
+    };
+  }
+
+  async function handleTimestamp(req: ServiceRequest): Promise<ServiceResponse> {
+    const type = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    try {
+      if (req.body.length > MAX_BODY) throw new SignetError('TOO_LARGE', `request body exceeds ${MAX_BODY} bytes`);
+      let der: Buffer;
+      if (type === 'application/timestamp-query') der = timestampDer(req.body);
+      else if (type === 'application/json') der = timestampJson(req.body);
+      else return errorResponse(415, `unsupported content type ${JSON.stringify(type)}: use application/timestamp-query or application/json`);
+      return { status: 200, headers: { 'content-type': 'application/timestamp-reply' }, body: der };
+    } catch (e) {
+      if (e instanceof SignetError && e.code === 'TOO_LARGE') return errorResponse(413, e.message);
+      if (e instanceof SignetError && e.code === 'MALFORMED') return errorResponse(400, e.message);
+      throw e;
+    }
+  }
+
+  const tsa: Tsa = {
+    chain,
+    chainPem,
+    timestamp,
+    timestampDer,
+    timestampJson,
+    trustedRootTimestampAuthority,
+    routes: () => [
+      { method: 'POST', path: TIMESTAMP_PATH, handle: handleTimestamp },
+      {
+        method: 'GET',
+        path: CERTCHAIN_PATH,
+        handle: async () => ({ status: 200, headers: { 'content-type': 'application/pem-certificate-chain' }, body: chainPem() }),
+      },
+    ],
+  };
+
+  // Self-test before serving: a key that does not match its leaf, a broken chain or a leaf without the
+  // critical timeStamping EKU would otherwise only show up at verification time, on clients.
+  const probe = randomBytes(32);
+  try {
+    verifyTimestamp(timestamp({ hashAlgorithm: 'sha256', digest: createHash('sha256').update(probe).digest(), certReq: false }), {
+      signature: probe,
+      authorities: [trustedRootTimestampAuthority('self-test')],
+    });
+  } catch (e) {
+    throw new SignetError('KEY_FORMAT', `the TSA key and certificate chain cannot issue verifiable timestamps: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  return tsa;
+}
+
+/** Sigstore's Go services answer errors with go-openapi's body: {"code": N, "message": "..."}. */
+function errorResponse(status: number, message: string): ServiceResponse {
+  return jsonResponse(status, { code: status, message });
+}

@@ -1,0 +1,543 @@
+/**
+ * RFC 3161 timestamps as Sigstore uses them: a TSA countersigns the hash of a signature, and the
+ * verifier learns a trustworthy time at which that signature existed. Pure: no I/O; the trusted
+ * timestamp authorities come from the trusted root (its `timestampAuthorities[]` entries).
+ *
+ * The ASN.1 comes from the @peculiar schemas; the ESS signing-certificate attributes (RFC 2634 /
+ * RFC 5035) have no published schema package, so they are declared here with the same schema engine.
+ */
+import { createHash, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
+import { AsnArray, AsnIntegerArrayBufferConverter, AsnParser, AsnProp, AsnPropTypes, AsnSerializer, AsnType, AsnTypeTypes, OctetString } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, Certificate, GeneralNames, PolicyInformation } from '@peculiar/asn1-x509';
+import {
+  Attribute,
+  CertificateSet,
+  CMSVersion,
+  ContentInfo,
+  DigestAlgorithmIdentifier,
+  DigestAlgorithmIdentifiers,
+  EncapsulatedContentInfo,
+  RevocationInfoChoices,
+  SignatureAlgorithmIdentifier,
+  SignerIdentifier,
+} from '@peculiar/asn1-cms';
+import { TimeStampResp, TSTInfo, PKIStatus } from '@peculiar/asn1-tsp';
+import { SignetError } from '../errors.js';
+import { decodeBase64Strict, type HashAlg } from './encoding.js';
+
+// ---------------------------------------------------------------------------------------------
+// Object identifiers
+// ---------------------------------------------------------------------------------------------
+
+export const OID = {
+  sha1: '1.3.14.3.2.26',
+  sha256: '2.16.840.1.101.3.4.2.1',
+  sha384: '2.16.840.1.101.3.4.2.2',
+  sha512: '2.16.840.1.101.3.4.2.3',
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  ecdsaWithSha384: '1.2.840.10045.4.3.3',
+  ecdsaWithSha512: '1.2.840.10045.4.3.4',
+  ecPublicKey: '1.2.840.10045.2.1',
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  sha256WithRsa: '1.2.840.113549.1.1.11',
+  sha384WithRsa: '1.2.840.113549.1.1.12',
+  sha512WithRsa: '1.2.840.113549.1.1.13',
+  ed25519: '1.3.101.112',
+  signedData: '1.2.840.113549.1.7.2',
+  tstInfo: '1.2.840.113549.1.9.16.1.4',
+  attrContentType: '1.2.840.113549.1.9.3',
+  attrMessageDigest: '1.2.840.113549.1.9.4',
+  attrSigningTime: '1.2.840.113549.1.9.5',
+  attrSigningCertificate: '1.2.840.113549.1.9.16.2.12',
+  attrSigningCertificateV2: '1.2.840.113549.1.9.16.2.47',
+  extKeyUsage: '2.5.29.37',
+  kpTimeStamping: '1.3.6.1.5.5.7.3.8',
+  /** Sigstore's TSA policy (Sigstore's private enterprise arc 57264, .2 = timestamping). */
+  sigstoreTsaPolicy: '1.3.6.1.4.1.57264.2',
+} as const;
+
+export const HASH_OID: Record<HashAlg, string> = { sha256: OID.sha256, sha384: OID.sha384, sha512: OID.sha512 };
+
+export function hashAlgFromOid(oid: string): HashAlg | undefined {
+  for (const [alg, o] of Object.entries(HASH_OID)) if (o === oid) return alg as HashAlg;
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ESS signing-certificate attributes (RFC 2634 §5.4, RFC 5035 §3). The schema engine's decorators are
+// applied as plain calls because this project compiles with standard (not legacy) decorators.
+// ---------------------------------------------------------------------------------------------
+
+/** IssuerSerial ::= SEQUENCE { issuer GeneralNames, serialNumber CertificateSerialNumber } */
+export class IssuerSerial {
+  issuer = new GeneralNames();
+  serialNumber = new ArrayBuffer(0);
+  constructor(params: Partial<IssuerSerial> = {}) {
+    Object.assign(this, params);
+  }
+}
+AsnProp({ type: GeneralNames })(IssuerSerial.prototype, 'issuer');
+AsnProp({ type: AsnPropTypes.Integer, converter: AsnIntegerArrayBufferConverter })(IssuerSerial.prototype, 'serialNumber');
+
+/** ESSCertIDv2 ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier DEFAULT sha256, certHash OCTET STRING, issuerSerial IssuerSerial OPTIONAL } */
+export class EssCertIdV2 {
+  // Absent means SHA-256 (the DEFAULT); DER forbids encoding a default, so we never set it for SHA-256.
+  hashAlgorithm?: AlgorithmIdentifier;
+  certHash = new OctetString();
+  issuerSerial?: IssuerSerial;
+  constructor(params: Partial<EssCertIdV2> = {}) {
+    Object.assign(this, params);
+  }
+}
+AsnProp({ type: AlgorithmIdentifier, optional: true })(EssCertIdV2.prototype, 'hashAlgorithm');
+AsnProp({ type: OctetString })(EssCertIdV2.prototype, 'certHash');
+AsnProp({ type: IssuerSerial, optional: true })(EssCertIdV2.prototype, 'issuerSerial');
+
+/** SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2, policies SEQUENCE OF PolicyInformation OPTIONAL } */
+export class SigningCertificateV2 {
+  certs: EssCertIdV2[] = [];
+  policies?: PolicyInformation[];
+  constructor(params: Partial<SigningCertificateV2> = {}) {
+    Object.assign(this, params);
+  }
+}
+AsnProp({ type: EssCertIdV2, repeated: 'sequence' })(SigningCertificateV2.prototype, 'certs');
+AsnProp({ type: PolicyInformation, repeated: 'sequence', optional: true })(SigningCertificateV2.prototype, 'policies');
+
+/** ESSCertID ::= SEQUENCE { certHash OCTET STRING (SHA-1), issuerSerial IssuerSerial OPTIONAL } */
+export class EssCertId {
+  certHash = new OctetString();
+  issuerSerial?: IssuerSerial;
+}
+AsnProp({ type: OctetString })(EssCertId.prototype, 'certHash');
+AsnProp({ type: IssuerSerial, optional: true })(EssCertId.prototype, 'issuerSerial');
+
+/** SigningCertificate ::= SEQUENCE { certs SEQUENCE OF ESSCertID, policies ... OPTIONAL } */
+export class SigningCertificate {
+  certs: EssCertId[] = [];
+  policies?: PolicyInformation[];
+}
+AsnProp({ type: EssCertId, repeated: 'sequence' })(SigningCertificate.prototype, 'certs');
+AsnProp({ type: PolicyInformation, repeated: 'sequence', optional: true })(SigningCertificate.prototype, 'policies');
+
+/** SignedAttributes encoded for signing: a SET OF Attribute with the universal SET tag (RFC 5652 §5.4). */
+export class AttributeSet extends AsnArray<Attribute> {
+  constructor(items?: Attribute[]) {
+    super(items);
+    Object.setPrototypeOf(this, AttributeSet.prototype);
+  }
+}
+AsnType({ type: AsnTypeTypes.Set, itemType: Attribute })(AttributeSet);
+
+/**
+ * SignedData / SignerInfo as RFC 5652 defines them, declared again only so that the parser keeps the
+ * signed attributes' bytes as received (the published SignerInfo schema asks for them, but the
+ * engine drops raw bytes of SET OF fields). Signatures are checked over those bytes, never a re-encoding.
+ */
+export class SignerInfoView {
+  version = CMSVersion.v1;
+  sid = new SignerIdentifier();
+  digestAlgorithm = new DigestAlgorithmIdentifier();
+  signedAttrs?: AttributeSet;
+  signedAttrsRaw?: ArrayBuffer;
+  signatureAlgorithm = new SignatureAlgorithmIdentifier();
+  signature = new OctetString();
+  unsignedAttrs?: AttributeSet;
+}
+AsnProp({ type: AsnPropTypes.Integer })(SignerInfoView.prototype, 'version');
+AsnProp({ type: SignerIdentifier })(SignerInfoView.prototype, 'sid');
+AsnProp({ type: DigestAlgorithmIdentifier })(SignerInfoView.prototype, 'digestAlgorithm');
+AsnProp({ type: AttributeSet, context: 0, implicit: true, optional: true, raw: true })(SignerInfoView.prototype, 'signedAttrs');
+AsnProp({ type: SignatureAlgorithmIdentifier })(SignerInfoView.prototype, 'signatureAlgorithm');
+AsnProp({ type: OctetString })(SignerInfoView.prototype, 'signature');
+AsnProp({ type: AttributeSet, context: 1, implicit: true, optional: true })(SignerInfoView.prototype, 'unsignedAttrs');
+
+export class SignerInfosView extends AsnArray<SignerInfoView> {
+  constructor(items?: SignerInfoView[]) {
+    super(items);
+    Object.setPrototypeOf(this, SignerInfosView.prototype);
+  }
+}
+AsnType({ type: AsnTypeTypes.Set, itemType: SignerInfoView })(SignerInfosView);
+
+export class SignedDataView {
+  version = CMSVersion.v3;
+  digestAlgorithms = new DigestAlgorithmIdentifiers();
+  encapContentInfo = new EncapsulatedContentInfo();
+  certificates?: CertificateSet;
+  crls?: RevocationInfoChoices;
+  signerInfos = new SignerInfosView();
+}
+AsnProp({ type: AsnPropTypes.Integer })(SignedDataView.prototype, 'version');
+AsnProp({ type: DigestAlgorithmIdentifiers })(SignedDataView.prototype, 'digestAlgorithms');
+AsnProp({ type: EncapsulatedContentInfo })(SignedDataView.prototype, 'encapContentInfo');
+AsnProp({ type: CertificateSet, context: 0, implicit: true, optional: true })(SignedDataView.prototype, 'certificates');
+AsnProp({ type: RevocationInfoChoices, context: 1, implicit: true, optional: true })(SignedDataView.prototype, 'crls');
+AsnProp({ type: SignerInfosView })(SignedDataView.prototype, 'signerInfos');
+
+// ---------------------------------------------------------------------------------------------
+// Trusted-root shapes
+// ---------------------------------------------------------------------------------------------
+
+/** A `timestampAuthorities[]` element of a Sigstore trusted root (protojson). */
+export interface TimestampAuthority {
+  subject?: { organization?: string; commonName?: string };
+  uri?: string;
+  /** Leaf (the TSA signing certificate) first, root last. */
+  certChain: { certificates: { rawBytes: string }[] };
+  validFor?: { start?: string; end?: string };
+  operator?: string;
+}
+
+export interface TimestampVerification {
+  /** genTime of the timestamp. */
+  time: Date;
+  authority: TimestampAuthority;
+}
+
+export interface VerifyTimestampOptions {
+  /** The bytes that were timestamped: in Sigstore, the artifact signature. */
+  signature: Uint8Array;
+  authorities: readonly TimestampAuthority[];
+}
+
+function fail(message: string, cause?: unknown): never {
+  throw new SignetError('VERIFICATION', message, cause === undefined ? undefined : { cause });
+}
+
+/** A Buffer view (no copy) of an ASN.1 value: OctetString, ArrayBuffer or typed array. */
+function toBuf(ab: ArrayBuffer | ArrayBufferView | OctetString): Buffer {
+  if (ab instanceof OctetString) return Buffer.from(ab.buffer);
+  return ArrayBuffer.isView(ab) ? Buffer.from(ab.buffer, ab.byteOffset, ab.byteLength) : Buffer.from(ab);
+}
+
+/** An authority's chain, decoded and checked once, independent of any particular timestamp. */
+interface PreparedAuthority {
+  authority: TimestampAuthority;
+  chain: X509Certificate[];
+  leafDer: Buffer;
+  leafIssuerDer: Buffer;
+  leafSerial: Buffer;
+  leafSki?: Buffer;
+  start?: Date;
+  end?: Date;
+  /** Why this authority can never verify anything (bad chain, wrong EKU), or undefined. */
+  defect?: string;
+}
+
+const prepared = new WeakMap<TimestampAuthority, PreparedAuthority>();
+
+function parseTime(s: string | undefined, what: string): Date | undefined {
+  if (s === undefined) return undefined;
+  const d = new Date(s);
+  if (Number.isNaN(d.getTime())) throw new SignetError('MALFORMED', `trusted root: ${what} ${JSON.stringify(s)} is not a time`);
+  return d;
+}
+
+function prepare(a: TimestampAuthority): PreparedAuthority {
+  const cached = prepared.get(a);
+  if (cached) return cached;
+  const certs = a?.certChain?.certificates;
+  if (!Array.isArray(certs) || certs.length === 0) {
+    throw new SignetError('MALFORMED', 'trusted root: a timestamp authority has no certificate chain');
+  }
+  const ders = certs.map((c, i) => decodeBase64Strict(String(c?.rawBytes ?? ''), `trusted root: timestamp authority certificate ${i}`));
+  let chain: X509Certificate[];
+  let leafAsn: Certificate;
+  try {
+    chain = ders.map((d) => new X509Certificate(d));
+    leafAsn = AsnParser.parse(ders[0]!, Certificate);
+  } catch (e) {
+    throw new SignetError('MALFORMED', 'trusted root: a timestamp authority certificate does not parse', { cause: e });
+  }
+  const tbs = leafAsn.tbsCertificate;
+  const p: PreparedAuthority = {
+    authority: a,
+    chain,
+    leafDer: ders[0]!,
+    leafIssuerDer: Buffer.from(AsnSerializer.serialize(tbs.issuer)),
+    leafSerial: normalizeSerial(toBuf(tbs.serialNumber)),
+    start: parseTime(a.validFor?.start, 'validFor.start'),
+    end: parseTime(a.validFor?.end, 'validFor.end'),
+  };
+  const ski = tbs.extensions?.find((e) => e.extnID === '2.5.29.14');
+  if (ski) {
+    try {
+      p.leafSki = toBuf(AsnParser.parse(ski.extnValue, OctetString));
+    } catch {
+      // An unreadable SKI only means this authority cannot be matched by key identifier.
+    }
+  }
+  p.defect = chainDefect(chain) ?? ekuDefect(leafAsn);
+  prepared.set(a, p);
+  return p;
+}
+
+/** Each certificate must be signed by the next one; the last is the trust anchor as given. */
+function chainDefect(chain: X509Certificate[]): string | undefined {
+  for (let i = 0; i + 1 < chain.length; i++) {
+    if (!chain[i]!.verify(chain[i + 1]!.publicKey)) return 'the timestamp authority certificate chain does not verify';
+    if (!chain[i + 1]!.ca) return 'the timestamp authority certificate chain has a non-CA issuer';
+  }
+  return undefined;
+}
+
+/** RFC 3161 §2.3: the TSA certificate has exactly one EKU, id-kp-timeStamping, and it is critical. */
+function ekuDefect(leaf: Certificate): string | undefined {
+  const eku = leaf.tbsCertificate.extensions?.find((e) => e.extnID === OID.extKeyUsage);
+  if (!eku || !eku.critical) return 'the timestamp authority certificate lacks the critical timeStamping extended key usage';
+  let usages: string[];
+  try {
+    usages = AsnParser.parse(eku.extnValue, ExtKeyUsageSyntax).map(String);
+  } catch {
+    return 'the timestamp authority certificate has an unreadable extended key usage';
+  }
+  if (usages.length !== 1 || usages[0] !== OID.kpTimeStamping) {
+    return 'the timestamp authority certificate must have timeStamping as its only extended key usage';
+  }
+  return undefined;
+}
+
+class ExtKeyUsageSyntax extends AsnArray<string> {
+  constructor(items?: string[]) {
+    super(items);
+    Object.setPrototypeOf(this, ExtKeyUsageSyntax.prototype);
+  }
+}
+AsnType({ type: AsnTypeTypes.Sequence, itemType: AsnPropTypes.ObjectIdentifier })(ExtKeyUsageSyntax);
+
+// INTEGER contents may carry a leading 0x00 that only marks the number positive; compare magnitudes.
+function normalizeSerial(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return b.subarray(i);
+}
+
+/** Hash of a signature algorithm, given the SignerInfo's digest algorithm for the bare-key OIDs. */
+function signatureHash(sigAlg: string, digestAlg: HashAlg): HashAlg | null {
+  switch (sigAlg) {
+    case OID.ecdsaWithSha256:
+    case OID.sha256WithRsa:
+      return 'sha256';
+    case OID.ecdsaWithSha384:
+    case OID.sha384WithRsa:
+      return 'sha384';
+    case OID.ecdsaWithSha512:
+    case OID.sha512WithRsa:
+      return 'sha512';
+    case OID.ecPublicKey:
+    case OID.rsaEncryption:
+      return digestAlg;
+    case OID.ed25519:
+      return null;
+    default:
+      return fail(`timestamp uses unsupported signature algorithm ${sigAlg}`);
+  }
+}
+
+/** The parts of a TimeStampResp a verifier needs, decoded and structurally checked. */
+export interface ParsedTimestamp {
+  tstInfo: TSTInfo;
+  /** TSTInfo bytes exactly as received (what the message-digest attribute covers). */
+  tstInfoDer: Buffer;
+  signedData: SignedDataView;
+  signerInfo: SignerInfoView;
+  /** The signed attributes re-tagged as SET OF, exactly as signed. */
+  signedAttrsDer: Buffer;
+  attrs: Map<string, ArrayBuffer>;
+  genTime: Date;
+}
+
+/** Decode a DER TimeStampResp, demand status granted, and pull out what verification needs. */
+export function parseTimestampResponse(respDer: Uint8Array): ParsedTimestamp {
+  let resp: TimeStampResp;
+  try {
+    resp = AsnParser.parse(respDer, TimeStampResp);
+  } catch (e) {
+    throw new SignetError('MALFORMED', 'timestamp is not a DER TimeStampResp', { cause: e });
+  }
+  const status = resp.status.status;
+  if (status !== PKIStatus.granted && status !== PKIStatus.grantedWithMods) {
+    const text = resp.status.statusString?.join('; ');
+    fail(`timestamp authority refused the request (status ${status}${text ? `: ${text}` : ''})`);
+  }
+  if (!resp.timeStampToken) throw new SignetError('MALFORMED', 'timestamp response carries no timestamp token');
+  return parseTimestampToken(resp.timeStampToken);
+}
+
+function parseTimestampToken(token: ContentInfo): ParsedTimestamp {
+  const bad = (what: string, cause?: unknown): never => {
+    throw new SignetError('MALFORMED', `timestamp token ${what}`, cause === undefined ? undefined : { cause });
+  };
+  if (token.contentType !== OID.signedData) bad(`has content type ${token.contentType}, not signed-data`);
+  let sd: SignedDataView;
+  try {
+    sd = AsnParser.parse(token.content, SignedDataView);
+  } catch (e) {
+    return bad('is not CMS SignedData', e);
+  }
+  if (sd.encapContentInfo.eContentType !== OID.tstInfo) bad(`encapsulates ${sd.encapContentInfo.eContentType}, not TSTInfo`);
+  const single = sd.encapContentInfo.eContent?.single;
+  if (!single) bad('has no TSTInfo content');
+  const tstInfoDer = toBuf(single!);
+  let tstInfo: TSTInfo;
+  try {
+    tstInfo = AsnParser.parse(tstInfoDer, TSTInfo);
+  } catch (e) {
+    return bad('has a TSTInfo that does not parse', e);
+  }
+  if (tstInfo.version !== 1) bad(`has TSTInfo version ${tstInfo.version}`);
+  if (sd.signerInfos.length !== 1) bad(`has ${sd.signerInfos.length} signers, not exactly one`);
+  const si = sd.signerInfos[0]!;
+  if (!si.signedAttrs || !si.signedAttrsRaw) bad('has no signed attributes');
+  const signedAttrsDer = Buffer.from(new Uint8Array(si.signedAttrsRaw!));
+  // The attributes are transmitted as [0] IMPLICIT but signed as a universal SET (RFC 5652 §5.4).
+  signedAttrsDer[0] = 0x31;
+  const attrs = new Map<string, ArrayBuffer>();
+  for (const a of si.signedAttrs!) {
+    if (attrs.has(a.attrType)) bad(`repeats signed attribute ${a.attrType}`);
+    if (a.attrValues.length !== 1) bad(`has ${a.attrValues.length} values for signed attribute ${a.attrType}`);
+    attrs.set(a.attrType, a.attrValues[0]!);
+  }
+  const genTime = tstInfo.genTime;
+  if (!(genTime instanceof Date) || Number.isNaN(genTime.getTime())) bad('has no valid genTime');
+  return { tstInfo, tstInfoDer, signedData: sd, signerInfo: si, signedAttrsDer, attrs, genTime };
+}
+
+function within(t: Date, start: Date | undefined, end: Date | undefined): boolean {
+  return (start === undefined || t >= start) && (end === undefined || t <= end);
+}
+
+/**
+ * Verify an RFC 3161 timestamp over `signature` against the trusted timestamp authorities; returns
+ * the time it vouches for and the authority that issued it. Throws SignetError 'VERIFICATION'.
+ */
+export function verifyTimestamp(respDer: Uint8Array, opts: VerifyTimestampOptions): TimestampVerification {
+  const ts = parseTimestampResponse(respDer);
+  const { tstInfo, signerInfo: si, attrs, genTime } = ts;
+
+  // 1. What was timestamped: the imprint must be the hash of our signature.
+  const imprintAlg = hashAlgFromOid(tstInfo.messageImprint.hashAlgorithm.algorithm);
+  if (!imprintAlg) fail(`timestamp imprint uses unsupported hash algorithm ${tstInfo.messageImprint.hashAlgorithm.algorithm}`);
+  const expectedImprint = createHash(imprintAlg!).update(opts.signature).digest();
+  if (!expectedImprint.equals(toBuf(tstInfo.messageImprint.hashedMessage))) fail('timestamp is for other data');
+
+  // 2. The signed attributes bind the TSTInfo bytes.
+  const digestAlg = hashAlgFromOid(si.digestAlgorithm.algorithm);
+  if (!digestAlg) fail(`timestamp signer uses unsupported digest algorithm ${si.digestAlgorithm.algorithm}`);
+  const ct = attrs.get(OID.attrContentType);
+  if (!ct || AsnParser.parse(ct, ObjectIdentifierValue).value !== OID.tstInfo) {
+    fail('timestamp signed attributes do not declare TSTInfo content');
+  }
+  const md = attrs.get(OID.attrMessageDigest);
+  if (!md) fail('timestamp signed attributes lack a message digest');
+  let mdValue: Buffer;
+  try {
+    mdValue = toBuf(AsnParser.parse(md!, OctetString));
+  } catch (e) {
+    throw new SignetError('MALFORMED', 'timestamp message-digest attribute does not parse', { cause: e });
+  }
+  if (!createHash(digestAlg!).update(ts.tstInfoDer).digest().equals(mdValue)) {
+    fail('timestamp content does not match its signed message digest');
+  }
+
+  // 3. Who signed: an authority from the trusted root whose leaf is the signer, valid at genTime.
+  const sid = si.sid;
+  const candidates = opts.authorities.map(prepare).filter((p) => {
+    if (sid.issuerAndSerialNumber) {
+      const ias = sid.issuerAndSerialNumber;
+      return (
+        normalizeSerial(toBuf(ias.serialNumber)).equals(p.leafSerial) &&
+        Buffer.from(AsnSerializer.serialize(ias.issuer)).equals(p.leafIssuerDer)
+      );
+    }
+    if (sid.subjectKeyIdentifier) return p.leafSki !== undefined && toBuf(sid.subjectKeyIdentifier).equals(p.leafSki);
+    return false;
+  });
+  if (candidates.length === 0) fail('timestamp was not issued by a trusted timestamp authority');
+
+  let firstReason: string | undefined;
+  for (const p of candidates) {
+    const reason = checkWithAuthority(ts, p, digestAlg!);
+    if (reason === undefined) return { time: genTime, authority: p.authority };
+    firstReason ??= reason;
+  }
+  return fail(firstReason!);
+}
+
+/** A bare OBJECT IDENTIFIER as an attribute value (the content-type attribute). */
+export class ObjectIdentifierValue {
+  value = '';
+  constructor(value = '') {
+    this.value = value;
+  }
+}
+AsnProp({ type: AsnPropTypes.ObjectIdentifier })(ObjectIdentifierValue.prototype, 'value');
+AsnType({ type: AsnTypeTypes.Choice })(ObjectIdentifierValue);
+
+/** Undefined if `p` vouches for this timestamp, else why not. */
+function checkWithAuthority(ts: ParsedTimestamp, p: PreparedAuthority, digestAlg: HashAlg): string | undefined {
+  if (p.defect) return p.defect;
+  const t = ts.genTime;
+  if (!within(t, p.start, p.end)) return 'timestamp is outside the validity period of its timestamp authority';
+  for (const c of p.chain) {
+    if (!within(t, new Date(c.validFrom), new Date(c.validTo))) {
+      return 'timestamp is outside the validity period of the timestamp authority certificates';
+    }
+  }
+  const leafKey: KeyObject = p.chain[0]!.publicKey;
+  const hash = signatureHash(ts.signerInfo.signatureAlgorithm.algorithm, digestAlg);
+  let ok: boolean;
+  try {
+    ok = cryptoVerify(hash, ts.signedAttrsDer, leafKey, toBuf(ts.signerInfo.signature));
+  } catch {
+    ok = false;
+  }
+  if (!ok) return 'timestamp signature does not verify with the timestamp authority key';
+  return signingCertDefect(ts, p);
+}
+
+/** The ESS signing-certificate attribute (RFC 5816) must name the leaf that signed. */
+function signingCertDefect(ts: ParsedTimestamp, p: PreparedAuthority): string | undefined {
+  const v2 = ts.attrs.get(OID.attrSigningCertificateV2);
+  const v1 = ts.attrs.get(OID.attrSigningCertificate);
+  let hashAlg: string;
+  let certHash: Buffer;
+  try {
+    if (v2) {
+      const sc = AsnParser.parse(v2, SigningCertificateV2);
+      const first = sc.certs[0];
+      if (!first) return 'timestamp signing-certificate attribute is empty';
+      const oid = first.hashAlgorithm?.algorithm ?? OID.sha256;
+      const alg = hashAlgFromOid(oid);
+      if (!alg) return `timestamp signing-certificate attribute uses unsupported hash ${oid}`;
+      hashAlg = alg;
+      certHash = toBuf(first.certHash);
+    } else if (v1) {
+      const sc = AsnParser.parse(v1, SigningCertificate);
+      const first = sc.certs[0];
+      if (!first) return 'timestamp signing-certificate attribute is empty';
+      // ESSCertID v1 is defined with SHA-1; here it only identifies a certificate already trusted.
+      hashAlg = 'sha1';
+      certHash = toBuf(first.certHash);
+    } else {
+      return 'timestamp does not identify its signing certificate';
+    }
+  } catch {
+    return 'timestamp signing-certificate attribute does not parse';
+  }
+  if (!createHash(hashAlg).update(p.leafDer).digest().equals(certHash)) {
+    return 'timestamp signing-certificate attribute names another certificate';
+  }
+  return undefined;
+}
+
+/** The TSTInfo nonce as a bigint (undefined if absent). */
+export function integerValue(ab: ArrayBuffer | undefined): bigint | undefined {
+  if (ab === undefined) return undefined;
+  const b = toBuf(ab);
+  if (b.length === 0) return 0n;
+  let v = BigInt('0x' + b.toString('hex'));
+  if (b[0]! & 0x80) v -= 1n << BigInt(b.length * 8);
+  return v;
+}
