@@ -1,0 +1,79 @@
+/**
+ * Prometheus text exposition for the HTTP layer: request counts by route and status, latency histograms
+ * for requests and log appends, plus gauges a service contributes (log size, batches).
+ */
+
+const BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+class Histogram {
+  readonly counts = new Array<number>(BUCKETS_MS.length).fill(0);
+  sum = 0;
+  count = 0;
+  observe(ms: number): void {
+    for (let i = 0; i < BUCKETS_MS.length; i++) if (ms <= BUCKETS_MS[i]!) this.counts[i]!++;
+    this.sum += ms / 1000;
+    this.count++;
+  }
+  render(name: string, labels: string, out: string[]): void {
+    const sep = labels ? ',' : '';
+    BUCKETS_MS.forEach((b, i) => out.push(`${name}_bucket{${labels}${sep}le="${b / 1000}"} ${this.counts[i]}`));
+    out.push(`${name}_bucket{${labels}${sep}le="+Inf"} ${this.count}`);
+    out.push(`${name}_sum${labels ? `{${labels}}` : ''} ${this.sum}`);
+    out.push(`${name}_count${labels ? `{${labels}}` : ''} ${this.count}`);
+  }
+}
+
+export interface Gauge {
+  name: string;
+  help: string;
+  type: 'gauge' | 'counter';
+  value: () => number;
+}
+
+function esc(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+export class Metrics {
+  readonly #requests = new Map<string, number>();
+  readonly #durations = new Map<string, Histogram>();
+  readonly #append = new Histogram();
+  readonly #gauges: Gauge[] = [];
+
+  request(method: string, route: string, status: number, ms: number): void {
+    const key = `method="${esc(method)}",route="${esc(route)}",status="${status}"`;
+    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
+    const rk = `route="${esc(route)}"`;
+    let h = this.#durations.get(rk);
+    if (!h) this.#durations.set(rk, (h = new Histogram()));
+    h.observe(ms);
+  }
+
+  /** Time from a verified entry to its durable, checkpointed append. */
+  append(ms: number): void {
+    this.#append.observe(ms);
+  }
+
+  addGauge(g: Gauge): void {
+    this.#gauges.push(g);
+  }
+
+  render(): string {
+    const out: string[] = [];
+    out.push('# HELP signet_http_requests_total HTTP requests by method, route and status.');
+    out.push('# TYPE signet_http_requests_total counter');
+    for (const [k, v] of this.#requests) out.push(`signet_http_requests_total{${k}} ${v}`);
+    out.push('# HELP signet_http_request_duration_seconds HTTP request latency by route.');
+    out.push('# TYPE signet_http_request_duration_seconds histogram');
+    for (const [k, h] of this.#durations) h.render('signet_http_request_duration_seconds', k, out);
+    out.push('# HELP signet_log_append_duration_seconds Time for an entry to become durable under a signed checkpoint.');
+    out.push('# TYPE signet_log_append_duration_seconds histogram');
+    this.#append.render('signet_log_append_duration_seconds', '', out);
+    for (const g of this.#gauges) {
+      out.push(`# HELP ${g.name} ${g.help}`);
+      out.push(`# TYPE ${g.name} ${g.type}`);
+      out.push(`${g.name} ${g.value()}`);
+    }
+    return out.join('\n') + '\n';
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The HTTP server: plain node:http (keep-alive, header/request timeouts), request bodies bounded while
+ * they are read, JSON errors in Rekor's shape, one JSON log line per request on stderr, /metrics.
+ */
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { HttpError, type Reply, type RequestContext, Router, statusForError } from './router.js';
+import { Metrics } from './metrics.js';
+
+export interface HttpServerOptions {
+  router: Router;
+  metrics?: Metrics;
+  /** Largest request body in bytes (default 4 MiB, as rekor-tiles). */
+  maxBodyBytes?: number;
+  /** Where request log lines go; false for none. Default: process.stderr. */
+  log?: { write(line: string): unknown } | false;
+}
+
+export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+
+/** Reads at most `limit` bytes; a larger body is drained (up to a bound) and answered with 413. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, { connection: 'close' }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (over) {
+        // Draining lets the client read our 413 instead of seeing a reset; past a bound we give up.
+        if (size > limit * 4) req.destroy();
+        return;
+      }
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (over) reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, { connection: 'close' }));
+      else resolve(Buffer.concat(chunks, size));
+    });
+    req.on('error', reject);
+    req.on('aborted', () => reject(new HttpError(499, 'client closed the request')));
+  });
+}
+
+function send(res: ServerResponse, reply: Reply, head: boolean): void {
+  const headers: Record<string, string> = { ...(reply.headers ?? {}) };
+  let body: Buffer;
+  if (reply.body === undefined || reply.body === null) body = Buffer.alloc(0);
+  else if (Buffer.isBuffer(reply.body)) body = reply.body;
+  else if (typeof reply.body === 'string') body = Buffer.from(reply.body, 'utf8');
+  else {
+    body = Buffer.from(JSON.stringify(reply.body), 'utf8');
+    headers['content-type'] ??= 'application/json';
+  }
+  headers['content-length'] = String(body.length);
+  res.writeHead(reply.status, headers);
+  res.end(head ? undefined : body);
+}
+
+export function errorReply(status: number, message: string, headers: Record<string, string> = {}): Reply {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: Buffer.from(JSON.stringify({ code: status, message })) };
+}
+
+export function createHttpServer(opts: HttpServerOptions): Server {
+  const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const metrics = opts.metrics ?? new Metrics();
+  const logSink = opts.log === undefined ? process.stderr : opts.log;
+  opts.router.add('GET', '/metrics', '/metrics', () => ({
+    status: 200,
+    headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+    body: metrics.render(),
+  }));
+
+  const server = createServer({ keepAlive: true, requestTimeout: 30_000, headersTimeout: 15_000 }, (req, res) => {
+    const start = process.hrtime.bigint();
+    const method = req.method ?? 'GET';
+    let routeName = 'unmatched';
+    let pathForLog = '';
+    const finish = (reply: Reply): void => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      try {
+        send(res, reply, method === 'HEAD');
+      } catch {
+        res.destroy();
+      }
+      metrics.request(method, routeName, reply.status, ms);
+      if (logSink) {
+        logSink.write(
+          JSON.stringify({ time: new Date().toISOString(), method, path: pathForLog, route: routeName, status: reply.status, ms: Math.round(ms * 100) / 100 }) + '\n',
+        );
+      }
+    };
+    void (async (): Promise<Reply> => {
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://localhost');
+      } catch {
+        return errorReply(400, 'request target is not a valid URL');
+      }
+      let path: string;
+      try {
+        path = decodeURIComponent(url.pathname);
+      } catch {
+        return errorReply(400, 'request path is not valid percent-encoding');
+      }
+      pathForLog = url.pathname.slice(0, 300);
+      const m = opts.router.match(method, path);
+      if (!m.route) {
+        if (m.otherMethods.length > 0) return errorReply(405, `method ${method} is not allowed here`, { allow: [...new Set(m.otherMethods)].join(', ') });
+        return errorReply(404, `no such resource: ${pathForLog}`);
+      }
+      routeName = m.route.name;
+      let bodyPromise: Promise<Buffer> | undefined;
+      const host = typeof req.headers.host === 'string' && /^[A-Za-z0-9.\-:[\]]+$/.test(req.headers.host) ? req.headers.host : 'localhost';
+      const ctx: RequestContext = {
+        method,
+        url,
+        path,
+        headers: req.headers,
+        params: m.params,
+        baseUrl: `http://${host}`,
+        body: () => (bodyPromise ??= readBody(req, limit)),
+        json: async () => {
+          const raw = await ctx.body();
+          try {
+            return JSON.parse(raw.toString('utf8')) as unknown;
+          } catch {
+            throw new HttpError(400, 'request body is not valid JSON');
+          }
+        },
+      };
+      try {
+        return await m.route.handler(ctx);
+      } catch (e) {
+        const { status, message, headers } = statusForError(e);
+        if (status === 500 && logSink) {
+          // The cause is for the operator (one line, no stack, no request data); the client gets a generic message.
+          logSink.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', route: routeName, error: e instanceof Error ? e.message.split('\n')[0] : String(e) }) + '\n');
+        }
+        return errorReply(status, message, headers);
+      }
+    })().then(finish, () => finish(errorReply(500, 'internal server error')));
+  });
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+export { Metrics, Router, HttpError };
