@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerAttachmentCommands } from './attachments.js';
 import { registerBlobCommands } from './blob.js';
+import { registerDevCommands } from './dev.js';
 import { registerImageCommands } from './image.js';
 import { registerKeyCommands } from './keys.js';
 import { registerLogin } from './login.js';
@@ -14,4 +15,5 @@ export function registerAll(program: Command): void {
   registerKeyCommands(program);
   registerLogin(program);
   registerVersion(program);
+  registerDevCommands(program);
 }

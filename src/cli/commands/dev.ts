@@ -1,0 +1,76 @@
+/**
+ * `signet dev token`: ask a local `signet serve --dev-oidc` for an identity token. For local trials and
+ * tests only: the development issuer signs a token for whatever address it is given, and answers
+ * loopback clients only.
+ */
+import type { Command } from 'commander';
+import { SignetError } from '../../errors.js';
+import { examples, parsePositiveInt, ui } from '../common.js';
+
+interface DevTokenFlags {
+  server: string;
+  email: string;
+  audience?: string;
+  ttl?: number;
+}
+
+export async function fetchDevToken(flags: DevTokenFlags): Promise<string> {
+  let base: URL;
+  try {
+    base = new URL(flags.server);
+  } catch {
+    throw new SignetError('USAGE', `--server "${flags.server}" is not a URL`);
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new SignetError('USAGE', '--server must be an http(s) URL');
+  const url = new URL(base.pathname.replace(/\/+$/, '') + '/oidc/token', base);
+  const body: Record<string, unknown> = { email: flags.email };
+  if (flags.audience !== undefined) body.audience = flags.audience;
+  if (flags.ttl !== undefined) body.ttlSeconds = flags.ttl;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (e) {
+    throw new SignetError('NETWORK', `cannot reach ${url.origin}: ${(e as Error).message}`, { cause: e });
+  }
+  const text = await res.text();
+  let doc: { id_token?: unknown; message?: unknown } | undefined;
+  try {
+    doc = JSON.parse(text) as typeof doc;
+  } catch {
+    doc = undefined;
+  }
+  if (res.status === 404) {
+    throw new SignetError('NOT_FOUND', `${url.origin} has no development issuer (start it with signet serve --dev-oidc)`);
+  }
+  if (!res.ok) {
+    const why = typeof doc?.message === 'string' ? doc.message : `HTTP ${res.status}`;
+    throw new SignetError(res.status === 400 ? 'USAGE' : 'NETWORK', `development issuer refused: ${why}`);
+  }
+  if (typeof doc?.id_token !== 'string' || doc.id_token === '') {
+    throw new SignetError('MALFORMED', 'development issuer answered without an id_token');
+  }
+  return doc.id_token;
+}
+
+export function registerDevCommands(program: Command): void {
+  const dev = program.command('dev').description('helpers for local trials against signet serve --dev-oidc');
+  const token = dev
+    .command('token')
+    .description('print an identity token from the development OIDC issuer of a local signet serve --dev-oidc')
+    .requiredOption('--server <url>', 'URL of the signet server, e.g. http://127.0.0.1:8080')
+    .requiredOption('--email <address>', 'email address the token asserts')
+    .option('--audience <aud>', 'token audience (default sigstore)')
+    .option('--ttl <seconds>', 'token lifetime in seconds (default 600)', parsePositiveInt)
+    .action(async (flags: DevTokenFlags) => {
+      ui.out((await fetchDevToken(flags)) + '\n');
+    });
+  examples(token, [
+    'signet dev token --server http://127.0.0.1:8080 --email alice@example.com',
+    'SIGSTORE_ID_TOKEN=$(signet dev token --server http://127.0.0.1:8080 --email ci@example.com) signet sign-blob --bundle a.bundle a.txt',
+  ]);
+}
