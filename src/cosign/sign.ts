@@ -7,7 +7,9 @@
 import { isSignetError, SignetError } from '../errors.js';
 import type { Signer } from '../keys/index.js';
 import { repositoryName, type RegistryClient } from '../oci/index.js';
-import { buildDsseBundle, buildImageStatement, IN_TOTO_PAYLOAD_TYPE, signDsse } from '../sigstore/index.js';
+import { buildDsseBundle, buildImageStatement, envelopeToJSON, IN_TOTO_PAYLOAD_TYPE, pae, signDsse } from '../sigstore/index.js';
+import { hashedrekordV001, RekorV1Client, rekorBundleAnnotation, uploadToTlog, type TlogTarget } from '../sigstore/rekor-client.js';
+import { createHash } from 'node:crypto';
 import { simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.js';
 import {
   ANNOTATION,
@@ -41,6 +43,11 @@ export interface SignImagesOptions {
   maxWorkers?: number;
   /** Progress and notices for people ("resolved tag …", "pushed …"). */
   onEvent?: (message: string) => void;
+  /**
+   * Log every signature here before anything is pushed (a failed upload pushes nothing). New format:
+   * the entry goes into the bundle; legacy: a `dev.sigstore.cosign/bundle` annotation (Rekor v1 only).
+   */
+  tlog?: TlogTarget;
 }
 
 export interface SignedImage {
@@ -68,8 +75,15 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
     }
     targets.push(...resolved);
   }
-  // Sign everything first: a failure here must not leave some images signed and others not.
-  const prepared: Prepared[] = targets.map((target) => (newFormat ? prepareBundle(opts, target) : prepareLegacy(opts, target)));
+  if (opts.tlog && !newFormat && opts.tlog.majorApiVersion !== 1) {
+    throw new SignetError('USAGE', 'the legacy .sig format records Rekor v1 bundles only: use --new-bundle-format or a Rekor v1 URL');
+  }
+  // Sign and log everything first: a failure here must not leave some images signed and others not.
+  const prepared: Prepared[] = await mapBounded(targets, opts.maxWorkers ?? 8, async (target) => {
+    const p = newFormat ? await prepareBundle(opts, target) : await prepareLegacy(opts, target);
+    if (opts.tlog) say(`tlog entry created for ${target.input}`);
+    return p;
+  });
   // Push with bounded concurrency: many images in one call share connections and tokens.
   const results: SignedImage[] = new Array(prepared.length);
   let next = 0;
@@ -85,14 +99,39 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
   return results;
 }
 
-function prepareBundle(opts: SignImagesOptions, target: Target): Prepared {
+/** `fn` over `items` with at most `limit` running at once; results in input order. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(limit, 1), items.length) }, worker));
+  return out;
+}
+
+async function prepareBundle(opts: SignImagesOptions, target: Target): Promise<Prepared> {
   const hex = target.subject.digest.replace(/^sha256:/, '');
   if (!target.subject.digest.startsWith('sha256:')) {
     throw new SignetError('USAGE', `cannot sign ${target.subject.digest}: only sha256 image digests can be signed`);
   }
   const statement = buildImageStatement(hex, opts.annotations ?? {});
   const envelope = signDsse(opts.signer, IN_TOTO_PAYLOAD_TYPE, statement);
-  const bundle = buildDsseBundle({ envelope, publicKeyHint: opts.signer.publicKey.hint });
+  const tlogEntries = opts.tlog
+    ? [
+        await uploadToTlog(opts.tlog, {
+          kind: 'dsse',
+          envelopeJson: envelopeToJSON(envelope).toString('utf8'),
+          pae: pae(envelope.payloadType, envelope.payload),
+          signature: envelope.signatures[0]!.sig,
+          key: opts.signer.publicKey,
+        }),
+      ]
+    : [];
+  const bundle = buildDsseBundle({ envelope, publicKeyHint: opts.signer.publicKey.hint, tlogEntries });
   const { manifest, bundleDescriptor } = buildBundleReferrerManifest({ bundle, subject: target.subject, predicateType: COSIGN_SIGN_PREDICATE, content: 'dsse-envelope' });
   return { kind: 'bundle', target, bundle, manifest, bundleDescriptor };
 }
@@ -105,14 +144,18 @@ async function pushBundle(client: RegistryClient, p: Extract<Prepared, { kind: '
   return { input: p.target.input, digest: p.target.subject.digest, format: 'bundle', location: `${repositoryName(repo)}@${digest}` };
 }
 
-function prepareLegacy(opts: SignImagesOptions, target: Target): Prepared {
+async function prepareLegacy(opts: SignImagesOptions, target: Target): Promise<Prepared> {
   const payload = simpleSigningPayload(repositoryName(target.image), target.subject.digest, opts.annotations);
   const signature = opts.signer.sign(payload);
-  return {
-    kind: 'legacy',
-    target,
-    layer: { payload, mediaType: SIMPLE_SIGNING_MEDIA_TYPE, annotations: { [ANNOTATION.signature]: signature.toString('base64') } },
-  };
+  const annotations: Record<string, string> = { [ANNOTATION.signature]: signature.toString('base64') };
+  if (opts.tlog) {
+    // cosign logs a hashedrekord over the payload digest; the key's own hash keeps non-P-256 keys verifiable.
+    const hashAlg = opts.signer.publicKey.hash ?? 'sha256';
+    const proposed = hashedrekordV001({ hashAlg, digest: createHash(hashAlg).update(payload).digest(), signature, verifierPem: opts.signer.publicKey.pem });
+    const { entry } = await new RekorV1Client({ baseUrl: opts.tlog.url }).createEntry(proposed);
+    annotations[ANNOTATION.bundle] = rekorBundleAnnotation(entry);
+  }
+  return { kind: 'legacy', target, layer: { payload, mediaType: SIMPLE_SIGNING_MEDIA_TYPE, annotations } };
 }
 
 /**
@@ -123,7 +166,8 @@ function isDuplicate(existing: Descriptor, layer: LegacySignatureLayer, signer: 
   if (existing.digest !== payloadDigest || existing.mediaType !== layer.mediaType) return false;
   const a = existing.annotations ?? {};
   for (const [k, v] of Object.entries(layer.annotations)) {
-    if (k !== ANNOTATION.signature && a[k] !== v) return false;
+    // The log bundle differs per upload (a re-signed SET) while vouching for the same signature.
+    if (k !== ANNOTATION.signature && k !== ANNOTATION.bundle && a[k] !== v) return false;
   }
   const sig = a[ANNOTATION.signature];
   return typeof sig === 'string' && verifySignature(signer.publicKey, layer.payload, Buffer.from(sig, 'base64'));

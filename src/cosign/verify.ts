@@ -10,6 +10,8 @@ import { repositoryName, type RegistryClient } from '../oci/index.js';
 import { parseBundle, verifyBundleWithKey, subjectMatches } from '../sigstore/index.js';
 import { checkAnnotations, checkSimpleSigningClaims, parseSimpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, type SimpleSigningPayload } from './payload.js';
 import { readLayers } from './sign.js';
+import { verifyBundleTlog, verifyRekorBundle, type VerifiedTlogEntry } from '../sigstore/tlog.js';
+import type { TrustedRoot } from '../sigstore/trustedroot.js';
 import { ANNOTATION, attachmentTag, COSIGN_SIGN_PREDICATE, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
 import { resolveTargets, type Target } from './targets.js';
 
@@ -27,8 +29,10 @@ export interface VerifyImagesOptions {
   checkClaims?: boolean;
   /** --insecure-ignore-tlog. Without it, each signature needs log evidence that `tlog` accepts. */
   ignoreTlog?: boolean;
-  /** Checks a signature's transparency-log evidence; supplied once a log is configured. */
-  tlog?: (evidence: TlogEvidence) => void;
+  /** Offline log verification: every accepted signature needs an entry that verifies against this root. */
+  trustedRoot?: TrustedRoot;
+  /** Replaces the built-in check of a signature's log evidence (tests, custom policies). */
+  tlog?: (evidence: TlogEvidence) => VerifiedTlogEntry[] | void;
   signatureRepository?: string;
   maxWorkers?: number;
 }
@@ -45,6 +49,8 @@ export interface VerifiedSignature {
   claims: SimpleSigningPayload;
   /** The exact signed payload bytes. */
   payload: Buffer;
+  /** The log entries that vouched for it (absent with --insecure-ignore-tlog). */
+  tlog?: VerifiedTlogEntry[];
 }
 
 export interface ImageVerification {
@@ -114,12 +120,23 @@ export async function verifyOne(opts: VerifyImagesOptions, input: string): Promi
   return { input, digest: target!.subject.digest, verified, rejected };
 }
 
-function requireTlog(opts: VerifyImagesOptions, evidence: TlogEvidence): void {
-  if (opts.ignoreTlog) return;
-  if (!opts.tlog) {
-    throw new SignetError('TLOG', 'no transparency log is configured to check this signature against; pass --insecure-ignore-tlog to verify without one');
+function requireTlog(opts: VerifyImagesOptions, evidence: TlogEvidence): VerifiedTlogEntry[] | undefined {
+  if (opts.ignoreTlog) return undefined;
+  if (opts.tlog) return opts.tlog(evidence) ?? undefined;
+  if (!opts.trustedRoot) {
+    throw new SignetError('TLOG', 'no trusted root to check the transparency log entry against: pass --trusted-root, or --insecure-ignore-tlog to verify without the log');
   }
-  opts.tlog(evidence);
+  return verifyTlogEvidence(opts.trustedRoot, opts.key, evidence);
+}
+
+/**
+ * Offline check of a signature's log evidence: a bundle's tlog entries, or a legacy layer's
+ * `dev.sigstore.cosign/bundle` annotation (hashedrekord over the payload, SET by a trusted log).
+ */
+export function verifyTlogEvidence(root: TrustedRoot, key: PublicKeyInfo, evidence: TlogEvidence): VerifiedTlogEntry[] {
+  if (evidence.kind === 'bundle') return verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, root);
+  if (!evidence.annotation) throw new SignetError('TLOG', 'signature has no transparency log bundle (dev.sigstore.cosign/bundle annotation)');
+  return [verifyRekorBundle(evidence.annotation, { signature: evidence.signature, publicKeySpki: key.spkiDer, content: { kind: 'bytes', data: evidence.payload } }, root)];
 }
 
 async function referrerCandidates(opts: VerifyImagesOptions, target: Target): Promise<Candidate[]> {
@@ -163,11 +180,12 @@ function checkBundle(opts: VerifyImagesOptions, target: Target, bytes: Buffer, l
       throw new SignetError('VERIFICATION', `statement does not name the image ${target.subject.digest}`);
     }
   }
-  requireTlog(opts, { kind: 'bundle', bundle });
+  const tlog = requireTlog(opts, { kind: 'bundle', bundle });
   return {
     source: 'referrer',
     location,
     payload,
+    ...(tlog ? { tlog } : {}),
     claims: {
       critical: { identity: { 'docker-reference': target.input }, image: { 'docker-manifest-digest': target.subject.digest }, type: COSIGN_SIGN_PREDICATE },
       optional: subject?.annotations ?? null,
@@ -201,7 +219,7 @@ function checkLegacy(opts: VerifyImagesOptions, target: Target, layer: Descripto
   }
   const claims = parseSimpleSigningPayload(payload);
   if (opts.checkClaims !== false) checkSimpleSigningClaims(claims, target.subject.digest, opts.annotations);
-  requireTlog(opts, { kind: 'legacy', annotation: layer.annotations?.[ANNOTATION.bundle], payload, signature });
-  return { source: 'legacy', location, claims, payload };
+  const tlog = requireTlog(opts, { kind: 'legacy', annotation: layer.annotations?.[ANNOTATION.bundle], payload, signature });
+  return { source: 'legacy', location, claims, payload, ...(tlog ? { tlog } : {}) };
 }
 

@@ -159,11 +159,11 @@ export interface TlogPolicy {
   ignoreTlog: boolean;
   /** Number of log entries (or legacy Rekor bundles) the signature came with. */
   entries: number;
-  /** Whether a log verifier is configured (none exists yet; the log layer will supply one). */
+  /** Whether a trusted root is configured to verify log entries with. */
   logConfigured: boolean;
 }
 
-/** Until log verification is wired in, the only way to verify is to say explicitly that the log is skipped. */
+/** Without a trusted root, the only way to verify is to say explicitly that the log is skipped. */
 export function checkTlogPolicy(p: TlogPolicy): void {
   if (p.ignoreTlog) return;
   if (!p.logConfigured) {
@@ -171,7 +171,7 @@ export function checkTlogPolicy(p: TlogPolicy): void {
       'TLOG',
       p.entries === 0
         ? 'no transparency log entry to verify; pass --insecure-ignore-tlog to verify the signature only'
-        : 'transparency log verification is not configured; pass --insecure-ignore-tlog to verify the signature only',
+        : 'no trusted root to verify the transparency log entry with: pass --trusted-root, or --insecure-ignore-tlog to verify the signature only',
     );
   }
 }

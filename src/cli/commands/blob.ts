@@ -19,6 +19,10 @@ import {
   type HashAlg,
 } from '../../sigstore/index.js';
 import { readPassword } from '../password.js';
+import { hashedrekordV001, RekorV1Client, rekorBundleAnnotation, uploadToTlog } from '../../sigstore/rekor-client.js';
+import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../../sigstore/tlog.js';
+import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
+import { addTlogSignOptions, tlogTarget, type TlogSignFlags } from './log.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
 
 /** Bundles and signature files are small; anything bigger is not one. */
@@ -27,12 +31,11 @@ const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 const TLOG_SKIP_WARNING =
   'Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.';
 
-interface SignBlobFlags {
+interface SignBlobFlags extends TlogSignFlags {
   key?: string;
   bundle?: string;
   outputSignature?: string;
   newBundleFormat: boolean;
-  tlogUpload: boolean;
   b64: boolean;
   yes: boolean;
 }
@@ -42,6 +45,7 @@ interface VerifyBlobFlags {
   bundle?: string;
   signature?: string;
   insecureIgnoreTlog: boolean;
+  trustedRoot?: string;
 }
 
 
@@ -107,11 +111,9 @@ function messageDigestAlg(key: PublicKeyInfo): HashAlg {
 export async function signBlobAction(file: string, flags: SignBlobFlags): Promise<void> {
   if (!flags.key) throw new SignetError('USAGE', 'keyless signing is not available yet: pass --key');
   if (flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', 'must specify --bundle with --new-bundle-format');
-  if (flags.tlogUpload) {
-    throw new SignetError(
-      'USAGE',
-      'no transparency log is configured: pass --tlog-upload=false to sign without one (the signature will not be publicly auditable)',
-    );
+  const tlog = await tlogTarget(flags);
+  if (tlog && !flags.newBundleFormat && tlog.majorApiVersion !== 1) {
+    throw new SignetError('USAGE', 'the legacy bundle format records Rekor v1 entries only: use --new-bundle-format or a Rekor v1 URL');
   }
   const fromStdin = file === '-';
   if (!fromStdin) {
@@ -126,19 +128,30 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   const digest = createHash(hashAlg).update(data).digest();
   const signature = signer.sign(data);
 
+  // Log first: when the upload fails, no file is written.
+  let tlogEntries: unknown[] = [];
+  let rekorBundle: Record<string, unknown> | undefined;
+  if (tlog && flags.newBundleFormat) {
+    tlogEntries = [await uploadToTlog(tlog, { kind: 'digest', hashAlg, digest, signature, key: signer.publicKey })];
+  } else if (tlog) {
+    const { entry } = await new RekorV1Client({ baseUrl: tlog.url }).createEntry(hashedrekordV001({ hashAlg, digest, signature, verifierPem: signer.publicKey.pem }));
+    rekorBundle = JSON.parse(rekorBundleAnnotation(entry)) as Record<string, unknown>;
+  }
+  if (tlog) ui.info(`tlog entry created with index: ${String((tlogEntries[0] as { logIndex?: unknown } | undefined)?.logIndex ?? (rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex)}`);
+
   if (flags.outputSignature) {
     await writeFileAtomic(flags.outputSignature, flags.b64 ? signature.toString('base64') : signature);
     ui.info(`Signature wrote in the file ${flags.outputSignature}`);
   }
   if (flags.newBundleFormat) {
-    const bundle = buildMessageSignatureBundle({ digest, hashAlg, signature, publicKeyHint: signer.publicKey.hint });
+    const bundle = buildMessageSignatureBundle({ digest, hashAlg, signature, publicKeyHint: signer.publicKey.hint, tlogEntries });
     await writeFileAtomic(flags.bundle!, bundle);
     ui.info(`Wrote bundle to file ${flags.bundle}`);
     return;
   }
   if (flags.bundle) {
     // cosign's LocalSignedPayload; for a key, `cert` holds base64 of the public key PEM.
-    const legacy = { base64Signature: signature.toString('base64'), cert: Buffer.from(signer.publicKey.pem).toString('base64') };
+    const legacy = { base64Signature: signature.toString('base64'), cert: Buffer.from(signer.publicKey.pem).toString('base64'), ...(rekorBundle ? { rekorBundle } : {}) };
     await writeFileAtomic(flags.bundle, JSON.stringify(legacy));
     ui.info(`Wrote bundle to file ${flags.bundle}`);
   }
@@ -147,7 +160,7 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
 
 type BlobEvidence =
   | { kind: 'bundle'; bundle: ReturnType<typeof parseBundle> }
-  | { kind: 'signature'; signature: Buffer; tlogEntries: number };
+  | { kind: 'signature'; signature: Buffer; tlogEntries: number; rekorBundle?: Record<string, unknown> };
 
 /** `--bundle` holds either a Sigstore bundle or cosign's legacy `{"base64Signature":…}`; tell them apart by shape. */
 export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
@@ -163,7 +176,7 @@ export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
     if ('mediaType' in o) return { kind: 'bundle', bundle: parseBundle(bytes) };
     if ('base64Signature' in o) {
       const legacy = parseLegacyBlobBundle(o);
-      return { kind: 'signature', signature: legacy.signature, tlogEntries: legacy.rekorBundle ? 1 : 0 };
+      return { kind: 'signature', signature: legacy.signature, tlogEntries: legacy.rekorBundle ? 1 : 0, ...(legacy.rekorBundle ? { rekorBundle: legacy.rekorBundle } : {}) };
     }
   } catch (e) {
     if (e instanceof SignetError) throw new SignetError(e.code, `${path}: ${e.message}`, { cause: e });
@@ -233,9 +246,10 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
   checkTlogPolicy({
     ignoreTlog: flags.insecureIgnoreTlog,
     entries: evidence.kind === 'bundle' ? evidence.bundle.tlogEntries.length : evidence.tlogEntries,
-    logConfigured: false,
+    logConfigured: flags.trustedRoot !== undefined,
   });
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
+  const trustedRoot = !flags.insecureIgnoreTlog && flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
 
   let artifact: Artifact;
   if (artifactDigest) artifact = { digest: artifactDigest, hashAlg: 'sha256' };
@@ -248,7 +262,23 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
     const result = verifyBundleWithKey(evidence.bundle, key, artifact);
     for (const w of result.warnings) ui.warn(w);
   }
+  // Offline: the evidence the signature came with, checked against the trusted root; no log is asked.
+  if (trustedRoot) {
+    if (evidence.kind === 'bundle') verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, trustedRoot);
+    else if (!evidence.rekorBundle) throw new SignetError('TLOG', 'the signature comes without a transparency log entry (no rekorBundle); pass --insecure-ignore-tlog to verify the signature only');
+    else verifyRekorBundle(evidence.rekorBundle, { signature: evidence.signature, publicKeySpki: key.spkiDer, content: legacyContent(artifact, key) }, trustedRoot);
+    ui.info('tlog entry verified offline');
+  }
   ui.info('Verified OK');
+}
+
+/** What a legacy rekorBundle's hashedrekord must name: the artifact, by the digest the key signs with. */
+function legacyContent(artifact: Artifact, key: PublicKeyInfo): SignedMaterial['content'] {
+  if ('bytes' in artifact) return { kind: 'bytes', data: artifact.bytes };
+  const alg = key.hash ?? 'sha512';
+  const d = 'digests' in artifact ? artifact.digests[alg] : artifact.hashAlg === alg ? artifact.digest : undefined;
+  if (!d) throw new SignetError('TLOG', `the log entry names a ${alg} digest, which was not computed for this artifact`);
+  return { kind: 'digest', hashAlg: alg, digest: d };
 }
 
 export function registerBlobCommands(program: Command): void {
@@ -263,7 +293,9 @@ export function registerBlobCommands(program: Command): void {
     .addOption(boolOpt('--tlog-upload', 'upload the signature to a transparency log', true))
     .addOption(boolOpt('--b64', 'write --output-signature base64-encoded (false: raw bytes)', true))
     .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'));
+  addTlogSignOptions(signBlob);
   examples(signBlob, [
+    'signet sign-blob --key cosign.key --rekor-url http://127.0.0.1:3000 --bundle artifact.sigstore.json artifact.tar.gz',
     'COSIGN_PASSWORD=… signet sign-blob --key cosign.key --tlog-upload=false --bundle artifact.sigstore.json artifact.tar.gz',
     'cat artifact | signet sign-blob --key cosign.key --tlog-upload=false --bundle artifact.sigstore.json -',
     'signet sign-blob --key cosign.key --tlog-upload=false --new-bundle-format=false artifact.tar.gz > artifact.sig',
@@ -277,8 +309,10 @@ export function registerBlobCommands(program: Command): void {
     .addOption(opt('--key <ref>', 'public key: a file path or env://VAR (PEM public key, certificate, or cosign private key)'))
     .addOption(opt('--bundle <file>', 'Sigstore bundle or cosign legacy bundle holding the signature'))
     .addOption(opt('--signature <file|base64>', 'signature file, or the base64 signature itself (legacy)'))
-    .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signature'));
+    .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signature'))
+    .addOption(opt('--trusted-root <file>', 'trusted_root.json listing the transparency logs whose entries are accepted'));
   examples(verifyBlob, [
+    'signet verify-blob --key cosign.pub --trusted-root trusted_root.json --bundle artifact.sigstore.json artifact.tar.gz',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json artifact.tar.gz',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json sha256:<hex>',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --signature artifact.sig artifact.tar.gz',

@@ -7,8 +7,10 @@ import { verifyImages, type ImageVerification } from '../../cosign/verify.js';
 import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
+import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
+import { addTlogSignOptions, TLOG_VERIFIED_LINE, tlogTarget, type TlogSignFlags } from './log.js';
 
-interface SignFlags extends RegistryFlags {
+interface SignFlags extends RegistryFlags, TlogSignFlags {
   key?: string;
   annotations?: Record<string, string>;
   recursive: boolean;
@@ -30,8 +32,11 @@ export function registerImageCommands(program: Command): void {
     .addOption(boolOpt('--new-bundle-format', 'store a Sigstore bundle as an OCI 1.1 referrer (cosign v3); false writes the legacy .sig tag', true))
     .addOption(boolOpt('--tlog-upload', 'upload the signature to a transparency log', true))
     .addOption(boolOpt('--upload', 'push the signature to the registry', true));
+  addTlogSignOptions(sign);
   addRegistryOptions(sign);
   examples(sign, [
+    'signet sign --key cosign.key --rekor-url http://127.0.0.1:3000 registry.example/app@sha256:…',
+    'signet sign --key cosign.key --signing-config signing_config.json registry.example/app:v1',
     'COSIGN_PASSWORD=… signet sign --key cosign.key --tlog-upload=false registry.example/app@sha256:…',
     'signet sign --key cosign.key --tlog-upload=false -a build=42 -r registry.example/app:v1',
     'signet sign --key env://COSIGN_PRIVATE_KEY --tlog-upload=false --new-bundle-format=false registry.example/app:v1',
@@ -41,9 +46,7 @@ export function registerImageCommands(program: Command): void {
     if (!flags.key) {
       throw new SignetError('USAGE', 'keyless signing is not available yet: pass --key');
     }
-    if (flags.tlogUpload) {
-      throw new SignetError('USAGE', 'no transparency log is configured: pass --tlog-upload=false to sign without one (the signature will not be publicly auditable)');
-    }
+    const tlog = await tlogTarget(flags);
     if (!flags.upload) {
       throw new SignetError('USAGE', '--upload=false is not supported yet: signatures are always pushed');
     }
@@ -58,6 +61,7 @@ export function registerImageCommands(program: Command): void {
       signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
       dockerMediaTypes: ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? ''),
       onEvent: (m) => ui.info(m),
+      tlog,
     });
     for (const r of results) if (r.unchanged) ui.info(`${r.input}: an identical signature was already present; nothing added`);
   });
@@ -70,21 +74,24 @@ export function registerImageCommands(program: Command): void {
     .option('-a, --annotations <key=value>', 'require these signed annotations (repeatable)', collectKeyValue)
     .addOption(boolOpt('--check-claims', 'check that the signed claims name the image digest', true))
     .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signatures'))
+    .addOption(opt('--trusted-root <file>', 'trusted_root.json listing the transparency logs whose entries are accepted'))
     .addOption(opt('-o, --output <format>', 'output format: json or text', 'json'))
     .addOption(opt('--max-workers <n>', 'how many images to verify at once', '10'));
   addRegistryOptions(verify);
   examples(verify, [
+    'signet verify --key cosign.pub --trusted-root trusted_root.json registry.example/app:v1',
     'signet verify --key cosign.pub --insecure-ignore-tlog registry.example/app:v1',
     'signet verify --key cosign.pub --insecure-ignore-tlog -a build=42 registry.example/app@sha256:…',
     'signet verify --key cosign.pub --insecure-ignore-tlog -o text img1 img2 img3',
   ]);
-  verify.action(async (images: string[], flags: RegistryFlags & { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string; maxWorkers: string }) => {
+  verify.action(async (images: string[], flags: RegistryFlags & { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; trustedRoot?: string; output: string; maxWorkers: string }) => {
     if (!flags.key) {
       throw new SignetError('USAGE', 'keyless verification is not available yet: pass --key');
     }
     if (flags.output !== 'json' && flags.output !== 'text') throw new SignetError('USAGE', `unknown output format "${flags.output}" (json or text)`);
     const maxWorkers = parsePositiveInt(flags.maxWorkers);
     const key = await loadPublicKey(flags.key, () => readPassword({ confirm: false }));
+    const trustedRoot = flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
     if (flags.insecureIgnoreTlog) {
       ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');
     }
@@ -95,6 +102,7 @@ export function registerImageCommands(program: Command): void {
       annotations: flags.annotations,
       checkClaims: flags.checkClaims,
       ignoreTlog: flags.insecureIgnoreTlog,
+      trustedRoot,
       signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
       maxWorkers,
     });
@@ -120,6 +128,7 @@ function printVerification(v: ImageVerification, flags: { annotations?: Record<s
   const lines = [`\nVerification for ${v.input} --`, 'The following checks were performed on each of these signatures:'];
   if (flags.checkClaims && flags.annotations && Object.keys(flags.annotations).length > 0) lines.push('  - The specified annotations were verified.');
   if (flags.checkClaims) lines.push('  - The cosign claims were validated');
+  if (!flags.insecureIgnoreTlog) lines.push(`  - ${TLOG_VERIFIED_LINE}`);
   lines.push('  - The signatures were verified against the specified public key');
   ui.info(lines.join('\n'));
   if (flags.output === 'text') {

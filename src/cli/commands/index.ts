@@ -5,6 +5,7 @@ import { registerDevCommands } from './dev.js';
 import { registerImageCommands } from './image.js';
 import { registerKeyCommands } from './keys.js';
 import { registerLogin } from './login.js';
+import { registerLogCommands } from './log.js';
 import { registerVersion } from './version.js';
 
 /** Every command module registers itself here. */
@@ -14,6 +15,7 @@ export function registerAll(program: Command): void {
   registerBlobCommands(program);
   registerKeyCommands(program);
   registerLogin(program);
+  registerLogCommands(program);
   registerVersion(program);
   registerDevCommands(program);
 }
