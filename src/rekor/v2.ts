@@ -30,7 +30,7 @@ const DIGEST_LEN: Record<Hash, number> = { sha256: 32, sha384: 48, sha512: 64 };
 function fields(o: Obj, names: Record<string, string>, what: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) {
-    const canonical = names[k] ?? Object.entries(names).find(([, proto]) => proto === k)?.[0];
+    const canonical = k in names ? k : Object.entries(names).find(([, proto]) => proto === k)?.[0];
     if (!canonical) malformed(`${what} has unknown field ${JSON.stringify(k)}`);
     if (canonical in out) malformed(`${what} sets ${canonical} twice`);
     if (v !== null) out[canonical] = v;

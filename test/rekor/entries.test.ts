@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, sign } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { isSignetError } from '../../src/errors.js';
+import { canonicalizeCreateEntryRequest, canonicalizeProposedEntry } from '../../src/rekor/index.js';
+import { dsseEnvelope, dsseV1, ecKey, edKey, hashedRekordV1, hashedRekordV2, intotoV2, selfSignedCert } from './fixtures.js';
+
+const sha256hex = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+const b64 = (b: Buffer | string): string => Buffer.from(b).toString('base64');
+
+function rejects(f: () => unknown, code: string, re: RegExp): void {
+  assert.throws(f, (e: unknown) => isSignetError(e) && e.code === code && re.test(e.message) && !e.message.includes('\n'));
+}
+
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+describe('hashedrekord 0.0.1', () => {
+  const key = ecKey();
+  const artifact = Buffer.from('hello artifact');
+
+  it('canonicalizes to the exact Rekor body with index keys', () => {
+    const req = hashedRekordV1(key, artifact);
+    const e = canonicalizeProposedEntry(req);
+    const sig = (req.spec as { signature: { content: string } }).signature.content;
+    const expected = `{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256","value":"${sha256hex(artifact)}"}},"signature":{"content":"${sig}","publicKey":{"content":"${b64(key.pem)}"}}}}`;
+    assert.equal(e.body.toString(), expected);
+    assert.equal(e.kind, 'hashedrekord');
+    assert.deepEqual(e.indexKeys.sort(), [`sha256:${sha256hex(artifact)}`, sha256hex(key.pem)].sort());
+  });
+
+  it('re-encodes a non-canonical PEM so equal keys give equal bodies', () => {
+    const req = hashedRekordV1(key, artifact);
+    const messy = key.pem.replace(/\n/g, '\r\n').replace('-----END', '\r\n-----END');
+    const req2 = clone(req);
+    (req2.spec as { signature: { publicKey: { content: string } } }).signature.publicKey.content = b64(messy);
+    assert.ok(canonicalizeProposedEntry(req).body.equals(canonicalizeProposedEntry(req2).body));
+  });
+
+  it('accepts uppercase hex and sha384/sha512 digests', () => {
+    const req = hashedRekordV1(key, artifact) as { spec: { data: { hash: { value: string; algorithm: string } }; signature: { content: string } } };
+    req.spec.data.hash.value = req.spec.data.hash.value.toUpperCase();
+    assert.match(canonicalizeProposedEntry(req).body.toString(), new RegExp(sha256hex(artifact)));
+    const sig384 = sign('sha384', artifact, key.privateKey);
+    req.spec.data.hash = { algorithm: 'sha384', value: createHash('sha384').update(artifact).digest('hex') };
+    req.spec.signature.content = b64(sig384);
+    assert.equal(canonicalizeProposedEntry(req).kind, 'hashedrekord');
+  });
+
+  it('refuses a bad signature, a signature by another key, and a wrong digest', () => {
+    const other = ecKey();
+    rejects(() => canonicalizeProposedEntry(hashedRekordV1(key, artifact, { signer: other.privateKey })), 'VERIFICATION', /does not verify/);
+    const req = hashedRekordV1(key, artifact) as { spec: { data: { hash: { value: string } } } };
+    req.spec.data.hash.value = sha256hex('something else');
+    rejects(() => canonicalizeProposedEntry(req), 'VERIFICATION', /does not verify/);
+  });
+
+  it('refuses malformed requests with precise messages', () => {
+    const good = hashedRekordV1(key, artifact);
+    const cases: Array<[(r: any) => void, RegExp]> = [
+      [(r) => (r.kind = 'rekord'), /kind "rekord" is not supported/],
+      [(r) => (r.apiVersion = '0.0.2'), /apiVersion "0.0.2" is not supported/],
+      [(r) => (r.extra = 1), /unknown field "extra"/],
+      [(r) => (r.spec.data.hash.value = 'abc'), /64 hex digits/],
+      [(r) => (r.spec.data.hash.algorithm = 'md5'), /not one of sha256/],
+      [(r) => (r.spec.signature.content = '!!!'), /not valid base64/],
+      [(r) => (r.spec.signature.publicKey.content = b64('not a pem')), /not a PEM/],
+      [(r) => (r.spec.data.content = 'aGk='), /unknown field "content"/],
+      [(r) => delete r.spec.signature, /spec.signature must be a JSON object/],
+    ];
+    for (const [mut, re] of cases) {
+      const r = clone(good);
+      mut(r);
+      rejects(() => canonicalizeProposedEntry(r), 'MALFORMED', re);
+    }
+    rejects(() => canonicalizeProposedEntry([]), 'MALFORMED', /must be a JSON object/);
+    rejects(() => canonicalizeProposedEntry(hashedRekordV1(edKey(), artifact)), 'MALFORMED', /Ed25519/);
+  });
+
+  it('indexes certificate SAN emails (lowercased) and URIs', async () => {
+    const { key: ck, certPem } = await selfSignedCert();
+    const e = canonicalizeProposedEntry(hashedRekordV1(ck, artifact, { pem: certPem }));
+    assert.ok(e.indexKeys.includes('alice@example.com'));
+    assert.ok(e.indexKeys.includes('https://example.com/ci'));
+    assert.ok(e.indexKeys.includes(sha256hex(certPem)));
+    assert.match(e.body.toString(), new RegExp(b64(certPem).slice(0, 40).replace(/[+/]/g, '.')));
+  });
+});
+
+describe('dsse 0.0.1', () => {
+  const key = ecKey();
+  const payload = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'a', digest: { sha256: sha256hex('a') } }], predicateType: 'x', predicate: {} }));
+
+  it('logs hashes of the envelope as submitted and of the payload', () => {
+    const req = dsseV1(key, payload) as { spec: { proposedContent: { envelope: string } } };
+    const e = canonicalizeProposedEntry(req);
+    const body = JSON.parse(e.body.toString());
+    assert.equal(body.spec.envelopeHash.value, sha256hex(req.spec.proposedContent.envelope));
+    assert.equal(body.spec.payloadHash.value, sha256hex(payload));
+    assert.equal(body.spec.signatures.length, 1);
+    assert.equal(body.spec.signatures[0].verifier, b64(key.pem));
+    assert.equal(body.spec.signatures[0].signature, JSON.parse(req.spec.proposedContent.envelope).signatures[0].sig);
+    assert.ok(e.indexKeys.includes(`sha256:${sha256hex('a')}`), 'in-toto subject digest indexed');
+    // Whitespace in the envelope is a different envelope (Rekor's documented quirk).
+    const spaced = clone(req);
+    spaced.spec.proposedContent.envelope = JSON.stringify(JSON.parse(req.spec.proposedContent.envelope), null, 1);
+    assert.ok(!canonicalizeProposedEntry(spaced).body.equals(e.body));
+  });
+
+  it('refuses a signature no verifier accepts', () => {
+    rejects(() => canonicalizeProposedEntry(dsseV1(key, payload, ecKey().pem)), 'VERIFICATION', /does not verify/);
+    const r = dsseV1(key, payload) as any;
+    r.spec.proposedContent.envelope = '{not json';
+    rejects(() => canonicalizeProposedEntry(r), 'MALFORMED', /envelope is not valid JSON/);
+    r.spec.proposedContent.verifiers = [];
+    rejects(() => canonicalizeProposedEntry(r), 'MALFORMED', /verifiers must be a non-empty array/);
+  });
+
+  it('accepts Ed25519 envelopes (pure Ed25519 over PAE)', () => {
+    const ed = edKey();
+    const { envelope } = dsseEnvelope(ed, payload);
+    const e = canonicalizeProposedEntry({ apiVersion: '0.0.1', kind: 'dsse', spec: { proposedContent: { envelope, verifiers: [b64(ed.pem)] } } });
+    assert.equal(e.kind, 'dsse');
+  });
+});
+
+describe('intoto 0.0.2', () => {
+  const key = ecKey();
+  const payload = Buffer.from('{"_type":"https://in-toto.io/Statement/v0.1","subject":[],"predicateType":"p","predicate":{}}');
+
+  it('drops the payload, keeps double-base64 signatures and canonical keys', () => {
+    const req = intotoV2(key, payload) as any;
+    const e = canonicalizeProposedEntry(req);
+    const body = JSON.parse(e.body.toString());
+    assert.equal(body.spec.content.envelope.payload, undefined);
+    assert.equal(body.spec.content.envelope.signatures[0].sig, req.spec.content.envelope.signatures[0].sig);
+    assert.equal(body.spec.content.envelope.signatures[0].publicKey, b64(key.pem));
+    assert.equal(body.spec.content.envelope.signatures[0].keyid, undefined);
+    assert.equal(body.spec.content.payloadHash.value, sha256hex(payload));
+    assert.equal(body.spec.content.hash.value, req.spec.content.hash.value);
+  });
+
+  it('refuses single-base64 signatures, mismatched payload hashes and wrong keys', () => {
+    const req = intotoV2(key, payload) as any;
+    const r1 = clone(req);
+    r1.spec.content.envelope.signatures[0].sig = Buffer.from(r1.spec.content.envelope.signatures[0].sig, 'base64').toString('latin1').replace(/=+$/, '') + '!';
+    assert.throws(() => canonicalizeProposedEntry(r1), (e: unknown) => isSignetError(e, 'MALFORMED'));
+    const r2 = clone(req);
+    r2.spec.content.payloadHash.value = sha256hex('x');
+    rejects(() => canonicalizeProposedEntry(r2), 'MALFORMED', /payloadHash does not match/);
+    const r3 = clone(req);
+    r3.spec.content.envelope.signatures[0].publicKey = b64(ecKey().pem);
+    rejects(() => canonicalizeProposedEntry(r3), 'VERIFICATION', /does not verify/);
+  });
+});
+
+describe('Rekor v2 hashedRekordRequestV002', () => {
+  const key = ecKey();
+  const artifact = Buffer.from('v2 artifact');
+
+  it('builds the canonical v0.0.2 entry', () => {
+    const req = hashedRekordV2(key, artifact) as any;
+    const e = canonicalizeCreateEntryRequest(req);
+    const r = req.hashedRekordRequestV002;
+    const expected = `{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{"hashedRekordV002":{"data":{"algorithm":"SHA2_256","digest":"${r.digest}"},"signature":{"content":"${r.signature.content}","verifier":{"keyDetails":"PKIX_ECDSA_P256_SHA_256","publicKey":{"rawBytes":"${b64(key.spkiDer)}"}}}}}}`;
+    assert.equal(e.body.toString(), expected);
+    assert.equal(e.apiVersion, '0.0.2');
+    assert.ok(e.indexKeys.includes(`sha256:${sha256hex(artifact)}`));
+  });
+
+  it('accepts proto field names, URL-safe base64 and enum numbers', () => {
+    const req = hashedRekordV2(key, artifact) as any;
+    const r = req.hashedRekordRequestV002;
+    const snake = {
+      hashed_rekord_request_v002: {
+        digest: Buffer.from(r.digest, 'base64').toString('base64url'),
+        signature: { content: r.signature.content, verifier: { public_key: { raw_bytes: r.signature.verifier.publicKey.rawBytes }, key_details: 5 } },
+      },
+    };
+    assert.ok(canonicalizeCreateEntryRequest(snake).body.equals(canonicalizeCreateEntryRequest(req).body));
+  });
+
+  it('logs the DER SPKI sigstore-js sends in x509Certificate as a public key', () => {
+    const req = hashedRekordV2(key, artifact) as any;
+    const asCert = clone(req);
+    const v = asCert.hashedRekordRequestV002.signature.verifier;
+    v.x509Certificate = v.publicKey;
+    delete v.publicKey;
+    assert.ok(canonicalizeCreateEntryRequest(asCert).body.equals(canonicalizeCreateEntryRequest(req).body));
+  });
+
+  it('keeps real certificates as x509Certificate', async () => {
+    const { key: ck, certDer } = await selfSignedCert();
+    const e = canonicalizeCreateEntryRequest(hashedRekordV2(ck, artifact, { certDer }));
+    assert.match(e.body.toString(), /"x509Certificate":\{"rawBytes":/);
+    assert.ok(e.indexKeys.includes('alice@example.com'));
+  });
+
+  it('refuses bad requests', () => {
+    const good = hashedRekordV2(key, artifact);
+    const cases: Array<[(r: any) => void, string, RegExp]> = [
+      [(r) => (r.hashedRekordRequestV002.digest = b64(randomBytes(48))), 'MALFORMED', /48 bytes; PKIX_ECDSA_P256_SHA_256 needs a 32-byte/],
+      [(r) => (r.hashedRekordRequestV002.signature.verifier.keyDetails = 'PKIX_ECDSA_P384_SHA_384'), 'MALFORMED', /keyDetails is PKIX_ECDSA_P384_SHA_384 but the key is ecdsa-p256/],
+      [(r) => (r.hashedRekordRequestV002.signature.verifier.keyDetails = 'PKIX_RSA_PSS_2048_SHA256'), 'MALFORMED', /not a supported PublicKeyDetails/],
+      [(r) => delete r.hashedRekordRequestV002.signature.verifier.keyDetails, 'MALFORMED', /keyDetails is required/],
+      [(r) => (r.hashedRekordRequestV002.extra = true), 'MALFORMED', /unknown field "extra"/],
+      [(r) => (r.dsseRequestV002 = {}), 'MALFORMED', /exactly one of/],
+      [(r) => (r.hashedRekordRequestV002.signature.content = b64(sign('sha256', Buffer.from('other'), key.privateKey))), 'VERIFICATION', /does not verify/],
+    ];
+    for (const [mut, code, re] of cases) {
+      const r = clone(good);
+      mut(r);
+      rejects(() => canonicalizeCreateEntryRequest(r), code, re);
+    }
+    rejects(() => canonicalizeCreateEntryRequest({}), 'MALFORMED', /exactly one of/);
+  });
+
+  it('refuses pure Ed25519 for a digest', () => {
+    const ed = edKey();
+    const req = {
+      hashedRekordRequestV002: {
+        digest: b64(createHash('sha512').update(artifact).digest()),
+        signature: { content: b64(sign(null, artifact, ed.privateKey)), verifier: { publicKey: { rawBytes: b64(ed.spkiDer) }, keyDetails: 'PKIX_ED25519' } },
+      },
+    };
+    rejects(() => canonicalizeCreateEntryRequest(req), 'MALFORMED', /pure Ed25519/);
+  });
+
+  it('accepts the deprecated dsseRequestV002 sigstore-js sends', () => {
+    const payload = Buffer.from('{"a":1}');
+    const { sig } = dsseEnvelope(key, payload);
+    const req = {
+      dsseRequestV002: {
+        envelope: { payload: b64(payload), payloadType: 'application/vnd.in-toto+json', signatures: [{ sig: b64(sig), keyid: '' }] },
+        verifiers: [{ x509Certificate: { rawBytes: b64(key.spkiDer) }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' }],
+      },
+    };
+    const e = canonicalizeCreateEntryRequest(req);
+    assert.equal(e.kind, 'dsse');
+    assert.match(e.body.toString(), /"dsseV002":\{"payloadHash":\{"algorithm":"SHA2_256"/);
+  });
+});
