@@ -1,0 +1,110 @@
+/**
+ * Client for an RFC 3161 timestamp authority over HTTP (Sigstore's timestamp-authority API, or any
+ * RFC 3161 TSA that accepts `application/timestamp-query`). Sigstore timestamps the signature bytes.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { AsnSerializer, OctetString } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
+import { MessageImprint, TimeStampReq } from '@peculiar/asn1-tsp';
+import { SignetError } from '../errors.js';
+import type { HashAlg } from './encoding.js';
+import { HASH_OID, hashAlgFromOid, parseTimestampResponse } from './timestamp.js';
+
+/** Far above any real TimeStampResp (a few KiB with a chain); bounds what a hostile server can make us buffer. */
+const MAX_RESPONSE = 1 << 20;
+
+export interface RequestTimestampOptions {
+  hashAlg?: HashAlg;
+  /** Abort after this long (default 30 s). */
+  timeoutMs?: number;
+  /** Extra fetch options (e.g. an undici `dispatcher` for keep-alive). */
+  fetchInit?: Record<string, unknown>;
+}
+
+function toBuf(o: OctetString | ArrayBuffer): Buffer {
+  return Buffer.from(o instanceof OctetString ? o.buffer : o);
+}
+
+/** Build a DER TimeStampReq for `signature` (certReq true, a random 64-bit nonce). */
+export function buildTimestampRequest(signature: Uint8Array, hashAlg: HashAlg = 'sha256'): { der: Buffer; nonce: Buffer } {
+  const nonce = randomBytes(8);
+  nonce[0] = (nonce[0]! & 0x7f) | 0x01; // positive and minimally encoded, so the echo compares byte for byte
+  const req = new TimeStampReq({
+    version: 1,
+    messageImprint: new MessageImprint({
+      hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OID[hashAlg] }),
+      hashedMessage: new OctetString(createHash(hashAlg).update(signature).digest()),
+    }),
+    nonce: new Uint8Array(nonce).buffer,
+    certReq: true,
+  });
+  return { der: Buffer.from(AsnSerializer.serialize(req)), nonce };
+}
+
+/**
+ * Ask the TSA at `url` (the full timestamp URL, as in a signing config) to timestamp `signature`.
+ * Returns the DER TimeStampResp as received, after checking it answers this request (status
+ * granted, our imprint, our nonce). Trust in the TSA is established later, by verifyTimestamp.
+ */
+export async function requestTimestamp(url: string, signature: Uint8Array, opts: RequestTimestampOptions = {}): Promise<Buffer> {
+  const hashAlg = opts.hashAlg ?? 'sha256';
+  const { der, nonce } = buildTimestampRequest(signature, hashAlg);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      ...opts.fetchInit,
+      method: 'POST',
+      headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply' },
+      body: der,
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
+    });
+  } catch (e) {
+    const why = (e as Error)?.name === 'TimeoutError' ? 'timed out' : ((e as { cause?: Error })?.cause?.message ?? (e as Error).message);
+    throw new SignetError('NETWORK', `cannot reach the timestamp authority at ${url}: ${why}`, { cause: e });
+  }
+  const body = await readBounded(res, url);
+  if (res.status !== 200 && res.status !== 201) {
+    let detail = body.subarray(0, 300).toString('utf8').trim();
+    try {
+      const j = JSON.parse(detail) as { message?: unknown };
+      if (typeof j.message === 'string') detail = j.message;
+    } catch {
+      // not JSON: show the text as is
+    }
+    throw new SignetError('NETWORK', `timestamp authority at ${url} answered ${res.status}${detail ? `: ${detail.replace(/\s+/g, ' ')}` : ''}`);
+  }
+  const ts = parseTimestampResponse(body);
+  const imprint = ts.tstInfo.messageImprint;
+  const expected = createHash(hashAlg).update(signature).digest();
+  if (hashAlgFromOid(imprint.hashAlgorithm.algorithm) !== hashAlg || !toBuf(imprint.hashedMessage).equals(expected)) {
+    throw new SignetError('VERIFICATION', `timestamp authority at ${url} timestamped other data than requested`);
+  }
+  if (!ts.tstInfo.nonce || !toBuf(ts.tstInfo.nonce).equals(nonce)) {
+    throw new SignetError('VERIFICATION', `timestamp authority at ${url} did not echo the request nonce`);
+  }
+  return body;
+}
+
+async function readBounded(res: Response, url: string): Promise<Buffer> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > MAX_RESPONSE) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new SignetError('TOO_LARGE', `timestamp authority at ${url} sent ${declared} bytes, more than ${MAX_RESPONSE}`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of res.body ?? []) {
+      total += chunk.length;
+      if (total > MAX_RESPONSE) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new SignetError('TOO_LARGE', `timestamp authority at ${url} sent more than ${MAX_RESPONSE} bytes`);
+      }
+      chunks.push(Buffer.from(chunk));
+    }
+  } catch (e) {
+    if (e instanceof SignetError) throw e;
+    throw new SignetError('NETWORK', `reading the answer of the timestamp authority at ${url} failed: ${(e as Error).message}`, { cause: e });
+  }
+  return Buffer.concat(chunks);
+}
