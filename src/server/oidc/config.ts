@@ -59,7 +59,7 @@ function str(v: unknown, where: string, required: boolean): string | undefined {
 function checkUrl(u: string, where: string, allowWildcard: boolean): void {
   let parsed: URL;
   try {
-    parsed = new URL(allowWildcard ? u.replaceAll('*', 'x') : u);
+    parsed = new URL(allowWildcard ? u.replaceAll('*', '0') : u);
   } catch {
     throw new SignetError('MALFORMED', `OIDC config: ${where} "${u}" is not a URL`);
   }
