@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { isSignetError } from '../../../src/errors.js';
+import { openLog } from '../../../src/server/log/index.js';
+import { runUntilKilled } from './crash.js';
+import { body, checkCheckpoint, checkConsistent, checkTilesMatch, logSuite } from './suite.js';
+import { verifyAfterCrash } from './verify-crash.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'signet-log-'));
+  dirs.push(d);
+  return d;
+}
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+logSuite('embedded', async () => {
+  const dir = tempDir();
+  return { open: () => openLog({ dataDir: dir }) };
+});
+
+test('embedded: the log key is created once, private (0600), and reused', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  const id = log.logId;
+  await log.close();
+  assert.equal(statSync(join(dir, 'log.key')).mode & 0o777, 0o600);
+  const again = await openLog({ dataDir: dir });
+  assert.ok(again.logId.equals(id));
+  assert.equal(again.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+  await again.close();
+});
+
+test('embedded: a second server on the same directory, another key or another origin is refused', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  try {
+    await assert.rejects(openLog({ dataDir: dir }), (e: unknown) => isSignetError(e, 'TLOG') && /in use by another process/.test(e.message));
+  } finally {
+    await log.close();
+  }
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  await assert.rejects(openLog({ dataDir: dir, signingKey: other }), (e: unknown) => isSignetError(e, 'TLOG') && /signed by the key with log ID/.test(e.message));
+  await assert.rejects(openLog({ dataDir: dir, origin: 'elsewhere - 1' }), (e: unknown) => isSignetError(e, 'USAGE') && /has origin/.test(e.message));
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  await assert.rejects(openLog({ dataDir: tempDir(), signingKey: rsa }), (e: unknown) => isSignetError(e, 'KEY_UNSUPPORTED'));
+  await assert.rejects(openLog({ dataDir: dir, storage: 'mysql://x' }), (e: unknown) => isSignetError(e, 'USAGE') && /unknown log storage/.test(e.message));
+  // The refused attempts changed nothing.
+  const back = await openLog({ dataDir: dir });
+  assert.equal((await back.checkpoint()).size, 0);
+  await back.close();
+});
+
+test('embedded: an Ed25519 key and a custom origin sign checkpoints under the origin name', async () => {
+  const key = generateKeyPairSync('ed25519').privateKey;
+  const log = await openLog({ dataDir: tempDir(), signingKey: key, origin: 'log.example.com - 42' });
+  try {
+    const r = await log.append({ body: Buffer.from('e'), indexKeys: [] });
+    assert.equal(r.status, 'created');
+    if (r.status === 'created') checkCheckpoint(log, r.checkpoint);
+    assert.match(r.status === 'created' ? r.checkpoint.note : '', /\n— log\.example\.com /);
+  } finally {
+    await log.close();
+  }
+});
+
+test('embedded: a batch that fails to write is rejected for every waiter and leaves the log unchanged', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  try {
+    const ok = await Promise.all([0, 1, 2].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
+    const cp0 = await log.checkpoint();
+    // Directories where the next bundle versions must go make the next batches' renames fail.
+    const blockers = [4, 5, 6].map((w) => join(dir, 'tiles', 'tile', 'entries', '000.p', String(w)));
+    blockers.forEach((b) => mkdirSync(join(b, 'x'), { recursive: true }));
+    const failed = await Promise.allSettled([3, 4, 5].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
+    assert.ok(failed.every((r) => r.status === 'rejected' && isSignetError(r.reason, 'IO')));
+    assert.equal((await log.checkpoint()).note, cp0.note);
+    assert.equal(await log.entryByIndex(3), null);
+    blockers.forEach((b) => rmSync(b, { recursive: true }));
+    // Bundle 0 must be rewritten in full from the committed entries; the retry continues at index 3.
+    const retry = await Promise.all([3, 4, 5].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
+    assert.deepEqual(retry.map((r) => r.entry.index).sort(), [3, 4, 5]);
+    const cp1 = await log.checkpoint();
+    await checkConsistent(log, cp0, cp1);
+    await checkTilesMatch(log, cp1);
+    assert.ok(ok.every((r) => r.status === 'created'));
+  } finally {
+    await log.close();
+  }
+});
+
+test('embedded: SIGKILL mid-stream loses no acknowledged entry and keeps every checkpoint consistent (twice)', async () => {
+  const dir = tempDir();
+  const first = await runUntilKilled(dir, 'embedded', 'A', 1500);
+  assert.doesNotMatch(first.stderr, /ExperimentalWarning/);
+  let log = await openLog({ dataDir: dir });
+  const after1 = await verifyAfterCrash(log, first.acks);
+  await log.close();
+  const second = await runUntilKilled(dir, 'embedded', 'B', 1500);
+  log = await openLog({ dataDir: dir });
+  try {
+    const after2 = await verifyAfterCrash(log, [...first.acks, ...second.acks]);
+    await checkConsistent(log, after1, after2);
+    // The reopened log keeps appending onto the same tree.
+    const r = await log.append({ body: Buffer.from('after the crashes'), indexKeys: [] });
+    assert.equal(r.status, 'created');
+    assert.equal(r.entry.index, after2.size);
+  } finally {
+    await log.close();
+  }
+});

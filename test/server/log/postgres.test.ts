@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { isSignetError } from '../../../src/errors.js';
+import { openLog } from '../../../src/server/log/index.js';
+import { type RunningPostgres, startPostgres } from '../../helpers/postgres.js';
+import { freePort } from '../../helpers/registry.js';
+import { runUntilKilled } from './crash.js';
+import { body, checkConsistent, checkTilesMatch, logSuite } from './suite.js';
+import { verifyAfterCrash } from './verify-crash.js';
+
+let server: RunningPostgres;
+let dbCount = 0;
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'signet-log-'));
+  dirs.push(d);
+  return d;
+}
+
+before(async () => {
+  server = await startPostgres();
+});
+after(async () => {
+  await server?.stop();
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
+
+/** A fresh database per test, so each starts with an empty log. */
+async function freshDb(): Promise<string> {
+  const name = `log${++dbCount}`;
+  const c = new pg.Client({ connectionString: server.url });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  return server.url.replace(/\/postgres$/, `/${name}`);
+}
+
+logSuite('postgres', async () => {
+  const url = await freshDb();
+  const dir = tempDir();
+  return { open: () => openLog({ dataDir: dir, storage: url }) };
+});
+
+test('postgres: an unreachable database is a clear NETWORK error', async () => {
+  const port = await freePort();
+  const t0 = Date.now();
+  await assert.rejects(openLog({ dataDir: tempDir(), storage: `postgres://signet:secret@127.0.0.1:${port}/log` }), (e: unknown) => {
+    assert.ok(isSignetError(e, 'NETWORK'), String(e));
+    assert.match(e.message, new RegExp(`cannot reach the log database at postgres://signet:\\*\\*\\*@127\\.0\\.0\\.1:${port}/log`));
+    assert.doesNotMatch(e.message, /secret/);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 10_000);
+});
+
+test('postgres: a server with another key is refused', async () => {
+  const url = await freshDb();
+  const log = await openLog({ dataDir: tempDir(), storage: url });
+  await log.close();
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  await assert.rejects(openLog({ dataDir: tempDir(), storage: url, signingKey: other }), (e: unknown) => isSignetError(e, 'TLOG') && /same key/.test(e.message));
+});
+
+test('postgres: a failed batch is rejected for every waiter and the next one continues from committed state', async () => {
+  const url = await freshDb();
+  const log = await openLog({ dataDir: tempDir(), storage: url });
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await Promise.all([0, 1, 2].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
+    const cp0 = await log.checkpoint();
+    await admin.query('ALTER TABLE signet_log_tiles RENAME TO signet_log_tiles_away');
+    const failed = await Promise.allSettled([3, 4].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
+    assert.ok(failed.every((r) => r.status === 'rejected' && isSignetError(r.reason, 'TLOG')));
+    await admin.query('ALTER TABLE signet_log_tiles_away RENAME TO signet_log_tiles');
+    assert.equal((await log.checkpoint()).note, cp0.note);
+    assert.equal(await log.entryByIndex(3), null);
+    const retry = await Promise.all([3, 4].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
+    assert.deepEqual(retry.map((r) => r.entry.index).sort(), [3, 4]);
+    const cp1 = await log.checkpoint();
+    await checkConsistent(log, cp0, cp1);
+    await checkTilesMatch(log, cp1);
+  } finally {
+    await admin.end();
+    await log.close();
+  }
+});
+
+test('postgres: two log instances appending at once share one tree without loss or duplicates', async () => {
+  const url = await freshDb();
+  const dir = tempDir();
+  const a = await openLog({ dataDir: dir, storage: url });
+  const b = await openLog({ dataDir: dir, storage: url });
+  try {
+    const same = Buffer.from('submitted to both');
+    const [ra, rb] = await Promise.all([
+      Promise.all([...Array.from({ length: 400 }, (_, i) => a.append({ body: body('a', i), indexKeys: ['a'] })), a.append({ body: same, indexKeys: [] })]),
+      Promise.all([...Array.from({ length: 400 }, (_, i) => b.append({ body: body('b', i), indexKeys: ['b'] })), b.append({ body: same, indexKeys: [] })]),
+    ]);
+    const all = [...ra, ...rb];
+    assert.equal(all.filter((r) => r.status === 'duplicate').length, 1);
+    assert.equal(new Set(all.map((r) => r.entry.index)).size, 801);
+    const cp = await a.checkpoint();
+    assert.equal(cp.size, 801);
+    assert.equal((await b.checkpoint()).note, cp.note);
+    assert.equal((await a.search('a')).length, 400);
+    assert.equal((await b.search('b')).length, 400);
+    await checkTilesMatch(b, cp);
+    for (const r of all) if (r.status === 'created') await checkConsistent(a, r.checkpoint, cp);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('postgres: two server processes append at once; one is SIGKILLed; nothing acknowledged is lost', async () => {
+  const url = await freshDb();
+  const dir = tempDir();
+  // Create the schema and the shared log key before the two children race to start.
+  const init = await openLog({ dataDir: dir, storage: url });
+  await init.close();
+  const [a, b] = await Promise.all([runUntilKilled(dir, url, 'A', 800), runUntilKilled(dir, url, 'B', 1600)]);
+  assert.ok(a.acks.length >= 800 && b.acks.length >= 1600);
+  const log = await openLog({ dataDir: dir, storage: url });
+  try {
+    const now = await verifyAfterCrash(log, [...a.acks, ...b.acks]);
+    const ia = await log.search('a');
+    const ib = await log.search('b');
+    const fromA = new Set(await log.search('A'));
+    const fromB = new Set(await log.search('B'));
+    assert.equal(ia.length + ib.length, 0);
+    assert.equal(fromA.size + fromB.size, now.size, 'every entry belongs to exactly one writer');
+    for (const i of fromA) assert.ok(!fromB.has(i));
+    for (const ack of a.acks) assert.ok(fromA.has(ack.i));
+    for (const ack of b.acks) assert.ok(fromB.has(ack.i));
+  } finally {
+    await log.close();
+  }
+});
