@@ -6,6 +6,7 @@ import { registerImageCommands } from './image.js';
 import { registerKeyCommands } from './keys.js';
 import { registerLogin } from './login.js';
 import { registerLogCommands } from './log.js';
+import { registerTrustCommands } from './trust.js';
 import { registerVersion } from './version.js';
 
 /** Every command module registers itself here. */
@@ -16,6 +17,7 @@ export function registerAll(program: Command): void {
   registerKeyCommands(program);
   registerLogin(program);
   registerLogCommands(program);
+  registerTrustCommands(program);
   registerVersion(program);
   registerDevCommands(program);
 }
