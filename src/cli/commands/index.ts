@@ -6,6 +6,7 @@ import { registerImageCommands } from './image.js';
 import { registerKeyCommands } from './keys.js';
 import { registerLogin } from './login.js';
 import { registerLogCommands } from './log.js';
+import { registerServe } from './serve.js';
 import { registerTrustCommands } from './trust.js';
 import { registerVersion } from './version.js';
 
@@ -17,6 +18,7 @@ export function registerAll(program: Command): void {
   registerKeyCommands(program);
   registerLogin(program);
   registerLogCommands(program);
+  registerServe(program);
   registerTrustCommands(program);
   registerVersion(program);
   registerDevCommands(program);
