@@ -125,6 +125,7 @@ export class EmbeddedStorage implements LogStorage {
   readonly origin: string;
   readonly #dir: string;
   readonly #root: string;
+  readonly #tmp: string;
   readonly #db: DatabaseSync;
   readonly #signer: CheckpointSigner;
   readonly #stmt: {
@@ -149,6 +150,7 @@ export class EmbeddedStorage implements LogStorage {
   private constructor(dir: string, db: DatabaseSync, signer: CheckpointSigner, treeId: bigint, state: StateRow) {
     this.#dir = dir;
     this.#root = join(dir, 'tiles');
+    this.#tmp = join(dir, 'tmp');
     this.#db = db;
     this.#signer = signer;
     this.treeId = treeId;
@@ -170,6 +172,7 @@ export class EmbeddedStorage implements LogStorage {
     const { DatabaseSync } = await loadSqlite();
     try {
       await fs.mkdir(join(dir, 'tiles'), { recursive: true, mode: 0o700 });
+      await fs.mkdir(join(dir, 'tmp'), { recursive: true, mode: 0o700 });
     } catch (e) {
       throw ioFail(`cannot create the log directory ${dir}`, e);
     }
@@ -267,6 +270,11 @@ export class EmbeddedStorage implements LogStorage {
    * as are superseded partial versions a crash kept us from deleting.
    */
   async #recover(): Promise<void> {
+    try {
+      for (const f of await fs.readdir(this.#tmp)) await fs.rm(join(this.#tmp, f), { force: true });
+    } catch (e) {
+      throw ioFail(`cannot clean up ${this.#tmp}`, e);
+    }
     await this.#restore();
     const size = this.#size;
     const kinds: Kind[] = ['entries'];
@@ -319,7 +327,9 @@ export class EmbeddedStorage implements LogStorage {
 
   async #writeDurable(path: string, data: Uint8Array): Promise<void> {
     await this.#mkdirFor(path);
-    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    // Temp files live in one directory of their own (same filesystem), emptied on start: a crash
+    // mid-write leaves nothing among the published tiles.
+    const tmp = join(this.#tmp, randomBytes(8).toString('hex'));
     const fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
     try {
       await fh.writeFile(data);
@@ -330,7 +340,12 @@ export class EmbeddedStorage implements LogStorage {
       throw e;
     }
     await fh.close();
-    await fs.rename(tmp, path);
+    try {
+      await fs.rename(tmp, path);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
   }
 
   async #syncDir(dir: string): Promise<void> {

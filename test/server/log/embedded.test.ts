@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { isSignetError } from '../../../src/errors.js';
 import { openLog } from '../../../src/server/log/index.js';
+import { parseTilePath, tileWidth } from '../../../src/tlog/index.js';
 import { runUntilKilled } from './crash.js';
 import { body, checkCheckpoint, checkConsistent, checkTilesMatch, logSuite } from './suite.js';
 import { verifyAfterCrash } from './verify-crash.js';
@@ -94,17 +95,33 @@ test('embedded: a batch that fails to write is rejected for every waiter and lea
   }
 });
 
+/** Every file under tiles/ is the current version of a tile or bundle of the committed tree; tmp/ is empty. */
+function assertNoStrayFiles(dir: string, size: number): void {
+  const files = readdirSync(join(dir, 'tiles'), { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath, d.name).slice(join(dir, 'tiles').length + 1));
+  assert.ok(files.length > 0);
+  for (const f of files) {
+    const t = parseTilePath(f);
+    const current = tileWidth(t.kind === 'entries' ? 0 : t.level, t.index, size);
+    assert.equal(t.width, current, `${f} is not the current version of that tile at size ${size}`);
+  }
+  assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
+}
+
 test('embedded: SIGKILL mid-stream loses no acknowledged entry and keeps every checkpoint consistent (twice)', async () => {
   const dir = tempDir();
   const first = await runUntilKilled(dir, 'embedded', 'A', 1500);
   assert.doesNotMatch(first.stderr, /ExperimentalWarning/);
   let log = await openLog({ dataDir: dir });
   const after1 = await verifyAfterCrash(log, first.acks);
+  assertNoStrayFiles(dir, after1.size);
   await log.close();
   const second = await runUntilKilled(dir, 'embedded', 'B', 1500);
   log = await openLog({ dataDir: dir });
   try {
     const after2 = await verifyAfterCrash(log, [...first.acks, ...second.acks]);
+    assertNoStrayFiles(dir, after2.size);
     await checkConsistent(log, after1, after2);
     // The reopened log keeps appending onto the same tree.
     const r = await log.append({ body: Buffer.from('after the crashes'), indexKeys: [] });
