@@ -348,12 +348,53 @@ export interface ParsedTimestamp {
   genTime: Date;
 }
 
+/**
+ * The schema engine decodes BER leniently (an inner length may overrun its parent), which would let
+ * unsigned framing bytes change without effect. Timestamps are DER (RFC 3161 §2.4.2): walk the
+ * tag-length-value framing once and refuse indefinite, non-minimal or inconsistent lengths.
+ */
+function assertDerFraming(buf: Uint8Array, what: string): void {
+  const badDer = (why: string): never => {
+    throw new SignetError('MALFORMED', `${what} is not DER: ${why}`);
+  };
+  const walk = (start: number, end: number, depth: number): void => {
+    if (depth > 64) badDer('nested too deeply');
+    let i = start;
+    while (i < end) {
+      const tag = buf[i++]!;
+      if ((tag & 0x1f) === 0x1f) {
+        // high tag number form: base-128 continuation octets
+        while (i < end && buf[i]! & 0x80) i++;
+        i++;
+      }
+      if (i >= end) badDer('truncated element');
+      let len = buf[i++]!;
+      if (len === 0x80) badDer('indefinite length');
+      if (len & 0x80) {
+        const n = len & 0x7f;
+        if (n > 4 || i + n > end) badDer('bad length');
+        if (buf[i] === 0) badDer('non-minimal length');
+        len = 0;
+        for (let k = 0; k < n; k++) len = len * 256 + buf[i++]!;
+        if (len < 0x80) badDer('non-minimal length');
+      }
+      if (i + len > end) badDer('element overruns its container');
+      if (tag & 0x20) walk(i, i + len, depth + 1);
+      i += len;
+    }
+  };
+  walk(0, buf.length, 0);
+}
+
 /** Decode a DER TimeStampResp, demand status granted, and pull out what verification needs. */
 export function parseTimestampResponse(respDer: Uint8Array): ParsedTimestamp {
   let resp: TimeStampResp;
   try {
+    assertDerFraming(respDer, 'timestamp response');
+    if (respDer[0] !== 0x30) throw new SignetError('MALFORMED', 'timestamp response is not a SEQUENCE');
     resp = AsnParser.parse(respDer, TimeStampResp);
   } catch (e) {
+    if (e instanceof SignetError) throw e;
     throw new SignetError('MALFORMED', 'timestamp is not a DER TimeStampResp', { cause: e });
   }
   const status = resp.status.status;
@@ -382,13 +423,22 @@ function parseTimestampToken(token: ContentInfo): ParsedTimestamp {
   const tstInfoDer = toBuf(single!);
   let tstInfo: TSTInfo;
   try {
+    assertDerFraming(tstInfoDer, 'TSTInfo');
     tstInfo = AsnParser.parse(tstInfoDer, TSTInfo);
   } catch (e) {
+    if (e instanceof SignetError) throw e;
     return bad('has a TSTInfo that does not parse', e);
   }
   if (tstInfo.version !== 1) bad(`has TSTInfo version ${tstInfo.version}`);
+  // RFC 5652 §5.1/§5.3: these fields are not signed, so only their single legal value is accepted.
+  if (sd.version !== 3) bad(`has SignedData version ${sd.version}, not 3`);
   if (sd.signerInfos.length !== 1) bad(`has ${sd.signerInfos.length} signers, not exactly one`);
   const si = sd.signerInfos[0]!;
+  const sidVersion = si.sid.subjectKeyIdentifier ? 3 : 1;
+  if (si.version !== sidVersion) bad(`has SignerInfo version ${si.version}, not ${sidVersion}`);
+  if (!sd.digestAlgorithms.some((a) => a.algorithm === si.digestAlgorithm.algorithm)) {
+    bad('does not list its signer digest algorithm among its digest algorithms');
+  }
   if (!si.signedAttrs || !si.signedAttrsRaw) bad('has no signed attributes');
   const signedAttrsDer = Buffer.from(new Uint8Array(si.signedAttrsRaw!));
   // The attributes are transmitted as [0] IMPLICIT but signed as a universal SET (RFC 5652 §5.4).
@@ -426,9 +476,13 @@ export function verifyTimestamp(respDer: Uint8Array, opts: VerifyTimestampOption
   const digestAlg = hashAlgFromOid(si.digestAlgorithm.algorithm);
   if (!digestAlg) fail(`timestamp signer uses unsupported digest algorithm ${si.digestAlgorithm.algorithm}`);
   const ct = attrs.get(OID.attrContentType);
-  if (!ct || AsnParser.parse(ct, ObjectIdentifierValue).value !== OID.tstInfo) {
-    fail('timestamp signed attributes do not declare TSTInfo content');
+  let ctValue: string | undefined;
+  try {
+    ctValue = ct && AsnParser.parse(ct, ObjectIdentifierValue).value;
+  } catch (e) {
+    throw new SignetError('MALFORMED', 'timestamp content-type attribute does not parse', { cause: e });
   }
+  if (ctValue !== OID.tstInfo) fail('timestamp signed attributes do not declare TSTInfo content');
   const md = attrs.get(OID.attrMessageDigest);
   if (!md) fail('timestamp signed attributes lack a message digest');
   let mdValue: Buffer;
