@@ -273,6 +273,8 @@ export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeou
 
   let settle!: { resolve: (code: string) => void; reject: (e: Error) => void };
   const codePromise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
+  // The callback may fail the login while openBrowser is still running; it is awaited below.
+  codePromise.catch(() => undefined);
   let done = false;
   const finish = (f: () => void): void => {
     if (done) return;
@@ -356,7 +358,6 @@ export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeou
   } finally {
     clearTimeout(timer);
     finish(() => settle.reject(new SignetError('INTERNAL', 'login abandoned')));
-    codePromise.catch(() => undefined);
     server.closeAllConnections();
     server.close();
   }
