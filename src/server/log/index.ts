@@ -117,7 +117,7 @@ class Log implements TransparencyLog {
     return this.#storage.entryByLeafHash(leafHash);
   }
 
-  search(key: string): Promise<number[]> {
+  async search(key: string): Promise<number[]> {
     if (typeof key !== 'string' || key.length === 0) throw new SignetError('USAGE', 'a search key must be a non-empty string');
     return this.#storage.search(key);
   }
