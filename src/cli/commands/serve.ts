@@ -58,7 +58,7 @@ export function registerServe(program: Command): void {
         .env('SIGNET_LOG_KEY'),
     )
     .addOption(
-      new Option('--origin <origin>', 'checkpoint origin line; default "signet-log - <treeID>". The note signature name is the part before " - "').env('SIGNET_ORIGIN'),
+      new Option('--origin <origin>', 'checkpoint origin line, fixed when the log is created; default "signet-log - <treeID>". The note signature name is the part before " - "; sigstore-js only accepts checkpoints whose name occurs in the log URL, so name the host clients use (e.g. "log.example.com - prod")').env('SIGNET_ORIGIN'),
     )
     .action(async (flags: ServeFlags) => {
       if (!flags.dataDir) throw new SignetError('USAGE', 'serve needs --data-dir DIR');
@@ -85,7 +85,7 @@ export function registerServe(program: Command): void {
     });
   examples(cmd, [
     'signet serve --data-dir /var/lib/signet',
-    'signet serve --data-dir ./log --listen 0.0.0.0:3000 --origin log.example.com',
+    'signet serve --data-dir ./log --listen 0.0.0.0:3000 --origin "log.example.com - prod"',
     'COSIGN_PASSWORD=... signet serve --data-dir ./log --log-key cosign.key',
     'signet serve --data-dir ./node1 --storage postgres://signet:secret@db.internal/signet --listen :3000',
     'signet sign-blob --key cosign.key --rekor-url http://127.0.0.1:3000 --bundle out.sigstore.json artifact.bin',
