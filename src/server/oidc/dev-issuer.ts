@@ -45,18 +45,23 @@ export interface DevIssuerOptions {
 async function loadOrCreateKey(dataDir: string): Promise<KeyObject> {
   const dir = join(dataDir, 'oidc');
   const path = join(dir, KEY_FILE);
+  let pem: string | undefined;
   try {
-    const pem = await fs.readFile(path, 'utf8');
-    const key = createPrivateKey(pem);
+    pem = await fs.readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`cannot read ${path}`, e);
+  }
+  if (pem !== undefined) {
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(pem);
+    } catch (e) {
+      throw new SignetError('KEY_FORMAT', `${path} does not hold a PEM private key`, { cause: e });
+    }
     if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
       throw new SignetError('KEY_FORMAT', `${path} is not a P-256 private key`);
     }
     return key;
-  } catch (e) {
-    if (e instanceof SignetError) throw e;
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw (e as NodeJS.ErrnoException).code ? ioError(`cannot read ${path}`, e) : new SignetError('KEY_FORMAT', `${path} does not hold a PEM private key`, { cause: e });
-    }
   }
   try {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
