@@ -330,10 +330,38 @@ describe('certificate authority', () => {
       assert.ok(sl.extKeyUsage?.digitalSignature);
       assert.equal(sl.extSCT, undefined, 'no SCT: there is no CT log');
       assert.ok(sl.extAuthorityKeyID?.keyIdentifier?.equals(si!.extSubjectKeyID!.keyIdentifier));
-      void MessageSignatureBundleBuilder;
-      void toSignedEntity;
-      void toTrustMaterial;
-      void Verifier;
+
+      // @sigstore/verify over the certificate path (chain to our trusted-root CA at signing time, SAN
+      // and issuer extension policy, artifact signature). There is no log in this test, so the signing
+      // time is handed in as a transparency-log timestamp and no tlog entries are checked.
+      const bundle = await new MessageSignatureBundleBuilder({ signer, witnesses: [] }).create({ data });
+      const trustedRoot = {
+        mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+        tlogs: [],
+        ctlogs: [],
+        timestampAuthorities: [],
+        certificateAuthorities: [
+          {
+            subject: ca.trustedRootCertificateAuthority().subject,
+            uri: host.url,
+            certChain: { certificates: ca.chainPem().map((p) => ({ rawBytes: new X509Certificate(p).raw })) },
+            validFor: { start: new Date(Date.parse(ca.trustedRootCertificateAuthority().validFor.start)) },
+          },
+        ],
+      };
+      const verifier = new Verifier(toTrustMaterial(trustedRoot as never), { tlogThreshold: 0, ctlogThreshold: 0, tsaThreshold: 0 });
+      const entityAt = (when: Date, payload: Buffer): ReturnType<typeof toSignedEntity> => {
+        const e = toSignedEntity(bundle, payload);
+        const tlogEntry = { logId: { keyId: Buffer.alloc(32) }, integratedTime: String(Math.floor(when.getTime() / 1000)), inclusionPromise: {} };
+        return { ...e, tlogEntries: [], timestamps: [{ $case: 'transparency-log', tlogEntry } as never] };
+      };
+      const signerId = verifier.verify(entityAt(new Date(), data), { subjectAlternativeName: 'alice@example.com', extensions: { issuer: issuer.url } });
+      assert.equal(signerId.identity?.subjectAlternativeName, 'alice@example.com');
+      assert.equal(signerId.identity?.extensions?.issuer, issuer.url);
+      assert.throws(() => verifier.verify(entityAt(new Date(), data), { subjectAlternativeName: 'bob@example.com', extensions: { issuer: issuer.url } }));
+      assert.throws(() => verifier.verify(entityAt(new Date(), data), { subjectAlternativeName: 'alice@example.com', extensions: { issuer: 'https://accounts.example' } }));
+      assert.throws(() => verifier.verify(entityAt(new Date(Date.now() + 11 * 60_000), data)), 'signed after the certificate expired');
+      assert.throws(() => verifier.verify(entityAt(new Date(), Buffer.from('other data'))), 'wrong artifact');
     });
   });
 });
