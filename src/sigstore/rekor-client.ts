@@ -161,7 +161,7 @@ export function parseV1LogEntry(doc: unknown, where: string): V1LogEntry {
   const keys = Object.keys(doc as object);
   if (keys.length !== 1) bad(`has ${keys.length} entries, expected exactly one`);
   const uuid = keys[0]!;
-  parseEntryId(uuid);
+  if (!/^([0-9a-f]{64}|[0-9a-f]{80})$/.test(uuid)) bad(`is keyed by ${JSON.stringify(uuid.slice(0, 100))}, not an entry UUID`);
   const e = (doc as Record<string, unknown>)[uuid];
   if (!isObj(e)) bad('is not an object');
   const o = e as Record<string, unknown>;
