@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, sign as nodeSign, X509Certificate, type KeyObject, type webcrypto } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, X509Certificate, type KeyObject, type webcrypto } from 'node:crypto';
 import { mkdtempSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { createCa, LEAF_VALIDITY_MS, type CertificateAuthority } from '../../../
 import { x509 } from '../../../src/server/ca/x509.js';
 import { OidcVerifier, parseOidcConfig, SIGSTORE_OID } from '../../../src/server/oidc/index.js';
 import { isSignetError } from '../../../src/errors.js';
+import { encryptPrivateKey } from '../../../src/keys/encrypted.js';
 import { FakeIssuer, RouteHost } from '../oidc/helpers.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'signet-ca-'));
@@ -237,6 +238,17 @@ describe('certificate authority', () => {
     await assert.rejects(createCa({ dataDir: other, oidc, caKey: key }), (e: unknown) => isSignetError(e, 'USAGE'));
     const interOnly = chain.slice(0, chain.indexOf('-----END CERTIFICATE-----') + 26);
     await assert.rejects(createCa({ dataDir: other, oidc, caKey: key, caCert: interOnly }), /self-signed root/);
+  });
+
+  test('a CA key in the cosign encrypted format is accepted with its password', async () => {
+    const dir = join(dataDir, 'ca');
+    const chain = readFileSync(join(dir, 'chain.pem'), 'utf8');
+    const key = createPrivateKey(readFileSync(join(dir, 'intermediate-key.pem'), 'utf8'));
+    const enc = encryptPrivateKey(key, Buffer.from('pw'), { N: 32768 });
+    const given = await createCa({ dataDir: tmp(), oidc, caKey: enc, caCert: chain, caKeyPassword: Buffer.from('pw') });
+    assert.deepEqual(given.chainPem(), ca.chainPem());
+    await assert.rejects(createCa({ dataDir: tmp(), oidc, caKey: enc, caCert: chain }), (e: unknown) => isSignetError(e, 'KEY_PASSWORD'));
+    await assert.rejects(createCa({ dataDir: tmp(), oidc, caKey: enc, caCert: chain, caKeyPassword: Buffer.from('no') }), (e: unknown) => isSignetError(e, 'KEY_PASSWORD'));
   });
 
   test('trusted root element', () => {
