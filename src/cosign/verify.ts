@@ -219,7 +219,10 @@ function checkLegacy(opts: VerifyImagesOptions, target: Target, layer: Descripto
   }
   const claims = parseSimpleSigningPayload(payload);
   if (opts.checkClaims !== false) checkSimpleSigningClaims(claims, target.subject.digest, opts.annotations);
-  const tlog = requireTlog(opts, { kind: 'legacy', annotation: layer.annotations?.[ANNOTATION.bundle], payload, signature });
+  const annotation = layer.annotations?.[ANNOTATION.bundle];
+  const tlog = requireTlog(opts, { kind: 'legacy', annotation, payload, signature });
+  // cosign shows the verified Rekor bundle in the output's `optional.Bundle`.
+  if (tlog && annotation) claims.optional = { ...(claims.optional ?? {}), Bundle: JSON.parse(annotation) as unknown };
   return { source: 'legacy', location, claims, payload, ...(tlog ? { tlog } : {}) };
 }
 
