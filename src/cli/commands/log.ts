@@ -178,8 +178,8 @@ export function registerLogCommands(program: Command): void {
   });
 
   const get = common(log.command('get').description('fetch one entry by UUID or log index (verified when --trusted-root is given)'), true)
-    .addOption(opt('--uuid <id>', 'entry UUID (64 hex) or entry ID (80 hex)'))
-    .addOption(opt('--log-index <n>', 'entry index in the log'));
+    .option('--uuid <id>', 'entry UUID (64 hex) or entry ID (80 hex)')
+    .option('--log-index <n>', 'entry index in the log');
   examples(get, ['signet log get --rekor-url http://127.0.0.1:3000 --log-index 0', 'signet log get --rekor-url http://127.0.0.1:3000 --uuid <uuid> --trusted-root trusted_root.json -o json']);
   get.action(async (flags: LogFlags & { uuid?: string; logIndex?: string }) => {
     checkOutput(flags);
@@ -191,9 +191,9 @@ export function registerLogCommands(program: Command): void {
   });
 
   const search = common(log.command('search').description('find entries by artifact digest, public key or email'))
-    .addOption(opt('--sha <digest>', 'artifact digest, sha256:<hex>'))
-    .addOption(opt('--public-key <file>', 'PEM public key or certificate file'))
-    .addOption(opt('--email <address>', 'email address in a signing certificate'));
+    .option('--sha <digest>', 'artifact digest, sha256:<hex>')
+    .option('--public-key <file>', 'PEM public key or certificate file')
+    .option('--email <address>', 'email address in a signing certificate');
   examples(search, ['signet log search --rekor-url http://127.0.0.1:3000 --sha sha256:<hex>', 'signet log search --rekor-url http://127.0.0.1:3000 --public-key cosign.pub -o json']);
   search.action(async (flags: LogFlags & { sha?: string; publicKey?: string; email?: string }) => {
     checkOutput(flags);
@@ -213,8 +213,8 @@ export function registerLogCommands(program: Command): void {
   });
 
   const verify = common(log.command('verify').description('verify an entry\'s inclusion proof and checkpoint, and the log\'s consistency with the last checkpoint seen'), true)
-    .addOption(opt('--uuid <id>', 'entry UUID (64 hex) or entry ID (80 hex)'))
-    .addOption(opt('--log-index <n>', 'entry index in the log'));
+    .option('--uuid <id>', 'entry UUID (64 hex) or entry ID (80 hex)')
+    .option('--log-index <n>', 'entry index in the log');
   examples(verify, [
     'signet log verify --rekor-url http://127.0.0.1:3000 --trusted-root trusted_root.json --log-index 0',
     'signet log verify --rekor-url http://127.0.0.1:3000 --trusted-root trusted_root.json --uuid <uuid> -o json',
