@@ -272,6 +272,30 @@ async function generateChain(dir: string, now: Date): Promise<void> {
   await writeFileAtomic(join(dir, 'chain.pem'), pemOf(interCert.rawData) + pemOf(rootCert.rawData), 0o644);
 }
 
+/**
+ * First start: build the whole CA in a private temp directory and rename it into place. A directory
+ * rename is atomic, so a crash leaves no half CA, and when two servers start at once exactly one
+ * rename wins; the loser discards its keys and loads the winner's.
+ */
+async function createCaDir(dataDir: string, dir: string, now: Date): Promise<void> {
+  const tmp = join(dataDir, `.ca.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await fs.mkdir(dataDir, { recursive: true });
+    await fs.mkdir(tmp, { mode: 0o700 });
+  } catch (e) {
+    throw ioError(`cannot create ${tmp}`, e);
+  }
+  try {
+    await generateChain(tmp, now);
+    await fs.rename(tmp, dir);
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTEMPTY') return;
+    throw e instanceof SignetError ? e : ioError(`cannot create ${dir}`, e);
+  }
+}
+
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
     return await fs.readFile(path, 'utf8');
@@ -293,15 +317,11 @@ async function loadChain(opts: CaOptions, now: Date): Promise<LoadedChain> {
     checkChain(certs, key, 'CA certificate chain');
   } else {
     const dir = join(opts.dataDir, 'ca');
-    try {
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    } catch (e) {
-      throw ioError(`cannot create ${dir}`, e);
-    }
     let chainText = await readIfExists(join(dir, 'chain.pem'));
     if (chainText === undefined) {
-      await generateChain(dir, now);
-      chainText = (await readIfExists(join(dir, 'chain.pem'))) as string;
+      await createCaDir(opts.dataDir, dir, now);
+      chainText = await readIfExists(join(dir, 'chain.pem'));
+      if (chainText === undefined) throw new SignetError('IO', `${dir} exists but holds no chain.pem; move it away to create a new CA`);
     }
     const keyPath = join(dir, 'intermediate-key.pem');
     const keyText = await readIfExists(keyPath);

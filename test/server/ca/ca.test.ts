@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, X509Certificate, type KeyObject, type webcrypto } from 'node:crypto';
-import { mkdtempSync, statSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCa, LEAF_VALIDITY_MS, type CertificateAuthority } from '../../../src/server/ca/index.js';
@@ -56,6 +56,13 @@ describe('certificate authority', () => {
     }
     const again = await createCa({ dataDir, oidc });
     assert.deepEqual(again.chainPem(), ca.chainPem());
+  });
+
+  test('concurrent first starts agree on one CA and leave no temp directories', async () => {
+    const d = tmp();
+    const cas = await Promise.all([1, 2, 3, 4].map(() => createCa({ dataDir: d, oidc })));
+    for (const c of cas) assert.deepEqual(c.chainPem(), cas[0]!.chainPem());
+    assert.deepEqual(readdirSync(d), ['ca']);
   });
 
   test('root and intermediate are profiled as CAs', () => {
