@@ -1,9 +1,13 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   OidcError,
   OidcVerifier,
+  loadOidcConfig,
   parseOidcConfig,
   principalFromClaims,
   metaIssuerMatches,
@@ -326,6 +330,17 @@ describe('identity mapping per issuer type', () => {
 });
 
 describe('issuer config', () => {
+  test('loadOidcConfig reads a JSON file; missing or invalid files are clear errors', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signet-oidc-cfg-'));
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify({ OIDCIssuers: { 'https://a.example': { Type: 'email', ClientID: 'c' } } }));
+    assert.equal((await loadOidcConfig(good)).issuers[0]!.clientId, 'c');
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, 'oidc-issuers:\n  https://a.example: {}\n');
+    await assert.rejects(loadOidcConfig(bad), (e: unknown) => isSignetError(e, 'MALFORMED') && /not valid JSON/.test((e as Error).message));
+    await assert.rejects(loadOidcConfig(join(dir, 'missing.json')), (e: unknown) => isSignetError(e, 'IO') && /no such file/.test((e as Error).message));
+  });
+
   const ok = (doc: unknown): OidcConfig => parseOidcConfig(doc);
   test('Fulcio-shaped config parses with defaults', () => {
     const c = ok({ OIDCIssuers: { 'https://a.example': { IssuerURL: 'https://a.example', Type: 'email' } } });
