@@ -1,0 +1,137 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
+import { isSignetError } from '../../src/errors.js';
+import { certificateAuthoritiesFromTrustedRoot, findExtension, parseCertificate, verifyCertificateChain } from '../../src/sigstore/certificate.js';
+import { ctLogsFromTrustedRoot, OID_SCT_LIST, parseSctList, precertificateTbs, verifySct, type CtLog } from '../../src/sigstore/sct.js';
+import {
+  codeSigningEku,
+  emailSan,
+  makeChain,
+  makeCtLog,
+  makeLeaf,
+  makeSct,
+  publicGoodCases,
+  publicGoodRoot,
+  sctListExtension,
+  SIGNING_TIME,
+  testKey,
+  utf8Ext,
+} from './certificate-fixtures.js';
+
+const cas = certificateAuthoritiesFromTrustedRoot(publicGoodRoot.certificateAuthorities);
+const logs = ctLogsFromTrustedRoot(publicGoodRoot.ctlogs);
+
+function rejects(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(isSignetError(e), `expected a SignetError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+function issuerOf(leaf: Buffer, time: Date) {
+  return verifyCertificateChain(leaf, cas, [time]).chain[1]!;
+}
+
+test('trusted root CT logs decode, cached per list', () => {
+  assert.equal(logs.length, 2);
+  assert.equal(logs[1]!.baseUrl, 'https://ctfe.sigstore.dev/2022');
+  assert.equal(ctLogsFromTrustedRoot(publicGoodRoot.ctlogs), logs);
+  rejects(() => ctLogsFromTrustedRoot([{ baseUrl: 'x', logId: { keyId: 'AA==' }, publicKey: { rawBytes: 'AAAA' } }]), 'MALFORMED', /not a DER SubjectPublicKeyInfo/);
+});
+
+for (const c of publicGoodCases) {
+  test(`public-good SCT verifies: ${c.name}`, () => {
+    const out = verifySct(c.leaf, issuerOf(c.leaf, c.integratedTime), logs);
+    assert.equal(out.length, 1);
+    assert.equal(out[0]!.log.baseUrl, 'https://ctfe.sigstore.dev/2022');
+    // The SCT is issued within the second the certificate starts.
+    const leaf = parseCertificate(c.leaf);
+    assert.ok(Math.abs(Number(out[0]!.sct.timestamp) - leaf.notBefore.getTime()) < 60_000);
+  });
+
+  test(`precertificate TBS splice equals the schema re-encoding: ${c.name}`, () => {
+    const leaf = parseCertificate(c.leaf);
+    const ref = AsnConvert.parse(c.leaf, Certificate).tbsCertificate;
+    const kept = [...ref.extensions!].filter((e) => e.extnID !== OID_SCT_LIST);
+    ref.extensions!.splice(0, ref.extensions!.length, ...kept);
+    assert.ok(precertificateTbs(leaf, findExtension(leaf, OID_SCT_LIST)!).equals(Buffer.from(AsnConvert.serialize(ref))));
+  });
+
+  test(`SCT from an unknown log is refused: ${c.name}`, () => {
+    rejects(
+      () => verifySct(c.leaf, issuerOf(c.leaf, c.integratedTime), [logs[0]!]),
+      'VERIFICATION',
+      /^SCT is from an unknown CT log 3T0wasbHETJjGR4cmWc3AqJKXrjePK3\/h4pygC8p7o4=$/,
+    );
+    rejects(() => verifySct(c.leaf, issuerOf(c.leaf, c.integratedTime), []), 'VERIFICATION', /unknown CT log/);
+  });
+
+  test(`tampered SCT signature is refused: ${c.name}`, () => {
+    const ext = findExtension(parseCertificate(c.leaf), OID_SCT_LIST)!;
+    const at = c.leaf.indexOf(ext.value) + ext.value.length - 3; // inside the ECDSA signature's s value
+    const bad = Buffer.from(c.leaf);
+    bad[at]! ^= 0x01;
+    rejects(() => verifySct(bad, issuerOf(c.leaf, c.integratedTime), logs), 'VERIFICATION', /^SCT signature from CT log https:\/\/ctfe\.sigstore\.dev\/2022 does not verify$/);
+  });
+
+  test(`SCT checked against the wrong issuer key fails: ${c.name}`, () => {
+    const root = verifyCertificateChain(c.leaf, cas, [c.integratedTime]).chain[2]!;
+    rejects(() => verifySct(c.leaf, root, logs), 'VERIFICATION', /does not verify/);
+  });
+
+  test(`SCT outside the log key's validity, threshold above the SCT count: ${c.name}`, () => {
+    const issuer = issuerOf(c.leaf, c.integratedTime);
+    const retired: CtLog[] = logs.map((l) => ({ ...l, validFor: { start: l.validFor.start!, end: new Date('2022-12-01T00:00:00Z') } }));
+    rejects(() => verifySct(c.leaf, issuer, retired), 'VERIFICATION', /outside the log key's validity/);
+    rejects(() => verifySct(c.leaf, issuer, logs, 2), 'VERIFICATION', /^1 of 1 SCTs verified, 2 required$/);
+  });
+}
+
+test('generated leaf: SCT list in the middle of the extensions, two logs, threshold', async () => {
+  const chain = await makeChain();
+  const key = await testKey();
+  const head = [codeSigningEku(), emailSan('a@example.com')];
+  const tail = [utf8Ext('1.3.6.1.4.1.57264.1.8', 'https://issuer.test')];
+  const serial = '0123456789abcdef';
+  // The precertificate differs from the final certificate only by the SCT list (and its signature).
+  const pre = parseCertificate(await makeLeaf(chain, [...head, ...tail], { serial, key }));
+  const ct1 = makeCtLog();
+  const ct2 = makeCtLog();
+  const issuerSpki = parseCertificate(chain.intermediate).spki;
+  const scts = [makeSct(ct1, issuerSpki, pre.tbs, SIGNING_TIME), makeSct(ct2, issuerSpki, pre.tbs, SIGNING_TIME)];
+  const leaf = await makeLeaf(chain, [...head, sctListExtension(scts), ...tail], { serial, key });
+  const issuer = verifyCertificateChain(leaf, [chain.authority], [SIGNING_TIME]).chain[1]!;
+
+  assert.equal(verifySct(leaf, issuer, [ct1.log, ct2.log], 2).length, 2);
+  assert.equal(verifySct(leaf, issuer, [ct2.log]).length, 1);
+  rejects(() => verifySct(leaf, issuer, [ct2.log], 2), 'VERIFICATION', /^1 of 2 SCTs verified, 2 required: SCT is from an unknown CT log/);
+
+  // An SCT signed over a different TBS (here: another serial) must not verify.
+  const other = parseCertificate(await makeLeaf(chain, [...head, ...tail], { serial: '0123456789abcdee', key }));
+  const wrong = await makeLeaf(chain, [...head, sctListExtension([makeSct(ct1, issuerSpki, other.tbs, SIGNING_TIME)]), ...tail], { serial, key });
+  rejects(() => verifySct(wrong, issuer, [ct1.log]), 'VERIFICATION', /does not verify/);
+});
+
+test('leaf without SCTs, malformed SCT lists', async () => {
+  const chain = await makeChain();
+  const plain = await makeLeaf(chain, [codeSigningEku()]);
+  rejects(() => verifySct(plain, chain.intermediate, logs), 'VERIFICATION', /^certificate has no embedded signed certificate timestamp \(SCT\)$/);
+
+  const ext = findExtension(parseCertificate(publicGoodCases[0]!.leaf), OID_SCT_LIST)!.value;
+  parseSctList(ext);
+  rejects(() => parseSctList(Buffer.from([0x04, 0x02, 0x00, 0x00])), 'MALFORMED', /empty/);
+  rejects(() => parseSctList(Buffer.from([0x04, 0x03, 0x00, 0x05, 0x00])), 'MALFORMED', /wrong length/);
+  rejects(() => parseSctList(Buffer.from([0x0c, 0x00])), 'MALFORMED', /not an OCTET STRING/);
+  for (let cut = 1; cut < ext.length; cut += 7) {
+    const b = Buffer.from(ext.subarray(0, ext.length - cut));
+    b[1] = b.length - 2; // keep the DER wrapper consistent so the TLS layer sees the truncation
+    assert.throws(() => parseSctList(b), (e: unknown) => isSignetError(e, 'MALFORMED'));
+  }
+  const v2 = Buffer.from(ext);
+  v2[6] = 1; // SCT version byte
+  rejects(() => parseSctList(v2), 'MALFORMED', /unsupported version 2/);
+});
