@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { x509 } from '../../src/server/ca/x509.js';
+import { isSignetError } from '../../src/errors.js';
+import { certificateIdentity, checkIdentity, validateIdentityPolicy } from '../../src/sigstore/identity.js';
+import { codeSigningEku, makeChain, makeLeaf, publicGoodCases, rawExt, utf8Ext } from './certificate-fixtures.js';
+
+function rejects(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(isSignetError(e), `expected a SignetError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+const [email, github] = publicGoodCases as [(typeof publicGoodCases)[0], (typeof publicGoodCases)[0]];
+
+test('identities of public-good leaves', () => {
+  const e = certificateIdentity(email.leaf);
+  assert.deepEqual(e.sans, [{ type: 'email', value: 'cody@soyland.com' }]);
+  assert.equal(e.subject, 'cody@soyland.com');
+  assert.equal(e.issuer, 'https://github.com/login/oauth');
+  assert.deepEqual(e.extensions, {});
+
+  const g = certificateIdentity(github.leaf);
+  assert.deepEqual(g.sans, [{ type: 'uri', value: github.identity }]);
+  assert.equal(g.issuer, 'https://token.actions.githubusercontent.com');
+  assert.equal(g.extensions.githubWorkflowTrigger, 'workflow_dispatch');
+  assert.equal(g.extensions.githubWorkflowRepository, 'sigstore-conformance/extremely-dangerous-public-oidc-beacon');
+  assert.equal(g.extensions.githubWorkflowRef, 'refs/heads/main');
+  assert.equal(g.extensions.githubWorkflowSha, 'af785b6d3b0fa0c0aa1305faee7ce6036e8d90c4');
+  assert.equal(g.extensions.githubWorkflowName, 'Extremely dangerous OIDC beacon');
+  assert.equal(g.extensions.runnerEnvironment, 'github-hosted');
+  assert.equal(g.extensions.sourceRepositoryIdentifier, '632596897');
+  assert.equal(g.extensions.runInvocationUri, 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/actions/runs/5282265650/attempts/1');
+});
+
+test('exact identity and issuer', () => {
+  for (const c of publicGoodCases) checkIdentity(certificateIdentity(c.leaf), { identity: c.identity, issuer: c.issuer });
+  const id = certificateIdentity(email.leaf);
+  rejects(() => checkIdentity(id, { identity: 'mallory@soyland.com', issuer: email.issuer }), 'VERIFICATION', /^certificate identity "cody@soyland.com" does not match "mallory@soyland.com"$/);
+  rejects(() => checkIdentity(id, { identity: 'CODY@soyland.com', issuer: email.issuer }), 'VERIFICATION', /does not match/);
+  rejects(() => checkIdentity(id, { identity: 'cody@soyland.co', issuer: email.issuer }), 'VERIFICATION', /does not match/);
+  rejects(
+    () => checkIdentity(id, { identity: email.identity, issuer: 'https://accounts.google.com' }),
+    'VERIFICATION',
+    /^certificate OIDC issuer "https:\/\/github.com\/login\/oauth" does not match "https:\/\/accounts.google.com"$/,
+  );
+});
+
+test('regexps are unanchored, as Go RE2 MatchString', () => {
+  const id = certificateIdentity(email.leaf);
+  checkIdentity(id, { identityRegexp: '@soyland\\.com', issuerRegexp: 'github' });
+  checkIdentity(id, { identityRegexp: '^cody@soyland\\.com$', issuerRegexp: '^https://github\\.com/login/oauth$' });
+  rejects(() => checkIdentity(id, { identityRegexp: '^alice@', issuer: email.issuer }), 'VERIFICATION', /does not match the regular expression "\^alice@"/);
+  rejects(() => checkIdentity(id, { identity: email.identity, issuerRegexp: 'google' }), 'VERIFICATION', /OIDC issuer .* does not match the regular expression "google"/);
+  // Exact and regexp together: either may match.
+  checkIdentity(id, { identity: 'nobody@example.com', identityRegexp: 'cody', issuer: email.issuer });
+});
+
+test('keyless policy needs an identity and an issuer; bad regexps are usage errors', () => {
+  const id = certificateIdentity(email.leaf);
+  rejects(() => checkIdentity(id, { issuer: email.issuer }), 'USAGE', /--certificate-identity or --certificate-identity-regexp is required/);
+  rejects(() => checkIdentity(id, { identity: email.identity }), 'USAGE', /--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required/);
+  rejects(() => checkIdentity(id, {}), 'USAGE', /required/);
+  rejects(() => validateIdentityPolicy({ identityRegexp: '(', issuer: 'x' }), 'USAGE', /--certificate-identity-regexp: invalid regular expression/);
+  rejects(() => validateIdentityPolicy({ identity: 'x', issuerRegexp: '(?P<n>x)' }), 'USAGE', /RE2 syntax/);
+});
+
+test('GitHub workflow claims are compared exactly', () => {
+  const id = certificateIdentity(github.leaf);
+  const base = { identity: github.identity, issuer: github.issuer };
+  checkIdentity(id, {
+    ...base,
+    githubWorkflowTrigger: 'workflow_dispatch',
+    githubWorkflowSha: 'af785b6d3b0fa0c0aa1305faee7ce6036e8d90c4',
+    githubWorkflowName: 'Extremely dangerous OIDC beacon',
+    githubWorkflowRepository: 'sigstore-conformance/extremely-dangerous-public-oidc-beacon',
+    githubWorkflowRef: 'refs/heads/main',
+  });
+  rejects(() => checkIdentity(id, { ...base, githubWorkflowTrigger: 'push' }), 'VERIFICATION', /^certificate GitHub workflow trigger "workflow_dispatch" does not match "push"$/);
+  rejects(() => checkIdentity(id, { ...base, githubWorkflowRef: 'refs/heads/mai' }), 'VERIFICATION', /GitHub workflow ref "refs\/heads\/main" does not match/);
+  rejects(
+    () => checkIdentity(certificateIdentity(email.leaf), { identity: email.identity, issuer: email.issuer, githubWorkflowRepository: 'a/b' }),
+    'VERIFICATION',
+    /^certificate has no GitHub workflow repository, expected "a\/b"$/,
+  );
+});
+
+test('issuer falls back to the deprecated raw 1.1 extension; username otherName SAN; no issuer at all', async () => {
+  const chain = await makeChain();
+  // otherName 1.3.6.1.4.1.57264.1.7 with [0] EXPLICIT UTF8String "alice!example.com", built as DER by hand.
+  const name = Buffer.from('alice!example.com');
+  const oid = Buffer.from([0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x01, 0x07]);
+  const utf = Buffer.concat([Buffer.from([0x0c, name.length]), name]);
+  const explicit = Buffer.concat([Buffer.from([0xa0, utf.length]), utf]);
+  const other = Buffer.concat([Buffer.from([0xa0, oid.length + explicit.length]), oid, explicit]);
+  const san = new x509.Extension('2.5.29.17', true, Buffer.concat([Buffer.from([0x30, other.length]), other]));
+  const leaf = await makeLeaf(chain, [codeSigningEku(), san, rawExt('1.3.6.1.4.1.57264.1.1', 'https://legacy.test')]);
+  const id = certificateIdentity(leaf);
+  assert.deepEqual(id.sans, [{ type: 'username', value: 'alice!example.com' }]);
+  assert.equal(id.issuer, 'https://legacy.test');
+  checkIdentity(id, { identity: 'alice!example.com', issuer: 'https://legacy.test' });
+
+  const both = await makeLeaf(chain, [codeSigningEku(), san, rawExt('1.3.6.1.4.1.57264.1.1', 'https://old.test'), utf8Ext('1.3.6.1.4.1.57264.1.8', 'https://new.test')]);
+  assert.equal(certificateIdentity(both).issuer, 'https://new.test');
+
+  const none = await makeLeaf(chain, [codeSigningEku(), san]);
+  rejects(() => checkIdentity(certificateIdentity(none), { identity: 'alice!example.com', issuer: 'x' }), 'VERIFICATION', /^certificate has no OIDC issuer extension, expected "x"$/);
+
+  const badIssuer = await makeLeaf(chain, [codeSigningEku(), san, rawExt('1.3.6.1.4.1.57264.1.8', 'not DER')]);
+  rejects(() => certificateIdentity(badIssuer), 'MALFORMED', /^certificate OIDC issuer \(1\.3\.6\.1\.4\.1\.57264\.1\.8\) (is truncated|is not a DER UTF8String)/);
+});
