@@ -7,6 +7,7 @@ import { SignetError } from '../errors.js';
 import { type PublicKeyInfo, verifyPrehashed, verifySignature } from '../keys/index.js';
 import { IN_TOTO_PAYLOAD_TYPE, decodeBase64Strict, envelopeFromObject, pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
+import { verifyEcdsaDigest } from './ecdsa.js';
 import {
   type CanonicalEntry,
   type Obj,
@@ -36,6 +37,8 @@ function verifyDigestSignature(key: PublicKeyInfo, digest: Buffer, alg: 'sha256'
   if (key.kind === 'ed25519') {
     malformed('hashedrekord entries with Ed25519 keys need Ed25519ph, which this log does not accept; sign with ECDSA or RSA');
   }
+  // OpenSSL-backed for ECDSA (the common case and the hot path); RSA recovers the DigestInfo.
+  if (key.kind !== 'rsa') return verifyEcdsaDigest(key.key, digest, sig);
   return verifyPrehashed(key, digest, alg, sig);
 }
 

@@ -7,6 +7,7 @@ import { SignetError } from '../errors.js';
 import { type PublicKeyInfo, verifyPrehashed, verifySignature } from '../keys/index.js';
 import { pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
+import { verifyEcdsaDigest } from './ecdsa.js';
 import { type CanonicalEntry, type Obj, type Verifier, b64, finish, isObj, malformed, obj, sha256, verifierFromDer } from './common.js';
 
 type Hash = 'sha256' | 'sha384' | 'sha512';
@@ -91,6 +92,7 @@ function verifyDigest(key: PublicKeyInfo, details: ParsedVerifier['details'], di
   if (details.hash === null || details.name === 'PKIX_ED25519_PH') {
     malformed(`${details.name} cannot sign a hashedrekord digest here (pure Ed25519 signs whole messages; Ed25519ph is not supported); use ECDSA or RSA`);
   }
+  if (key.kind !== 'rsa') return verifyEcdsaDigest(key.key, digest, sig);
   return verifyPrehashed(key, digest, details.hash, sig);
 }
 

@@ -1,0 +1,233 @@
+/**
+ * `npm run bench:log`: the transparency log over HTTP, as clients meet it. Not a test: prints a markdown
+ * table with the machine.
+ *   - writes: C keep-alive connections (undici Pool) POST pre-signed hashedrekord 0.0.1 entries to a
+ *     `signet serve` child on loopback (durable storage); accepted entries/s, p50/p99 latency;
+ *   - the CPU cost of verifying one entry's ECDSA P-256 signature (what every write pays) on one core;
+ *   - proof reads: a log of P entries populated through the library, then GET
+ *     /api/v1/log/entries?logIndex=<random> (entry + SET + inclusion proof) and /api/v1/log/proof;
+ *   - the same writes against PostgreSQL with one and two servers sharing the log (skipped when
+ *     PostgreSQL cannot be started).
+ * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (64),
+ * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL.
+ */
+import { type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes, verify as nodeVerify } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+import { parsePublicKey, verifyPrehashed } from '../src/keys/index.js';
+import { canonicalizeProposedEntry } from '../src/rekor/index.js';
+import { verifyEcdsaDigest } from '../src/rekor/ecdsa.js';
+import { openLog } from '../src/server/log/index.js';
+import { ecKey, hashedRekordV1 } from '../test/rekor/fixtures.js';
+import { spawnServe } from '../test/server/http/spawn.js';
+
+const N = Number(process.env.SIGNET_BENCH_LOG_N ?? 20_000);
+const CONN = Number(process.env.SIGNET_BENCH_LOG_CONN ?? 64);
+const PROOF_N = Number(process.env.SIGNET_BENCH_LOG_PROOF_N ?? 1_000_000);
+const PG = process.env.SIGNET_BENCH_LOG_PG !== '0';
+
+const rows: string[][] = [];
+const pct = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const note = (s: string): void => void process.stderr.write(s + '\n');
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+/** Drives `bodies` through `urls` (round robin over one Pool per server) with CONN connections in total. */
+async function writeRun(urls: string[], bodies: string[]): Promise<{ perSec: number; p50: number; p99: number; accepted: number }> {
+  const pools = urls.map((u) => new Pool(u, { connections: Math.ceil(CONN / urls.length), pipelining: 1 }));
+  const lat: number[] = [];
+  let next = 0;
+  let accepted = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONN }, async (_, w) => {
+      const pool = pools[w % pools.length]!;
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const s = performance.now();
+        const r = await pool.request({ path: '/api/v1/log/entries', method: 'POST', body, headers: { 'content-type': 'application/json' } });
+        await r.body.dump();
+        lat.push(performance.now() - s);
+        if (r.statusCode === 201) accepted++;
+        else throw new Error(`write answered ${r.statusCode}`);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  await Promise.all(pools.map((p) => p.close()));
+  lat.sort((a, b) => a - b);
+  return { perSec: accepted / secs, p50: pct(lat, 50), p99: pct(lat, 99), accepted };
+}
+
+async function readRun(url: string, paths: () => string, seconds: number): Promise<{ perSec: number; p50: number; p99: number }> {
+  const pool = new Pool(url, { connections: CONN });
+  const lat: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  let n = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONN }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        const r = await pool.request({ path: paths(), method: 'GET' });
+        await r.body.dump();
+        if (r.statusCode !== 200) throw new Error(`read answered ${r.statusCode}`);
+        lat.push(performance.now() - s);
+        n++;
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  await pool.close();
+  lat.sort((a, b) => a - b);
+  return { perSec: n / secs, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+// ---- pre-signed entries (not timed) ----
+note(`signing ${N * 3} hashedrekord entries…`);
+const key = ecKey();
+const sets = [0, 1, 2].map(() => Array.from({ length: N }, () => JSON.stringify(hashedRekordV1(key))));
+
+// ---- signature verification cost on one core ----
+{
+  const samples = sets[0]!.slice(0, 5000).map((b) => {
+    const spec = (JSON.parse(b) as any).spec;
+    return { digest: Buffer.from(spec.data.hash.value, 'hex'), sig: Buffer.from(spec.signature.content, 'base64') };
+  });
+  const pub = parsePublicKey(key.pem);
+  const time = (f: (i: number) => boolean): number => {
+    let i = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 2000) if (!f(i++ % samples.length)) throw new Error('verification failed');
+    return i / ((performance.now() - t0) / 1000);
+  };
+  const prehashed = time((i) => verifyPrehashed(pub, samples[i]!.digest, 'sha256', samples[i]!.sig));
+  // The whole server-side check (JSON parse, PEM, canonical body, signature) for comparison.
+  let j = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 2000) canonicalizeProposedEntry(JSON.parse(sets[0]![j++ % N]!));
+  const whole = j / ((performance.now() - t0) / 1000);
+  // OpenSSL over the full artifact (what node:crypto can do; a digest-only entry cannot use it).
+  const art = randomBytes(32);
+  const { sign } = await import('node:crypto');
+  const s = sign('sha256', art, key.privateKey);
+  let k = 0;
+  const t1 = performance.now();
+  while (performance.now() - t1 < 2000) {
+    nodeVerify('sha256', art, key.publicKey, s);
+    k++;
+  }
+  const openssl = k / ((performance.now() - t1) / 1000);
+  const fast = time((i) => verifyEcdsaDigest(pub.key, samples[i]!.digest, samples[i]!.sig));
+  rows.push(['P-256 verify over a digest, OpenSSL-backed (src/rekor/ecdsa.ts, the hashedrekord path), 1 core', `${fmt(fast)} /s`, '']);
+  rows.push(['P-256 verify over a digest, pure @noble/curves (src/keys verifyPrehashed), 1 core', `${fmt(prehashed)} /s`, '']);
+  rows.push(['full hashedrekord validation + canonicalization, 1 core', `${fmt(whole)} /s`, '']);
+  rows.push(['P-256 verify via OpenSSL (hashes the message itself), 1 core', `${fmt(openssl)} /s`, '']);
+  (globalThis as any).__verifyPerSec = whole;
+}
+
+// ---- writes: embedded storage ----
+{
+  const dir = mkdtempSync(join(tmpdir(), 'signet-bench-log-'));
+  const { child, url } = await spawnServe(dir, [], { ...process.env });
+  try {
+    note(`writing ${N} entries over HTTP (${CONN} connections, embedded storage)…`);
+    const r = await writeRun([url], sets[0]!);
+    const v = (globalThis as any).__verifyPerSec as number;
+    rows.push([`writes, embedded (files + SQLite, fsync), ${CONN} conns, ${fmt(N)} entries`, `${fmt(r.perSec)} entries/s`, `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms`]);
+    rows.push(['writes/s ÷ single-core validation/s', `${fmt(r.perSec / v, 2)}`, 'how close the log gets to its own verification cost']);
+  } finally {
+    await stop(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- proof reads at PROOF_N entries ----
+{
+  const dir = mkdtempSync(join(tmpdir(), 'signet-bench-proof-'));
+  try {
+    note(`populating ${fmt(PROOF_N)} entries through the library…`);
+    const log = await openLog({ dataDir: dir });
+    const t0 = performance.now();
+    const prefix = randomBytes(8).toString('hex');
+    const WAVE = 16_384;
+    for (let i = 0; i < PROOF_N; i += WAVE) {
+      const n = Math.min(WAVE, PROOF_N - i);
+      await Promise.all(
+        Array.from({ length: n }, (_, k) => {
+          const d = createHash('sha256').update(`${prefix}-${i + k}`).digest('hex');
+          return log.append({ body: Buffer.from(`{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256","value":"${d}"}}}}`), indexKeys: [`sha256:${d}`] });
+        }),
+      );
+      if ((i / WAVE) % 8 === 0) note(`  ${fmt(i + n)} (${fmt((i + n) / ((performance.now() - t0) / 1000))} appends/s)`);
+    }
+    const popSecs = (performance.now() - t0) / 1000;
+    await log.close();
+    rows.push([`library appends (populate, embedded, in-process)`, `${fmt(PROOF_N / popSecs)} entries/s`, `${fmt(PROOF_N)} entries in ${fmt(popSecs, 1)} s`]);
+    const { child, url } = await spawnServe(dir);
+    try {
+      const rnd = (): number => Math.floor(Math.random() * PROOF_N);
+      const e = await readRun(url, () => `/api/v1/log/entries?logIndex=${rnd()}`, 8);
+      rows.push([`GET entry by random logIndex (+ SET + inclusion proof) at ${fmt(PROOF_N)} entries`, `${fmt(e.perSec)} /s`, `p50 ${fmt(e.p50, 1)} ms, p99 ${fmt(e.p99, 1)} ms`]);
+      const p = await readRun(url, () => `/api/v1/log/proof?firstSize=${1 + rnd()}&lastSize=${PROOF_N}`, 5);
+      rows.push([`GET consistency proof (random firstSize → ${fmt(PROOF_N)})`, `${fmt(p.perSec)} /s`, `p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms`]);
+    } finally {
+      await stop(child);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- PostgreSQL, one and two servers ----
+if (PG) {
+  let pgServer: { url: string; stop(): Promise<void> } | undefined;
+  try {
+    const { startPostgres } = await import('../test/helpers/postgres.js');
+    pgServer = await startPostgres();
+  } catch (e) {
+    rows.push(['PostgreSQL', 'skipped', (e as Error).message.split('\n')[0]!]);
+  }
+  if (pgServer) {
+    try {
+      for (const [servers, set] of [[1, sets[1]!], [2, sets[2]!]] as const) {
+        const dirs = Array.from({ length: servers }, () => mkdtempSync(join(tmpdir(), 'signet-bench-pg-')));
+        // Every server signs with the same key: copy the first server's generated key to the others.
+        const children: Array<{ child: ChildProcess; url: string }> = [];
+        try {
+          const first = await spawnServe(dirs[0]!, ['--storage', pgServer.url]);
+          children.push(first);
+          for (const d of dirs.slice(1)) children.push(await spawnServe(d, ['--storage', pgServer.url, '--log-key', join(dirs[0]!, 'log.key')]));
+          note(`writing ${N} entries over HTTP to ${servers} server(s) on PostgreSQL…`);
+          const r = await writeRun(children.map((c) => c.url), set);
+          rows.push([`writes, PostgreSQL, ${servers} server${servers > 1 ? 's' : ''}, ${CONN} conns, ${fmt(N)} entries`, `${fmt(r.perSec)} entries/s`, `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms`]);
+        } catch (e) {
+          rows.push([`writes, PostgreSQL, ${servers} server(s)`, 'failed', (e as Error).message.split('\n')[0]!]);
+        } finally {
+          for (const c of children) await stop(c.child);
+          for (const d of dirs) rmSync(d, { recursive: true, force: true });
+        }
+      }
+    } finally {
+      await pgServer.stop();
+    }
+  }
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+process.stdout.write(
+  `\nMachine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n\n` +
+    '| measurement | result | notes |\n|---|---|---|\n' +
+    rows.map((r) => `| ${r.join(' | ')} |`).join('\n') +
+    '\n',
+);
