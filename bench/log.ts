@@ -12,10 +12,10 @@
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL.
  */
 import { type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes, verify as nodeVerify } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { parsePublicKey, verifyPrehashed } from '../src/keys/index.js';
@@ -199,15 +199,15 @@ if (PG) {
     rows.push(['PostgreSQL', 'skipped', (e as Error).message.split('\n')[0]!]);
   }
   if (pgServer) {
+    const pgKeyFile = join(mkdtempSync(join(tmpdir(), 'signet-bench-key-')), 'log.pem');
+    writeFileSync(pgKeyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     try {
       for (const [servers, set] of [[1, sets[1]!], [2, sets[2]!]] as const) {
         const dirs = Array.from({ length: servers }, () => mkdtempSync(join(tmpdir(), 'signet-bench-pg-')));
-        // Every server signs with the same key: copy the first server's generated key to the others.
+        // The log in PostgreSQL belongs to one key: every server (and both runs) signs with it.
         const children: Array<{ child: ChildProcess; url: string }> = [];
         try {
-          const first = await spawnServe(dirs[0]!, ['--storage', pgServer.url]);
-          children.push(first);
-          for (const d of dirs.slice(1)) children.push(await spawnServe(d, ['--storage', pgServer.url, '--log-key', join(dirs[0]!, 'log.key')]));
+          for (const d of dirs) children.push(await spawnServe(d, ['--storage', pgServer.url, '--log-key', pgKeyFile]));
           note(`writing ${N} entries over HTTP to ${servers} server(s) on PostgreSQL…`);
           const r = await writeRun(children.map((c) => c.url), set);
           rows.push([`writes, PostgreSQL, ${servers} server${servers > 1 ? 's' : ''}, ${CONN} conns, ${fmt(N)} entries`, `${fmt(r.perSec)} entries/s`, `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms`]);
@@ -220,6 +220,7 @@ if (PG) {
       }
     } finally {
       await pgServer.stop();
+      rmSync(dirname(pgKeyFile), { recursive: true, force: true });
     }
   }
 }
