@@ -8,6 +8,7 @@ import { type PublicKeyInfo, verifyPrehashed, verifySignature } from '../keys/in
 import { IN_TOTO_PAYLOAD_TYPE, decodeBase64Strict, envelopeFromObject, pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
 import { verifyEcdsaDigest } from './ecdsa.js';
+import { verifyEd25519ph } from './ed25519ph.js';
 import {
   type CanonicalEntry,
   type Obj,
@@ -32,10 +33,12 @@ function unverified(what: string): never {
   throw new SignetError('VERIFICATION', what);
 }
 
-/** Signature over a digest only (hashedrekord). Ed25519 would need ed25519ph, which is refused. */
+/** Signature over a digest only (hashedrekord). */
 function verifyDigestSignature(key: PublicKeyInfo, digest: Buffer, alg: 'sha256' | 'sha384' | 'sha512', sig: Buffer): boolean {
   if (key.kind === 'ed25519') {
-    malformed('hashedrekord entries with Ed25519 keys need Ed25519ph, which this log does not accept; sign with ECDSA or RSA');
+    // A digest-only entry cannot carry a pure Ed25519 signature; Rekor takes Ed25519ph over SHA-512.
+    if (alg !== 'sha512') malformed('hashedrekord entries with Ed25519 keys must be Ed25519ph signatures over a sha512 digest');
+    return verifyEd25519ph(key.key, digest, sig);
   }
   // OpenSSL-backed for ECDSA (the common case and the hot path); RSA recovers the DigestInfo.
   if (key.kind !== 'rsa') return verifyEcdsaDigest(key.key, digest, sig);

@@ -8,6 +8,7 @@ import { type PublicKeyInfo, verifyPrehashed, verifySignature } from '../keys/in
 import { pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
 import { verifyEcdsaDigest } from './ecdsa.js';
+import { verifyEd25519ph } from './ed25519ph.js';
 import { type CanonicalEntry, type Obj, type Verifier, b64, finish, isObj, malformed, obj, sha256, verifierFromDer } from './common.js';
 
 type Hash = 'sha256' | 'sha384' | 'sha512';
@@ -89,9 +90,10 @@ function looksLikeSpki(der: Buffer): boolean {
 }
 
 function verifyDigest(key: PublicKeyInfo, details: ParsedVerifier['details'], digest: Buffer, sig: Buffer): boolean {
-  if (details.hash === null || details.name === 'PKIX_ED25519_PH') {
-    malformed(`${details.name} cannot sign a hashedrekord digest here (pure Ed25519 signs whole messages; Ed25519ph is not supported); use ECDSA or RSA`);
+  if (details.hash === null) {
+    malformed(`${details.name} cannot sign a hashedrekord digest (pure Ed25519 signs whole messages); use PKIX_ED25519_PH, ECDSA or RSA`);
   }
+  if (details.name === 'PKIX_ED25519_PH') return verifyEd25519ph(key.key, digest, sig);
   if (key.kind !== 'rsa') return verifyEcdsaDigest(key.key, digest, sig);
   return verifyPrehashed(key, digest, details.hash, sig);
 }

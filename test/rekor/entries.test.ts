@@ -73,7 +73,7 @@ describe('hashedrekord 0.0.1', () => {
       rejects(() => canonicalizeProposedEntry(r), 'MALFORMED', re);
     }
     rejects(() => canonicalizeProposedEntry([]), 'MALFORMED', /must be a JSON object/);
-    rejects(() => canonicalizeProposedEntry(hashedRekordV1(edKey(), artifact)), 'MALFORMED', /Ed25519/);
+    rejects(() => canonicalizeProposedEntry(hashedRekordV1(edKey(), artifact)), 'MALFORMED', /Ed25519 keys must be Ed25519ph signatures over a sha512 digest/);
   });
 
   it('indexes certificate SAN emails (lowercased) and URIs', async () => {
@@ -150,6 +150,10 @@ describe('intoto 0.0.2', () => {
     const r3 = clone(req);
     r3.spec.content.envelope.signatures[0].publicKey = b64(ecKey().pem);
     rejects(() => canonicalizeProposedEntry(r3), 'VERIFICATION', /does not verify/);
+    // keyid is not signed, so it is the easy way to blow up an entry: the leaf must fit a C2SP bundle.
+    const r4 = clone(req);
+    r4.spec.content.envelope.signatures[0].keyid = 'k'.repeat(70_000);
+    rejects(() => canonicalizeProposedEntry(r4), 'TOO_LARGE', /at most 65535/);
   });
 });
 
@@ -212,6 +216,22 @@ describe('Rekor v2 hashedRekordRequestV002', () => {
       rejects(() => canonicalizeCreateEntryRequest(r), code, re);
     }
     rejects(() => canonicalizeCreateEntryRequest({}), 'MALFORMED', /exactly one of/);
+  });
+
+  it('verifies Ed25519ph over a SHA-512 digest (v1 and v2)', async () => {
+    const { ed25519ph } = await import('@noble/curves/ed25519.js');
+    const ed = edKey();
+    const seed = Buffer.from(ed.privateKey.export({ format: 'jwk' }).d!, 'base64url');
+    const digest = createHash('sha512').update(artifact).digest();
+    const sig = Buffer.from(ed25519ph.sign(artifact, seed));
+    const v1 = { apiVersion: '0.0.1', kind: 'hashedrekord', spec: { data: { hash: { algorithm: 'sha512', value: digest.toString('hex') } }, signature: { content: b64(sig), publicKey: { content: b64(ed.pem) } } } };
+    assert.equal(canonicalizeProposedEntry(v1).kind, 'hashedrekord');
+    const v2 = { hashedRekordRequestV002: { digest: b64(digest), signature: { content: b64(sig), verifier: { publicKey: { rawBytes: b64(ed.spkiDer) }, keyDetails: 'PKIX_ED25519_PH' } } } };
+    assert.match(canonicalizeCreateEntryRequest(v2).body.toString(), /"algorithm":"SHA2_512"/);
+    // A pure Ed25519 signature over the same artifact is not an Ed25519ph signature.
+    const pure = clone(v2) as any;
+    pure.hashedRekordRequestV002.signature.content = b64(sign(null, artifact, ed.privateKey));
+    rejects(() => canonicalizeCreateEntryRequest(pure), 'VERIFICATION', /does not verify/);
   });
 
   it('refuses pure Ed25519 for a digest', () => {

@@ -163,6 +163,9 @@ describe('Rekor v1 API', () => {
     })();
     const r = await fetch(base + '/api/v1/log/entries', { method: 'POST', body: chunks as never, duplex: 'half' } as RequestInit);
     await expectError(r, 413, /exceeds the limit/);
+    const huge = intotoV2(key, Buffer.from('{}')) as any;
+    huge.spec.content.envelope.signatures[0].keyid = 'k'.repeat(70_000);
+    await expectError(post('/api/v1/log/entries', huge), 413, /the log accepts at most 65535/);
     // The server still serves requests afterwards.
     assert.equal((await fetch(base + '/ping')).status, 200);
   });
