@@ -99,8 +99,24 @@ export interface Verifier {
 
 const MAX_CHAIN = 10;
 
+// CI signers reuse one key for thousands of entries; parsing it (PEM, SPKI, curve checks) is a tenth of a
+// write's CPU. Verifiers are immutable, so a small bounded cache by PEM text is safe.
+const verifierCache = new Map<string, Verifier>();
+const VERIFIER_CACHE_MAX = 1024;
+
 /** Parses a PEM public key or certificate (chain ≤ 10) into Rekor's canonical form. */
 export function verifierFromPem(pemText: string, what: string): Verifier {
+  const hit = verifierCache.get(pemText);
+  if (hit) return hit;
+  const v = parseVerifierPem(pemText, what);
+  if (pemText.length <= 64 * 1024) {
+    if (verifierCache.size >= VERIFIER_CACHE_MAX) verifierCache.delete(verifierCache.keys().next().value!);
+    verifierCache.set(pemText, v);
+  }
+  return v;
+}
+
+function parseVerifierPem(pemText: string, what: string): Verifier {
   let blocks;
   try {
     blocks = decodePemBlocks(pemText);

@@ -45,11 +45,18 @@ function invert(a: bigint, n: bigint): bigint {
 }
 
 /** The uncompressed point of an EC public key, or undefined for curves this does not cover. */
+const points = new WeakMap<KeyObject, Buffer | undefined>();
+
 export function ecPoint(key: KeyObject): Buffer | undefined {
+  if (points.has(key)) return points.get(key);
   const c = CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''];
-  if (!c) return undefined;
-  const jwk = key.export({ format: 'jwk' });
-  return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  let p: Buffer | undefined;
+  if (c) {
+    const jwk = key.export({ format: 'jwk' });
+    p = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  }
+  points.set(key, p);
+  return p;
 }
 
 /** Standard ECDSA verification of a DER signature over `digest`. False for anything invalid. */
