@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(add --help for usage)');
   // cosign accepts single-dash long flags (-key); normalise them like cosign's main does.
-  registerAll(program);
+  await registerAll(program, argv);
   const args = normalizeBooleanFlags(program, argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/.test(a) && a.length > 2 && !a.startsWith('--') ? '-' + a : a)));
   try {
     await program.parseAsync(args, { from: 'user' });
