@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SignetError } from '../errors.js';
-import type { PublicKeyInfo } from '../keys/index.js';
+import { encodePem, type PublicKeyInfo } from '../keys/index.js';
 import { parseEntryId } from '../tlog/index.js';
 import type { TlogEntryJSON } from './bundle.js';
 import { decodeBase64Strict, type HashAlg } from './encoding.js';
@@ -469,9 +469,10 @@ export function tlogFromSigningConfig(bytes: Buffer, now = new Date()): TlogTarg
 }
 
 /** What gets logged for one signature. */
+/** What is logged; `certificate` (DER leaf) makes keyless entries name the certificate, not the bare key. */
 export type UploadMaterial =
-  | { kind: 'digest'; hashAlg: HashAlg; digest: Buffer; signature: Buffer; key: PublicKeyInfo }
-  | { kind: 'dsse'; envelopeJson: string; pae: Buffer; signature: Buffer; key: PublicKeyInfo };
+  | { kind: 'digest'; hashAlg: HashAlg; digest: Buffer; signature: Buffer; key: PublicKeyInfo; certificate?: Buffer }
+  | { kind: 'dsse'; envelopeJson: string; pae: Buffer; signature: Buffer; key: PublicKeyInfo; certificate?: Buffer };
 
 /**
  * Logs a signature and returns the bundle's TransparencyLogEntry. v1: hashedrekord 0.0.1 for digests,
@@ -481,14 +482,15 @@ export type UploadMaterial =
 export async function uploadToTlog(target: TlogTarget, m: UploadMaterial, opts: Omit<RekorClientOptions, 'baseUrl'> = {}): Promise<TlogEntryJSON> {
   if (target.majorApiVersion === 1) {
     const client = new RekorV1Client({ ...opts, baseUrl: target.url });
+    const verifierPem = m.certificate ? encodePem('CERTIFICATE', m.certificate) : m.key.pem;
     const proposed =
       m.kind === 'digest'
-        ? hashedrekordV001({ hashAlg: m.hashAlg, digest: m.digest, signature: m.signature, verifierPem: m.key.pem })
-        : dsseV001({ envelopeJson: m.envelopeJson, verifierPems: [m.key.pem] });
+        ? hashedrekordV001({ hashAlg: m.hashAlg, digest: m.digest, signature: m.signature, verifierPem })
+        : dsseV001({ envelopeJson: m.envelopeJson, verifierPems: [verifierPem] });
     return v1EntryToBundleEntry((await client.createEntry(proposed)).entry);
   }
   const client = new RekorV2Client({ ...opts, baseUrl: target.url });
   const hashAlg = m.key.hash ?? 'sha512';
   const digest = m.kind === 'digest' ? m.digest : createHash(hashAlg).update(m.pae).digest();
-  return client.createEntry(hashedRekordRequestV002({ digest, signature: m.signature, key: m.key }));
+  return client.createEntry(hashedRekordRequestV002({ digest, signature: m.signature, key: m.key, certificate: m.certificate }));
 }
