@@ -25,6 +25,8 @@ export interface SignedMaterial {
   certificate?: Buffer;
   content:
     | { kind: 'digest'; hashAlg: HashAlg; digest: Buffer }
+    /** The signed bytes themselves (legacy `.sig` payloads): the entry may name their digest in any algorithm. */
+    | { kind: 'bytes'; data: Buffer }
     | {
         kind: 'dsse';
         payloadType: string;
@@ -127,6 +129,7 @@ function verifierMatches(m: SignedMaterial, v: { pem?: string; spki?: Buffer; ce
 /** The digest the entry should name: the signed digest, or for DSSE the digest of the PAE (Rekor v2). */
 function expectedDigest(m: SignedMaterial, alg: HashAlg): Buffer | undefined {
   if (m.content.kind === 'digest') return m.content.hashAlg === alg ? m.content.digest : undefined;
+  if (m.content.kind === 'bytes') return createHash(alg).update(m.content.data).digest();
   return createHash(alg).update(pae(m.content.payloadType, m.content.payload)).digest();
 }
 
@@ -250,22 +253,33 @@ function checkValidity(log: TrustedLog, integratedTime: number | undefined): voi
  * Verifies a checkpoint note with the log's key. The signer name is taken from the note itself (Rekor v1
  * signs as its hostname, v2 as its origin): the key ID and the signature are what bind it to the log.
  */
-export function verifyCheckpointWithLog(envelope: string, log: TrustedLog): ReturnType<typeof verifyCheckpoint> {
+export function verifyCheckpointWithLog(envelope: string, log: TrustedLog): ReturnType<typeof verifyCheckpoint> & { note: string } {
   const names = [...new Set(parseNote(envelope).signatures.map((s) => s.name))];
   const verifiers: NoteVerifier[] = names.map((name) => ({ name, publicKey: log.publicKey }));
-  return verifyCheckpoint(envelope, verifiers);
+  return { ...verifyCheckpoint(envelope, verifiers), note: envelope };
 }
 
 /** Verifies one bundle tlog entry against the trusted root and the signature it must describe. */
 export function verifyTlogEntry(entry: TlogEntryJSON, m: SignedMaterial, root: TrustedRoot): VerifiedTlogEntry {
   if (!isObj(entry)) fail('log entry is not an object');
+  if (typeof entry.canonicalizedBody !== 'string') fail('log entry has no canonicalizedBody');
+  checkBodyMatches(parseBody(entry.canonicalizedBody).doc, m);
+  return verifyTlogEntryProofs(entry, root);
+}
+
+/**
+ * The log's side only: kindVersion agrees with the body, the log is trusted and valid at integration
+ * time, and the SET and/or inclusion proof + checkpoint verify. Says nothing about which signature the
+ * entry is for: use `verifyTlogEntry` to verify a signature.
+ */
+export function verifyTlogEntryProofs(entry: TlogEntryJSON, root: TrustedRoot): VerifiedTlogEntry {
+  if (!isObj(entry)) fail('log entry is not an object');
   const kindVersion = entry.kindVersion;
   if (!isObj(kindVersion) || typeof kindVersion.kind !== 'string' || typeof kindVersion.version !== 'string') fail('log entry has no kindVersion');
   if (typeof entry.canonicalizedBody !== 'string') fail('log entry has no canonicalizedBody');
   const { body, doc } = parseBody(entry.canonicalizedBody);
-  const kv = checkBodyMatches(doc, m);
-  if (kv.kind !== kindVersion.kind || kv.version !== kindVersion.version) {
-    fail(`log entry kindVersion ${kindVersion.kind} ${kindVersion.version} does not match its body (${kv.kind} ${kv.version})`);
+  if (doc.kind !== kindVersion.kind || doc.apiVersion !== kindVersion.version) {
+    fail(`log entry kindVersion ${kindVersion.kind} ${kindVersion.version} does not match its body (${String(doc.kind)} ${String(doc.apiVersion)})`);
   }
   const logIndex = int(entry.logIndex, 'logIndex')!;
   const keyId = field(entry, 'logId.keyId');
@@ -290,7 +304,7 @@ export function verifyTlogEntry(entry: TlogEntryJSON, m: SignedMaterial, root: T
     checked.push('inclusionProof');
   }
   if (checked.length === 0) fail('log entry has neither an inclusion promise nor an inclusion proof');
-  return { log, logIndex, ...(integratedTime ? { integratedTime } : {}), kind: kv.kind, version: kv.version, checked };
+  return { log, logIndex, ...(integratedTime ? { integratedTime } : {}), kind: kindVersion.kind, version: kindVersion.version, checked };
 }
 
 function verifyProof(proof: NonNullable<TlogEntryJSON['inclusionProof']>, body: Buffer, log: TrustedLog): void {
