@@ -1,32 +1,66 @@
 /**
- * `signet serve`: the transparency log (both Rekor APIs) behind one HTTP listener, plus the trusted root
- * a client needs to verify what the log hands out. Later services (CA, TSA) register their routes on the
- * same Router and add their entries to the same trusted root.
+ * `signet serve`: the whole private Sigstore behind one HTTP listener — the transparency log (both
+ * Rekor APIs), the Fulcio-compatible CA, the RFC 3161 TSA and, only when asked for, the development
+ * OIDC issuer — plus the trusted root and signing config a client needs to use and verify them.
  */
 import type { KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SignetError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
+import { buildSigningConfig, checkServiceUrl, serializeSigningConfig } from '../sigstore/signing-config.js';
 import { noteKeyHash } from '../tlog/index.js';
+import { type CertificateAuthority, type TokenVerifier, type TrustedRootCertificateAuthority, createCa } from './ca/index.js';
 import { Metrics, Router, createHttpServer } from './http/server.js';
 import { registerRekorRoutes } from './http/rekor.js';
+import { mountServiceRoutes } from './http/services.js';
 import { openLog } from './log/index.js';
 import type { TransparencyLog } from './log/types.js';
+import { type DevIssuer, type OidcConfig, OidcError, OidcVerifier, createDevIssuer } from './oidc/index.js';
+import { TIMESTAMP_PATH, type Tsa, createTsa } from './tsa/index.js';
 
 export const TRUSTED_ROOT_FILE = 'trusted_root.json';
+export const SIGNING_CONFIG_FILE = 'signing_config.json';
 export const TRUSTED_ROOT_MEDIA_TYPE = 'application/vnd.dev.sigstore.trustedroot+json;version=0.1';
+
+/** What the CA answers for every token when no issuer is configured. */
+export const NO_ISSUER_MESSAGE = 'no OIDC issuer is configured; start with --oidc-issuers FILE or --dev-oidc';
 
 export interface StartServerOptions {
   dataDir: string;
   /** `host:port` (port 0 picks a free one); default 127.0.0.1:3000. */
   listen?: string;
+  /**
+   * The URL clients use to reach this server, written into trusted_root.json and signing_config.json
+   * (and naming the default log origin). Default `http://<listen host>:<port>`, where a wildcard listen
+   * address (0.0.0.0, ::) becomes the machine's hostname.
+   */
+  publicUrl?: string;
   /** undefined/'embedded' or a postgres:// URL. */
   storage?: string;
   /** The log signing key; default: generated once into DIR/log.key. */
   logKey?: KeyObject;
+  /** Strict checkpoint origin; default for a new log: `<public URL hostname> - <treeId>`. */
   origin?: string;
+  /** Issuers the CA accepts tokens from (Fulcio's config shape, see oidc/config.ts). */
+  oidcIssuers?: OidcConfig;
+  /** Run the development OIDC issuer under /oidc and trust it. Never on a shared server. */
+  devOidc?: boolean;
+  /** CA issuing key (KeyObject or PEM, cosign-encrypted allowed with caKeyPassword) with its chain. */
+  caKey?: KeyObject | string;
+  caKeyPassword?: Uint8Array;
+  caCert?: string;
+  /** TSA signing key (KeyObject or PEM) with its chain (PEM, leaf first). */
+  tsaKey?: KeyObject | string;
+  tsaChain?: string;
+  /**
+   * Highest Rekor API version the signing config offers (default 1). Clients pick the highest listed
+   * version, and v2 entries carry no integrated time, so with 2 every keyless signature also needs the
+   * TSA's timestamp (which the signing config always lists).
+   */
+  rekorApiVersion?: 1 | 2;
   /** Largest request body (default 4 MiB). */
   maxBodyBytes?: number;
   /** Request log sink; false silences it (tests). Default stderr. */
@@ -36,7 +70,12 @@ export interface StartServerOptions {
 export interface RunningServer {
   url: string;
   trustedRootPath: string;
+  signingConfigPath: string;
   log: TransparencyLog;
+  ca: CertificateAuthority;
+  tsa: Tsa;
+  /** Present with devOidc. */
+  devIssuer?: DevIssuer;
   /** Stops accepting connections, lets in-flight requests (and their batches) finish, closes the log. */
   close(): Promise<void>;
 }
@@ -46,6 +85,20 @@ export function parseListen(listen: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new SignetError('USAGE', `--listen ${JSON.stringify(listen)} is not HOST:PORT (e.g. 127.0.0.1:3000, [::1]:3000, :3000)`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** The host part of the default public URL: the listen host, or this machine's name for a wildcard. */
+function defaultPublicHost(listenHost: string): string {
+  if (listenHost === '0.0.0.0' || listenHost === '::' || listenHost === '') return hostname();
+  return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
+}
+
+/** Validates --public-url: absolute http(s), no credentials, query or fragment; no trailing slash. */
+export function parsePublicUrl(v: string): string {
+  const url = checkServiceUrl(v, '--public-url', (msg) => {
+    throw new SignetError('USAGE', msg);
+  });
+  return url;
 }
 
 function keyDetailsFor(key: KeyObject): string {
@@ -64,12 +117,18 @@ function keyDetailsFor(key: KeyObject): string {
   throw new SignetError('KEY_UNSUPPORTED', `the log key (${t ?? 'unknown'}) has no Sigstore PublicKeyDetails value`);
 }
 
+export interface TrustedRootServices {
+  certificateAuthorities?: TrustedRootCertificateAuthority[];
+  timestampAuthorities?: unknown[];
+}
+
 /**
- * The trusted root listing this log. For an ECDSA key one entry covers both APIs (v1 logID and the v2
- * checkpoint key ID are both SHA-256 of the SPKI); an Ed25519 key's C2SP key ID differs, so v2 entries
- * get a second tlog entry with the same key. `start` is kept from an earlier file for the same key.
+ * The trusted root listing this log (and the CA and TSA when given). For an ECDSA key one tlog entry
+ * covers both APIs (v1 logID and the v2 checkpoint key ID are both SHA-256 of the SPKI); an Ed25519
+ * key's C2SP key ID differs, so v2 entries get a second tlog entry with the same key. `start` is kept
+ * from an earlier file for the same key. No ctlogs: the CA has no CT log, so verifiers must not demand SCTs.
  */
-export function buildTrustedRoot(log: TransparencyLog, baseUrl: string, start: string): Record<string, unknown> {
+export function buildTrustedRoot(log: TransparencyLog, baseUrl: string, start: string, services: TrustedRootServices = {}): Record<string, unknown> {
   const spki = log.publicKey.export({ format: 'der', type: 'spki' });
   const name = log.origin.split(' - ')[0]!.trim();
   const ids = [log.logId, Buffer.from(noteKeyHash(name, log.publicKey))].filter((id, i, all) => all.findIndex((o) => o.equals(id)) === i);
@@ -81,10 +140,29 @@ export function buildTrustedRoot(log: TransparencyLog, baseUrl: string, start: s
       publicKey: { rawBytes: spki.toString('base64'), keyDetails: keyDetailsFor(log.publicKey), validFor: { start } },
       logId: { keyId: id.toString('base64') },
     })),
-    certificateAuthorities: [],
+    certificateAuthorities: services.certificateAuthorities ?? [],
     ctlogs: [],
-    timestampAuthorities: [],
+    timestampAuthorities: services.timestampAuthorities ?? [],
   };
+}
+
+/**
+ * signing_config.json (v0.2) for this server. Rekor v1 is always listed; v2 only when asked for,
+ * because clients use the highest listed version (see selectServices) and a v2 entry has no
+ * integrated time, which makes every keyless signature depend on the TSA.
+ */
+export function buildServerSigningConfig(o: { url: string; devOidc: boolean; rekorApiVersion: 1 | 2; start: Date; operator?: string }): string {
+  const cfg = buildSigningConfig({
+    caUrl: o.url,
+    ...(o.devOidc ? { oidcUrl: o.url + '/oidc' } : {}),
+    rekorUrl: o.url,
+    rekorVersion: 1,
+    tsaUrl: o.url + TIMESTAMP_PATH,
+    start: o.start,
+    ...(o.operator !== undefined ? { operator: o.operator } : {}),
+  });
+  if (o.rekorApiVersion === 2) cfg.rekorTlogUrls.push({ ...cfg.rekorTlogUrls[0]!, majorApiVersion: 2 });
+  return serializeSigningConfig(cfg);
 }
 
 async function previousStart(path: string, spkiB64: string): Promise<string | undefined> {
@@ -98,21 +176,81 @@ async function previousStart(path: string, spkiB64: string): Promise<string | un
   }
 }
 
+/** Refuses every token: the CA runs, but nobody can get a certificate until an issuer is configured. */
+const noIssuerVerifier: TokenVerifier = {
+  config: { issuers: [], metaIssuers: [] },
+  verify: async () => {
+    throw new OidcError('unknown_issuer', NO_ISSUER_MESSAGE);
+  },
+};
+
+function mergeIssuers(file: OidcConfig | undefined, dev: DevIssuer | undefined): OidcConfig | undefined {
+  if (!dev) return file;
+  const base = file ?? { issuers: [], metaIssuers: [] };
+  if (base.issuers.some((i) => i.issuerUrl === dev.issuerUrl)) {
+    throw new SignetError('USAGE', `the OIDC issuers file already configures ${dev.issuerUrl}, the development issuer's URL; drop it or --dev-oidc`);
+  }
+  return { issuers: [...base.issuers, dev.issuerConfig], metaIssuers: base.metaIssuers };
+}
+
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:3000');
-  await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const publicUrlOpt = opts.publicUrl !== undefined ? parsePublicUrl(opts.publicUrl) : undefined;
+  const rekorApiVersion = opts.rekorApiVersion ?? 1;
+  if (rekorApiVersion !== 1 && rekorApiVersion !== 2) throw new SignetError('USAGE', `Rekor API version ${String(rekorApiVersion)} is not 1 or 2`);
+  // Known before listening (only the port may still be open): a new log names itself after it.
+  const publicHost = publicUrlOpt !== undefined ? new URL(publicUrlOpt).hostname : defaultPublicHost(host);
+  try {
+    await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new SignetError('IO', `cannot create the data directory ${opts.dataDir}: ${(e as Error).message}`, { cause: e });
+  }
+
+  // The CA needs a verifier now, but the dev issuer's URL contains the port, known only after listen().
+  let verifier: TokenVerifier = noIssuerVerifier;
+  const oidc: TokenVerifier = {
+    get config() {
+      return verifier.config;
+    },
+    verify: (token) => verifier.verify(token),
+  };
+  // CA and TSA first: a bad key or chain fails the start before the port is taken.
+  const ca = await createCa({
+    dataDir: opts.dataDir,
+    oidc,
+    ...(opts.caKey !== undefined ? { caKey: opts.caKey } : {}),
+    ...(opts.caKeyPassword !== undefined ? { caKeyPassword: opts.caKeyPassword } : {}),
+    ...(opts.caCert !== undefined ? { caCert: opts.caCert } : {}),
+  });
+  const tsa = await createTsa({
+    dataDir: join(opts.dataDir, 'tsa'),
+    ...(opts.tsaKey !== undefined ? { key: opts.tsaKey } : {}),
+    ...(opts.tsaChain !== undefined ? { chain: opts.tsaChain } : {}),
+  });
+
   const log = await openLog({
     dataDir: opts.dataDir,
     ...(opts.storage !== undefined ? { storage: opts.storage } : {}),
     ...(opts.logKey !== undefined ? { signingKey: opts.logKey } : {}),
     ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
+    defaultOrigin: (treeId: bigint) => `${publicHost} - ${treeId}`,
   });
   const metrics = new Metrics();
   const router = new Router();
   registerRekorRoutes(router, log, { metrics });
+  mountServiceRoutes(router, ca.routes);
+  mountServiceRoutes(router, tsa.routes());
+  let markReady!: () => void;
+  let markFailed!: (e: unknown) => void;
+  const ready = new Promise<void>((res, rej) => {
+    markReady = res;
+    markFailed = rej;
+  });
+  ready.catch(() => undefined);
   const server = createHttpServer({
     router,
     metrics,
+    ready,
     ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
     ...(opts.requestLog !== undefined ? { log: opts.requestLog } : {}),
   });
@@ -129,26 +267,51 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const err = e as NodeJS.ErrnoException;
     throw new SignetError('IO', `cannot listen on ${opts.listen ?? '127.0.0.1:3000'}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
   }
+  const closeAll = async (): Promise<void> => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // close() waits for in-flight requests; idle keep-alive sockets are dropped right away.
+    server.closeIdleConnections();
+    await closed;
+    await log.close();
+  };
+
   const addr = server.address() as AddressInfo;
-  const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost === '[::]' ? '[::1]' : shownHost}:${addr.port}`;
+  const url = publicUrlOpt ?? `http://${publicHost}:${addr.port}`;
   const trustedRootPath = join(opts.dataDir, TRUSTED_ROOT_FILE);
-  const spkiB64 = log.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
-  const start = (await previousStart(trustedRootPath, spkiB64)) ?? new Date(Date.now() - 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  await writeFileAtomic(trustedRootPath, JSON.stringify(buildTrustedRoot(log, url, start), null, 2) + '\n');
+  const signingConfigPath = join(opts.dataDir, SIGNING_CONFIG_FILE);
+  let devIssuer: DevIssuer | undefined;
+  try {
+    if (opts.devOidc) {
+      devIssuer = await createDevIssuer({ dataDir: opts.dataDir, serverUrl: url });
+      mountServiceRoutes(router, devIssuer.routes);
+    }
+    const issuers = mergeIssuers(opts.oidcIssuers, devIssuer);
+    if (issuers && issuers.issuers.length + issuers.metaIssuers.length > 0) verifier = new OidcVerifier(issuers);
+
+    const spkiB64 = log.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+    const start = (await previousStart(trustedRootPath, spkiB64)) ?? new Date(Date.now() - 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const root = buildTrustedRoot(log, url, start, {
+      certificateAuthorities: [ca.trustedRootCertificateAuthority(url)],
+      timestampAuthorities: [tsa.trustedRootTimestampAuthority(url + TIMESTAMP_PATH)],
+    });
+    await writeFileAtomic(trustedRootPath, JSON.stringify(root, null, 2) + '\n');
+    await writeFileAtomic(signingConfigPath, buildServerSigningConfig({ url, devOidc: !!opts.devOidc, rekorApiVersion, start: new Date(start) }));
+  } catch (e) {
+    markFailed(e);
+    await closeAll();
+    throw e;
+  }
+  markReady();
 
   let closing: Promise<void> | undefined;
   return {
     url,
     trustedRootPath,
+    signingConfigPath,
     log,
-    close: () =>
-      (closing ??= (async () => {
-        // close() waits for in-flight requests; idle keep-alive sockets are dropped right away.
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        await closed;
-        await log.close();
-      })()),
+    ca,
+    tsa,
+    ...(devIssuer ? { devIssuer } : {}),
+    close: () => (closing ??= closeAll()),
   };
 }

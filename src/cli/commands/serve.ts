@@ -1,7 +1,8 @@
 /**
- * `signet serve`: run the transparency log (Rekor v1 + v2 APIs, tiles) on one port. Prints the URL and
- * the trusted root path on stdout; request logs go to stderr as JSON lines. SIGTERM/SIGINT stop
- * accepting connections, finish in-flight requests and their batches, and close the log.
+ * `signet serve`: the whole private Sigstore on one port — transparency log (Rekor v1 + v2 APIs, tiles),
+ * Fulcio-compatible CA, RFC 3161 TSA, and with --dev-oidc a development OIDC issuer. Prints the URL, the
+ * trusted root and the signing config paths on stdout; request logs go to stderr as JSON lines.
+ * SIGTERM/SIGINT stop accepting connections, finish in-flight requests and their batches, and close the log.
  */
 import type { KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -9,6 +10,7 @@ import { Command, Option } from 'commander';
 import { SignetError } from '../../errors.js';
 import { ioError } from '../../fsutil.js';
 import { decodePemBlocks, decryptPrivateKey, importPrivateKeyPem, isEncryptedKeyLabel } from '../../keys/index.js';
+import { loadOidcConfig } from '../../server/oidc/index.js';
 import { startServer } from '../../server/serve.js';
 import { examples, ui } from '../common.js';
 import { readPassword } from '../password.js';
@@ -19,20 +21,28 @@ interface ServeFlags {
   storage?: string;
   logKey?: string;
   origin?: string;
+  publicUrl?: string;
+  oidcIssuers?: string;
+  devOidc?: boolean;
+  caKey?: string;
+  caCert?: string;
+  tsaKey?: string;
+  tsaChain?: string;
+  rekorApiVersion: string;
 }
 
-/** A log key from a PEM file: plain PKCS#8/SEC1/PKCS#1, or cosign's encrypted format (COSIGN_PASSWORD). */
-async function loadLogKey(path: string): Promise<KeyObject> {
+/** A private key from a PEM file: plain PKCS#8/SEC1/PKCS#1, or cosign's encrypted format (COSIGN_PASSWORD). */
+async function loadKeyFile(path: string, what: string): Promise<KeyObject> {
   let text: string;
   try {
     text = await fs.readFile(path, 'utf8');
   } catch (e) {
-    throw ioError(`cannot read log key ${path}`, e);
+    throw ioError(`cannot read ${what} ${path}`, e);
   }
   const label = decodePemBlocks(text)[0]?.label;
   if (label === undefined) throw new SignetError('KEY_FORMAT', `${path} does not contain a PEM private key`);
   try {
-    if (isEncryptedKeyLabel(label)) return decryptPrivateKey(text, await readPassword({ confirm: false, prompt: 'Enter password for the log key: ' }));
+    if (isEncryptedKeyLabel(label)) return decryptPrivateKey(text, await readPassword({ confirm: false, prompt: `Enter password for the ${what}: ` }));
     return importPrivateKeyPem(text);
   } catch (e) {
     if (e instanceof SignetError) throw new SignetError(e.code, `${path}: ${e.message}`, { cause: e });
@@ -40,14 +50,30 @@ async function loadLogKey(path: string): Promise<KeyObject> {
   }
 }
 
+async function readPemFile(path: string, what: string): Promise<string> {
+  try {
+    return await fs.readFile(path, 'utf8');
+  } catch (e) {
+    throw ioError(`cannot read ${what} ${path}`, e);
+  }
+}
+
+/** A key and its chain come together; one without the other is a mistake we name. */
+function pair(key: string | undefined, chain: string | undefined, keyFlag: string, chainFlag: string): void {
+  if ((key === undefined) !== (chain === undefined)) {
+    throw new SignetError('USAGE', key === undefined ? `${chainFlag} needs ${keyFlag}` : `${keyFlag} needs ${chainFlag} (its certificate chain)`);
+  }
+}
+
 export function registerServe(program: Command): void {
   const cmd = program
     .command('serve')
     .description(
-      'run a private Sigstore transparency log: the Rekor v1 API (/api/v1/...), the Rekor v2 write API and C2SP tiles ' +
-        '(/api/v2/...), /metrics and /ping, all on one port; writes DIR/trusted_root.json for clients',
+      'run a private Sigstore on one port: transparency log (Rekor v1 /api/v1/log/..., Rekor v2 write API and C2SP tiles), ' +
+        'Fulcio-compatible CA (/api/v2/signingCert), RFC 3161 TSA (/api/v1/timestamp), with --dev-oidc a development ' +
+        'OIDC issuer (/oidc), /metrics and /ping; writes DIR/trusted_root.json and DIR/signing_config.json for clients',
     )
-    .addOption(new Option('--data-dir <dir>', 'directory for the log (tiles, index, log.key, trusted_root.json); created if missing').env('SIGNET_DATA_DIR'))
+    .addOption(new Option('--data-dir <dir>', 'directory for all state (log tiles and index, log.key, ca/, tsa/, oidc/, trusted_root.json, signing_config.json); created if missing').env('SIGNET_DATA_DIR'))
     .addOption(new Option('--listen <host:port>', 'address to listen on ("[::1]:3000", ":3000" for all interfaces, port 0 for any free port)').default('127.0.0.1:3000').env('SIGNET_LISTEN'))
     .addOption(
       new Option('--storage <url>', 'log storage: "embedded" (files + SQLite under --data-dir) or a postgres://user:pass@host/db URL shared by several servers')
@@ -58,19 +84,65 @@ export function registerServe(program: Command): void {
         .env('SIGNET_LOG_KEY'),
     )
     .addOption(
-      new Option('--origin <origin>', 'checkpoint origin line, fixed when the log is created; default "signet-log - <treeID>". The note signature name is the part before " - "; sigstore-js only accepts checkpoints whose name occurs in the log URL, so name the host clients use (e.g. "log.example.com - prod")').env('SIGNET_ORIGIN'),
+      new Option(
+        '--origin <origin>',
+        'checkpoint origin line, fixed when the log is created; default "<host of --public-url> - <treeID>". The note signature name is the part before " - "; sigstore-js only accepts checkpoints whose name occurs in the log URL, so it must name the host clients use. An existing log keeps its origin',
+      ).env('SIGNET_ORIGIN'),
+    )
+    .addOption(
+      new Option(
+        '--public-url <url>',
+        'URL clients reach this server at, written into trusted_root.json and signing_config.json; default http://<listen host>:<port>, where a wildcard listen address (0.0.0.0, ::) is replaced by this machine\'s hostname',
+      ).env('SIGNET_PUBLIC_URL'),
+    )
+    .addOption(
+      new Option(
+        '--oidc-issuers <file>',
+        'JSON file of OIDC issuers the CA trusts, in Fulcio\'s config shape ({"OIDCIssuers": {"<url>": {"IssuerURL", "ClientID", "Type"}}, "MetaIssuers": {...}}); without it (and without --dev-oidc) the CA refuses every token',
+      ).env('SIGNET_OIDC_ISSUERS'),
+    )
+    .addOption(
+      new Option('--dev-oidc', 'also run a development OIDC issuer under /oidc that mints tokens for any email to loopback clients (signet dev token); for local trials only, never on a shared server').env('SIGNET_DEV_OIDC'),
+    )
+    .addOption(new Option('--ca-key <file>', 'CA issuing key (PEM, or cosign encrypted with COSIGN_PASSWORD); needs --ca-cert; default: a chain created once in DIR/ca').env('SIGNET_CA_KEY'))
+    .addOption(new Option('--ca-cert <file>', 'PEM chain for --ca-key: the issuing certificate first, up to a self-signed root').env('SIGNET_CA_CERT'))
+    .addOption(new Option('--tsa-key <file>', 'timestamp authority signing key (PEM, or cosign encrypted with COSIGN_PASSWORD); needs --tsa-chain; default: created once in DIR/tsa').env('SIGNET_TSA_KEY'))
+    .addOption(new Option('--tsa-chain <file>', 'PEM chain for --tsa-key, leaf first; the leaf needs the critical timeStamping EKU').env('SIGNET_TSA_CHAIN'))
+    .addOption(
+      new Option(
+        '--rekor-api-version <n>',
+        'highest Rekor API version signing_config.json offers: 1, or 2 to list the v2 API too (clients pick the highest; v2 entries carry no integrated time, so keyless signing then relies on the TSA)',
+      )
+        .choices(['1', '2'])
+        .default('1')
+        .env('SIGNET_REKOR_API_VERSION'),
     )
     .action(async (flags: ServeFlags) => {
       if (!flags.dataDir) throw new SignetError('USAGE', 'serve needs --data-dir DIR');
-      const logKey = flags.logKey ? await loadLogKey(flags.logKey) : undefined;
+      pair(flags.caKey, flags.caCert, '--ca-key', '--ca-cert');
+      pair(flags.tsaKey, flags.tsaChain, '--tsa-key', '--tsa-chain');
+      const logKey = flags.logKey ? await loadKeyFile(flags.logKey, 'log key') : undefined;
+      const oidcIssuers = flags.oidcIssuers ? await loadOidcConfig(flags.oidcIssuers) : undefined;
+      const caKey = flags.caKey ? await loadKeyFile(flags.caKey, 'CA key') : undefined;
+      const caCert = flags.caCert ? await readPemFile(flags.caCert, 'CA certificate chain') : undefined;
+      const tsaKey = flags.tsaKey ? await loadKeyFile(flags.tsaKey, 'TSA key') : undefined;
+      const tsaChain = flags.tsaChain ? await readPemFile(flags.tsaChain, 'TSA certificate chain') : undefined;
       const srv = await startServer({
         dataDir: flags.dataDir,
         listen: flags.listen,
+        ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
         ...(flags.storage ? { storage: flags.storage } : {}),
         ...(logKey ? { logKey } : {}),
         ...(flags.origin ? { origin: flags.origin } : {}),
+        ...(oidcIssuers ? { oidcIssuers } : {}),
+        devOidc: !!flags.devOidc,
+        ...(caKey && caCert ? { caKey, caCert } : {}),
+        ...(tsaKey && tsaChain ? { tsaKey, tsaChain } : {}),
+        rekorApiVersion: flags.rekorApiVersion === '2' ? 2 : 1,
       });
-      ui.out(`Listening on ${srv.url}\nTrusted root: ${srv.trustedRootPath}\n`);
+      ui.out(`Listening on ${srv.url}\nTrusted root: ${srv.trustedRootPath}\nSigning config: ${srv.signingConfigPath}\n`);
+      if (srv.devIssuer) ui.info(`Development OIDC issuer at ${srv.devIssuer.issuerUrl} (loopback clients can mint tokens: signet dev token --server ${srv.url} --email ADDRESS)`);
+      else if (!oidcIssuers) ui.info('No OIDC issuer is configured: the CA refuses every token (use --oidc-issuers FILE or --dev-oidc)');
       await new Promise<void>((resolve, reject) => {
         let stopping = false;
         const stop = (sig: string): void => {
@@ -84,10 +156,11 @@ export function registerServe(program: Command): void {
       });
     });
   examples(cmd, [
-    'signet serve --data-dir /var/lib/signet',
-    'signet serve --data-dir ./log --listen 0.0.0.0:3000 --origin "log.example.com - prod"',
+    'signet serve --data-dir /var/lib/signet --dev-oidc',
+    'signet serve --data-dir /var/lib/signet --listen 0.0.0.0:3000 --public-url https://sigstore.example.com --oidc-issuers issuers.json',
     'COSIGN_PASSWORD=... signet serve --data-dir ./log --log-key cosign.key',
     'signet serve --data-dir ./node1 --storage postgres://signet:secret@db.internal/signet --listen :3000',
-    'signet sign-blob --key cosign.key --rekor-url http://127.0.0.1:3000 --bundle out.sigstore.json artifact.bin',
+    'signet serve --data-dir ./sig --ca-key ca.key --ca-cert ca-chain.pem --tsa-key tsa.key --tsa-chain tsa-chain.pem --oidc-issuers issuers.json',
+    'signet sign-blob --signing-config /var/lib/signet/signing_config.json --bundle out.sigstore.json artifact.bin',
   ]);
 }

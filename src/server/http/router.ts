@@ -20,6 +20,8 @@ export interface RequestContext {
   json(): Promise<unknown>;
   /** `http://<host>` as the client addressed us. */
   baseUrl: string;
+  /** The peer's address (req.socket.remoteAddress); loopback-only routes depend on it. */
+  remoteAddress?: string;
 }
 
 export interface Reply {

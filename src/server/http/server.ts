@@ -13,6 +13,11 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** Where request log lines go; false for none. Default: process.stderr. */
   log?: { write(line: string): unknown } | false;
+  /**
+   * Requests wait for this before routing: the server can listen (and so learn its port, which the
+   * services' URLs contain) before the services behind it exist. A rejection answers 503.
+   */
+  ready?: Promise<void>;
 }
 
 export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
@@ -100,6 +105,13 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       }
     };
     void (async (): Promise<Reply> => {
+      if (opts.ready) {
+        try {
+          await opts.ready;
+        } catch {
+          return errorReply(503, 'the server is not ready');
+        }
+      }
       let url: URL;
       try {
         url = new URL(req.url ?? '/', 'http://localhost');
@@ -128,6 +140,7 @@ export function createHttpServer(opts: HttpServerOptions): Server {
         headers: req.headers,
         params: m.params,
         baseUrl: `http://${host}`,
+        ...(req.socket.remoteAddress !== undefined ? { remoteAddress: req.socket.remoteAddress } : {}),
         body: () => (bodyPromise ??= readBody(req, limit)),
         json: async () => {
           const raw = await ctx.body();

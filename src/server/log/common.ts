@@ -197,6 +197,11 @@ export function newTreeId(rand: Buffer): bigint {
   return v === 0n ? 1n : v;
 }
 
-export function defaultOrigin(treeId: bigint): string {
+/** How a new log names itself: a fixed origin string, or one built from the tree ID chosen at creation. */
+export type OriginDefault = string | ((treeId: bigint) => string);
+
+export function defaultOrigin(treeId: bigint, fallback?: OriginDefault): string {
+  if (typeof fallback === 'function') return fallback(treeId);
+  if (typeof fallback === 'string') return fallback;
   return `signet-log - ${treeId}`;
 }

@@ -35,6 +35,7 @@ import {
   type LogStorage,
   checkTileArgs,
   defaultOrigin,
+  type OriginDefault,
   newTreeId,
 } from './common.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
@@ -168,7 +169,7 @@ export class EmbeddedStorage implements LogStorage {
     };
   }
 
-  static async open(dir: string, key: KeyObject, origin?: string): Promise<EmbeddedStorage> {
+  static async open(dir: string, key: KeyObject, origin?: string, fallbackOrigin?: OriginDefault): Promise<EmbeddedStorage> {
     const { DatabaseSync } = await loadSqlite();
     try {
       await fs.mkdir(join(dir, 'tiles'), { recursive: true, mode: 0o700 });
@@ -194,7 +195,7 @@ export class EmbeddedStorage implements LogStorage {
       let signer: CheckpointSigner;
       if (!row) {
         const treeId = newTreeId(randomBytes(8));
-        signer = new CheckpointSigner(origin ?? defaultOrigin(treeId), key);
+        signer = new CheckpointSigner(origin ?? defaultOrigin(treeId, fallbackOrigin), key);
         const cp = signer.sign(0, EMPTY_ROOT);
         db.prepare('INSERT INTO log_state (id, tree_id, origin, log_id, size, root, checkpoint) VALUES (1, ?, ?, ?, 0, ?, ?)').run(
           treeId.toString(),

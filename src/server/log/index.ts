@@ -168,10 +168,10 @@ export async function openLog(opts: OpenLogOptions): Promise<TransparencyLog> {
   checkSigningKey(key);
   let storage: LogStorage;
   if (storageKind === 'embedded') {
-    storage = await EmbeddedStorage.open(opts.dataDir, key, opts.origin);
+    storage = await EmbeddedStorage.open(opts.dataDir, key, opts.origin, opts.defaultOrigin);
   } else {
     const { PostgresStorage } = await import('./postgres.js');
-    storage = await PostgresStorage.open(storageKind, key, opts.origin);
+    storage = await PostgresStorage.open(storageKind, key, opts.origin, opts.defaultOrigin);
   }
   const signer = new CheckpointSigner(storage.origin, key);
   const log = new Log(storage, signer, opts.maxBatch);

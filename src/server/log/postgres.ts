@@ -27,6 +27,7 @@ import {
   type LogStorage,
   checkTileArgs,
   defaultOrigin,
+  type OriginDefault,
   newTreeId,
 } from './common.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
@@ -107,7 +108,7 @@ export class PostgresStorage implements LogStorage {
     this.origin = signer.origin;
   }
 
-  static async open(url: string, key: KeyObject, origin?: string): Promise<PostgresStorage> {
+  static async open(url: string, key: KeyObject, origin?: string, fallbackOrigin?: OriginDefault): Promise<PostgresStorage> {
     const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 });
     // Idle clients that lose their connection emit here; the next query reports the failure instead.
     pool.on('error', () => undefined);
@@ -126,7 +127,7 @@ export class PostgresStorage implements LogStorage {
       let signer: CheckpointSigner;
       if (!row) {
         const treeId = newTreeId(randomBytes(8));
-        signer = new CheckpointSigner(origin ?? defaultOrigin(treeId), key);
+        signer = new CheckpointSigner(origin ?? defaultOrigin(treeId, fallbackOrigin), key);
         const cp = signer.sign(0, EMPTY_ROOT);
         await client.query('INSERT INTO signet_log_state (id, tree_id, origin, log_id, size, root, checkpoint) VALUES (1, $1, $2, $3, 0, $4, $5)', [
           treeId.toString(),

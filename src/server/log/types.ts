@@ -76,8 +76,16 @@ export interface OpenLogOptions {
    * unencrypted as PKCS#8 PEM in `<dataDir>/log.key` (mode 0600): the server must start unattended.
    */
   signingKey?: KeyObject;
-  /** Checkpoint origin; default `signet-log - <treeId>`. The note signature name is the part before " - ". */
+  /**
+   * Checkpoint origin, checked strictly: an existing log with another origin refuses to open. The note
+   * signature name is the part before " - ".
+   */
   origin?: string;
+  /**
+   * Origin for a log created now when `origin` is not given (a string, or built from the new tree ID);
+   * an existing log keeps its stored origin. Default `signet-log - <treeId>`.
+   */
+  defaultOrigin?: string | ((treeId: bigint) => string);
   /** Largest group-commit batch (default 2048). */
   maxBatch?: number;
 }
