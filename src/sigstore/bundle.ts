@@ -247,6 +247,17 @@ function parseDsse(v: unknown): BundleContent {
   return { kind: 'dsse', envelope, rawEnvelope: raw, payload: envelope.payload, payloadType: envelope.payloadType, signature: envelope.signatures[0]!.sig };
 }
 
+// The parser has to decode every canonicalizedBody to check it; the log layer needs the same bytes.
+// Keyed on the entry object and tied to the exact string decoded, so an entry edited after parsing is
+// decoded afresh rather than served stale bytes.
+const decodedBodies = new WeakMap<object, { b64: string; body: Buffer }>();
+
+/** The decoded canonicalizedBody of an entry returned by `parseBundle`, if it has not changed since. */
+export function parsedEntryBody(entry: TlogEntryJSON): Buffer | undefined {
+  const d = decodedBodies.get(entry);
+  return d && d.b64 === entry.canonicalizedBody ? d.body : undefined;
+}
+
 function parseTlogEntries(v: unknown, version: BundleVersion): TlogEntryJSON[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw malformed('verificationMaterial.tlogEntries is not a list');
@@ -256,7 +267,7 @@ function parseTlogEntries(v: unknown, version: BundleVersion): TlogEntryJSON[] {
       if (o[f] === undefined) throw malformed(`tlog entry ${i} has no ${f}`);
     }
     if (typeof o.canonicalizedBody !== 'string') throw malformed(`tlog entry ${i} canonicalizedBody is not a string`);
-    b64(o.canonicalizedBody, `tlog entry ${i} canonicalizedBody`);
+    decodedBodies.set(o, { b64: o.canonicalizedBody, body: b64(o.canonicalizedBody, `tlog entry ${i} canonicalizedBody`) });
     // v0.1 bundles rely on the promise (SET); later versions must carry an inclusion proof.
     if (version === '0.1' && !isObj(o.inclusionPromise)) throw malformed(`tlog entry ${i} has no inclusionPromise (required in a v0.1 bundle)`);
     if (version !== '0.1' && !isObj(o.inclusionProof)) throw malformed(`tlog entry ${i} has no inclusionProof (required in a v${version} bundle)`);

@@ -2,24 +2,45 @@
 import { SignetError } from '../errors.js';
 
 // protojson accepts standard and URL-safe base64, padded or not; anything else (whitespace, stray
-// characters, bad padding) is refused rather than silently skipped as Buffer.from would do.
-const STD = /^[A-Za-z0-9+/]*={0,2}$/;
-const URL = /^[A-Za-z0-9_-]*={0,2}$/;
+// characters, mixed alphabets, bad padding, non-canonical trailing bits) is refused rather than silently
+// skipped as Buffer.from would do. Validation is one pass over the characters: this runs on every
+// certificate, payload and log body of every bundle, so it must not re-encode to compare.
+const STD_ONLY = 64;
+const URL_ONLY = 128;
+/** Char code → 6-bit value, | STD_ONLY for '+' '/', | URL_ONLY for '-' '_'; 255 = not base64. */
+const B64 = new Uint8Array(128).fill(255);
+for (let i = 0; i < 64; i++) B64['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'.charCodeAt(i)] = i;
+B64[0x2b] = 62 | STD_ONLY; // '+'
+B64[0x2f] = 63 | STD_ONLY; // '/'
+B64[0x2d] = 62 | URL_ONLY; // '-'
+B64[0x5f] = 63 | URL_ONLY; // '_'
+
+function bad(what: string): never {
+  throw new SignetError('MALFORMED', `${what} is not valid base64`);
+}
 
 export function decodeBase64Strict(s: string, what: string): Buffer {
-  const std = STD.test(s);
-  if (!std && !URL.test(s)) throw new SignetError('MALFORMED', `${what} is not valid base64`);
-  const body = s.replace(/=+$/, '');
-  const padded = s.length - body.length;
-  if (body.length % 4 === 1 || (padded > 0 && s.length % 4 !== 0)) {
-    throw new SignetError('MALFORMED', `${what} is not valid base64`);
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 0x3d) end--;
+  const padded = s.length - end;
+  // Padding is optional, but when present it must complete the last quantum (at most two '=').
+  if (end % 4 === 1 || padded > 2 || (padded > 0 && s.length % 4 !== 0)) bad(what);
+  let seen = 0;
+  let v = 0;
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    v = c < 128 ? B64[c]! : 255;
+    if (v === 255) bad(what);
+    seen |= v;
   }
-  const buf = Buffer.from(body, std ? 'base64' : 'base64url');
+  if ((seen & (STD_ONLY | URL_ONLY)) === (STD_ONLY | URL_ONLY)) bad(what);
   // Non-canonical trailing bits would decode to the same bytes as a different string; refuse them.
-  if (buf.toString('base64').replace(/=+$/, '') !== (std ? body : body.replace(/-/g, '+').replace(/_/g, '/'))) {
-    throw new SignetError('MALFORMED', `${what} is not valid base64`);
+  if (end > 0) {
+    const last = v & 63;
+    if ((end % 4 === 2 && (last & 0x0f) !== 0) || (end % 4 === 3 && (last & 0x03) !== 0)) bad(what);
   }
-  return buf;
+  // Node's base64 decoder takes both alphabets; the input is known clean, so this is exact.
+  return Buffer.from(end === s.length ? s : s.slice(0, end), 'base64');
 }
 
 export type HashAlg = 'sha256' | 'sha384' | 'sha512';

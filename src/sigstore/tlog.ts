@@ -11,7 +11,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { decodePemBlocks } from '../keys/pem.js';
 import { leafHash, parseNote, verifyCheckpoint, verifyInclusion, verifySET, type NoteVerifier } from '../tlog/index.js';
-import type { ParsedBundle, TlogEntryJSON } from './bundle.js';
+import { parsedEntryBody, type ParsedBundle, type TlogEntryJSON } from './bundle.js';
 import { pae } from './dsse.js';
 import { decodeBase64Strict, type HashAlg } from './encoding.js';
 import { findLog, logValidAt, type TrustedLog, type TrustedRoot } from './trustedroot.js';
@@ -133,8 +133,13 @@ function expectedDigest(m: SignedMaterial, alg: HashAlg): Buffer | undefined {
   return createHash(alg).update(pae(m.content.payloadType, m.content.payload)).digest();
 }
 
-function parseBody(bodyB64: string): { body: Buffer; doc: Obj } {
-  const body = b64(bodyB64, 'log entry canonicalizedBody');
+interface ParsedBody {
+  body: Buffer;
+  doc: Obj;
+}
+
+function parseBody(bodyB64: string, decoded?: Buffer): ParsedBody {
+  const body = decoded ?? b64(bodyB64, 'log entry canonicalizedBody');
   let doc: unknown;
   try {
     doc = JSON.parse(body.toString('utf8'));
@@ -263,8 +268,10 @@ export function verifyCheckpointWithLog(envelope: string, log: TrustedLog): Retu
 export function verifyTlogEntry(entry: TlogEntryJSON, m: SignedMaterial, root: TrustedRoot): VerifiedTlogEntry {
   if (!isObj(entry)) fail('log entry is not an object');
   if (typeof entry.canonicalizedBody !== 'string') fail('log entry has no canonicalizedBody');
-  checkBodyMatches(parseBody(entry.canonicalizedBody).doc, m);
-  return verifyTlogEntryProofs(entry, root);
+  // Decoded and parsed once for both halves (and not at all when parseBundle already decoded it).
+  const parsed = parseBody(entry.canonicalizedBody, parsedEntryBody(entry));
+  checkBodyMatches(parsed.doc, m);
+  return verifyProofsOf(entry, root, parsed);
 }
 
 /**
@@ -274,10 +281,13 @@ export function verifyTlogEntry(entry: TlogEntryJSON, m: SignedMaterial, root: T
  */
 export function verifyTlogEntryProofs(entry: TlogEntryJSON, root: TrustedRoot): VerifiedTlogEntry {
   if (!isObj(entry)) fail('log entry is not an object');
+  if (typeof entry.canonicalizedBody !== 'string') fail('log entry has no canonicalizedBody');
+  return verifyProofsOf(entry, root, parseBody(entry.canonicalizedBody, parsedEntryBody(entry)));
+}
+
+function verifyProofsOf(entry: TlogEntryJSON, root: TrustedRoot, { body, doc }: ParsedBody): VerifiedTlogEntry {
   const kindVersion = entry.kindVersion;
   if (!isObj(kindVersion) || typeof kindVersion.kind !== 'string' || typeof kindVersion.version !== 'string') fail('log entry has no kindVersion');
-  if (typeof entry.canonicalizedBody !== 'string') fail('log entry has no canonicalizedBody');
-  const { body, doc } = parseBody(entry.canonicalizedBody);
   if (doc.kind !== kindVersion.kind || doc.apiVersion !== kindVersion.version) {
     fail(`log entry kindVersion ${kindVersion.kind} ${kindVersion.version} does not match its body (${String(doc.kind)} ${String(doc.apiVersion)})`);
   }

@@ -78,10 +78,30 @@ export function noteKeyId(name: string, key: KeyObject): Uint8Array {
 
 /** Every key ID a verifier accepts for this key (the C2SP one, plus Rekor v1's SPKI-hash hint). */
 export function noteKeyIds(name: string, key: KeyObject): Uint8Array[] {
+  return acceptedKeyIds(name, key).map((id) => id.slice());
+}
+
+// A verifier checks one checkpoint per bundle against the same few log keys: hashing the key's SPKI for
+// every note cost as much as a tenth of a keyless verification. KeyObjects are immutable, so the IDs
+// of a (key, name) pair never change; the WeakMap lets a dropped trust root take its entries along.
+const keyIdCache = new WeakMap<KeyObject, Map<string, readonly Uint8Array[]>>();
+const MAX_CACHED_NAMES = 64;
+
+function acceptedKeyIds(name: string, key: KeyObject): readonly Uint8Array[] {
+  let byName = keyIdCache.get(key);
+  const hit = byName?.get(name);
+  if (hit) return hit;
   const ids = [noteKeyId(name, key)];
   const legacy = sha256(spkiDer(key)).subarray(0, 4);
   if (!Buffer.from(legacy).equals(ids[0]!)) ids.push(legacy);
+  if (!byName) keyIdCache.set(key, (byName = new Map()));
+  // Names come from the (unauthenticated) note lines: bound the per-key cache.
+  if (byName.size < MAX_CACHED_NAMES) byName.set(name, ids);
   return ids;
+}
+
+function sameKeyId(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Strict standard base64 (RFC 4648 §4): padding required, no whitespace, canonical trailing bits. */
@@ -164,8 +184,8 @@ export function openNote(note: string | Uint8Array, verifiers: readonly NoteVeri
   for (const sig of parsed.signatures) {
     for (const v of verifiers) {
       if (v.name !== sig.name) continue;
-      const ids = v.keyIds ?? noteKeyIds(v.name, v.publicKey);
-      if (!ids.some((id) => Buffer.from(id).equals(sig.keyId))) continue;
+      const ids = v.keyIds ?? acceptedKeyIds(v.name, v.publicKey);
+      if (!ids.some((id) => sameKeyId(id, sig.keyId))) continue;
       if (!verifyBytes(data, sig.signature, v.publicKey)) {
         throw new SignetError('TLOG', `signed note has an invalid signature by ${sig.name} (key ID ${Buffer.from(sig.keyId).toString('hex')})`);
       }

@@ -158,5 +158,38 @@ describe('strict base64', () => {
     for (const bad of ['AAF=', 'A', 'AA=A', 'AA===', 'AA A', 'AA\n', 'AA==AA==', '+_8=']) {
       assert.throws(() => decodeBase64Strict(bad, 'x'), malformed(/not valid base64/), JSON.stringify(bad));
     }
+    assert.deepEqual(decodeBase64Strict('', 'x'), Buffer.alloc(0));
+    for (const bad of ['=', '==', 'AA=', 'AAA==', 'AAAA=', 'AAAA==', 'AAB=', 'AAC', 'AB==', 'AAAAAB', 'é', 'AA\u0100A', 'AA_+']) {
+      assert.throws(() => decodeBase64Strict(bad, 'x'), malformed(/not valid base64/), JSON.stringify(bad));
+    }
+  });
+
+  test('agrees with a re-encoding reference on random near-base64 strings', async () => {
+    const { decodeBase64Strict } = await import('../../src/sigstore/index.js');
+    // The reference: decode, re-encode in the same alphabet, compare (the definition of canonical).
+    const reference = (s: string): Buffer | null => {
+      const std = /^[A-Za-z0-9+/]*={0,2}$/.test(s);
+      if (!std && !/^[A-Za-z0-9_-]*={0,2}$/.test(s)) return null;
+      const body = s.replace(/=+$/, '');
+      if (body.length % 4 === 1 || (s.length > body.length && s.length % 4 !== 0)) return null;
+      const buf = Buffer.from(body, std ? 'base64' : 'base64url');
+      return buf.toString(std ? 'base64' : 'base64url').replace(/=+$/, '') === body ? buf : null;
+    };
+    const alphabet = 'AQgw+/-_=a9 .';
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    let accepted = 0;
+    for (let i = 0; i < 20000; i++) {
+      let s = '';
+      for (let n = rnd(11); n > 0; n--) s += alphabet[rnd(alphabet.length)];
+      if (rnd(2) === 0) s = Buffer.from(s).toString(rnd(2) ? 'base64' : 'base64url').slice(0, rnd(12) + 1);
+      const want = reference(s);
+      if (want === null) assert.throws(() => decodeBase64Strict(s, 'x'), malformed(/not valid base64/), JSON.stringify(s));
+      else {
+        assert.deepEqual(decodeBase64Strict(s, 'x'), want, JSON.stringify(s));
+        accepted++;
+      }
+    }
+    assert.ok(accepted > 1000, `only ${accepted} random strings were valid base64`);
   });
 });
