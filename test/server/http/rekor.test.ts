@@ -190,7 +190,7 @@ describe('Rekor v1 API', () => {
     assert.equal(cp.size, body.treeSize);
     assert.equal(Buffer.from(cp.rootHash).toString('hex'), body.rootHash);
     assert.equal(body.treeID, srv.log.treeId.toString());
-    assert.equal(origin, `signet-log - ${body.treeID}`);
+    assert.equal(origin, `127.0.0.1 - ${body.treeID}`);
   });
 
   it('proves consistency between sizes; 400 beyond the tree', async () => {

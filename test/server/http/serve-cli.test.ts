@@ -44,3 +44,29 @@ it('signs with a cosign-encrypted --log-key (COSIGN_PASSWORD) and reports bad se
   assert.equal(storage.status, 2);
   assert.match(storage.stderr, /unknown log storage/);
 });
+
+it('--dev-oidc over the CLI; key and chain flags come in pairs; a bad issuers file is one line', async () => {
+  const d = join(dir, 'pairs');
+  const s = await spawnServe(d, ['--dev-oidc']);
+  try {
+    const cfg = await (await fetch(s.url + '/api/v2/configuration')).json() as { issuers: { issuerUrl: string }[] };
+    assert.equal(cfg.issuers[0]!.issuerUrl, s.url + '/oidc');
+  } finally {
+    s.child.kill('SIGTERM');
+    await new Promise((r) => s.child.once('exit', r));
+  }
+  const caOnly = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--ca-key', join(dir, 'cosign.key')]);
+  assert.equal(caOnly.status, 2);
+  assert.equal(caOnly.stderr, 'Error: --ca-key needs --ca-cert (its certificate chain)\n');
+  const chainOnly = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--tsa-chain', join(dir, 'x.pem')]);
+  assert.equal(chainOnly.status, 2);
+  assert.equal(chainOnly.stderr, 'Error: --tsa-chain needs --tsa-key\n');
+  writeFileSync(join(dir, 'issuers.json'), '{"OIDCIssuers": []}');
+  const badIssuers = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--oidc-issuers', join(dir, 'issuers.json')]);
+  assert.notEqual(badIssuers.status, 0);
+  assert.match(badIssuers.stderr, /^Error: .*OIDC/);
+  assert.equal(badIssuers.stderr.split('\n').length, 2);
+  const version = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--rekor-api-version', '3']);
+  assert.equal(version.status, 2);
+  assert.match(version.stderr, /rekor-api-version/);
+});
