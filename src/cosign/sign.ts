@@ -25,7 +25,9 @@ import {
   type LegacySignatureLayer,
 } from './storage.js';
 import { resolveTargets, type Target } from './targets.js';
+import { requestTimestamp } from '../sigstore/tsa-client.js';
 import { verifySignature } from '../keys/index.js';
+import { timestampAndLog, type KeylessSigner } from './keyless.js';
 
 export interface SignImagesOptions {
   client: RegistryClient;
@@ -48,6 +50,11 @@ export interface SignImagesOptions {
    * the entry goes into the bundle; legacy: a `dev.sigstore.cosign/bundle` annotation (Rekor v1 only).
    */
   tlog?: TlogTarget;
+  /**
+   * Keyless: `signer` must be `keyless.signer`; every signature carries its certificate, is timestamped
+   * and logged per `keyless.services` (`tlog` is then ignored).
+   */
+  keyless?: KeylessSigner;
 }
 
 export interface SignedImage {
@@ -75,13 +82,16 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
     }
     targets.push(...resolved);
   }
-  if (opts.tlog && !newFormat && opts.tlog.majorApiVersion !== 1) {
+  if (opts.keyless && opts.keyless.signer !== opts.signer) throw new SignetError('INTERNAL', 'keyless signing must sign with the certified ephemeral key');
+  const tlogs = opts.keyless ? opts.keyless.services.tlogs : opts.tlog ? [opts.tlog] : [];
+  if (!newFormat && tlogs.some((t) => t.majorApiVersion !== 1)) {
     throw new SignetError('USAGE', 'the legacy .sig format records Rekor v1 bundles only: use --new-bundle-format or a Rekor v1 URL');
   }
+  if (!newFormat && tlogs.length > 1) throw new SignetError('USAGE', 'the legacy .sig format holds one log entry per signature, but the signing config selects several logs');
   // Sign and log everything first: a failure here must not leave some images signed and others not.
   const prepared: Prepared[] = await mapBounded(targets, opts.maxWorkers ?? 8, async (target) => {
     const p = newFormat ? await prepareBundle(opts, target) : await prepareLegacy(opts, target);
-    if (opts.tlog) say(`tlog entry created for ${target.input}`);
+    if (tlogs.length > 0) say(`tlog entry created for ${target.input}`);
     return p;
   });
   // Push with bounded concurrency: many images in one call share connections and tokens.
@@ -120,6 +130,13 @@ async function prepareBundle(opts: SignImagesOptions, target: Target): Promise<P
   }
   const statement = buildImageStatement(hex, opts.annotations ?? {});
   const envelope = signDsse(opts.signer, IN_TOTO_PAYLOAD_TYPE, statement);
+  if (opts.keyless) {
+    const signature = envelope.signatures[0]!.sig;
+    const ev = await timestampAndLog(opts.keyless, signature, { kind: 'dsse', envelopeJson: envelopeToJSON(envelope).toString('utf8'), pae: pae(envelope.payloadType, envelope.payload) });
+    const bundle = buildDsseBundle({ envelope, certificate: opts.keyless.certificate, tlogEntries: ev.tlogEntries, rfc3161Timestamps: ev.timestamps });
+    const { manifest, bundleDescriptor } = buildBundleReferrerManifest({ bundle, subject: target.subject, predicateType: COSIGN_SIGN_PREDICATE, content: 'dsse-envelope' });
+    return { kind: 'bundle', target, bundle, manifest, bundleDescriptor };
+  }
   const tlogEntries = opts.tlog
     ? [
         await uploadToTlog(opts.tlog, {
@@ -148,6 +165,22 @@ async function prepareLegacy(opts: SignImagesOptions, target: Target): Promise<P
   const payload = simpleSigningPayload(repositoryName(target.image), target.subject.digest, opts.annotations);
   const signature = opts.signer.sign(payload);
   const annotations: Record<string, string> = { [ANNOTATION.signature]: signature.toString('base64') };
+  if (opts.keyless) {
+    const ks = opts.keyless;
+    annotations[ANNOTATION.certificate] = ks.certificatePem;
+    annotations[ANNOTATION.chain] = ks.chainPem;
+    // The TSA countersigns the raw signature bytes; cosign's annotation holds one timestamp.
+    const tsa = ks.services.tsaUrls[0];
+    if (tsa) annotations[ANNOTATION.rfc3161] = JSON.stringify({ SignedRFC3161Timestamp: (await requestTimestamp(tsa, signature)).toString('base64') });
+    const log = ks.services.tlogs[0];
+    if (log) {
+      const hashAlg = ks.signer.publicKey.hash ?? 'sha256';
+      const proposed = hashedrekordV001({ hashAlg, digest: createHash(hashAlg).update(payload).digest(), signature, verifierPem: ks.certificatePem });
+      const { entry } = await new RekorV1Client({ baseUrl: log.url }).createEntry(proposed);
+      annotations[ANNOTATION.bundle] = rekorBundleAnnotation(entry);
+    }
+    return { kind: 'legacy', target, layer: { payload, mediaType: SIMPLE_SIGNING_MEDIA_TYPE, annotations } };
+  }
   if (opts.tlog) {
     // cosign logs a hashedrekord over the payload digest; the key's own hash keeps non-P-256 keys verifiable.
     const hashAlg = opts.signer.publicKey.hash ?? 'sha256';

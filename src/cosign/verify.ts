@@ -14,6 +14,10 @@ import { verifyBundleTlog, verifyRekorBundle, type VerifiedTlogEntry } from '../
 import type { TrustedRoot } from '../sigstore/trustedroot.js';
 import { ANNOTATION, attachmentTag, COSIGN_SIGN_PREDICATE, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
 import { resolveTargets, type Target } from './targets.js';
+import { checkLegacyKeyless, certificateClaims } from './keyless-verify.js';
+import { verifyBundle, type TrustMaterial, type VerifiedBundle } from '../sigstore/verifier.js';
+import type { Artifact } from '../sigstore/verify.js';
+import { validateIdentityPolicy, type FulcioIdentity, type IdentityPolicy } from '../sigstore/identity.js';
 
 /** Bounds on what we download per signature: cosign's 128 MiB attachment limit is far too generous for one bundle. */
 const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
@@ -21,7 +25,16 @@ const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
 export interface VerifyImagesOptions {
   client: RegistryClient;
-  key: PublicKeyInfo;
+  /** Key-based verification. Without it, verification is keyless: `identity` and `trust` are required. */
+  key?: PublicKeyInfo;
+  /** Keyless: who must have signed (cosign's --certificate-identity/--certificate-oidc-issuer family). */
+  identity?: IdentityPolicy;
+  /** Keyless: the trusted root's CAs, CT logs, TSAs and logs (prepareTrust). */
+  trust?: TrustMaterial;
+  /** --insecure-ignore-sct */
+  ignoreSct?: boolean;
+  /** --use-signed-timestamps: each signature needs a verified RFC 3161 timestamp. */
+  useSignedTimestamps?: boolean;
   images: string[];
   /** `-a k=v`: every one must be present in the signed claims. */
   annotations?: Record<string, string>;
@@ -51,6 +64,8 @@ export interface VerifiedSignature {
   payload: Buffer;
   /** The log entries that vouched for it (absent with --insecure-ignore-tlog). */
   tlog?: VerifiedTlogEntry[];
+  /** Keyless: the verified certificate identity. */
+  identity?: FulcioIdentity;
 }
 
 export interface ImageVerification {
@@ -75,6 +90,7 @@ export interface ImageOutcome {
 
 /** Verify many images concurrently (at most `maxWorkers` at once), sharing one registry client. */
 export async function verifyImages(opts: VerifyImagesOptions): Promise<ImageOutcome[]> {
+  checkMode(opts);
   const workers = opts.maxWorkers ?? 10;
   if (!Number.isInteger(workers) || workers < 1) throw new SignetError('USAGE', '--max-workers must be at least 1');
   const outcomes: ImageOutcome[] = new Array(opts.images.length);
@@ -95,8 +111,23 @@ export async function verifyImages(opts: VerifyImagesOptions): Promise<ImageOutc
   return outcomes;
 }
 
-/** Verify one image; throws NO_SIGNATURES / NO_MATCHING_SIGNATURES when nothing holds. */
+/** A key, or (keyless) an identity policy and trust material: usage errors before any network work. */
+function checkMode(opts: VerifyImagesOptions): void {
+  if (opts.key) {
+    if (opts.identity) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+    return;
+  }
+  if (!opts.identity) throw new SignetError('USAGE', 'keyless verification needs --certificate-identity (or --certificate-identity-regexp) and --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp); or pass --key');
+  validateIdentityPolicy(opts.identity);
+  if (!opts.trust) throw new SignetError('USAGE', 'keyless verification needs a trusted root');
+}
+
+/**
+ * Verify one image; throws NO_SIGNATURES / NO_MATCHING_SIGNATURES when nothing holds, NO_CERTIFICATE
+ * when keyless verification found only signatures without a certificate.
+ */
 export async function verifyOne(opts: VerifyImagesOptions, input: string): Promise<ImageVerification> {
+  checkMode(opts);
   const [target] = await resolveTargets(opts.client, input, { signatureRepository: opts.signatureRepository });
   const [fromReferrers, fromLegacy] = await Promise.all([referrerCandidates(opts, target!), legacyCandidates(opts, target!)]);
   const candidates = [...fromReferrers, ...fromLegacy];
@@ -105,15 +136,21 @@ export async function verifyOne(opts: VerifyImagesOptions, input: string): Promi
   }
   const verified: VerifiedSignature[] = [];
   const rejected: ImageVerification['rejected'] = [];
+  const codes = new Set<string>();
   for (const c of candidates) {
     try {
       verified.push(c.check());
     } catch (e) {
       if (!(e instanceof SignetError)) throw e;
+      if (e.code === 'USAGE') throw e;
+      codes.add(e.code);
       rejected.push({ location: c.location, reason: e.message });
     }
   }
   if (verified.length === 0) {
+    if (codes.size === 1 && codes.has('NO_CERTIFICATE')) {
+      throw new SignetError('NO_CERTIFICATE', `no certificate found on the signatures of ${input}: they were made with a key; verify with --key`);
+    }
     const reasons = [...new Set(rejected.map((r) => r.reason))].join('; ');
     throw new SignetError('NO_MATCHING_SIGNATURES', `no matching signatures for ${input}: ${reasons}`);
   }
@@ -126,7 +163,7 @@ function requireTlog(opts: VerifyImagesOptions, evidence: TlogEvidence): Verifie
   if (!opts.trustedRoot) {
     throw new SignetError('TLOG', 'no trusted root to check the transparency log entry against: pass --trusted-root, or --insecure-ignore-tlog to verify without the log');
   }
-  return verifyTlogEvidence(opts.trustedRoot, opts.key, evidence);
+  return verifyTlogEvidence(opts.trustedRoot, opts.key!, evidence);
 }
 
 /**
@@ -166,8 +203,17 @@ function checkBundle(opts: VerifyImagesOptions, target: Target, bytes: Buffer, l
     throw new SignetError('VERIFICATION', 'bundle holds a message signature, which cannot sign an image');
   }
   const hex = target.subject.digest.replace(/^sha256:/, '');
-  const result = verifyBundleWithKey(bundle, opts.key, { digest: Buffer.from(hex, 'hex'), hashAlg: 'sha256' });
-  const payload = result.payload!;
+  const artifact = { digest: Buffer.from(hex, 'hex'), hashAlg: 'sha256' as const };
+  let payload: Buffer;
+  let identity: FulcioIdentity | undefined;
+  if (opts.key) {
+    payload = verifyBundleWithKey(bundle, opts.key, artifact).payload!;
+  } else {
+    if (bundle.verificationMaterial.kind === 'publicKey') throw new SignetError('NO_CERTIFICATE', 'bundle was signed with a key, not a certificate: verify with --key');
+    const r = verifyKeylessBundle(bundle, artifact, opts);
+    payload = r.payload!;
+    identity = r.identity;
+  }
   const statement = JSON.parse(payload.toString('utf8')) as { predicateType?: unknown; subject?: Array<{ digest?: Record<string, string>; annotations?: Record<string, string> }> };
   // `verify` is about signatures; attestations of the same image are not signatures (sigstore-rs agrees, cosign does not).
   if (statement.predicateType !== COSIGN_SIGN_PREDICATE) {
@@ -180,17 +226,41 @@ function checkBundle(opts: VerifyImagesOptions, target: Target, bytes: Buffer, l
       throw new SignetError('VERIFICATION', `statement does not name the image ${target.subject.digest}`);
     }
   }
-  const tlog = requireTlog(opts, { kind: 'bundle', bundle });
+  // Keyless bundles had their log entries checked by the engine, against the same trusted root.
+  const tlog = opts.key ? requireTlog(opts, { kind: 'bundle', bundle }) : undefined;
+  const optional = identity ? { ...(subject?.annotations ?? {}), ...certificateClaims(identity) } : (subject?.annotations ?? null);
   return {
     source: 'referrer',
     location,
     payload,
     ...(tlog ? { tlog } : {}),
+    ...(identity ? { identity } : {}),
     claims: {
       critical: { identity: { 'docker-reference': target.input }, image: { 'docker-manifest-digest': target.subject.digest }, type: COSIGN_SIGN_PREDICATE },
-      optional: subject?.annotations ?? null,
+      optional,
     },
   };
+}
+
+/** The bundle engine under the command's keyless policy; an SCT failure under a root without CT logs says what to do. */
+export function verifyKeylessBundle(
+  bundle: ReturnType<typeof parseBundle>,
+  artifact: Artifact,
+  opts: { trust?: TrustMaterial; identity?: IdentityPolicy; ignoreTlog?: boolean; ignoreSct?: boolean; useSignedTimestamps?: boolean },
+): VerifiedBundle {
+  try {
+    return verifyBundle(bundle, artifact, opts.trust!, {
+      identity: opts.identity!,
+      ignoreTlog: opts.ignoreTlog === true,
+      ignoreSct: opts.ignoreSct === true,
+      tsaThreshold: opts.useSignedTimestamps ? 1 : 0,
+    });
+  } catch (e) {
+    if (e instanceof SignetError && e.message.startsWith('SCT:') && opts.trust!.ctlogs.length === 0) {
+      throw new SignetError(e.code, `${e.message} (the trusted root lists no CT logs: pass --insecure-ignore-sct if its CA issues certificates without SCTs)`, { cause: e });
+    }
+    throw e;
+  }
 }
 
 async function legacyCandidates(opts: VerifyImagesOptions, target: Target): Promise<Candidate[]> {
@@ -214,6 +284,22 @@ function checkLegacy(opts: VerifyImagesOptions, target: Target, layer: Descripto
   const b64 = layer.annotations?.[ANNOTATION.signature];
   if (!b64) throw new SignetError('VERIFICATION', 'signature layer has no signature annotation');
   const signature = Buffer.from(b64, 'base64');
+  if (!opts.key) {
+    const r = checkLegacyKeyless({
+      annotations: layer.annotations ?? {},
+      payload,
+      signature,
+      trust: opts.trust!,
+      identity: opts.identity!,
+      ignoreTlog: opts.ignoreTlog === true,
+      ignoreSct: opts.ignoreSct === true,
+      useSignedTimestamps: opts.useSignedTimestamps === true,
+    });
+    const claims = parseSimpleSigningPayload(payload);
+    if (opts.checkClaims !== false) checkSimpleSigningClaims(claims, target.subject.digest, opts.annotations);
+    claims.optional = { ...(claims.optional ?? {}), ...certificateClaims(r.identity), ...r.optional };
+    return { source: 'legacy', location, claims, payload, identity: r.identity, ...(r.tlog ? { tlog: r.tlog } : {}) };
+  }
   if (!verifySignature(opts.key, payload, signature)) {
     throw new SignetError('VERIFICATION', 'signature does not verify with the given key');
   }

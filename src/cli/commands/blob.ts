@@ -24,6 +24,12 @@ import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../../
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, tlogTarget, type TlogSignFlags } from './log.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
+import { prepareKeyless, signBlobKeyless, type KeylessSigner } from '../../cosign/keyless.js';
+import { verifyKeylessBundle } from '../../cosign/verify.js';
+import { certificateClaims } from '../../cosign/keyless-verify.js';
+import { certificateIdentity, validateIdentityPolicy, type IdentityPolicy } from '../../sigstore/identity.js';
+import { loadPublicGoodTrustedRoot } from '../../sigstore/tuf.js';
+import { prepareTrust, type TrustMaterial } from '../../sigstore/verifier.js';
 
 /** Bundles and signature files are small; anything bigger is not one. */
 const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
@@ -31,16 +37,124 @@ const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 const TLOG_SKIP_WARNING =
   'Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.';
 
-interface SignBlobFlags extends TlogSignFlags {
+// ---------------------------------------------------------------------------------------------------
+// Keyless flags, shared with `sign` / `verify` (image.ts)
+
+export interface KeylessSignFlags {
+  tlogUpload: boolean;
+  rekorUrl?: string;
+  signingConfig?: string;
+  fulcioUrl?: string;
+  timestampServerUrl?: string;
+  identityToken?: string;
+  oidcIssuer?: string;
+  oidcClientId?: string;
+}
+
+export function addKeylessSignOptions(cmd: Command): Command {
+  return cmd
+    .addOption(opt('--fulcio-url <url>', 'certificate authority (Fulcio API) for keyless signing; overrides the signing config'))
+    .addOption(opt('--timestamp-server-url <url>', 'RFC 3161 timestamp authority (…/api/v1/timestamp); overrides the signing config'))
+    .addOption(opt('--identity-token <token|file>', 'OIDC identity token for keyless signing, or a file holding it (else SIGSTORE_ID_TOKEN, GitHub Actions, or a browser login)'))
+    .addOption(opt('--oidc-issuer <url>', 'OIDC issuer for the interactive login (default: the signing config\'s)'))
+    .addOption(opt('--oidc-client-id <id>', 'OIDC client ID for the interactive login', 'sigstore'));
+}
+
+/** The certified ephemeral signer for a keyless `sign` / `sign-blob`: nothing is signed before this succeeds. */
+export async function keylessSignerFromFlags(flags: KeylessSignFlags): Promise<KeylessSigner> {
+  const ks = await prepareKeyless({
+    ...(flags.signingConfig !== undefined ? { signingConfigPath: flags.signingConfig } : {}),
+    overrides: {
+      tlogUpload: flags.tlogUpload,
+      ...(flags.fulcioUrl !== undefined ? { caUrl: flags.fulcioUrl } : {}),
+      ...(flags.rekorUrl !== undefined ? { rekorUrl: flags.rekorUrl } : {}),
+      ...(flags.timestampServerUrl !== undefined ? { tsaUrl: flags.timestampServerUrl } : {}),
+    },
+    ...(flags.identityToken !== undefined ? { identityToken: flags.identityToken } : {}),
+    ...(flags.oidcIssuer !== undefined ? { oidcIssuer: flags.oidcIssuer } : {}),
+    ...(flags.oidcClientId !== undefined ? { oidcClientId: flags.oidcClientId } : {}),
+    // A browser login only makes sense for a person at a terminal; scripts get the "no token" error.
+    interactive: process.stderr.isTTY === true,
+    log: (m) => ui.info(m),
+  });
+  const id = certificateClaims(certificateIdentity(ks.certificate));
+  ui.info(`Signing as ${id.Subject ?? '(no subject)'} (issuer ${id.Issuer ?? 'unknown'}) with a certificate from ${ks.services.caUrl}`);
+  return ks;
+}
+
+export interface KeylessVerifyFlags {
+  certificateIdentity?: string;
+  certificateIdentityRegexp?: string;
+  certificateOidcIssuer?: string;
+  certificateOidcIssuerRegexp?: string;
+  certificateGithubWorkflowTrigger?: string;
+  certificateGithubWorkflowSha?: string;
+  certificateGithubWorkflowName?: string;
+  certificateGithubWorkflowRepository?: string;
+  certificateGithubWorkflowRef?: string;
+  insecureIgnoreSct: boolean;
+  useSignedTimestamps: boolean;
+  trustedRoot?: string;
+}
+
+export function addKeylessVerifyOptions(cmd: Command): Command {
+  return cmd
+    .addOption(opt('--certificate-identity <identity>', 'keyless: the signer identity the certificate must name exactly (email, URI, …)'))
+    .addOption(opt('--certificate-identity-regexp <regexp>', 'keyless: a regular expression the certificate identity must match'))
+    .addOption(opt('--certificate-oidc-issuer <url>', 'keyless: the OIDC issuer the certificate must name exactly'))
+    .addOption(opt('--certificate-oidc-issuer-regexp <regexp>', 'keyless: a regular expression the certificate OIDC issuer must match'))
+    .addOption(opt('--certificate-github-workflow-trigger <event>', 'keyless: required GitHub workflow trigger claim'))
+    .addOption(opt('--certificate-github-workflow-sha <sha>', 'keyless: required GitHub workflow commit SHA claim'))
+    .addOption(opt('--certificate-github-workflow-name <name>', 'keyless: required GitHub workflow name claim'))
+    .addOption(opt('--certificate-github-workflow-repository <repo>', 'keyless: required GitHub workflow repository claim'))
+    .addOption(opt('--certificate-github-workflow-ref <ref>', 'keyless: required GitHub workflow ref claim'))
+    .addOption(boolOpt('--insecure-ignore-sct', 'keyless: do not require an embedded signed certificate timestamp'))
+    .addOption(boolOpt('--use-signed-timestamps', 'require a verified RFC 3161 timestamp for each signature'));
+}
+
+/** True when any identity flag was given (with --key, that is a usage error). */
+export function hasIdentityFlags(f: KeylessVerifyFlags): boolean {
+  return [f.certificateIdentity, f.certificateIdentityRegexp, f.certificateOidcIssuer, f.certificateOidcIssuerRegexp].some((v) => v !== undefined && v !== '');
+}
+
+/** The identity policy from the flags; USAGE naming the flags when identity or issuer is missing. */
+export function identityPolicyFromFlags(f: KeylessVerifyFlags): IdentityPolicy {
+  const p: IdentityPolicy = {};
+  const set = (k: keyof IdentityPolicy, v: string | undefined): void => {
+    if (v !== undefined && v !== '') p[k] = v;
+  };
+  set('identity', f.certificateIdentity);
+  set('identityRegexp', f.certificateIdentityRegexp);
+  set('issuer', f.certificateOidcIssuer);
+  set('issuerRegexp', f.certificateOidcIssuerRegexp);
+  set('githubWorkflowTrigger', f.certificateGithubWorkflowTrigger);
+  set('githubWorkflowSha', f.certificateGithubWorkflowSha);
+  set('githubWorkflowName', f.certificateGithubWorkflowName);
+  set('githubWorkflowRepository', f.certificateGithubWorkflowRepository);
+  set('githubWorkflowRef', f.certificateGithubWorkflowRef);
+  validateIdentityPolicy(p);
+  return p;
+}
+
+/** --trusted-root, else the pinned public-good root (no network). */
+export async function keylessTrust(f: { trustedRoot?: string }): Promise<TrustMaterial> {
+  const root = f.trustedRoot ? await loadTrustedRoot(f.trustedRoot) : await loadPublicGoodTrustedRoot({ offline: true });
+  return prepareTrust(root);
+}
+
+export const CERTIFICATE_VERIFIED_LINE = 'The code-signing certificate was verified using trusted certificate authority certificates';
+
+interface SignBlobFlags extends TlogSignFlags, KeylessSignFlags {
   key?: string;
   bundle?: string;
   outputSignature?: string;
+  outputCertificate?: string;
   newBundleFormat: boolean;
   b64: boolean;
   yes: boolean;
 }
 
-interface VerifyBlobFlags {
+interface VerifyBlobFlags extends KeylessVerifyFlags {
   key?: string;
   bundle?: string;
   signature?: string;
@@ -108,8 +222,36 @@ function messageDigestAlg(key: PublicKeyInfo): HashAlg {
   return key.hash ?? 'sha512';
 }
 
+/** Keyless `sign-blob`: certificate, timestamp and log entry first; the bundle is written only after all succeeded. */
+async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promise<void> {
+  if (!flags.newBundleFormat || !flags.bundle) {
+    throw new SignetError('USAGE', 'keyless sign-blob writes a Sigstore bundle: pass --bundle FILE (the legacy format needs --key)');
+  }
+  if (file !== '-') {
+    const st = await fs.stat(file).catch((e: unknown) => {
+      throw ioError(file, e);
+    });
+    if (st.isDirectory()) throw new SignetError('IO', `${file}: is a directory`);
+  }
+  const data = await readBlob(file);
+  const ks = await keylessSignerFromFlags(flags);
+  const r = await signBlobKeyless(ks, data);
+  for (const e of r.tlogEntries) ui.info(`tlog entry created with index: ${String(e.logIndex)}`);
+  if (r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${ks.services.tsaUrls.join(', ')}`);
+  if (flags.outputSignature) {
+    await writeFileAtomic(flags.outputSignature, flags.b64 ? r.signature.toString('base64') : r.signature);
+    ui.info(`Signature wrote in the file ${flags.outputSignature}`);
+  }
+  if (flags.outputCertificate) {
+    await writeFileAtomic(flags.outputCertificate, ks.certificatePem);
+    ui.info(`Certificate wrote in the file ${flags.outputCertificate}`);
+  }
+  await writeFileAtomic(flags.bundle, r.bundle);
+  ui.info(`Wrote bundle to file ${flags.bundle}`);
+}
+
 export async function signBlobAction(file: string, flags: SignBlobFlags): Promise<void> {
-  if (!flags.key) throw new SignetError('USAGE', 'keyless signing is not available yet: pass --key');
+  if (!flags.key) return signBlobKeylessAction(file, flags);
   if (flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', 'must specify --bundle with --new-bundle-format');
   const tlog = await tlogTarget(flags);
   if (tlog && !flags.newBundleFormat && tlog.majorApiVersion !== 1) {
@@ -199,9 +341,9 @@ async function readSignatureFlag(value: string): Promise<Buffer> {
 }
 
 /** Which digests of the artifact the evidence needs: the bundle's, the key's, and any the statement names. */
-function neededDigests(evidence: BlobEvidence, key: PublicKeyInfo): HashAlg[] {
+function neededDigests(evidence: BlobEvidence, key?: PublicKeyInfo): HashAlg[] {
   const algs = new Set<HashAlg>();
-  if (key.hash) algs.add(key.hash);
+  if (key?.hash) algs.add(key.hash);
   if (evidence.kind === 'bundle') {
     const c = evidence.bundle.content;
     if (c.kind === 'messageSignature') algs.add(c.hashAlg);
@@ -217,12 +359,8 @@ function neededDigests(evidence: BlobEvidence, key: PublicKeyInfo): HashAlg[] {
   return [...algs];
 }
 
-export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): Promise<void> {
-  if (!flags.key) throw new SignetError('USAGE', 'keyless verification is not available yet: pass --key');
-  if (!flags.bundle && !flags.signature) throw new SignetError('USAGE', 'pass --bundle or --signature');
-  if (flags.bundle && flags.signature) throw new SignetError('USAGE', '--bundle and --signature cannot be used together');
-
-  // `sha256:<hex>` names a digest only when no file of that name exists.
+/** `sha256:<hex>` names a digest only when no file of that name exists. */
+async function artifactTarget(target: string): Promise<Buffer | undefined> {
   let artifactDigest: Buffer | undefined;
   if (target !== '-') {
     const exists = await fs.stat(target).then(
@@ -237,6 +375,40 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
       throw new SignetError('IO', `${target}: is a directory`);
     }
   }
+  return artifactDigest;
+}
+
+/** Keyless `verify-blob`: a Sigstore bundle with a certificate, checked by the engine under the identity policy. */
+async function verifyBlobKeylessAction(target: string, flags: VerifyBlobFlags): Promise<void> {
+  const identity = identityPolicyFromFlags(flags);
+  if (flags.signature) throw new SignetError('USAGE', 'keyless verification needs the certificate: pass --bundle (a Sigstore bundle), not --signature');
+  if (!flags.bundle) throw new SignetError('USAGE', 'keyless verification needs --bundle (a Sigstore bundle carrying the certificate)');
+  const artifactDigest = await artifactTarget(target);
+  const evidence = parseBlobBundle(await readSmallFile(flags.bundle, 'bundle'), flags.bundle);
+  if (evidence.kind !== 'bundle') throw new SignetError('USAGE', `${flags.bundle} is a legacy cosign bundle; keyless verification of legacy blob bundles is not supported: use a Sigstore bundle`);
+  if (evidence.bundle.verificationMaterial.kind === 'publicKey') {
+    throw new SignetError('NO_CERTIFICATE', `${flags.bundle} was signed with a key and carries no certificate: verify it with --key`);
+  }
+  const trust = await keylessTrust(flags);
+  if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
+  const artifact: Artifact = artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { digests: await digestFile(target, neededDigests(evidence)) };
+  const r = verifyKeylessBundle(evidence.bundle, artifact, {
+    trust,
+    identity,
+    ignoreTlog: flags.insecureIgnoreTlog,
+    ignoreSct: flags.insecureIgnoreSct,
+    useSignedTimestamps: flags.useSignedTimestamps,
+  });
+  for (const w of r.warnings) ui.warn(w);
+  ui.info('Verified OK');
+}
+
+export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): Promise<void> {
+  if (!flags.key) return verifyBlobKeylessAction(target, flags);
+  if (hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+  if (!flags.bundle && !flags.signature) throw new SignetError('USAGE', 'pass --bundle or --signature');
+  if (flags.bundle && flags.signature) throw new SignetError('USAGE', '--bundle and --signature cannot be used together');
+  const artifactDigest = await artifactTarget(target);
 
   const evidence: BlobEvidence = flags.bundle
     ? parseBlobBundle(await readSmallFile(flags.bundle, 'bundle'), flags.bundle)
@@ -284,7 +456,7 @@ function legacyContent(artifact: Artifact, key: PublicKeyInfo): SignedMaterial['
 export function registerBlobCommands(program: Command): void {
   const signBlob = program
     .command('sign-blob')
-    .description('sign a file (or standard input), writing a Sigstore bundle')
+    .description('sign a file (or standard input), writing a Sigstore bundle; without --key, keyless with a short-lived certificate')
     .argument('<file>', 'the file to sign, or - for standard input')
     .addOption(opt('--key <ref>', 'private key: a file path or env://VAR (cosign encrypted key format)'))
     .addOption(opt('--bundle <file>', 'write the signature bundle to this file (required with the new bundle format)'))
@@ -292,9 +464,13 @@ export function registerBlobCommands(program: Command): void {
     .addOption(boolOpt('--new-bundle-format', 'write a Sigstore bundle (v0.3); false writes cosign\'s legacy bundle / prints the signature', true))
     .addOption(boolOpt('--tlog-upload', 'upload the signature to a transparency log', true))
     .addOption(boolOpt('--b64', 'write --output-signature base64-encoded (false: raw bytes)', true))
+    .addOption(opt('--output-certificate <file>', 'keyless: also write the signing certificate (PEM) to this file'))
     .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'));
   addTlogSignOptions(signBlob);
+  addKeylessSignOptions(signBlob);
   examples(signBlob, [
+    'signet sign-blob --bundle artifact.sigstore.json artifact.tar.gz   # keyless, public-good services',
+    'signet sign-blob --signing-config DIR/signing_config.json --identity-token "$(signet dev token --server URL --email me@example.com)" --bundle a.sigstore.json a.tar.gz',
     'signet sign-blob --key cosign.key --rekor-url http://127.0.0.1:3000 --bundle artifact.sigstore.json artifact.tar.gz',
     'COSIGN_PASSWORD=… signet sign-blob --key cosign.key --tlog-upload=false --bundle artifact.sigstore.json artifact.tar.gz',
     'cat artifact | signet sign-blob --key cosign.key --tlog-upload=false --bundle artifact.sigstore.json -',
@@ -304,14 +480,17 @@ export function registerBlobCommands(program: Command): void {
 
   const verifyBlob = program
     .command('verify-blob')
-    .description('verify the signature of a file (or of a sha256 digest) with a public key')
+    .description('verify the signature of a file (or of a sha256 digest) with a public key, or keyless against a signer identity')
     .argument('<file>', 'the file, - for standard input, or sha256:<hex> to verify a digest only')
     .addOption(opt('--key <ref>', 'public key: a file path or env://VAR (PEM public key, certificate, or cosign private key)'))
     .addOption(opt('--bundle <file>', 'Sigstore bundle or cosign legacy bundle holding the signature'))
     .addOption(opt('--signature <file|base64>', 'signature file, or the base64 signature itself (legacy)'))
     .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signature'))
-    .addOption(opt('--trusted-root <file>', 'trusted_root.json listing the transparency logs whose entries are accepted'));
+    .addOption(opt('--trusted-root <file>', 'trusted_root.json: the CAs, logs and TSAs to trust (keyless default: the pinned public-good root)'));
+  addKeylessVerifyOptions(verifyBlob);
   examples(verifyBlob, [
+    'signet verify-blob --certificate-identity me@example.com --certificate-oidc-issuer https://accounts.google.com --bundle a.sigstore.json a.tar.gz',
+    'signet verify-blob --trusted-root DIR/trusted_root.json --insecure-ignore-sct --certificate-identity-regexp \'@example\\.com$\' --certificate-oidc-issuer URL --bundle a.sigstore.json a.tar.gz',
     'signet verify-blob --key cosign.pub --trusted-root trusted_root.json --bundle artifact.sigstore.json artifact.tar.gz',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json artifact.tar.gz',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json sha256:<hex>',

@@ -9,8 +9,21 @@ import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePosit
 import { registryClient } from '../registry.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, TLOG_VERIFIED_LINE, tlogTarget, type TlogSignFlags } from './log.js';
+import {
+  addKeylessSignOptions,
+  addKeylessVerifyOptions,
+  CERTIFICATE_VERIFIED_LINE,
+  hasIdentityFlags,
+  identityPolicyFromFlags,
+  keylessSignerFromFlags,
+  keylessTrust,
+  type KeylessSignFlags,
+  type KeylessVerifyFlags,
+} from './blob.js';
+import type { KeylessSigner } from '../../cosign/keyless.js';
+import type { Signer } from '../../keys/index.js';
 
-interface SignFlags extends RegistryFlags, TlogSignFlags {
+interface SignFlags extends RegistryFlags, TlogSignFlags, KeylessSignFlags {
   key?: string;
   annotations?: Record<string, string>;
   recursive: boolean;
@@ -25,7 +38,7 @@ export function registerImageCommands(program: Command): void {
     .command('sign')
     .description('sign the manifests of container images, storing the signatures in the registry')
     .argument('<image...>', 'image references (tags are resolved to digests)')
-    .addOption(opt('--key <ref>', 'private key: a file path or env://VAR (cosign encrypted key format)'))
+    .addOption(opt('--key <ref>', 'private key: a file path or env://VAR (cosign encrypted key format); without it, keyless'))
     .option('-a, --annotations <key=value>', 'extra key=value pairs to sign (repeatable)', collectKeyValue)
     .addOption(boolOpt('-r, --recursive', 'if an image is an index, also sign every image it lists'))
     .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'))
@@ -33,8 +46,11 @@ export function registerImageCommands(program: Command): void {
     .addOption(boolOpt('--tlog-upload', 'upload the signature to a transparency log', true))
     .addOption(boolOpt('--upload', 'push the signature to the registry', true));
   addTlogSignOptions(sign);
+  addKeylessSignOptions(sign);
   addRegistryOptions(sign);
   examples(sign, [
+    'signet sign registry.example/app@sha256:…   # keyless, public-good services (browser login, SIGSTORE_ID_TOKEN or GitHub Actions)',
+    'signet sign --signing-config DIR/signing_config.json --identity-token token.txt registry.example/app:v1',
     'signet sign --key cosign.key --rekor-url http://127.0.0.1:3000 registry.example/app@sha256:…',
     'signet sign --key cosign.key --signing-config signing_config.json registry.example/app:v1',
     'COSIGN_PASSWORD=… signet sign --key cosign.key --tlog-upload=false registry.example/app@sha256:…',
@@ -43,14 +59,20 @@ export function registerImageCommands(program: Command): void {
     'COSIGN_REPOSITORY=registry.example/signatures signet sign --key cosign.key --tlog-upload=false registry.example/app:v1',
   ]);
   sign.action(async (images: string[], flags: SignFlags) => {
-    if (!flags.key) {
-      throw new SignetError('USAGE', 'keyless signing is not available yet: pass --key');
-    }
-    const tlog = await tlogTarget(flags);
     if (!flags.upload) {
       throw new SignetError('USAGE', '--upload=false is not supported yet: signatures are always pushed');
     }
-    const signer = await loadSigner(flags.key, () => readPassword({ confirm: false }));
+    let signer: Signer;
+    let keyless: KeylessSigner | undefined;
+    let tlog: Awaited<ReturnType<typeof tlogTarget>>;
+    if (flags.key) {
+      tlog = await tlogTarget(flags);
+      signer = await loadSigner(flags.key, () => readPassword({ confirm: false }));
+    } else {
+      // Every image signed in this run shares one ephemeral key and certificate, as with cosign.
+      keyless = await keylessSignerFromFlags(flags);
+      signer = keyless.signer;
+    }
     const results = await signImages({
       client: registryClient(flags),
       signer,
@@ -61,43 +83,51 @@ export function registerImageCommands(program: Command): void {
       signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
       dockerMediaTypes: ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? ''),
       onEvent: (m) => ui.info(m),
-      tlog,
+      ...(tlog ? { tlog } : {}),
+      ...(keyless ? { keyless } : {}),
     });
     for (const r of results) if (r.unchanged) ui.info(`${r.input}: an identical signature was already present; nothing added`);
   });
 
   const verify = program
     .command('verify')
-    .description('verify the signatures of container images, printing the verified payloads as JSON')
+    .description('verify the signatures of container images (with a key, or keyless against a signer identity), printing the verified payloads as JSON')
     .argument('<image...>', 'image references')
     .addOption(opt('--key <ref>', 'public key: a file path or env://VAR (PEM public key, certificate, or cosign private key)'))
     .option('-a, --annotations <key=value>', 'require these signed annotations (repeatable)', collectKeyValue)
     .addOption(boolOpt('--check-claims', 'check that the signed claims name the image digest', true))
     .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signatures'))
-    .addOption(opt('--trusted-root <file>', 'trusted_root.json listing the transparency logs whose entries are accepted'))
+    .addOption(opt('--trusted-root <file>', 'trusted_root.json: the CAs, logs and TSAs to trust (keyless default: the pinned public-good root)'))
     .addOption(opt('-o, --output <format>', 'output format: json or text', 'json'))
     .addOption(opt('--max-workers <n>', 'how many images to verify at once', '10'));
+  addKeylessVerifyOptions(verify);
   addRegistryOptions(verify);
   examples(verify, [
+    'signet verify --certificate-identity me@example.com --certificate-oidc-issuer https://accounts.google.com registry.example/app:v1',
+    'signet verify --trusted-root DIR/trusted_root.json --insecure-ignore-sct --certificate-identity-regexp \'@example\\.com$\' --certificate-oidc-issuer URL registry.example/app:v1',
     'signet verify --key cosign.pub --trusted-root trusted_root.json registry.example/app:v1',
     'signet verify --key cosign.pub --insecure-ignore-tlog registry.example/app:v1',
     'signet verify --key cosign.pub --insecure-ignore-tlog -a build=42 registry.example/app@sha256:…',
     'signet verify --key cosign.pub --insecure-ignore-tlog -o text img1 img2 img3',
   ]);
-  verify.action(async (images: string[], flags: RegistryFlags & { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; trustedRoot?: string; output: string; maxWorkers: string }) => {
-    if (!flags.key) {
-      throw new SignetError('USAGE', 'keyless verification is not available yet: pass --key');
-    }
+  verify.action(async (images: string[], flags: VerifyFlags) => {
     if (flags.output !== 'json' && flags.output !== 'text') throw new SignetError('USAGE', `unknown output format "${flags.output}" (json or text)`);
     const maxWorkers = parsePositiveInt(flags.maxWorkers);
-    const key = await loadPublicKey(flags.key, () => readPassword({ confirm: false }));
-    const trustedRoot = flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
+    if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+    const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
+    const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
+    const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
+    const trust = flags.key ? undefined : await keylessTrust(flags);
     if (flags.insecureIgnoreTlog) {
       ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');
     }
     const outcomes = await verifyImages({
       client: registryClient(flags),
-      key,
+      ...(key ? { key } : {}),
+      ...(identity ? { identity } : {}),
+      ...(trust ? { trust } : {}),
+      ignoreSct: flags.insecureIgnoreSct,
+      useSignedTimestamps: flags.useSignedTimestamps,
       images,
       annotations: flags.annotations,
       checkClaims: flags.checkClaims,
@@ -124,15 +154,25 @@ export function registerImageCommands(program: Command): void {
   });
 }
 
-function printVerification(v: ImageVerification, flags: { annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string }): void {
+type VerifyFlags = RegistryFlags &
+  KeylessVerifyFlags & { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string; maxWorkers: string };
+
+function printVerification(v: ImageVerification, flags: { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string }): void {
   const lines = [`\nVerification for ${v.input} --`, 'The following checks were performed on each of these signatures:'];
   if (flags.checkClaims && flags.annotations && Object.keys(flags.annotations).length > 0) lines.push('  - The specified annotations were verified.');
   if (flags.checkClaims) lines.push('  - The cosign claims were validated');
   if (!flags.insecureIgnoreTlog) lines.push(`  - ${TLOG_VERIFIED_LINE}`);
-  lines.push('  - The signatures were verified against the specified public key');
+  if (flags.key) lines.push('  - The signatures were verified against the specified public key');
+  else {
+    if (!flags.insecureIgnoreTlog) lines.push('  - The signatures were integrated into the transparency log when the certificate was valid');
+    lines.push(`  - ${CERTIFICATE_VERIFIED_LINE}`);
+  }
   ui.info(lines.join('\n'));
   if (flags.output === 'text') {
-    for (const s of v.verified) ui.out(s.payload.toString('utf8') + '\n');
+    for (const s of v.verified) {
+      if (s.identity) ui.info(`Certificate subject: ${s.identity.subject ?? ''}\nCertificate issuer URL: ${s.identity.issuer ?? ''}`);
+      ui.out(s.payload.toString('utf8') + '\n');
+    }
   } else {
     ui.out('\n' + JSON.stringify(v.verified.map((s) => s.claims)) + '\n');
   }
