@@ -26,6 +26,7 @@ import type { ParsedBundle } from './bundle.js';
 import {
   certificateAuthoritiesFromTrustedRoot,
   certificatePublicKey,
+  derRead,
   parseCertificate,
   verifyCertificateChain,
   type CertificateAuthority,
@@ -146,6 +147,29 @@ function keyHash(key: KeyObject): HashAlg | null {
     default:
       return 'sha256';
   }
+}
+
+// AlgorithmIdentifier bodies of EC SubjectPublicKeyInfos: id-ecPublicKey + the named curve's OID.
+const EC_ALG_HASH: ReadonlyArray<[Buffer, HashAlg]> = [
+  [Buffer.from('06072a8648ce3d020106082a8648ce3d030107', 'hex'), 'sha256'], // P-256
+  [Buffer.from('06072a8648ce3d020106052b81040022', 'hex'), 'sha384'], // P-384
+  [Buffer.from('06072a8648ce3d020106052b81040023', 'hex'), 'sha512'], // P-521
+];
+
+/**
+ * keyHash for a certificate's key, read from its SPKI bytes: KeyObject.asymmetricKeyDetails builds a
+ * fresh object in C++ on every access (~10 µs), once per bundle for a leaf key. Anything but the three
+ * named curves falls back to the KeyObject.
+ */
+function certKeyHash(leaf: ParsedCertificate, key: KeyObject): HashAlg | null {
+  const spki = leaf.spki;
+  const outer = derRead(spki, 0, spki.length, 'certificate public key');
+  const alg = derRead(spki, outer.body, outer.end, 'certificate public key');
+  if (alg.tag === 0x30) {
+    const body = spki.subarray(alg.body, alg.end);
+    for (const [prefix, hash] of EC_ALG_HASH) if (body.equals(prefix)) return hash;
+  }
+  return keyHash(key);
 }
 
 function verifyBytes(hash: HashAlg | null, data: Uint8Array, key: KeyObject, sig: Uint8Array): boolean {
@@ -291,7 +315,7 @@ export function verifyBundle(bundle: ParsedBundle, artifact: Artifact | undefine
       if (!verifyDigest(signer.key, c.digest, c.hashAlg, c.signature, signer.info)) fail('VERIFICATION', 'artifact signature: the signature does not verify');
     }
   } else {
-    const hash = signer.info ? signer.info.hash : keyHash(signer.key);
+    const hash = signer.info ? signer.info.hash : signer.leaf ? certKeyHash(signer.leaf, signer.key) : keyHash(signer.key);
     if (!verifyBytes(hash, pae(c.payloadType, c.payload), signer.key, c.signature)) fail('VERIFICATION', 'DSSE signature: the signature does not verify');
     result.payload = c.payload;
     result.payloadType = c.payloadType;

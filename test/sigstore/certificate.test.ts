@@ -2,11 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
+import { BasicConstraints, Certificate, ExtendedKeyUsage } from '@peculiar/asn1-x509';
 import { x509 } from '../../src/server/ca/x509.js';
 import { isSignetError } from '../../src/errors.js';
 import {
+  basicConstraints,
   certificateAuthoritiesFromTrustedRoot,
+  extendedKeyUsages,
+  findExtension,
   parseCertificate,
   verifyCertificateChain,
   type CertificateAuthority,
@@ -177,4 +180,47 @@ test('leaf validity times are read exactly (UTCTime)', () => {
   assert.equal(leaf.notBefore.getTime(), new Date(ref.validFrom).getTime());
   assert.equal(leaf.notAfter.getTime(), new Date(ref.validTo).getTime());
   assert.equal(LEAF_NOT_AFTER.getTime() - LEAF_NOT_BEFORE.getTime(), 600_000);
+});
+
+test('basic constraints and EKU read in place agree with the schema decoder', async () => {
+  const schemaBc = (der: Buffer) => {
+    const e = findExtension(parseCertificate(der), '2.5.29.19');
+    if (!e) return undefined;
+    const bc = AsnConvert.parse(e.value, BasicConstraints);
+    return bc.pathLenConstraint === undefined ? { ca: bc.cA } : { ca: bc.cA, pathLen: bc.pathLenConstraint };
+  };
+  const schemaEku = (der: Buffer) => {
+    const e = findExtension(parseCertificate(der), '2.5.29.37');
+    return e ? [...AsnConvert.parse(e.value, ExtendedKeyUsage)] : undefined;
+  };
+  const chain = await makeChain();
+  const san = emailSan('a@example.com');
+  const certs: Buffer[] = [chain.intermediate, chain.root];
+  for (const c of publicGoodCases) certs.push(c.leaf);
+  for (const ca of certificateAuthoritiesFromTrustedRoot(publicGoodRoot.certificateAuthorities)) certs.push(...ca.certChain);
+  for (const bc of [new x509.BasicConstraintsExtension(true, 0, true), new x509.BasicConstraintsExtension(true, 300, true), new x509.BasicConstraintsExtension(false)]) {
+    certs.push(await makeLeaf(chain, [bc, codeSigningEku(), san]));
+  }
+  certs.push(await makeLeaf(chain, [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.codeSigning, '1.3.6.1.4.1.57264.99.1']), san]));
+  certs.push(await makeLeaf(chain, [san]));
+  let withBc = 0;
+  for (const der of certs) {
+    const leaf = parseCertificate(der);
+    assert.deepEqual(basicConstraints(leaf), schemaBc(der));
+    assert.deepEqual(extendedKeyUsages(leaf), schemaEku(der));
+    if (basicConstraints(leaf)) withBc++;
+  }
+  assert.ok(withBc >= 6);
+  assert.deepEqual(basicConstraints(parseCertificate(certs.at(-4)!)), { ca: true, pathLen: 300 });
+
+  // Malformed values are refused (Go's reading: DER booleans, minimal non-negative integers, no trailing data).
+  const withExt = async (oid: string, value: number[]) => parseCertificate(await makeLeaf(chain, [new x509.Extension(oid, false, Buffer.from(value)), san]));
+  for (const v of [[0x30, 0x03, 0x01, 0x01, 0x01], [0x30, 0x03, 0x02, 0x01, 0xff], [0x30, 0x04, 0x02, 0x02, 0x00, 0x01], [0x30, 0x00, 0x00], [0x04, 0x00], [0x30, 0x03, 0x05, 0x00], [0x30, 0x06, 0x02, 0x01, 0x01, 0x01, 0x01, 0xff]]) {
+    const leaf = await withExt('2.5.29.19', v);
+    rejects(() => basicConstraints(leaf), 'MALFORMED', /basic constraints/);
+  }
+  for (const v of [[0x30, 0x02, 0x02, 0x00], [0x31, 0x00], [0x30, 0x00, 0x00], [0x30, 0x03, 0x06, 0x01]]) {
+    const leaf = await withExt('2.5.29.37', v);
+    rejects(() => extendedKeyUsages(leaf), 'MALFORMED', /extended key usage/);
+  }
 });

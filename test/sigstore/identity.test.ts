@@ -112,3 +112,52 @@ test('issuer falls back to the deprecated raw 1.1 extension; username otherName 
   const badIssuer = await makeLeaf(chain, [codeSigningEku(), san, rawExt('1.3.6.1.4.1.57264.1.8', 'not DER')]);
   rejects(() => certificateIdentity(badIssuer), 'MALFORMED', /^certificate OIDC issuer \(1\.3\.6\.1\.4\.1\.57264\.1\.8\) (is truncated|is not a DER UTF8String)/);
 });
+
+test('SANs read in place agree with the schema decoder', async () => {
+  const { AsnConvert } = await import('@peculiar/asn1-schema');
+  const { SubjectAlternativeName } = await import('@peculiar/asn1-x509');
+  // The reference: the @peculiar/asn1-x509 schema, mapped as identity.ts used to map it.
+  const reference = (der: Buffer) => {
+    const ext = parseSan(der);
+    if (!ext) return [];
+    const out: { type: string; value: string }[] = [];
+    for (const n of AsnConvert.parse(ext, SubjectAlternativeName)) {
+      if (n.rfc822Name !== undefined) out.push({ type: 'email', value: n.rfc822Name });
+      else if (n.uniformResourceIdentifier !== undefined) out.push({ type: 'uri', value: n.uniformResourceIdentifier });
+      else if (n.dNSName !== undefined) out.push({ type: 'dns', value: n.dNSName });
+      else if (n.iPAddress !== undefined) out.push({ type: 'ip', value: n.iPAddress });
+      else if (n.otherName) {
+        const v = Buffer.from(n.otherName.value);
+        if (v[0] === 0x0c) out.push({ type: n.otherName.typeId === '1.3.6.1.4.1.57264.1.7' ? 'username' : 'otherName', value: v.subarray(2).toString('utf8') });
+      }
+    }
+    return out;
+  };
+  const parseSan = (der: Buffer): Buffer | undefined => {
+    const e = new x509.X509Certificate(der).getExtension('2.5.29.17');
+    return e ? Buffer.from(e.value) : undefined;
+  };
+  const chain = await makeChain();
+  const sanOf = (names: { type: string; value: string }[]) => new x509.SubjectAlternativeNameExtension(names as never, true);
+  const leaves: Buffer[] = publicGoodCases.map((c) => c.leaf);
+  for (const names of [
+    [{ type: 'email', value: 'a@example.com' }, { type: 'dns', value: 'host.example' }],
+    [{ type: 'url', value: 'https://github.com/o/r/.github/workflows/w.yml@refs/heads/main' }],
+    [{ type: 'ip', value: '192.0.2.7' }, { type: 'ip', value: '2001:db8::1' }, { type: 'ip', value: '2001:db8:0:1:0:0:0:1' }, { type: 'ip', value: '::' }, { type: 'ip', value: '1:0:2:0:3:0:4:5' }],
+    [{ type: 'upn', value: 'alice@corp.example' }, { type: 'dn', value: 'CN=x' }, { type: 'id', value: '1.2.3.4' }, { type: 'email', value: 'b@example.com' }],
+  ]) {
+    leaves.push(await makeLeaf(chain, [codeSigningEku(), sanOf(names)]));
+  }
+  for (const der of leaves) assert.deepEqual(certificateIdentity(der).sans, reference(der));
+  assert.deepEqual(
+    certificateIdentity(leaves.at(-2)!).sans.map((s) => s.value),
+    ['192.0.2.7', '2001:db8::1', '2001:db8:0:1::1', '::', '1:0:2:0:3:0:4:5'],
+  );
+  assert.deepEqual(certificateIdentity(leaves.at(-1)!).sans, [{ type: 'otherName', value: 'alice@corp.example' }, { type: 'email', value: 'b@example.com' }]);
+
+  // Malformed SAN values are refused.
+  for (const v of [[0x30, 0x03, 0x81, 0x01], [0x31, 0x00], [0x30, 0x02, 0x89, 0x00], [0x30, 0x03, 0x87, 0x01, 0x01], [0x30, 0x02, 0x81, 0x00, 0x00], [0x30, 0x04, 0xa0, 0x02, 0x06, 0x00]]) {
+    const leaf = await makeLeaf(chain, [codeSigningEku(), new x509.Extension('2.5.29.17', true, Buffer.from(v))]);
+    rejects(() => certificateIdentity(leaf), 'MALFORMED', /subject alternative name|IP address SAN/);
+  }
+});
