@@ -3,8 +3,11 @@ import { SignetError } from '../errors.js';
 
 // protojson accepts standard and URL-safe base64, padded or not; anything else (whitespace, stray
 // characters, mixed alphabets, bad padding, non-canonical trailing bits) is refused rather than silently
-// skipped as Buffer.from would do. Validation is one pass over the characters: this runs on every
-// certificate, payload and log body of every bundle, so it must not re-encode to compare.
+// skipped as Buffer.from would do. This runs on every certificate, payload and log body of every bundle,
+// so it leans on Node's native decoder instead of a JavaScript pass over the characters (~10× faster):
+// for ASCII input that decoder takes exactly the 64 + 2 characters of both alphabets and skips anything
+// else, and a skipped character always shortens the output (test/sigstore/bundle.test.ts checks this
+// for every UTF-16 code unit, so a Node upgrade that changed it would fail there).
 const STD_ONLY = 64;
 const URL_ONLY = 128;
 /** Char code → 6-bit value, | STD_ONLY for '+' '/', | URL_ONLY for '-' '_'; 255 = not base64. */
@@ -25,22 +28,18 @@ export function decodeBase64Strict(s: string, what: string): Buffer {
   const padded = s.length - end;
   // Padding is optional, but when present it must complete the last quantum (at most two '=').
   if (end % 4 === 1 || padded > 2 || (padded > 0 && s.length % 4 !== 0)) bad(what);
-  let seen = 0;
-  let v = 0;
-  for (let i = 0; i < end; i++) {
-    const c = s.charCodeAt(i);
-    v = c < 128 ? B64[c]! : 255;
-    if (v === 255) bad(what);
-    seen |= v;
-  }
-  if ((seen & (STD_ONLY | URL_ONLY)) === (STD_ONLY | URL_ONLY)) bad(what);
+  if (end === 0) return Buffer.alloc(0);
+  // Node reads a UTF-16 code unit by its low byte ('\u012b' would pass for '+'): ASCII only.
+  if (Buffer.byteLength(s, 'utf8') !== s.length) bad(what);
+  const buf = Buffer.from(end === s.length ? s : s.slice(0, end), 'base64');
+  // Every character counted in `end` must have been a base64 digit (end % 4 !== 1, so one fewer
+  // digit always means fewer bytes).
+  if (buf.length !== (end * 3) >> 2) bad(what);
   // Non-canonical trailing bits would decode to the same bytes as a different string; refuse them.
-  if (end > 0) {
-    const last = v & 63;
-    if ((end % 4 === 2 && (last & 0x0f) !== 0) || (end % 4 === 3 && (last & 0x03) !== 0)) bad(what);
-  }
-  // Node's base64 decoder takes both alphabets; the input is known clean, so this is exact.
-  return Buffer.from(end === s.length ? s : s.slice(0, end), 'base64');
+  const last = B64[s.charCodeAt(end - 1)]! & 63;
+  if ((end % 4 === 2 && (last & 0x0f) !== 0) || (end % 4 === 3 && (last & 0x03) !== 0)) bad(what);
+  if ((s.includes('+') || s.includes('/')) && (s.includes('-') || s.includes('_'))) bad(what);
+  return buf;
 }
 
 export type HashAlg = 'sha256' | 'sha384' | 'sha512';

@@ -191,5 +191,14 @@ describe('strict base64', () => {
       }
     }
     assert.ok(accepted > 1000, `only ${accepted} random strings were valid base64`);
+    // Every UTF-16 code unit in every position of a quantum, and after a full one.
+    for (let c = 0; c < 0x10000; c++) {
+      const ch = String.fromCharCode(c);
+      for (const s of [`${ch}AAA`, `A${ch}AA`, `AA${ch}A`, `AAA${ch}`, `AAAA${ch}A`, `AAAA${ch}Q==`, `AAAAAA${ch}=`]) {
+        const want = reference(s);
+        if (want === null) assert.throws(() => decodeBase64Strict(s, 'x'), malformed(/not valid base64/), JSON.stringify(s));
+        else assert.deepEqual(decodeBase64Strict(s, 'x'), want, JSON.stringify(s));
+      }
+    }
   });
 });
