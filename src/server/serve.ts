@@ -16,6 +16,7 @@ import { type CertificateAuthority, type TokenVerifier, type TrustedRootCertific
 import { Metrics, Router, createHttpServer } from './http/server.js';
 import { registerRekorRoutes } from './http/rekor.js';
 import { mountServiceRoutes } from './http/services.js';
+import { verifierPool } from './http/verify-pool.js';
 import { openLog } from './log/index.js';
 import type { TransparencyLog } from './log/types.js';
 import { type DevIssuer, type OidcConfig, OidcError, OidcVerifier, createDevIssuer } from './oidc/index.js';
@@ -61,6 +62,8 @@ export interface StartServerOptions {
    * TSA's timestamp (which the signing config always lists).
    */
   rekorApiVersion?: 1 | 2;
+  /** Threads that verify log submissions (default: one per core; 0: on the event loop). */
+  verifyWorkers?: number;
   /** Largest request body (default 4 MiB). */
   maxBodyBytes?: number;
   /** Request log sink; false silences it (tests). Default stderr. */
@@ -237,7 +240,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   });
   const metrics = new Metrics();
   const router = new Router();
-  registerRekorRoutes(router, log, { metrics });
+  const entryVerifier = verifierPool(opts.verifyWorkers);
+  registerRekorRoutes(router, log, { metrics, verifier: entryVerifier });
   mountServiceRoutes(router, ca.routes);
   mountServiceRoutes(router, tsa.routes());
   let markReady!: () => void;
@@ -263,6 +267,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       });
     });
   } catch (e) {
+    await entryVerifier.close();
     await log.close();
     const err = e as NodeJS.ErrnoException;
     throw new SignetError('IO', `cannot listen on ${opts.listen ?? '127.0.0.1:3000'}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
@@ -272,6 +277,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // close() waits for in-flight requests; idle keep-alive sockets are dropped right away.
     server.closeIdleConnections();
     await closed;
+    await entryVerifier.close();
     await log.close();
   };
 

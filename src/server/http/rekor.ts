@@ -9,7 +9,6 @@ import {
   buildV1LogEntry,
   buildV2TransparencyLogEntry,
   bodyKind,
-  canonicalizeCreateEntryRequest,
   canonicalizeProposedEntry,
   v1EntryId,
   verifierFromPem,
@@ -18,6 +17,7 @@ import { decodeBase64Strict } from '../../sigstore/index.js';
 import { leafHash, noteKeyHash, parseEntryId, parseTilePath, rootFromInclusionProof } from '../../tlog/index.js';
 import type { SignedCheckpoint, StoredEntry, TransparencyLog } from '../log/types.js';
 import type { Metrics } from './metrics.js';
+import { type EntryVerifier, inlineVerifier } from './verify-pool.js';
 import { HttpError, type Reply, type RequestContext, type Router } from './router.js';
 
 /** Rekor's `maxSearchQueries`: entries/retrieve answers at most this many items per request. */
@@ -48,6 +48,8 @@ function intParam(v: string | null, name: string, required: boolean, min: number
 
 export interface RekorRoutesOptions {
   metrics?: Metrics;
+  /** Where submissions are parsed and signature-checked; default: on the event loop. */
+  verifier?: EntryVerifier;
 }
 
 export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: RekorRoutesOptions = {}): void {
@@ -56,6 +58,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   const v2KeyId = Buffer.from(noteKeyHash(signatureName, log.publicKey));
   const publicKeyPem = log.publicKey.export({ format: 'pem', type: 'spki' }).toString();
   const treeIdDecimal = log.treeId.toString();
+  const verifier = opts.verifier ?? inlineVerifier();
 
   async function proofAt(index: number, cp: SignedCheckpoint): Promise<{ treeSize: number; rootHash: Buffer; hashes: Buffer[]; checkpoint: string }> {
     const hashes = await log.inclusionProof(index, cp.size);
@@ -85,7 +88,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
 
   // ---- Rekor v1 ----
   router.add('POST', '/api/v1/log/entries', '/api/v1/log/entries', async (ctx) => {
-    const entry = canonicalizeProposedEntry(await ctx.json());
+    const entry = await verifier.canonicalize(1, await ctx.body());
     const r = await append(entry);
     const id = v1EntryId(log.treeId, r.entry.body);
     if (r.status === 'duplicate') {
@@ -241,7 +244,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
 
   // ---- Rekor v2 ----
   router.add('POST', '/api/v2/log/entries', '/api/v2/log/entries', async (ctx) => {
-    const entry = canonicalizeCreateEntryRequest(await ctx.json());
+    const entry = await verifier.canonicalize(2, await ctx.body());
     const r = await append(entry);
     if (r.status === 'duplicate') {
       throw new HttpError(409, `an equivalent entry already exists in the transparency log at index ${r.entry.index}`, { 'x-log-index': String(r.entry.index) });

@@ -5,10 +5,11 @@
 import { type KeyObject, createHash, createPublicKey } from 'node:crypto';
 import { SignetError } from '../../errors.js';
 import {
-  type ExpandedTile,
+  ExpandedTile,
   type ProofElement,
   type TileCache,
   type TileId,
+  checkTile,
   consistencyProofNodes,
   inclusionProofNodes,
   nodeHash,
@@ -113,6 +114,9 @@ function checkIndexArg(n: number, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new SignetError('USAGE', `${what} must be a non-negative integer, got ${String(n)}`);
 }
 
+/** Tile loads in progress per cache, so concurrent proofs share one read + expansion of a tile. */
+const inflight = new WeakMap<TileCache, Map<string, Promise<ExpandedTile | undefined>>>();
+
 /**
  * Computes proof hashes for `elements` over a tree of `size`: tiles missing from `cache` are loaded in
  * one call, tiles found in it are pinned for the duration so a concurrent eviction cannot lose them.
@@ -127,13 +131,43 @@ async function proofFromTiles(
   const tiles = tilesForNodes(proofNodeSet(elements), size);
   const pinned = new Map<string, ExpandedTile>();
   const missing: TileId[] = [];
+  const waits: Promise<void>[] = [];
+  let pending = inflight.get(cache);
+  if (!pending) inflight.set(cache, (pending = new Map()));
   for (const t of tiles) {
     const p = tilePath(t.level, t.index, t.width);
     const hit = cache.get(p);
-    if (hit) pinned.set(p, hit);
+    if (hit) {
+      pinned.set(p, hit);
+      continue;
+    }
+    // The waiters of one batch all ask for the same new right-edge tiles at once: one read and one
+    // expansion serve them all, instead of each re-hashing the partial tiles (~12% of a write's CPU).
+    const shared = pending.get(p);
+    if (shared) waits.push(shared.then((tile) => void (tile && pinned.set(p, tile))));
     else missing.push(t);
   }
-  const loaded = missing.length > 0 ? await load(missing) : new Map<string, Uint8Array>();
+  if (missing.length > 0) {
+    const loading = load(missing);
+    for (const t of missing) {
+      const p = tilePath(t.level, t.index, t.width);
+      const one = loading.then((m) => {
+        const data = m.get(p);
+        if (!data) return undefined;
+        checkTile(data, t.width);
+        const tile = new ExpandedTile(data);
+        cache.set(p, tile);
+        return tile;
+      });
+      pending.set(p, one);
+      const clear = (): void => {
+        if (pending.get(p) === one) pending.delete(p);
+      };
+      one.then(clear, clear);
+      waits.push(one.then((tile) => void (tile && pinned.set(p, tile))));
+    }
+  }
+  await Promise.all(waits);
   const local: TileCache = {
     get: (p) => pinned.get(p),
     set: (p, t) => {
@@ -141,7 +175,8 @@ async function proofFromTiles(
       cache.set(p, t);
     },
   };
-  const read = tileNodeReader(size, (t) => loaded.get(tilePath(t.level, t.index, t.width)), { cache: local });
+  // Every tile was pinned above; a tile the storage lacked is reported by the reader.
+  const read = tileNodeReader(size, () => undefined, { cache: local });
   return elements.map((el) => {
     // A proof element is a single perfect node except on the tree's right border, where it folds right to left.
     let r = read(el[el.length - 1]!.level, el[el.length - 1]!.index);
