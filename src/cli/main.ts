@@ -9,6 +9,14 @@ import { describeError, SignetError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerAll } from './commands/index.js';
 
+// `signet … | head` closes stdout early: that is the reader's choice, not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('signet')
     .description('Sign and verify container images and artifacts, compatible with Sigstore cosign')
