@@ -14,7 +14,7 @@
 import { type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
@@ -25,6 +25,8 @@ import { openLog } from '../src/server/log/index.js';
 import { ecKey, hashedRekordV1 } from '../test/rekor/fixtures.js';
 import { spawnServe } from '../test/server/http/spawn.js';
 
+// Other work on the machine skews every figure: the load average at start and end goes into the output.
+const loadAtStart = loadavg()[0]!;
 const N = Number(process.env.SIGNET_BENCH_LOG_N ?? 20_000);
 const CONN = Number(process.env.SIGNET_BENCH_LOG_CONN ?? 64);
 const PROOF_N = Number(process.env.SIGNET_BENCH_LOG_PROOF_N ?? 1_000_000);
@@ -227,7 +229,7 @@ if (PG) {
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 process.stdout.write(
-  `\nMachine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}\n\n` +
+  `\nMachine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, 1-min load average ${fmt(loadAtStart, 2)} at start / ${fmt(loadavg()[0]!, 2)} at end (the bench itself adds ~2)\n\n` +
     '| measurement | result | notes |\n|---|---|---|\n' +
     rows.map((r) => `| ${r.join(' | ')} |`).join('\n') +
     '\n',

@@ -19,6 +19,8 @@ import { NO_ISSUER_MESSAGE, type RunningServer, startServer } from '../../src/se
 import { parseSigningConfig, selectServices } from '../../src/sigstore/signing-config.js';
 import { verifyTimestamp } from '../../src/sigstore/timestamp.js';
 import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
+import { leafHash, rootFromInclusionProof } from '../../src/tlog/index.js';
+import { ecKey, hashedRekordV1 } from '../rekor/fixtures.js';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -175,6 +177,39 @@ describe('signet serve with --dev-oidc', () => {
     assert.throws(() => verifier.verify(toSignedEntity(bundle, Buffer.from('tampered')), policy));
     assert.throws(() => verifier.verify(toSignedEntity(bundle, payload), { ...policy, subjectAlternativeName: 'someone@example.com' }), /identity|SAN|subject/i);
     assert.throws(() => verifier.verify(toSignedEntity(bundle, payload), { ...policy, extensions: { issuer: 'https://accounts.example.com' } }), /issuer|extension/i);
+  });
+});
+
+describe('signet serve under concurrent writes', () => {
+  it('verifies submissions in the worker pool and answers every one with a proof that checks against its checkpoint', async () => {
+    const srv = await startServer({ dataDir: tmp(), listen: '127.0.0.1:0', requestLog: false, verifyWorkers: 2 });
+    try {
+      const key = ecKey();
+      const bodies = Array.from({ length: 300 }, () => JSON.stringify(hashedRekordV1(key)));
+      // One bad signature among them is refused without disturbing the others.
+      const bad = JSON.parse(bodies[0]!) as { spec: { signature: { content: string } } };
+      bad.spec.signature.content = JSON.parse(bodies[1]!).spec.signature.content;
+      const all = [...bodies, JSON.stringify(bad)];
+      const answers = await Promise.all(
+        all.map(async (b) => {
+          const r = await fetch(srv.url + '/api/v1/log/entries', { method: 'POST', headers: { 'content-type': 'application/json' }, body: b });
+          return { status: r.status, json: (await r.json()) as Record<string, any> };
+        }),
+      );
+      assert.equal(answers.at(-1)!.status, 400);
+      const indexes = new Set<number>();
+      for (const a of answers.slice(0, -1)) {
+        assert.equal(a.status, 201);
+        const e = Object.values(a.json)[0] as { body: string; logIndex: number; verification: { inclusionProof: { hashes: string[]; rootHash: string; treeSize: number } } };
+        const p = e.verification.inclusionProof;
+        const root = rootFromInclusionProof(leafHash(Buffer.from(e.body, 'base64')), e.logIndex, p.treeSize, p.hashes.map((h) => Buffer.from(h, 'hex')));
+        assert.equal(Buffer.from(root).toString('hex'), p.rootHash);
+        indexes.add(e.logIndex);
+      }
+      assert.equal(indexes.size, bodies.length);
+    } finally {
+      await srv.close();
+    }
   });
 });
 
