@@ -123,6 +123,16 @@ describe('verifyTimestamp', () => {
     }
   });
 
+  test('every truncation, and trailing bytes, are refused as SignetErrors (the zero-copy reader never crashes)', () => {
+    const der = stamp(tsa);
+    for (let k = 0; k < der.length; k++) {
+      assert.throws(() => verifyTimestamp(der.subarray(0, k), { signature: sig, authorities: [auth] }), (e) => isSignetError(e), `prefix ${k}`);
+    }
+    assert.throws(() => verifyTimestamp(Buffer.concat([der, Buffer.from([0x05, 0x00])]), { signature: sig, authorities: [auth] }), (e) => isSignetError(e, 'MALFORMED'));
+    // Same verdict and time as the schema decoder on the intact response.
+    assert.equal(verifyTimestamp(der, { signature: sig, authorities: [auth] }).time.getTime(), parseTimestampResponse(der).genTime.getTime());
+  });
+
   test('refuses leaves without the critical timeStamping EKU, broken chains, impostor keys', async () => {
     const noncritical = await imitation({ ekuCritical: false });
     refused(() => verifyTimestamp(stamp(tsa), { signature: sig, authorities: [noncritical] }), /lacks the critical timeStamping extended key usage/);
