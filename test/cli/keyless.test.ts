@@ -187,6 +187,22 @@ describe('keyless blobs', () => {
     assert.match(r.stderr, /Rekor v2.*timestamp authority/);
   });
 
+  test('Rekor v2 with a TSA: the entry names the certificate and verifies', async () => {
+    const cfg = JSON.parse(readFileSync(srv.signingConfigPath, 'utf8'));
+    cfg.rekorTlogUrls[0].majorApiVersion = 2;
+    const cfgFile = file('v2-tsa.json');
+    writeFileSync(cfgFile, JSON.stringify(cfg));
+    const b = file('v2.bundle');
+    let r = await runCli(['sign-blob', '--signing-config', cfgFile, '--identity-token', await devToken(srv, 'alice@example.com'), '--bundle', b, artifact], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(readFileSync(b, 'utf8'));
+    assert.equal(doc.verificationMaterial.tlogEntries[0].kindVersion.version, '0.0.2');
+    r = await runCli([...verifyBlobArgs(b, artifact), '--use-signed-timestamps'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    r = await runCli(verifyBlobArgs(b, artifact, ['--certificate-identity', 'bob@example.com', '--certificate-oidc-issuer', issuer()]), { env });
+    assert.equal(r.code, 1);
+  });
+
   test('interop: Signet verifies a bundle the sigstore package made through the same services', async () => {
     const payload = readFileSync(artifact);
     const token = await devToken(srv, 'alice@example.com');
