@@ -31,7 +31,11 @@ export interface VerifyImagesOptions {
   identity?: IdentityPolicy;
   /** Keyless: the trusted root's CAs, CT logs, TSAs and logs (prepareTrust). */
   trust?: TrustMaterial;
-  /** --insecure-ignore-sct */
+  /**
+   * --insecure-ignore-sct. Unset: SCTs are required when the trusted root lists CT logs and not
+   * otherwise (a root without CT logs says its CA does not log certificates; demanding SCTs could
+   * only fail).
+   */
   ignoreSct?: boolean;
   /** --use-signed-timestamps: each signature needs a verified RFC 3161 timestamp. */
   useSignedTimestamps?: boolean;
@@ -242,25 +246,23 @@ function checkBundle(opts: VerifyImagesOptions, target: Target, bytes: Buffer, l
   };
 }
 
-/** The bundle engine under the command's keyless policy; an SCT failure under a root without CT logs says what to do. */
+/** The bundle engine under the command's keyless policy. */
 export function verifyKeylessBundle(
   bundle: ReturnType<typeof parseBundle>,
   artifact: Artifact,
   opts: { trust?: TrustMaterial; identity?: IdentityPolicy; ignoreTlog?: boolean; ignoreSct?: boolean; useSignedTimestamps?: boolean },
 ): VerifiedBundle {
-  try {
-    return verifyBundle(bundle, artifact, opts.trust!, {
-      identity: opts.identity!,
-      ignoreTlog: opts.ignoreTlog === true,
-      ignoreSct: opts.ignoreSct === true,
-      tsaThreshold: opts.useSignedTimestamps ? 1 : 0,
-    });
-  } catch (e) {
-    if (e instanceof SignetError && e.message.startsWith('SCT:') && opts.trust!.ctlogs.length === 0) {
-      throw new SignetError(e.code, `${e.message} (the trusted root lists no CT logs: pass --insecure-ignore-sct if its CA issues certificates without SCTs)`, { cause: e });
-    }
-    throw e;
-  }
+  return verifyBundle(bundle, artifact, opts.trust!, {
+    identity: opts.identity!,
+    ignoreTlog: opts.ignoreTlog === true,
+    ignoreSct: sctIgnored(opts.trust!, opts.ignoreSct),
+    tsaThreshold: opts.useSignedTimestamps ? 1 : 0,
+  });
+}
+
+/** Whether SCTs go unchecked: asked for, or the trusted root lists no CT log to check them against. */
+export function sctIgnored(trust: TrustMaterial, ignoreSct: boolean | undefined): boolean {
+  return ignoreSct ?? trust.ctlogs.length === 0;
 }
 
 async function legacyCandidates(opts: VerifyImagesOptions, target: Target): Promise<Candidate[]> {
@@ -292,7 +294,7 @@ function checkLegacy(opts: VerifyImagesOptions, target: Target, layer: Descripto
       trust: opts.trust!,
       identity: opts.identity!,
       ignoreTlog: opts.ignoreTlog === true,
-      ignoreSct: opts.ignoreSct === true,
+      ignoreSct: sctIgnored(opts.trust!, opts.ignoreSct),
       useSignedTimestamps: opts.useSignedTimestamps === true,
     });
     const claims = parseSimpleSigningPayload(payload);

@@ -114,11 +114,23 @@ describe('keyless blobs', () => {
     assert.match(r.stderr, /digest|signature/);
   });
 
-  test('SCTs are demanded unless --insecure-ignore-sct (our CA has no CT log), with a hint', async () => {
+  test('SCTs: not checked when the trusted root lists no CT log (said on stderr); demanded when it lists one', async () => {
     const args = verifyBlobArgs(bundle, artifact).filter((a) => a !== '--insecure-ignore-sct');
-    const r = await runCli(args, { env });
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /SCT.*--insecure-ignore-sct/);
+    const ok = await runCli(args, { env });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, /lists no CT logs, so certificates are not checked for SCTs/);
+    // The same root plus a CT log (the public-good one): now our SCT-less certificate must fail, unless the flag says otherwise.
+    const root = JSON.parse(readFileSync(srv.trustedRootPath, 'utf8'));
+    const publicGood = JSON.parse(readFileSync(new URL('../../../test/sigstore/fixtures-public-good/trusted_root.json', import.meta.url), 'utf8'));
+    root.ctlogs = publicGood.ctlogs;
+    const withCt = file('trusted_root_ct.json');
+    writeFileSync(withCt, JSON.stringify(root));
+    const strict = args.map((a) => (a === srv.trustedRootPath ? withCt : a));
+    const refused = await runCli(strict, { env });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /SCT/);
+    const forced = await runCli([...strict.slice(0, 1), '--insecure-ignore-sct', ...strict.slice(1)], { env });
+    assert.equal(forced.code, 0, forced.stderr);
   });
 
   test('missing identity or issuer flags are a usage error naming the flags (exit 2)', async () => {

@@ -137,9 +137,18 @@ export function identityPolicyFromFlags(f: KeylessVerifyFlags): IdentityPolicy {
 }
 
 /** --trusted-root, else the pinned public-good root (no network). */
-export async function keylessTrust(f: { trustedRoot?: string }): Promise<TrustMaterial> {
+export async function keylessTrust(f: { trustedRoot?: string; insecureIgnoreSct?: boolean }): Promise<TrustMaterial> {
   const root = f.trustedRoot ? await loadTrustedRoot(f.trustedRoot) : await loadPublicGoodTrustedRoot({ offline: true });
-  return prepareTrust(root);
+  const trust = prepareTrust(root);
+  if (trust.ctlogs.length === 0 && !f.insecureIgnoreSct) {
+    ui.info('Note: the trusted root lists no CT logs, so certificates are not checked for SCTs.');
+  }
+  return trust;
+}
+
+/** --insecure-ignore-sct when given; otherwise the trusted root decides (see sctIgnored). */
+export function sctFlag(f: { insecureIgnoreSct: boolean }): boolean | undefined {
+  return f.insecureIgnoreSct ? true : undefined;
 }
 
 export const CERTIFICATE_VERIFIED_LINE = 'The code-signing certificate was verified using trusted certificate authority certificates';
@@ -396,7 +405,7 @@ async function verifyBlobKeylessAction(target: string, flags: VerifyBlobFlags): 
     trust,
     identity,
     ignoreTlog: flags.insecureIgnoreTlog,
-    ignoreSct: flags.insecureIgnoreSct,
+    ignoreSct: sctFlag(flags),
     useSignedTimestamps: flags.useSignedTimestamps,
   });
   for (const w of r.warnings) ui.warn(w);

@@ -17,6 +17,7 @@ import {
   identityPolicyFromFlags,
   keylessSignerFromFlags,
   keylessTrust,
+  sctFlag,
   type KeylessSignFlags,
   type KeylessVerifyFlags,
 } from './blob.js';
@@ -126,7 +127,7 @@ export function registerImageCommands(program: Command): void {
       ...(key ? { key } : {}),
       ...(identity ? { identity } : {}),
       ...(trust ? { trust } : {}),
-      ignoreSct: flags.insecureIgnoreSct,
+      ignoreSct: sctFlag(flags),
       useSignedTimestamps: flags.useSignedTimestamps,
       images,
       annotations: flags.annotations,
