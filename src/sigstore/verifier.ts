@@ -161,7 +161,7 @@ const EC_ALG_HASH: ReadonlyArray<[Buffer, HashAlg]> = [
  * fresh object in C++ on every access (~10 µs), once per bundle for a leaf key. Anything but the three
  * named curves falls back to the KeyObject.
  */
-function certKeyHash(leaf: ParsedCertificate, signer: { key: KeyObject }): HashAlg | null {
+function certKeyHash(leaf: ParsedCertificate, key: KeyObject): HashAlg | null {
   const spki = leaf.spki;
   const outer = derRead(spki, 0, spki.length, 'certificate public key');
   const alg = derRead(spki, outer.body, outer.end, 'certificate public key');
@@ -169,10 +169,10 @@ function certKeyHash(leaf: ParsedCertificate, signer: { key: KeyObject }): HashA
     const body = spki.subarray(alg.body, alg.end);
     for (const [prefix, hash] of EC_ALG_HASH) if (body.equals(prefix)) return hash;
   }
-  return keyHash(signer.key);
+  return keyHash(key);
 }
 
-function verifyBytes(hash: HashAlg | null, data: Uint8Array, key: KeyObject | { key: Buffer; format: 'der'; type: 'spki' }, sig: Uint8Array): boolean {
+function verifyBytes(hash: HashAlg | null, data: Uint8Array, key: KeyObject, sig: Uint8Array): boolean {
   try {
     return cryptoVerify(hash, data, key, sig);
   } catch {
@@ -223,22 +223,15 @@ export function verifyBundle(bundle: ParsedBundle, artifact: Artifact | undefine
   } else {
     const der = vm.kind === 'certificate' ? vm.certificate : vm.certificates[0]!;
     const leaf = check('certificate', 'VERIFICATION', () => parseCertificate(der, 'signing certificate'));
+    const key = check('certificate', 'VERIFICATION', () => certificatePublicKey(leaf));
     if (policy.key) {
-      const key = check('certificate', 'VERIFICATION', () => certificatePublicKey(leaf));
       // A key pins the signer directly: the certificate must carry exactly that key.
       if (!leaf.spki.equals(policy.key.spkiDer)) fail('VERIFICATION', 'key: the bundle\'s certificate holds a different public key than the one given');
       signer = { key, info: policy.key };
     } else {
       if (!policy.identity) fail('USAGE', 'keyless verification needs an identity policy (--certificate-identity and --certificate-oidc-issuer)');
       validateIdentityPolicy(policy.identity);
-      // The leaf's KeyObject is made only if something asks for it: createPublicKey costs ~25 µs, while
-      // crypto.verify parses the SPKI bytes for the DSSE signature at almost no extra cost.
-      signer = {
-        get key(): KeyObject {
-          return check('certificate', 'VERIFICATION', () => certificatePublicKey(leaf));
-        },
-        leaf,
-      };
+      signer = { key, leaf };
     }
   }
   if (c.kind === 'messageSignature' && !artifact) {
@@ -306,8 +299,7 @@ export function verifyBundle(bundle: ParsedBundle, artifact: Artifact | undefine
   }
 
   // --- 5. the artifact signature.
-  const result = { kind: c.kind, timestamps, tlogEntries: verifiedEntries.length, warnings } as VerifiedBundle;
-  Object.defineProperty(result, 'signingKey', { get: () => signer.key, enumerable: true, configurable: true });
+  const result: VerifiedBundle = { kind: c.kind, signingKey: signer.key, timestamps, tlogEntries: verifiedEntries.length, warnings };
   if (c.kind === 'messageSignature') {
     const a = artifact!;
     const isEd = signer.key.asymmetricKeyType === 'ed25519';
@@ -323,14 +315,8 @@ export function verifyBundle(bundle: ParsedBundle, artifact: Artifact | undefine
       if (!verifyDigest(signer.key, c.digest, c.hashAlg, c.signature, signer.info)) fail('VERIFICATION', 'artifact signature: the signature does not verify');
     }
   } else {
-    const leaf = signer.info ? undefined : signer.leaf;
-    const hash = signer.info ? signer.info.hash : leaf ? check('certificate', 'VERIFICATION', () => certKeyHash(leaf, signer)) : keyHash(signer.key);
-    const key = leaf ? { key: leaf.spki, format: 'der' as const, type: 'spki' as const } : signer.key;
-    if (!verifyBytes(hash, pae(c.payloadType, c.payload), key, c.signature)) {
-      // A leaf key OpenSSL cannot read is a certificate problem, and is reported as one.
-      if (leaf) void signer.key;
-      fail('VERIFICATION', 'DSSE signature: the signature does not verify');
-    }
+    const hash = signer.info ? signer.info.hash : signer.leaf ? certKeyHash(signer.leaf, signer.key) : keyHash(signer.key);
+    if (!verifyBytes(hash, pae(c.payloadType, c.payload), signer.key, c.signature)) fail('VERIFICATION', 'DSSE signature: the signature does not verify');
     result.payload = c.payload;
     result.payloadType = c.payloadType;
     if (c.payloadType === IN_TOTO_PAYLOAD_TYPE) {
