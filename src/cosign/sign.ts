@@ -27,7 +27,7 @@ import {
 import { resolveTargets, type Target } from './targets.js';
 import { requestTimestamp } from '../sigstore/tsa-client.js';
 import { verifySignature } from '../keys/index.js';
-import { timestampAndLog, type KeylessSigner } from './keyless.js';
+import { timestampAndLog, type KeylessSigner } from '../sigstore/sign-keyless.js';
 
 export interface SignImagesOptions {
   client: RegistryClient;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isSignetError } from '../../src/errors.js';
 import { RegistryClient } from '../../src/oci/index.js';
-import { obtainKeylessSigner, resolveKeylessServices, signBlobKeyless, type KeylessSigner } from '../../src/cosign/keyless.js';
+import { obtainKeylessSigner, resolveKeylessServices, signBlobKeyless, type KeylessSigner } from '../../src/sigstore/sign-keyless.js';
 import { checkLegacyKeyless, certificateClaims } from '../../src/cosign/keyless-verify.js';
 import { signImages } from '../../src/cosign/sign.js';
 import { verifyOne } from '../../src/cosign/verify.js';

@@ -24,7 +24,7 @@ import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../../
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, tlogTarget, type TlogSignFlags } from './log.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
-import { prepareKeyless, signBlobKeyless, type KeylessSigner } from '../../cosign/keyless.js';
+import { prepareKeyless, signBlobKeyless, type KeylessSigner } from '../../sigstore/sign-keyless.js';
 import { verifyKeylessBundle } from '../../cosign/verify.js';
 import { certificateClaims } from '../../cosign/keyless-verify.js';
 import { certificateIdentity, validateIdentityPolicy, type IdentityPolicy } from '../../sigstore/identity.js';

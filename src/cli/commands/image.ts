@@ -21,7 +21,7 @@ import {
   type KeylessSignFlags,
   type KeylessVerifyFlags,
 } from './blob.js';
-import type { KeylessSigner } from '../../cosign/keyless.js';
+import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
 import type { Signer } from '../../keys/index.js';
 
 interface SignFlags extends RegistryFlags, TlogSignFlags, KeylessSignFlags {
