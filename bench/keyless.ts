@@ -1,0 +1,214 @@
+/**
+ * `npm run bench:keyless`: keyless signing end to end against a private Sigstore. Not a test: prints a
+ * markdown table with the machine.
+ *   - `signet serve --dev-oidc` runs in a child process (bin/signet, as an operator starts it), so the
+ *     load generator and the services do not share an event loop or a core budget they cannot see;
+ *   - (a) Signet's library: C concurrent signers, each signature a separate signing run: dev OIDC token,
+ *     fresh key + certificate from the CA, signature, RFC 3161 timestamp, Rekor v1 entry, v0.3 bundle;
+ *   - (b) the `sigstore` package doing the same (sigstore.sign) against the same services;
+ *   - (c) one signature from a cold process: `bin/signet sign-blob` beside a tiny script that imports
+ *     `sigstore` and signs once, each spawned R times (token minted beforehand, so the figure is process
+ *     start + module load + the four round trips + writing the bundle).
+ * Environment: SIGNET_BENCH_KEYLESS_N (signatures per concurrent run, default 400),
+ * SIGNET_BENCH_KEYLESS_CONC (comma list, default 8,16), SIGNET_BENCH_KEYLESS_COLD (cold runs, default 10).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as sigstore from 'sigstore';
+import { parseSigningConfig } from '../src/sigstore/signing-config.js';
+import { signBundleKeyless } from '../src/sigstore/sign-keyless.js';
+
+// Other work on the machine skews every figure: the load average at start and end goes into the output.
+const loadAtStart = loadavg()[0]!;
+const N = Number(process.env.SIGNET_BENCH_KEYLESS_N ?? 400);
+const CONC = (process.env.SIGNET_BENCH_KEYLESS_CONC ?? '8,16').split(',').map(Number);
+const COLD = Number(process.env.SIGNET_BENCH_KEYLESS_COLD ?? 10);
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const signetBin = join(repo, 'bin/signet');
+const pct = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+const note = (s: string): void => void process.stderr.write(s + '\n');
+
+async function startServe(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(signetBin, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--dev-oidc'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The request log goes to stderr; it must be drained or the server blocks on a full pipe.
+  child.stderr!.resume();
+  const url = await new Promise<string>((res, rej) => {
+    let out = '';
+    const timer = setTimeout(() => rej(new Error(`signet serve did not start within 30 s: ${out}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /Listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res(m[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`signet serve exited with ${code}: ${out}`));
+    });
+  });
+  child.stdout!.resume();
+  return { child, url };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+async function devToken(url: string, email: string): Promise<string> {
+  const r = await fetch(url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
+  if (r.status !== 200) throw new Error(`dev OIDC token: HTTP ${r.status}: ${await r.text()}`);
+  return ((await r.json()) as { id_token: string }).id_token;
+}
+
+interface RunResult {
+  perSec: number;
+  p50: number;
+  p99: number;
+  n: number;
+}
+
+/** `total` signatures by `conc` workers, each signature one call of `one`; every failure aborts the run. */
+async function concurrentRun(conc: number, total: number, one: (i: number) => Promise<void>): Promise<RunResult> {
+  const lat: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (next < total) {
+        const i = next++;
+        const s = performance.now();
+        await one(i);
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  return { perSec: total / secs, p50: pct(lat, 50), p99: pct(lat, 99), n: total };
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((res, rej) => {
+    const c = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.once('error', rej);
+    c.once('exit', (code) => res({ code, stderr }));
+  });
+}
+
+/** R cold processes one after another; latency of each from spawn to exit. */
+async function coldRuns(r: number, start: (i: number) => Promise<{ code: number | null; stderr: string }>): Promise<RunResult> {
+  const lat: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const s = performance.now();
+    const res = await start(i);
+    lat.push(performance.now() - s);
+    if (res.code !== 0) throw new Error(`cold run ${i} exited with ${res.code}: ${res.stderr.trim()}`);
+  }
+  const total = lat.reduce((a, b) => a + b, 0) / 1000;
+  lat.sort((a, b) => a - b);
+  return { perSec: r / total, p50: pct(lat, 50), p99: pct(lat, 99), n: r };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'signet-bench-keyless-'));
+  const { child, url } = await startServe(join(dir, 'srv'));
+  const rows: string[][] = [];
+  try {
+    const signingConfigPath = join(dir, 'srv', 'signing_config.json');
+    const signingConfig = parseSigningConfig(readFileSync(signingConfigPath));
+    const data = (i: number): Buffer => Buffer.from(`keyless bench artifact ${i} ${Date.now()}\n`);
+
+    // Warm both clients (module init, JIT, first connections) so the first run is not a start-up figure.
+    for (let i = 0; i < 5; i++) {
+      await signBundleKeyless({ token: await devToken(url, 'bench@example.com'), signingConfig, content: { kind: 'blob', data: data(i) } });
+      await sigstore.sign(data(i), {
+        fulcioURL: url,
+        rekorURL: url,
+        tsaServerURL: url,
+        identityProvider: { getToken: () => devToken(url, 'bench@example.com') },
+        retry: 0,
+      });
+    }
+
+    for (const conc of CONC) {
+      note(`signet library, ${conc} concurrent signers, ${N} signatures…`);
+      const a = await concurrentRun(conc, N, async (i) => {
+        const token = await devToken(url, `signer${i % conc}@example.com`);
+        const r = await signBundleKeyless({ token, signingConfig, content: { kind: 'blob', data: data(i) } });
+        if (r.tlogEntries.length !== 1 || r.timestamps.length !== 1) throw new Error('bundle without its log entry or timestamp');
+      });
+      rows.push([`(a) Signet library (signBundleKeyless), ${conc} concurrent`, fmt(a.perSec, 1), fmt(a.p50, 1), fmt(a.p99, 1), String(a.n)]);
+
+      note(`sigstore package, ${conc} concurrent signers, ${N} signatures…`);
+      const b = await concurrentRun(conc, N, async (i) => {
+        const bundle = await sigstore.sign(data(i), {
+          fulcioURL: url,
+          rekorURL: url,
+          tsaServerURL: url,
+          identityProvider: { getToken: () => devToken(url, `signer${i % conc}@example.com`) },
+          retry: 0,
+        });
+        if (bundle.verificationMaterial.tlogEntries.length !== 1 || bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps.length !== 1) {
+          throw new Error('sigstore bundle without its log entry or timestamp');
+        }
+      });
+      rows.push([`(b) sigstore package (sigstore.sign), ${conc} concurrent`, fmt(b.perSec, 1), fmt(b.p50, 1), fmt(b.p99, 1), String(b.n)]);
+    }
+
+    // (c) cold processes. The artifact is a file on disk for both; each writes its bundle to a file.
+    const artifact = join(dir, 'artifact.txt');
+    writeFileSync(artifact, `cold keyless artifact ${Date.now()}\n`);
+    const env = { ...process.env, SIGSTORE_ID_TOKEN: '', SIGNET_HOME: join(dir, 'home') };
+    note(`cold signet sign-blob × ${COLD}…`);
+    const tokens = await Promise.all(Array.from({ length: COLD * 2 }, () => devToken(url, 'cold@example.com')));
+    const c1 = await coldRuns(COLD, (i) =>
+      run(signetBin, ['sign-blob', '--signing-config', signingConfigPath, '--identity-token', tokens[i]!, '--bundle', join(dir, `signet-${i}.json`), artifact], env),
+    );
+    rows.push(['(c) cold `bin/signet sign-blob`, one at a time', fmt(c1.perSec, 2), fmt(c1.p50, 0), fmt(c1.p99, 0), String(c1.n)]);
+
+    // The script lives outside the repo, so it names the installed package by absolute URL.
+    const sigstoreEntry = pathToFileURL(createRequire(import.meta.url).resolve('sigstore')).href;
+    const script = join(dir, 'sign-once.mjs');
+    writeFileSync(
+      script,
+      `import { readFileSync, writeFileSync } from 'node:fs';\n` +
+        `import * as sigstore from ${JSON.stringify(sigstoreEntry)};\n` +
+        `const [url, token, artifact, out] = process.argv.slice(2);\n` +
+        `const bundle = await sigstore.sign(readFileSync(artifact), { fulcioURL: url, rekorURL: url, tsaServerURL: url, identityProvider: { getToken: async () => token }, retry: 0 });\n` +
+        `writeFileSync(out, JSON.stringify(bundle));\n`,
+    );
+    note(`cold sigstore script × ${COLD}…`);
+    const c2 = await coldRuns(COLD, (i) => run(process.execPath, [script, url, tokens[COLD + i]!, artifact, join(dir, `sigstore-${i}.json`)], env));
+    rows.push(['(c) cold `node sign-once.mjs` (sigstore package), one at a time', fmt(c2.perSec, 2), fmt(c2.p50, 0), fmt(c2.p99, 0), String(c2.n)]);
+  } finally {
+    await stop(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  process.stdout.write(
+    `\n## Keyless signing: token → certificate → signature → timestamp → log entry\n\n` +
+      `Server: \`signet serve --dev-oidc\` in its own process on 127.0.0.1 (embedded storage, verify workers = cores). ` +
+      `Every signature is a separate signing run: its own token, key and certificate.\n\n` +
+      `| run | signatures/s | p50 ms | p99 ms | signatures |\n|---|---:|---:|---:|---:|\n` +
+      rows.map((r) => `| ${r.join(' | ')} |`).join('\n') +
+      `\n\nMachine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ` +
+      `1-min load average ${fmt(loadAtStart, 2)} at start / ${fmt(loadavg()[0]!, 2)} at end\n\n`,
+  );
+}
+
+await main();
