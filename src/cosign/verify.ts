@@ -15,7 +15,7 @@ import type { TrustedRoot } from '../sigstore/trustedroot.js';
 import { ANNOTATION, attachmentTag, COSIGN_SIGN_PREDICATE, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
 import { resolveTargets, type Target } from './targets.js';
 import { checkLegacyKeyless, certificateClaims } from './keyless-verify.js';
-import { verifyBundle, type TrustMaterial, type VerifiedBundle } from '../sigstore/verifier.js';
+import { sctIgnored, verifyBundle, type TrustMaterial, type VerifiedBundle } from '../sigstore/verifier.js';
 import type { Artifact } from '../sigstore/verify.js';
 import { validateIdentityPolicy, type FulcioIdentity, type IdentityPolicy } from '../sigstore/identity.js';
 
@@ -255,15 +255,11 @@ export function verifyKeylessBundle(
   return verifyBundle(bundle, artifact, opts.trust!, {
     identity: opts.identity!,
     ignoreTlog: opts.ignoreTlog === true,
-    ignoreSct: sctIgnored(opts.trust!, opts.ignoreSct),
+    ...(opts.ignoreSct !== undefined ? { ignoreSct: opts.ignoreSct } : {}),
     tsaThreshold: opts.useSignedTimestamps ? 1 : 0,
   });
 }
 
-/** Whether SCTs go unchecked: asked for, or the trusted root lists no CT log to check them against. */
-export function sctIgnored(trust: TrustMaterial, ignoreSct: boolean | undefined): boolean {
-  return ignoreSct ?? trust.ctlogs.length === 0;
-}
 
 async function legacyCandidates(opts: VerifyImagesOptions, target: Target): Promise<Candidate[]> {
   const { client } = opts;

@@ -63,7 +63,11 @@ export interface VerifyPolicy {
   tlogThreshold?: number;
   /** Verified RFC 3161 timestamps required (default 0; use ≥ 1 for --use-signed-timestamps). */
   tsaThreshold?: number;
-  /** Verified SCTs from distinct CT logs required for certificates (default 1, 0 with ignoreSct). */
+  /**
+   * Verified SCTs from distinct CT logs required for certificates. Default: 0 with ignoreSct; otherwise 1
+   * when the trusted root lists CT logs and 0 when it lists none (such a root says its CA does not log
+   * certificates, so demanding SCTs could only fail).
+   */
   ctlogThreshold?: number;
   /** The time used when the log is ignored and no timestamp is present (default: now). */
   now?: Date;
@@ -95,6 +99,11 @@ export interface VerifiedBundle {
 const trustCache = new WeakMap<TrustedRoot, TrustMaterial>();
 
 /** Decode the trusted root's CAs, CT logs and TSAs once (cached per root object). */
+/** Whether SCTs go unchecked: asked for, or the trusted root lists no CT log to check them against. */
+export function sctIgnored(trust: TrustMaterial, ignoreSct: boolean | undefined): boolean {
+  return ignoreSct ?? trust.ctlogs.length === 0;
+}
+
 export function prepareTrust(root: TrustedRoot): TrustMaterial {
   let t = trustCache.get(root);
   if (!t) {
@@ -293,7 +302,7 @@ export function verifyBundle(bundle: ParsedBundle, artifact: Artifact | undefine
       times = [policy.now ?? new Date()];
     }
     const chain = check('certificate chain', 'VERIFICATION', () => verifyCertificateChain(leaf, trust.cas, times));
-    const ctlogThreshold = policy.ctlogThreshold ?? (policy.ignoreSct ? 0 : 1);
+    const ctlogThreshold = policy.ctlogThreshold ?? (sctIgnored(trust, policy.ignoreSct) ? 0 : 1);
     if (ctlogThreshold > 0) check('SCT', 'VERIFICATION', () => verifySct(leaf, chain.chain[1]!, trust.ctlogs, ctlogThreshold));
     identity = check('certificate identity', 'VERIFICATION', () => certificateIdentity(leaf));
   }
