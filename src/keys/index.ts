@@ -8,6 +8,7 @@ export {
   RSA_MIN_BITS,
   RSA_MAX_BITS,
   publicKeyInfo,
+  sigstoreKeyDetails,
   parsePublicKey,
   signerFromPrivateKey,
   verifySignature,

@@ -259,3 +259,28 @@ export function privateKeyPkcs8(key: KeyObject): Buffer {
   if (key.type !== 'private') throw new SignetError('KEY_FORMAT', 'expected a private key');
   return key.export({ type: 'pkcs8', format: 'der' });
 }
+
+/**
+ * The Sigstore (protobuf-specs) PublicKeyDetails name for a key, as trusted roots and Rekor v2
+ * requests spell it. KEY_UNSUPPORTED for keys Sigstore has no name for.
+ */
+export function sigstoreKeyDetails(key: KeyObject): string {
+  switch (key.asymmetricKeyType) {
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      if (curve === 'prime256v1') return 'PKIX_ECDSA_P256_SHA_256';
+      if (curve === 'secp384r1') return 'PKIX_ECDSA_P384_SHA_384';
+      if (curve === 'secp521r1') return 'PKIX_ECDSA_P521_SHA_512';
+      throw new SignetError('KEY_UNSUPPORTED', `EC curve ${curve ?? 'unknown'} has no Sigstore key details (P-256, P-384 or P-521)`);
+    }
+    case 'ed25519':
+      return 'PKIX_ED25519';
+    case 'rsa': {
+      const bits = key.asymmetricKeyDetails?.modulusLength;
+      if (bits === 2048 || bits === 3072 || bits === 4096) return `PKIX_RSA_PKCS1V15_${bits}_SHA256`;
+      throw new SignetError('KEY_UNSUPPORTED', `${bits ?? '?'}-bit RSA keys have no Sigstore key details (2048, 3072 or 4096)`);
+    }
+    default:
+      throw new SignetError('KEY_UNSUPPORTED', `${key.asymmetricKeyType ?? 'unknown'} keys have no Sigstore key details`);
+  }
+}

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SignetError } from '../errors.js';
-import { encodePem, type PublicKeyInfo } from '../keys/index.js';
+import { encodePem, sigstoreKeyDetails, type PublicKeyInfo } from '../keys/index.js';
 import { parseEntryId } from '../tlog/index.js';
 import type { TlogEntryJSON } from './bundle.js';
 import { decodeBase64Strict, type HashAlg } from './encoding.js';
@@ -347,21 +347,7 @@ export class RekorV1Client {
 
 /** protobuf-specs PublicKeyDetails for a signing key. */
 export function keyDetailsFor(key: PublicKeyInfo): string {
-  switch (key.kind) {
-    case 'ecdsa-p256':
-      return 'PKIX_ECDSA_P256_SHA_256';
-    case 'ecdsa-p384':
-      return 'PKIX_ECDSA_P384_SHA_384';
-    case 'ecdsa-p521':
-      return 'PKIX_ECDSA_P521_SHA_512';
-    case 'ed25519':
-      return 'PKIX_ED25519';
-    case 'rsa': {
-      const bits = key.key.asymmetricKeyDetails?.modulusLength ?? 0;
-      if (![2048, 3072, 4096].includes(bits)) throw new SignetError('KEY_UNSUPPORTED', `Rekor v2 takes 2048, 3072 or 4096-bit RSA keys, not ${bits}`);
-      return `PKIX_RSA_PKCS1V15_${bits}_SHA256`;
-    }
-  }
+  return sigstoreKeyDetails(key.key);
 }
 
 /** `hashedRekordRequestV002`: a signature over a digest, with the key (DER SPKI) or the certificate (DER). */

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
+import { sigstoreKeyDetails } from '../../keys/index.js';
 import { ioError, writeFileAtomic } from '../../fsutil.js';
 import { RekorV1Client, tlogFromSigningConfig, v1EntryToBundleEntry, type TlogTarget, type V1LogEntry } from '../../sigstore/rekor-client.js';
 import { verifyCheckpointWithLog, verifyTlogEntryProofs } from '../../sigstore/tlog.js';
@@ -94,7 +95,7 @@ async function trustFor(flags: LogFlags, c: RekorV1Client): Promise<TrustedRoot>
     throw new SignetError('MALFORMED', `${c.baseUrl} served a public key that does not parse`);
   }
   const spkiDer = key.export({ format: 'der', type: 'spki' });
-  const keyDetails = key.asymmetricKeyType === 'ed25519' ? 'PKIX_ED25519' : 'PKIX_ECDSA_P256_SHA_256';
+  const keyDetails = sigstoreKeyDetails(key);
   const log: TrustedLog = { baseUrl: c.baseUrl, hashAlgorithm: 'sha256', publicKey: key, spkiDer, keyDetails, validFor: {}, logId: Buffer.from(logIdFromPublicKey(key), 'hex') };
   return { mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [log], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] };
 }

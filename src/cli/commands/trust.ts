@@ -11,7 +11,7 @@ import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'no
 import { promises as fs } from 'node:fs';
 import { SignetError } from '../../errors.js';
 import { ioError, writeFileAtomic } from '../../fsutil.js';
-import { decodePemBlocks } from '../../keys/index.js';
+import { decodePemBlocks, sigstoreKeyDetails } from '../../keys/index.js';
 import {
   checkServiceUrl,
   serializeSigningConfig,
@@ -71,23 +71,10 @@ function validForJson(flag: string, start: Date | undefined, end: Date | undefin
 }
 
 function keyDetailsOf(key: KeyObject, flag: string): string {
-  switch (key.asymmetricKeyType) {
-    case 'ec': {
-      const c = key.asymmetricKeyDetails?.namedCurve;
-      if (c === 'prime256v1') return 'PKIX_ECDSA_P256_SHA_256';
-      if (c === 'secp384r1') return 'PKIX_ECDSA_P384_SHA_384';
-      if (c === 'secp521r1') return 'PKIX_ECDSA_P521_SHA_512';
-      return usage(`${flag}: EC curve ${c ?? 'unknown'} is not supported`);
-    }
-    case 'ed25519':
-      return 'PKIX_ED25519';
-    case 'rsa': {
-      const bits = key.asymmetricKeyDetails?.modulusLength;
-      if (bits === 2048 || bits === 3072 || bits === 4096) return `PKIX_RSA_PKCS1V15_${bits}_SHA256`;
-      return usage(`${flag}: RSA ${bits ?? '?'}-bit keys are not supported (2048, 3072 or 4096)`);
-    }
-    default:
-      return usage(`${flag}: ${key.asymmetricKeyType ?? 'unknown'} keys are not supported`);
+  try {
+    return sigstoreKeyDetails(key);
+  } catch (e) {
+    return usage(`${flag}: ${(e as Error).message}`);
   }
 }
 
