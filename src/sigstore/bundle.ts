@@ -263,7 +263,8 @@ function parseTlogEntries(v: unknown, version: BundleVersion): TlogEntryJSON[] {
   if (!Array.isArray(v)) throw malformed('verificationMaterial.tlogEntries is not a list');
   return v.map((e: unknown, i: number) => {
     const o = obj(e, `tlog entry ${i}`);
-    for (const f of ['logIndex', 'logId', 'kindVersion', 'canonicalizedBody']) {
+    // No logIndex is not an omission: proto3 JSON leaves out zero integers, so entry 0 has none.
+    for (const f of ['logId', 'kindVersion', 'canonicalizedBody']) {
       if (o[f] === undefined) throw malformed(`tlog entry ${i} has no ${f}`);
     }
     if (typeof o.canonicalizedBody !== 'string') throw malformed(`tlog entry ${i} canonicalizedBody is not a string`);

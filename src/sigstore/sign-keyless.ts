@@ -115,21 +115,19 @@ export interface SignatureEvidence {
 }
 
 /**
- * Timestamp the signature (first: the TSA's time does not depend on the log) and log it with the
- * certificate as verifier. `material` is what the log records; its key and certificate are filled in.
+ * Timestamp the signature and log it with the certificate as verifier. `material` is what the log records; its key and certificate are filled in.
  */
 export async function timestampAndLog(
   ks: KeylessSigner,
   signature: Buffer,
   material: { kind: 'digest'; hashAlg: HashAlg; digest: Buffer } | { kind: 'dsse'; envelopeJson: string; pae: Buffer },
 ): Promise<SignatureEvidence> {
-  const timestamps: Buffer[] = [];
-  for (const url of ks.services.tsaUrls) timestamps.push(await requestTimestamp(url, signature));
-  const tlogEntries: TlogEntryJSON[] = [];
-  for (const t of ks.services.tlogs) {
-    const m: UploadMaterial = { ...material, signature, key: ks.signer.publicKey, certificate: ks.certificate };
-    tlogEntries.push(await uploadToTlog(t, m));
-  }
+  // Independent of each other, so both go out at once (the TSA's time does not depend on the log).
+  const m: UploadMaterial = { ...material, signature, key: ks.signer.publicKey, certificate: ks.certificate };
+  const [timestamps, tlogEntries] = await Promise.all([
+    Promise.all(ks.services.tsaUrls.map((url) => requestTimestamp(url, signature))),
+    Promise.all(ks.services.tlogs.map((t) => uploadToTlog(t, m))),
+  ]);
   return { tlogEntries, timestamps };
 }
 

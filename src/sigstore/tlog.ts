@@ -291,7 +291,8 @@ function verifyProofsOf(entry: TlogEntryJSON, root: TrustedRoot, { body, doc }: 
   if (doc.kind !== kindVersion.kind || doc.apiVersion !== kindVersion.version) {
     fail(`log entry kindVersion ${kindVersion.kind} ${kindVersion.version} does not match its body (${String(doc.kind)} ${String(doc.apiVersion)})`);
   }
-  const logIndex = int(entry.logIndex, 'logIndex')!;
+  // proto3 JSON leaves out zero integers: an absent logIndex is entry 0.
+  const logIndex = int(entry.logIndex ?? 0, 'logIndex')!;
   const keyId = field(entry, 'logId.keyId');
   if (typeof keyId !== 'string') fail('log entry has no logId');
   const logId = b64(keyId, 'log entry logId');
@@ -301,9 +302,11 @@ function verifyProofsOf(entry: TlogEntryJSON, root: TrustedRoot, { body, doc }: 
   checkValidity(log, integratedTime);
 
   const checked: VerifiedTlogEntry['checked'] = [];
-  const set = field(entry, 'inclusionPromise.signedEntryTimestamp');
-  if (set !== undefined && set !== null) {
-    if (typeof set !== 'string') fail('log entry signedEntryTimestamp is not a string');
+  const promise = entry.inclusionPromise;
+  if (promise !== undefined && promise !== null) {
+    // A promise without its SET promises nothing; it must not pass as "no promise".
+    const set = field(entry, 'inclusionPromise.signedEntryTimestamp');
+    if (typeof set !== 'string' || set === '') fail('log entry has an inclusion promise without a signed entry timestamp');
     if (integratedTime === undefined) fail('log entry has an inclusion promise but no integratedTime');
     verifySET({ body, integratedTime, logID: logId.toString('hex'), logIndex }, b64(set, 'signed entry timestamp'), log.publicKey);
     checked.push('inclusionPromise');
@@ -319,7 +322,7 @@ function verifyProofsOf(entry: TlogEntryJSON, root: TrustedRoot, { body, doc }: 
 
 function verifyProof(proof: NonNullable<TlogEntryJSON['inclusionProof']>, body: Buffer, log: TrustedLog): void {
   if (!isObj(proof)) fail('log entry inclusionProof is not an object');
-  const index = int(proof.logIndex, 'inclusionProof.logIndex')!;
+  const index = int(proof.logIndex ?? 0, 'inclusionProof.logIndex')!;
   const size = int(proof.treeSize, 'inclusionProof.treeSize')!;
   if (typeof proof.rootHash !== 'string') fail('log entry inclusionProof has no rootHash');
   const rootHash = b64(proof.rootHash, 'inclusion proof root hash');

@@ -179,18 +179,7 @@ const STRICTER: Array<[RegExp, string]> = [
  * Disagreements that are Signet bugs, kept visible here until src/sigstore/tlog.ts is fixed (the test
  * prints them; a new one fails). Remove an entry once the fix lands.
  */
-const KNOWN_BUGS: Array<[RegExp, string]> = [
-  [
-    /Rekor v1 \+ TSA .*: LOOSER drop verificationMaterial\.tlogEntries\.0\.inclusionPromise\.signedEntryTimestamp:/,
-    'LOOSER: `inclusionPromise: {}` is a present promise with an empty SET (proto3); sigstore-js fails it, Signet treats it as absent and ' +
-      'accepts on the inclusion proof + TSA time. Fix: a present inclusionPromise must carry a SET that verifies.',
-  ],
-  [
-    /Rekor v2 \+ TSA .*: STRICTER drop verificationMaterial\.tlogEntries\.0\.logIndex:/,
-    'STRICTER, wrongly: proto3 JSON omits a zero int64 (protojson writes no "logIndex" for entry 0), so an absent logIndex means 0; ' +
-      'Signet refuses it as malformed, yet accepts any wrong value for the v2 entry\'s outer logIndex (which nothing signs).',
-  ],
-];
+const KNOWN_BUGS: Array<[RegExp, string]> = [];
 
 function stricterReason(name: string): string | undefined {
   return STRICTER.find(([re]) => re.test(name))?.[1];
