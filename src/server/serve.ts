@@ -240,7 +240,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   });
   const metrics = new Metrics();
   const router = new Router();
-  const entryVerifier = verifierPool(opts.verifyWorkers);
+  const entryVerifier = verifierPool(opts.verifyWorkers, { signingKey: log.signingKey });
   registerRekorRoutes(router, log, { metrics, verifier: entryVerifier });
   mountServiceRoutes(router, ca.routes);
   mountServiceRoutes(router, tsa.routes());

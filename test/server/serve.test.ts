@@ -5,7 +5,7 @@
  * trusted_root.json.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { NO_ISSUER_MESSAGE, type RunningServer, startServer } from '../../src/se
 import { parseSigningConfig, selectServices } from '../../src/sigstore/signing-config.js';
 import { verifyTimestamp } from '../../src/sigstore/timestamp.js';
 import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
-import { leafHash, rootFromInclusionProof } from '../../src/tlog/index.js';
+import { leafHash, rootFromInclusionProof, verifySET } from '../../src/tlog/index.js';
 import { ecKey, hashedRekordV1 } from '../rekor/fixtures.js';
 
 const dirs: string[] = [];
@@ -197,10 +197,22 @@ describe('signet serve under concurrent writes', () => {
         }),
       );
       assert.equal(answers.at(-1)!.status, 400);
+      const logKey = createPublicKey(await (await fetch(srv.url + '/api/v1/log/publicKey')).text());
       const indexes = new Set<number>();
       for (const a of answers.slice(0, -1)) {
         assert.equal(a.status, 201);
-        const e = Object.values(a.json)[0] as { body: string; logIndex: number; verification: { inclusionProof: { hashes: string[]; rootHash: string; treeSize: number } } };
+        const e = Object.values(a.json)[0] as {
+          body: string;
+          integratedTime: number;
+          logID: string;
+          logIndex: number;
+          verification: { signedEntryTimestamp: string; inclusionProof: { hashes: string[]; rootHash: string; treeSize: number } };
+        };
+        // The SETs are signed by the pool's workers: each must be the log key's ECDSA signature over its own entry.
+        const set = Buffer.from(e.verification.signedEntryTimestamp, 'base64');
+        assert.equal(set[0], 0x30, 'an ASN.1 DER ECDSA signature');
+        verifySET({ body: e.body, integratedTime: e.integratedTime, logID: e.logID, logIndex: e.logIndex }, set, logKey);
+        assert.throws(() => verifySET({ body: e.body, integratedTime: e.integratedTime, logID: e.logID, logIndex: e.logIndex + 1 }, set, logKey));
         const p = e.verification.inclusionProof;
         const root = rootFromInclusionProof(leafHash(Buffer.from(e.body, 'base64')), e.logIndex, p.treeSize, p.hashes.map((h) => Buffer.from(h, 'hex')));
         assert.equal(Buffer.from(root).toString('hex'), p.rootHash);

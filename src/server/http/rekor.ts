@@ -77,6 +77,29 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     });
   }
 
+  /**
+   * v1Entry for the write path: the SET (one ECDSA signature per entry) is made by the verifier's
+   * workers when they hold the key, so the event loop only builds the JSON. buildV1LogEntry signs
+   * synchronously, so the payload it asks to sign is captured, signed off the loop, and put in place.
+   */
+  async function v1EntryOffLoop(e: StoredEntry, cp: SignedCheckpoint): Promise<ReturnType<typeof buildV1LogEntry>> {
+    if (!verifier.sign) return v1Entry(e, cp);
+    let payload: Buffer | undefined;
+    const out = buildV1LogEntry({
+      treeId: log.treeId,
+      logId: log.logId,
+      entry: e,
+      proof: await proofAt(e.index, cp),
+      sign: (d) => {
+        payload = d;
+        return new Uint8Array(0);
+      },
+    });
+    const set = await verifier.sign(payload!);
+    for (const v of Object.values(out)) v.verification.signedEntryTimestamp = set.toString('base64');
+    return out;
+  }
+
   async function append(entry: CanonicalEntry): Promise<Awaited<ReturnType<TransparencyLog['append']>>> {
     const t0 = process.hrtime.bigint();
     const r = await log.append({ body: entry.body, indexKeys: entry.indexKeys });
@@ -94,7 +117,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     if (r.status === 'duplicate') {
       throw new HttpError(409, `an equivalent entry already exists in the transparency log with UUID ${id.slice(16)}`, { location: entryUrl(ctx, id) });
     }
-    return json(201, await v1Entry(r.entry, r.checkpoint), { etag: id, location: entryUrl(ctx, id) });
+    return json(201, await v1EntryOffLoop(r.entry, r.checkpoint), { etag: id, location: entryUrl(ctx, id) });
   });
 
   router.add('GET', '/api/v1/log/entries/{entryUUID}', /^\/api\/v1\/log\/entries\/(?<id>[^/]+)$/, async (ctx) => {

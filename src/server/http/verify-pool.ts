@@ -1,40 +1,87 @@
 /**
- * A worker_threads pool that validates and signature-checks proposed log entries. Verification is the
- * CPU ceiling of a write (one ECDSA check each); on the event loop it would serialise every write
- * behind it, so the loop keeps HTTP and sequencing and the workers (one per core) do the checks.
- * Each idle worker takes everything queued (up to MAX_BATCH) in one message: under load, messaging
- * costs one round trip per batch instead of per request.
+ * A worker_threads pool that validates and signature-checks proposed log entries, and signs Rekor v1
+ * SETs. Verification is the CPU ceiling of a write (one ECDSA check each); on the event loop it would
+ * serialise every write behind it, so the loop keeps HTTP and sequencing and the workers (one per core)
+ * do the public-key work. Each idle worker takes everything queued (up to MAX_BATCH) in one message:
+ * under load, messaging costs one round trip per batch instead of per request.
+ *
+ * Messages are packed: all request bodies (or SET payloads) of a batch go as one transferred
+ * ArrayBuffer with an offsets table, and canonical bodies (or signatures) come back the same way. A
+ * structured-cloned Buffer would copy its whole backing ArrayBuffer, which for the small bodies that
+ * node:http hands out is the shared 8 KiB allocation pool, once per request.
  */
+import { type KeyObject } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, SignetError } from '../../errors.js';
 import { type CanonicalEntry, canonicalizeCreateEntryRequest, canonicalizeProposedEntry } from '../../rekor/index.js';
 import { HttpError } from './router.js';
 
-export interface VerifyJob {
-  /** 1: Rekor v1 ProposedEntry; 2: Rekor v2 CreateEntryRequest. */
-  api: 1 | 2;
-  raw: Uint8Array;
+/** Job kinds on the wire: sign a SET payload, or canonicalize a Rekor v1 / v2 submission. */
+export const JOB_SIGN = 0;
+
+/** Main → worker: `kinds[i]` is JOB_SIGN, 1 or 2; job i's bytes are `data[ends[i-1] .. ends[i])`. */
+export interface WorkerRequest {
+  id: number;
+  kinds: Uint8Array;
+  ends: Uint32Array;
+  data: ArrayBuffer;
 }
 
-export type VerifyOutcome =
-  | { ok: true; kind: string; apiVersion: string; body: Uint8Array; indexKeys: string[] }
+/** Per-job metadata of a reply; the job's output bytes (body or signature) are packed like a request. */
+export type WorkerMeta =
+  | { ok: true; kind: string; apiVersion: string; indexKeys: string[] }
+  | { ok: true; sig: true }
   | { ok: false; kind: 'json' }
   | { ok: false; kind: 'signet'; code: ErrorCode; message: string }
   | { ok: false; kind: 'other'; message: string };
 
+export interface WorkerReply {
+  id: number;
+  meta: WorkerMeta[];
+  ends: Uint32Array;
+  data: ArrayBuffer;
+}
+
 export interface EntryVerifier {
   canonicalize(api: 1 | 2, raw: Buffer): Promise<CanonicalEntry>;
+  /** Signs with the log key off the event loop; absent when the verifier holds no key. */
+  sign?(data: Buffer): Promise<Buffer>;
   close(): Promise<void>;
+}
+
+export interface VerifierPoolOptions {
+  /** The log key: given, the workers also sign SETs (`sign`). */
+  signingKey?: KeyObject;
 }
 
 const MAX_BATCH = 64;
 
-function toEntry(o: VerifyOutcome): CanonicalEntry {
-  if (o.ok) return { kind: o.kind, apiVersion: o.apiVersion, body: Buffer.from(o.body.buffer, o.body.byteOffset, o.body.byteLength), indexKeys: o.indexKeys };
-  if (o.kind === 'json') throw new HttpError(400, 'request body is not valid JSON');
-  if (o.kind === 'signet') throw new SignetError(o.code, o.message);
-  throw new Error(o.message);
+/** Packs byte strings into one fresh ArrayBuffer (safe to transfer) and an end-offsets table. */
+export function pack(parts: Uint8Array[]): { ends: Uint32Array; data: ArrayBuffer } {
+  const ends = new Uint32Array(parts.length);
+  let n = 0;
+  parts.forEach((p, i) => (ends[i] = n += p.byteLength));
+  const data = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    data.set(p, at);
+    at += p.byteLength;
+  }
+  return { ends, data: data.buffer };
+}
+
+/** The i-th packed part, as a view (no copy). */
+export function part(ends: Uint32Array, data: ArrayBuffer, i: number): Buffer {
+  const start = i === 0 ? 0 : ends[i - 1]!;
+  return Buffer.from(data, start, ends[i]! - start);
+}
+
+function failure(m: WorkerMeta): Error {
+  if (m.ok) return new Error('verification worker gave no result');
+  if (m.kind === 'json') return new HttpError(400, 'request body is not valid JSON');
+  if (m.kind === 'signet') return new SignetError(m.code, m.message);
+  return new Error(m.message);
 }
 
 /** The same checks on the calling thread (workers: 0, or where threads are not wanted). */
@@ -54,8 +101,9 @@ export function inlineVerifier(): EntryVerifier {
 }
 
 interface Pending {
-  job: VerifyJob;
-  resolve(e: CanonicalEntry): void;
+  kind: number;
+  raw: Uint8Array;
+  resolve(v: unknown): void;
   reject(e: unknown): void;
 }
 
@@ -65,38 +113,45 @@ interface Slot {
   dead: boolean;
 }
 
-export function verifierPool(size: number = availableParallelism()): EntryVerifier {
+export function verifierPool(size: number = availableParallelism(), opts: VerifierPoolOptions = {}): EntryVerifier {
   if (size <= 0) return inlineVerifier();
+  // Signing jobs answer requests whose entries are already committed: they go ahead of new submissions.
+  const signQueue: Pending[] = [];
   const queue: Pending[] = [];
   const slots: Slot[] = [];
+  const keyDer = opts.signingKey?.export({ format: 'der', type: 'pkcs8' });
   let closed = false;
   let nextId = 0;
   let scheduled = false;
 
   const dispatch = (): void => {
     for (const slot of slots) {
-      if (queue.length === 0) return;
+      if (queue.length === 0 && signQueue.length === 0) return;
       if (slot.busy || slot.dead) continue;
-      const batch = queue.splice(0, MAX_BATCH);
+      const batch = signQueue.splice(0, MAX_BATCH);
+      if (batch.length < MAX_BATCH) batch.push(...queue.splice(0, MAX_BATCH - batch.length));
       slot.busy = batch;
-      slot.worker.postMessage({ id: nextId++, jobs: batch.map((p) => p.job) });
+      const { ends, data } = pack(batch.map((p) => p.raw));
+      const kinds = Uint8Array.from(batch, (p) => p.kind);
+      const msg: WorkerRequest = { id: nextId++, kinds, ends, data };
+      slot.worker.postMessage(msg, [data, kinds.buffer as ArrayBuffer, ends.buffer as ArrayBuffer]);
     }
   };
 
   const spawn = (): Slot => {
-    const worker = new Worker(new URL('./verify-worker.js', import.meta.url));
+    const worker = new Worker(new URL('./verify-worker.js', import.meta.url), { workerData: { keyDer } });
     // Idle workers must not keep a process alive that is otherwise done (tests, a closing server).
     worker.unref();
     const slot: Slot = { worker, busy: null, dead: false };
-    worker.on('message', (msg: { results: VerifyOutcome[] }) => {
+    worker.on('message', (msg: WorkerReply) => {
       const batch = slot.busy ?? [];
       slot.busy = null;
       batch.forEach((p, i) => {
-        try {
-          p.resolve(toEntry(msg.results[i]!));
-        } catch (e) {
-          p.reject(e);
-        }
+        const m = msg.meta[i];
+        if (!m?.ok) return p.reject(failure(m ?? { ok: false, kind: 'other', message: 'verification worker gave no result' }));
+        const bytes = part(msg.ends, msg.data, i);
+        if ('sig' in m) p.resolve(bytes);
+        else p.resolve({ kind: m.kind, apiVersion: m.apiVersion, body: bytes, indexKeys: m.indexKeys } satisfies CanonicalEntry);
       });
       dispatch();
     });
@@ -120,24 +175,27 @@ export function verifierPool(size: number = availableParallelism()): EntryVerifi
   };
   for (let i = 0; i < size; i++) slots.push(spawn());
 
+  const submit = <T>(q: Pending[], kind: number, raw: Uint8Array): Promise<T> => {
+    if (closed) return Promise.reject(new SignetError('INTERNAL', 'the server is shutting down'));
+    return new Promise<T>((resolve, reject) => {
+      q.push({ kind, raw, resolve: resolve as (v: unknown) => void, reject });
+      // Requests parsed in the same turn of the event loop go out as one message.
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(() => {
+          scheduled = false;
+          dispatch();
+        });
+      }
+    });
+  };
+
   return {
-    canonicalize(api, raw) {
-      if (closed) return Promise.reject(new SignetError('INTERNAL', 'the server is shutting down'));
-      return new Promise<CanonicalEntry>((resolve, reject) => {
-        queue.push({ job: { api, raw }, resolve, reject });
-        // Requests parsed in the same turn of the event loop go out as one message.
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(() => {
-            scheduled = false;
-            dispatch();
-          });
-        }
-      });
-    },
+    canonicalize: (api, raw) => submit<CanonicalEntry>(queue, api, raw),
+    ...(keyDer ? { sign: (data: Buffer) => submit<Buffer>(signQueue, JOB_SIGN, data) } : {}),
     async close() {
       closed = true;
-      for (const p of queue.splice(0)) p.reject(new SignetError('INTERNAL', 'the server is shutting down'));
+      for (const p of [...signQueue.splice(0), ...queue.splice(0)]) p.reject(new SignetError('INTERNAL', 'the server is shutting down'));
       await Promise.all(slots.map((s) => s.worker.terminate()));
     },
   };

@@ -84,6 +84,7 @@ class Log implements TransparencyLog {
   readonly treeId: bigint;
   readonly publicKey: KeyObject;
   readonly logId: Buffer;
+  readonly signingKey: KeyObject;
   readonly #storage: LogStorage;
   readonly #signer: CheckpointSigner;
   readonly #sequencer: Sequencer;
@@ -96,6 +97,7 @@ class Log implements TransparencyLog {
     this.treeId = storage.treeId;
     this.publicKey = signer.publicKey;
     this.logId = signer.logId;
+    this.signingKey = signer.key;
     this.#sequencer = new Sequencer(storage, maxBatch);
   }
 

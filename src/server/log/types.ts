@@ -62,6 +62,8 @@ export interface TransparencyLog {
   entryBundle(index: number, width?: number): Promise<Buffer | null>;
   /** Sign arbitrary bytes with the log key (Rekor v1 SETs). */
   sign(data: Buffer): Buffer;
+  /** The log's private key, for signing helpers of this process (worker threads signing SETs). */
+  readonly signingKey: KeyObject;
   metrics(): LogMetrics;
   close(): Promise<void>;
 }

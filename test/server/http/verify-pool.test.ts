@@ -1,9 +1,11 @@
 /** The verification pool gives exactly the inline verdicts: same canonical bytes, same errors. */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { after, it } from 'node:test';
 import { SignetError } from '../../../src/errors.js';
 import { HttpError } from '../../../src/server/http/router.js';
 import { inlineVerifier, verifierPool } from '../../../src/server/http/verify-pool.js';
+import { verifyBytes } from '../../../src/tlog/sig.js';
 import { ecKey, hashedRekordV1 } from '../../rekor/fixtures.js';
 
 const pool = verifierPool(2);
@@ -50,4 +52,41 @@ it('refuses work after close', async () => {
   const p = verifierPool(1);
   await p.close();
   await assert.rejects(p.canonicalize(1, Buffer.from('{}')), /shutting down/);
+});
+
+it('signs with the log key in the workers (ECDSA P-256 and Ed25519), and offers no signing without a key', async () => {
+  assert.equal(pool.sign, undefined);
+  for (const type of ['ec', 'ed25519'] as const) {
+    const { privateKey, publicKey } = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
+    const p = verifierPool(2, { signingKey: privateKey });
+    try {
+      const payloads = Array.from({ length: 150 }, (_, i) => Buffer.from(`{"logIndex":${i}}`));
+      // Signing and verification jobs interleave in the same batches; each answer belongs to its own job.
+      const [sigs, entry] = await Promise.all([Promise.all(payloads.map((d) => p.sign!(d))), p.canonicalize(1, Buffer.from(JSON.stringify(hashedRekordV1(ecKey()))))]);
+      assert.equal(entry.kind, 'hashedrekord');
+      sigs.forEach((s, i) => {
+        assert.ok(verifyBytes(payloads[i]!, s, publicKey), `signature ${i} verifies`);
+        assert.ok(!verifyBytes(payloads[(i + 1) % payloads.length]!, s, publicKey), `signature ${i} is for its own payload`);
+      });
+    } finally {
+      await p.close();
+    }
+  }
+});
+
+it('packs bodies that share one allocation pool without mixing them up', async () => {
+  // node:http hands out small bodies as views into a shared pool: views at offsets must be sent as their own bytes.
+  const key = ecKey();
+  const docs = Array.from({ length: 20 }, () => JSON.stringify(hashedRekordV1(key)));
+  const slab = Buffer.from(docs.join(''));
+  let at = 0;
+  const views = docs.map((d) => {
+    const v = slab.subarray(at, at + Buffer.byteLength(d));
+    at += v.length;
+    return v;
+  });
+  const got = await Promise.all(views.map((v) => pool.canonicalize(1, v)));
+  const want = await Promise.all(docs.map((d) => inline.canonicalize(1, Buffer.from(d))));
+  assert.deepEqual(got.map((e) => e.body.toString('hex')), want.map((e) => e.body.toString('hex')));
+  assert.equal(slab.toString(), docs.join(''), 'the caller\'s buffer is untouched (copied, not transferred)');
 });
