@@ -263,7 +263,18 @@ describe('keyless images', () => {
         assert.ok(JSON.parse(a[ANNOTATION.bundle]!).SignedEntryTimestamp);
         assert.ok(JSON.parse(a[ANNOTATION.rfc3161]!).SignedRFC3161Timestamp);
       } else {
-        assert.equal((await client.referrers(repo, img.digest)).manifests.length, 1);
+        const { manifests } = await client.referrers(repo, img.digest);
+        assert.equal(manifests.length, 1);
+        // Interop: the sigstore verifier accepts the image's bundle, as stored in the registry, for alice only.
+        const layer = parseImageManifest((await client.getManifest(repo, manifests[0]!.digest)).bytes).layers[0]!;
+        const stored = bundleFromJSON(JSON.parse((await client.getBlob(repo, layer.digest)).toString('utf8')));
+        const root = TrustedRoot.fromJSON(JSON.parse(readFileSync(srv.trustedRootPath, 'utf8')));
+        const verifier = new Verifier(toTrustMaterial(root), { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 });
+        const policy = { subjectAlternativeName: 'alice@example.com', extensions: { issuer: issuer() } };
+        assert.ok(verifier.verify(toSignedEntity(stored), policy).identity);
+        assert.throws(() => verifier.verify(toSignedEntity(stored), { ...policy, subjectAlternativeName: 'bob@example.com' }));
+        const statement = JSON.parse(Buffer.from(stored.content.$case === 'dsseEnvelope' ? stored.content.dsseEnvelope.payload : Buffer.alloc(0)).toString('utf8'));
+        assert.equal(statement.subject[0].digest.sha256, img.digest.slice('sha256:'.length));
       }
       r = await runCli(verifyArgs(ref), { env });
       assert.equal(r.code, 0, r.stderr);
