@@ -2,11 +2,13 @@
  * The HTTP layer under the registry client: scheme selection (https, with Docker's plain-http fallback
  * for loopback and insecure registries), the /v2/ ping and its auth challenge, Basic and Bearer token
  * auth with per-repository scopes and a token cache, retries with backoff, and registry error bodies
- * turned into one-line SignetErrors. Built on global fetch with a keep-alive undici Agent.
+ * turned into one-line SignetErrors. Built on global fetch: its default dispatcher already pools
+ * keep-alive connections, so the undici package (~110 modules, a large share of the CLI's cold start)
+ * is imported only when TLS needs custom settings (--allow-insecure-registry, --registry-cacert).
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { SignetError, type ErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import { resolveCredentials, type Credentials, type ExplicitCredentials } from './auth.js';
@@ -160,7 +162,9 @@ async function discard(res: Response): Promise<void> {
 export class Transport {
   private readonly opts: TransportOptions;
   private readonly retry: RetryOptions;
-  private readonly dispatcher: Agent;
+  /** TLS settings global fetch cannot take; undefined on the default path. */
+  private readonly connect: Record<string, unknown> | undefined;
+  private dispatcher: Promise<Agent> | undefined;
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
   private readonly credentials = new Map<string, Promise<Credentials>>();
   private readonly tokens = new Map<string, Promise<{ token: string; expiresAt: number }>>();
@@ -182,11 +186,23 @@ export class Transport {
       if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new SignetError('MALFORMED', `registry CA file ${opts.caCertFile} holds no PEM certificate`);
       connect.ca = [...rootCertificates, pem];
     }
-    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 64, connect });
+    this.connect = Object.keys(connect).length > 0 ? connect : undefined;
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    const d = this.dispatcher;
+    this.dispatcher = undefined;
+    if (d) await (await d).close();
+  }
+
+  /** The request options that route through the custom-TLS Agent, or none for global fetch's own pool. */
+  private async fetchOptions(): Promise<{ dispatcher?: Agent }> {
+    const connect = this.connect;
+    if (!connect) return {};
+    this.dispatcher ??= import('undici').then(
+      ({ Agent }) => new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 64, connect }),
+    );
+    return { dispatcher: await this.dispatcher };
   }
 
   /** One fetch with retries on transient statuses and network errors. `canRetry` is false for TLS probing. */
@@ -194,7 +210,7 @@ export class Transport {
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
-        res = await fetch(url, { ...init, method, redirect: 'follow', dispatcher: this.dispatcher } as RequestInit);
+        res = await fetch(url, { ...init, method, redirect: 'follow', ...(await this.fetchOptions()) } as RequestInit);
       } catch (e) {
         const code = networkCode(e);
         if (CERT_ERRORS.test(code)) {

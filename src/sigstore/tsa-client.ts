@@ -1,14 +1,13 @@
 /**
  * Client for an RFC 3161 timestamp authority over HTTP (Sigstore's timestamp-authority API, or any
  * RFC 3161 TSA that accepts `application/timestamp-query`). Sigstore timestamps the signature bytes.
+ * The request is a handful of fixed DER fields and the answer is read with timestamp-verify.ts's DER
+ * reader, so signing does not load the @peculiar ASN.1 schemas (~250 modules of cold start).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { AsnSerializer, OctetString } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
-import { MessageImprint, TimeStampReq } from '@peculiar/asn1-tsp';
 import { SignetError } from '../errors.js';
 import type { HashAlg } from './encoding.js';
-import { HASH_OID, hashAlgFromOid, parseTimestampResponse } from './timestamp.js';
+import { HASH_OID, hashAlgFromOid, readTimestampAnswer } from './timestamp-verify.js';
 
 /** Far above any real TimeStampResp (a few KiB with a chain); bounds what a hostile server can make us buffer. */
 const MAX_RESPONSE = 1 << 20;
@@ -21,24 +20,41 @@ export interface RequestTimestampOptions {
   fetchInit?: Record<string, unknown>;
 }
 
-function toBuf(o: OctetString | ArrayBuffer): Buffer {
-  return Buffer.from(o instanceof OctetString ? o.buffer : o);
+/** One DER TLV (definite length; contents here are far below 2^32 bytes). */
+function tlv(tag: number, ...parts: Buffer[]): Buffer {
+  const body = Buffer.concat(parts);
+  const n = body.length;
+  let len: Buffer;
+  if (n < 0x80) len = Buffer.from([n]);
+  else {
+    const bytes: number[] = [];
+    for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+    len = Buffer.from([0x80 | bytes.length, ...bytes]);
+  }
+  return Buffer.concat([Buffer.from([tag]), len, body]);
+}
+
+function oidDer(oid: string): Buffer {
+  const arcs = oid.split('.').map(Number);
+  const out: number[] = [arcs[0]! * 40 + arcs[1]!];
+  for (const arc of arcs.slice(2)) {
+    const b: number[] = [arc & 0x7f];
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) b.unshift(0x80 | (v & 0x7f));
+    out.push(...b);
+  }
+  return tlv(0x06, Buffer.from(out));
 }
 
 /** Build a DER TimeStampReq for `signature` (certReq true, a random 64-bit nonce). */
 export function buildTimestampRequest(signature: Uint8Array, hashAlg: HashAlg = 'sha256'): { der: Buffer; nonce: Buffer } {
   const nonce = randomBytes(8);
   nonce[0] = (nonce[0]! & 0x7f) | 0x01; // positive and minimally encoded, so the echo compares byte for byte
-  const req = new TimeStampReq({
-    version: 1,
-    messageImprint: new MessageImprint({
-      hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OID[hashAlg] }),
-      hashedMessage: new OctetString(createHash(hashAlg).update(signature).digest()),
-    }),
-    nonce: new Uint8Array(nonce).buffer,
-    certReq: true,
-  });
-  return { der: Buffer.from(AsnSerializer.serialize(req)), nonce };
+  // TimeStampReq ::= SEQUENCE { version INTEGER (v1), messageImprint MessageImprint, reqPolicy OPTIONAL,
+  //   nonce INTEGER OPTIONAL, certReq BOOLEAN DEFAULT FALSE, extensions [0] OPTIONAL }
+  // MessageImprint ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier, hashedMessage OCTET STRING }
+  const imprint = tlv(0x30, tlv(0x30, oidDer(HASH_OID[hashAlg])), tlv(0x04, createHash(hashAlg).update(signature).digest()));
+  const der = tlv(0x30, tlv(0x02, Buffer.from([1])), imprint, tlv(0x02, nonce), tlv(0x01, Buffer.from([0xff])));
+  return { der, nonce };
 }
 
 /**
@@ -73,13 +89,12 @@ export async function requestTimestamp(url: string, signature: Uint8Array, opts:
     }
     throw new SignetError('NETWORK', `timestamp authority at ${url} answered ${res.status}${detail ? `: ${detail.replace(/\s+/g, ' ')}` : ''}`);
   }
-  const ts = parseTimestampResponse(body);
-  const imprint = ts.tstInfo.messageImprint;
+  const ts = readTimestampAnswer(body);
   const expected = createHash(hashAlg).update(signature).digest();
-  if (hashAlgFromOid(imprint.hashAlgorithm.algorithm) !== hashAlg || !toBuf(imprint.hashedMessage).equals(expected)) {
+  if (hashAlgFromOid(ts.imprintAlg) !== hashAlg || !ts.imprint.equals(expected)) {
     throw new SignetError('VERIFICATION', `timestamp authority at ${url} timestamped other data than requested`);
   }
-  if (!ts.tstInfo.nonce || !toBuf(ts.tstInfo.nonce).equals(nonce)) {
+  if (!ts.nonce || !ts.nonce.equals(nonce)) {
     throw new SignetError('VERIFICATION', `timestamp authority at ${url} did not echo the request nonce`);
   }
   return body;

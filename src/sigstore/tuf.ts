@@ -2,8 +2,9 @@
  * The public-good trust material through TUF (@sigstore/tuf over tuf-js), and a pinned copy of the
  * production trusted_root.json taken from @sigstore/tuf's seeds (verified TUF target data shipped in
  * the package), so verification against the public-good instance works with no network at all.
+ * @sigstore/tuf and tuf-js (~50 modules) are imported only inside initialize(): the pinned root is
+ * read straight from the package's seeds.json, and most commands never refresh TUF metadata.
  */
-import { initTUF, TUFError } from '@sigstore/tuf';
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -130,6 +131,7 @@ export async function initialize(opts: TufOptions = {}): Promise<TufResult> {
   }
   let trustedRootText: string;
   let signingConfigText: string | undefined;
+  const { initTUF, TUFError } = await import('@sigstore/tuf');
   try {
     const client = await initTUF({
       mirrorURL: mirror,

@@ -37,7 +37,7 @@ import { HASH_ALG_NAME, type HashAlg } from './encoding.js';
 import { certificateIdentity, checkIdentity, validateIdentityPolicy, type FulcioIdentity, type IdentityPolicy } from './identity.js';
 import { parseStatement } from './intoto.js';
 import { ctLogsFromTrustedRoot, verifySct, type CtLog } from './sct.js';
-import { verifyTimestamp, type TimestampAuthority } from './timestamp.js';
+import { verifyTimestamp, type TimestampAuthority } from './timestamp-verify.js';
 import { verifyTlogEntry, type SignedMaterial, type VerifiedTlogEntry } from './tlog.js';
 import type { TrustedRoot } from './trustedroot.js';
 import { artifactDigest, checkSubjects, type Artifact } from './verify.js';
