@@ -13,7 +13,7 @@
  */
 import { type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -69,6 +69,34 @@ async function writeRun(urls: string[], bodies: string[]): Promise<{ perSec: num
   await Promise.all(pools.map((p) => p.close()));
   lat.sort((a, b) => a - b);
   return { perSec: accepted / secs, p50: pct(lat, 50), p99: pct(lat, 99), accepted };
+}
+
+/**
+ * CPU seconds per thread of a (Linux) process, grouped by thread name, from /proc: wall-clock rates
+ * swing with whatever else loads the machine, CPU per entry much less. The main thread is the one
+ * whose id is the pid. Empty where /proc is not available.
+ */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const tick = 100; // USER_HZ on Linux
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const secs = (Number(f[11]) + Number(f[12])) / tick;
+      const name = Number(tid) === pid ? 'main thread' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(name, (out.get(name) ?? 0) + secs);
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return out;
+}
+
+function cpuDelta(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const d = new Map<string, number>();
+  for (const [k, v] of after) d.set(k, v - (before.get(k) ?? 0));
+  return d;
 }
 
 async function readRun(url: string, paths: () => string, seconds: number): Promise<{ perSec: number; p50: number; p99: number }> {
@@ -141,13 +169,33 @@ const sets = [0, 1, 2].map(() => Array.from({ length: N }, () => JSON.stringify(
 // ---- writes: embedded storage ----
 {
   const dir = mkdtempSync(join(tmpdir(), 'signet-bench-log-'));
-  const { child, url } = await spawnServe(dir, [], { ...process.env });
+  // SIGNET_BENCH_LOG_PROF=<dir>: the server runs under --cpu-prof (main thread and workers) into <dir>.
+  const prof = process.env.SIGNET_BENCH_LOG_PROF;
+  const env = { ...process.env, ...(prof ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${prof}`.trim() } : {}) };
+  const { child, url } = await spawnServe(dir, [], env);
   try {
     note(`writing ${N} entries over HTTP (${CONN} connections, embedded storage)…`);
+    const c0 = threadCpu(child.pid!);
+    const u0 = process.cpuUsage();
     const r = await writeRun([url], sets[0]!);
+    const u1 = process.cpuUsage(u0);
+    const cpu = cpuDelta(c0, threadCpu(child.pid!));
     const v = (globalThis as any).__verifyPerSec as number;
     rows.push([`writes, embedded (files + SQLite, fsync), ${CONN} conns, ${fmt(N)} entries`, `${fmt(r.perSec)} entries/s`, `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms`]);
     rows.push(['writes/s ÷ single-core validation/s', `${fmt(r.perSec / v, 2)}`, 'how close the log gets to its own verification cost']);
+    if (cpu.size > 0) {
+      const us = (secs: number): string => `${fmt((secs * 1e6) / r.accepted)} µs`;
+      const total = [...cpu.values()].reduce((a, b) => a + b, 0);
+      const parts = [...cpu].filter(([, s]) => s * 1e6 >= r.accepted).sort((a, b) => b[1] - a[1]).map(([k, s]) => `${k} ${us(s)}`);
+      const client = (u1.user + u1.system) / 1e6;
+      rows.push(['server CPU per accepted entry', us(total), parts.join(', ')]);
+      rows.push(['load generator (this process) CPU per entry', us(client), 'shares the 2 cores with the server']);
+      rows.push([
+        'entries/s if all cores did only the server\'s work',
+        `${fmt((cpus().length * r.accepted) / total)} entries/s`,
+        `vs. ${fmt(cpus().length * v)} /s: full validation alone on ${cpus().length} cores (ratio ${fmt((r.accepted / total) / v, 2)})`,
+      ]);
+    }
   } finally {
     await stop(child);
     rmSync(dir, { recursive: true, force: true });

@@ -21,7 +21,7 @@
  */
 import { type KeyObject, createHash, randomBytes } from 'node:crypto';
 import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { SignetError } from '../../errors.js';
 import {
@@ -46,6 +46,7 @@ import {
   type OriginDefault,
   newTreeId,
 } from './common.js';
+import { FileWriter } from './file-writer.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
 
 type Sqlite = typeof import('node:sqlite');
@@ -152,7 +153,8 @@ export class EmbeddedStorage implements LogStorage {
   #appender: TileAppender | null = null;
   /** Bodies of the committed partial entry bundle (size % 256 of them). */
   #tail: Buffer[] | null = null;
-  readonly #knownDirs = new Set<string>();
+  /** Makes each batch's files durable on a thread of its own (see file-writer.ts). */
+  readonly #writer: FileWriter;
   readonly #cleanups = new Set<Promise<void>>();
   /** Open descriptor on log.sqlite-wal, fsynced after each COMMIT (see the header). */
   #wal: fs.FileHandle | null = null;
@@ -162,6 +164,7 @@ export class EmbeddedStorage implements LogStorage {
     this.#dir = dir;
     this.#root = join(dir, 'tiles');
     this.#tmp = join(dir, 'tmp');
+    this.#writer = new FileWriter(this.#tmp);
     this.#db = db;
     this.#signer = signer;
     this.treeId = treeId;
@@ -228,8 +231,13 @@ export class EmbeddedStorage implements LogStorage {
         }
       }
       const s = new EmbeddedStorage(dir, db, signer, BigInt(row.tree_id), row);
-      await s.#recover();
-      await s.#openWal(dbPath);
+      try {
+        await s.#recover();
+        await s.#openWal(dbPath);
+      } catch (e) {
+        await s.#writer.close();
+        throw e;
+      }
       return s;
     } catch (e) {
       db.close();
@@ -344,38 +352,6 @@ export class EmbeddedStorage implements LogStorage {
     }
   }
 
-  async #mkdirFor(path: string): Promise<string> {
-    const d = dirname(path);
-    if (!this.#knownDirs.has(d)) {
-      await fs.mkdir(d, { recursive: true });
-      this.#knownDirs.add(d);
-    }
-    return d;
-  }
-
-  async #writeDurable(path: string, data: Uint8Array): Promise<void> {
-    await this.#mkdirFor(path);
-    // Temp files live in one directory of their own (same filesystem), emptied on start: a crash
-    // mid-write leaves nothing among the published tiles.
-    const tmp = join(this.#tmp, randomBytes(8).toString('hex'));
-    const fh = await fs.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } catch (e) {
-      await fh.close().catch(() => undefined);
-      await fs.rm(tmp, { force: true });
-      throw e;
-    }
-    await fh.close();
-    try {
-      await fs.rename(tmp, path);
-    } catch (e) {
-      await fs.rm(tmp, { force: true });
-      throw e;
-    }
-  }
-
   async #syncDir(dir: string): Promise<void> {
     const fh = await fs.open(dir, fsc.O_RDONLY);
     try {
@@ -433,9 +409,7 @@ export class EmbeddedStorage implements LogStorage {
       newTail = cur;
       checkpoint = this.#signer.sign(end, appender.root());
 
-      const paths = writes.map((w) => this.#file(w.kind, w.index, w.width));
-      await Promise.all(writes.map((w, j) => this.#writeDurable(paths[j]!, w.data)));
-      await Promise.all([...new Set(paths.map((p) => dirname(p)))].map((d) => this.#syncDir(d)));
+      await this.#writer.write(writes.map((w) => ({ path: this.#file(w.kind, w.index, w.width), data: w.data })));
       for (const w of writes) written.push(w);
 
       const db = this.#db;
@@ -492,7 +466,7 @@ export class EmbeddedStorage implements LogStorage {
       if (old > 0 && old < TILE_WIDTH && old !== w.width) stale.push(this.#file(w.kind, w.index, old));
     }
     if (stale.length === 0) return;
-    const p = Promise.all(stale.map((f) => fs.rm(f, { force: true }))).then(
+    const p = this.#writer.unlink(stale).then(
       () => undefined,
       () => undefined,
     );
@@ -580,6 +554,7 @@ export class EmbeddedStorage implements LogStorage {
     this.#closed = true;
     await Promise.all([...this.#cleanups]);
     await this.#wal?.close().catch(() => undefined);
+    await this.#writer.close();
     this.#db.close();
   }
 }

@@ -1,0 +1,170 @@
+/**
+ * A worker thread that makes a batch's tile and entry-bundle files durable: temp file + write + fsync +
+ * rename for each, then fsync of every directory touched. Done with blocking calls on its own thread,
+ * these cost the event loop one message per batch, where the promise API cost it a dozen libuv
+ * round trips per file (open, write, sync, close, rename) plus their bookkeeping.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+
+interface WriteJob {
+  id: number;
+  op: 'write';
+  paths: string[];
+  /** File i is `data[ends[i-1] .. ends[i])`. */
+  ends: Uint32Array;
+  data: ArrayBuffer;
+}
+
+interface UnlinkJob {
+  id: number;
+  op: 'unlink';
+  paths: string[];
+}
+
+type Job = WriteJob | UnlinkJob;
+
+interface Reply {
+  id: number;
+  error?: { message: string; code?: string };
+}
+
+export class FileWriter {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, { resolve(): void; reject(e: unknown): void }>();
+  #next = 0;
+  #dead: Error | null = null;
+
+  /** `tmpDir`: where temp files are made (same filesystem as the targets, emptied on start). */
+  constructor(tmpDir: string) {
+    this.#worker = new Worker(new URL(import.meta.url), { workerData: { tmpDir } });
+    this.#worker.unref();
+    this.#worker.on('message', (r: Reply) => {
+      const w = this.#waiting.get(r.id);
+      this.#waiting.delete(r.id);
+      if (!w) return;
+      if (!r.error) return w.resolve();
+      const e = new Error(r.error.message) as NodeJS.ErrnoException;
+      if (r.error.code) e.code = r.error.code;
+      w.reject(e);
+    });
+    const fail = (e: Error): void => {
+      this.#dead ??= e;
+      for (const w of this.#waiting.values()) w.reject(e);
+      this.#waiting.clear();
+    };
+    this.#worker.on('error', fail);
+    this.#worker.on('exit', (code) => fail(new Error(`the log's file writer exited (code ${code})`)));
+  }
+
+  #send(job: Job, transfer: ArrayBuffer[]): Promise<void> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.set(job.id, { resolve, reject });
+      // Referenced while work is outstanding, so a pending commit keeps the process alive.
+      this.#worker.ref();
+      this.#worker.postMessage(job, transfer);
+    }).finally(() => {
+      if (this.#waiting.size === 0) this.#worker.unref();
+    });
+  }
+
+  /** Resolves once every file is durable at its path (and its directory entry synced). */
+  write(files: { path: string; data: Uint8Array }[]): Promise<void> {
+    const ends = new Uint32Array(files.length);
+    let n = 0;
+    files.forEach((f, i) => (ends[i] = n += f.data.byteLength));
+    const data = new Uint8Array(n);
+    let at = 0;
+    for (const f of files) {
+      data.set(f.data, at);
+      at += f.data.byteLength;
+    }
+    return this.#send({ id: this.#next++, op: 'write', paths: files.map((f) => f.path), ends, data: data.buffer }, [data.buffer, ends.buffer as ArrayBuffer]);
+  }
+
+  /** Best-effort removal (missing files are fine). */
+  unlink(paths: string[]): Promise<void> {
+    return this.#send({ id: this.#next++, op: 'unlink', paths }, []);
+  }
+
+  async close(): Promise<void> {
+    await this.#worker.terminate();
+  }
+}
+
+// ---- worker side ----
+
+function syncPath(path: string, flags: number): void {
+  const fd = openSync(path, flags);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+function runWorker(tmpDir: string): void {
+  const knownDirs = new Set<string>();
+  const write = (job: WriteJob): void => {
+    const dirs = new Set<string>();
+    let start = 0;
+    job.paths.forEach((path, i) => {
+      const bytes = new Uint8Array(job.data, start, job.ends[i]! - start);
+      start = job.ends[i]!;
+      const d = dirname(path);
+      if (!knownDirs.has(d)) {
+        mkdirSync(d, { recursive: true });
+        knownDirs.add(d);
+      }
+      dirs.add(d);
+      // Temp files live in one directory of their own, emptied on start: a crash mid-write leaves
+      // nothing among the published tiles.
+      const tmp = join(tmpDir, randomBytes(8).toString('hex'));
+      const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
+      try {
+        writeAll(fd, bytes);
+        fsyncSync(fd);
+      } catch (e) {
+        closeSync(fd);
+        rmSync(tmp, { force: true });
+        throw e;
+      }
+      closeSync(fd);
+      try {
+        renameSync(tmp, path);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        throw e;
+      }
+    });
+    for (const d of dirs) syncPath(d, fsc.O_RDONLY);
+  };
+  parentPort!.on('message', (job: Job) => {
+    const reply: Reply = { id: job.id };
+    try {
+      if (job.op === 'write') write(job);
+      else
+        for (const p of job.paths) {
+          try {
+            unlinkSync(p);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          }
+        }
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      reply.error = { message: err?.message ?? String(e), ...(err?.code ? { code: err.code } : {}) };
+    }
+    parentPort!.postMessage(reply);
+  });
+}
+
+if (!isMainThread && (workerData as { tmpDir?: string } | null)?.tmpDir) runWorker((workerData as { tmpDir: string }).tmpDir);
