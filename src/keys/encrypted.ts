@@ -4,10 +4,18 @@
  * scrypt(password, salt) → 32-byte key → NaCl secretbox (XSalsa20-Poly1305) over PKCS#8 DER.
  */
 import { createPrivateKey, KeyObject, randomBytes, scryptSync } from 'node:crypto';
-import { xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
+import { createRequire } from 'node:module';
 import { SignetError } from '../errors.js';
 import { privateKeyPkcs8, publicKeyInfo } from './keys.js';
 import { decodeFirstPem, encodePem } from './pem.js';
+
+type Salsa = typeof import('@noble/ciphers/salsa.js');
+let salsa: Salsa | undefined;
+/** Loaded at first use (synchronous require of an ES module, Node >= 22.12): most commands never decrypt a key. */
+function xsalsa20poly1305(key: Uint8Array, nonce: Uint8Array): ReturnType<Salsa['xsalsa20poly1305']> {
+  salsa ??= createRequire(import.meta.url)('@noble/ciphers/salsa.js') as Salsa;
+  return salsa.xsalsa20poly1305(key, nonce);
+}
 
 export const SIGSTORE_KEY_LABEL = 'ENCRYPTED SIGSTORE PRIVATE KEY';
 export const COSIGN_KEY_LABEL = 'ENCRYPTED COSIGN PRIVATE KEY';

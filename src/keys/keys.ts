@@ -15,7 +15,7 @@ import {
   X509Certificate,
   constants,
 } from 'node:crypto';
-import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { createRequire } from 'node:module';
 import { SignetError } from '../errors.js';
 import { decodeFirstPem, looksLikePem } from './pem.js';
 
@@ -179,7 +179,16 @@ const DIGEST_INFO_PREFIX: Record<HashAlg, Buffer> = {
   sha512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),
 };
 
-const NOBLE = { 'ecdsa-p256': p256, 'ecdsa-p384': p384, 'ecdsa-p521': p521 } as const;
+type NistCurves = typeof import('@noble/curves/nist.js');
+let nist: NistCurves | undefined;
+/**
+ * @noble/curves costs 25-55 ms to load and only prehashed ECDSA needs it, so it is loaded at first use.
+ * require() of an ES module is synchronous (Node >= 22.12), which keeps verifyPrehashed synchronous.
+ */
+function nistCurve(kind: 'ecdsa-p256' | 'ecdsa-p384' | 'ecdsa-p521'): NistCurves['p256'] {
+  nist ??= createRequire(import.meta.url)('@noble/curves/nist.js') as NistCurves;
+  return kind === 'ecdsa-p256' ? nist.p256 : kind === 'ecdsa-p384' ? nist.p384 : nist.p521;
+}
 
 function uncompressedPoint(pub: KeyObject): Uint8Array {
   const jwk = pub.export({ format: 'jwk' });
@@ -217,7 +226,7 @@ export function verifyPrehashed(pub: PublicKeyInfo, digest: Uint8Array, hashAlg:
       return block.length === expected.length && timingSafeEqual(block, expected);
     }
     default: {
-      const curve = NOBLE[pub.kind];
+      const curve = nistCurve(pub.kind);
       try {
         // OpenSSL and Go do not normalise s, so high-s signatures are valid here too.
         return curve.verify(sig, digest, uncompressedPoint(pub.key), { prehash: false, lowS: false, format: 'der' });
