@@ -11,7 +11,7 @@ import { decodePemBlocks } from '../keys/index.js';
 import { certificatePublicKey, parseCertificate, verifyCertificateChain, type ParsedCertificate } from '../sigstore/certificate.js';
 import { certificateIdentity, checkIdentity, type FulcioIdentity, type IdentityPolicy } from '../sigstore/identity.js';
 import { verifySct } from '../sigstore/sct.js';
-import { verifyTimestamp } from '../sigstore/timestamp.js';
+import { verifyTimestamp } from '../sigstore/timestamp-verify.js';
 import { verifyRekorBundle, type VerifiedTlogEntry } from '../sigstore/tlog.js';
 import type { TrustMaterial } from '../sigstore/verifier.js';
 import { decodeBase64Strict } from '../sigstore/encoding.js';
