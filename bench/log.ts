@@ -9,7 +9,10 @@
  *   - the same writes against PostgreSQL with one and two servers sharing the log (skipped when
  *     PostgreSQL cannot be started).
  * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (64),
- * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL.
+ * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL,
+ * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write server under --cpu-prof (one profile per thread).
+ * The embedded write run also reports the server's CPU per entry by thread (Linux /proc), which moves
+ * far less than entries/s when other work shares the machine.
  */
 import { type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
