@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SignetError } from '../errors.js';
+import { sigstoreKeyDetails } from '../keys/index.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { buildSigningConfig, checkServiceUrl, serializeSigningConfig } from '../sigstore/signing-config.js';
 import { noteKeyHash } from '../tlog/index.js';
@@ -104,22 +105,6 @@ export function parsePublicUrl(v: string): string {
   return url;
 }
 
-function keyDetailsFor(key: KeyObject): string {
-  const t = key.asymmetricKeyType;
-  if (t === 'ed25519') return 'PKIX_ED25519';
-  if (t === 'ec') {
-    const c = key.asymmetricKeyDetails?.namedCurve;
-    if (c === 'prime256v1') return 'PKIX_ECDSA_P256_SHA_256';
-    if (c === 'secp384r1') return 'PKIX_ECDSA_P384_SHA_384';
-    if (c === 'secp521r1') return 'PKIX_ECDSA_P521_SHA_512';
-  }
-  if (t === 'rsa') {
-    const bits = key.asymmetricKeyDetails?.modulusLength;
-    if (bits === 2048 || bits === 3072 || bits === 4096) return `PKIX_RSA_PKCS1V15_${bits}_SHA256`;
-  }
-  throw new SignetError('KEY_UNSUPPORTED', `the log key (${t ?? 'unknown'}) has no Sigstore PublicKeyDetails value`);
-}
-
 export interface TrustedRootServices {
   certificateAuthorities?: TrustedRootCertificateAuthority[];
   timestampAuthorities?: unknown[];
@@ -140,7 +125,7 @@ export function buildTrustedRoot(log: TransparencyLog, baseUrl: string, start: s
     tlogs: ids.map((id) => ({
       baseUrl,
       hashAlgorithm: 'SHA2_256',
-      publicKey: { rawBytes: spki.toString('base64'), keyDetails: keyDetailsFor(log.publicKey), validFor: { start } },
+      publicKey: { rawBytes: spki.toString('base64'), keyDetails: sigstoreKeyDetails(log.publicKey), validFor: { start } },
       logId: { keyId: id.toString('base64') },
     })),
     certificateAuthorities: services.certificateAuthorities ?? [],
