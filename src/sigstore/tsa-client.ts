@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import type { HashAlg } from './encoding.js';
 import { HASH_OID, hashAlgFromOid, readTimestampAnswer } from './timestamp-verify.js';
+import { derTlv } from './der.js';
 
 /** Far above any real TimeStampResp (a few KiB with a chain); bounds what a hostile server can make us buffer. */
 const MAX_RESPONSE = 1 << 20;
@@ -20,20 +21,6 @@ export interface RequestTimestampOptions {
   fetchInit?: Record<string, unknown>;
 }
 
-/** One DER TLV (definite length; contents here are far below 2^32 bytes). */
-function tlv(tag: number, ...parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  const n = body.length;
-  let len: Buffer;
-  if (n < 0x80) len = Buffer.from([n]);
-  else {
-    const bytes: number[] = [];
-    for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-    len = Buffer.from([0x80 | bytes.length, ...bytes]);
-  }
-  return Buffer.concat([Buffer.from([tag]), len, body]);
-}
-
 function oidDer(oid: string): Buffer {
   const arcs = oid.split('.').map(Number);
   const out: number[] = [arcs[0]! * 40 + arcs[1]!];
@@ -42,7 +29,7 @@ function oidDer(oid: string): Buffer {
     for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) b.unshift(0x80 | (v & 0x7f));
     out.push(...b);
   }
-  return tlv(0x06, Buffer.from(out));
+  return derTlv(0x06, Buffer.from(out));
 }
 
 /** Build a DER TimeStampReq for `signature` (certReq true, a random 64-bit nonce). */
@@ -52,8 +39,8 @@ export function buildTimestampRequest(signature: Uint8Array, hashAlg: HashAlg = 
   // TimeStampReq ::= SEQUENCE { version INTEGER (v1), messageImprint MessageImprint, reqPolicy OPTIONAL,
   //   nonce INTEGER OPTIONAL, certReq BOOLEAN DEFAULT FALSE, extensions [0] OPTIONAL }
   // MessageImprint ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier, hashedMessage OCTET STRING }
-  const imprint = tlv(0x30, tlv(0x30, oidDer(HASH_OID[hashAlg])), tlv(0x04, createHash(hashAlg).update(signature).digest()));
-  const der = tlv(0x30, tlv(0x02, Buffer.from([1])), imprint, tlv(0x02, nonce), tlv(0x01, Buffer.from([0xff])));
+  const imprint = derTlv(0x30, derTlv(0x30, oidDer(HASH_OID[hashAlg])), derTlv(0x04, createHash(hashAlg).update(signature).digest()));
+  const der = derTlv(0x30, derTlv(0x02, Buffer.from([1])), imprint, derTlv(0x02, nonce), derTlv(0x01, Buffer.from([0xff])));
   return { der, nonce };
 }
 

@@ -28,8 +28,8 @@ import { resolveKeylessServices, signBundleKeyless, type KeylessContent } from '
 import { parseSigningConfig, type SigningConfig } from '../../src/sigstore/signing-config.js';
 import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
 import { prepareTrust, verifyBundle, type TrustMaterial } from '../../src/sigstore/verifier.js';
+import { BASE64, leaves, withValue, type Json } from './json-mutations.js';
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 /** One private Sigstore as both verifiers see it. */
 interface Site {
@@ -89,28 +89,8 @@ function theirs(c: Case, bundle: Buffer, site: Site = c.site): string {
   }
 }
 
-/** Every path to a value below the root (objects and arrays included, so they can be dropped whole). */
-function leaves(v: Json, path: (string | number)[] = []): Array<{ path: (string | number)[]; value: Json }> {
-  if (v === null || typeof v !== 'object') return [{ path, value: v }];
-  const out: Array<{ path: (string | number)[]; value: Json }> = [];
-  if (path.length > 0) out.push({ path, value: v });
-  for (const [k, x] of Object.entries(v)) out.push(...leaves(x, [...path, Array.isArray(v) ? Number(k) : k]));
-  return out;
-}
 
-function withValue(doc: Json, path: (string | number)[], value: Json | undefined): Buffer {
-  const copy = JSON.parse(JSON.stringify(doc)) as Json;
-  let cur = copy as Record<string | number, Json>;
-  for (const k of path.slice(0, -1)) cur = cur[k] as Record<string | number, Json>;
-  const last = path[path.length - 1]!;
-  if (value === undefined) {
-    if (Array.isArray(cur)) cur.splice(last as number, 1);
-    else delete cur[last];
-  } else cur[last] = value;
-  return Buffer.from(JSON.stringify(copy));
-}
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 type Mutation = { name: string; bundle: Buffer };
 
 /** A byte flipped in the decoded bytes of every base64 field, at the start, middle and end. */

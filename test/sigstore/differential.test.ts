@@ -14,6 +14,7 @@ import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
 import { prepareTrust, verifyBundle } from '../../src/sigstore/verifier.js';
 import type { Artifact } from '../../src/sigstore/verify.js';
 import { readFixture } from './certificate-fixtures.js';
+import { BASE64, leaves, withValue, type Json } from './json-mutations.js';
 
 const rootBytes = readFixture('trusted_root.json');
 const trust = prepareTrust(parseTrustedRoot(rootBytes));
@@ -71,30 +72,9 @@ function theirs(c: Case, bundle: Buffer): string {
   }
 }
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-/** Every path to a string leaf, with the leaf. */
-function leaves(v: Json, path: (string | number)[] = []): Array<{ path: (string | number)[]; value: Json }> {
-  if (v === null || typeof v !== 'object') return [{ path, value: v }];
-  const out: Array<{ path: (string | number)[]; value: Json }> = [];
-  if (path.length > 0) out.push({ path, value: v });
-  for (const [k, x] of Object.entries(v)) out.push(...leaves(x, [...path, Array.isArray(v) ? Number(k) : k]));
-  return out;
-}
 
-function withValue(doc: Json, path: (string | number)[], value: Json | undefined): Buffer {
-  const copy = JSON.parse(JSON.stringify(doc)) as Json;
-  let cur = copy as Record<string | number, Json>;
-  for (const k of path.slice(0, -1)) cur = cur[k] as Record<string | number, Json>;
-  const last = path[path.length - 1]!;
-  if (value === undefined) {
-    if (Array.isArray(cur)) cur.splice(last as number, 1);
-    else delete cur[last];
-  } else cur[last] = value;
-  return Buffer.from(JSON.stringify(copy));
-}
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** A byte flipped in the decoded bytes of every base64 field, at the start, middle and end. */
 function byteFlips(doc: Json): Array<{ name: string; bundle: Buffer }> {

@@ -6,6 +6,7 @@
 import type { JWTPayload } from 'jose';
 import { challengeClaimOf, type IssuerConfig, type IssuerType } from './config.js';
 import { OidcError } from './errors.js';
+import { derTlv } from '../../sigstore/der.js';
 
 export const SIGSTORE_OID = {
   issuer: '1.3.6.1.4.1.57264.1.1',
@@ -56,20 +57,11 @@ export interface Principal {
 }
 
 /**
- * DER UTF8String (tag 0x0C). The extension values of 1.8+ are exactly this and nothing else, so a
- * four-line TLV beats pulling an ASN.1 object model in for it.
+ * DER UTF8String (tag 0x0C). The extension values of 1.8+ are exactly this and nothing else, so one
+ * TLV beats pulling an ASN.1 object model in for it.
  */
 export function derUtf8String(s: string): Buffer {
-  const body = Buffer.from(s, 'utf8');
-  const n = body.length;
-  let len: Buffer;
-  if (n < 0x80) len = Buffer.from([n]);
-  else {
-    const bytes: number[] = [];
-    for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-    len = Buffer.from([0x80 | bytes.length, ...bytes]);
-  }
-  return Buffer.concat([Buffer.from([0x0c]), len, body]);
+  return derTlv(0x0c, Buffer.from(s, 'utf8'));
 }
 
 function raw(oid: string, v: string): SigstoreExtension {
