@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './registry.js';
+import { aptInstall } from './apt.js';
 
 export interface RunningPostgres {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
@@ -29,8 +30,7 @@ function findBin(): string {
       : undefined;
   let v = pick();
   if (!v) {
-    if (process.getuid?.() !== 0) throw new Error('PostgreSQL is missing: install the Debian package postgresql');
-    execFileSync('apt-get', ['install', '-y', 'postgresql'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    aptInstall('postgresql');
     v = pick();
     if (!v) throw new Error('PostgreSQL is missing after apt-get install postgresql');
   }

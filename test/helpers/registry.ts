@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { MEDIA_TYPE, sha256Digest, type Descriptor, type RegistryClient, type Repo } from '../../src/oci/index.js';
 import { startTokenServer, type TokenServer } from './token-server.js';
+import { aptInstall } from './apt.js';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
@@ -38,8 +39,7 @@ export interface RegistryOptions {
 
 function ensureInstalled(bin: string, pkg: string): void {
   if (existsSync(bin)) return;
-  if (process.getuid?.() !== 0) throw new Error(`${bin} is missing: install the Debian package ${pkg}`);
-  execFileSync('apt-get', ['install', '-y', pkg], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  aptInstall(pkg);
 }
 
 export function freePort(): Promise<number> {
