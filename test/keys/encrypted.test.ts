@@ -1,7 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { isSignetError } from '../../src/errors.js';
 import {
   decodePemBlocks,
   decryptPrivateKey,
@@ -14,18 +13,10 @@ import {
   type KeyKind,
 } from '../../src/keys/index.js';
 import { pemcosigneckey, pemcosignkey, pemsigstorekey } from './fixtures.js';
+import { throwsCode } from '../helpers/assert.js';
 
 const hello = Buffer.from('hello');
 
-function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isSignetError(e), `expected SignetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (msg) assert.match(e.message, msg);
-    assert.ok(!e.message.includes('\n'));
-    return true;
-  });
-}
 
 /** Rewrite the JSON inside an encrypted key PEM, keeping its label. */
 function mutate(pem: string, edit: (doc: any) => void): string {

@@ -1,19 +1,10 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, createPrivateKey } from 'node:crypto';
-import { isSignetError } from '../../src/errors.js';
 import { encryptPrivateKey, importPrivateKeyPem, publicKeyInfo } from '../../src/keys/index.js';
 import * as fx from './fixtures.js';
+import { throwsCode } from '../helpers/assert.js';
 
-function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isSignetError(e), `expected SignetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (msg) assert.match(e.message, msg);
-    assert.ok(!e.message.includes('\n'));
-    return true;
-  });
-}
 
 const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 

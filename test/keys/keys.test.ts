@@ -6,7 +6,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
-import { isSignetError } from '../../src/errors.js';
 import {
   generateKeyPair,
   parsePublicKey,
@@ -17,6 +16,7 @@ import {
   type HashAlg,
   type KeyKind,
 } from '../../src/keys/index.js';
+import { throwsCode } from '../helpers/assert.js';
 
 const KINDS: KeyKind[] = ['ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'rsa', 'ed25519'];
 const EXPECTED_HASH: Record<KeyKind, HashAlg | null> = {
@@ -30,15 +30,6 @@ const EXPECTED_HASH: Record<KeyKind, HashAlg | null> = {
 const pairs = new Map(KINDS.map((k) => [k, generateKeyPair(k, { rsaBits: 2048 })]));
 const data = Buffer.from('the artifact bytes\n');
 
-function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isSignetError(e), `expected SignetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (msg) assert.match(e.message, msg);
-    assert.ok(!e.message.includes('\n'), 'one-line message');
-    return true;
-  });
-}
 
 describe('key kinds and signing', () => {
   for (const kind of KINDS) {

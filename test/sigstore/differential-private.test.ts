@@ -28,7 +28,7 @@ import { resolveKeylessServices, signBundleKeyless, type KeylessContent } from '
 import { parseSigningConfig, type SigningConfig } from '../../src/sigstore/signing-config.js';
 import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
 import { prepareTrust, verifyBundle, type TrustMaterial } from '../../src/sigstore/verifier.js';
-import { BASE64, leaves, withValue, type Json } from './json-mutations.js';
+import { BASE64, byteFlips, drops, leaves, withValue, type Json, type Mutation } from './json-mutations.js';
 
 
 /** One private Sigstore as both verifiers see it. */
@@ -91,26 +91,8 @@ function theirs(c: Case, bundle: Buffer, site: Site = c.site): string {
 
 
 
-type Mutation = { name: string; bundle: Buffer };
 
-/** A byte flipped in the decoded bytes of every base64 field, at the start, middle and end. */
-function byteFlips(doc: Json): Mutation[] {
-  const out: Mutation[] = [];
-  for (const { path, value } of leaves(doc)) {
-    if (typeof value !== 'string' || value.length < 8 || !BASE64.test(value) || path[path.length - 1] === 'mediaType') continue;
-    const bytes = Buffer.from(value, 'base64');
-    for (const pos of new Set([0, bytes.length >> 1, bytes.length - 1])) {
-      const m = Buffer.from(bytes);
-      m[pos]! ^= 0x01;
-      out.push({ name: `flip byte ${pos} of ${path.join('.')}`, bundle: withValue(doc, path, m.toString('base64')) });
-    }
-  }
-  return out;
-}
 
-function drops(doc: Json): Mutation[] {
-  return leaves(doc).map(({ path }) => ({ name: `drop ${path.join('.')}`, bundle: withValue(doc, path, undefined) }));
-}
 
 /** Text fields that are signed but not base64 (checkpoint note, payload type, kind, integers as strings). */
 function textEdits(doc: Json): Mutation[] {

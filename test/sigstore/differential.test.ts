@@ -14,7 +14,7 @@ import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
 import { prepareTrust, verifyBundle } from '../../src/sigstore/verifier.js';
 import type { Artifact } from '../../src/sigstore/verify.js';
 import { readFixture } from './certificate-fixtures.js';
-import { BASE64, leaves, withValue, type Json } from './json-mutations.js';
+import { BASE64, byteFlips, drops, leaves, withValue, type Json } from './json-mutations.js';
 
 const rootBytes = readFixture('trusted_root.json');
 const trust = prepareTrust(parseTrustedRoot(rootBytes));
@@ -76,24 +76,7 @@ function theirs(c: Case, bundle: Buffer): string {
 
 
 
-/** A byte flipped in the decoded bytes of every base64 field, at the start, middle and end. */
-function byteFlips(doc: Json): Array<{ name: string; bundle: Buffer }> {
-  const out: Array<{ name: string; bundle: Buffer }> = [];
-  for (const { path, value } of leaves(doc)) {
-    if (typeof value !== 'string' || value.length < 8 || !BASE64.test(value) || path[path.length - 1] === 'mediaType') continue;
-    const bytes = Buffer.from(value, 'base64');
-    for (const pos of new Set([0, bytes.length >> 1, bytes.length - 1])) {
-      const m = Buffer.from(bytes);
-      m[pos]! ^= 0x01;
-      out.push({ name: `flip byte ${pos} of ${path.join('.')}`, bundle: withValue(doc, path, m.toString('base64')) });
-    }
-  }
-  return out;
-}
 
-function drops(doc: Json): Array<{ name: string; bundle: Buffer }> {
-  return leaves(doc).map(({ path }) => ({ name: `drop ${path.join('.')}`, bundle: withValue(doc, path, undefined) }));
-}
 
 /** Text fields that are signed but not base64 (the checkpoint note, the payload type, integers as strings). */
 function textEdits(doc: Json): Array<{ name: string; bundle: Buffer }> {

@@ -25,3 +25,26 @@ export function withValue(doc: Json, path: (string | number)[], value: Json | un
   } else cur[last] = value;
   return Buffer.from(JSON.stringify(copy));
 }
+
+/** A named variant of a bundle. */
+export type Mutation = { name: string; bundle: Buffer };
+
+/** A byte flipped in the decoded bytes of every base64 field, at the start, middle and end. */
+export function byteFlips(doc: Json): Mutation[] {
+  const out: Mutation[] = [];
+  for (const { path, value } of leaves(doc)) {
+    if (typeof value !== 'string' || value.length < 8 || !BASE64.test(value) || path[path.length - 1] === 'mediaType') continue;
+    const bytes = Buffer.from(value, 'base64');
+    for (const pos of new Set([0, bytes.length >> 1, bytes.length - 1])) {
+      const m = Buffer.from(bytes);
+      m[pos]! ^= 0x01;
+      out.push({ name: `flip byte ${pos} of ${path.join('.')}`, bundle: withValue(doc, path, m.toString('base64')) });
+    }
+  }
+  return out;
+}
+
+/** Every field (and every object and array) dropped in turn. */
+export function drops(doc: Json): Mutation[] {
+  return leaves(doc).map(({ path }) => ({ name: `drop ${path.join('.')}`, bundle: withValue(doc, path, undefined) }));
+}
