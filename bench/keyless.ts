@@ -22,6 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as sigstore from 'sigstore';
 import { parseSigningConfig } from '../src/sigstore/signing-config.js';
 import { signBundleKeyless } from '../src/sigstore/sign-keyless.js';
+import { spawnServe } from '../test/server/http/spawn.js';
 
 // Other work on the machine skews every figure: the load average at start and end goes into the output.
 const loadAtStart = loadavg()[0]!;
@@ -35,29 +36,6 @@ const pct = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.fl
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const note = (s: string): void => void process.stderr.write(s + '\n');
 
-async function startServe(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(signetBin, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--dev-oidc'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  // The request log goes to stderr; it must be drained or the server blocks on a full pipe.
-  child.stderr!.resume();
-  const url = await new Promise<string>((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error(`signet serve did not start within 30 s: ${out}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /Listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`signet serve exited with ${code}: ${out}`));
-    });
-  });
-  child.stdout!.resume();
-  return { child, url };
-}
 
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -125,7 +103,7 @@ async function coldRuns(r: number, start: (i: number) => Promise<{ code: number 
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'signet-bench-keyless-'));
-  const { child, url } = await startServe(join(dir, 'srv'));
+  const { child, url } = await spawnServe(join(dir, 'srv'), ['--dev-oidc']);
   const rows: string[][] = [];
   try {
     const signingConfigPath = join(dir, 'srv', 'signing_config.json');

@@ -5,13 +5,14 @@
  * and with a key, verify both against the server's trusted root, and show that a wrong identity and a
  * wrong key are refused.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RegistryClient } from '../src/oci/index.js';
 import { pushRandomImage, startRegistry } from '../test/helpers/registry.js';
+import { spawnServe } from '../test/server/http/spawn.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'signet-demo-'));
@@ -31,23 +32,10 @@ function signet(args: string[], opts: { expectFailure?: boolean; quiet?: boolean
   return r.stdout;
 }
 
-/** `signet serve` as a child process; resolves with its URL once it listens. */
-function serve(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--data-dir', data, '--listen', '127.0.0.1:0', '--dev-oidc'], { env, stdio: ['ignore', 'pipe', 'ignore'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /Listening on (http:\/\/\S+)/.exec(out);
-      if (m && out.includes('Signing config:')) resolve({ url: m[1]!, child });
-    });
-    child.once('exit', (code) => reject(new Error(`signet serve exited with code ${code}: ${out}`)));
-  });
-}
 
 const registry = await startRegistry();
 const client = new RegistryClient({});
-const server = await serve();
+const server = await spawnServe(data, ['--dev-oidc'], env);
 try {
   const trustedRoot = join(data, 'trusted_root.json');
   const signingConfig = join(data, 'signing_config.json');

@@ -25,6 +25,7 @@ export async function spawnServe(dataDir: string, extra: string[] = [], env: Nod
       rej(new Error(`signet serve exited with ${code}: ${out}`));
     });
   });
+  child.stdout!.resume();
   return { child, url };
 }
 
