@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes, sign } from 'node:crypto';
+import { type KeyObject, createHash, randomBytes, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isSignetError } from '../../src/errors.js';
 import { canonicalizeCreateEntryRequest, canonicalizeProposedEntry } from '../../src/rekor/index.js';
@@ -261,8 +261,45 @@ describe('Rekor v2 hashedRekordRequestV002', () => {
 });
 
 describe('ECDSA over a digest (OpenSSL-backed)', () => {
-  it('agrees with @noble/curves on valid, mutated and foreign signatures for P-256/P-384/P-521', async () => {
-    const { verifyEcdsaDigest, ecPoint } = await import('../../src/rekor/ecdsa.js');
+  it('uses the native addon that npm ci builds', async (t) => {
+    const { ecdsaBackend } = await import('../../src/rekor/ecdsa.js');
+    if (ecdsaBackend.name !== 'native') return t.skip(`native ECDSA addon not in use: ${ecdsaBackend.why}`);
+    assert.equal(ecdsaBackend.why, undefined);
+  });
+
+  it('the native addon refuses keys that are not EC and DER that is not one key, and checks argument types', async (t) => {
+    const { createRequire } = await import('node:module');
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { ecdsaBackend } = await import('../../src/rekor/ecdsa.js');
+    if (ecdsaBackend.name !== 'native') return t.skip('native ECDSA addon not built');
+    const addon = createRequire(import.meta.url)('../../../native/build/Release/ecdsa_digest.node') as {
+      verify(a: unknown, b: unknown, c: unknown): boolean;
+    };
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const msg = randomBytes(8);
+    const d = createHash('sha256').update(msg).digest();
+    const sig = sign('sha256', msg, privateKey);
+    const spki = publicKey.export({ format: 'der', type: 'spki' });
+    assert.equal(addon.verify(spki, d, sig), true);
+    assert.equal(addon.verify(Buffer.concat([spki, Buffer.from([0])]), d, sig), false, 'trailing byte after the key');
+    assert.equal(addon.verify(spki.subarray(0, spki.length - 1), d, sig), false, 'truncated key');
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'der', type: 'spki' });
+    assert.equal(addon.verify(rsa, d, sig), false, 'an RSA key is not an ECDSA verifier');
+    const ed = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' });
+    assert.equal(addon.verify(ed, d, sig), false);
+    assert.equal(addon.verify(spki, Buffer.alloc(0), sig), false, 'empty digest');
+    assert.throws(() => addon.verify('x', d, sig), TypeError);
+    assert.throws(() => addon.verify(spki, d, undefined), TypeError);
+    assert.throws(() => addon.verify(spki, new Uint16Array(16), sig), TypeError);
+  });
+
+  it('both backends agree with @noble/curves on valid, mutated and foreign signatures for P-256/P-384/P-521', async () => {
+    const { verifyEcdsaDigest: viaBackend, verifyEcdsaDigestEcdh, ecPoint } = await import('../../src/rekor/ecdsa.js');
+    const verifyEcdsaDigest = (k: KeyObject, d: Buffer, s: Buffer): boolean => {
+      const a = viaBackend(k, d, s);
+      assert.equal(verifyEcdsaDigestEcdh(k, d, s), a, 'the ECDH route and the selected backend disagree');
+      return a;
+    };
     const { p256, p384, p521 } = await import('@noble/curves/nist.js');
     const { generateKeyPairSync } = await import('node:crypto');
     const nobles = { 'P-256': p256, 'P-384': p384, 'P-521': p521 } as const;
