@@ -2,7 +2,7 @@
  * Shared pieces of Rekor entry handling: the result type, strict JSON field access, base64, and the
  * canonical form of a verifier (public key or certificate chain) as Rekor stores and indexes it.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import { type KeyObject, X509Certificate, createHash } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { type PublicKeyInfo, decodePemBlocks, encodePem, parsePublicKey } from '../keys/index.js';
 import { decodeBase64Strict } from '../sigstore/index.js';
@@ -18,6 +18,18 @@ export interface CanonicalEntry {
   body: Buffer;
   /** Lowercased search keys (`sha256:<hex>`, hex sha256 of the canonical key PEM, emails, URIs). */
   indexKeys: string[];
+}
+
+/**
+ * An ECDSA-over-digest check (hashedrekord) that canonicalization hands back instead of running, so a
+ * server can run it off the event loop (canonicalizeAsync). The entry is valid only once it passes;
+ * `failure` is the VERIFICATION message to throw when it does not.
+ */
+export interface DeferredDigestCheck {
+  key: KeyObject;
+  digest: Buffer;
+  sig: Buffer;
+  failure: string;
 }
 
 export function malformed(msg: string): never {

@@ -2,7 +2,7 @@
  * Rekor entry formats on the server side: validating and verifying proposed entries (v1 and v2), their
  * canonical bodies and index keys, and the response documents. Pure: no I/O.
  */
-export { type CanonicalEntry, MAX_ENTRY_BYTES, type Verifier, verifierFromPem, verifierFromDer, certSubjects } from './common.js';
+export { type CanonicalEntry, type DeferredDigestCheck, MAX_ENTRY_BYTES, type Verifier, verifierFromPem, verifierFromDer, certSubjects } from './common.js';
 export { canonicalizeProposedEntry, SUPPORTED_V1_KINDS } from './v1.js';
 export { canonicalizeCreateEntryRequest } from './v2.js';
 export {
@@ -16,3 +16,4 @@ export {
   bodyKind,
   v1EntryId,
 } from './responses.js';
+export { canonicalizeAsync } from './async.js';

@@ -11,6 +11,7 @@ import { verifyEcdsaDigest } from './ecdsa.js';
 import { verifyEd25519ph } from './ed25519ph.js';
 import {
   type CanonicalEntry,
+  type DeferredDigestCheck,
   type Obj,
   type Verifier,
   b64,
@@ -45,7 +46,7 @@ function verifyDigestSignature(key: PublicKeyInfo, digest: Buffer, alg: 'sha256'
   return verifyPrehashed(key, digest, alg, sig);
 }
 
-function hashedRekord(spec: Obj): CanonicalEntry {
+function hashedRekord(spec: Obj, deferred?: DeferredDigestCheck[]): CanonicalEntry {
   onlyFields(spec, ['data', 'signature'], 'hashedrekord spec');
   const data = obj(spec.data, 'spec.data');
   onlyFields(data, ['hash'], 'spec.data');
@@ -58,9 +59,10 @@ function hashedRekord(spec: Obj): CanonicalEntry {
   const pk = obj(sigObj.publicKey, 'spec.signature.publicKey');
   onlyFields(pk, ['content'], 'spec.signature.publicKey');
   const verifier = verifierFromB64(pk.content, 'spec.signature.publicKey.content');
-  if (!verifyDigestSignature(verifier.key, Buffer.from(digest.hex, 'hex'), digest.alg, sig)) {
-    unverified('hashedrekord signature does not verify with the given public key over the given digest');
-  }
+  const failure = 'hashedrekord signature does not verify with the given public key over the given digest';
+  const d = Buffer.from(digest.hex, 'hex');
+  if (deferred && verifier.key.kind.startsWith('ecdsa-')) deferred.push({ key: verifier.key.key, digest: d, sig, failure });
+  else if (!verifyDigestSignature(verifier.key, d, digest.alg, sig)) unverified(failure);
   const body = canonicalJsonBytes({
     apiVersion: '0.0.1',
     kind: 'hashedrekord',
@@ -192,7 +194,7 @@ function intoto(spec: Obj): CanonicalEntry {
   return finish('intoto', '0.0.2', body, [`sha256:${envHash.hex}`, `sha256:${payloadHash}`, ...keys, ...statementKeys(payloadType, payload)]);
 }
 
-const KINDS: Record<string, Record<string, (spec: Obj) => CanonicalEntry>> = {
+const KINDS: Record<string, Record<string, (spec: Obj, deferred?: DeferredDigestCheck[]) => CanonicalEntry>> = {
   hashedrekord: { '0.0.1': hashedRekord },
   dsse: { '0.0.1': dsse },
   intoto: { '0.0.2': intoto },
@@ -201,9 +203,10 @@ const KINDS: Record<string, Record<string, (spec: Obj) => CanonicalEntry>> = {
 /**
  * Validates a Rekor v1 `ProposedEntry` ({kind, apiVersion, spec}), verifies its signatures and returns
  * the canonical body. Throws SignetError MALFORMED (bad shape or unsupported kind), VERIFICATION (a
- * signature does not verify) or TOO_LARGE.
+ * signature does not verify) or TOO_LARGE. Given `deferred`, ECDSA digest checks are appended to it
+ * instead of run: the entry is then valid only once every one of them passes (canonicalizeAsync).
  */
-export function canonicalizeProposedEntry(doc: unknown): CanonicalEntry {
+export function canonicalizeProposedEntry(doc: unknown, deferred?: DeferredDigestCheck[]): CanonicalEntry {
   const e = obj(doc, 'proposed entry');
   onlyFields(e, ['kind', 'apiVersion', 'spec'], 'proposed entry');
   const kind = str(e.kind, 'kind');
@@ -212,7 +215,7 @@ export function canonicalizeProposedEntry(doc: unknown): CanonicalEntry {
   const apiVersion = str(e.apiVersion, 'apiVersion');
   const f = versions[apiVersion];
   if (!f) malformed(`${kind} apiVersion ${JSON.stringify(apiVersion)} is not supported (use ${Object.keys(versions).join(', ')})`);
-  return f(obj(e.spec, 'spec'));
+  return f(obj(e.spec, 'spec'), deferred);
 }
 
 export const SUPPORTED_V1_KINDS: ReadonlyArray<readonly [string, string]> = Object.entries(KINDS).flatMap(([k, v]) =>

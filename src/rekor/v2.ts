@@ -9,7 +9,7 @@ import { pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
 import { verifyEcdsaDigest } from './ecdsa.js';
 import { verifyEd25519ph } from './ed25519ph.js';
-import { type CanonicalEntry, type Obj, type Verifier, b64, finish, isObj, malformed, obj, sha256, verifierFromDer } from './common.js';
+import { type CanonicalEntry, type DeferredDigestCheck, type Obj, type Verifier, b64, finish, isObj, malformed, obj, sha256, verifierFromDer } from './common.js';
 
 type Hash = 'sha256' | 'sha384' | 'sha512';
 
@@ -98,7 +98,7 @@ function verifyDigest(key: PublicKeyInfo, details: ParsedVerifier['details'], di
   return verifyPrehashed(key, digest, details.hash, sig);
 }
 
-function hashedRekordV002(req: Obj): CanonicalEntry {
+function hashedRekordV002(req: Obj, deferred?: DeferredDigestCheck[]): CanonicalEntry {
   const what = 'hashedRekordRequestV002';
   const f = fields(req, { signature: 'signature', digest: 'digest' }, what);
   const digest = b64(f.digest, `${what}.digest`);
@@ -110,9 +110,9 @@ function hashedRekordV002(req: Obj): CanonicalEntry {
   if (hash !== null && digest.length !== DIGEST_LEN[hash]) {
     malformed(`${what}.digest is ${digest.length} bytes; ${v.details.name} needs a ${DIGEST_LEN[hash]}-byte ${hash} digest`);
   }
-  if (!verifyDigest(v.verifier.key, v.details, digest, sig)) {
-    throw new SignetError('VERIFICATION', 'hashedrekord signature does not verify with the given verifier over the given digest');
-  }
+  const failure = 'hashedrekord signature does not verify with the given verifier over the given digest';
+  if (deferred && hash !== null && v.verifier.key.kind.startsWith('ecdsa-')) deferred.push({ key: v.verifier.key.key, digest, sig, failure });
+  else if (!verifyDigest(v.verifier.key, v.details, digest, sig)) throw new SignetError('VERIFICATION', failure);
   const body = canonicalJsonBytes({
     apiVersion: '0.0.2',
     kind: 'hashedrekord',
@@ -164,12 +164,13 @@ function dsseV002(req: Obj): CanonicalEntry {
 /**
  * Validates a Rekor v2 `CreateEntryRequest` (`hashedRekordRequestV002`, or the deprecated
  * `dsseRequestV002` that sigstore-js still sends), verifies it and returns the canonical v0.0.2 entry.
+ * `deferred` as for canonicalizeProposedEntry.
  */
-export function canonicalizeCreateEntryRequest(doc: unknown): CanonicalEntry {
+export function canonicalizeCreateEntryRequest(doc: unknown, deferred?: DeferredDigestCheck[]): CanonicalEntry {
   const f = fields(obj(doc, 'CreateEntryRequest'), { hashedRekordRequestV002: 'hashed_rekord_request_v002', dsseRequestV002: 'dsse_request_v002' }, 'CreateEntryRequest');
   const keys = Object.keys(f);
   if (keys.length !== 1) malformed('CreateEntryRequest needs exactly one of hashedRekordRequestV002, dsseRequestV002');
-  if (f.hashedRekordRequestV002 !== undefined) return hashedRekordV002(obj(f.hashedRekordRequestV002, 'hashedRekordRequestV002'));
+  if (f.hashedRekordRequestV002 !== undefined) return hashedRekordV002(obj(f.hashedRekordRequestV002, 'hashedRekordRequestV002'), deferred);
   if (!isObj(f.dsseRequestV002)) malformed('dsseRequestV002 must be a JSON object');
   return dsseV002(f.dsseRequestV002);
 }

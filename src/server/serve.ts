@@ -17,7 +17,8 @@ import { type CertificateAuthority, type TokenVerifier, type TrustedRootCertific
 import { Metrics, Router, createHttpServer } from './http/server.js';
 import { registerRekorRoutes } from './http/rekor.js';
 import { mountServiceRoutes } from './http/services.js';
-import { verifierPool } from './http/verify-pool.js';
+import { ecdsaBackend } from '../rekor/ecdsa.js';
+import { threadPoolVerifier, verifierPool } from './http/verify-pool.js';
 import { openLog } from './log/index.js';
 import type { TransparencyLog } from './log/types.js';
 import { type DevIssuer, type OidcConfig, OidcError, OidcVerifier, createDevIssuer } from './oidc/index.js';
@@ -63,7 +64,10 @@ export interface StartServerOptions {
    * TSA's timestamp (which the signing config always lists).
    */
   rekorApiVersion?: 1 | 2;
-  /** Threads that verify log submissions (default: one per core; 0: on the event loop). */
+  /**
+   * Worker threads that verify log submissions (0: on the event loop). Default: none, with signature
+   * checks and SETs on the libuv thread pool, where the native ECDSA addon is built; else one per core.
+   */
   verifyWorkers?: number;
   /** Largest request body (default 4 MiB). */
   maxBodyBytes?: number;
@@ -225,7 +229,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   });
   const metrics = new Metrics();
   const router = new Router();
-  const entryVerifier = verifierPool(opts.verifyWorkers, { signingKey: log.signingKey });
+  const entryVerifier =
+    opts.verifyWorkers === undefined && ecdsaBackend.name === 'native'
+      ? threadPoolVerifier({ signingKey: log.signingKey })
+      : verifierPool(opts.verifyWorkers, { signingKey: log.signingKey });
   registerRekorRoutes(router, log, { metrics, verifier: entryVerifier });
   mountServiceRoutes(router, ca.routes);
   mountServiceRoutes(router, tsa.routes());

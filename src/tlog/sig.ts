@@ -31,6 +31,14 @@ export function signBytes(data: Uint8Array, privateKey: KeyObject): Uint8Array {
   return cryptoSign(digestFor(privateKey), data, privateKey);
 }
 
+/** signBytes on the libuv thread pool: the event loop pays only the hand-off. */
+export function signBytesAsync(data: Uint8Array, privateKey: KeyObject): Promise<Uint8Array> {
+  if (privateKey.type !== 'private') return Promise.reject(new SignetError('KEY_FORMAT', 'signing needs a private key'));
+  return new Promise((resolve, reject) => {
+    cryptoSign(digestFor(privateKey), data, privateKey, (err, sig) => (err ? reject(err) : resolve(sig)));
+  });
+}
+
 /** False for a wrong or malformed signature; never throws for bad signature bytes. */
 export function verifyBytes(data: Uint8Array, signature: Uint8Array, publicKey: KeyObject): boolean {
   const digest = digestFor(publicKey);

@@ -143,6 +143,8 @@ export function registerServe(program: Command): void {
       ui.out(`Listening on ${srv.url}\nTrusted root: ${srv.trustedRootPath}\nSigning config: ${srv.signingConfigPath}\n`);
       if (srv.devIssuer) ui.info(`Development OIDC issuer at ${srv.devIssuer.issuerUrl} (loopback clients can mint tokens: signet dev token --server ${srv.url} --email ADDRESS)`);
       else if (!oidcIssuers) ui.info('No OIDC issuer is configured: the CA refuses every token (use --oidc-issuers FILE or --dev-oidc)');
+      const { ecdsaBackend } = await import('../../rekor/ecdsa.js');
+      if (ecdsaBackend.name !== 'native') ui.info(`Log submissions are verified without the native ECDSA addon, about 5x slower: ${ecdsaBackend.why ?? ''}`);
       await new Promise<void>((resolve, reject) => {
         let stopping = false;
         const stop = (sig: string): void => {
