@@ -127,8 +127,23 @@ async function proofFromTiles(
   cache: TileCache,
   load: (tiles: TileId[]) => Promise<Map<string, Uint8Array>>,
 ): Promise<Buffer[]> {
-  if (elements.length === 0) return [];
-  const tiles = tilesForNodes(proofNodeSet(elements), size);
+  return (await proofsFromTiles([elements], size, cache, load))[0]!;
+}
+
+/**
+ * Several proofs over one tree of `size` at once: the tiles of all of them are found, loaded and pinned
+ * once, and a right-border hash that several proofs share is folded once. The answers to one write
+ * batch all ask for proofs against the same new checkpoint, mostly from the same few tiles.
+ */
+async function proofsFromTiles(
+  proofs: ProofElement[][],
+  size: number,
+  cache: TileCache,
+  load: (tiles: TileId[]) => Promise<Map<string, Uint8Array>>,
+): Promise<Buffer[][]> {
+  const all = proofs.flat();
+  if (all.length === 0) return proofs.map(() => []);
+  const tiles = tilesForNodes(proofNodeSet(all), size);
   const pinned = new Map<string, ExpandedTile>();
   const missing: TileId[] = [];
   const waits: Promise<void>[] = [];
@@ -177,12 +192,48 @@ async function proofFromTiles(
   };
   // Every tile was pinned above; a tile the storage lacked is reported by the reader.
   const read = tileNodeReader(size, () => undefined, { cache: local });
-  return elements.map((el) => {
+  // In one tree, a right-border element is fixed by its first (leftmost) node.
+  const folded = new Map<string, Buffer>();
+  const element = (el: ProofElement): Buffer => {
+    if (el.length === 1) return Buffer.from(read(el[0]!.level, el[0]!.index));
+    const key = `${el[0]!.level}/${el[0]!.index}`;
+    const hit = folded.get(key);
+    if (hit) return hit;
     // A proof element is a single perfect node except on the tree's right border, where it folds right to left.
     let r = read(el[el.length - 1]!.level, el[el.length - 1]!.index);
     for (let i = el.length - 2; i >= 0; i--) r = nodeHash(read(el[i]!.level, el[i]!.index), r);
-    return Buffer.from(r);
-  });
+    const out = Buffer.from(r);
+    folded.set(key, out);
+    return out;
+  };
+  return proofs.map((elements) => elements.map(element));
+}
+
+/** Inclusion proofs of several entries in one tree of `treeSize` (see proofsFromTiles); arguments as inclusionProofFromTiles. */
+export async function inclusionProofsFromTiles(
+  indexes: number[],
+  treeSize: number,
+  currentSize: number,
+  cache: TileCache,
+  load: (tiles: TileId[]) => Promise<Map<string, Uint8Array>>,
+): Promise<Buffer[][]> {
+  for (const index of indexes) checkInclusionArgs(index, treeSize, currentSize);
+  return proofsFromTiles(
+    indexes.map((i) => inclusionProofNodes(i, treeSize)),
+    treeSize,
+    cache,
+    load,
+  );
+}
+
+/** Throws the USAGE error an inclusion proof for these arguments would fail with. */
+export function checkInclusionArgs(index: number, treeSize: number, currentSize: number): void {
+  checkIndexArg(index, 'log index');
+  checkIndexArg(treeSize, 'tree size');
+  if (treeSize > currentSize) {
+    throw new SignetError('USAGE', `tree size ${treeSize} is greater than the current size of the log (${currentSize})`);
+  }
+  if (index >= treeSize) throw new SignetError('USAGE', `log index ${index} is outside a tree of size ${treeSize}`);
 }
 
 export async function inclusionProofFromTiles(
@@ -192,12 +243,7 @@ export async function inclusionProofFromTiles(
   cache: TileCache,
   load: (tiles: TileId[]) => Promise<Map<string, Uint8Array>>,
 ): Promise<Buffer[]> {
-  checkIndexArg(index, 'log index');
-  checkIndexArg(treeSize, 'tree size');
-  if (treeSize > currentSize) {
-    throw new SignetError('USAGE', `tree size ${treeSize} is greater than the current size of the log (${currentSize})`);
-  }
-  if (index >= treeSize) throw new SignetError('USAGE', `log index ${index} is outside a tree of size ${treeSize}`);
+  checkInclusionArgs(index, treeSize, currentSize);
   return proofFromTiles(inclusionProofNodes(index, treeSize), treeSize, cache, load);
 }
 

@@ -6,7 +6,7 @@ import { type KeyObject, createPrivateKey, generateKeyPairSync, randomBytes } fr
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { SignetError } from '../../errors.js';
-import { type LogStorage, TileLru, consistencyProofFromTiles, inclusionProofFromTiles } from './common.js';
+import { type LogStorage, TileLru, checkInclusionArgs, consistencyProofFromTiles, inclusionProofsFromTiles } from './common.js';
 import { EmbeddedStorage } from './embedded.js';
 import { Sequencer } from './sequencer.js';
 import type { AppendRequest, AppendResult, LogMetrics, OpenLogOptions, SignedCheckpoint, StoredEntry, TransparencyLog } from './types.js';
@@ -89,6 +89,8 @@ class Log implements TransparencyLog {
   readonly #signer: CheckpointSigner;
   readonly #sequencer: Sequencer;
   readonly #cache = new TileLru();
+  /** Inclusion proofs waiting for this turn of the event loop to end, by tree size (see inclusionProof). */
+  readonly #proofQueue = new Map<number, { indexes: number[]; waiters: { resolve: (p: Buffer[]) => void; reject: (e: unknown) => void }[] }>();
 
   constructor(storage: LogStorage, signer: CheckpointSigner, maxBatch?: number) {
     this.#storage = storage;
@@ -124,9 +126,29 @@ class Log implements TransparencyLog {
     return this.#storage.search(key);
   }
 
+  /**
+   * Proofs asked for in the same turn of the event loop against the same tree size are computed together
+   * (inclusionProofsFromTiles): a committed write batch answers all its waiters against one checkpoint.
+   */
   async inclusionProof(index: number, treeSize: number): Promise<Buffer[]> {
     const { size } = await this.#storage.checkpoint();
-    return inclusionProofFromTiles(index, treeSize, size, this.#cache, (t) => this.#storage.readTiles(t));
+    checkInclusionArgs(index, treeSize, size);
+    return new Promise<Buffer[]>((resolve, reject) => {
+      let q = this.#proofQueue.get(treeSize);
+      if (!q) {
+        const batch = { indexes: [] as number[], waiters: [] as { resolve: (p: Buffer[]) => void; reject: (e: unknown) => void }[] };
+        this.#proofQueue.set(treeSize, (q = batch));
+        setImmediate(() => {
+          this.#proofQueue.delete(treeSize);
+          inclusionProofsFromTiles(batch.indexes, treeSize, size, this.#cache, (t) => this.#storage.readTiles(t)).then(
+            (proofs) => batch.waiters.forEach((w, i) => w.resolve(proofs[i]!)),
+            (e: unknown) => batch.waiters.forEach((w) => w.reject(e)),
+          );
+        });
+      }
+      q.indexes.push(index);
+      q.waiters.push({ resolve, reject });
+    });
   }
 
   async consistencyProof(size1: number, size2: number): Promise<Buffer[]> {

@@ -212,6 +212,32 @@ export function logSuite(name: string, fresh: () => Promise<{ open: () => Promis
     }
   });
 
+  test(`${name}: proofs asked for in one turn, against several tree sizes, are each right; a bad request among them fails alone`, async () => {
+    const { open } = await fresh();
+    const log = await open();
+    try {
+      const leaves: Buffer[] = [];
+      const cps: SignedCheckpoint[] = [];
+      // Batches of uneven sizes, so the trees end inside tiles and on tile borders.
+      for (const n of [1, 255, 3, 300, 1]) {
+        const rs = await Promise.all(Array.from({ length: n }, (_, i) => log.append({ body: body(`p${cps.length}`, i), indexKeys: [] })));
+        for (const r of rs) leaves[r.entry.index] = r.entry.leafHash;
+        const last = rs[rs.length - 1]!;
+        if (last.status === 'created') cps.push(last.checkpoint);
+      }
+      const asks: Array<{ index: number; cp: SignedCheckpoint }> = [];
+      for (const cp of cps) for (let i = 0; i < cp.size; i += cp.size > 50 ? 7 : 1) asks.push({ index: i, cp });
+      const bad = rejectsWith(log.inclusionProof(cps[0]!.size, cps[0]!.size), 'USAGE', /outside a tree/);
+      const proofs = await Promise.all(asks.map((a) => log.inclusionProof(a.index, a.cp.size)));
+      await bad;
+      proofs.forEach((proof, k) => verifyInclusion(leaves[asks[k]!.index]!, asks[k]!.index, asks[k]!.cp.size, proof, asks[k]!.cp.rootHash));
+      // A wrong leaf fails against the same proof: the check above can fail.
+      assert.throws(() => verifyInclusion(leaves[1]!, 0, cps[1]!.size, proofs[asks.findIndex((a) => a.cp === cps[1])]!, cps[1]!.rootHash));
+    } finally {
+      await log.close();
+    }
+  });
+
   test(`${name}: a restart keeps entries, index, tiles and checkpoint; appends continue the same tree`, async () => {
     const { open } = await fresh();
     let log = await open();
