@@ -8,7 +8,8 @@
  *     /api/v1/log/entries?logIndex=<random> (entry + SET + inclusion proof) and /api/v1/log/proof;
  *   - the same writes against PostgreSQL with one and two servers sharing the log (skipped when
  *     PostgreSQL cannot be started).
- * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (64),
+ * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (connection
+ * counts for the embedded write runs, default 64,256; PostgreSQL runs use the largest),
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL,
  * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write server under --cpu-prof (one profile per thread).
  * The embedded write run also reports the server's CPU per entry by thread (Linux /proc), which moves
@@ -23,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { parsePublicKey, verifyPrehashed } from '../src/keys/index.js';
 import { canonicalizeProposedEntry } from '../src/rekor/index.js';
-import { verifyEcdsaDigest } from '../src/rekor/ecdsa.js';
+import { ecdsaBackend, verifyEcdsaDigest } from '../src/rekor/ecdsa.js';
 import { openLog } from '../src/server/log/index.js';
 import { ecKey, hashedRekordV1 } from '../test/rekor/fixtures.js';
 import { spawnServe } from '../test/server/http/spawn.js';
@@ -31,7 +32,8 @@ import { spawnServe } from '../test/server/http/spawn.js';
 // Other work on the machine skews every figure: the load average at start and end goes into the output.
 const loadAtStart = loadavg()[0]!;
 const N = Number(process.env.SIGNET_BENCH_LOG_N ?? 20_000);
-const CONN = Number(process.env.SIGNET_BENCH_LOG_CONN ?? 64);
+const CONNS = (process.env.SIGNET_BENCH_LOG_CONN ?? '64,256').split(',').map(Number);
+const CONN = Math.max(...CONNS);
 const PROOF_N = Number(process.env.SIGNET_BENCH_LOG_PROOF_N ?? 1_000_000);
 const PG = process.env.SIGNET_BENCH_LOG_PG !== '0';
 
@@ -47,15 +49,15 @@ async function stop(child: ChildProcess): Promise<void> {
   await done;
 }
 
-/** Drives `bodies` through `urls` (round robin over one Pool per server) with CONN connections in total. */
-async function writeRun(urls: string[], bodies: string[]): Promise<{ perSec: number; p50: number; p99: number; accepted: number }> {
-  const pools = urls.map((u) => new Pool(u, { connections: Math.ceil(CONN / urls.length), pipelining: 1 }));
+/** Drives `bodies` through `urls` (round robin over one Pool per server) with `conns` connections in total. */
+async function writeRun(urls: string[], bodies: string[], conns = CONN): Promise<{ perSec: number; p50: number; p99: number; accepted: number }> {
+  const pools = urls.map((u) => new Pool(u, { connections: Math.ceil(conns / urls.length), pipelining: 1 }));
   const lat: number[] = [];
   let next = 0;
   let accepted = 0;
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: CONN }, async (_, w) => {
+    Array.from({ length: conns }, async (_, w) => {
       const pool = pools[w % pools.length]!;
       while (next < bodies.length) {
         const body = bodies[next++]!;
@@ -127,9 +129,10 @@ async function readRun(url: string, paths: () => string, seconds: number): Promi
 }
 
 // ---- pre-signed entries (not timed) ----
-note(`signing ${N * 3} hashedrekord entries…`);
+note(`signing ${N * (CONNS.length + 2)} hashedrekord entries…`);
 const key = ecKey();
-const sets = [0, 1, 2].map(() => Array.from({ length: N }, () => JSON.stringify(hashedRekordV1(key))));
+// One set per write run (each embedded connection count, then PostgreSQL with 1 and 2 servers).
+const sets = Array.from({ length: CONNS.length + 2 }, () => Array.from({ length: N }, () => JSON.stringify(hashedRekordV1(key))));
 
 // ---- signature verification cost on one core ----
 {
@@ -162,7 +165,7 @@ const sets = [0, 1, 2].map(() => Array.from({ length: N }, () => JSON.stringify(
   }
   const openssl = k / ((performance.now() - t1) / 1000);
   const fast = time((i) => verifyEcdsaDigest(pub.key, samples[i]!.digest, samples[i]!.sig));
-  rows.push(['P-256 verify over a digest, OpenSSL-backed (src/rekor/ecdsa.ts, the hashedrekord path), 1 core', `${fmt(fast)} /s`, '']);
+  rows.push([`P-256 verify over a digest, the hashedrekord path (src/rekor/ecdsa.ts, backend: ${ecdsaBackend.name}), 1 core`, `${fmt(fast)} /s`, '']);
   rows.push(['P-256 verify over a digest, pure @noble/curves (src/keys verifyPrehashed), 1 core', `${fmt(prehashed)} /s`, '']);
   rows.push(['full hashedrekord validation + canonicalization, 1 core', `${fmt(whole)} /s`, '']);
   rows.push(['P-256 verify via OpenSSL (hashes the message itself), 1 core', `${fmt(openssl)} /s`, '']);
@@ -170,21 +173,21 @@ const sets = [0, 1, 2].map(() => Array.from({ length: N }, () => JSON.stringify(
 }
 
 // ---- writes: embedded storage ----
-{
+for (const [run, conns] of CONNS.entries()) {
   const dir = mkdtempSync(join(tmpdir(), 'signet-bench-log-'));
   // SIGNET_BENCH_LOG_PROF=<dir>: the server runs under --cpu-prof (main thread and workers) into <dir>.
   const prof = process.env.SIGNET_BENCH_LOG_PROF;
   const env = { ...process.env, ...(prof ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${prof}`.trim() } : {}) };
   const { child, url } = await spawnServe(dir, [], env);
   try {
-    note(`writing ${N} entries over HTTP (${CONN} connections, embedded storage)…`);
+    note(`writing ${N} entries over HTTP (${conns} connections, embedded storage)…`);
     const c0 = threadCpu(child.pid!);
     const u0 = process.cpuUsage();
-    const r = await writeRun([url], sets[0]!);
+    const r = await writeRun([url], sets[run]!, conns);
     const u1 = process.cpuUsage(u0);
     const cpu = cpuDelta(c0, threadCpu(child.pid!));
     const v = (globalThis as any).__verifyPerSec as number;
-    rows.push([`writes, embedded (files + SQLite, fsync), ${CONN} conns, ${fmt(N)} entries`, `${fmt(r.perSec)} entries/s`, `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms`]);
+    rows.push([`writes, embedded (files + SQLite, fsync), ${conns} conns, ${fmt(N)} entries`, `${fmt(r.perSec)} entries/s`, `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms`]);
     rows.push(['writes/s ÷ single-core validation/s', `${fmt(r.perSec / v, 2)}`, 'how close the log gets to its own verification cost']);
     if (cpu.size > 0) {
       const us = (secs: number): string => `${fmt((secs * 1e6) / r.accepted)} µs`;
@@ -255,7 +258,7 @@ if (PG) {
     const pgKeyFile = join(mkdtempSync(join(tmpdir(), 'signet-bench-key-')), 'log.pem');
     writeFileSync(pgKeyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     try {
-      for (const [servers, set] of [[1, sets[1]!], [2, sets[2]!]] as const) {
+      for (const [servers, set] of [[1, sets[CONNS.length]!], [2, sets[CONNS.length + 1]!]] as const) {
         const dirs = Array.from({ length: servers }, () => mkdtempSync(join(tmpdir(), 'signet-bench-pg-')));
         // The log in PostgreSQL belongs to one key: every server (and both runs) signs with it.
         const children: Array<{ child: ChildProcess; url: string }> = [];

@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "ecdsa_digest",
-      "sources": ["ecdsa_digest.c"],
+      "target_name": "log_crypto",
+      "sources": ["log_crypto.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]

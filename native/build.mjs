@@ -1,4 +1,4 @@
-// Builds native/ecdsa_digest.node (run by `npm ci` as the install script, or `npm run build:native`).
+// Builds native/log_crypto.node (run by `npm ci` as the install script, or `npm run build:native`).
 // The addon only speeds up the transparency log's signature checks; without it Signet falls back to a
 // slower pure-TypeScript route, so a failed build warns instead of failing the install. Set
 // SIGNET_REQUIRE_NATIVE=1 to make it fail.
@@ -29,4 +29,4 @@ if (r.status !== 0) {
   process.stderr.write(r.stdout + r.stderr);
   give_up(`node-gyp exited with ${r.status ?? r.signal}`);
 }
-console.log('signet: built native/build/Release/ecdsa_digest.node');
+console.log('signet: built native/build/Release/log_crypto.node');

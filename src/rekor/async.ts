@@ -1,11 +1,12 @@
 /**
  * Canonicalization with the expensive signature checks off the calling thread: the entry is parsed and
  * checked on the event loop (cheap), its ECDSA digest signatures on the libuv thread pool through the
- * native addon. Same verdicts and errors as the synchronous canonicalize functions.
+ * native addon, batched per turn of the event loop. Same verdicts and errors as the synchronous
+ * canonicalize functions.
  */
 import { SignetError } from '../errors.js';
 import type { CanonicalEntry, DeferredDigestCheck } from './common.js';
-import { verifyEcdsaDigestAsync } from './ecdsa.js';
+import { verifyEcdsaDigestBatched } from './ecdsa.js';
 import { canonicalizeProposedEntry } from './v1.js';
 import { canonicalizeCreateEntryRequest } from './v2.js';
 
@@ -13,7 +14,7 @@ import { canonicalizeCreateEntryRequest } from './v2.js';
 export async function canonicalizeAsync(api: 1 | 2, doc: unknown): Promise<CanonicalEntry> {
   const deferred: DeferredDigestCheck[] = [];
   const entry = api === 1 ? canonicalizeProposedEntry(doc, deferred) : canonicalizeCreateEntryRequest(doc, deferred);
-  const verdicts = await Promise.all(deferred.map((c) => verifyEcdsaDigestAsync(c.key, c.digest, c.sig)));
+  const verdicts = await Promise.all(deferred.map((c) => verifyEcdsaDigestBatched(c.key, c.digest, c.sig)));
   const bad = verdicts.indexOf(false);
   if (bad >= 0) throw new SignetError('VERIFICATION', deferred[bad]!.failure);
   return entry;

@@ -3,7 +3,7 @@
  * hashedrekord entry carries only the digest, and this check is the CPU ceiling of every log write.
  *
  * Two backends give the same verdict (standard ECDSA, high-s accepted, as OpenSSL and Go do):
- *  - `native`: native/ecdsa_digest.c, a small Node-API addon built at install time that hands the digest
+ *  - `native`: native/log_crypto.c (src/native.ts), a small Node-API addon built at install time that hands the digest
  *    to EVP_PKEY_verify of the OpenSSL inside the node binary itself (~11,000 P-256 checks/s per core on
  *    the bench machine);
  *  - `ecdh`: no compiled code. OpenSSL's ECDH does the scalar multiplications
@@ -13,8 +13,8 @@
  *    (~2,200 checks/s). Used where the addon did not build, or with SIGNET_NATIVE=0.
  */
 import { createECDH, type ECDH, type KeyObject } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { nativeCrypto, perTurnBatcher } from '../native.js';
 
 type Curve = typeof p256;
 const CURVES: Record<string, { curve: Curve; ecdh: string; bytes: number }> = {
@@ -64,22 +64,7 @@ export function ecPoint(key: KeyObject): Buffer | undefined {
   return p;
 }
 
-interface NativeEcdsa {
-  verify(spkiDer: Uint8Array, digest: Uint8Array, sigDer: Uint8Array): boolean;
-  verifyAsync(spkiDer: Uint8Array, digest: Uint8Array, sigDer: Uint8Array): Promise<boolean>;
-}
-
-/** The addon, or why it is not in use. The compiled module runs from dist/src/rekor, the source from src/rekor. */
-function loadNative(): { addon?: NativeEcdsa; why?: string } {
-  if (process.env.SIGNET_NATIVE === '0') return { why: 'SIGNET_NATIVE=0' };
-  const root = new URL(import.meta.url.endsWith('.ts') ? '../../' : '../../../', import.meta.url);
-  try {
-    return { addon: createRequire(import.meta.url)(new URL('native/build/Release/ecdsa_digest.node', root).pathname) as NativeEcdsa };
-  } catch (e) {
-    return { why: `native/build/Release/ecdsa_digest.node did not load (${(e as Error).message.split('\n')[0]}); run npm run build:native` };
-  }
-}
-const native = loadNative();
+const native = nativeCrypto;
 
 /** Which backend verifies: `native` (OpenSSL EVP_PKEY_verify) or `ecdh` (the pure-TypeScript route). */
 export const ecdsaBackend: { name: 'native' | 'ecdh'; why?: string } = native.addon
@@ -107,6 +92,29 @@ export async function verifyEcdsaDigestAsync(key: KeyObject, digest: Uint8Array,
   let spki = spkis.get(key);
   if (!spki) spkis.set(key, (spki = key.export({ format: 'der', type: 'spki' })));
   return native.addon.verifyAsync(spki, digest, sigDer);
+}
+
+const verifyBatched = native.addon
+  ? perTurnBatcher<{ spki: Buffer; digest: Uint8Array; sig: Uint8Array }, boolean>(async (jobs) => {
+      const v = await native.addon!.verifyMany(
+        jobs.map((j) => j.spki),
+        jobs.map((j) => j.digest),
+        jobs.map((j) => j.sig),
+      );
+      return Array.from(v, (x) => x === 1);
+    })
+  : undefined;
+
+/**
+ * verifyEcdsaDigestAsync for servers: checks asked for in one turn of the event loop go to the thread
+ * pool as one batch (see perTurnBatcher).
+ */
+export async function verifyEcdsaDigestBatched(key: KeyObject, digest: Uint8Array, sigDer: Uint8Array): Promise<boolean> {
+  if (!verifyBatched) return verifyEcdsaDigestEcdh(key, digest, sigDer);
+  if (key.asymmetricKeyType !== 'ec' || !CURVES[key.asymmetricKeyDetails?.namedCurve ?? '']) return false;
+  let spki = spkis.get(key);
+  if (!spki) spkis.set(key, (spki = key.export({ format: 'der', type: 'spki' })));
+  return verifyBatched({ spki, digest, sig: sigDer });
 }
 
 /** The same verdict without compiled code (see the top of this file). */

@@ -272,7 +272,7 @@ describe('ECDSA over a digest (OpenSSL-backed)', () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const { ecdsaBackend } = await import('../../src/rekor/ecdsa.js');
     if (ecdsaBackend.name !== 'native') return t.skip('native ECDSA addon not built');
-    const addon = createRequire(import.meta.url)('../../../native/build/Release/ecdsa_digest.node') as {
+    const addon = createRequire(import.meta.url)('../../../native/build/Release/log_crypto.node') as {
       verify(a: unknown, b: unknown, c: unknown): boolean;
     };
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -291,6 +291,37 @@ describe('ECDSA over a digest (OpenSSL-backed)', () => {
     assert.throws(() => addon.verify('x', d, sig), TypeError);
     assert.throws(() => addon.verify(spki, d, undefined), TypeError);
     assert.throws(() => addon.verify(spki, new Uint16Array(16), sig), TypeError);
+  });
+
+  it('the native batch calls verify many in order, sign many that node:crypto verifies, and refuse bad input', async (t) => {
+    const { generateKeyPairSync, verify: nodeVerify } = await import('node:crypto');
+    const { nativeCrypto, unpackSignatures } = await import('../../src/native.js');
+    const addon = nativeCrypto.addon;
+    if (!addon) return t.skip('native addon not built');
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = publicKey.export({ format: 'der', type: 'spki' });
+    const msgs = Array.from({ length: 20 }, () => randomBytes(12));
+    const digests = msgs.map((m) => createHash('sha256').update(m).digest());
+    const sigs = msgs.map((m, i) => (i % 3 === 1 ? sign('sha256', randomBytes(4), privateKey) : sign('sha256', m, privateKey)));
+    const verdicts = await addon.verifyMany(msgs.map(() => spki), digests, sigs);
+    assert.deepEqual([...verdicts], msgs.map((_, i) => (i % 3 === 1 ? 0 : 1)));
+    assert.deepEqual([...(await addon.verifyMany([], [], []))], []);
+    assert.throws(() => addon.verifyMany([spki], [], []), TypeError);
+    assert.throws(() => addon.verifyMany([spki], ['x' as unknown as Uint8Array], [sigs[0]!]), TypeError);
+    for (const [type, md] of [['ec', 'sha256'], ['ed25519', '']] as const) {
+      const kp = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
+      const nk = addon.signingKey(kp.privateKey.export({ format: 'der', type: 'pkcs8' }));
+      const out = unpackSignatures(await addon.signMany(nk, md, msgs), msgs.length);
+      out.forEach((sig, i) => {
+        assert.ok(nodeVerify(md || null, msgs[i]!, kp.publicKey, sig), `${type} signature ${i} verifies`);
+        assert.ok(!nodeVerify(md || null, msgs[(i + 1) % msgs.length]!, kp.publicKey, sig), `${type} signature ${i} is for its own payload`);
+      });
+    }
+    assert.throws(() => addon.signingKey(Buffer.from('not a key')), /not a DER private key/);
+    const nk = addon.signingKey(privateKey.export({ format: 'der', type: 'pkcs8' }));
+    assert.throws(() => addon.signMany(nk, 'no-such-digest', msgs), /unknown digest/);
+    assert.throws(() => addon.signMany({} as never, 'sha256', msgs), TypeError);
+    assert.throws(() => unpackSignatures(Buffer.from([0, 5, 1]), 1), /truncated/);
   });
 
   it('both backends agree with @noble/curves on valid, mutated and foreign signatures for P-256/P-384/P-521', async () => {

@@ -15,7 +15,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, SignetError } from '../../errors.js';
 import { type CanonicalEntry, canonicalizeAsync, canonicalizeCreateEntryRequest, canonicalizeProposedEntry } from '../../rekor/index.js';
-import { signBytesAsync } from '../../tlog/sig.js';
+import { nativeCrypto, perTurnBatcher, unpackSignatures } from '../../native.js';
+import { digestFor, signBytesAsync } from '../../tlog/sig.js';
 import { HttpError } from './router.js';
 
 /** Job kinds on the wire: sign a SET payload, or canonicalize a Rekor v1 / v2 submission. */
@@ -109,6 +110,15 @@ export function inlineVerifier(): EntryVerifier {
   };
 }
 
+/** Signs SETs with the log key on the thread pool: one job per turn of the event loop with the addon. */
+function setSigner(key: KeyObject): (data: Buffer) => Promise<Buffer> {
+  const addon = nativeCrypto.addon;
+  if (!addon) return async (data) => Buffer.from(await signBytesAsync(data, key));
+  const md = digestFor(key) ?? '';
+  const nk = addon.signingKey(key.export({ format: 'der', type: 'pkcs8' }));
+  return perTurnBatcher<Buffer, Buffer>(async (payloads) => unpackSignatures(await addon.signMany(nk, md, payloads), payloads.length));
+}
+
 /**
  * The default where the native ECDSA addon is built: entries are parsed and canonicalized on the event
  * loop (tens of µs), and the two public-key operations of a write, the ECDSA check of a hashedrekord
@@ -118,11 +128,12 @@ export function inlineVerifier(): EntryVerifier {
  */
 export function threadPoolVerifier(opts: VerifierPoolOptions = {}): EntryVerifier {
   const key = opts.signingKey;
+  const sign = key ? setSigner(key) : undefined;
   let closed = false;
   const shuttingDown = (): Promise<never> => Promise.reject(new SignetError('INTERNAL', 'the server is shutting down'));
   return {
     canonicalize: async (api, raw) => (closed ? shuttingDown() : canonicalizeAsync(api, parseBody(raw))),
-    ...(key ? { sign: async (data: Buffer) => (closed ? shuttingDown() : Buffer.from(await signBytesAsync(data, key))) } : {}),
+    ...(sign ? { sign: async (data: Buffer) => (closed ? shuttingDown() : sign(data)) } : {}),
     async close() {
       closed = true;
     },

@@ -99,6 +99,9 @@ CREATE TABLE IF NOT EXISTS batches (start INTEGER PRIMARY KEY, itime INTEGER NOT
 CREATE TABLE IF NOT EXISTS search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
 `;
 
+/** Rows per multi-row INSERT: well under SQLite's default limit of 32766 bound parameters. */
+const ROWS_PER_INSERT = 128;
+
 function isEnoent(e: unknown): boolean {
   return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
@@ -140,10 +143,8 @@ export class EmbeddedStorage implements LogStorage {
   readonly #signer: CheckpointSigner;
   readonly #stmt: {
     leaf: StatementSync;
-    insLeaf: StatementSync;
     insBatch: StatementSync;
     itime: StatementSync;
-    insSearch: StatementSync;
     search: StatementSync;
     state: StatementSync;
   };
@@ -158,6 +159,8 @@ export class EmbeddedStorage implements LogStorage {
   readonly #cleanups = new Set<Promise<void>>();
   /** Open descriptor on log.sqlite-wal, fsynced after each COMMIT (see the header). */
   #wal: fs.FileHandle | null = null;
+  /** Multi-row INSERT statements by table and row count (#insertRows). */
+  readonly #multi = new Map<string, StatementSync>();
   #closed = false;
 
   private constructor(dir: string, db: DatabaseSync, signer: CheckpointSigner, treeId: bigint, state: StateRow) {
@@ -173,10 +176,8 @@ export class EmbeddedStorage implements LogStorage {
     this.#checkpoint = { origin: signer.origin, size: state.size, rootHash: Buffer.from(state.root), note: state.checkpoint };
     this.#stmt = {
       leaf: db.prepare('SELECT idx FROM leaves WHERE leaf_hash = ?'),
-      insLeaf: db.prepare('INSERT INTO leaves (leaf_hash, idx) VALUES (?, ?)'),
       insBatch: db.prepare('INSERT INTO batches (start, itime) VALUES (?, ?)'),
       itime: db.prepare('SELECT itime FROM batches WHERE start <= ? ORDER BY start DESC LIMIT 1'),
-      insSearch: db.prepare('INSERT OR IGNORE INTO search (key, idx) VALUES (?, ?)'),
       search: db.prepare('SELECT idx FROM search WHERE key = ? ORDER BY idx'),
       state: db.prepare('UPDATE log_state SET size = ?, root = ?, checkpoint = ? WHERE id = 1'),
     };
@@ -415,11 +416,15 @@ export class EmbeddedStorage implements LogStorage {
       const db = this.#db;
       db.exec('BEGIN IMMEDIATE');
       try {
+        const leafRows: (Buffer | number)[] = [];
+        const searchRows: (string | number)[] = [];
         for (let j = 0; j < fresh.length; j++) {
           const item = items[fresh[j]!]!;
-          this.#stmt.insLeaf.run(item.leafHash, start + j);
-          for (const key of item.indexKeys) this.#stmt.insSearch.run(key, start + j);
+          leafRows.push(item.leafHash, start + j);
+          for (const key of item.indexKeys) searchRows.push(key, start + j);
         }
+        this.#insertRows('leaves', leafRows);
+        this.#insertRows('search', searchRows);
         this.#stmt.insBatch.run(start, itime);
         this.#stmt.state.run(end, checkpoint.rootHash, checkpoint.note);
         db.exec('COMMIT');
@@ -456,6 +461,27 @@ export class EmbeddedStorage implements LogStorage {
     }
     this.#dropSuperseded(written, start);
     return { results, checkpoint };
+  }
+
+  /**
+   * Inserts (a, b) pairs, many rows per statement: node:sqlite's cost is mostly per statement run, and a
+   * write batch inserts two or three rows per entry.
+   */
+  #insertRows(table: 'leaves' | 'search', flat: (Buffer | string | number)[]): void {
+    for (let at = 0; at < flat.length; at += 2 * ROWS_PER_INSERT) {
+      const part = flat.slice(at, at + 2 * ROWS_PER_INSERT);
+      const rows = part.length / 2;
+      const key = `${table}/${rows}`;
+      let stmt = this.#multi.get(key);
+      if (!stmt) {
+        const sql =
+          table === 'leaves'
+            ? `INSERT INTO leaves (leaf_hash, idx) VALUES ${Array(rows).fill('(?, ?)').join(', ')}`
+            : `INSERT OR IGNORE INTO search (key, idx) VALUES ${Array(rows).fill('(?, ?)').join(', ')}`;
+        this.#multi.set(key, (stmt = this.#db.prepare(sql)));
+      }
+      stmt.run(...part);
+    }
   }
 
   /** Deletes the partial versions the batch just superseded; best effort, the next start cleans up too. */
