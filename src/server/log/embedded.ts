@@ -159,7 +159,12 @@ export class EmbeddedStorage implements LogStorage {
   readonly #cleanups = new Set<Promise<void>>();
   /** Open descriptor on log.sqlite-wal, fsynced after each COMMIT (see the header). */
   #wal: fs.FileHandle | null = null;
-  /** Multi-row INSERT statements by table and row count (#insertRows). */
+  /**
+   * The files the last committed batch wrote, by path: the proofs that answer that batch's writes need
+   * exactly these tiles, so they are served without reading them back.
+   */
+  #recent = new Map<string, Uint8Array>();
+  /** Multi-row statements by purpose and row count (#insertRows, #knownLeaves). */
   readonly #multi = new Map<string, StatementSync>();
   #closed = false;
 
@@ -371,8 +376,10 @@ export class EmbeddedStorage implements LogStorage {
     const results: BatchOutcome['results'] = new Array(items.length);
     const fresh: number[] = [];
     const dupLookups: Promise<void>[] = [];
+    const known = this.#knownLeaves(items.map((it) => it.leafHash));
     for (let i = 0; i < items.length; i++) {
-      const row = this.#stmt.leaf.get(items[i]!.leafHash) as { idx: number } | undefined;
+      const idx = known.get(items[i]!.leafHash.toString('latin1'));
+      const row = idx === undefined ? undefined : { idx };
       if (row) {
         dupLookups.push(
           this.entryByIndex(row.idx).then((entry) => {
@@ -392,8 +399,8 @@ export class EmbeddedStorage implements LogStorage {
     let checkpoint: SignedCheckpoint;
     let newTail: Buffer[];
     const written: { kind: Kind; index: number; width: number }[] = [];
+    const writes: { kind: Kind; index: number; width: number; data: Uint8Array }[] = [];
     try {
-      const writes: { kind: Kind; index: number; width: number; data: Uint8Array }[] = [];
       for (const i of fresh) appender.append(items[i]!.leafHash);
       for (const t of appender.flush()) writes.push({ kind: t.level, index: t.index, width: t.width, data: t.data });
       let k = Math.floor(start / TILE_WIDTH);
@@ -455,12 +462,30 @@ export class EmbeddedStorage implements LogStorage {
     this.#size = end;
     this.#checkpoint = checkpoint;
     this.#tail = newTail;
+    this.#recent = new Map(writes.map((w) => [this.#file(w.kind, w.index, w.width), w.data]));
     for (let j = 0; j < fresh.length; j++) {
       const i = fresh[j]!;
       results[i] = { entry: { index: start + j, leafHash: items[i]!.leafHash, body: items[i]!.body, integratedTime: itime }, duplicate: false };
     }
     this.#dropSuperseded(written, start);
     return { results, checkpoint };
+  }
+
+  /** Indexes of the leaf hashes already in the log (keyed by the hash as a latin1 string), many per query. */
+  #knownLeaves(hashes: Buffer[]): Map<string, number> {
+    const out = new Map<string, number>();
+    for (let at = 0; at < hashes.length; at += ROWS_PER_INSERT) {
+      const part = hashes.slice(at, at + ROWS_PER_INSERT);
+      const key = `known/${part.length}`;
+      let stmt = this.#multi.get(key);
+      if (!stmt) {
+        this.#multi.set(key, (stmt = this.#db.prepare(`SELECT leaf_hash, idx FROM leaves WHERE leaf_hash IN (${Array(part.length).fill('?').join(', ')})`)));
+      }
+      for (const row of stmt.all(...part) as { leaf_hash: Uint8Array; idx: number }[]) {
+        out.set(Buffer.from(row.leaf_hash).toString('latin1'), row.idx);
+      }
+    }
+    return out;
   }
 
   /**
@@ -511,7 +536,8 @@ export class EmbeddedStorage implements LogStorage {
       if (have < width) return null;
       let data: Buffer;
       try {
-        data = await fs.readFile(this.#file(kind, index, have));
+        const recent = this.#recent.get(this.#file(kind, index, have));
+        data = recent ? Buffer.from(recent.buffer, recent.byteOffset, recent.byteLength) : await fs.readFile(this.#file(kind, index, have));
       } catch (e) {
         if (isEnoent(e) && this.#size !== size && attempt < 5) continue;
         throw isEnoent(e)
