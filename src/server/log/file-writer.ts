@@ -1,8 +1,12 @@
 /**
- * A worker thread that makes a batch's tile and entry-bundle files durable: temp file + write + fsync +
- * rename for each, then fsync of every directory touched. Done with blocking calls on its own thread,
- * these cost the event loop one message per batch, where the promise API cost it a dozen libuv
+ * A worker thread that writes a batch's tile and entry-bundle files: temp file + write (+ fsync) + rename
+ * for each, then (when durable) fsync of every directory touched. Done with blocking calls on its own
+ * thread, these cost the event loop one message per batch, where the promise API cost it a dozen libuv
  * round trips per file (open, write, sync, close, rename) plus their bookkeeping.
+ *
+ * Writes may skip the flushes (`durable: false`) when the caller keeps the bytes durable elsewhere until
+ * a later `sync` of the same paths (see embedded.ts): each flush waits for the device, and on the bench
+ * machine a handful of them in a row were most of a commit's latency.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
@@ -12,6 +16,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 interface WriteJob {
   id: number;
   op: 'write';
+  durable: boolean;
   paths: string[];
   /** File i is `data[ends[i-1] .. ends[i])`. */
   ends: Uint32Array;
@@ -24,7 +29,14 @@ interface UnlinkJob {
   paths: string[];
 }
 
-type Job = WriteJob | UnlinkJob;
+/** fsync of each file that still exists, then of their directories. */
+interface SyncJob {
+  id: number;
+  op: 'sync';
+  paths: string[];
+}
+
+type Job = WriteJob | UnlinkJob | SyncJob;
 
 interface Reply {
   id: number;
@@ -71,8 +83,11 @@ export class FileWriter {
     });
   }
 
-  /** Resolves once every file is durable at its path (and its directory entry synced). */
-  write(files: { path: string; data: Uint8Array }[]): Promise<void> {
+  /**
+   * Resolves once every file is at its path, complete (renamed into place), and with `durable` (the
+   * default) also flushed to disk with its directory entry.
+   */
+  write(files: { path: string; data: Uint8Array }[], durable = true): Promise<void> {
     const ends = new Uint32Array(files.length);
     let n = 0;
     files.forEach((f, i) => (ends[i] = n += f.data.byteLength));
@@ -82,7 +97,15 @@ export class FileWriter {
       data.set(f.data, at);
       at += f.data.byteLength;
     }
-    return this.#send({ id: this.#next++, op: 'write', paths: files.map((f) => f.path), ends, data: data.buffer }, [data.buffer, ends.buffer as ArrayBuffer]);
+    return this.#send({ id: this.#next++, op: 'write', durable, paths: files.map((f) => f.path), ends, data: data.buffer }, [
+      data.buffer,
+      ends.buffer as ArrayBuffer,
+    ]);
+  }
+
+  /** Makes files written with `durable: false` durable; paths removed meanwhile are skipped. */
+  sync(paths: string[]): Promise<void> {
+    return this.#send({ id: this.#next++, op: 'sync', paths }, []);
   }
 
   /** Best-effort removal (missing files are fine). */
@@ -131,7 +154,7 @@ function runWorker(tmpDir: string): void {
       const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
       try {
         writeAll(fd, bytes);
-        fsyncSync(fd);
+        if (job.durable) fsyncSync(fd);
       } catch (e) {
         closeSync(fd);
         rmSync(tmp, { force: true });
@@ -145,12 +168,27 @@ function runWorker(tmpDir: string): void {
         throw e;
       }
     });
+    if (job.durable) for (const d of dirs) syncPath(d, fsc.O_RDONLY);
+  };
+  const sync = (job: SyncJob): void => {
+    const dirs = new Set<string>();
+    for (const path of job.paths) {
+      try {
+        syncPath(path, fsc.O_RDONLY);
+      } catch (e) {
+        // Superseded and deleted meanwhile: its content lives on in the newer version.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      dirs.add(dirname(path));
+    }
     for (const d of dirs) syncPath(d, fsc.O_RDONLY);
   };
   parentPort!.on('message', (job: Job) => {
     const reply: Reply = { id: job.id };
     try {
       if (job.op === 'write') write(job);
+      else if (job.op === 'sync') sync(job);
       else
         for (const p of job.paths) {
           try {
