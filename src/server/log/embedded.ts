@@ -1,28 +1,36 @@
 /**
- * Embedded storage: C2SP tiles and entry bundles as files under <dir>/tiles, everything else in SQLite
- * (<dir>/log.sqlite: leaf hash → index, integration time per batch, search keys, and the log state).
+ * Embedded storage: full C2SP tiles and entry bundles as files under <dir>/tiles, everything else in
+ * SQLite (<dir>/log.sqlite: the partial tiles and bundle at the right edge of the tree, leaf hash →
+ * index, integration time per batch, search keys, and the log state).
  *
- * Commit per batch, with one flush to disk: a single SQLite transaction records the new state AND the
- * bytes of every tile and bundle file the batch writes (table `unsynced`). That transaction is the commit
- * point; it is durable once the WAL file is fsynced, which happens before any waiter is answered. The
- * files themselves are written into place (temp + rename, no flush) just before it. A background sweep
- * later fsyncs those files and their directories, after which their `unsynced` rows are deleted; on start
- * (and after a failed batch) every remaining row is written out durably first. Each flush waits for the
- * device: on the bench machine one took 1.5-4 ms under load, and the earlier order (every file and
- * directory flushed, then the WAL) spent five or more of them per batch, most of a commit's latency.
+ * Commit per batch, with one flush to disk: a single SQLite transaction records the new state, the new
+ * versions of the partial tiles (table `partial`, one row per tile, also kept in memory), the bodies of
+ * the new entries of the partial bundle (table `partial_entries`: only new bytes, where rewriting the
+ * whole partial bundle made every flush carry ~100 KiB), and the bytes of any tile or bundle the batch
+ * completed (table `unsynced`). That transaction is the commit
+ * point; it is durable once the WAL file is fsynced, which happens before any waiter is answered. Files
+ * of completed tiles are written into place (temp + rename, no flush) just before it; a background sweep
+ * later fsyncs them and their directories, after which their `unsynced` rows are deleted. On start (and
+ * after a failed batch) remaining rows are written out durably first.
+ *
+ * Why: each flush, and under load each file created or renamed (ext4 makes those wait for its journal
+ * commits), waits for the device. On the bench machine a flush took 1.5-4 ms under load; the first
+ * design (every partial version a new file: flush it, its directory, then the WAL) spent five or more
+ * per batch, most of a commit's latency. Now a batch touches no file at all until a tile fills up.
  *
  * That fsync is ours, not SQLite's: with synchronous=FULL SQLite fsyncs the WAL inside COMMIT, on the
  * event loop, stalling every request for the length of a disk flush. With synchronous=NORMAL the COMMIT
  * only write()s the WAL frames (they survive a SIGKILL from the page cache), and we fdatasync the WAL
  * through the libuv pool before acknowledging, which gives FULL's guarantee without blocking the loop.
  * The WAL file keeps its inode while the database is open (SQLite rewinds it in place after a
- * checkpoint, and checkpoints sync the main file themselves under NORMAL), so one descriptor serves. Files of a
- * batch that never committed only ever sit at paths beyond the committed tree (larger partial widths,
- * later tiles), so the committed tree's files are never damaged; on start they are removed.
+ * checkpoint, and checkpoints sync the main file themselves under NORMAL), so one descriptor serves.
+ * Files of a batch that never committed only ever sit at paths beyond the committed tree (later tiles),
+ * so the committed tree's files are never damaged; on start they are removed.
  *
- * Only the newest version of each tile is kept: a tile of width w is the first w hashes of any wider
- * version (bundles likewise), so older widths are served as prefixes and their files deleted once a
- * wider one is committed.
+ * Only the newest version of each partial tile is kept: a tile of width w is the first w hashes of any
+ * wider version (bundles likewise), so older widths are served as prefixes. Logs written before
+ * partials moved into the database have them as files (<tile>.p/<width>): read once on start, stored
+ * as rows, and the files removed.
  */
 import { type KeyObject, createHash, randomBytes } from 'node:crypto';
 import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
@@ -103,10 +111,15 @@ CREATE TABLE IF NOT EXISTS leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT N
 CREATE TABLE IF NOT EXISTS batches (start INTEGER PRIMARY KEY, itime INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS unsynced (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile, width)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partial (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partial_entries (idx INTEGER PRIMARY KEY, body BLOB NOT NULL);
 `;
 
-/** `unsynced.kind` of entry bundles; tile levels are themselves. */
+/** `unsynced.kind` and `partial.kind` of entry bundles; tile levels are themselves. */
 const ENTRIES_KIND = -1;
+
+const kindCode = (k: Kind): number => (k === 'entries' ? ENTRIES_KIND : k);
+const kindOf = (code: number): Kind => (code === ENTRIES_KIND ? 'entries' : code);
 
 /** A background sweep starts once this many files await their flush, or a second after the last one. */
 const SWEEP_FILES = 32;
@@ -161,8 +174,14 @@ export class EmbeddedStorage implements LogStorage {
     search: StatementSync;
     state: StatementSync;
     putUnsynced: StatementSync;
+    putPartial: StatementSync;
+    dropPartial: StatementSync;
     dropUnsynced: StatementSync;
     allUnsynced: StatementSync;
+    allPartials: StatementSync;
+    putEntry: StatementSync;
+    dropEntriesBelow: StatementSync;
+    entriesFrom: StatementSync;
   };
   #size: number;
   #checkpoint: SignedCheckpoint;
@@ -174,7 +193,6 @@ export class EmbeddedStorage implements LogStorage {
   readonly #writer: FileWriter;
   /** Flushes files for the sweep on a thread of its own, so that a sweep never delays a commit's writes. */
   readonly #flusher: FileWriter;
-  readonly #cleanups = new Set<Promise<void>>();
   /** Open descriptor on log.sqlite-wal, fsynced after each COMMIT (see the header). */
   #wal: fs.FileHandle | null = null;
   /**
@@ -182,6 +200,14 @@ export class EmbeddedStorage implements LogStorage {
    * exactly these tiles, so they are served without reading them back.
    */
   #recent = new Map<string, Uint8Array>();
+  /** The committed partial versions, by `${kind}/${tile}` (the `partial` table, in memory). */
+  #partials = new Map<string, { width: number; data: Uint8Array }>();
+  /** Partial versions read from files of an older layout, to be stored as rows by #recover. */
+  #legacyPartials: { kind: Kind; index: number; width: number; data: Uint8Array }[] = [];
+  /** The partial bundle's bodies read from a file of an older layout, likewise. */
+  #legacyTail: Buffer[] | null = null;
+  /** The partial entry bundle encoded, for the width it was encoded at (reads of the right edge). */
+  #tailBundle: { width: number; data: Uint8Array } | null = null;
   /** Files written without a flush whose `unsynced` rows must stay until a sweep has flushed them. */
   readonly #unsynced = new Map<string, { kind: Kind; index: number; width: number }>();
   /** Rows the last sweep made redundant (or whose version was superseded): deleted by the next commit. */
@@ -211,8 +237,14 @@ export class EmbeddedStorage implements LogStorage {
       search: db.prepare('SELECT idx FROM search WHERE key = ? ORDER BY idx'),
       state: db.prepare('UPDATE log_state SET size = ?, root = ?, checkpoint = ? WHERE id = 1'),
       putUnsynced: db.prepare('INSERT OR REPLACE INTO unsynced (kind, tile, width, data) VALUES (?, ?, ?, ?)'),
+      putPartial: db.prepare('INSERT OR REPLACE INTO partial (kind, tile, width, data) VALUES (?, ?, ?, ?)'),
+      dropPartial: db.prepare('DELETE FROM partial WHERE kind = ? AND tile = ?'),
       dropUnsynced: db.prepare('DELETE FROM unsynced WHERE kind = ? AND tile = ? AND width = ?'),
       allUnsynced: db.prepare('SELECT kind, tile, width, data FROM unsynced'),
+      allPartials: db.prepare('SELECT kind, tile, width, data FROM partial'),
+      putEntry: db.prepare('INSERT OR REPLACE INTO partial_entries (idx, body) VALUES (?, ?)'),
+      dropEntriesBelow: db.prepare('DELETE FROM partial_entries WHERE idx < ?'),
+      entriesFrom: db.prepare('SELECT idx, body FROM partial_entries WHERE idx >= ? ORDER BY idx'),
     };
   }
 
@@ -266,9 +298,11 @@ export class EmbeddedStorage implements LogStorage {
       }
       const s = new EmbeddedStorage(dir, db, signer, BigInt(row.tree_id), row);
       try {
-        await s.#recover();
+        // The WAL first: recovery may commit (rows for an older layout's partial files) and must flush.
         await s.#openWal(dbPath);
+        await s.#recover();
       } catch (e) {
+        await s.#wal?.close().catch(() => undefined);
         await s.#writer.close();
         await s.#flusher.close();
         throw e;
@@ -308,9 +342,9 @@ export class EmbeddedStorage implements LogStorage {
     const rows = this.#stmt.allUnsynced.all() as { kind: number; tile: number; width: number; data: Uint8Array }[];
     if (rows.length === 0) return;
     const size = this.#size;
-    const current = rows.filter((r) => widthAt(r.kind === ENTRIES_KIND ? 'entries' : r.kind, r.tile, size) === r.width);
+    const current = rows.filter((r) => widthAt(kindOf(r.kind), r.tile, size) === r.width);
     try {
-      await this.#writer.write(current.map((r) => ({ path: this.#file(r.kind === ENTRIES_KIND ? 'entries' : r.kind, r.tile, r.width), data: r.data })));
+      await this.#writer.write(current.map((r) => ({ path: this.#file(kindOf(r.kind), r.tile, r.width), data: r.data })));
     } catch (e) {
       throw ioFail(`cannot write the log's tiles under ${this.#root}`, e);
     }
@@ -326,20 +360,84 @@ export class EmbeddedStorage implements LogStorage {
     this.#redundant = [];
   }
 
-  /** Rebuilds the in-memory integration state from the committed files, and checks it against the root. */
+  /**
+   * The committed version of a tile (or bundle) at `width`: a partial from memory, a full one from its
+   * file. Undefined when absent.
+   */
+  #version(kind: Kind, index: number, width: number): Uint8Array | undefined {
+    if (width < TILE_WIDTH && kind === 'entries') {
+      const tail = this.#tail;
+      if (!tail || tail.length !== width || Math.floor(this.#size / TILE_WIDTH) !== index) return undefined;
+      let b = this.#tailBundle;
+      if (b?.width !== width) this.#tailBundle = b = { width, data: Buffer.from(encodeEntryBundle(tail)) };
+      return b.data;
+    }
+    if (width < TILE_WIDTH) {
+      const p = this.#partials.get(`${kindCode(kind)}/${index}`);
+      return p && p.width === width ? p.data : undefined;
+    }
+    try {
+      return readFileSync(this.#file(kind, index, width));
+    } catch (e) {
+      if (isEnoent(e)) return undefined;
+      throw ioFail(`cannot read ${resourcePath(kind, index, width)}`, e);
+    }
+  }
+
+  /** Loads the committed partial versions (from rows; from files for a log of the older layout). */
+  #loadPartials(size: number): void {
+    this.#partials = new Map();
+    for (const r of this.#stmt.allPartials.all() as { kind: number; tile: number; width: number; data: Uint8Array }[]) {
+      this.#partials.set(`${r.kind}/${r.tile}`, { width: r.width, data: r.data });
+    }
+    this.#legacyPartials = [];
+    const kinds: Kind[] = [];
+    for (let level = 0; Math.floor(size / TILE_WIDTH ** level) > 0; level++) kinds.push(level);
+    for (const kind of kinds) {
+      const count = kind === 'entries' ? size : Math.floor(size / TILE_WIDTH ** kind);
+      const width = count % TILE_WIDTH;
+      const index = Math.floor(count / TILE_WIDTH);
+      const key = `${kindCode(kind)}/${index}`;
+      if (width === 0 || this.#partials.get(key)?.width === width) continue;
+      try {
+        const data = readFileSync(this.#file(kind, index, width));
+        this.#partials.set(key, { width, data });
+        this.#legacyPartials.push({ kind, index, width, data });
+      } catch (e) {
+        if (!isEnoent(e)) throw ioFail(`cannot read ${resourcePath(kind, index, width)}`, e);
+      }
+    }
+  }
+
+  /** Bodies of the partial bundle: rows of `partial_entries`, or a bundle file of the older layout. */
+  #loadTail(size: number): Buffer[] {
+    const w = size % TILE_WIDTH;
+    const k = Math.floor(size / TILE_WIDTH);
+    this.#legacyTail = null;
+    if (w === 0) return [];
+    const rows = this.#stmt.entriesFrom.all(k * TILE_WIDTH) as { idx: number; body: Uint8Array }[];
+    const tail = rows.filter((r) => r.idx < size).map((r) => Buffer.from(r.body));
+    if (tail.length === w && rows.every((r, i) => r.idx === k * TILE_WIDTH + i || r.idx >= size)) return tail;
+    let data: Buffer;
+    try {
+      data = readFileSync(this.#file('entries', k, w));
+    } catch (e) {
+      if (isEnoent(e)) throw new SignetError('TLOG', `the log's partial entry bundle ${entriesPath(k, w)} is missing`);
+      throw ioFail(`cannot read entry bundle ${entriesPath(k, w)}`, e);
+    }
+    const legacy = decodeEntryBundle(data, w).map((b) => Buffer.from(b));
+    this.#legacyTail = legacy;
+    return legacy;
+  }
+
+  /** Rebuilds the in-memory integration state from the committed tiles, and checks it against the root. */
   async #restore(): Promise<void> {
     await this.#materializeUnsynced();
     const size = this.#size;
+    this.#loadPartials(size);
     let appender: TileAppender;
     try {
-      appender = TileAppender.restore(size, (t) => {
-        try {
-          return readFileSync(this.#file(t.level, t.index, t.width));
-        } catch (e) {
-          if (isEnoent(e)) return undefined;
-          throw ioFail(`cannot read tile ${tilePath(t.level, t.index, t.width)}`, e);
-        }
-      });
+      appender = TileAppender.restore(size, (t) => this.#version(t.level, t.index, t.width));
     } catch (e) {
       if (e instanceof SignetError && e.code === 'IO') throw e;
       throw new SignetError('TLOG', `the log's tiles in ${this.#root} do not match its committed state: ${(e as Error).message}`, { cause: e });
@@ -347,25 +445,14 @@ export class EmbeddedStorage implements LogStorage {
     if (!hashEquals(appender.root(), this.#checkpoint.rootHash)) {
       throw new SignetError('TLOG', `the log's tiles in ${this.#root} do not reproduce the committed root hash at size ${size}`);
     }
-    let tail: Buffer[] = [];
-    const w = size % TILE_WIDTH;
-    if (w > 0) {
-      const k = Math.floor(size / TILE_WIDTH);
-      let data: Buffer;
-      try {
-        data = await fs.readFile(this.#file('entries', k, w));
-      } catch (e) {
-        throw ioFail(`cannot read entry bundle ${entriesPath(k, w)}`, e);
-      }
-      tail = decodeEntryBundle(data, w).map((b) => Buffer.from(b));
-    }
     this.#appender = appender;
-    this.#tail = tail;
+    this.#tail = this.#loadTail(size);
+    this.#tailBundle = null;
   }
 
   /**
    * Start-up: state is what SQLite committed. Files a crashed batch left beyond that state are removed,
-   * as are superseded partial versions a crash kept us from deleting.
+   * as are partial versions kept as files (older layout, stored as rows first).
    */
   async #recover(): Promise<void> {
     try {
@@ -374,6 +461,22 @@ export class EmbeddedStorage implements LogStorage {
       throw ioFail(`cannot clean up ${this.#tmp}`, e);
     }
     await this.#restore();
+    if (this.#legacyPartials.length > 0 || this.#legacyTail) {
+      const first = Math.floor(this.#size / TILE_WIDTH) * TILE_WIDTH;
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        for (const p of this.#legacyPartials) this.#stmt.putPartial.run(kindCode(p.kind), p.index, p.width, p.data);
+        (this.#legacyTail ?? []).forEach((b, i) => this.#stmt.putEntry.run(first + i, b));
+        this.#db.exec('COMMIT');
+      } catch (e) {
+        this.#db.exec('ROLLBACK');
+        throw e;
+      }
+      // Durable before the files go.
+      await this.#wal?.datasync();
+      this.#legacyPartials = [];
+      this.#legacyTail = null;
+    }
     const size = this.#size;
     const kinds: Kind[] = ['entries'];
     for (let level = 0; ; level++) {
@@ -387,7 +490,6 @@ export class EmbeddedStorage implements LogStorage {
     for (const kind of kinds) {
       const count = kind === 'entries' ? size : Math.floor(size / TILE_WIDTH ** kind);
       const current = Math.floor(count / TILE_WIDTH);
-      const width = count % TILE_WIDTH;
       for (let n = current; ; n++) {
         const full = this.#file(kind, n, TILE_WIDTH);
         const pdir = `${full}.p`;
@@ -395,10 +497,7 @@ export class EmbeddedStorage implements LogStorage {
         try {
           const widths = await fs.readdir(pdir);
           found = widths.length > 0;
-          for (const w of widths) {
-            if (n === current && w === String(width)) continue;
-            await fs.rm(join(pdir, w), { force: true });
-          }
+          for (const w of widths) await fs.rm(join(pdir, w), { force: true });
         } catch (e) {
           if (!isEnoent(e)) throw ioFail(`cannot clean up ${pdir}`, e);
         }
@@ -454,8 +553,10 @@ export class EmbeddedStorage implements LogStorage {
     const end = start + fresh.length;
     let checkpoint: SignedCheckpoint;
     let newTail: Buffer[];
-    const written: { kind: Kind; index: number; width: number }[] = [];
-    const writes: { kind: Kind; index: number; width: number; data: Uint8Array }[] = [];
+    type Write = { kind: Kind; index: number; width: number; data: Uint8Array };
+    const writes: Write[] = [];
+    let full: Write[] = [];
+    let partial: Write[] = [];
     try {
       for (const i of fresh) appender.append(items[i]!.leafHash);
       for (const t of appender.flush()) writes.push({ kind: t.level, index: t.index, width: t.width, data: t.data });
@@ -469,25 +570,34 @@ export class EmbeddedStorage implements LogStorage {
           cur = [];
         }
       }
-      if (cur.length > 0) writes.push({ kind: 'entries', index: k, width: cur.length, data: encodeEntryBundle(cur) });
       newTail = cur;
       checkpoint = this.#signer.sign(end, appender.root());
 
-      // Into place first, as before the commit point they sit only at paths beyond the committed tree; a
-      // failure here (disk full, permissions) rejects the batch with nothing committed. No flush: the
-      // transaction below carries the same bytes.
-      await this.#writer.write(
-        writes.map((w) => ({ path: this.#file(w.kind, w.index, w.width), data: w.data })),
-        false,
-      );
-      for (const w of writes) written.push(w);
+      // Completed tiles into place first: before the commit point they sit only at paths beyond the
+      // committed tree, and a failure here (disk full, permissions) rejects the batch with nothing
+      // committed. No flush: the transaction below carries the same bytes.
+      full = writes.filter((w) => w.width === TILE_WIDTH);
+      partial = writes.filter((w) => w.width < TILE_WIDTH);
+      if (full.length > 0) {
+        await this.#writer.write(
+          full.map((w) => ({ path: this.#file(w.kind, w.index, w.width), data: w.data })),
+          false,
+        );
+      }
 
       const db = this.#db;
       const redundant = this.#redundant;
       db.exec('BEGIN IMMEDIATE');
       try {
-        for (const w of writes) this.#stmt.putUnsynced.run(w.kind === 'entries' ? ENTRIES_KIND : w.kind, w.index, w.width, w.data);
-        for (const r of redundant) this.#stmt.dropUnsynced.run(r.kind === 'entries' ? ENTRIES_KIND : r.kind, r.index, r.width);
+        for (const w of full) {
+          this.#stmt.putUnsynced.run(kindCode(w.kind), w.index, w.width, w.data);
+          this.#stmt.dropPartial.run(kindCode(w.kind), w.index);
+        }
+        for (const w of partial) this.#stmt.putPartial.run(kindCode(w.kind), w.index, w.width, w.data);
+        const firstPartial = Math.floor(end / TILE_WIDTH) * TILE_WIDTH;
+        for (let j = 0; j < fresh.length; j++) if (start + j >= firstPartial) this.#stmt.putEntry.run(start + j, items[fresh[j]!]!.body);
+        if (firstPartial > start) this.#stmt.dropEntriesBelow.run(firstPartial);
+        for (const r of redundant) this.#stmt.dropUnsynced.run(kindCode(r.kind), r.index, r.width);
         const leafRows: (Buffer | number)[] = [];
         const searchRows: (string | number)[] = [];
         for (let j = 0; j < fresh.length; j++) {
@@ -519,7 +629,7 @@ export class EmbeddedStorage implements LogStorage {
         throw e;
       }
       // Durable from here: the files' bytes are in `unsynced` until a sweep has flushed the files.
-      for (const w of writes) this.#unsynced.set(this.#file(w.kind, w.index, w.width), { kind: w.kind, index: w.index, width: w.width });
+      for (const w of full) this.#unsynced.set(this.#file(w.kind, w.index, w.width), { kind: w.kind, index: w.index, width: w.width });
     } catch (e) {
       this.#appender = null;
       this.#tail = null;
@@ -530,12 +640,14 @@ export class EmbeddedStorage implements LogStorage {
     this.#size = end;
     this.#checkpoint = checkpoint;
     this.#tail = newTail;
-    this.#recent = new Map(writes.map((w) => [this.#file(w.kind, w.index, w.width), w.data]));
+    this.#tailBundle = null;
+    for (const w of full) this.#partials.delete(`${kindCode(w.kind)}/${w.index}`);
+    for (const w of partial) this.#partials.set(`${kindCode(w.kind)}/${w.index}`, { width: w.width, data: w.data });
+    this.#recent = new Map(full.map((w) => [this.#file(w.kind, w.index, w.width), w.data]));
     for (let j = 0; j < fresh.length; j++) {
       const i = fresh[j]!;
       results[i] = { entry: { index: start + j, leafHash: items[i]!.leafHash, body: items[i]!.body, integratedTime: itime }, duplicate: false };
     }
-    this.#dropSuperseded(written, start);
     this.#maybeSweep();
     return { results, checkpoint };
   }
@@ -579,7 +691,7 @@ export class EmbeddedStorage implements LogStorage {
   }
 
   /**
-   * Flushes the files written since the last sweep, on the writer thread, when enough have gathered; their
+   * Flushes the files written since the last sweep, on a thread of its own, when enough have gathered; their
    * rows are deleted by the next commit. A failed sweep leaves them for the next one (or the next start).
    */
   #maybeSweep(force = false): Promise<void> {
@@ -601,27 +713,6 @@ export class EmbeddedStorage implements LogStorage {
     return this.#sweep;
   }
 
-  /** Deletes the partial versions the batch just superseded; best effort, the next start cleans up too. */
-  #dropSuperseded(written: { kind: Kind; index: number; width: number }[], oldSize: number): void {
-    const stale: string[] = [];
-    for (const w of written) {
-      const old = widthAt(w.kind, w.index, oldSize);
-      if (old > 0 && old < TILE_WIDTH && old !== w.width) {
-        const path = this.#file(w.kind, w.index, old);
-        stale.push(path);
-        // The newer version holds these bytes too: the old version's row is no longer needed.
-        if (this.#unsynced.delete(path)) this.#redundant.push({ kind: w.kind, index: w.index, width: old });
-      }
-    }
-    if (stale.length === 0) return;
-    const p = this.#writer.unlink(stale).then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#cleanups.add(p);
-    void p.finally(() => this.#cleanups.delete(p));
-  }
-
   /**
    * Reads the first `width` hashes (or entries) of a tile, from its newest committed version. A version
    * deleted under us (a batch committed meanwhile) is retried at the new size.
@@ -633,9 +724,15 @@ export class EmbeddedStorage implements LogStorage {
       if (have < width) return null;
       let data: Buffer;
       try {
-        const recent = this.#recent.get(this.#file(kind, index, have));
+        const mem = have < TILE_WIDTH ? this.#version(kind, index, have) : undefined;
+        if (have < TILE_WIDTH && !mem) {
+          if (this.#size !== size && attempt < 5) continue;
+          throw new SignetError('TLOG', `the log is missing its partial ${resourcePath(kind, index, have)}`);
+        }
+        const recent = mem ?? this.#recent.get(this.#file(kind, index, have));
         data = recent ? Buffer.from(recent.buffer, recent.byteOffset, recent.byteLength) : await fs.readFile(this.#file(kind, index, have));
       } catch (e) {
+        if (e instanceof SignetError) throw e;
         if (isEnoent(e) && this.#size !== size && attempt < 5) continue;
         throw isEnoent(e)
           ? new SignetError('TLOG', `the log is missing ${resourcePath(kind, index, have)} under ${this.#root}`)
@@ -701,7 +798,6 @@ export class EmbeddedStorage implements LogStorage {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#cleanups]);
     // Best effort: what is left is written out on the next start.
     await this.#sweep;
     await this.#maybeSweep(true);

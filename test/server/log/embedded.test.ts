@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { isSignetError } from '../../../src/errors.js';
 import { openLog } from '../../../src/server/log/index.js';
-import { entriesPath, parseTilePath, tilePath, tileWidth, verifyInclusion } from '../../../src/tlog/index.js';
+import { encodeEntryBundle, entriesPath, parseTilePath, tilePath, tileWidth, verifyInclusion } from '../../../src/tlog/index.js';
 import { runUntilKilled } from './crash.js';
 import { body, checkCheckpoint, checkConsistent, checkTilesMatch, logSuite } from './suite.js';
 import { verifyAfterCrash } from './verify-crash.js';
@@ -73,19 +73,20 @@ test('embedded: a batch that fails to write is rejected for every waiter and lea
   const dir = tempDir();
   const log = await openLog({ dataDir: dir });
   try {
-    const ok = await Promise.all([0, 1, 2].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
+    const ok = await Promise.all(Array.from({ length: 255 }, (_, i) => log.append({ body: body('f', i), indexKeys: [] })));
     const cp0 = await log.checkpoint();
-    // Directories where the next bundle versions must go make the next batches' renames fail.
-    const blockers = [4, 5, 6].map((w) => join(dir, 'tiles', 'tile', 'entries', '000.p', String(w)));
+    // One more entry completes bundle 0 and level-0 tile 0: directories where their files must go make
+    // every next batch's renames fail.
+    const blockers = [join(dir, 'tiles', 'tile', 'entries', '000'), join(dir, 'tiles', 'tile', '0', '000')];
     blockers.forEach((b) => mkdirSync(join(b, 'x'), { recursive: true }));
-    const failed = await Promise.allSettled([3, 4, 5].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
+    const failed = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => log.append({ body: body('f', 255 + i), indexKeys: [] })));
     assert.ok(failed.every((r) => r.status === 'rejected' && isSignetError(r.reason, 'IO')));
     assert.equal((await log.checkpoint()).note, cp0.note);
-    assert.equal(await log.entryByIndex(3), null);
+    assert.equal(await log.entryByIndex(255), null);
     blockers.forEach((b) => rmSync(b, { recursive: true }));
-    // Bundle 0 must be rewritten in full from the committed entries; the retry continues at index 3.
-    const retry = await Promise.all([3, 4, 5].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
-    assert.deepEqual(retry.map((r) => r.entry.index).sort(), [3, 4, 5]);
+    // The retry continues at index 255, from the committed state.
+    const retry = await Promise.all(Array.from({ length: 10 }, (_, i) => log.append({ body: body('f', 255 + i), indexKeys: [] })));
+    assert.deepEqual(retry.map((r) => r.entry.index).sort((a, b) => a - b), Array.from({ length: 10 }, (_, i) => 255 + i));
     const cp1 = await log.checkpoint();
     await checkConsistent(log, cp0, cp1);
     await checkTilesMatch(log, cp1);
@@ -137,6 +138,48 @@ test('embedded: files a commit wrote without flushing are rebuilt from the datab
     }
   } finally {
     await log.close();
+  }
+});
+
+test('embedded: a log whose partial tiles and bundle are files (the older layout) opens with the same tree', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  const leaves: Buffer[] = [];
+  try {
+    const rs = await Promise.all(Array.from({ length: 300 }, (_, i) => log.append({ body: body('legacy', i), indexKeys: [] })));
+    for (const r of rs) leaves[r.entry.index] = r.entry.leafHash;
+  } finally {
+    await log.close();
+  }
+  // The older layout: the right edge as <tile>.p/<width> files, nothing in the partial tables.
+  const size = 300;
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'));
+  const partials = db.prepare('SELECT kind, tile, width, data FROM partial').all() as { kind: number; tile: number; width: number; data: Uint8Array }[];
+  const bodies = (db.prepare('SELECT body FROM partial_entries ORDER BY idx').all() as { body: Uint8Array }[]).map((r) => Buffer.from(r.body));
+  assert.equal(bodies.length, size % 256);
+  const files = [
+    ...partials.map((p) => ({ rel: tilePath(p.kind, p.tile, p.width), data: p.data })),
+    { rel: entriesPath(1, size % 256), data: encodeEntryBundle(bodies) },
+  ];
+  for (const f of files) {
+    mkdirSync(join(dir, 'tiles', f.rel, '..'), { recursive: true });
+    writeFileSync(join(dir, 'tiles', f.rel), f.data);
+  }
+  db.exec('DELETE FROM partial; DELETE FROM partial_entries;');
+  db.close();
+  const reopened = await openLog({ dataDir: dir });
+  try {
+    const cp = await reopened.checkpoint();
+    assert.equal(cp.size, size);
+    await checkTilesMatch(reopened, cp);
+    for (let i = 0; i < size; i += 13) verifyInclusion(leaves[i]!, i, size, await reopened.inclusionProof(i, size), cp.rootHash);
+    assert.ok(files.every((f) => !existsSync(join(dir, 'tiles', f.rel))), 'the partial files are gone, their content in the database');
+    const more = await reopened.append({ body: body('legacy', size), indexKeys: [] });
+    assert.equal(more.entry.index, size);
+    await checkTilesMatch(reopened, await reopened.checkpoint());
+  } finally {
+    await reopened.close();
   }
 });
 
