@@ -2,8 +2,14 @@
  * Group commit, independent of storage: appends wait in memory; one batch at a time takes everything
  * queued (up to maxBatch), collapses repeated leaves, and hands the batch to the storage driver, which
  * integrates, persists and signs one checkpoint for it. Every waiter is answered only after that durable
- * commit. No timers: a batch starts as soon as the previous one is done and something is waiting, so a
- * lone append pays one commit, and under load the batch grows to whatever arrived meanwhile.
+ * commit. A batch starts as soon as the previous one is done and something is waiting, so a lone append
+ * pays one commit, and under load the batch grows to whatever arrived meanwhile.
+ *
+ * One exception, under load only: when a large batch has just committed and only a few appends wait,
+ * those few are stragglers of a wave whose rest is about to arrive (its clients were being answered).
+ * Committing them alone costs a whole commit, during which everyone else waits; measured on the bench
+ * machine, a third of all commits carried fewer than four entries. So the next batch waits until it has
+ * a quarter of the last one, or for at most half the last commit's duration, whichever comes first.
  */
 import { createHash } from 'node:crypto';
 import { SignetError } from '../../errors.js';
@@ -29,6 +35,10 @@ export class Sequencer {
   readonly #maxBatch: number;
   #queue: Pending[] = [];
   #running: Promise<void> | null = null;
+  /** Set while the next batch waits for stragglers' company (see the header); called to stop waiting. */
+  #wake: (() => void) | null = null;
+  #lastSize = 0;
+  #lastMs = 0;
   #closed = false;
   readonly #m: LogMetrics = { size: 0, appends: 0, duplicates: 0, batches: 0, lastBatchSize: 0, lastBatchMs: 0 };
 
@@ -59,13 +69,30 @@ export class Sequencer {
     const item: BatchItem = { leafHash: leafHashOf(body), body: Buffer.from(body), indexKeys: keys };
     return new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
+      if (this.#wake && this.#queue.length >= this.#fill()) this.#wake();
       this.#running ??= this.#drain();
     });
+  }
+
+  /** Appends worth committing at once after a batch of #lastSize. */
+  #fill(): number {
+    return Math.max(1, Math.floor(this.#lastSize / 4));
   }
 
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
+        if (this.#lastSize >= 32 && this.#queue.length < this.#fill() && !this.#closed) {
+          const waitMs = Math.min(this.#lastMs / 2, 20);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => this.#wake?.(), waitMs);
+            this.#wake = () => {
+              clearTimeout(timer);
+              this.#wake = null;
+              resolve();
+            };
+          });
+        }
         const batch = this.#queue.length <= this.#maxBatch ? this.#queue : this.#queue.slice(0, this.#maxBatch);
         this.#queue = this.#queue.length <= this.#maxBatch ? [] : this.#queue.slice(this.#maxBatch);
         await this.#commit(batch);
@@ -121,6 +148,8 @@ export class Sequencer {
     m.batches++;
     m.lastBatchSize = batch.length;
     m.lastBatchMs = performance.now() - t0;
+    this.#lastSize = batch.length;
+    this.#lastMs = m.lastBatchMs;
   }
 
   metrics(): LogMetrics {
@@ -134,6 +163,7 @@ export class Sequencer {
   /** Refuses new appends and waits until everything queued has been committed or failed. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#wake?.();
     while (this.#running) await this.#running;
   }
 }
