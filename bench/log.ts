@@ -10,7 +10,8 @@
  *     PostgreSQL cannot be started).
  * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (connection
  * counts for the embedded write runs, default 64,256; PostgreSQL runs use the largest),
- * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL,
+ * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_READ_CONN (16),
+ * SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL,
  * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write server under --cpu-prof (one profile per thread).
  * The embedded write run also reports the server's CPU per entry by thread (Linux /proc), which moves
  * far less than entries/s when other work shares the machine.
@@ -34,6 +35,8 @@ const loadAtStart = loadavg()[0]!;
 const N = Number(process.env.SIGNET_BENCH_LOG_N ?? 20_000);
 const CONNS = (process.env.SIGNET_BENCH_LOG_CONN ?? '64,256').split(',').map(Number);
 const CONN = Math.max(...CONNS);
+/** Read runs: a moderate concurrency, so that their latency says what one read costs. */
+const READ_CONN = Number(process.env.SIGNET_BENCH_LOG_READ_CONN ?? 16);
 const PROOF_N = Number(process.env.SIGNET_BENCH_LOG_PROOF_N ?? 1_000_000);
 const PG = process.env.SIGNET_BENCH_LOG_PG !== '0';
 
@@ -104,14 +107,14 @@ function cpuDelta(before: Map<string, number>, after: Map<string, number>): Map<
   return d;
 }
 
-async function readRun(url: string, paths: () => string, seconds: number): Promise<{ perSec: number; p50: number; p99: number }> {
-  const pool = new Pool(url, { connections: CONN });
+async function readRun(url: string, paths: () => string, seconds: number): Promise<{ perSec: number; p50: number; p99: number; n: number }> {
+  const pool = new Pool(url, { connections: READ_CONN });
   const lat: number[] = [];
   const end = performance.now() + seconds * 1000;
   let n = 0;
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: CONN }, async () => {
+    Array.from({ length: READ_CONN }, async () => {
       while (performance.now() < end) {
         const s = performance.now();
         const r = await pool.request({ path: paths(), method: 'GET' });
@@ -125,7 +128,7 @@ async function readRun(url: string, paths: () => string, seconds: number): Promi
   const secs = (performance.now() - t0) / 1000;
   await pool.close();
   lat.sort((a, b) => a - b);
-  return { perSec: n / secs, p50: pct(lat, 50), p99: pct(lat, 99) };
+  return { perSec: n / secs, p50: pct(lat, 50), p99: pct(lat, 99), n };
 }
 
 // ---- pre-signed entries (not timed) ----
@@ -233,10 +236,17 @@ for (const [run, conns] of CONNS.entries()) {
     const { child, url } = await spawnServe(dir);
     try {
       const rnd = (): number => Math.floor(Math.random() * PROOF_N);
+      const c0 = threadCpu(child.pid!);
       const e = await readRun(url, () => `/api/v1/log/entries?logIndex=${rnd()}`, 8);
-      rows.push([`GET entry by random logIndex (+ SET + inclusion proof) at ${fmt(PROOF_N)} entries`, `${fmt(e.perSec)} /s`, `p50 ${fmt(e.p50, 1)} ms, p99 ${fmt(e.p99, 1)} ms`]);
+      const cpu = [...cpuDelta(c0, threadCpu(child.pid!)).values()].reduce((a, b) => a + b, 0);
+      const perRead = cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / e.n)} µs per read` : '';
+      rows.push([
+        `GET entry by random logIndex (+ SET + inclusion proof) at ${fmt(PROOF_N)} entries, ${READ_CONN} conns`,
+        `${fmt(e.perSec)} /s`,
+        `p50 ${fmt(e.p50, 1)} ms, p99 ${fmt(e.p99, 1)} ms${perRead}`,
+      ]);
       const p = await readRun(url, () => `/api/v1/log/proof?firstSize=${1 + rnd()}&lastSize=${PROOF_N}`, 5);
-      rows.push([`GET consistency proof (random firstSize → ${fmt(PROOF_N)})`, `${fmt(p.perSec)} /s`, `p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms`]);
+      rows.push([`GET consistency proof (random firstSize → ${fmt(PROOF_N)}), ${READ_CONN} conns`, `${fmt(p.perSec)} /s`, `p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms`]);
     } finally {
       await stop(child);
     }
