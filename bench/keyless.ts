@@ -180,7 +180,7 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(
     `\n## Keyless signing: token → certificate → signature → timestamp → log entry\n\n` +
-      `Server: \`signet serve --dev-oidc\` in its own process on 127.0.0.1 (embedded storage, verify workers = cores). ` +
+      `Server: \`signet serve --dev-oidc\` in its own process on 127.0.0.1 (embedded storage; log signature checks on the thread pool when the native addon is built, else in one worker per core). ` +
       `Every signature is a separate signing run: its own token, key and certificate.\n\n` +
       `| run | signatures/s | p50 ms | p99 ms | signatures |\n|---|---:|---:|---:|---:|\n` +
       rows.map((r) => `| ${r.join(' | ')} |`).join('\n') +
