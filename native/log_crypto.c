@@ -10,12 +10,11 @@
  * verify(spkiDer: Uint8Array, digest: Uint8Array, sigDer: Uint8Array): boolean
  *   true only for a valid signature by an EC public key; false for a bad signature, a key that is not
  *   EC, or DER that does not parse. Throws only on wrong argument types.
- * verifyAsync(spkiDer, digest, sigDer): Promise<boolean>
- *   the same check on the libuv thread pool, so the event loop pays only the hand-off instead of the
- *   ~90 µs of a P-256 verification. The inputs are copied before the call returns.
  * verifyMany(spkis: Uint8Array[], digests: Uint8Array[], sigs: Uint8Array[]): Promise<Uint8Array>
- *   many checks in one thread-pool job (verdicts 1/0 in order): a hand-off wakes a pool thread, which
- *   on a busy machine costs the event loop tens of µs, so a server hands over a whole batch at once.
+ *   many checks in one libuv thread-pool job (verdicts 1/0 in order), so that the event loop pays only
+ *   the hand-off instead of ~90 µs per P-256 verification. A hand-off wakes a pool thread, which on a
+ *   busy machine costs the event loop tens of µs, so a server hands over a whole batch at once. The
+ *   inputs are copied before the call returns.
  * signingKey(pkcs8Der: Uint8Array): object, and
  * signMany(key, md: string, payloads: Uint8Array[]): Promise<Uint8Array>
  *   signatures (ECDSA DER, or Ed25519 with md "") of many payloads in one thread-pool job, each
@@ -83,70 +82,6 @@ static napi_value verify(napi_env env, napi_callback_info info) {
   napi_value result;
   napi_get_boolean(env, check(a.spki, a.spki_len, a.digest, a.digest_len, a.sig, a.sig_len), &result);
   return result;
-}
-
-/* One queued check: the three inputs copied into `buf`, the verdict, and the promise to settle. */
-struct job {
-  napi_async_work work;
-  napi_deferred deferred;
-  size_t spki_len, digest_len, sig_len;
-  int ok;
-  unsigned char buf[];
-};
-
-static void job_execute(napi_env env, void *data) {
-  (void)env;
-  struct job *j = data;
-  const unsigned char *spki = j->buf, *digest = spki + j->spki_len, *sig = digest + j->digest_len;
-  j->ok = check(spki, j->spki_len, digest, j->digest_len, sig, j->sig_len);
-}
-
-static void job_complete(napi_env env, napi_status status, void *data) {
-  struct job *j = data;
-  napi_value result;
-  if (status == napi_ok) {
-    napi_get_boolean(env, j->ok, &result);
-    napi_resolve_deferred(env, j->deferred, result);
-  } else {
-    napi_value msg;
-    napi_create_string_utf8(env, "ECDSA verification was cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &result);
-    napi_reject_deferred(env, j->deferred, result);
-  }
-  napi_delete_async_work(env, j->work);
-  free(j);
-}
-
-static napi_value verify_async(napi_env env, napi_callback_info info) {
-  struct args a;
-  if (!get_args(env, info, "verifyAsync(spkiDer, digest, sigDer) takes three Uint8Arrays", &a)) return NULL;
-  struct job *j = malloc(sizeof(struct job) + a.spki_len + a.digest_len + a.sig_len);
-  if (j == NULL) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  j->spki_len = a.spki_len;
-  j->digest_len = a.digest_len;
-  j->sig_len = a.sig_len;
-  j->ok = 0;
-  memcpy(j->buf, a.spki, a.spki_len);
-  memcpy(j->buf + a.spki_len, a.digest, a.digest_len);
-  memcpy(j->buf + a.spki_len + a.digest_len, a.sig, a.sig_len);
-  napi_value promise, name;
-  napi_create_string_utf8(env, "signet:ecdsa-verify", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) != napi_ok) {
-    free(j);
-    napi_throw_error(env, NULL, "cannot queue an ECDSA verification");
-    return NULL;
-  }
-  if (napi_queue_async_work(env, j->work) != napi_ok) {
-    napi_delete_async_work(env, j->work);
-    free(j);
-    napi_throw_error(env, NULL, "cannot queue an ECDSA verification");
-    return NULL;
-  }
-  return promise;
 }
 
 /* ---- batches ---- */
@@ -430,8 +365,6 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "verify", NAPI_AUTO_LENGTH, verify, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "verify", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "verifyAsync", NAPI_AUTO_LENGTH, verify_async, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "verifyAsync", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "verifyMany", NAPI_AUTO_LENGTH, verify_many, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "verifyMany", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "signingKey", NAPI_AUTO_LENGTH, signing_key, NULL, &fn) != napi_ok) return NULL;

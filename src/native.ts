@@ -11,7 +11,6 @@ export type NativeKey = object & { readonly __native: unique symbol };
 
 export interface NativeCrypto {
   verify(spkiDer: Uint8Array, digest: Uint8Array, sigDer: Uint8Array): boolean;
-  verifyAsync(spkiDer: Uint8Array, digest: Uint8Array, sigDer: Uint8Array): Promise<boolean>;
   /** Verdicts 1/0, in order, computed in one thread-pool job. */
   verifyMany(spkis: Uint8Array[], digests: Uint8Array[], sigs: Uint8Array[]): Promise<Uint8Array>;
   signingKey(pkcs8Der: Uint8Array): NativeKey;

@@ -3,9 +3,9 @@
  * hashedrekord entry carries only the digest, and this check is the CPU ceiling of every log write.
  *
  * Two backends give the same verdict (standard ECDSA, high-s accepted, as OpenSSL and Go do):
- *  - `native`: native/log_crypto.c (src/native.ts), a small Node-API addon built at install time that hands the digest
- *    to EVP_PKEY_verify of the OpenSSL inside the node binary itself (~11,000 P-256 checks/s per core on
- *    the bench machine);
+ *  - `native`: native/log_crypto.c (loaded by src/native.ts), a small Node-API addon built at install
+ *    time that hands the digest to EVP_PKEY_verify of the OpenSSL inside the node binary itself
+ *    (~11,000 P-256 checks/s per core on the bench machine);
  *  - `ecdh`: no compiled code. OpenSSL's ECDH does the scalar multiplications
  *      u1·G  = the public key of the private scalar u1 (full point),
  *      u2·Q  = x of ECDH(u2, Q); its y sign is fixed by comparing x(cand + Q) with x of ECDH(u2 + 1, Q),
@@ -73,25 +73,19 @@ export const ecdsaBackend: { name: 'native' | 'ecdh'; why?: string } = native.ad
 
 const spkis = new WeakMap<KeyObject, Buffer>();
 
+/** The DER SubjectPublicKeyInfo the addon takes, for a key of a supported curve (cached per key). */
+function spkiOf(key: KeyObject): Buffer | undefined {
+  if (key.asymmetricKeyType !== 'ec' || !CURVES[key.asymmetricKeyDetails?.namedCurve ?? '']) return undefined;
+  let spki = spkis.get(key);
+  if (!spki) spkis.set(key, (spki = key.export({ format: 'der', type: 'spki' })));
+  return spki;
+}
+
 /** Standard ECDSA verification of a DER signature over `digest`. False for anything invalid. */
 export function verifyEcdsaDigest(key: KeyObject, digest: Uint8Array, sigDer: Uint8Array): boolean {
   if (!native.addon) return verifyEcdsaDigestEcdh(key, digest, sigDer);
-  if (key.asymmetricKeyType !== 'ec' || !CURVES[key.asymmetricKeyDetails?.namedCurve ?? '']) return false;
-  let spki = spkis.get(key);
-  if (!spki) spkis.set(key, (spki = key.export({ format: 'der', type: 'spki' })));
-  return native.addon.verify(spki, digest, sigDer);
-}
-
-/**
- * verifyEcdsaDigest on the libuv thread pool (native backend): the event loop pays only the hand-off.
- * Without the addon it runs on the calling thread.
- */
-export async function verifyEcdsaDigestAsync(key: KeyObject, digest: Uint8Array, sigDer: Uint8Array): Promise<boolean> {
-  if (!native.addon) return verifyEcdsaDigestEcdh(key, digest, sigDer);
-  if (key.asymmetricKeyType !== 'ec' || !CURVES[key.asymmetricKeyDetails?.namedCurve ?? '']) return false;
-  let spki = spkis.get(key);
-  if (!spki) spkis.set(key, (spki = key.export({ format: 'der', type: 'spki' })));
-  return native.addon.verifyAsync(spki, digest, sigDer);
+  const spki = spkiOf(key);
+  return spki ? native.addon.verify(spki, digest, sigDer) : false;
 }
 
 const verifyBatched = native.addon
@@ -106,15 +100,13 @@ const verifyBatched = native.addon
   : undefined;
 
 /**
- * verifyEcdsaDigestAsync for servers: checks asked for in one turn of the event loop go to the thread
- * pool as one batch (see perTurnBatcher).
+ * verifyEcdsaDigest for servers, off the event loop: checks asked for in one turn of the event loop go
+ * to the libuv thread pool as one batch (see perTurnBatcher). Without the addon it runs in place.
  */
 export async function verifyEcdsaDigestBatched(key: KeyObject, digest: Uint8Array, sigDer: Uint8Array): Promise<boolean> {
   if (!verifyBatched) return verifyEcdsaDigestEcdh(key, digest, sigDer);
-  if (key.asymmetricKeyType !== 'ec' || !CURVES[key.asymmetricKeyDetails?.namedCurve ?? '']) return false;
-  let spki = spkis.get(key);
-  if (!spki) spkis.set(key, (spki = key.export({ format: 'der', type: 'spki' })));
-  return verifyBatched({ spki, digest, sig: sigDer });
+  const spki = spkiOf(key);
+  return spki ? verifyBatched({ spki, digest, sig: sigDer }) : false;
 }
 
 /** The same verdict without compiled code (see the top of this file). */

@@ -122,9 +122,9 @@ function setSigner(key: KeyObject): (data: Buffer) => Promise<Buffer> {
 /**
  * The default where the native ECDSA addon is built: entries are parsed and canonicalized on the event
  * loop (tens of µs), and the two public-key operations of a write, the ECDSA check of a hashedrekord
- * submission and the SET signature, run on the libuv thread pool. Handing a job to the pool costs the
- * loop a few µs, where a worker_threads message costs tens (measured: ~42 µs of event-loop CPU per
- * round trip), and workers were mostly idle in between, so batching did not amortise it.
+ * submission and the SET signature, run on the libuv thread pool, gathered per event-loop turn. A
+ * worker_threads round trip cost the loop ~42 µs of CPU per message, and the workers idled between
+ * small batches, so their batching did not amortise it.
  */
 export function threadPoolVerifier(opts: VerifierPoolOptions = {}): EntryVerifier {
   const key = opts.signingKey;
