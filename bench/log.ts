@@ -11,12 +11,12 @@
  * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (connection
  * counts for the embedded write runs, default 64,256; PostgreSQL runs use the largest),
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_READ_CONN (16),
- * SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL,
+ * SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL, SIGNET_BENCH_LOG_WRK=0 to skip the wrk run,
  * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write server under --cpu-prof (one profile per thread).
  * The embedded write run also reports the server's CPU per entry by thread (Linux /proc), which moves
  * far less than entries/s when other work shares the machine.
  */
-import { type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -28,6 +28,7 @@ import { canonicalizeProposedEntry } from '../src/rekor/index.js';
 import { ecdsaBackend, verifyEcdsaDigest } from '../src/rekor/ecdsa.js';
 import { openLog } from '../src/server/log/index.js';
 import { ecKey, hashedRekordV1 } from '../test/rekor/fixtures.js';
+import { aptInstall } from '../test/helpers/apt.js';
 import { spawnServe } from '../test/server/http/spawn.js';
 
 // Other work on the machine skews every figure: the load average at start and end goes into the output.
@@ -208,6 +209,72 @@ for (const [run, conns] of CONNS.entries()) {
   } finally {
     await stop(child);
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- writes: embedded storage, driven by wrk ----
+// The same writes from a load generator in C (Debian's wrk, installed when missing and we are root),
+// which costs a fraction of the CPU per request that the Node.js client above does on the same 2 cores.
+if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
+  let haveWrk = spawnSync('wrk', ['--version']).error === undefined;
+  if (!haveWrk && process.getuid?.() === 0) {
+    try {
+      aptInstall('wrk');
+      haveWrk = true;
+    } catch {
+      note('wrk could not be installed: skipping the wrk run');
+    }
+  }
+  if (haveWrk) {
+    const SECS = 6;
+    const total = 60_000; // enough unique entries for 10,000/s over SECS
+    note(`signing ${total} entries for the wrk run…`);
+    const work = mkdtempSync(join(tmpdir(), 'signet-bench-wrk-'));
+    const bodiesFile = join(work, 'bodies.txt');
+    writeFileSync(bodiesFile, Array.from({ length: total }, () => JSON.stringify(hashedRekordV1(key))).join('\n') + '\n');
+    const script = join(work, 'post.lua');
+    writeFileSync(
+      script,
+      [
+        'local bodies, i = {}, 0',
+        'function init(args) for line in io.lines(args[1]) do bodies[#bodies + 1] = line end end',
+        'function request()',
+        '  i = i + 1',
+        '  return wrk.format("POST", "/api/v1/log/entries", { ["Content-Type"] = "application/json" }, bodies[i])',
+        'end',
+        'function done(s, lat)',
+        '  io.write(string.format("WRK %d %d %d %d %d\\n", s.requests, s.errors.status, lat:percentile(50), lat:percentile(99), s.duration))',
+        'end',
+      ].join('\n'),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'signet-bench-log-'));
+    const { child, url } = await spawnServe(dir);
+    try {
+      note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage)…`);
+      const c0 = threadCpu(child.pid!);
+      const out = await new Promise<string>((resolve, reject) => {
+        const w = spawn('wrk', ['-t1', `-c${CONN}`, `-d${SECS}s`, '-s', script, url, '--', bodiesFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let text = '';
+        w.stdout.on('data', (d: Buffer) => (text += d.toString()));
+        w.on('error', reject);
+        w.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))));
+      });
+      const cpu = [...cpuDelta(c0, threadCpu(child.pid!)).values()].reduce((a, b) => a + b, 0);
+      const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+      if (!m) throw new Error(`no summary from wrk: ${out}`);
+      const [requests, non2xx, p50us, p99us, us] = m.slice(1).map(Number) as [number, number, number, number, number];
+      if (requests > total) throw new Error('wrk ran out of unique entries: raise the total');
+      const accepted = requests - non2xx;
+      rows.push([
+        `writes, embedded, wrk, ${CONN} conns, ${SECS} s`,
+        `${fmt(accepted / (us / 1e6))} entries/s`,
+        `p50 ${fmt(p50us / 1000, 1)} ms, p99 ${fmt(p99us / 1000, 1)} ms, ${non2xx} not 201${cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / accepted)} µs per entry` : ''}`,
+      ]);
+    } finally {
+      await stop(child);
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(work, { recursive: true, force: true });
+    }
   }
 }
 
