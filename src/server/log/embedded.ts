@@ -210,7 +210,7 @@ export class EmbeddedStorage implements LogStorage {
   #tailBundle: { width: number; data: Uint8Array } | null = null;
   /** Files written without a flush whose `unsynced` rows must stay until a sweep has flushed them. */
   readonly #unsynced = new Map<string, { kind: Kind; index: number; width: number }>();
-  /** Rows the last sweep made redundant (or whose version was superseded): deleted by the next commit. */
+  /** Rows of files the last sweep flushed: deleted by the next commit. */
   #redundant: { kind: Kind; index: number; width: number }[] = [];
   #sweep: Promise<void> | null = null;
   #lastSweep = performance.now();

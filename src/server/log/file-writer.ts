@@ -9,7 +9,7 @@
  * machine a handful of them in a row were most of a commit's latency.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
@@ -23,12 +23,6 @@ interface WriteJob {
   data: ArrayBuffer;
 }
 
-interface UnlinkJob {
-  id: number;
-  op: 'unlink';
-  paths: string[];
-}
-
 /** fsync of each file that still exists, then of their directories. */
 interface SyncJob {
   id: number;
@@ -36,7 +30,7 @@ interface SyncJob {
   paths: string[];
 }
 
-type Job = WriteJob | UnlinkJob | SyncJob;
+type Job = WriteJob | SyncJob;
 
 interface Reply {
   id: number;
@@ -108,10 +102,6 @@ export class FileWriter {
     return this.#send({ id: this.#next++, op: 'sync', paths }, []);
   }
 
-  /** Best-effort removal (missing files are fine). */
-  unlink(paths: string[]): Promise<void> {
-    return this.#send({ id: this.#next++, op: 'unlink', paths }, []);
-  }
 
   async close(): Promise<void> {
     await this.#worker.terminate();
@@ -176,7 +166,7 @@ function runWorker(tmpDir: string): void {
       try {
         syncPath(path, fsc.O_RDONLY);
       } catch (e) {
-        // Superseded and deleted meanwhile: its content lives on in the newer version.
+        // Gone meanwhile (removed by hand): nothing left to flush.
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw e;
       }
@@ -188,15 +178,7 @@ function runWorker(tmpDir: string): void {
     const reply: Reply = { id: job.id };
     try {
       if (job.op === 'write') write(job);
-      else if (job.op === 'sync') sync(job);
-      else
-        for (const p of job.paths) {
-          try {
-            unlinkSync(p);
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-          }
-        }
+      else sync(job);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       reply.error = { message: err?.message ?? String(e), ...(err?.code ? { code: err.code } : {}) };
