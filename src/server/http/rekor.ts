@@ -65,38 +65,29 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     return { treeSize: cp.size, rootHash: cp.rootHash, hashes, checkpoint: cp.note };
   }
 
+  /**
+   * A v1 LogEntry with its inclusion proof and SET. The SET (one ECDSA signature per entry) is made off
+   * the event loop when the verifier can sign (thread pool or workers): buildV1LogEntry signs
+   * synchronously, so the payload it asks to sign is captured, signed elsewhere, and put in place.
+   */
   async function v1Entry(e: StoredEntry, cp?: SignedCheckpoint): Promise<ReturnType<typeof buildV1LogEntry>> {
     // The checkpoint is fetched after the entry so that it always covers it.
     const checkpoint = cp ?? (await log.checkpoint());
-    return buildV1LogEntry({
-      treeId: log.treeId,
-      logId: log.logId,
-      entry: e,
-      proof: await proofAt(e.index, checkpoint),
-      sign: (d) => log.sign(d),
-    });
-  }
-
-  /**
-   * v1Entry for the write path: the SET (one ECDSA signature per entry) is made by the verifier's
-   * workers when they hold the key, so the event loop only builds the JSON. buildV1LogEntry signs
-   * synchronously, so the payload it asks to sign is captured, signed off the loop, and put in place.
-   */
-  async function v1EntryOffLoop(e: StoredEntry, cp: SignedCheckpoint): Promise<ReturnType<typeof buildV1LogEntry>> {
-    if (!verifier.sign) return v1Entry(e, cp);
+    const proof = await proofAt(e.index, checkpoint);
+    if (!verifier.sign) return buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: (d) => log.sign(d) });
     let payload: Buffer | undefined;
     const out = buildV1LogEntry({
       treeId: log.treeId,
       logId: log.logId,
       entry: e,
-      proof: await proofAt(e.index, cp),
+      proof,
       sign: (d) => {
         payload = d;
         return new Uint8Array(0);
       },
     });
-    // The entry is committed by now: should the pool fail (a worker died, shutdown), sign here rather than
-    // answer 500 for an entry that is in the log.
+    // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry that
+    // is in the log.
     const set = await verifier.sign(payload!).catch(() => log.sign(payload!));
     for (const v of Object.values(out)) v.verification.signedEntryTimestamp = set.toString('base64');
     return out;
@@ -119,7 +110,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     if (r.status === 'duplicate') {
       throw new HttpError(409, `an equivalent entry already exists in the transparency log with UUID ${id.slice(16)}`, { location: entryUrl(ctx, id) });
     }
-    return json(201, await v1EntryOffLoop(r.entry, r.checkpoint), { etag: id, location: entryUrl(ctx, id) });
+    return json(201, await v1Entry(r.entry, r.checkpoint), { etag: id, location: entryUrl(ctx, id) });
   });
 
   router.add('GET', '/api/v1/log/entries/{entryUUID}', /^\/api\/v1\/log\/entries\/(?<id>[^/]+)$/, async (ctx) => {
