@@ -70,3 +70,36 @@ it('--dev-oidc over the CLI; key and chain flags come in pairs; a bad issuers fi
   assert.equal(version.status, 2);
   assert.match(version.stderr, /rekor-api-version/);
 });
+
+it('without the native addon (SIGNET_NATIVE=0) says so on start and still verifies and logs entries', async () => {
+  const { spawn } = await import('node:child_process');
+  const { ecKey, hashedRekordV1 } = await import('../../rekor/fixtures.js');
+  const child = spawn(process.execPath, [main, 'serve', '--data-dir', join(dir, 'nonative'), '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, SIGNET_NATIVE: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    const url = await new Promise<string>((res, rej) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /Listening on (http:\/\/\S+)/.exec(out);
+        if (m) res(m[1]!);
+      });
+      child.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${stderr}`)));
+    });
+    const key = ecKey();
+    const good = await fetch(url + '/api/v1/log/entries', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hashedRekordV1(key)) });
+    assert.equal(good.status, 201);
+    const bad = hashedRekordV1(key) as { spec: { data: { hash: { value: string } } } };
+    bad.spec.data.hash.value = bad.spec.data.hash.value.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+    const refused = await fetch(url + '/api/v1/log/entries', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bad) });
+    assert.equal(refused.status, 400);
+    assert.match(stderr, /without the native ECDSA addon, about 5x slower: SIGNET_NATIVE=0/);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+});
