@@ -141,6 +141,27 @@ test('embedded: files a commit wrote without flushing are rebuilt from the datab
   }
 });
 
+test('embedded: completed tiles written without a flush are flushed and forgotten by close', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  try {
+    // Two tiles' worth: level-0 tiles and bundles 0 and 1 complete along the way.
+    for (let w = 0; w < 4; w++) await Promise.all(Array.from({ length: 130 }, (_, i) => log.append({ body: body(`s${w}`, i), indexKeys: [] })));
+  } finally {
+    await log.close();
+  }
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'));
+  assert.equal((db.prepare('SELECT count(*) AS n FROM unsynced').get() as { n: number }).n, 0);
+  db.close();
+  const again = await openLog({ dataDir: dir });
+  try {
+    await checkTilesMatch(again, await again.checkpoint());
+  } finally {
+    await again.close();
+  }
+});
+
 test('embedded: a log whose partial tiles and bundle are files (the older layout) opens with the same tree', async () => {
   const dir = tempDir();
   const log = await openLog({ dataDir: dir });
