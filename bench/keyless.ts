@@ -12,10 +12,10 @@
  * Environment: SIGNET_BENCH_KEYLESS_N (signatures per concurrent run, default 400),
  * SIGNET_BENCH_KEYLESS_CONC (comma list, default 8,16), SIGNET_BENCH_KEYLESS_COLD (cold runs, default 10).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -23,26 +23,14 @@ import * as sigstore from 'sigstore';
 import { parseSigningConfig } from '../src/sigstore/signing-config.js';
 import { signBundleKeyless } from '../src/sigstore/sign-keyless.js';
 import { spawnServe } from '../test/server/http/spawn.js';
+import { fmt, machineLine, note, pct, stop } from './common.js';
 
-// Other work on the machine skews every figure: the load average at start and end goes into the output.
-const loadAtStart = loadavg()[0]!;
 const N = Number(process.env.SIGNET_BENCH_KEYLESS_N ?? 400);
 const CONC = (process.env.SIGNET_BENCH_KEYLESS_CONC ?? '8,16').split(',').map(Number);
 const COLD = Number(process.env.SIGNET_BENCH_KEYLESS_COLD ?? 10);
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const signetBin = join(repo, 'bin/signet');
-const pct = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-const note = (s: string): void => void process.stderr.write(s + '\n');
-
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await done;
-}
 
 async function devToken(url: string, email: string): Promise<string> {
   const r = await fetch(url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
@@ -177,15 +165,13 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(
     `\n## Keyless signing: token → certificate → signature → timestamp → log entry\n\n` +
       `Server: \`signet serve --dev-oidc\` in its own process on 127.0.0.1 (embedded storage; log signature checks on the thread pool when the native addon is built, else in one worker per core). ` +
       `Every signature is a separate signing run: its own token, key and certificate.\n\n` +
       `| run | signatures/s | p50 ms | p99 ms | signatures |\n|---|---:|---:|---:|---:|\n` +
       rows.map((r) => `| ${r.join(' | ')} |`).join('\n') +
-      `\n\nMachine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ` +
-      `1-min load average ${fmt(loadAtStart, 2)} at start / ${fmt(loadavg()[0]!, 2)} at end\n\n`,
+      `\n\n${machineLine()}\n\n`,
   );
 }
 

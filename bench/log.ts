@@ -19,7 +19,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
@@ -30,9 +30,8 @@ import { openLog } from '../src/server/log/index.js';
 import { ecKey, hashedRekordV1 } from '../test/rekor/fixtures.js';
 import { aptInstall } from '../test/helpers/apt.js';
 import { spawnServe } from '../test/server/http/spawn.js';
+import { fmt, machineLine, note, pct, stop } from './common.js';
 
-// Other work on the machine skews every figure: the load average at start and end goes into the output.
-const loadAtStart = loadavg()[0]!;
 const N = Number(process.env.SIGNET_BENCH_LOG_N ?? 20_000);
 const CONNS = (process.env.SIGNET_BENCH_LOG_CONN ?? '64,256').split(',').map(Number);
 const CONN = Math.max(...CONNS);
@@ -42,16 +41,6 @@ const PROOF_N = Number(process.env.SIGNET_BENCH_LOG_PROOF_N ?? 1_000_000);
 const PG = process.env.SIGNET_BENCH_LOG_PG !== '0';
 
 const rows: string[][] = [];
-const pct = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-const note = (s: string): void => void process.stderr.write(s + '\n');
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await done;
-}
 
 /** Drives `bodies` through `urls` (round robin over one Pool per server) with `conns` connections in total. */
 async function writeRun(urls: string[], bodies: string[], conns = CONN): Promise<{ perSec: number; p50: number; p99: number; accepted: number }> {
@@ -358,9 +347,8 @@ if (PG) {
   }
 }
 
-const cpu = cpus()[0]?.model ?? 'unknown CPU';
 process.stdout.write(
-  `\nMachine: ${cpu}, ${cpus().length} cores, ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, 1-min load average ${fmt(loadAtStart, 2)} at start / ${fmt(loadavg()[0]!, 2)} at end (the bench itself adds ~2)\n\n` +
+  `\n${machineLine()} (the bench itself adds ~2)\n\n` +
     '| measurement | result | notes |\n|---|---|---|\n' +
     rows.map((r) => `| ${r.join(' | ')} |`).join('\n') +
     '\n',
