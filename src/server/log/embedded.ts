@@ -150,6 +150,9 @@ function bundlePrefixLength(data: Uint8Array, n: number): number {
 
 type Kind = number | 'entries'; // a tile level, or the entry bundles
 
+/** A partial version read from a file of the older layout (before partials moved into the database). */
+type LegacyPartial = { kind: Kind; index: number; width: number; data: Uint8Array };
+
 function resourcePath(kind: Kind, index: number, width: number): string {
   return kind === 'entries' ? entriesPath(index, width) : tilePath(kind, index, width);
 }
@@ -202,10 +205,6 @@ export class EmbeddedStorage implements LogStorage {
   #recent = new Map<string, Uint8Array>();
   /** The committed partial versions, by `${kind}/${tile}` (the `partial` table, in memory). */
   #partials = new Map<string, { width: number; data: Uint8Array }>();
-  /** Partial versions read from files of an older layout, to be stored as rows by #recover. */
-  #legacyPartials: { kind: Kind; index: number; width: number; data: Uint8Array }[] = [];
-  /** The partial bundle's bodies read from a file of an older layout, likewise. */
-  #legacyTail: Buffer[] | null = null;
   /** The partial entry bundle encoded, for the width it was encoded at (reads of the right edge). */
   #tailBundle: { width: number; data: Uint8Array } | null = null;
   /** Files written without a flush whose `unsynced` rows must stay until a sweep has flushed them. */
@@ -348,14 +347,7 @@ export class EmbeddedStorage implements LogStorage {
     } catch (e) {
       throw ioFail(`cannot write the log's tiles under ${this.#root}`, e);
     }
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      this.#db.exec('DELETE FROM unsynced');
-      this.#db.exec('COMMIT');
-    } catch (e) {
-      this.#db.exec('ROLLBACK');
-      throw e;
-    }
+    this.#transaction(() => this.#db.exec('DELETE FROM unsynced'));
     this.#unsynced.clear();
     this.#redundant = [];
   }
@@ -384,13 +376,16 @@ export class EmbeddedStorage implements LogStorage {
     }
   }
 
-  /** Loads the committed partial versions (from rows; from files for a log of the older layout). */
-  #loadPartials(size: number): void {
+  /**
+   * Loads the committed partial versions: from rows, or from files for a log of the older layout, which
+   * are returned (for #recover to store as rows).
+   */
+  #loadPartials(size: number): LegacyPartial[] {
     this.#partials = new Map();
     for (const r of this.#stmt.allPartials.all() as { kind: number; tile: number; width: number; data: Uint8Array }[]) {
       this.#partials.set(`${r.kind}/${r.tile}`, { width: r.width, data: r.data });
     }
-    this.#legacyPartials = [];
+    const legacy: LegacyPartial[] = [];
     const kinds: Kind[] = [];
     for (let level = 0; Math.floor(size / TILE_WIDTH ** level) > 0; level++) kinds.push(level);
     for (const kind of kinds) {
@@ -402,22 +397,22 @@ export class EmbeddedStorage implements LogStorage {
       try {
         const data = readFileSync(this.#file(kind, index, width));
         this.#partials.set(key, { width, data });
-        this.#legacyPartials.push({ kind, index, width, data });
+        legacy.push({ kind, index, width, data });
       } catch (e) {
         if (!isEnoent(e)) throw ioFail(`cannot read ${resourcePath(kind, index, width)}`, e);
       }
     }
+    return legacy;
   }
 
-  /** Bodies of the partial bundle: rows of `partial_entries`, or a bundle file of the older layout. */
-  #loadTail(size: number): Buffer[] {
+  /** Bodies of the partial bundle: rows of `partial_entries`, or (`legacy`) a bundle file of the older layout. */
+  #loadTail(size: number): { tail: Buffer[]; legacy: boolean } {
     const w = size % TILE_WIDTH;
     const k = Math.floor(size / TILE_WIDTH);
-    this.#legacyTail = null;
-    if (w === 0) return [];
+    if (w === 0) return { tail: [], legacy: false };
     const rows = this.#stmt.entriesFrom.all(k * TILE_WIDTH) as { idx: number; body: Uint8Array }[];
     const tail = rows.filter((r) => r.idx < size).map((r) => Buffer.from(r.body));
-    if (tail.length === w && rows.every((r, i) => r.idx === k * TILE_WIDTH + i || r.idx >= size)) return tail;
+    if (tail.length === w && rows.every((r, i) => r.idx === k * TILE_WIDTH + i || r.idx >= size)) return { tail, legacy: false };
     let data: Buffer;
     try {
       data = readFileSync(this.#file('entries', k, w));
@@ -425,16 +420,17 @@ export class EmbeddedStorage implements LogStorage {
       if (isEnoent(e)) throw new SignetError('TLOG', `the log's partial entry bundle ${entriesPath(k, w)} is missing`);
       throw ioFail(`cannot read entry bundle ${entriesPath(k, w)}`, e);
     }
-    const legacy = decodeEntryBundle(data, w).map((b) => Buffer.from(b));
-    this.#legacyTail = legacy;
-    return legacy;
+    return { tail: decodeEntryBundle(data, w).map((b) => Buffer.from(b)), legacy: true };
   }
 
-  /** Rebuilds the in-memory integration state from the committed tiles, and checks it against the root. */
-  async #restore(): Promise<void> {
+  /**
+   * Rebuilds the in-memory integration state from the committed tiles, and checks it against the root.
+   * Returns what it had to read from files of the older layout.
+   */
+  async #restore(): Promise<{ partials: LegacyPartial[]; tail: Buffer[] | null }> {
     await this.#materializeUnsynced();
     const size = this.#size;
-    this.#loadPartials(size);
+    const legacyPartials = this.#loadPartials(size);
     let appender: TileAppender;
     try {
       appender = TileAppender.restore(size, (t) => this.#version(t.level, t.index, t.width));
@@ -445,9 +441,11 @@ export class EmbeddedStorage implements LogStorage {
     if (!hashEquals(appender.root(), this.#checkpoint.rootHash)) {
       throw new SignetError('TLOG', `the log's tiles in ${this.#root} do not reproduce the committed root hash at size ${size}`);
     }
+    const { tail, legacy } = this.#loadTail(size);
     this.#appender = appender;
-    this.#tail = this.#loadTail(size);
+    this.#tail = tail;
     this.#tailBundle = null;
+    return { partials: legacyPartials, tail: legacy ? tail : null };
   }
 
   /**
@@ -460,22 +458,15 @@ export class EmbeddedStorage implements LogStorage {
     } catch (e) {
       throw ioFail(`cannot clean up ${this.#tmp}`, e);
     }
-    await this.#restore();
-    if (this.#legacyPartials.length > 0 || this.#legacyTail) {
+    const legacy = await this.#restore();
+    if (legacy.partials.length > 0 || legacy.tail) {
       const first = Math.floor(this.#size / TILE_WIDTH) * TILE_WIDTH;
-      this.#db.exec('BEGIN IMMEDIATE');
-      try {
-        for (const p of this.#legacyPartials) this.#stmt.putPartial.run(kindCode(p.kind), p.index, p.width, p.data);
-        (this.#legacyTail ?? []).forEach((b, i) => this.#stmt.putEntry.run(first + i, b));
-        this.#db.exec('COMMIT');
-      } catch (e) {
-        this.#db.exec('ROLLBACK');
-        throw e;
-      }
+      this.#transaction(() => {
+        for (const p of legacy.partials) this.#stmt.putPartial.run(kindCode(p.kind), p.index, p.width, p.data);
+        (legacy.tail ?? []).forEach((b, i) => this.#stmt.putEntry.run(first + i, b));
+      });
       // Durable before the files go.
       await this.#wal?.datasync();
-      this.#legacyPartials = [];
-      this.#legacyTail = null;
     }
     const size = this.#size;
     const kinds: Kind[] = ['entries'];
@@ -585,10 +576,7 @@ export class EmbeddedStorage implements LogStorage {
         );
       }
 
-      const db = this.#db;
-      const redundant = this.#redundant;
-      db.exec('BEGIN IMMEDIATE');
-      try {
+      this.#transaction(() => {
         for (const w of full) {
           this.#stmt.putUnsynced.run(kindCode(w.kind), w.index, w.width, w.data);
           this.#stmt.dropPartial.run(kindCode(w.kind), w.index);
@@ -597,7 +585,7 @@ export class EmbeddedStorage implements LogStorage {
         const firstPartial = Math.floor(end / TILE_WIDTH) * TILE_WIDTH;
         for (let j = 0; j < fresh.length; j++) if (start + j >= firstPartial) this.#stmt.putEntry.run(start + j, items[fresh[j]!]!.body);
         if (firstPartial > start) this.#stmt.dropEntriesBelow.run(firstPartial);
-        for (const r of redundant) this.#stmt.dropUnsynced.run(kindCode(r.kind), r.index, r.width);
+        this.#dropRedundant();
         const leafRows: (Buffer | number)[] = [];
         const searchRows: (string | number)[] = [];
         for (let j = 0; j < fresh.length; j++) {
@@ -609,16 +597,8 @@ export class EmbeddedStorage implements LogStorage {
         this.#insertRows('search', searchRows);
         this.#stmt.insBatch.run(start, itime);
         this.#stmt.state.run(end, checkpoint.rootHash, checkpoint.note);
-        db.exec('COMMIT');
-        this.#redundant = [];
-      } catch (e) {
-        try {
-          db.exec('ROLLBACK');
-        } catch {
-          // the failed statement may already have ended the transaction
-        }
-        throw e;
-      }
+      });
+      this.#redundant = [];
       // Committed (visible to a restart after SIGKILL); durable against power loss only after this.
       // Should the sync fail, the batch is not acknowledged and the in-memory state is rebuilt.
       try {
@@ -650,6 +630,27 @@ export class EmbeddedStorage implements LogStorage {
     }
     this.#maybeSweep();
     return { results, checkpoint };
+  }
+
+  /** Runs `fn` in one write transaction: committed whole, or rolled back and its error rethrown. */
+  #transaction(fn: () => void): void {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      fn();
+      this.#db.exec('COMMIT');
+    } catch (e) {
+      try {
+        this.#db.exec('ROLLBACK');
+      } catch {
+        // the failed statement may already have ended the transaction
+      }
+      throw e;
+    }
+  }
+
+  /** Deletes, inside the caller's transaction, the `unsynced` rows of files a sweep has flushed. */
+  #dropRedundant(): void {
+    for (const r of this.#redundant) this.#stmt.dropUnsynced.run(kindCode(r.kind), r.index, r.width);
   }
 
   /** Indexes of the leaf hashes already in the log (keyed by the hash as a latin1 string), many per query. */
@@ -803,9 +804,8 @@ export class EmbeddedStorage implements LogStorage {
     await this.#maybeSweep(true);
     try {
       if (this.#redundant.length > 0) {
-        this.#db.exec('BEGIN IMMEDIATE');
-        for (const r of this.#redundant) this.#stmt.dropUnsynced.run(r.kind === 'entries' ? ENTRIES_KIND : r.kind, r.index, r.width);
-        this.#db.exec('COMMIT');
+        this.#transaction(() => this.#dropRedundant());
+        this.#redundant = [];
       }
     } catch {
       // left for the next start
