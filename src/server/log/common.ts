@@ -118,22 +118,11 @@ function checkIndexArg(n: number, what: string): void {
 const inflight = new WeakMap<TileCache, Map<string, Promise<ExpandedTile | undefined>>>();
 
 /**
- * Computes proof hashes for `elements` over a tree of `size`: tiles missing from `cache` are loaded in
- * one call, tiles found in it are pinned for the duration so a concurrent eviction cannot lose them.
- */
-async function proofFromTiles(
-  elements: ProofElement[],
-  size: number,
-  cache: TileCache,
-  load: (tiles: TileId[]) => Promise<Map<string, Uint8Array>>,
-): Promise<Buffer[]> {
-  return (await proofsFromTiles([elements], size, cache, load))[0]!;
-}
-
-/**
- * Several proofs over one tree of `size` at once: the tiles of all of them are found, loaded and pinned
- * once, and a right-border hash that several proofs share is folded once. The answers to one write
- * batch all ask for proofs against the same new checkpoint, mostly from the same few tiles.
+ * Computes the hashes of several proofs over one tree of `size` at once. The tiles of all of them are
+ * found once: those missing from `cache` are loaded in one call, those found in it are pinned for the
+ * duration so that a concurrent eviction cannot lose them. A right-border hash that several proofs share
+ * is folded once. The answers to one write batch all ask for proofs against the same new checkpoint,
+ * mostly from the same few tiles.
  */
 async function proofsFromTiles(
   proofs: ProofElement[][],
@@ -209,7 +198,7 @@ async function proofsFromTiles(
   return proofs.map((elements) => elements.map(element));
 }
 
-/** Inclusion proofs of several entries in one tree of `treeSize` (see proofsFromTiles); arguments as inclusionProofFromTiles. */
+/** Inclusion proofs of several entries in one tree of `treeSize` (see proofsFromTiles); `currentSize` is the log's. */
 export async function inclusionProofsFromTiles(
   indexes: number[],
   treeSize: number,
@@ -230,21 +219,14 @@ export async function inclusionProofsFromTiles(
 export function checkInclusionArgs(index: number, treeSize: number, currentSize: number): void {
   checkIndexArg(index, 'log index');
   checkIndexArg(treeSize, 'tree size');
-  if (treeSize > currentSize) {
-    throw new SignetError('USAGE', `tree size ${treeSize} is greater than the current size of the log (${currentSize})`);
-  }
+  checkWithinLog(treeSize, currentSize);
   if (index >= treeSize) throw new SignetError('USAGE', `log index ${index} is outside a tree of size ${treeSize}`);
 }
 
-export async function inclusionProofFromTiles(
-  index: number,
-  treeSize: number,
-  currentSize: number,
-  cache: TileCache,
-  load: (tiles: TileId[]) => Promise<Map<string, Uint8Array>>,
-): Promise<Buffer[]> {
-  checkInclusionArgs(index, treeSize, currentSize);
-  return proofFromTiles(inclusionProofNodes(index, treeSize), treeSize, cache, load);
+function checkWithinLog(treeSize: number, currentSize: number): void {
+  if (treeSize > currentSize) {
+    throw new SignetError('USAGE', `tree size ${treeSize} is greater than the current size of the log (${currentSize})`);
+  }
 }
 
 export async function consistencyProofFromTiles(
@@ -256,11 +238,9 @@ export async function consistencyProofFromTiles(
 ): Promise<Buffer[]> {
   checkIndexArg(size1, 'first tree size');
   checkIndexArg(size2, 'last tree size');
-  if (size2 > currentSize) {
-    throw new SignetError('USAGE', `tree size ${size2} is greater than the current size of the log (${currentSize})`);
-  }
+  checkWithinLog(size2, currentSize);
   if (size1 > size2) throw new SignetError('USAGE', `first tree size ${size1} is greater than last tree size ${size2}`);
-  return proofFromTiles(consistencyProofNodes(size1, size2), size2, cache, load);
+  return (await proofsFromTiles([consistencyProofNodes(size1, size2)], size2, cache, load))[0]!;
 }
 
 /** Validates (level, index, width) of a tile request; returns the width asked for (256 = full). */
