@@ -3,7 +3,6 @@
  * signing, by the OpenSSL inside the node binary. Built by `npm ci` (or `npm run build:native`); when it
  * is missing, callers fall back to slower pure-TypeScript routes, so `why` says what happened.
  */
-import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 
 /** An EVP_PKEY held by the addon (see signingKey). */
@@ -45,32 +44,4 @@ export function unpackSignatures(blob: Uint8Array, n: number): Buffer[] {
   }
   if (at !== b.length) throw new Error('signature batch has trailing bytes');
   return out;
-}
-
-/**
- * Gathers calls made in one turn of the event loop and runs them as one batch on the thread pool, split
- * into at most one chunk per core (and at least `minChunk` items each). Handing a job to the pool wakes
- * a pool thread, which on a busy machine cost the event loop 20-30 µs per job; per batch it is noise.
- */
-export function perTurnBatcher<T, R>(run: (items: T[]) => Promise<R[]>, minChunk = 8): (item: T) => Promise<R> {
-  let pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
-  const cores = Math.max(1, availableParallelism());
-  const flush = (): void => {
-    const all = pending;
-    pending = [];
-    const chunks = Math.max(1, Math.min(cores, Math.floor(all.length / minChunk)));
-    const size = Math.ceil(all.length / chunks);
-    for (let at = 0; at < all.length; at += size) {
-      const part = all.slice(at, at + size);
-      run(part.map((p) => p.item)).then(
-        (rs) => part.forEach((p, i) => p.resolve(rs[i]!)),
-        (e: unknown) => part.forEach((p) => p.reject(e)),
-      );
-    }
-  };
-  return (item) =>
-    new Promise<R>((resolve, reject) => {
-      if (pending.length === 0) setImmediate(flush);
-      pending.push({ item, resolve, reject });
-    });
 }

@@ -14,7 +14,9 @@
  */
 import { createECDH, type ECDH, type KeyObject } from 'node:crypto';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
-import { nativeCrypto, perTurnBatcher } from '../native.js';
+import { availableParallelism } from 'node:os';
+import { perTurnBatcher } from '../batching.js';
+import { nativeCrypto } from '../native.js';
 
 type Curve = typeof p256;
 const CURVES: Record<string, { curve: Curve; ecdh: string; bytes: number }> = {
@@ -96,7 +98,7 @@ const verifyBatched = native.addon
         jobs.map((j) => j.sig),
       );
       return Array.from(v, (x) => x === 1);
-    })
+    }, { maxChunks: availableParallelism() })
   : undefined;
 
 /**

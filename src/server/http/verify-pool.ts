@@ -15,7 +15,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type ErrorCode, SignetError } from '../../errors.js';
 import { type CanonicalEntry, canonicalizeAsync, canonicalizeCreateEntryRequest, canonicalizeProposedEntry } from '../../rekor/index.js';
-import { nativeCrypto, perTurnBatcher, unpackSignatures } from '../../native.js';
+import { perTurnBatcher } from '../../batching.js';
+import { nativeCrypto, unpackSignatures } from '../../native.js';
 import { digestFor, signBytesAsync } from '../../tlog/sig.js';
 import { HttpError } from './router.js';
 
@@ -116,7 +117,9 @@ function setSigner(key: KeyObject): (data: Buffer) => Promise<Buffer> {
   if (!addon) return async (data) => Buffer.from(await signBytesAsync(data, key));
   const md = digestFor(key) ?? '';
   const nk = addon.signingKey(key.export({ format: 'der', type: 'pkcs8' }));
-  return perTurnBatcher<Buffer, Buffer>(async (payloads) => unpackSignatures(await addon.signMany(nk, md, payloads), payloads.length));
+  return perTurnBatcher<Buffer, Buffer>(async (payloads) => unpackSignatures(await addon.signMany(nk, md, payloads), payloads.length), {
+    maxChunks: availableParallelism(),
+  });
 }
 
 /**

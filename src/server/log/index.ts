@@ -6,6 +6,7 @@ import { type KeyObject, createPrivateKey, generateKeyPairSync, randomBytes } fr
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { SignetError } from '../../errors.js';
+import { perTurnBatcher } from '../../batching.js';
 import { type LogStorage, TileLru, checkInclusionArgs, consistencyProofFromTiles, inclusionProofsFromTiles } from './common.js';
 import { EmbeddedStorage } from './embedded.js';
 import { Sequencer } from './sequencer.js';
@@ -89,8 +90,18 @@ class Log implements TransparencyLog {
   readonly #signer: CheckpointSigner;
   readonly #sequencer: Sequencer;
   readonly #cache = new TileLru();
-  /** Inclusion proofs waiting for this turn of the event loop to end, by tree size (see inclusionProof). */
-  readonly #proofQueue = new Map<number, { indexes: number[]; waiters: { resolve: (p: Buffer[]) => void; reject: (e: unknown) => void }[] }>();
+  /** Inclusion proofs asked for in one turn of the event loop, computed together per tree size. */
+  readonly #proofs = perTurnBatcher<{ index: number; treeSize: number; currentSize: number }, Buffer[]>(
+    (asks) =>
+      inclusionProofsFromTiles(
+        asks.map((a) => a.index),
+        asks[0]!.treeSize,
+        Math.max(...asks.map((a) => a.currentSize)),
+        this.#cache,
+        (t) => this.#storage.readTiles(t),
+      ),
+    { key: (a) => a.treeSize },
+  );
 
   constructor(storage: LogStorage, signer: CheckpointSigner, maxBatch?: number) {
     this.#storage = storage;
@@ -132,23 +143,9 @@ class Log implements TransparencyLog {
    */
   async inclusionProof(index: number, treeSize: number): Promise<Buffer[]> {
     const { size } = await this.#storage.checkpoint();
+    // A bad request fails alone, before it joins a batch.
     checkInclusionArgs(index, treeSize, size);
-    return new Promise<Buffer[]>((resolve, reject) => {
-      let q = this.#proofQueue.get(treeSize);
-      if (!q) {
-        const batch = { indexes: [] as number[], waiters: [] as { resolve: (p: Buffer[]) => void; reject: (e: unknown) => void }[] };
-        this.#proofQueue.set(treeSize, (q = batch));
-        setImmediate(() => {
-          this.#proofQueue.delete(treeSize);
-          inclusionProofsFromTiles(batch.indexes, treeSize, size, this.#cache, (t) => this.#storage.readTiles(t)).then(
-            (proofs) => batch.waiters.forEach((w, i) => w.resolve(proofs[i]!)),
-            (e: unknown) => batch.waiters.forEach((w) => w.reject(e)),
-          );
-        });
-      }
-      q.indexes.push(index);
-      q.waiters.push({ resolve, reject });
-    });
+    return this.#proofs({ index, treeSize, currentSize: size });
   }
 
   async consistencyProof(size1: number, size2: number): Promise<Buffer[]> {
