@@ -26,6 +26,26 @@ export function ioError(what: string, e: unknown): SignetError {
   return new SignetError('IO', `${what}: ${why}`, { cause: e });
 }
 
+/** Whether anything (a file, a directory, a dangling link) is at `path`. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A UTF-8 file's text, or undefined when there is no such file; other failures are one-line IO errors. */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError(`cannot read ${path}`, e);
+  }
+}
+
 /** Write to a fresh temp file beside `path` and fsync it; returns the temp path. */
 export async function writeTemp(path: string, content: string | Uint8Array, mode: number): Promise<string> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);

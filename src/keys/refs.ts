@@ -4,7 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { SignetError } from '../errors.js';
-import { ioError, writeTemp } from '../fsutil.js';
+import { ioError, pathExists, writeTemp } from '../fsutil.js';
 import { decryptPrivateKey, isEncryptedKeyLabel } from './encrypted.js';
 import { parsePublicKey, publicKeyInfo, signerFromPrivateKey, type PublicKeyInfo, type Signer } from './keys.js';
 import { decodePemBlocks, looksLikePem } from './pem.js';
@@ -111,20 +111,11 @@ async function place(tmp: string, path: string, overwrite: boolean): Promise<voi
     if (code === 'EEXIST') throw new SignetError('IO', `${path} already exists; refusing to overwrite it`);
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV') throw ioError(`cannot write ${path}`, e);
     // Filesystems without hard links: check, then rename (a small race we accept there).
-    if (await exists(path)) throw new SignetError('IO', `${path} already exists; refusing to overwrite it`);
+    if (await pathExists(path)) throw new SignetError('IO', `${path} already exists; refusing to overwrite it`);
     await fs.rename(tmp, path);
     return;
   }
   await fs.rm(tmp, { force: true });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await fs.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -142,7 +133,7 @@ export async function writeKeyPair(
   const pubPath = `${prefix}.pub`;
   if (!opts.overwrite) {
     for (const p of [keyPath, pubPath]) {
-      if (await exists(p)) throw new SignetError('IO', `${p} already exists; refusing to overwrite it`);
+      if (await pathExists(p)) throw new SignetError('IO', `${p} already exists; refusing to overwrite it`);
     }
   }
   const keyTmp = await writeTemp(keyPath, privatePem, 0o600);

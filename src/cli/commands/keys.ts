@@ -13,24 +13,15 @@ import {
   publicKeyInfo,
   writeKeyPair,
 } from '../../keys/index.js';
-import { writeFileAtomic } from '../../fsutil.js';
+import { pathExists, writeFileAtomic } from '../../fsutil.js';
 import type { KeyObject } from 'node:crypto';
 import { boolOpt, examples, opt, ui } from '../common.js';
 import { askYesNo, readPassword } from '../password.js';
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await fs.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Decide whether existing key files may be replaced: --yes, else ask on a terminal, else refuse. */
 async function confirmOverwrite(prefix: string, yes: boolean): Promise<boolean> {
   const existing: string[] = [];
-  for (const p of [`${prefix}.key`, `${prefix}.pub`]) if (await exists(p)) existing.push(p);
+  for (const p of [`${prefix}.key`, `${prefix}.pub`]) if (await pathExists(p)) existing.push(p);
   if (existing.length === 0) return false;
   if (yes) return true;
   if (!process.stdin.isTTY) {

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { GeneralName, OtherName, SubjectAlternativeName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { SignetError } from '../../errors.js';
-import { ioError, writeFileAtomic } from '../../fsutil.js';
+import { ioError, readTextIfExists, writeFileAtomic } from '../../fsutil.js';
 import { decodePemBlocks, encodePem } from '../../keys/pem.js';
 import { decryptPrivateKey, isEncryptedKeyLabel } from '../../keys/encrypted.js';
 import { parsePublicKey, verifySignature, type PublicKeyInfo } from '../../keys/keys.js';
@@ -296,15 +296,6 @@ async function createCaDir(dataDir: string, dir: string, now: Date): Promise<voi
   }
 }
 
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError(`cannot read ${path}`, e);
-  }
-}
-
 async function loadChain(opts: CaOptions, now: Date): Promise<LoadedChain> {
   let key: KeyObject;
   let certs: X509Certificate[];
@@ -317,14 +308,14 @@ async function loadChain(opts: CaOptions, now: Date): Promise<LoadedChain> {
     checkChain(certs, key, 'CA certificate chain');
   } else {
     const dir = join(opts.dataDir, 'ca');
-    let chainText = await readIfExists(join(dir, 'chain.pem'));
+    let chainText = await readTextIfExists(join(dir, 'chain.pem'));
     if (chainText === undefined) {
       await createCaDir(opts.dataDir, dir, now);
-      chainText = await readIfExists(join(dir, 'chain.pem'));
+      chainText = await readTextIfExists(join(dir, 'chain.pem'));
       if (chainText === undefined) throw new SignetError('IO', `${dir} exists but holds no chain.pem; move it away to create a new CA`);
     }
     const keyPath = join(dir, 'intermediate-key.pem');
-    const keyText = await readIfExists(keyPath);
+    const keyText = await readTextIfExists(keyPath);
     if (keyText === undefined) throw new SignetError('IO', `${keyPath} is missing while ${join(dir, 'chain.pem')} exists`);
     key = loadKey(keyText, undefined);
     certs = parseChainPem(chainText, join(dir, 'chain.pem'));

@@ -27,7 +27,7 @@ import {
 } from '@peculiar/asn1-cms';
 import { Accuracy, MessageImprint, PKIStatus, PKIStatusInfo, TimeStampReq, TimeStampResp, TSTInfo } from '@peculiar/asn1-tsp';
 import { SignetError } from '../../errors.js';
-import { ioError, writeFileAtomic } from '../../fsutil.js';
+import { ioError, readTextIfExists, writeFileAtomic } from '../../fsutil.js';
 import { type HashAlg, DIGEST_LENGTH, decodeBase64Strict } from '../../sigstore/encoding.js';
 import {
   AttributeSet,
@@ -130,15 +130,6 @@ function parseKey(key: KeyObject | string, what: string): KeyObject {
   }
 }
 
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError(`cannot read ${path}`, e);
-  }
-}
-
 function randomSerialHex(): string {
   const b = randomBytes(16);
   b[0] = (b[0]! & 0x7f) | 0x01; // positive, and no leading zero octet to strip
@@ -204,8 +195,8 @@ async function loadMaterial(opts: TsaOptions): Promise<Material> {
   }
   const keyPath = join(opts.dataDir, KEY_FILE);
   const chainPath = join(opts.dataDir, CHAIN_FILE);
-  let keyPem = await readIfExists(keyPath);
-  let chainPem = await readIfExists(chainPath);
+  let keyPem = await readTextIfExists(keyPath);
+  let chainPem = await readTextIfExists(chainPath);
   if (chainPem !== undefined && keyPem === undefined) {
     throw new SignetError('IO', `${chainPath} exists but its key ${keyPath} is missing`);
   }
