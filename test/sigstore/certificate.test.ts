@@ -25,17 +25,9 @@ import {
   publicGoodRoot,
   SIGNING_TIME,
 } from './certificate-fixtures.js';
+import { throwsCode } from '../helpers/assert.js';
 
 const cas = certificateAuthoritiesFromTrustedRoot(publicGoodRoot.certificateAuthorities);
-
-function rejects(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isSignetError(e), `expected a SignetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-}
 
 for (const c of publicGoodCases) {
   test(`public-good chain verifies: ${c.name}`, () => {
@@ -50,11 +42,11 @@ for (const c of publicGoodCases) {
   test(`public-good leaf outside its validity is refused: ${c.name}`, () => {
     const leaf = parseCertificate(c.leaf);
     const late = new Date(leaf.notAfter.getTime() + 1000);
-    rejects(() => verifyCertificateChain(leaf, cas, [late]), 'VERIFICATION', new RegExp(`certificate is not valid at the signing time ${late.toISOString()}`));
+    throwsCode(() => verifyCertificateChain(leaf, cas, [late]), 'VERIFICATION', new RegExp(`certificate is not valid at the signing time ${late.toISOString()}`));
     const early = new Date(leaf.notBefore.getTime() - 1000);
-    rejects(() => verifyCertificateChain(leaf, cas, [early]), 'VERIFICATION', /not valid at the signing time/);
+    throwsCode(() => verifyCertificateChain(leaf, cas, [early]), 'VERIFICATION', /not valid at the signing time/);
     // Every time must fall inside: one good timestamp does not excuse a bad one.
-    rejects(() => verifyCertificateChain(leaf, cas, [c.integratedTime, late]), 'VERIFICATION', /not valid at the signing time/);
+    throwsCode(() => verifyCertificateChain(leaf, cas, [c.integratedTime, late]), 'VERIFICATION', /not valid at the signing time/);
     // Bounds are inclusive, as in Go's crypto/x509.
     verifyCertificateChain(leaf, cas, [leaf.notBefore, leaf.notAfter]);
   });
@@ -80,7 +72,7 @@ for (const c of publicGoodCases) {
 test('a CA outside its trusted-root validity window is refused', () => {
   const c = publicGoodCases[0]!;
   const expired: CertificateAuthority[] = cas.map((ca) => ({ ...ca, validFor: { start: ca.validFor.start!, end: new Date('2024-01-01T00:00:00Z') } }));
-  rejects(
+  throwsCode(
     () => verifyCertificateChain(c.leaf, expired, [c.integratedTime]),
     'VERIFICATION',
     /^certificate authority https:\/\/fulcio\.sigstore\.dev is not valid at the signing time 2025-02-28T19:18:11\.000Z$/,
@@ -89,14 +81,14 @@ test('a CA outside its trusted-root validity window is refused', () => {
 
 test('no trusted CA, no signing time', () => {
   const c = publicGoodCases[0]!;
-  rejects(() => verifyCertificateChain(c.leaf, [], [c.integratedTime]), 'VERIFICATION', /^certificate was not issued by a trusted certificate authority$/);
-  rejects(() => verifyCertificateChain(c.leaf, cas, []), 'VERIFICATION', /no verified signing time/);
+  throwsCode(() => verifyCertificateChain(c.leaf, [], [c.integratedTime]), 'VERIFICATION', /^certificate was not issued by a trusted certificate authority$/);
+  throwsCode(() => verifyCertificateChain(c.leaf, cas, []), 'VERIFICATION', /no verified signing time/);
 });
 
 test('a self-made chain with the public-good names is not trusted', async () => {
   const fake = await makeChain();
   const leaf = await makeLeaf(fake, [codeSigningEku(), emailSan('cody@soyland.com')]);
-  rejects(() => verifyCertificateChain(leaf, cas, [SIGNING_TIME]), 'VERIFICATION', /^certificate was not issued by a trusted certificate authority$/);
+  throwsCode(() => verifyCertificateChain(leaf, cas, [SIGNING_TIME]), 'VERIFICATION', /^certificate was not issued by a trusted certificate authority$/);
   // The same leaf verifies when its own CA is the trusted one: the refusal above is about trust only.
   const r = verifyCertificateChain(leaf, [...cas, fake.authority], [SIGNING_TIME]);
   assert.equal(r.authority, fake.authority);
@@ -118,18 +110,18 @@ test('leaf profile: code signing EKU, not a CA, no unknown critical extension', 
   verifyCertificateChain(good, [chain.authority], [SIGNING_TIME]);
 
   const noEku = await makeLeaf(chain, [san]);
-  rejects(() => verifyCertificateChain(noEku, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /^certificate does not have the code signing extended key usage$/);
+  throwsCode(() => verifyCertificateChain(noEku, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /^certificate does not have the code signing extended key usage$/);
   const otherEku = await makeLeaf(chain, [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]), san]);
-  rejects(() => verifyCertificateChain(otherEku, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /code signing extended key usage/);
+  throwsCode(() => verifyCertificateChain(otherEku, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /code signing extended key usage/);
 
   const ca = await makeLeaf(chain, [new x509.BasicConstraintsExtension(true, undefined, true), codeSigningEku(), san]);
-  rejects(() => verifyCertificateChain(ca, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /^certificate is a CA certificate, not a signing certificate$/);
+  throwsCode(() => verifyCertificateChain(ca, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /^certificate is a CA certificate, not a signing certificate$/);
 
   const critical = await makeLeaf(chain, [codeSigningEku(), san, new x509.Extension('1.2.3.4.5', true, Buffer.from([0x05, 0x00]))]);
-  rejects(() => verifyCertificateChain(critical, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /^certificate has an unhandled critical extension 1\.2\.3\.4\.5$/);
+  throwsCode(() => verifyCertificateChain(critical, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /^certificate has an unhandled critical extension 1\.2\.3\.4\.5$/);
   // A precertificate (CT poison, critical) is not a certificate.
   const poisoned = await makeLeaf(chain, [codeSigningEku(), san, new x509.Extension('1.3.6.1.4.1.11129.2.4.3', true, Buffer.from([0x05, 0x00]))]);
-  rejects(() => verifyCertificateChain(poisoned, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /unhandled critical extension 1\.3\.6\.1\.4\.1\.11129\.2\.4\.3/);
+  throwsCode(() => verifyCertificateChain(poisoned, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /unhandled critical extension 1\.3\.6\.1\.4\.1\.11129\.2\.4\.3/);
 });
 
 test('the leaf signature must verify under the issuer key', async () => {
@@ -137,29 +129,29 @@ test('the leaf signature must verify under the issuer key', async () => {
   const leaf = await makeLeaf(chain, [codeSigningEku(), emailSan('a@example.com')]);
   const tampered = Buffer.from(leaf);
   tampered[tampered.length - 5]! ^= 0x01;
-  rejects(() => verifyCertificateChain(tampered, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /not issued by a trusted certificate authority/);
+  throwsCode(() => verifyCertificateChain(tampered, [chain.authority], [SIGNING_TIME]), 'VERIFICATION', /not issued by a trusted certificate authority/);
 });
 
 test('CA chain rules: CA:TRUE on intermediates, path length, validity of CA certificates', async () => {
   const notCa = await makeChain({ interIsCa: false });
   const leaf1 = await makeLeaf(notCa, [codeSigningEku()]);
-  rejects(() => verifyCertificateChain(leaf1, [notCa.authority], [SIGNING_TIME]), 'VERIFICATION', /certificate chain is invalid: .*certificate 0 is not a CA certificate/);
+  throwsCode(() => verifyCertificateChain(leaf1, [notCa.authority], [SIGNING_TIME]), 'VERIFICATION', /certificate chain is invalid: .*certificate 0 is not a CA certificate/);
 
   const tight = await makeChain({ rootPathLen: 0 });
   const leaf2 = await makeLeaf(tight, [codeSigningEku()]);
-  rejects(() => verifyCertificateChain(leaf2, [tight.authority], [SIGNING_TIME]), 'VERIFICATION', /path length constraint of CA certificate 1 exceeded/);
+  throwsCode(() => verifyCertificateChain(leaf2, [tight.authority], [SIGNING_TIME]), 'VERIFICATION', /path length constraint of CA certificate 1 exceeded/);
 
   const old = await makeChain({ notAfter: new Date('2026-01-01T00:00:00Z'), validFor: { start: new Date('2020-01-01T00:00:00Z') } });
   const leaf3 = await makeLeaf(old, [codeSigningEku()]);
-  rejects(() => verifyCertificateChain(leaf3, [old.authority], [SIGNING_TIME]), 'VERIFICATION', /a CA certificate is not valid at the signing time 2026-01-10T12:01:00\.000Z/);
+  throwsCode(() => verifyCertificateChain(leaf3, [old.authority], [SIGNING_TIME]), 'VERIFICATION', /a CA certificate is not valid at the signing time 2026-01-10T12:01:00\.000Z/);
 });
 
 test('malformed certificates are MALFORMED, not crashes', () => {
   const der = publicGoodCases[0]!.leaf;
-  rejects(() => parseCertificate(der.subarray(0, der.length - 1)), 'MALFORMED', /truncated|not a DER certificate/);
-  rejects(() => parseCertificate(Buffer.concat([der, Buffer.from([0])])), 'MALFORMED', /not a DER certificate/);
-  rejects(() => parseCertificate(Buffer.from('not a certificate')), 'MALFORMED', /./);
-  rejects(() => parseCertificate(Buffer.alloc(0)), 'MALFORMED', /truncated/);
+  throwsCode(() => parseCertificate(der.subarray(0, der.length - 1)), 'MALFORMED', /truncated|not a DER certificate/);
+  throwsCode(() => parseCertificate(Buffer.concat([der, Buffer.from([0])])), 'MALFORMED', /not a DER certificate/);
+  throwsCode(() => parseCertificate(Buffer.from('not a certificate')), 'MALFORMED', /./);
+  throwsCode(() => parseCertificate(Buffer.alloc(0)), 'MALFORMED', /truncated/);
   // Every single-byte truncation and every header-byte flip yields a SignetError, never a TypeError.
   for (let n = 0; n < 200; n++) {
     const b = Buffer.from(der);
@@ -217,10 +209,10 @@ test('basic constraints and EKU read in place agree with the schema decoder', as
   const withExt = async (oid: string, value: number[]) => parseCertificate(await makeLeaf(chain, [new x509.Extension(oid, false, Buffer.from(value)), san]));
   for (const v of [[0x30, 0x03, 0x01, 0x01, 0x01], [0x30, 0x03, 0x02, 0x01, 0xff], [0x30, 0x04, 0x02, 0x02, 0x00, 0x01], [0x30, 0x00, 0x00], [0x04, 0x00], [0x30, 0x03, 0x05, 0x00], [0x30, 0x06, 0x02, 0x01, 0x01, 0x01, 0x01, 0xff]]) {
     const leaf = await withExt('2.5.29.19', v);
-    rejects(() => basicConstraints(leaf), 'MALFORMED', /basic constraints/);
+    throwsCode(() => basicConstraints(leaf), 'MALFORMED', /basic constraints/);
   }
   for (const v of [[0x30, 0x02, 0x02, 0x00], [0x31, 0x00], [0x30, 0x00, 0x00], [0x30, 0x03, 0x06, 0x01]]) {
     const leaf = await withExt('2.5.29.37', v);
-    rejects(() => extendedKeyUsages(leaf), 'MALFORMED', /extended key usage/);
+    throwsCode(() => extendedKeyUsages(leaf), 'MALFORMED', /extended key usage/);
   }
 });

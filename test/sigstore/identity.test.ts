@@ -1,18 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { x509 } from '../../src/server/ca/x509.js';
-import { isSignetError } from '../../src/errors.js';
 import { certificateIdentity, checkIdentity, validateIdentityPolicy } from '../../src/sigstore/identity.js';
 import { codeSigningEku, makeChain, makeLeaf, publicGoodCases, rawExt, utf8Ext } from './certificate-fixtures.js';
-
-function rejects(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isSignetError(e), `expected a SignetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-}
+import { throwsCode } from '../helpers/assert.js';
 
 const [email, github] = publicGoodCases as [(typeof publicGoodCases)[0], (typeof publicGoodCases)[0]];
 
@@ -39,10 +30,10 @@ test('identities of public-good leaves', () => {
 test('exact identity and issuer', () => {
   for (const c of publicGoodCases) checkIdentity(certificateIdentity(c.leaf), { identity: c.identity, issuer: c.issuer });
   const id = certificateIdentity(email.leaf);
-  rejects(() => checkIdentity(id, { identity: 'mallory@soyland.com', issuer: email.issuer }), 'VERIFICATION', /^certificate identity "cody@soyland.com" does not match "mallory@soyland.com"$/);
-  rejects(() => checkIdentity(id, { identity: 'CODY@soyland.com', issuer: email.issuer }), 'VERIFICATION', /does not match/);
-  rejects(() => checkIdentity(id, { identity: 'cody@soyland.co', issuer: email.issuer }), 'VERIFICATION', /does not match/);
-  rejects(
+  throwsCode(() => checkIdentity(id, { identity: 'mallory@soyland.com', issuer: email.issuer }), 'VERIFICATION', /^certificate identity "cody@soyland.com" does not match "mallory@soyland.com"$/);
+  throwsCode(() => checkIdentity(id, { identity: 'CODY@soyland.com', issuer: email.issuer }), 'VERIFICATION', /does not match/);
+  throwsCode(() => checkIdentity(id, { identity: 'cody@soyland.co', issuer: email.issuer }), 'VERIFICATION', /does not match/);
+  throwsCode(
     () => checkIdentity(id, { identity: email.identity, issuer: 'https://accounts.google.com' }),
     'VERIFICATION',
     /^certificate OIDC issuer "https:\/\/github.com\/login\/oauth" does not match "https:\/\/accounts.google.com"$/,
@@ -53,19 +44,19 @@ test('regexps are unanchored, as Go RE2 MatchString', () => {
   const id = certificateIdentity(email.leaf);
   checkIdentity(id, { identityRegexp: '@soyland\\.com', issuerRegexp: 'github' });
   checkIdentity(id, { identityRegexp: '^cody@soyland\\.com$', issuerRegexp: '^https://github\\.com/login/oauth$' });
-  rejects(() => checkIdentity(id, { identityRegexp: '^alice@', issuer: email.issuer }), 'VERIFICATION', /does not match the regular expression "\^alice@"/);
-  rejects(() => checkIdentity(id, { identity: email.identity, issuerRegexp: 'google' }), 'VERIFICATION', /OIDC issuer .* does not match the regular expression "google"/);
+  throwsCode(() => checkIdentity(id, { identityRegexp: '^alice@', issuer: email.issuer }), 'VERIFICATION', /does not match the regular expression "\^alice@"/);
+  throwsCode(() => checkIdentity(id, { identity: email.identity, issuerRegexp: 'google' }), 'VERIFICATION', /OIDC issuer .* does not match the regular expression "google"/);
   // Exact and regexp together: either may match.
   checkIdentity(id, { identity: 'nobody@example.com', identityRegexp: 'cody', issuer: email.issuer });
 });
 
 test('keyless policy needs an identity and an issuer; bad regexps are usage errors', () => {
   const id = certificateIdentity(email.leaf);
-  rejects(() => checkIdentity(id, { issuer: email.issuer }), 'USAGE', /--certificate-identity or --certificate-identity-regexp is required/);
-  rejects(() => checkIdentity(id, { identity: email.identity }), 'USAGE', /--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required/);
-  rejects(() => checkIdentity(id, {}), 'USAGE', /required/);
-  rejects(() => validateIdentityPolicy({ identityRegexp: '(', issuer: 'x' }), 'USAGE', /--certificate-identity-regexp: invalid regular expression/);
-  rejects(() => validateIdentityPolicy({ identity: 'x', issuerRegexp: '(?P<n>x)' }), 'USAGE', /RE2 syntax/);
+  throwsCode(() => checkIdentity(id, { issuer: email.issuer }), 'USAGE', /--certificate-identity or --certificate-identity-regexp is required/);
+  throwsCode(() => checkIdentity(id, { identity: email.identity }), 'USAGE', /--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required/);
+  throwsCode(() => checkIdentity(id, {}), 'USAGE', /required/);
+  throwsCode(() => validateIdentityPolicy({ identityRegexp: '(', issuer: 'x' }), 'USAGE', /--certificate-identity-regexp: invalid regular expression/);
+  throwsCode(() => validateIdentityPolicy({ identity: 'x', issuerRegexp: '(?P<n>x)' }), 'USAGE', /RE2 syntax/);
 });
 
 test('GitHub workflow claims are compared exactly', () => {
@@ -79,9 +70,9 @@ test('GitHub workflow claims are compared exactly', () => {
     githubWorkflowRepository: 'sigstore-conformance/extremely-dangerous-public-oidc-beacon',
     githubWorkflowRef: 'refs/heads/main',
   });
-  rejects(() => checkIdentity(id, { ...base, githubWorkflowTrigger: 'push' }), 'VERIFICATION', /^certificate GitHub workflow trigger "workflow_dispatch" does not match "push"$/);
-  rejects(() => checkIdentity(id, { ...base, githubWorkflowRef: 'refs/heads/mai' }), 'VERIFICATION', /GitHub workflow ref "refs\/heads\/main" does not match/);
-  rejects(
+  throwsCode(() => checkIdentity(id, { ...base, githubWorkflowTrigger: 'push' }), 'VERIFICATION', /^certificate GitHub workflow trigger "workflow_dispatch" does not match "push"$/);
+  throwsCode(() => checkIdentity(id, { ...base, githubWorkflowRef: 'refs/heads/mai' }), 'VERIFICATION', /GitHub workflow ref "refs\/heads\/main" does not match/);
+  throwsCode(
     () => checkIdentity(certificateIdentity(email.leaf), { identity: email.identity, issuer: email.issuer, githubWorkflowRepository: 'a/b' }),
     'VERIFICATION',
     /^certificate has no GitHub workflow repository, expected "a\/b"$/,
@@ -107,10 +98,10 @@ test('issuer falls back to the deprecated raw 1.1 extension; username otherName 
   assert.equal(certificateIdentity(both).issuer, 'https://new.test');
 
   const none = await makeLeaf(chain, [codeSigningEku(), san]);
-  rejects(() => checkIdentity(certificateIdentity(none), { identity: 'alice!example.com', issuer: 'x' }), 'VERIFICATION', /^certificate has no OIDC issuer extension, expected "x"$/);
+  throwsCode(() => checkIdentity(certificateIdentity(none), { identity: 'alice!example.com', issuer: 'x' }), 'VERIFICATION', /^certificate has no OIDC issuer extension, expected "x"$/);
 
   const badIssuer = await makeLeaf(chain, [codeSigningEku(), san, rawExt('1.3.6.1.4.1.57264.1.8', 'not DER')]);
-  rejects(() => certificateIdentity(badIssuer), 'MALFORMED', /^certificate OIDC issuer \(1\.3\.6\.1\.4\.1\.57264\.1\.8\) (is truncated|is not a DER UTF8String)/);
+  throwsCode(() => certificateIdentity(badIssuer), 'MALFORMED', /^certificate OIDC issuer \(1\.3\.6\.1\.4\.1\.57264\.1\.8\) (is truncated|is not a DER UTF8String)/);
 });
 
 test('SANs read in place agree with the schema decoder', async () => {
@@ -158,6 +149,6 @@ test('SANs read in place agree with the schema decoder', async () => {
   // Malformed SAN values are refused.
   for (const v of [[0x30, 0x03, 0x81, 0x01], [0x31, 0x00], [0x30, 0x02, 0x89, 0x00], [0x30, 0x03, 0x87, 0x01, 0x01], [0x30, 0x02, 0x81, 0x00, 0x00], [0x30, 0x04, 0xa0, 0x02, 0x06, 0x00]]) {
     const leaf = await makeLeaf(chain, [codeSigningEku(), new x509.Extension('2.5.29.17', true, Buffer.from(v))]);
-    rejects(() => certificateIdentity(leaf), 'MALFORMED', /subject alternative name|IP address SAN/);
+    throwsCode(() => certificateIdentity(leaf), 'MALFORMED', /subject alternative name|IP address SAN/);
   }
 });

@@ -19,18 +19,10 @@ import {
   testKey,
   utf8Ext,
 } from './certificate-fixtures.js';
+import { throwsCode } from '../helpers/assert.js';
 
 const cas = certificateAuthoritiesFromTrustedRoot(publicGoodRoot.certificateAuthorities);
 const logs = ctLogsFromTrustedRoot(publicGoodRoot.ctlogs);
-
-function rejects(fn: () => unknown, code: string, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isSignetError(e), `expected a SignetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-}
 
 function issuerOf(leaf: Buffer, time: Date) {
   return verifyCertificateChain(leaf, cas, [time]).chain[1]!;
@@ -40,7 +32,7 @@ test('trusted root CT logs decode, cached per list', () => {
   assert.equal(logs.length, 2);
   assert.equal(logs[1]!.baseUrl, 'https://ctfe.sigstore.dev/2022');
   assert.equal(ctLogsFromTrustedRoot(publicGoodRoot.ctlogs), logs);
-  rejects(() => ctLogsFromTrustedRoot([{ baseUrl: 'x', logId: { keyId: 'AA==' }, publicKey: { rawBytes: 'AAAA' } }]), 'MALFORMED', /not a DER SubjectPublicKeyInfo/);
+  throwsCode(() => ctLogsFromTrustedRoot([{ baseUrl: 'x', logId: { keyId: 'AA==' }, publicKey: { rawBytes: 'AAAA' } }]), 'MALFORMED', /not a DER SubjectPublicKeyInfo/);
 });
 
 for (const c of publicGoodCases) {
@@ -62,12 +54,12 @@ for (const c of publicGoodCases) {
   });
 
   test(`SCT from an unknown log is refused: ${c.name}`, () => {
-    rejects(
+    throwsCode(
       () => verifySct(c.leaf, issuerOf(c.leaf, c.integratedTime), [logs[0]!]),
       'VERIFICATION',
       /^SCT is from an unknown CT log 3T0wasbHETJjGR4cmWc3AqJKXrjePK3\/h4pygC8p7o4=$/,
     );
-    rejects(() => verifySct(c.leaf, issuerOf(c.leaf, c.integratedTime), []), 'VERIFICATION', /unknown CT log/);
+    throwsCode(() => verifySct(c.leaf, issuerOf(c.leaf, c.integratedTime), []), 'VERIFICATION', /unknown CT log/);
   });
 
   test(`tampered SCT signature is refused: ${c.name}`, () => {
@@ -75,19 +67,19 @@ for (const c of publicGoodCases) {
     const at = c.leaf.indexOf(ext.value) + ext.value.length - 3; // inside the ECDSA signature's s value
     const bad = Buffer.from(c.leaf);
     bad[at]! ^= 0x01;
-    rejects(() => verifySct(bad, issuerOf(c.leaf, c.integratedTime), logs), 'VERIFICATION', /^SCT signature from CT log https:\/\/ctfe\.sigstore\.dev\/2022 does not verify$/);
+    throwsCode(() => verifySct(bad, issuerOf(c.leaf, c.integratedTime), logs), 'VERIFICATION', /^SCT signature from CT log https:\/\/ctfe\.sigstore\.dev\/2022 does not verify$/);
   });
 
   test(`SCT checked against the wrong issuer key fails: ${c.name}`, () => {
     const root = verifyCertificateChain(c.leaf, cas, [c.integratedTime]).chain[2]!;
-    rejects(() => verifySct(c.leaf, root, logs), 'VERIFICATION', /does not verify/);
+    throwsCode(() => verifySct(c.leaf, root, logs), 'VERIFICATION', /does not verify/);
   });
 
   test(`SCT outside the log key's validity, threshold above the SCT count: ${c.name}`, () => {
     const issuer = issuerOf(c.leaf, c.integratedTime);
     const retired: CtLog[] = logs.map((l) => ({ ...l, validFor: { start: l.validFor.start!, end: new Date('2022-12-01T00:00:00Z') } }));
-    rejects(() => verifySct(c.leaf, issuer, retired), 'VERIFICATION', /outside the log key's validity/);
-    rejects(() => verifySct(c.leaf, issuer, logs, 2), 'VERIFICATION', /^1 of 1 SCTs verified, 2 required$/);
+    throwsCode(() => verifySct(c.leaf, issuer, retired), 'VERIFICATION', /outside the log key's validity/);
+    throwsCode(() => verifySct(c.leaf, issuer, logs, 2), 'VERIFICATION', /^1 of 1 SCTs verified, 2 required$/);
   });
 }
 
@@ -108,24 +100,24 @@ test('generated leaf: SCT list in the middle of the extensions, two logs, thresh
 
   assert.equal(verifySct(leaf, issuer, [ct1.log, ct2.log], 2).length, 2);
   assert.equal(verifySct(leaf, issuer, [ct2.log]).length, 1);
-  rejects(() => verifySct(leaf, issuer, [ct2.log], 2), 'VERIFICATION', /^1 of 2 SCTs verified, 2 required: SCT is from an unknown CT log/);
+  throwsCode(() => verifySct(leaf, issuer, [ct2.log], 2), 'VERIFICATION', /^1 of 2 SCTs verified, 2 required: SCT is from an unknown CT log/);
 
   // An SCT signed over a different TBS (here: another serial) must not verify.
   const other = parseCertificate(await makeLeaf(chain, [...head, ...tail], { serial: '0123456789abcdee', key }));
   const wrong = await makeLeaf(chain, [...head, sctListExtension([makeSct(ct1, issuerSpki, other.tbs, SIGNING_TIME)]), ...tail], { serial, key });
-  rejects(() => verifySct(wrong, issuer, [ct1.log]), 'VERIFICATION', /does not verify/);
+  throwsCode(() => verifySct(wrong, issuer, [ct1.log]), 'VERIFICATION', /does not verify/);
 });
 
 test('leaf without SCTs, malformed SCT lists', async () => {
   const chain = await makeChain();
   const plain = await makeLeaf(chain, [codeSigningEku()]);
-  rejects(() => verifySct(plain, chain.intermediate, logs), 'VERIFICATION', /^certificate has no embedded signed certificate timestamp \(SCT\)$/);
+  throwsCode(() => verifySct(plain, chain.intermediate, logs), 'VERIFICATION', /^certificate has no embedded signed certificate timestamp \(SCT\)$/);
 
   const ext = findExtension(parseCertificate(publicGoodCases[0]!.leaf), OID_SCT_LIST)!.value;
   parseSctList(ext);
-  rejects(() => parseSctList(Buffer.from([0x04, 0x02, 0x00, 0x00])), 'MALFORMED', /empty/);
-  rejects(() => parseSctList(Buffer.from([0x04, 0x03, 0x00, 0x05, 0x00])), 'MALFORMED', /wrong length/);
-  rejects(() => parseSctList(Buffer.from([0x0c, 0x00])), 'MALFORMED', /not an OCTET STRING/);
+  throwsCode(() => parseSctList(Buffer.from([0x04, 0x02, 0x00, 0x00])), 'MALFORMED', /empty/);
+  throwsCode(() => parseSctList(Buffer.from([0x04, 0x03, 0x00, 0x05, 0x00])), 'MALFORMED', /wrong length/);
+  throwsCode(() => parseSctList(Buffer.from([0x0c, 0x00])), 'MALFORMED', /not an OCTET STRING/);
   for (let cut = 1; cut < ext.length; cut += 7) {
     const b = Buffer.from(ext.subarray(0, ext.length - cut));
     b[1] = b.length - 2; // keep the DER wrapper consistent so the TLS layer sees the truncation
@@ -133,5 +125,5 @@ test('leaf without SCTs, malformed SCT lists', async () => {
   }
   const v2 = Buffer.from(ext);
   v2[6] = 1; // SCT version byte
-  rejects(() => parseSctList(v2), 'MALFORMED', /unsupported version 2/);
+  throwsCode(() => parseSctList(v2), 'MALFORMED', /unsupported version 2/);
 });
