@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { goEscape, sortedKeys } from './gojson.js';
+import type { Descriptor } from '../oci/types.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -37,14 +38,8 @@ export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 /** cosign refuses to read more than this many signature layers; we refuse to write past it. */
 export const MAX_SIGNATURE_LAYERS = 1000;
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
-  artifactType?: string;
-  platform?: { architecture: string; os: string; variant?: string };
-}
+/** OCI descriptors are the registry client's; re-exported for cosign's modules. */
+export type { Descriptor } from '../oci/types.js';
 
 export function sha256Digest(bytes: Uint8Array): string {
   return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
