@@ -8,6 +8,8 @@ export interface EntryForResponse {
   index: number;
   body: Buffer;
   integratedTime: number;
+  /** The body's RFC 6962 leaf hash (the UUID), where the log already has it: saves hashing the body again. */
+  leafHash?: Uint8Array;
 }
 
 export interface ProofForResponse {
@@ -39,8 +41,8 @@ export type V1LogEntry = Record<string, {
   };
 }>;
 
-export function v1EntryId(treeId: bigint, body: Buffer): string {
-  return entryId(treeId, entryUuid(body));
+export function v1EntryId(treeId: bigint, body: Buffer, leafHash?: Uint8Array): string {
+  return entryId(treeId, leafHash ? Buffer.from(leafHash.buffer, leafHash.byteOffset, leafHash.byteLength).toString('hex') : entryUuid(body));
 }
 
 /** `{ <entryID>: { body, integratedTime, logID, logIndex, verification } }` as Rekor v1 returns it. */
@@ -50,7 +52,7 @@ export function buildV1LogEntry(input: V1LogEntryInput): V1LogEntry {
   const logID = input.logId.toString('hex');
   const set = input.sign(setPayload({ body, integratedTime: entry.integratedTime, logID, logIndex: entry.index }));
   return {
-    [v1EntryId(input.treeId, entry.body)]: {
+    [v1EntryId(input.treeId, entry.body, entry.leafHash)]: {
       body,
       integratedTime: entry.integratedTime,
       logID,

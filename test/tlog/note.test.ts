@@ -4,6 +4,7 @@ import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypt
 import { isSignetError } from '../../src/errors.js';
 import {
   canonicalJson,
+  canonicalJsonBytes,
   entryId,
   entryUuid,
   formatCheckpoint,
@@ -272,6 +273,20 @@ test('canonical JSON follows RFC 8785', () => {
   assert.throws(() => canonicalJson('\ud800' as string), isSignetError);
   assert.throws(() => canonicalJson(new Date(0) as unknown as string), isSignetError);
   assert.equal(canonicalJson({ b: undefined, a: [1, 'x'] }), '{"a":[1,"x"]}');
+});
+
+test('the SET payload is exactly the canonical JSON of its four members', () => {
+  const logID = 'ab'.repeat(32);
+  const bodies: (string | Uint8Array)[] = ['', 'eyJhIjoxfQ==', 'quote " backslash \\ newline \n ctrl \u0001 € 😀', Buffer.from('{"kind":"hashedrekord"}'), new Uint8Array(0)];
+  for (const body of bodies) {
+    for (const [integratedTime, logIndex] of [[0, 0], [1740770291, 175508996], [Number.MAX_SAFE_INTEGER, 1]]) {
+      const b64 = typeof body === 'string' ? body : Buffer.from(body).toString('base64');
+      const want = canonicalJsonBytes({ body: b64, integratedTime: integratedTime!, logID, logIndex: logIndex! });
+      assert.deepEqual(setPayload({ body, integratedTime: integratedTime!, logID, logIndex: logIndex! }), want);
+    }
+  }
+  assert.throws(() => setPayload({ body: 'a\ud800b', integratedTime: 1, logID, logIndex: 1 }), isTlog);
+  assert.throws(() => setPayload({ body: 'x', integratedTime: 1.5, logID, logIndex: 1 }), isTlog);
 });
 
 test('Rekor entry UUIDs and entry IDs', () => {

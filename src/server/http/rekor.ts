@@ -106,7 +106,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   router.add('POST', '/api/v1/log/entries', '/api/v1/log/entries', async (ctx) => {
     const entry = await verifier.canonicalize(1, await ctx.body());
     const r = await append(entry);
-    const id = v1EntryId(log.treeId, r.entry.body);
+    const id = v1EntryId(log.treeId, r.entry.body, r.entry.leafHash);
     if (r.status === 'duplicate') {
       throw new HttpError(409, `an equivalent entry already exists in the transparency log with UUID ${id.slice(16)}`, { location: entryUrl(ctx, id) });
     }
@@ -251,7 +251,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     const ids: string[] = [];
     for (const i of indices) {
       const e = await log.entryByIndex(i);
-      if (e) ids.push(v1EntryId(log.treeId, e.body));
+      if (e) ids.push(v1EntryId(log.treeId, e.body, e.leafHash));
     }
     return json(200, ids);
   });
