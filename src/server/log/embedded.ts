@@ -1,7 +1,17 @@
 /**
  * Embedded storage: full C2SP tiles and entry bundles as files under <dir>/tiles, everything else in
- * SQLite (<dir>/log.sqlite: the partial tiles and bundle at the right edge of the tree, leaf hash →
- * index, integration time per batch, search keys, and the log state).
+ * SQLite: <dir>/log.sqlite holds the partial tiles and bundle at the right edge of the tree, the
+ * integration time per batch, the index journal and the log state; <dir>/index.sqlite, attached to the
+ * same connection as `ix`, holds the search index (leaf hash → index, search key → indexes).
+ *
+ * The index has a file of its own because its random-key B-tree inserts were most of what each commit
+ * wrote (~10 of 16 KiB per entry) and so most of what each commit's flush waited for. Its rows are written
+ * in the batch's transaction (both files commit together, so reads and the duplicate check see them at
+ * once), but only log.sqlite's WAL is flushed per batch. The same rows also go, packed, into one
+ * sequential `index_journal` row per batch in log.sqlite; index.sqlite's WAL is flushed in the
+ * background (at most once a second), after which the next commit deletes the journal rows it covers.
+ * On start, an index behind the log (a power cut lost unflushed index writes) is replayed from the
+ * journal, and one ahead of it (the log lost its last, unacknowledged batch) is trimmed.
  *
  * Commit per batch, with one flush to disk: a single SQLite transaction records the new state, the new
  * versions of the partial tiles (table `partial`, one row per tile, also kept in memory), the bodies of
@@ -107,13 +117,62 @@ CREATE TABLE IF NOT EXISTS log_state (
   root BLOB NOT NULL,
   checkpoint TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS batches (start INTEGER PRIMARY KEY, itime INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS index_journal (start INTEGER PRIMARY KEY, rows BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS unsynced (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile, width)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partial (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partial_entries (idx INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS ix.leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ix.search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ix.indexed (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
 `;
+
+/**
+ * One batch's index rows as an `index_journal` row: per entry its 32-byte leaf hash, a u16 count of
+ * search keys, and each key as a u16 byte length and UTF-8.
+ */
+export function encodeIndexRows(rows: { leafHash: Uint8Array; indexKeys: string[] }[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const r of rows) {
+    if (r.leafHash.length !== 32) throw new SignetError('INTERNAL', 'a leaf hash is 32 bytes');
+    const head = Buffer.alloc(34);
+    head.set(r.leafHash, 0);
+    head.writeUInt16BE(r.indexKeys.length, 32);
+    parts.push(head);
+    for (const k of r.indexKeys) {
+      const b = Buffer.from(k, 'utf8');
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(b.length, 0);
+      parts.push(len, b);
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+export function decodeIndexRows(data: Uint8Array): { leafHash: Buffer; indexKeys: string[] }[] {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const out: { leafHash: Buffer; indexKeys: string[] }[] = [];
+  let pos = 0;
+  const need = (n: number): void => {
+    if (pos + n > buf.length) throw new SignetError('TLOG', 'a row of the log\'s index journal is truncated');
+  };
+  while (pos < buf.length) {
+    need(34);
+    const leafHash = Buffer.from(buf.subarray(pos, pos + 32));
+    let count = buf.readUInt16BE(pos + 32);
+    pos += 34;
+    const indexKeys: string[] = [];
+    while (count-- > 0) {
+      need(2);
+      const len = buf.readUInt16BE(pos);
+      need(2 + len);
+      indexKeys.push(buf.toString('utf8', pos + 2, pos + 2 + len));
+      pos += 2 + len;
+    }
+    out.push({ leafHash, indexKeys });
+  }
+  return out;
+}
 
 /** `unsynced.kind` and `partial.kind` of entry bundles; tile levels are themselves. */
 const ENTRIES_KIND = -1;
@@ -124,6 +183,11 @@ const kindOf = (code: number): Kind => (code === ENTRIES_KIND ? 'entries' : code
 /** A background sweep starts once this many files await their flush, or a second after the last one. */
 const SWEEP_FILES = 32;
 const SWEEP_MS = 1000;
+
+/** The search index's own database file, attached to log.sqlite as `ix` (see the header). */
+const INDEX_DB = 'index.sqlite';
+/** How often, at most, index.sqlite's WAL is flushed in the background (OpenLogOptions.indexSyncMs). */
+const INDEX_SYNC_MS = 1000;
 
 /** Rows per multi-row INSERT: well under SQLite's default limit of 32766 bound parameters. */
 const ROWS_PER_INSERT = 128;
@@ -175,6 +239,9 @@ export class EmbeddedStorage implements LogStorage {
     insBatch: StatementSync;
     itime: StatementSync;
     search: StatementSync;
+    journal: StatementSync;
+    dropJournalBelow: StatementSync;
+    indexed: StatementSync;
     state: StatementSync;
     putUnsynced: StatementSync;
     putPartial: StatementSync;
@@ -198,6 +265,15 @@ export class EmbeddedStorage implements LogStorage {
   readonly #flusher: FileWriter;
   /** Open descriptor on log.sqlite-wal, fsynced after each COMMIT (see the header). */
   #wal: fs.FileHandle | null = null;
+  /** Open descriptor on index.sqlite-wal, fsynced in the background (see the header). */
+  #ixWal: fs.FileHandle | null = null;
+  /** The log size up to which the index is durable: `index_journal` rows below it are dropped. */
+  #ixDurable = 0;
+  /** `index_journal` rows below this start are already deleted. */
+  #journalFloor = 0;
+  #ixSync: Promise<void> | null = null;
+  #lastIxSync = performance.now();
+  #indexSyncMs = INDEX_SYNC_MS;
   /**
    * The files the last committed batch wrote, by path: the proofs that answer that batch's writes need
    * exactly these tiles, so they are served without reading them back.
@@ -230,10 +306,13 @@ export class EmbeddedStorage implements LogStorage {
     this.#size = state.size;
     this.#checkpoint = { origin: signer.origin, size: state.size, rootHash: Buffer.from(state.root), note: state.checkpoint };
     this.#stmt = {
-      leaf: db.prepare('SELECT idx FROM leaves WHERE leaf_hash = ?'),
+      leaf: db.prepare('SELECT idx FROM ix.leaves WHERE leaf_hash = ?'),
       insBatch: db.prepare('INSERT INTO batches (start, itime) VALUES (?, ?)'),
       itime: db.prepare('SELECT itime FROM batches WHERE start <= ? ORDER BY start DESC LIMIT 1'),
-      search: db.prepare('SELECT idx FROM search WHERE key = ? ORDER BY idx'),
+      search: db.prepare('SELECT idx FROM ix.search WHERE key = ? ORDER BY idx'),
+      journal: db.prepare('INSERT INTO index_journal (start, rows) VALUES (?, ?)'),
+      dropJournalBelow: db.prepare('DELETE FROM index_journal WHERE start < ?'),
+      indexed: db.prepare('UPDATE ix.indexed SET size = ? WHERE id = 1'),
       state: db.prepare('UPDATE log_state SET size = ?, root = ?, checkpoint = ? WHERE id = 1'),
       putUnsynced: db.prepare('INSERT OR REPLACE INTO unsynced (kind, tile, width, data) VALUES (?, ?, ?, ?)'),
       putPartial: db.prepare('INSERT OR REPLACE INTO partial (kind, tile, width, data) VALUES (?, ?, ?, ?)'),
@@ -247,7 +326,7 @@ export class EmbeddedStorage implements LogStorage {
     };
   }
 
-  static async open(dir: string, key: KeyObject, origin?: string, fallbackOrigin?: OriginDefault): Promise<EmbeddedStorage> {
+  static async open(dir: string, key: KeyObject, origin?: string, fallbackOrigin?: OriginDefault, indexSyncMs = INDEX_SYNC_MS): Promise<EmbeddedStorage> {
     const { DatabaseSync } = await loadSqlite();
     try {
       await fs.mkdir(join(dir, 'tiles'), { recursive: true, mode: 0o700 });
@@ -259,9 +338,13 @@ export class EmbeddedStorage implements LogStorage {
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(dbPath, { timeout: 0 });
-      // Exclusive locking: the first write keeps the database locked until close, so a second server on
-      // the same directory fails at start instead of forking the tree. The OS drops the lock if we die.
-      db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;');
+      db.prepare('ATTACH DATABASE ? AS ix').run(join(dir, INDEX_DB));
+      // Exclusive locking (for both files): the first write keeps the database locked until close, so a
+      // second server on the same directory fails at start instead of forking the tree. The OS drops the
+      // lock if we die.
+      db.exec(
+        'PRAGMA locking_mode = EXCLUSIVE; PRAGMA main.journal_mode = WAL; PRAGMA ix.journal_mode = WAL; PRAGMA main.synchronous = NORMAL; PRAGMA ix.synchronous = NORMAL;',
+      );
       db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
@@ -296,12 +379,15 @@ export class EmbeddedStorage implements LogStorage {
         }
       }
       const s = new EmbeddedStorage(dir, db, signer, BigInt(row.tree_id), row);
+      s.#indexSyncMs = indexSyncMs;
       try {
         // The WAL first: recovery may commit (rows for an older layout's partial files) and must flush.
         await s.#openWal(dbPath);
         await s.#recover();
+        await s.#recoverIndex();
       } catch (e) {
         await s.#wal?.close().catch(() => undefined);
+        await s.#ixWal?.close().catch(() => undefined);
         await s.#writer.close();
         await s.#flusher.close();
         throw e;
@@ -318,15 +404,105 @@ export class EmbeddedStorage implements LogStorage {
    * after which every commit only needs the file's own data synced.
    */
   async #openWal(dbPath: string): Promise<void> {
+    this.#wal = await this.#openWalOf(dbPath);
+  }
+
+  async #openWalOf(dbPath: string): Promise<fs.FileHandle> {
+    let fh: fs.FileHandle | undefined;
     try {
-      this.#wal = await fs.open(`${dbPath}-wal`, fsc.O_RDWR);
-      await this.#wal.sync();
+      fh = await fs.open(`${dbPath}-wal`, fsc.O_RDWR);
+      await fh.sync();
       await this.#syncDir(this.#dir);
+      return fh;
     } catch (e) {
-      await this.#wal?.close().catch(() => undefined);
-      this.#wal = null;
-      throw ioFail(`cannot open the log's write-ahead log ${dbPath}-wal`, e);
+      await fh?.close().catch(() => undefined);
+      throw ioFail(`cannot open the write-ahead log ${dbPath}-wal`, e);
     }
+  }
+
+  /**
+   * Start-up for the search index (index.sqlite): brings it level with the log from `index_journal`
+   * (after a power cut lost index writes that were never flushed), trims it back (when it outran the
+   * log's last, unacknowledged batch), or moves it out of log.sqlite (logs written before it had a file
+   * of its own). Then makes it durable and drops the journal.
+   */
+  async #recoverIndex(): Promise<void> {
+    const db = this.#db;
+    const size = this.#size;
+    const ixPath = join(this.#dir, INDEX_DB);
+    const legacy = (db.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name IN ('leaves', 'search')").all() as { name: string }[]).map(
+      (r) => r.name,
+    );
+    let indexed = (db.prepare('SELECT size FROM ix.indexed WHERE id = 1').get() as { size: number } | undefined)?.size;
+    if (legacy.length > 0) {
+      this.#transaction(() => {
+        if (legacy.includes('leaves')) db.exec('INSERT OR IGNORE INTO ix.leaves (leaf_hash, idx) SELECT leaf_hash, idx FROM main.leaves');
+        if (legacy.includes('search')) db.exec('INSERT OR IGNORE INTO ix.search (key, idx) SELECT key, idx FROM main.search');
+        db.prepare('INSERT OR REPLACE INTO ix.indexed (id, size) VALUES (1, ?)').run(size);
+      });
+      indexed = size;
+    } else if (indexed === undefined) {
+      const first = (db.prepare('SELECT min(start) AS start FROM index_journal').get() as { start: number | null }).start;
+      if (size > 0 && first !== 0) {
+        throw new SignetError('TLOG', `the log in ${this.#dir} has ${size} entries but its search index ${ixPath} is missing; restore it from a backup`);
+      }
+      this.#transaction(() => db.prepare('INSERT INTO ix.indexed (id, size) VALUES (1, 0)').run());
+      indexed = 0;
+    }
+    if (indexed > size) {
+      this.#transaction(() => {
+        db.prepare('DELETE FROM ix.leaves WHERE idx >= ?').run(size);
+        db.prepare('DELETE FROM ix.search WHERE idx >= ?').run(size);
+      });
+    } else if (indexed < size) {
+      const rows = db.prepare('SELECT start, rows FROM index_journal WHERE start >= ? AND start < ? ORDER BY start').all(indexed, size) as { start: number; rows: Uint8Array }[];
+      if (rows[0]?.start !== indexed) {
+        throw new SignetError('TLOG', `the search index ${ixPath} covers ${indexed} of the log's ${size} entries and the journal to rebuild it is incomplete; restore it from a backup`);
+      }
+      this.#transaction(() => {
+        for (const r of rows) {
+          const leafRows: (Buffer | number)[] = [];
+          const searchRows: (string | number)[] = [];
+          decodeIndexRows(r.rows).forEach((e, j) => {
+            leafRows.push(e.leafHash, r.start + j);
+            for (const key of e.indexKeys) searchRows.push(key, r.start + j);
+          });
+          this.#insertRows('leaves', leafRows, true);
+          this.#insertRows('search', searchRows, true);
+        }
+      });
+    }
+    // Also creates index.sqlite-wal where no write above did.
+    this.#transaction(() => this.#stmt.indexed.run(size));
+    this.#ixWal = await this.#openWalOf(ixPath);
+    this.#ixDurable = size;
+    this.#transaction(() => {
+      this.#stmt.dropJournalBelow.run(size);
+      // Only now that the index is durable in its own file does the older layout's copy go.
+      for (const t of legacy) db.exec(`DROP TABLE main.${t}`);
+    });
+    this.#journalFloor = size;
+  }
+
+  /**
+   * Flushes index.sqlite's WAL in the background, at most once per `indexSyncMs`: until then the index rows of
+   * recent batches are also in `index_journal` (flushed with every commit), which the next commit
+   * trims up to what this flush made durable.
+   */
+  #maybeSyncIndex(force = false): Promise<void> {
+    if (this.#ixSync) return this.#ixSync;
+    const upTo = this.#size;
+    if (!this.#ixWal || this.#ixDurable >= upTo) return Promise.resolve();
+    if (!force && performance.now() - this.#lastIxSync < this.#indexSyncMs) return Promise.resolve();
+    this.#lastIxSync = performance.now();
+    this.#ixSync = this.#ixWal.datasync().then(
+      () => {
+        this.#ixDurable = Math.max(this.#ixDurable, upTo);
+      },
+      () => undefined, // kept in the journal; the next flush tries again
+    );
+    this.#ixSync = this.#ixSync.finally(() => (this.#ixSync = null));
+    return this.#ixSync;
   }
 
   #file(kind: Kind, index: number, width: number): string {
@@ -548,6 +724,7 @@ export class EmbeddedStorage implements LogStorage {
     const writes: Write[] = [];
     let full: Write[] = [];
     let partial: Write[] = [];
+    const ixDurable = this.#ixDurable;
     try {
       for (const i of fresh) appender.append(items[i]!.leafHash);
       for (const t of appender.flush()) writes.push({ kind: t.level, index: t.index, width: t.width, data: t.data });
@@ -595,10 +772,14 @@ export class EmbeddedStorage implements LogStorage {
         }
         this.#insertRows('leaves', leafRows);
         this.#insertRows('search', searchRows);
+        this.#stmt.journal.run(start, encodeIndexRows(fresh.map((i) => items[i]!)));
+        this.#stmt.indexed.run(end);
+        if (ixDurable > this.#journalFloor) this.#stmt.dropJournalBelow.run(ixDurable);
         this.#stmt.insBatch.run(start, itime);
         this.#stmt.state.run(end, checkpoint.rootHash, checkpoint.note);
       });
       this.#redundant = [];
+      this.#journalFloor = Math.max(this.#journalFloor, ixDurable);
       // Committed (visible to a restart after SIGKILL); durable against power loss only after this.
       // Should the sync fail, the batch is not acknowledged and the in-memory state is rebuilt.
       try {
@@ -629,6 +810,7 @@ export class EmbeddedStorage implements LogStorage {
       results[i] = { entry: { index: start + j, leafHash: items[i]!.leafHash, body: items[i]!.body, integratedTime: itime }, duplicate: false };
     }
     this.#maybeSweep();
+    void this.#maybeSyncIndex();
     return { results, checkpoint };
   }
 
@@ -661,7 +843,7 @@ export class EmbeddedStorage implements LogStorage {
       const key = `known/${part.length}`;
       let stmt = this.#multi.get(key);
       if (!stmt) {
-        this.#multi.set(key, (stmt = this.#db.prepare(`SELECT leaf_hash, idx FROM leaves WHERE leaf_hash IN (${Array(part.length).fill('?').join(', ')})`)));
+        this.#multi.set(key, (stmt = this.#db.prepare(`SELECT leaf_hash, idx FROM ix.leaves WHERE leaf_hash IN (${Array(part.length).fill('?').join(', ')})`)));
       }
       for (const row of stmt.all(...part) as { leaf_hash: Uint8Array; idx: number }[]) {
         out.set(Buffer.from(row.leaf_hash).toString('latin1'), row.idx);
@@ -674,17 +856,19 @@ export class EmbeddedStorage implements LogStorage {
    * Inserts (a, b) pairs, many rows per statement: node:sqlite's cost is mostly per statement run, and a
    * write batch inserts two or three rows per entry.
    */
-  #insertRows(table: 'leaves' | 'search', flat: (Buffer | string | number)[]): void {
+  #insertRows(table: 'leaves' | 'search', flat: (Buffer | string | number)[], replay = false): void {
     for (let at = 0; at < flat.length; at += 2 * ROWS_PER_INSERT) {
       const part = flat.slice(at, at + 2 * ROWS_PER_INSERT);
       const rows = part.length / 2;
-      const key = `${table}/${rows}`;
+      const key = `${table}/${rows}/${replay}`;
       let stmt = this.#multi.get(key);
       if (!stmt) {
+        // A new leaf hash is unique (the sequencer merges duplicates): a conflict fails the batch, except
+        // when journal rows are replayed over an index that may already hold some of them.
         const sql =
           table === 'leaves'
-            ? `INSERT INTO leaves (leaf_hash, idx) VALUES ${Array(rows).fill('(?, ?)').join(', ')}`
-            : `INSERT OR IGNORE INTO search (key, idx) VALUES ${Array(rows).fill('(?, ?)').join(', ')}`;
+            ? `INSERT${replay ? ' OR IGNORE' : ''} INTO ix.leaves (leaf_hash, idx) VALUES ${Array(rows).fill('(?, ?)').join(', ')}`
+            : `INSERT OR IGNORE INTO ix.search (key, idx) VALUES ${Array(rows).fill('(?, ?)').join(', ')}`;
         this.#multi.set(key, (stmt = this.#db.prepare(sql)));
       }
       stmt.run(...part);
@@ -810,7 +994,15 @@ export class EmbeddedStorage implements LogStorage {
     } catch {
       // left for the next start
     }
+    await this.#ixSync;
+    await this.#maybeSyncIndex(true);
+    try {
+      if (this.#ixDurable > this.#journalFloor) this.#transaction(() => this.#stmt.dropJournalBelow.run(this.#ixDurable));
+    } catch {
+      // left for the next start
+    }
     await this.#wal?.close().catch(() => undefined);
+    await this.#ixWal?.close().catch(() => undefined);
     await this.#writer.close();
     await this.#flusher.close();
     this.#db.close();

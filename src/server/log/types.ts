@@ -90,4 +90,9 @@ export interface OpenLogOptions {
   defaultOrigin?: string | ((treeId: bigint) => string);
   /** Largest group-commit batch (default 2048). */
   maxBatch?: number;
+  /**
+   * Embedded storage: how often, at most, the search index file is flushed in the background (default
+   * 1000 ms). Until then its rows are also kept in the log's journal, which is flushed with every batch.
+   */
+  indexSyncMs?: number;
 }

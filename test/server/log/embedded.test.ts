@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { isSignetError } from '../../../src/errors.js';
+import { decodeIndexRows, encodeIndexRows } from '../../../src/server/log/embedded.js';
 import { openLog } from '../../../src/server/log/index.js';
 import { encodeEntryBundle, entriesPath, parseTilePath, tilePath, tileWidth, verifyInclusion } from '../../../src/tlog/index.js';
 import { runUntilKilled } from './crash.js';
@@ -202,6 +203,139 @@ test('embedded: a log whose partial tiles and bundle are files (the older layout
   } finally {
     await reopened.close();
   }
+});
+
+/** Appends `n` entries tagged `tag` in one wave, each with search keys `tag` and `tag:<i>`; returns them by index. */
+async function wave(log: Awaited<ReturnType<typeof openLog>>, tag: string, n: number): Promise<Map<number, Buffer>> {
+  const rs = await Promise.all(Array.from({ length: n }, (_, i) => log.append({ body: body(tag, i), indexKeys: [tag, `${tag}:${i}`] })));
+  return new Map(rs.map((r) => [r.entry.index, r.entry.leafHash]));
+}
+
+/** Every entry is found by its leaf hash and by both of its search keys; appending it again is a duplicate. */
+async function assertIndexed(log: Awaited<ReturnType<typeof openLog>>, tag: string, entries: Map<number, Buffer>): Promise<void> {
+  assert.deepEqual(await log.search(tag), [...entries.keys()].sort((a, b) => a - b), `search ${tag}`);
+  let i = 0;
+  for (const [index, leaf] of entries) {
+    assert.equal((await log.entryByLeafHash(leaf))?.index, index);
+    if (i++ % 7 === 0) {
+      const r = await log.append({ body: body(tag, index - Math.min(...entries.keys())), indexKeys: [] });
+      assert.equal(r.status, 'duplicate');
+      assert.equal(r.entry.index, index);
+    }
+  }
+}
+
+test('embedded: index rows a power cut lost from index.sqlite are rebuilt from the journal', async () => {
+  // index.sqlite is flushed in the background, not per batch; its rows for recent batches are also in
+  // log.sqlite's index_journal. A crash-consistent copy whose index is as of the last flush (here: the
+  // open, with the background flush off) must come back with every entry found and searchable.
+  const dir = tempDir();
+  const first = await openLog({ dataDir: dir });
+  const a = await wave(first, 'a', 40);
+  await first.close();
+  const log = await openLog({ dataDir: dir, indexSyncMs: Number.POSITIVE_INFINITY });
+  const flushed = tempDir();
+  cpSync(join(dir, 'index.sqlite'), join(flushed, 'index.sqlite'));
+  cpSync(join(dir, 'index.sqlite-wal'), join(flushed, 'index.sqlite-wal'));
+  const b = await wave(log, 'b', 300);
+  const c = await wave(log, 'c', 7);
+  const copy = tempDir();
+  cpSync(dir, copy, { recursive: true });
+  await log.close();
+  for (const f of ['index.sqlite', 'index.sqlite-wal']) cpSync(join(flushed, f), join(copy, f));
+  const reopened = await openLog({ dataDir: copy });
+  try {
+    assert.equal((await reopened.checkpoint()).size, 347);
+    for (const [tag, entries] of [['a', a], ['b', b], ['c', c]] as const) await assertIndexed(reopened, tag, entries);
+    assert.deepEqual(await reopened.search('b:299'), [...b.keys()].slice(299, 300));
+    const more = await reopened.append({ body: body('after', 0), indexKeys: ['after'] });
+    assert.equal(more.entry.index, 347);
+  } finally {
+    await reopened.close();
+  }
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(copy, 'log.sqlite'));
+  assert.equal((db.prepare('SELECT count(*) AS n FROM index_journal').get() as { n: number }).n, 0, 'a durable index needs no journal');
+  db.close();
+});
+
+test('embedded: index rows of a batch the log itself lost are dropped on start', async () => {
+  // The reverse: the log's last batch (never acknowledged) lost, the index's copy of it kept.
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  const a = await wave(log, 'a', 10);
+  await log.close();
+  const before = tempDir();
+  cpSync(join(dir, 'log.sqlite'), join(before, 'log.sqlite'));
+  const again = await openLog({ dataDir: dir });
+  const lost = await wave(again, 'lost', 20);
+  await again.close();
+  cpSync(join(before, 'log.sqlite'), join(dir, 'log.sqlite'));
+  const reopened = await openLog({ dataDir: dir });
+  try {
+    assert.equal((await reopened.checkpoint()).size, 10);
+    await assertIndexed(reopened, 'a', a);
+    assert.deepEqual(await reopened.search('lost'), []);
+    for (const leaf of lost.values()) assert.equal(await reopened.entryByLeafHash(leaf), null);
+    const r = await reopened.append({ body: body('lost', 0), indexKeys: ['lost'] });
+    assert.equal(r.status, 'created');
+    assert.equal(r.entry.index, 10);
+    assert.deepEqual(await reopened.search('lost'), [10]);
+  } finally {
+    await reopened.close();
+  }
+});
+
+test('embedded: a log whose index is in log.sqlite (the older layout) moves it to index.sqlite', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  const a = await wave(log, 'a', 30);
+  await log.close();
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'));
+  db.prepare('ATTACH DATABASE ? AS ix').run(join(dir, 'index.sqlite'));
+  db.exec(`CREATE TABLE leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
+    INSERT INTO main.leaves SELECT leaf_hash, idx FROM ix.leaves; INSERT INTO main.search SELECT key, idx FROM ix.search;
+    DROP TABLE main.index_journal;`);
+  db.exec('DETACH DATABASE ix');
+  db.close();
+  rmSync(join(dir, 'index.sqlite'));
+  const reopened = await openLog({ dataDir: dir });
+  try {
+    await assertIndexed(reopened, 'a', a);
+  } finally {
+    await reopened.close();
+  }
+  const after = new DatabaseSync(join(dir, 'log.sqlite'));
+  const tables = (after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+  after.close();
+  assert.ok(!tables.includes('leaves') && !tables.includes('search'), `moved out: ${tables.join(', ')}`);
+});
+
+test('embedded: a missing index.sqlite is refused with a clear error, not served as an empty index', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  await wave(log, 'a', 5);
+  await log.close();
+  rmSync(join(dir, 'index.sqlite'));
+  await assert.rejects(openLog({ dataDir: dir }), (e: unknown) => {
+    assert.ok(isSignetError(e, 'TLOG'));
+    assert.match((e as Error).message, /has 5 entries but its search index .*index\.sqlite is missing/);
+    assert.ok(!(e as Error).message.includes('\n'));
+    return true;
+  });
+});
+
+test('embedded: index journal rows encode and decode; a truncated row is refused', () => {
+  const rows = [
+    { leafHash: Buffer.alloc(32, 1), indexKeys: [] },
+    { leafHash: Buffer.alloc(32, 2), indexKeys: ['sha256:ab', 'ünïcode@example.com', 'x'.repeat(512)] },
+  ];
+  const data = encodeIndexRows(rows);
+  assert.deepEqual(decodeIndexRows(data), rows);
+  assert.deepEqual(decodeIndexRows(Buffer.alloc(0)), []);
+  for (const cut of [1, 33, 35, data.length - 1]) assert.throws(() => decodeIndexRows(data.subarray(0, cut)), (e: unknown) => isSignetError(e, 'TLOG'));
 });
 
 /** Every file under tiles/ is the current version of a tile or bundle of the committed tree; tmp/ is empty. */
