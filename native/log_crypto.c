@@ -15,6 +15,10 @@
  *   the hand-off instead of ~90 µs per P-256 verification. A hand-off wakes a pool thread, which on a
  *   busy machine costs the event loop tens of µs, so a server hands over a whole batch at once. The
  *   inputs are copied before the call returns.
+ * merkleLevels(hashes: Uint8Array): Buffer
+ *   the RFC 6962 interior levels over a run of 32-byte hashes (a tile): level 1 (floor(n/2) hashes of
+ *   adjacent pairs), then level 2, and so on, concatenated. Synchronous: a full tile is 255 SHA-256s,
+ *   ~4x faster here than one crypto.hash call each, and every proof read expands a tile or more.
  * signingKey(pkcs8Der: Uint8Array): object, and
  * signMany(key, md: string, payloads: Uint8Array[]): Promise<Uint8Array>
  *   signatures (ECDSA DER, or Ed25519 with md "") of many payloads in one thread-pool job, each
@@ -361,6 +365,49 @@ static napi_value sign_many(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* ---- Merkle tile levels ---- */
+
+static napi_value merkle_levels(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  const unsigned char *data;
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !bytes_of(env, argv[0], &data, &len) || len % 32 != 0) {
+    napi_throw_type_error(env, NULL, "merkleLevels(hashes) takes a Uint8Array of 32-byte hashes");
+    return NULL;
+  }
+  size_t total = 0;
+  for (size_t m = len / 64; m >= 1; m /= 2) total += m;
+  napi_value out;
+  void *outp = NULL;
+  if (napi_create_buffer(env, total * 32 > 0 ? total * 32 : 0, &outp, &out) != napi_ok) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  const EVP_MD *md = EVP_sha256();
+  static const unsigned char node_prefix = 0x01;
+  const unsigned char *prev = data;
+  unsigned char *cur = outp;
+  int ok = ctx != NULL;
+  for (size_t m = len / 64; ok && m >= 1; m /= 2) {
+    for (size_t i = 0; ok && i < m; i++) {
+      unsigned int outlen = 0;
+      ok = EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, &node_prefix, 1) == 1 &&
+           EVP_DigestUpdate(ctx, prev + 64 * i, 64) == 1 && EVP_DigestFinal_ex(ctx, cur + 32 * i, &outlen) == 1 && outlen == 32;
+    }
+    prev = cur;
+    cur += 32 * m;
+  }
+  EVP_MD_CTX_free(ctx);
+  if (!ok) {
+    ERR_clear_error();
+    napi_throw_error(env, NULL, "SHA-256 failed");
+    return NULL;
+  }
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "verify", NAPI_AUTO_LENGTH, verify, NULL, &fn) != napi_ok) return NULL;
@@ -371,5 +418,7 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "signingKey", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "signMany", NAPI_AUTO_LENGTH, sign_many, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "signMany", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "merkleLevels", NAPI_AUTO_LENGTH, merkle_levels, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "merkleLevels", fn) != napi_ok) return NULL;
   return exports;
 }

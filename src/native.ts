@@ -1,6 +1,6 @@
 /**
- * The optional native addon (native/log_crypto.c): ECDSA verification over a digest and batched
- * signing, by the OpenSSL inside the node binary. Built by `npm ci` (or `npm run build:native`); when it
+ * The optional native addon (native/log_crypto.c): ECDSA verification over a digest, batched signing
+ * and Merkle tile expansion, by the OpenSSL inside the node binary. Built by `npm ci` (or `npm run build:native`); when it
  * is missing, callers fall back to slower pure-TypeScript routes, so `why` says what happened.
  */
 import { createRequire } from 'node:module';
@@ -15,6 +15,8 @@ export interface NativeCrypto {
   signingKey(pkcs8Der: Uint8Array): NativeKey;
   /** Signatures, each prefixed by its 2-byte big-endian length; md '' for Ed25519. */
   signMany(key: NativeKey, md: string, payloads: Uint8Array[]): Promise<Uint8Array>;
+  /** RFC 6962 interior levels over 32-byte hashes: level 1, level 2, … concatenated (see tlog ExpandedTile). */
+  merkleLevels(hashes: Uint8Array): Buffer;
 }
 
 function load(): { addon?: NativeCrypto; why?: string } {

@@ -221,19 +221,33 @@ export class ExpandedTile {
   /** levels[k] holds floor(width / 2^k) hashes, contiguous. levels[0] is the tile itself. */
   readonly #levels: Uint8Array[];
 
-  constructor(data: Uint8Array) {
+  /**
+   * `interior`, when given, is levels 1, 2, … already computed over `data` and concatenated (a faster
+   * hasher's output, e.g. the server's native addon); its length is checked, its hashes trusted.
+   */
+  constructor(data: Uint8Array, interior?: Uint8Array) {
     this.width = checkTile(data);
     const levels: Uint8Array[] = [data];
     let prev = data;
+    let at = 0;
     for (let n = Math.floor(this.width / 2); n >= 1; n = Math.floor(n / 2)) {
-      const cur = new Uint8Array(n * HASH_SIZE);
-      for (let i = 0; i < n; i++) {
-        const l = prev.subarray(2 * i * HASH_SIZE, (2 * i + 1) * HASH_SIZE);
-        const r = prev.subarray((2 * i + 1) * HASH_SIZE, (2 * i + 2) * HASH_SIZE);
-        cur.set(nodeHash(l, r), i * HASH_SIZE);
+      let cur: Uint8Array;
+      if (interior) {
+        cur = interior.subarray(at, at + n * HASH_SIZE);
+        at += n * HASH_SIZE;
+      } else {
+        cur = new Uint8Array(n * HASH_SIZE);
+        for (let i = 0; i < n; i++) {
+          const l = prev.subarray(2 * i * HASH_SIZE, (2 * i + 1) * HASH_SIZE);
+          const r = prev.subarray((2 * i + 1) * HASH_SIZE, (2 * i + 2) * HASH_SIZE);
+          cur.set(nodeHash(l, r), i * HASH_SIZE);
+        }
       }
       levels.push(cur);
       prev = cur;
+    }
+    if (interior && at !== interior.length) {
+      throw new SignetError('INTERNAL', `interior levels of a ${this.width}-hash tile are ${at} bytes, not ${interior.length}`);
     }
     this.#levels = levels;
   }

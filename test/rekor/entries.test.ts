@@ -324,6 +324,28 @@ describe('ECDSA over a digest (OpenSSL-backed)', () => {
     assert.throws(() => unpackSignatures(Buffer.from([0, 5, 1]), 1), /truncated/);
   });
 
+  it('the native Merkle tile expansion gives the same subtree hashes as the TypeScript one, for every width', async (t) => {
+    const { nativeCrypto } = await import('../../src/native.js');
+    const addon = nativeCrypto.addon;
+    if (!addon) return t.skip('native addon not built');
+    const { ExpandedTile, leafHash } = await import('../../src/tlog/index.js');
+    const { expandTile } = await import('../../src/server/log/common.js');
+    const hs = Array.from({ length: 256 }, (_, i) => leafHash(randomBytes(i % 7)));
+    for (let width = 1; width <= 256; width++) {
+      const data = Buffer.concat(hs.slice(0, width));
+      const mine = expandTile(data);
+      const ref = new ExpandedTile(data);
+      for (let count = 1; count <= width; count *= 2) {
+        for (let start = 0; start + count <= width; start += count) assert.deepEqual(Buffer.from(mine.node(start, count)), Buffer.from(ref.node(start, count)), `${width}: ${start}+${count}`);
+      }
+    }
+    assert.equal(addon.merkleLevels(new Uint8Array(0)).length, 0);
+    assert.equal(addon.merkleLevels(new Uint8Array(32)).length, 0);
+    assert.throws(() => addon.merkleLevels(new Uint8Array(33)), TypeError);
+    assert.throws(() => addon.merkleLevels('x' as never), TypeError);
+    assert.throws(() => new ExpandedTile(Buffer.concat(hs.slice(0, 4)), new Uint8Array(32)), /interior levels/);
+  });
+
   it('both backends agree with @noble/curves on valid, mutated and foreign signatures for P-256/P-384/P-521', async () => {
     const { verifyEcdsaDigest: viaBackend, verifyEcdsaDigestEcdh, ecPoint } = await import('../../src/rekor/ecdsa.js');
     const verifyEcdsaDigest = (k: KeyObject, d: Buffer, s: Buffer): boolean => {

@@ -20,6 +20,7 @@ import {
   tilesForNodes,
 } from '../../tlog/index.js';
 import { signBytes } from '../../tlog/sig.js';
+import { nativeCrypto } from '../../native.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
 
 export interface BatchItem {
@@ -83,6 +84,15 @@ export class CheckpointSigner {
   signBytes(data: Buffer): Buffer {
     return Buffer.from(signBytes(data, this.key));
   }
+}
+
+/**
+ * A tile with its interior hashes, by the native addon where built: expanding a tile is 255 SHA-256s,
+ * most of the CPU of a proof read at a million entries, ~4x cheaper there than one crypto.hash each.
+ */
+export function expandTile(data: Uint8Array): ExpandedTile {
+  const addon = nativeCrypto.addon;
+  return new ExpandedTile(data, addon ? addon.merkleLevels(data) : undefined);
 }
 
 /** Least-recently-used map of expanded tiles, bounded by count (a full expanded tile is ~16 KiB). */
@@ -159,7 +169,7 @@ async function proofsFromTiles(
         const data = m.get(p);
         if (!data) return undefined;
         checkTile(data, t.width);
-        const tile = new ExpandedTile(data);
+        const tile = expandTile(data);
         cache.set(p, tile);
         return tile;
       });
