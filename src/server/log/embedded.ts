@@ -456,16 +456,24 @@ export class EmbeddedStorage implements LogStorage {
       });
     } else if (indexed < size) {
       const rows = db.prepare('SELECT start, rows FROM index_journal WHERE start >= ? AND start < ? ORDER BY start').all(indexed, size) as { start: number; rows: Uint8Array }[];
-      if (rows[0]?.start !== indexed) {
+      const incomplete = (): never => {
         throw new SignetError('TLOG', `the search index ${ixPath} covers ${indexed} of the log's ${size} entries and the journal to rebuild it is incomplete; restore it from a backup`);
+      };
+      const batches = rows.map((r) => ({ start: r.start, entries: decodeIndexRows(r.rows) }));
+      // The journal's batches must run without a gap from the index's size to the log's.
+      let next = indexed;
+      for (const b of batches) {
+        if (b.start !== next) incomplete();
+        next += b.entries.length;
       }
+      if (next !== size) incomplete();
       this.#transaction(() => {
-        for (const r of rows) {
+        for (const b of batches) {
           const leafRows: (Buffer | number)[] = [];
           const searchRows: (string | number)[] = [];
-          decodeIndexRows(r.rows).forEach((e, j) => {
-            leafRows.push(e.leafHash, r.start + j);
-            for (const key of e.indexKeys) searchRows.push(key, r.start + j);
+          b.entries.forEach((e, j) => {
+            leafRows.push(e.leafHash, b.start + j);
+            for (const key of e.indexKeys) searchRows.push(key, b.start + j);
           });
           this.#insertRows('leaves', leafRows, true);
           this.#insertRows('search', searchRows, true);

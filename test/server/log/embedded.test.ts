@@ -243,6 +243,16 @@ test('embedded: index rows a power cut lost from index.sqlite are rebuilt from t
   cpSync(dir, copy, { recursive: true });
   await log.close();
   for (const f of ['index.sqlite', 'index.sqlite-wal']) cpSync(join(flushed, f), join(copy, f));
+  // Without a batch of the journal the index cannot be rebuilt: refused, not served with a hole.
+  const gap = tempDir();
+  cpSync(copy, gap, { recursive: true });
+  const { DatabaseSync } = await import('node:sqlite');
+  const g = new DatabaseSync(join(gap, 'log.sqlite'));
+  const starts = (g.prepare('SELECT start FROM index_journal ORDER BY start').all() as { start: number }[]).map((r) => r.start);
+  assert.equal(starts[0], 40, 'the journal holds every batch since the index was last flushed');
+  g.prepare('DELETE FROM index_journal WHERE start = ?').run(starts[1]!);
+  g.close();
+  await assert.rejects(openLog({ dataDir: gap }), (e: unknown) => isSignetError(e, 'TLOG') && /covers 40 of the log's 347 entries and the journal to rebuild it is incomplete/.test((e as Error).message));
   const reopened = await openLog({ dataDir: copy });
   try {
     assert.equal((await reopened.checkpoint()).size, 347);
@@ -253,7 +263,6 @@ test('embedded: index rows a power cut lost from index.sqlite are rebuilt from t
   } finally {
     await reopened.close();
   }
-  const { DatabaseSync } = await import('node:sqlite');
   const db = new DatabaseSync(join(copy, 'log.sqlite'));
   assert.equal((db.prepare('SELECT count(*) AS n FROM index_journal').get() as { n: number }).n, 0, 'a durable index needs no journal');
   db.close();
