@@ -5,12 +5,13 @@
  * same connection as `ix`, holds the search index (leaf hash → index, search key → indexes).
  *
  * The index has a file of its own because its random-key B-tree inserts were most of what each commit
- * wrote (~10 of 16 KiB per entry) and so most of what each commit's flush waited for. Its rows are written
- * in the batch's transaction (both files commit together, so reads and the duplicate check see them at
- * once), but only log.sqlite's WAL is flushed per batch. The same rows also go, packed, into one
- * sequential `index_journal` row per batch in log.sqlite; index.sqlite's WAL is flushed in the
- * background (at most once a second), after which the next commit deletes the journal rows it covers.
- * On start, an index behind the log (a power cut lost unflushed index writes) is replayed from the
+ * wrote (~10 of 16 KiB per entry) and so most of what each commit's flush waited for. A batch's commit
+ * records its index rows only as one packed, sequential `index_journal` row in log.sqlite (flushed with
+ * it); they are written into index.sqlite shortly after the batch is answered (within 50 ms, several
+ * batches per transaction) and served from memory until then, so lookups, searches and the duplicate
+ * check see them at once. index.sqlite's WAL is flushed in the background (at most once a second), after
+ * which the next commit deletes the journal rows it covers. On start, an index behind the log (a crash
+ * before rows were applied, or a power cut that lost unflushed index writes) is replayed from the
  * journal, and one ahead of it (the log lost its last, unacknowledged batch) is trimmed.
  *
  * Commit per batch, with one flush to disk: a single SQLite transaction records the new state, the new
@@ -186,6 +187,9 @@ const SWEEP_MS = 1000;
 
 /** The search index's own database file, attached to log.sqlite as `ix` (see the header). */
 const INDEX_DB = 'index.sqlite';
+/** Index rows of committed batches are written into index.sqlite this long after, or at once past this many. */
+const INDEX_APPLY_MS = 50;
+const INDEX_APPLY_ENTRIES = 2048;
 /** How often, at most, index.sqlite's WAL is flushed in the background (OpenLogOptions.indexSyncMs). */
 const INDEX_SYNC_MS = 1000;
 
@@ -267,8 +271,19 @@ export class EmbeddedStorage implements LogStorage {
   #wal: fs.FileHandle | null = null;
   /** Open descriptor on index.sqlite-wal, fsynced in the background (see the header). */
   #ixWal: fs.FileHandle | null = null;
+  /** The log size up to which index.sqlite holds the index rows. */
+  #ixApplied = 0;
   /** The log size up to which the index is durable: `index_journal` rows below it are dropped. */
   #ixDurable = 0;
+  /**
+   * Committed batches whose index rows are not yet in index.sqlite (they are in `index_journal`), and
+   * those rows in memory for lookups: leaf hash (latin1) → index, search key → indexes.
+   */
+  #pending: { start: number; entries: { leafHash: Buffer; indexKeys: string[] }[] }[] = [];
+  #pendingCount = 0;
+  readonly #pendingLeaves = new Map<string, number>();
+  readonly #pendingSearch = new Map<string, number[]>();
+  #indexTimer: ReturnType<typeof setTimeout> | null = null;
   /** `index_journal` rows below this start are already deleted. */
   #journalFloor = 0;
   #ixSync: Promise<void> | null = null;
@@ -467,22 +482,12 @@ export class EmbeddedStorage implements LogStorage {
         next += b.entries.length;
       }
       if (next !== size) incomplete();
-      this.#transaction(() => {
-        for (const b of batches) {
-          const leafRows: (Buffer | number)[] = [];
-          const searchRows: (string | number)[] = [];
-          b.entries.forEach((e, j) => {
-            leafRows.push(e.leafHash, b.start + j);
-            for (const key of e.indexKeys) searchRows.push(key, b.start + j);
-          });
-          this.#insertRows('leaves', leafRows, true);
-          this.#insertRows('search', searchRows, true);
-        }
-      });
+      this.#transaction(() => this.#indexRows(batches, true));
     }
     // Also creates index.sqlite-wal where no write above did.
     this.#transaction(() => this.#stmt.indexed.run(size));
     this.#ixWal = await this.#openWalOf(ixPath);
+    this.#ixApplied = size;
     this.#ixDurable = size;
     this.#transaction(() => {
       this.#stmt.dropJournalBelow.run(size);
@@ -499,7 +504,7 @@ export class EmbeddedStorage implements LogStorage {
    */
   #maybeSyncIndex(force = false): Promise<void> {
     if (this.#ixSync) return this.#ixSync;
-    const upTo = this.#size;
+    const upTo = this.#ixApplied;
     if (!this.#ixWal || this.#ixDurable >= upTo) return Promise.resolve();
     if (!force && performance.now() - this.#lastIxSync < this.#indexSyncMs) return Promise.resolve();
     this.#lastIxSync = performance.now();
@@ -511,6 +516,57 @@ export class EmbeddedStorage implements LogStorage {
     );
     this.#ixSync = this.#ixSync.finally(() => (this.#ixSync = null));
     return this.#ixSync;
+  }
+
+  /** Inserts the index rows of journaled batches (`replay`: over an index that may hold some already). */
+  #indexRows(batches: { start: number; entries: { leafHash: Buffer; indexKeys: string[] }[] }[], replay: boolean): void {
+    const leafRows: (Buffer | number)[] = [];
+    const searchRows: (string | number)[] = [];
+    for (const b of batches) {
+      b.entries.forEach((e, j) => {
+        leafRows.push(e.leafHash, b.start + j);
+        for (const key of e.indexKeys) searchRows.push(key, b.start + j);
+      });
+    }
+    this.#insertRows('leaves', leafRows, replay);
+    this.#insertRows('search', searchRows, replay);
+  }
+
+  /** Applies the pending batches soon: at once past INDEX_APPLY_ENTRIES, else after INDEX_APPLY_MS. */
+  #scheduleIndex(delay = this.#pendingCount >= INDEX_APPLY_ENTRIES ? 0 : INDEX_APPLY_MS): void {
+    if (this.#indexTimer && delay > 0) return;
+    if (this.#indexTimer) clearTimeout(this.#indexTimer);
+    this.#indexTimer = setTimeout(() => {
+      this.#indexTimer = null;
+      if (!this.#closed) this.#applyIndex();
+    }, delay);
+    // Nothing is lost if the process ends first: the rows are journaled.
+    this.#indexTimer.unref();
+  }
+
+  /**
+   * Writes the pending batches' rows into index.sqlite, in one transaction, after their writes were
+   * answered. On failure they stay pending (and journaled) and the next schedule retries.
+   */
+  #applyIndex(): void {
+    if (this.#pending.length === 0) return;
+    const batches = this.#pending;
+    const last = batches[batches.length - 1]!;
+    const upTo = last.start + last.entries.length;
+    try {
+      this.#transaction(() => {
+        this.#indexRows(batches, false);
+        this.#stmt.indexed.run(upTo);
+      });
+    } catch {
+      this.#scheduleIndex(INDEX_APPLY_MS);
+      return;
+    }
+    this.#pending = [];
+    this.#pendingCount = 0;
+    this.#pendingLeaves.clear();
+    this.#pendingSearch.clear();
+    this.#ixApplied = upTo;
   }
 
   #file(kind: Kind, index: number, width: number): string {
@@ -771,17 +827,7 @@ export class EmbeddedStorage implements LogStorage {
         for (let j = 0; j < fresh.length; j++) if (start + j >= firstPartial) this.#stmt.putEntry.run(start + j, items[fresh[j]!]!.body);
         if (firstPartial > start) this.#stmt.dropEntriesBelow.run(firstPartial);
         this.#dropRedundant();
-        const leafRows: (Buffer | number)[] = [];
-        const searchRows: (string | number)[] = [];
-        for (let j = 0; j < fresh.length; j++) {
-          const item = items[fresh[j]!]!;
-          leafRows.push(item.leafHash, start + j);
-          for (const key of item.indexKeys) searchRows.push(key, start + j);
-        }
-        this.#insertRows('leaves', leafRows);
-        this.#insertRows('search', searchRows);
         this.#stmt.journal.run(start, encodeIndexRows(fresh.map((i) => items[i]!)));
-        this.#stmt.indexed.run(end);
         if (ixDurable > this.#journalFloor) this.#stmt.dropJournalBelow.run(ixDurable);
         this.#stmt.insBatch.run(start, itime);
         this.#stmt.state.run(end, checkpoint.rootHash, checkpoint.note);
@@ -817,6 +863,18 @@ export class EmbeddedStorage implements LogStorage {
       const i = fresh[j]!;
       results[i] = { entry: { index: start + j, leafHash: items[i]!.leafHash, body: items[i]!.body, integratedTime: itime }, duplicate: false };
     }
+    const batch = { start, entries: fresh.map((i) => ({ leafHash: items[i]!.leafHash, indexKeys: items[i]!.indexKeys })) };
+    this.#pending.push(batch);
+    batch.entries.forEach((e, j) => {
+      this.#pendingLeaves.set(e.leafHash.toString('latin1'), start + j);
+      for (const key of e.indexKeys) {
+        const l = this.#pendingSearch.get(key);
+        if (l) l.push(start + j);
+        else this.#pendingSearch.set(key, [start + j]);
+      }
+    });
+    this.#pendingCount += batch.entries.length;
+    this.#scheduleIndex();
     this.#maybeSweep();
     void this.#maybeSyncIndex();
     return { results, checkpoint };
@@ -846,6 +904,13 @@ export class EmbeddedStorage implements LogStorage {
   /** Indexes of the leaf hashes already in the log (keyed by the hash as a latin1 string), many per query. */
   #knownLeaves(hashes: Buffer[]): Map<string, number> {
     const out = new Map<string, number>();
+    if (this.#pendingLeaves.size > 0) {
+      for (const h of hashes) {
+        const k = h.toString('latin1');
+        const idx = this.#pendingLeaves.get(k);
+        if (idx !== undefined) out.set(k, idx);
+      }
+    }
     for (let at = 0; at < hashes.length; at += ROWS_PER_INSERT) {
       const part = hashes.slice(at, at + ROWS_PER_INSERT);
       const key = `known/${part.length}`;
@@ -961,12 +1026,17 @@ export class EmbeddedStorage implements LogStorage {
 
   async entryByLeafHash(leafHash: Buffer): Promise<StoredEntry | null> {
     if (!Buffer.isBuffer(leafHash) || leafHash.length !== 32) throw new SignetError('USAGE', 'a leaf hash is 32 bytes');
+    const pending = this.#pendingLeaves.get(leafHash.toString('latin1'));
+    if (pending !== undefined) return this.entryByIndex(pending);
     const row = this.#stmt.leaf.get(leafHash) as { idx: number } | undefined;
     return row ? this.entryByIndex(row.idx) : null;
   }
 
   async search(key: string): Promise<number[]> {
-    return (this.#stmt.search.all(key) as { idx: number }[]).map((r) => r.idx);
+    // Pending rows are of the newest batches, so they follow every applied one in index order.
+    const applied = (this.#stmt.search.all(key) as { idx: number }[]).map((r) => r.idx);
+    const pending = this.#pendingSearch.get(key);
+    return pending ? [...applied, ...pending] : applied;
   }
 
   async readTiles(tiles: TileId[]): Promise<Map<string, Uint8Array>> {
@@ -1002,6 +1072,9 @@ export class EmbeddedStorage implements LogStorage {
     } catch {
       // left for the next start
     }
+    if (this.#indexTimer) clearTimeout(this.#indexTimer);
+    this.#indexTimer = null;
+    this.#applyIndex(); // best effort: what fails stays in the journal for the next start
     await this.#ixSync;
     await this.#maybeSyncIndex(true);
     try {

@@ -336,6 +336,33 @@ test('embedded: a missing index.sqlite is refused with a clear error, not served
   });
 });
 
+test('embedded: entries are found by hash and key both before and after their index rows reach index.sqlite', async () => {
+  // Index rows are written into index.sqlite shortly after their batch is answered; until then lookups
+  // are served from memory, and a search key spans both.
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  try {
+    const a = await wave(log, 'k', 20);
+    await new Promise((r) => setTimeout(r, 150)); // applied
+    const b = await wave(log, 'k', 30); // the first 20 bodies again, then 10 new ones
+    assert.deepEqual([...b.keys()].slice(0, 20), [...a.keys()], 'bodies already applied are duplicates');
+    assert.deepEqual([...b.keys()].slice(20), [20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
+    const c = new Map<number, Buffer>();
+    const rs = await Promise.all(Array.from({ length: 10 }, (_, i) => log.append({ body: body('k2', i), indexKeys: ['k', `k2:${i}`] })));
+    for (const r of rs) c.set(r.entry.index, r.entry.leafHash);
+    const all = [...a.keys(), ...b.keys()].filter((v, i, arr) => arr.indexOf(v) === i).concat([...c.keys()]).sort((x, y) => x - y);
+    assert.deepEqual(await log.search('k'), all, 'applied rows first, then pending ones, in index order');
+    for (const [index, leaf] of c) assert.equal((await log.entryByLeafHash(leaf))?.index, index);
+    const dup = await log.append({ body: body('k2', 3), indexKeys: [] });
+    assert.equal(dup.status, 'duplicate');
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(await log.search('k'), all);
+    assert.deepEqual(await log.search('k2:3'), [dup.entry.index]);
+  } finally {
+    await log.close();
+  }
+});
+
 test('embedded: index journal rows encode and decode; a truncated row is refused', () => {
   const rows = [
     { leafHash: Buffer.alloc(32, 1), indexKeys: [] },
