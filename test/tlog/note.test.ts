@@ -273,6 +273,9 @@ test('canonical JSON follows RFC 8785', () => {
   assert.throws(() => canonicalJson('\ud800' as string), isSignetError);
   assert.throws(() => canonicalJson(new Date(0) as unknown as string), isSignetError);
   assert.equal(canonicalJson({ b: undefined, a: [1, 'x'] }), '{"a":[1,"x"]}');
+  // Already in order (no sort), and out of order only at the end.
+  assert.equal(canonicalJson({ a: 1, b: { x: 1, y: 2 }, c: 3 }), '{"a":1,"b":{"x":1,"y":2},"c":3}');
+  assert.equal(canonicalJson({ a: 1, b: 2, d: 4, c: 3 }), '{"a":1,"b":2,"c":3,"d":4}');
 });
 
 test('the SET payload is exactly the canonical JSON of its four members', () => {
