@@ -532,6 +532,21 @@ export class EmbeddedStorage implements LogStorage {
     this.#insertRows('search', searchRows, replay);
   }
 
+  /** Adds a committed batch's index rows to the pending ones (and to the in-memory lookups). */
+  #queueIndex(batch: { start: number; entries: { leafHash: Buffer; indexKeys: string[] }[] }): void {
+    this.#pending.push(batch);
+    batch.entries.forEach((e, j) => {
+      this.#pendingLeaves.set(e.leafHash.toString('latin1'), batch.start + j);
+      for (const key of e.indexKeys) {
+        const l = this.#pendingSearch.get(key);
+        if (l) l.push(batch.start + j);
+        else this.#pendingSearch.set(key, [batch.start + j]);
+      }
+    });
+    this.#pendingCount += batch.entries.length;
+    this.#scheduleIndex();
+  }
+
   /** Applies the pending batches soon: at once past INDEX_APPLY_ENTRIES, else after INDEX_APPLY_MS. */
   #scheduleIndex(delay = this.#pendingCount >= INDEX_APPLY_ENTRIES ? 0 : INDEX_APPLY_MS): void {
     if (this.#indexTimer && delay > 0) return;
@@ -834,6 +849,8 @@ export class EmbeddedStorage implements LogStorage {
       });
       this.#redundant = [];
       this.#journalFloor = Math.max(this.#journalFloor, ixDurable);
+      // Committed: its index rows are due even should the flush below fail (the entries are in the log).
+      this.#queueIndex({ start, entries: fresh.map((i) => ({ leafHash: items[i]!.leafHash, indexKeys: items[i]!.indexKeys })) });
       // Committed (visible to a restart after SIGKILL); durable against power loss only after this.
       // Should the sync fail, the batch is not acknowledged and the in-memory state is rebuilt.
       try {
@@ -863,18 +880,6 @@ export class EmbeddedStorage implements LogStorage {
       const i = fresh[j]!;
       results[i] = { entry: { index: start + j, leafHash: items[i]!.leafHash, body: items[i]!.body, integratedTime: itime }, duplicate: false };
     }
-    const batch = { start, entries: fresh.map((i) => ({ leafHash: items[i]!.leafHash, indexKeys: items[i]!.indexKeys })) };
-    this.#pending.push(batch);
-    batch.entries.forEach((e, j) => {
-      this.#pendingLeaves.set(e.leafHash.toString('latin1'), start + j);
-      for (const key of e.indexKeys) {
-        const l = this.#pendingSearch.get(key);
-        if (l) l.push(start + j);
-        else this.#pendingSearch.set(key, [start + j]);
-      }
-    });
-    this.#pendingCount += batch.entries.length;
-    this.#scheduleIndex();
     this.#maybeSweep();
     void this.#maybeSyncIndex();
     return { results, checkpoint };
