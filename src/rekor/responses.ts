@@ -2,7 +2,7 @@
  * Response documents: Rekor v1 `LogEntry` (with SET and inclusion proof) and Rekor v2
  * `TransparencyLogEntry` (protojson: int64 as strings, bytes as base64, unpopulated fields emitted).
  */
-import { entryId, entryUuid, setPayload } from '../tlog/index.js';
+import { entryId, entryUuid, setPayload, toHex } from '../tlog/index.js';
 
 export interface EntryForResponse {
   index: number;
@@ -42,7 +42,7 @@ export type V1LogEntry = Record<string, {
 }>;
 
 export function v1EntryId(treeId: bigint, body: Buffer, leafHash?: Uint8Array): string {
-  return entryId(treeId, leafHash ? Buffer.from(leafHash.buffer, leafHash.byteOffset, leafHash.byteLength).toString('hex') : entryUuid(body));
+  return entryId(treeId, leafHash ? toHex(leafHash) : entryUuid(body));
 }
 
 /** `{ <entryID>: { body, integratedTime, logID, logIndex, verification } }` as Rekor v1 returns it. */

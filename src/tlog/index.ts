@@ -2,7 +2,7 @@
  * Pure transparency-log math shared by the log server and client verifiers: RFC 6962 hashing and proofs,
  * C2SP tiles, signed notes and checkpoints, and Rekor v1's SET and IDs. No I/O.
  */
-export { EMPTY_ROOT, HASH_SIZE, type Hash, hashEquals, leafHash, nodeHash, rootFromLeafHashes } from './hash.js';
+export { EMPTY_ROOT, HASH_SIZE, type Hash, hashEquals, leafHash, nodeHash, rootFromLeafHashes, toHex } from './hash.js';
 export { MerkleFrontier, type NodeSink, frontierLevels } from './frontier.js';
 export {
   type NodeId,
