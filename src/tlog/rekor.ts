@@ -5,6 +5,7 @@
 import { type KeyObject, createHash, createPublicKey } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { leafHash, toHex } from './hash.js';
+import { canonicalJsonBytes } from './jcs.js';
 import { signBytes, verifyBytes } from './sig.js';
 
 /** Rekor v1 / RFC 6962 log ID: hex SHA-256 of the log key's DER SubjectPublicKeyInfo. */
@@ -67,11 +68,8 @@ export function setPayload(f: SetFields): Buffer {
   }
   if (!/^[0-9a-f]{64}$/.test(f.logID)) throw new SignetError('TLOG', 'SET logID must be 64 lowercase hex digits');
   const body = typeof f.body === 'string' ? f.body : Buffer.from(f.body.buffer, f.body.byteOffset, f.body.byteLength).toString('base64');
-  // The canonical form of these four members, written out: they are already in JCS order, the integers
-  // are safe and the hex is checked above, so only the body string needs canonical (JSON.stringify)
-  // escaping. The log signs one per entry; a test holds this to canonicalJsonBytes.
   if (!body.isWellFormed()) throw new SignetError('TLOG', 'SET body contains a lone surrogate');
-  return Buffer.from(`{"body":${JSON.stringify(body)},"integratedTime":${f.integratedTime},"logID":"${f.logID}","logIndex":${f.logIndex}}`, 'utf8');
+  return canonicalJsonBytes({ body, integratedTime: f.integratedTime, logID: f.logID, logIndex: f.logIndex });
 }
 
 export function signSET(f: SetFields, privateKey: KeyObject): Uint8Array {
