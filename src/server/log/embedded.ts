@@ -128,6 +128,11 @@ CREATE TABLE IF NOT EXISTS ix.search (key TEXT NOT NULL, idx INTEGER NOT NULL, P
 CREATE TABLE IF NOT EXISTS ix.indexed (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
 `;
 
+/** An entry's index rows: its leaf hash and search keys. */
+type IndexEntry = { leafHash: Buffer; indexKeys: string[] };
+/** A committed batch's index rows: entry `start + j` is `entries[j]`. */
+type IndexBatch = { start: number; entries: IndexEntry[] };
+
 /**
  * One batch's index rows as an `index_journal` row: per entry its 32-byte leaf hash, a u16 count of
  * search keys, and each key as a u16 byte length and UTF-8.
@@ -150,9 +155,9 @@ export function encodeIndexRows(rows: { leafHash: Uint8Array; indexKeys: string[
   return Buffer.concat(parts);
 }
 
-export function decodeIndexRows(data: Uint8Array): { leafHash: Buffer; indexKeys: string[] }[] {
+export function decodeIndexRows(data: Uint8Array): IndexEntry[] {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const out: { leafHash: Buffer; indexKeys: string[] }[] = [];
+  const out: IndexEntry[] = [];
   let pos = 0;
   const need = (n: number): void => {
     if (pos + n > buf.length) throw new SignetError('TLOG', 'a row of the log\'s index journal is truncated');
@@ -279,8 +284,7 @@ export class EmbeddedStorage implements LogStorage {
    * Committed batches whose index rows are not yet in index.sqlite (they are in `index_journal`), and
    * those rows in memory for lookups: leaf hash (latin1) → index, search key → indexes.
    */
-  #pending: { start: number; entries: { leafHash: Buffer; indexKeys: string[] }[] }[] = [];
-  #pendingCount = 0;
+  #pending: IndexBatch[] = [];
   readonly #pendingLeaves = new Map<string, number>();
   readonly #pendingSearch = new Map<string, number[]>();
   #indexTimer: ReturnType<typeof setTimeout> | null = null;
@@ -397,7 +401,7 @@ export class EmbeddedStorage implements LogStorage {
       s.#indexSyncMs = indexSyncMs;
       try {
         // The WAL first: recovery may commit (rows for an older layout's partial files) and must flush.
-        await s.#openWal(dbPath);
+        s.#wal = await s.#openWalOf(dbPath);
         await s.#recover();
         await s.#recoverIndex();
       } catch (e) {
@@ -415,13 +419,9 @@ export class EmbeddedStorage implements LogStorage {
   }
 
   /**
-   * The schema transaction above created the WAL file; its directory entry is made durable once here,
-   * after which every commit only needs the file's own data synced.
+   * An open descriptor on a database's WAL file, which an earlier write created: the file and its
+   * directory entry are made durable once here, after which only the file's own data needs syncing.
    */
-  async #openWal(dbPath: string): Promise<void> {
-    this.#wal = await this.#openWalOf(dbPath);
-  }
-
   async #openWalOf(dbPath: string): Promise<fs.FileHandle> {
     let fh: fs.FileHandle | undefined;
     try {
@@ -519,7 +519,7 @@ export class EmbeddedStorage implements LogStorage {
   }
 
   /** Inserts the index rows of journaled batches (`replay`: over an index that may hold some already). */
-  #indexRows(batches: { start: number; entries: { leafHash: Buffer; indexKeys: string[] }[] }[], replay: boolean): void {
+  #indexRows(batches: IndexBatch[], replay: boolean): void {
     const leafRows: (Buffer | number)[] = [];
     const searchRows: (string | number)[] = [];
     for (const b of batches) {
@@ -533,7 +533,7 @@ export class EmbeddedStorage implements LogStorage {
   }
 
   /** Adds a committed batch's index rows to the pending ones (and to the in-memory lookups). */
-  #queueIndex(batch: { start: number; entries: { leafHash: Buffer; indexKeys: string[] }[] }): void {
+  #queueIndex(batch: IndexBatch): void {
     this.#pending.push(batch);
     batch.entries.forEach((e, j) => {
       this.#pendingLeaves.set(e.leafHash.toString('latin1'), batch.start + j);
@@ -543,12 +543,11 @@ export class EmbeddedStorage implements LogStorage {
         else this.#pendingSearch.set(key, [batch.start + j]);
       }
     });
-    this.#pendingCount += batch.entries.length;
     this.#scheduleIndex();
   }
 
   /** Applies the pending batches soon: at once past INDEX_APPLY_ENTRIES, else after INDEX_APPLY_MS. */
-  #scheduleIndex(delay = this.#pendingCount >= INDEX_APPLY_ENTRIES ? 0 : INDEX_APPLY_MS): void {
+  #scheduleIndex(delay = this.#pending.reduce((n, b) => n + b.entries.length, 0) >= INDEX_APPLY_ENTRIES ? 0 : INDEX_APPLY_MS): void {
     if (this.#indexTimer && delay > 0) return;
     if (this.#indexTimer) clearTimeout(this.#indexTimer);
     this.#indexTimer = setTimeout(() => {
@@ -578,7 +577,6 @@ export class EmbeddedStorage implements LogStorage {
       return;
     }
     this.#pending = [];
-    this.#pendingCount = 0;
     this.#pendingLeaves.clear();
     this.#pendingSearch.clear();
     this.#ixApplied = upTo;
@@ -804,6 +802,7 @@ export class EmbeddedStorage implements LogStorage {
     let full: Write[] = [];
     let partial: Write[] = [];
     const ixDurable = this.#ixDurable;
+    const indexRows: IndexEntry[] = fresh.map((i) => ({ leafHash: items[i]!.leafHash, indexKeys: items[i]!.indexKeys }));
     try {
       for (const i of fresh) appender.append(items[i]!.leafHash);
       for (const t of appender.flush()) writes.push({ kind: t.level, index: t.index, width: t.width, data: t.data });
@@ -842,7 +841,7 @@ export class EmbeddedStorage implements LogStorage {
         for (let j = 0; j < fresh.length; j++) if (start + j >= firstPartial) this.#stmt.putEntry.run(start + j, items[fresh[j]!]!.body);
         if (firstPartial > start) this.#stmt.dropEntriesBelow.run(firstPartial);
         this.#dropRedundant();
-        this.#stmt.journal.run(start, encodeIndexRows(fresh.map((i) => items[i]!)));
+        this.#stmt.journal.run(start, encodeIndexRows(indexRows));
         if (ixDurable > this.#journalFloor) this.#stmt.dropJournalBelow.run(ixDurable);
         this.#stmt.insBatch.run(start, itime);
         this.#stmt.state.run(end, checkpoint.rootHash, checkpoint.note);
@@ -850,7 +849,7 @@ export class EmbeddedStorage implements LogStorage {
       this.#redundant = [];
       this.#journalFloor = Math.max(this.#journalFloor, ixDurable);
       // Committed: its index rows are due even should the flush below fail (the entries are in the log).
-      this.#queueIndex({ start, entries: fresh.map((i) => ({ leafHash: items[i]!.leafHash, indexKeys: items[i]!.indexKeys })) });
+      this.#queueIndex({ start, entries: indexRows });
       // Committed (visible to a restart after SIGKILL); durable against power loss only after this.
       // Should the sync fail, the batch is not acknowledged and the in-memory state is rebuilt.
       try {
