@@ -37,8 +37,6 @@ export class Sequencer {
   #running: Promise<void> | null = null;
   /** Set while the next batch waits for stragglers' company (see the header); called to stop waiting. */
   #wake: (() => void) | null = null;
-  #lastSize = 0;
-  #lastMs = 0;
   #closed = false;
   readonly #m: LogMetrics = { size: 0, appends: 0, duplicates: 0, batches: 0, lastBatchSize: 0, lastBatchMs: 0 };
 
@@ -74,16 +72,16 @@ export class Sequencer {
     });
   }
 
-  /** Appends worth committing at once after a batch of #lastSize. */
+  /** Appends worth committing at once after the last batch. */
   #fill(): number {
-    return Math.max(1, Math.floor(this.#lastSize / 4));
+    return Math.max(1, Math.floor(this.#m.lastBatchSize / 4));
   }
 
   async #drain(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        if (this.#lastSize >= 32 && this.#queue.length < this.#fill() && !this.#closed) {
-          const waitMs = Math.min(this.#lastMs / 2, 20);
+        if (this.#m.lastBatchSize >= 32 && this.#queue.length < this.#fill() && !this.#closed) {
+          const waitMs = Math.min(this.#m.lastBatchMs / 2, 20);
           await new Promise<void>((resolve) => {
             const timer = setTimeout(() => this.#wake?.(), waitMs);
             this.#wake = () => {
@@ -148,8 +146,6 @@ export class Sequencer {
     m.batches++;
     m.lastBatchSize = batch.length;
     m.lastBatchMs = performance.now() - t0;
-    this.#lastSize = batch.length;
-    this.#lastMs = m.lastBatchMs;
   }
 
   metrics(): LogMetrics {
