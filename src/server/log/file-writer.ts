@@ -102,7 +102,6 @@ export class FileWriter {
     return this.#send({ id: this.#next++, op: 'sync', paths }, []);
   }
 
-
   async close(): Promise<void> {
     await this.#worker.terminate();
   }
