@@ -97,6 +97,11 @@ function cpuDelta(before: Map<string, number>, after: Map<string, number>): Map<
   return d;
 }
 
+/** Seconds of CPU all of `pid`'s threads used since `before` (a threadCpu reading). */
+function totalCpuSince(pid: number, before: Map<string, number>): number {
+  return [...cpuDelta(before, threadCpu(pid)).values()].reduce((a, b) => a + b, 0);
+}
+
 async function readRun(url: string, paths: () => string, seconds: number): Promise<{ perSec: number; p50: number; p99: number; n: number }> {
   const pool = new Pool(url, { connections: READ_CONN });
   const lat: number[] = [];
@@ -248,7 +253,7 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
         w.on('error', reject);
         w.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))));
       });
-      const cpu = [...cpuDelta(c0, threadCpu(child.pid!)).values()].reduce((a, b) => a + b, 0);
+      const cpu = totalCpuSince(child.pid!, c0);
       const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
       if (!m) throw new Error(`no summary from wrk: ${out}`);
       const [requests, non2xx, p50us, p99us, us] = m.slice(1).map(Number) as [number, number, number, number, number];
@@ -294,7 +299,7 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
       const rnd = (): number => Math.floor(Math.random() * PROOF_N);
       const c0 = threadCpu(child.pid!);
       const e = await readRun(url, () => `/api/v1/log/entries?logIndex=${rnd()}`, 8);
-      const cpu = [...cpuDelta(c0, threadCpu(child.pid!)).values()].reduce((a, b) => a + b, 0);
+      const cpu = totalCpuSince(child.pid!, c0);
       const perRead = cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / e.n)} µs per read` : '';
       rows.push([
         `GET entry by random logIndex (+ SET + inclusion proof) at ${fmt(PROOF_N)} entries, ${READ_CONN} conns`,
