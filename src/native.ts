@@ -17,6 +17,8 @@ export interface NativeCrypto {
   signMany(key: NativeKey, md: string, payloads: Uint8Array[]): Promise<Uint8Array>;
   /** RFC 6962 interior levels over 32-byte hashes: level 1, level 2, … concatenated (see tlog ExpandedTile). */
   merkleLevels(hashes: Uint8Array): Buffer;
+  /** Thread-pool threads lower their own priority by n (0..19) nice steps before their next job (Linux). */
+  setPoolNice(n: number): void;
 }
 
 function load(): { addon?: NativeCrypto; why?: string } {

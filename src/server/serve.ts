@@ -69,6 +69,8 @@ export interface StartServerOptions {
    * checks and SETs on the libuv thread pool, where the native ECDSA addon is built; else one per core.
    */
   verifyWorkers?: number;
+  /** Nice steps below the event loop for the thread-pool threads that verify and sign (0..19; default 10). */
+  poolNice?: number;
   /** Largest request body (default 4 MiB). */
   maxBodyBytes?: number;
   /** Request log sink; false silences it (tests). Default stderr. */
@@ -231,7 +233,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const router = new Router();
   const entryVerifier =
     opts.verifyWorkers === undefined && ecdsaBackend.name === 'native'
-      ? threadPoolVerifier({ signingKey: log.signingKey })
+      ? threadPoolVerifier({ signingKey: log.signingKey, ...(opts.poolNice !== undefined ? { poolNice: opts.poolNice } : {}) })
       : verifierPool(opts.verifyWorkers, { signingKey: log.signingKey });
   registerRekorRoutes(router, log, { metrics, verifier: entryVerifier });
   mountServiceRoutes(router, ca.routes);

@@ -305,6 +305,24 @@ describe('ECDSA over a digest (OpenSSL-backed)', () => {
     const sigs = msgs.map((m, i) => (i % 3 === 1 ? sign('sha256', randomBytes(4), privateKey) : sign('sha256', m, privateKey)));
     const verdicts = await addon.verifyMany(msgs.map(() => spki), digests, sigs);
     assert.deepEqual([...verdicts], msgs.map((_, i) => (i % 3 === 1 ? 0 : 1)));
+    // Keys are parsed once per batch and remembered a few at a time: a batch interleaving more keys than
+    // it remembers, with unparseable, trailing-garbage and non-EC keys among them, must give exactly the
+    // verdicts of one check per entry.
+    const pairs = Array.from({ length: 11 }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+    const ed = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' });
+    const mixed = Array.from({ length: 120 }, (_, i) => {
+      const kp = pairs[(i * 7) % pairs.length]!;
+      const m = randomBytes(8);
+      const good = sign('sha256', m, kp.privateKey);
+      const spkiOf = kp.publicKey.export({ format: 'der', type: 'spki' });
+      const variant = i % 10;
+      const key = variant === 3 ? spkiOf.subarray(0, 20) : variant === 5 ? Buffer.concat([spkiOf, Buffer.of(0)]) : variant === 7 ? ed : spkiOf;
+      const sig = variant === 8 ? sign('sha256', randomBytes(8), pairs[(i * 7 + 1) % pairs.length]!.privateKey) : good;
+      return { key, digest: createHash('sha256').update(m).digest(), sig };
+    });
+    const expected = mixed.map((j) => (addon.verify(j.key, j.digest, j.sig) ? 1 : 0));
+    assert.ok(expected.filter((v) => v === 1).length >= 60 && expected.includes(0), 'the batch mixes valid and invalid entries');
+    assert.deepEqual([...(await addon.verifyMany(mixed.map((j) => j.key), mixed.map((j) => j.digest), mixed.map((j) => j.sig)))], expected);
     assert.deepEqual([...(await addon.verifyMany([], [], []))], []);
     assert.throws(() => addon.verifyMany([spki], [], []), TypeError);
     assert.throws(() => addon.verifyMany([spki], ['x' as unknown as Uint8Array], [sigs[0]!]), TypeError);

@@ -11,6 +11,7 @@ import { SignetError } from '../../errors.js';
 import { ioError } from '../../fsutil.js';
 import { decodePemBlocks, decryptPrivateKey, importPrivateKeyPem, isEncryptedKeyLabel } from '../../keys/index.js';
 import { loadOidcConfig } from '../../server/oidc/index.js';
+import { DEFAULT_POOL_NICE } from '../../server/http/verify-pool.js';
 import { startServer } from '../../server/serve.js';
 import { examples, ui } from '../common.js';
 import { readPassword } from '../password.js';
@@ -29,6 +30,7 @@ interface ServeFlags {
   tsaKey?: string;
   tsaChain?: string;
   rekorApiVersion: string;
+  poolNice: string;
 }
 
 /** A private key from a PEM file: plain PKCS#8/SEC1/PKCS#1, or cosign's encrypted format (COSIGN_PASSWORD). */
@@ -117,10 +119,19 @@ export function registerServe(program: Command): void {
         .default('1')
         .env('SIGNET_REKOR_API_VERSION'),
     )
+    .addOption(
+      new Option(
+        '--pool-nice <n>',
+        'how many nice steps (0..19, Linux) below the event loop the threads run that verify log submissions and sign SETs: the event loop is the one serial stage of a write, so on a busy machine it goes first; 0 for equal priority',
+      )
+        .default(String(DEFAULT_POOL_NICE))
+        .env('SIGNET_POOL_NICE'),
+    )
     .action(async (flags: ServeFlags) => {
       if (!flags.dataDir) throw new SignetError('USAGE', 'serve needs --data-dir DIR');
       pair(flags.caKey, flags.caCert, '--ca-key', '--ca-cert');
       pair(flags.tsaKey, flags.tsaChain, '--tsa-key', '--tsa-chain');
+      if (!/^[0-9]{1,2}$/.test(flags.poolNice) || Number(flags.poolNice) > 19) throw new SignetError('USAGE', `--pool-nice must be an integer 0..19, got "${flags.poolNice}"`);
       const logKey = flags.logKey ? await loadKeyFile(flags.logKey, 'log key') : undefined;
       const oidcIssuers = flags.oidcIssuers ? await loadOidcConfig(flags.oidcIssuers) : undefined;
       const caKey = flags.caKey ? await loadKeyFile(flags.caKey, 'CA key') : undefined;
@@ -139,6 +150,7 @@ export function registerServe(program: Command): void {
         ...(caKey && caCert ? { caKey, caCert } : {}),
         ...(tsaKey && tsaChain ? { tsaKey, tsaChain } : {}),
         rekorApiVersion: flags.rekorApiVersion === '2' ? 2 : 1,
+        poolNice: Number(flags.poolNice),
       });
       ui.out(`Listening on ${srv.url}\nTrusted root: ${srv.trustedRootPath}\nSigning config: ${srv.signingConfigPath}\n`);
       if (srv.devIssuer) ui.info(`Development OIDC issuer at ${srv.devIssuer.issuerUrl} (loopback clients can mint tokens: signet dev token --server ${srv.url} --email ADDRESS)`);

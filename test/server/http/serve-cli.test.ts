@@ -69,6 +69,38 @@ it('--dev-oidc over the CLI; key and chain flags come in pairs; a bad issuers fi
   const version = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--rekor-api-version', '3']);
   assert.equal(version.status, 2);
   assert.match(version.stderr, /rekor-api-version/);
+  for (const bad of ['20', '-1', 'x', '1.5']) {
+    const nice = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--pool-nice', bad]);
+    assert.equal(nice.status, 2, bad);
+    assert.equal(nice.stderr, `Error: --pool-nice must be an integer 0..19, got "${bad}"\n`);
+  }
+});
+
+it('--pool-nice lowers the priority of the pool threads that verified and signed a write, and of no other thread', { skip: process.platform !== 'linux' }, async (t) => {
+  const { nativeCrypto } = await import('../../../src/native.js');
+  if (!nativeCrypto.addon) return t.skip('native addon not built');
+  const { ecKey, hashedRekordV1 } = await import('../../rekor/fixtures.js');
+  const s = await spawnServe(join(dir, 'nice'), ['--pool-nice', '7']);
+  try {
+    const r = await fetch(s.url + '/api/v1/log/entries', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hashedRekordV1(ecKey())) });
+    assert.equal(r.status, 201);
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const threads = readdirSync(`/proc/${s.child.pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${s.child.pid}/task/${tid}/stat`, 'utf8');
+      // Fields after the parenthesised name: state is field 3, nice field 19.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { tid: Number(tid), name: readFileSync(`/proc/${s.child.pid}/task/${tid}/comm`, 'utf8').trim(), nice: Number(fields[16]) };
+    });
+    // Relative to the process's own priority, which the test runner may have lowered already.
+    const base = threads.find((th) => th.tid === s.child.pid)!.nice;
+    const lowered = threads.filter((th) => th.nice === Math.min(19, base + 7));
+    assert.ok(lowered.length >= 1, JSON.stringify(threads));
+    assert.ok(lowered.every((th) => th.name === 'libuv-worker'), JSON.stringify(threads));
+    assert.ok(threads.filter((th) => th.name !== 'libuv-worker').every((th) => th.nice === base), JSON.stringify(threads));
+  } finally {
+    s.child.kill('SIGTERM');
+    await new Promise((r) => s.child.once('exit', r));
+  }
 });
 
 it('without the native addon (SIGNET_NATIVE=0) says so on start and still verifies and logs entries', async () => {
