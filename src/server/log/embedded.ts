@@ -192,9 +192,15 @@ const SWEEP_MS = 1000;
 
 /** The search index's own database file, attached to log.sqlite as `ix` (see the header). */
 const INDEX_DB = 'index.sqlite';
-/** Index rows of committed batches are written into index.sqlite this long after, or at once past this many. */
-const INDEX_APPLY_MS = 50;
-const INDEX_APPLY_ENTRIES = 2048;
+/**
+ * Index rows of committed batches are written into index.sqlite this long after, or at once past this
+ * many. Each apply's cost is mostly the index pages it dirties, written whole into the WAL at COMMIT, so
+ * rows gathered over a longer time share pages. On 2 cores, fresh log: 50 → 1000 ms gave +11% writes/s
+ * (5 of 5 alternating runs), 250 ms as much as 1000, with shorter stalls of the loop per apply. In a
+ * large index (1M entries) rows rarely share a page, and the gain is small.
+ */
+const INDEX_APPLY_MS = 250;
+const INDEX_APPLY_ENTRIES = 8192;
 /** How often, at most, index.sqlite's WAL is flushed in the background (OpenLogOptions.indexSyncMs). */
 const INDEX_SYNC_MS = 1000;
 
