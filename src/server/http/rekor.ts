@@ -28,7 +28,7 @@ const SEARCH_RESULT_LIMIT = 10_000;
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): Reply => ({
   status,
   headers: { 'content-type': 'application/json', ...headers },
-  body: Buffer.from(JSON.stringify(body)),
+  body: JSON.stringify(body),
 });
 
 function isObj(v: unknown): v is Record<string, unknown> {

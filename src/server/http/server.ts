@@ -58,17 +58,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 function send(res: ServerResponse, reply: Reply, head: boolean): void {
   const headers: Record<string, string> = { ...(reply.headers ?? {}) };
-  let body: Buffer;
-  if (reply.body === undefined || reply.body === null) body = Buffer.alloc(0);
-  else if (Buffer.isBuffer(reply.body)) body = reply.body;
-  else if (typeof reply.body === 'string') body = Buffer.from(reply.body, 'utf8');
+  // Text stays a string: node:http then sends status line, headers and body in one write, with no
+  // Buffer made for the body (every write answer is a few KB of JSON).
+  let body: Buffer | string;
+  if (reply.body === undefined || reply.body === null) body = '';
+  else if (Buffer.isBuffer(reply.body) || typeof reply.body === 'string') body = reply.body;
   else {
-    body = Buffer.from(JSON.stringify(reply.body), 'utf8');
+    body = JSON.stringify(reply.body);
     headers['content-type'] ??= 'application/json';
   }
-  headers['content-length'] = String(body.length);
+  headers['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length);
   res.writeHead(reply.status, headers);
-  res.end(head ? undefined : body);
+  if (head) res.end();
+  else res.end(body, 'utf8');
 }
 
 export function errorReply(status: number, message: string, headers: Record<string, string> = {}): Reply {

@@ -15,6 +15,7 @@ import {
   nodeHash,
   proofNodeSet,
   signCheckpoint,
+  noteKeyId,
   tileNodeReader,
   tilePath,
   tilesForNodes,
@@ -61,6 +62,8 @@ export class CheckpointSigner {
   readonly key: KeyObject;
   readonly publicKey: KeyObject;
   readonly logId: Buffer;
+  /** The note key ID, computed once: deriving it hashes the key's exported SPKI, for every batch. */
+  readonly #keyId: Uint8Array;
 
   constructor(origin: string, key: KeyObject) {
     if (origin.length === 0 || /[\x00-\x1f]/.test(origin)) {
@@ -74,11 +77,12 @@ export class CheckpointSigner {
     this.key = key;
     this.publicKey = createPublicKey(key);
     this.logId = createHash('sha256').update(this.publicKey.export({ format: 'der', type: 'spki' })).digest();
+    this.#keyId = noteKeyId(this.name, key);
   }
 
   sign(size: number, rootHash: Uint8Array): SignedCheckpoint {
     const root = Buffer.from(rootHash);
-    return { origin: this.origin, size, rootHash: root, note: signCheckpoint({ origin: this.origin, size, rootHash: root }, this.name, this.key) };
+    return { origin: this.origin, size, rootHash: root, note: signCheckpoint({ origin: this.origin, size, rootHash: root }, this.name, this.key, { keyId: this.#keyId }) };
   }
 
   signBytes(data: Buffer): Buffer {
