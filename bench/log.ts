@@ -8,6 +8,8 @@
  *     /api/v1/log/entries?logIndex=<random> (entry + SET + inclusion proof) and /api/v1/log/proof;
  *   - the same writes against PostgreSQL with one and two servers sharing the log (skipped when
  *     PostgreSQL cannot be started).
+ * Every write run starts with a warm-up of WARM_N other entries, not measured: a server runs for days, and
+ * its first second (JIT compilation, first tiles, connections opening) is not its steady state.
  * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (connection
  * counts for the embedded write runs, default 64,256; PostgreSQL runs use the largest),
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_READ_CONN (16),
@@ -33,6 +35,8 @@ import { spawnServe } from '../test/server/http/spawn.js';
 import { fmt, machineLine, note, pct, stop } from './common.js';
 
 const N = Number(process.env.SIGNET_BENCH_LOG_N ?? 20_000);
+/** Entries written before each measured write run (see the header). */
+const WARM_N = 4000;
 const CONNS = (process.env.SIGNET_BENCH_LOG_CONN ?? '64,256').split(',').map(Number);
 const CONN = Math.max(...CONNS);
 /** Read runs: a moderate concurrency, so that their latency says what one read costs. */
@@ -127,10 +131,12 @@ async function readRun(url: string, paths: () => string, seconds: number): Promi
 }
 
 // ---- pre-signed entries (not timed) ----
-note(`signing ${N * (CONNS.length + 2)} hashedrekord entries…`);
+note(`signing ${(N + WARM_N) * (CONNS.length + 2) + WARM_N} hashedrekord entries…`);
 const key = ecKey();
-// One set per write run (each embedded connection count, then PostgreSQL with 1 and 2 servers).
+// One set per write run (each embedded connection count, then PostgreSQL with 1 and 2 servers), and
+// one warm-up set per run (the wrk run's is the last).
 const sets = Array.from({ length: CONNS.length + 2 }, () => Array.from({ length: N }, () => JSON.stringify(hashedRekordV1(key))));
+const warmSets = Array.from({ length: CONNS.length + 3 }, () => Array.from({ length: WARM_N }, () => JSON.stringify(hashedRekordV1(key))));
 
 // ---- signature verification cost on one core ----
 {
@@ -179,6 +185,7 @@ for (const [run, conns] of CONNS.entries()) {
   const { child, url } = await spawnServe(dir, [], env);
   try {
     note(`writing ${N} entries over HTTP (${conns} connections, embedded storage)…`);
+    await writeRun([url], warmSets[run]!, conns);
     const c0 = threadCpu(child.pid!);
     const u0 = process.cpuUsage();
     const r = await writeRun([url], sets[run]!, conns);
@@ -245,6 +252,7 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
     const { child, url } = await spawnServe(dir);
     try {
       note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage)…`);
+      await writeRun([url], warmSets[CONNS.length + 2]!, CONN);
       const c0 = threadCpu(child.pid!);
       const out = await new Promise<string>((resolve, reject) => {
         const w = spawn('wrk', ['-t1', `-c${CONN}`, `-d${SECS}s`, '-s', script, url, '--', bodiesFile], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -336,6 +344,7 @@ if (PG) {
         try {
           for (const d of dirs) children.push(await spawnServe(d, ['--storage', pgServer.url, '--log-key', pgKeyFile]));
           note(`writing ${N} entries over HTTP to ${servers} server(s) on PostgreSQL…`);
+          await writeRun(children.map((c) => c.url), warmSets[CONNS.length + servers - 1]!);
           const r = await writeRun(children.map((c) => c.url), set);
           rows.push([`writes, PostgreSQL, ${servers} server${servers > 1 ? 's' : ''}, ${CONN} conns, ${fmt(N)} entries`, `${fmt(r.perSec)} entries/s`, `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms`]);
         } catch (e) {
