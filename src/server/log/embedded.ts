@@ -7,8 +7,8 @@
  * The index has a file of its own because its random-key B-tree inserts were most of what each commit
  * wrote (~10 of 16 KiB per entry) and so most of what each commit's flush waited for. A batch's commit
  * records its index rows only as one packed, sequential `index_journal` row in log.sqlite (flushed with
- * it); they are written into index.sqlite shortly after the batch is answered (within 50 ms, several
- * batches per transaction) and served from memory until then, so lookups, searches and the duplicate
+ * it); they are written into index.sqlite after the batch is answered (within 250 ms, the batches of
+ * that time in one transaction) and served from memory until then, so lookups, searches and the duplicate
  * check see them at once. index.sqlite's WAL is flushed in the background (at most once a second), after
  * which the next commit deletes the journal rows it covers. On start, an index behind the log (a crash
  * before rows were applied, or a power cut that lost unflushed index writes) is replayed from the
