@@ -93,6 +93,7 @@ it('--pool-nice lowers the priority of the pool threads that verified and signed
     });
     // Relative to the process's own priority, which the test runner may have lowered already.
     const base = threads.find((th) => th.tid === s.child.pid)!.nice;
+    if (base + 7 > 19) return t.skip(`the test runs at nice ${base}: no room for 7 more steps`);
     const lowered = threads.filter((th) => th.nice === Math.min(19, base + 7));
     assert.ok(lowered.length >= 1, JSON.stringify(threads));
     assert.ok(lowered.every((th) => th.name === 'libuv-worker'), JSON.stringify(threads));
