@@ -52,7 +52,8 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     const code = e instanceof SignetError ? e.exitCode : 1;
-    process.stderr.write(`Error: ${describeError(e)}\n`);
+    const hint = e instanceof SignetError && e.code === 'KEY_PASSWORD' ? (await import('./password.js')).wrongPasswordHint() : '';
+    process.stderr.write(`Error: ${describeError(e)}${hint}\n`);
     if (process.env.SIGNET_DEBUG && e instanceof Error) process.stderr.write((e.stack ?? '') + '\n');
     return code;
   }
