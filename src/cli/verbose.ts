@@ -1,11 +1,12 @@
 /**
  * `-d/--verbose`: one stderr line per HTTP request the command makes — method, URL, status and time to
- * the response headers. Every client in Signet (registry transport, Rekor, Fulcio, TSA, OIDC, global
- * fetch) runs on undici, which announces its requests on diagnostics channels; listening there covers
- * them all without threading a logger through each client. Secrets never appear: URLs lose any
+ * the response headers. Signet's clients run on undici (registry transport, global fetch) or node:http
+ * (service clients, the TUF client); both announce their requests on diagnostics channels, and listening
+ * there covers every client without threading a logger through each. Secrets never appear: URLs lose any
  * user:password part, and query values whose names look secret are replaced by "…".
  */
 import { subscribe } from 'node:diagnostics_channel';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 
 interface UndiciRequest {
   origin?: string | URL;
@@ -60,5 +61,26 @@ export function enableRequestLog(write: (line: string) => void = (l) => process.
   subscribe('undici:request:error', (m) => {
     const { request, error } = m as { request: UndiciRequest; error: Error };
     line(request, `failed: ${error.message}`);
+  });
+
+  // node:http and node:https clients (ClientRequest): the Host header carries the port.
+  const httpStarted = new WeakMap<object, number>();
+  const httpLine = (req: ClientRequest, outcome: string): void => {
+    const t0 = httpStarted.get(req);
+    const ms = t0 === undefined ? '' : ` (${(performance.now() - t0).toFixed(0)} ms)`;
+    const host = req.getHeader('host');
+    const origin = `${req.protocol}//${typeof host === 'string' ? host : req.host}`;
+    write(`HTTP ${req.method} ${describeUrl(origin, req.path)} → ${outcome}${ms}`);
+  };
+  subscribe('http.client.request.start', (m) => {
+    httpStarted.set((m as { request: ClientRequest }).request, performance.now());
+  });
+  subscribe('http.client.response.finish', (m) => {
+    const { request, response } = m as { request: ClientRequest; response: IncomingMessage };
+    httpLine(request, String(response.statusCode));
+  });
+  subscribe('http.client.request.error', (m) => {
+    const { request, error } = m as { request: ClientRequest; error: Error };
+    httpLine(request, `failed: ${error.message}`);
   });
 }

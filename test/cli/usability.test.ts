@@ -13,7 +13,10 @@ import { after, before, describe, test } from 'node:test';
 import { RegistryClient } from '../../src/oci/index.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { encryptPrivateKey, generateKeyPair, publicKeyInfo } from '../../src/keys/index.js';
-import { describeUrl } from '../../src/cli/verbose.js';
+import { describeUrl, enableRequestLog } from '../../src/cli/verbose.js';
+import { createServer, get as httpGet } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { freePort, pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { MAIN, runCli } from '../helpers/cli.js';
 
@@ -79,6 +82,26 @@ describe('global flags', () => {
     const refused = await runCli(['--verbose', 'log', 'info', '--rekor-url', `http://127.0.0.1:${closed}`]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, new RegExp(`^HTTP GET http://127\\.0\\.0\\.1:${closed}/api/v1/log → failed: .*ECONNREFUSED`, 'm'));
+  });
+
+  test('the request log covers node:http clients as well as fetch (undici), failures included', async () => {
+    const lines: string[] = [];
+    enableRequestLog((l) => lines.push(l));
+    const server = createServer((_req, res) => res.writeHead(204).end()).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    try {
+      await new Promise<void>((resolve, reject) => httpGet(`http://127.0.0.1:${port}/via-http?token=secret`, (r) => r.resume().on('end', resolve)).on('error', reject));
+      await fetch(`http://127.0.0.1:${port}/via-fetch`, { method: 'POST', body: 'x' });
+      const closed = await freePort();
+      await new Promise<void>((resolve) => httpGet(`http://127.0.0.1:${closed}/refused`).on('error', () => resolve()));
+      assert.match(lines.join('\n'), new RegExp(`^HTTP GET http://127\\.0\\.0\\.1:${port}/via-http\\?token=… → 204 \\(\\d+ ms\\)$`, 'm'));
+      assert.match(lines.join('\n'), new RegExp(`^HTTP POST http://127\\.0\\.0\\.1:${port}/via-fetch → 204 \\(\\d+ ms\\)$`, 'm'));
+      assert.match(lines.join('\n'), new RegExp(`^HTTP GET http://127\\.0\\.0\\.1:${closed}/refused → failed: .*ECONNREFUSED`, 'm'));
+      assert.ok(!lines.join('\n').includes('secret'));
+    } finally {
+      server.close();
+    }
   });
 
   test('--verbose URLs carry no secrets', () => {
