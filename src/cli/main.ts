@@ -30,7 +30,8 @@ export async function main(argv: string[]): Promise<number> {
   // `signet --version` is `signet version`.
   if (argv[0] === '--version') argv = ['version', ...argv.slice(1)];
   program.hook('preAction', async () => {
-    const global = program.opts<{ verbose?: boolean; outputFile?: string }>();
+    const global = program.opts<{ verbose?: boolean; outputFile?: string; version?: boolean }>();
+    if (global.version) throw new SignetError('USAGE', '--version takes no command: signet --version (or signet version)');
     if (global.verbose) (await import('./verbose.js')).enableRequestLog();
     if (global.outputFile !== undefined) {
       if (global.outputFile === '') throw new SignetError('USAGE', '--output-file needs a file name');

@@ -54,6 +54,9 @@ describe('global flags', () => {
     assert.equal(a.code, 0, a.stderr);
     assert.equal(a.stdout, b.stdout);
     assert.match(a.stdout, /^signet \d+\.\d+\.\d+/);
+    const withCommand = await runCli(['public-key', '--version', '--key', pubPath]);
+    assert.equal(withCommand.code, 2);
+    assert.match(withCommand.stderr, /^Error: --version takes no command/);
   });
 
   test('--output-file writes stdout into the file (before or after the command); nothing on failure', async () => {
