@@ -72,7 +72,19 @@ export function parsePositiveInt(v: string): number {
   return n;
 }
 
-/** Messages for people go to stderr; machine output to stdout. */
+/** `--output-file`: machine output collected here instead of stdout, written whole when the command succeeds. */
+let captured: Buffer[] | undefined;
+
+export function captureStdout(): void {
+  captured = [];
+}
+
+/** What `ui.out` collected since `captureStdout`, or undefined when stdout was not captured. */
+export function capturedStdout(): Buffer | undefined {
+  return captured ? Buffer.concat(captured) : undefined;
+}
+
+/** Messages for people go to stderr; machine output to stdout (or the --output-file). */
 export const ui = {
   info(msg: string): void {
     process.stderr.write(msg + '\n');
@@ -81,7 +93,8 @@ export const ui = {
     process.stderr.write('WARNING: ' + msg + '\n');
   },
   out(text: string): void {
-    process.stdout.write(text);
+    if (captured) captured.push(Buffer.from(text, 'utf8'));
+    else process.stdout.write(text);
   },
 };
 

@@ -4,9 +4,9 @@
  * errors become one line on stderr and the exit code of their SignetError code.
  */
 import { Command, CommanderError } from 'commander';
-import { normalizeBooleanFlags } from './common.js';
+import { captureStdout, capturedStdout, normalizeBooleanFlags } from './common.js';
 import { describeError, SignetError } from '../errors.js';
-import { VERSION } from '../version.js';
+import { writeFileAtomic } from '../fsutil.js';
 import { registerAll } from './commands/index.js';
 
 // `signet … | head` closes stdout early: that is the reader's choice, not an error worth a stack trace.
@@ -20,26 +20,41 @@ for (const stream of [process.stdout, process.stderr]) {
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('signet')
     .description('Sign and verify container images and artifacts, compatible with Sigstore cosign')
-    .version(VERSION, '--cli-version', 'print the version number')
-    .option('-d, --verbose', 'log debug information to stderr')
+    .option('--version', 'print the version (as signet version does)')
+    .option('-d, --verbose', 'print each HTTP request (method, URL, status, time) to stderr')
     .option('-t, --timeout <duration>', 'timeout for commands (e.g. 30s, 3m)', '3m')
-    .option('--output-file <file>', 'write stdout to this file instead')
+    .option('--output-file <file>', 'write what would go to stdout to this file instead (written whole when the command succeeds)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(add --help for usage)');
+  // `signet --version` is `signet version`.
+  if (argv[0] === '--version') argv = ['version', ...argv.slice(1)];
+  program.hook('preAction', async () => {
+    const global = program.opts<{ verbose?: boolean; outputFile?: string; version?: boolean }>();
+    if (global.version) throw new SignetError('USAGE', '--version takes no command: signet --version (or signet version)');
+    if (global.verbose) (await import('./verbose.js')).enableRequestLog();
+    if (global.outputFile !== undefined) {
+      if (global.outputFile === '') throw new SignetError('USAGE', '--output-file needs a file name');
+      captureStdout();
+    }
+  });
   // cosign accepts single-dash long flags (-key); normalise them like cosign's main does.
   await registerAll(program, argv);
   const args = normalizeBooleanFlags(program, argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/.test(a) && a.length > 2 && !a.startsWith('--') ? '-' + a : a)));
   try {
     await program.parseAsync(args, { from: 'user' });
-    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+    const code = process.exitCode === undefined ? 0 : Number(process.exitCode);
+    const out = capturedStdout();
+    if (out !== undefined && code === 0) await writeFileAtomic(program.opts<{ outputFile: string }>().outputFile, out);
+    return code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help') return 0;
       return e.exitCode === 0 ? 0 : 2;
     }
     const code = e instanceof SignetError ? e.exitCode : 1;
-    process.stderr.write(`Error: ${describeError(e)}\n`);
+    const hint = e instanceof SignetError && e.code === 'KEY_PASSWORD' ? (await import('./password.js')).wrongPasswordHint() : '';
+    process.stderr.write(`Error: ${describeError(e)}${hint}\n`);
     if (process.env.SIGNET_DEBUG && e instanceof Error) process.stderr.write((e.stack ?? '') + '\n');
     return code;
   }

@@ -15,12 +15,54 @@ export interface ReadPasswordOptions {
 const DEFAULT_PROMPT = 'Enter password for private key: ';
 const CONFIRM_PROMPT = 'Enter password for private key again: ';
 
+/** Where the last password came from, for the hints below; never the password itself. */
+export type PasswordOrigin = 'env' | 'terminal' | 'stdin';
+let last: { origin: PasswordOrigin; empty: boolean; trailingNewline: boolean } | undefined;
+
+function remember(origin: PasswordOrigin, pw: Buffer): Buffer {
+  last = { origin, empty: pw.length === 0, trailingNewline: pw.length > 0 && pw[pw.length - 1] === 0x0a };
+  return pw;
+}
+
+const NEWLINE_COUNTS =
+  'the password read from standard input ends in a newline, which is part of the password (as in cosign)';
+const WITHOUT_NEWLINE = 'pipe it without one (printf \'%s\' "$PASSWORD" | signet …) or set COSIGN_PASSWORD';
+
+/** For a wrong-password error: the hint that a piped password's trailing newline counts. */
+export function wrongPasswordHint(): string {
+  return last?.origin === 'stdin' && last.trailingNewline ? `; ${NEWLINE_COUNTS}: ${WITHOUT_NEWLINE}` : '';
+}
+
+/**
+ * What a person should know about the password a new key was just encrypted with: an empty one (no
+ * terminal, nothing piped, or COSIGN_PASSWORD=""), or a piped one whose trailing newline is now part
+ * of it. Undefined when there is nothing to say.
+ */
+export function newKeyPasswordNotice(keyPath: string): { warning?: string; note?: string } {
+  if (!last) return {};
+  if (last.empty) {
+    const why =
+      last.origin === 'env'
+        ? 'COSIGN_PASSWORD is set to the empty string'
+        : last.origin === 'stdin'
+          ? 'standard input is not a terminal and gave no password, and COSIGN_PASSWORD is not set'
+          : 'the password entered was empty';
+    return { warning: `${keyPath} is encrypted with an empty password (${why}): anyone with the file can sign with it` };
+  }
+  if (last.origin === 'stdin' && last.trailingNewline) {
+    return {
+      note: `Note: ${NEWLINE_COUNTS}: pipe it the same way when signing, or make the key again without it (printf '%s' "$PASSWORD" | signet …, or COSIGN_PASSWORD)`,
+    };
+  }
+  return {};
+}
+
 export async function readPassword(opts: ReadPasswordOptions): Promise<Buffer> {
   const fromEnv = process.env.COSIGN_PASSWORD;
-  if (fromEnv !== undefined) return Buffer.from(fromEnv, 'utf8');
+  if (fromEnv !== undefined) return remember('env', Buffer.from(fromEnv, 'utf8'));
   if (process.stdin.isTTY) {
     const first = await promptHidden(opts.prompt ?? DEFAULT_PROMPT);
-    if (!opts.confirm) return first;
+    if (!opts.confirm) return remember('terminal', first);
     const again = await promptHidden(CONFIRM_PROMPT);
     const same = first.equals(again);
     again.fill(0);
@@ -28,9 +70,9 @@ export async function readPassword(opts: ReadPasswordOptions): Promise<Buffer> {
       first.fill(0);
       throw new SignetError('USAGE', 'passwords do not match');
     }
-    return first;
+    return remember('terminal', first);
   }
-  return readAllStdin();
+  return remember('stdin', await readAllStdin());
 }
 
 /**

@@ -91,7 +91,7 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
   // Sign and log everything first: a failure here must not leave some images signed and others not.
   const prepared: Prepared[] = await mapBounded(targets, opts.maxWorkers ?? 8, async (target) => {
     const p = newFormat ? await prepareBundle(opts, target) : await prepareLegacy(opts, target);
-    if (tlogs.length > 0) say(`tlog entry created for ${target.input}`);
+    if (tlogs.length > 0) for (const index of logIndices(p)) say(`tlog entry created with index: ${index}`);
     return p;
   });
   // Push with bounded concurrency: many images in one call share connections and tokens.
@@ -107,6 +107,20 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
   };
   await Promise.all(Array.from({ length: Math.min(opts.maxWorkers ?? 8, prepared.length) }, worker));
   return results;
+}
+
+/** The log indices of a prepared signature's entries (bundle tlogEntries, or the legacy Rekor bundle annotation), as cosign prints them. */
+function logIndices(p: Prepared): string[] {
+  try {
+    if (p.kind === 'bundle') {
+      const doc = JSON.parse(p.bundle.toString('utf8')) as { verificationMaterial?: { tlogEntries?: Array<{ logIndex?: unknown }> } };
+      return (doc.verificationMaterial?.tlogEntries ?? []).map((e) => String(e.logIndex));
+    }
+    const annotation = p.layer.annotations[ANNOTATION.bundle];
+    return annotation ? [String((JSON.parse(annotation) as { Payload?: { logIndex?: unknown } }).Payload?.logIndex)] : [];
+  } catch {
+    return [];
+  }
 }
 
 /** `fn` over `items` with at most `limit` running at once; results in input order. */

@@ -141,6 +141,9 @@ export async function verifyOne(opts: VerifyImagesOptions, input: string): Promi
   const verified: VerifiedSignature[] = [];
   const rejected: ImageVerification['rejected'] = [];
   const codes = new Set<string>();
+  // Keyless: signatures made with a key (NO_CERTIFICATE) are of the other kind, not the reason to report.
+  let madeWithKey = 0;
+  const reasons = new Set<string>();
   for (const c of candidates) {
     try {
       verified.push(c.check());
@@ -149,14 +152,18 @@ export async function verifyOne(opts: VerifyImagesOptions, input: string): Promi
       if (e.code === 'USAGE') throw e;
       codes.add(e.code);
       rejected.push({ location: c.location, reason: e.message });
+      if (e.code === 'NO_CERTIFICATE') madeWithKey++;
+      else reasons.add(e.message);
     }
   }
   if (verified.length === 0) {
     if (codes.size === 1 && codes.has('NO_CERTIFICATE')) {
       throw new SignetError('NO_CERTIFICATE', `no certificate found on the signatures of ${input}: they were made with a key; verify with --key`);
     }
-    const reasons = [...new Set(rejected.map((r) => r.reason))].join('; ');
-    throw new SignetError('NO_MATCHING_SIGNATURES', `no matching signatures for ${input}: ${reasons}`);
+    // What matters first: why the signatures of the kind asked for failed; the others only get counted.
+    const why = [...reasons];
+    if (madeWithKey > 0) why.push(`${madeWithKey === 1 ? 'one other signature was' : `${madeWithKey} other signatures were`} made with a key (verify with --key)`);
+    throw new SignetError('NO_MATCHING_SIGNATURES', `no matching signatures for ${input}: ${why.join('; ')}`);
   }
   return { input, digest: target!.subject.digest, verified, rejected };
 }

@@ -60,7 +60,7 @@ export function importPrivateKeyPem(pem: string): KeyObject {
   }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (key.asymmetricKeyType === 'rsa' && (bits < IMPORT_RSA_MIN_BITS || bits > IMPORT_RSA_MAX_BITS)) {
-    throw new SignetError('KEY_UNSUPPORTED', `RSA key size ${bits} is not allowed (use ${IMPORT_RSA_MIN_BITS} to ${IMPORT_RSA_MAX_BITS} bits)`);
+    throw new SignetError('KEY_UNSUPPORTED', `RSA key size ${bits} is not allowed (${IMPORT_RSA_MIN_BITS} to ${IMPORT_RSA_MAX_BITS} bits to sign, as in cosign; 2048 to 8192 bits to verify)`);
   }
   publicKeyInfo(key);
   return key;

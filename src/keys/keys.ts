@@ -75,7 +75,7 @@ function classify(pub: KeyObject): { kind: KeyKind; hash: HashAlg | null } {
       if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
         throw new SignetError(
           'KEY_UNSUPPORTED',
-          `RSA key size ${bits} is not allowed (use ${RSA_MIN_BITS} to ${RSA_MAX_BITS} bits)`,
+          `RSA key size ${bits} is not allowed (${RSA_MIN_BITS} to ${RSA_MAX_BITS} bits to verify; 2048 to 4096 bits to sign, as in cosign)`,
         );
       }
       return { kind: 'rsa', hash: 'sha256' };

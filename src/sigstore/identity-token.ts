@@ -151,7 +151,12 @@ async function discover(issuer: string, timeoutMs: number): Promise<Discovery> {
   const doc = await httpJson(url, { headers: { Accept: 'application/json' } }, `OIDC discovery for ${issuer}`, timeoutMs);
   const endpoint = (name: string): string => {
     const v = doc[name];
-    if (typeof v !== 'string') throw new SignetError('MALFORMED', `OIDC discovery for ${issuer}: no ${name}`);
+    if (typeof v !== 'string') {
+      // A signet serve --dev-oidc issuer mints tokens on request and has no browser login.
+      const server = /\/oidc\/?$/.test(issuer) ? issuer.replace(/\/oidc\/?$/, '') : 'URL';
+      const hint = name === 'authorization_endpoint' ? `: it offers no browser login; get a token elsewhere and pass it with --identity-token or SIGSTORE_ID_TOKEN (for signet serve --dev-oidc: signet dev token --server ${server} --email ADDRESS)` : '';
+      throw new SignetError('MALFORMED', `OIDC discovery for ${issuer}: no ${name}${hint}`);
+    }
     let u: URL;
     try {
       u = new URL(v);

@@ -82,15 +82,42 @@ describe('signet generate-key-pair', () => {
     decryptPrivateKey(await readFile(join(d, 'cosign.key'), 'utf8'), new Uint8Array(0));
   });
 
-  test('password from stdin is taken byte for byte, trailing newline included, as cosign does', async () => {
+  test('password from stdin is taken byte for byte, trailing newline included, as cosign does (and says so)', async () => {
     const d = await freshDir();
     const r = signet(d, ['generate-key-pair', '--output-key-prefix', 'release'], { input: 'from stdin\n' });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stderr, 'Private key written to release.key\nPublic key written to release.pub\n');
+    assert.match(r.stderr, /^Private key written to release\.key\nPublic key written to release\.pub\nNote: the password read from standard input ends in a newline, which is part of the password \(as in cosign\)[^\n]*COSIGN_PASSWORD\)\n$/);
     assert.ok(!r.stderr.includes('from stdin'));
     decryptPrivateKey(await readFile(join(d, 'release.key'), 'utf8'), Buffer.from('from stdin\n'));
     const released = await readFile(join(d, 'release.key'), 'utf8');
     assert.throws(() => decryptPrivateKey(released, Buffer.from('from stdin')));
+  });
+
+  test('no terminal, nothing piped, no COSIGN_PASSWORD: the key is made with an empty password, and stderr says so', async () => {
+    const d = await freshDir();
+    const r = signet(d, ['generate-key-pair'], { input: '' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /\nWARNING: cosign\.key is encrypted with an empty password \(standard input is not a terminal and gave no password, and COSIGN_PASSWORD is not set\)/);
+    decryptPrivateKey(await readFile(join(d, 'cosign.key'), 'utf8'), new Uint8Array(0));
+    const fromEnv = signet(d, ['generate-key-pair', '--output-key-prefix', 'env'], { env: { COSIGN_PASSWORD: '' } });
+    assert.match(fromEnv.stderr, /WARNING: env\.key is encrypted with an empty password \(COSIGN_PASSWORD is set to the empty string\)/);
+    const withPw = signet(d, ['generate-key-pair', '--output-key-prefix', 'pw'], { input: 'secret' });
+    assert.equal(withPw.stderr, 'Private key written to pw.key\nPublic key written to pw.pub\n');
+  });
+
+  test('a wrong piped password that ends in a newline: the error says the newline counts and how to avoid it', async () => {
+    const d = await freshDir();
+    assert.equal(signet(d, ['generate-key-pair'], { input: 'pw' }).code, 0);
+    assertOneLineError(
+      signet(d, ['public-key', '--key', 'cosign.key'], { input: 'pw\n' }),
+      1,
+      /cosign\.key: incorrect password.*; the password read from standard input ends in a newline, which is part of the password \(as in cosign\): pipe it without one \(printf '%s' "\$PASSWORD" \| signet …\) or set COSIGN_PASSWORD$/m,
+    );
+    // No newline, no hint: the password is simply wrong.
+    const plain = signet(d, ['public-key', '--key', 'cosign.key'], { input: 'nope' });
+    assertOneLineError(plain, 1, /incorrect password/);
+    assert.doesNotMatch(plain.stderr, /newline/);
+    assert.equal(signet(d, ['public-key', '--key', 'cosign.key'], { input: 'pw' }).code, 0);
   });
 
   test('existing files: refused without a TTY, kept intact; -y and COSIGN_YES overwrite', async () => {
@@ -161,12 +188,27 @@ describe('signet import-key-pair', () => {
     await writeFile(join(d, 'small.pem'), invalidrsasmallkey);
     await writeFile(join(d, 'cosign.key'), pemsigstorekey);
     const env = { COSIGN_PASSWORD: 'x' };
-    assertOneLineError(signet(d, ['import-key-pair', '-k', 'small.pem'], { env }), 1, /small\.pem: RSA key size 1024 is not allowed/);
+    assertOneLineError(signet(d, ['import-key-pair', '-k', 'small.pem'], { env }), 1, /small\.pem: RSA key size 1024 is not allowed \(2048 to 4096 bits to sign, as in cosign; 2048 to 8192 bits to verify\)/);
     assertOneLineError(signet(d, ['import-key-pair', '-k', 'cosign.key'], { env }), 1, /already in cosign's encrypted format/);
     assertOneLineError(signet(d, ['import-key-pair', '-k', 'absent.pem'], { env }), 1, /cannot read key file absent\.pem: no such file/);
     assertOneLineError(signet(d, ['import-key-pair'], { env }), 2, /needs --key/);
     assert.deepEqual((await readdir(d)).sort(), ['cosign.key', 'small.pem']);
   });
+});
+
+test('RSA size errors state the same ranges whether the key is imported or used to verify', async () => {
+  const d = await freshDir();
+  const small = generateKeyPairSync('rsa', { modulusLength: 1024 });
+  await writeFile(join(d, 'small.pem'), small.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  await writeFile(join(d, 'small.pub'), small.publicKey.export({ format: 'pem', type: 'spki' }));
+  await writeFile(join(d, 'blob.txt'), 'blob');
+  const imported = signet(d, ['import-key-pair', '-k', 'small.pem'], { env: { COSIGN_PASSWORD: 'x' } });
+  const verified = signet(d, ['verify-blob', '--key', 'small.pub', '--insecure-ignore-tlog', '--signature', 'AAAAAAAAAAAAAAAAAAAAAAAA', 'blob.txt']);
+  for (const r of [imported, verified]) {
+    assertOneLineError(r, 1, /RSA key size 1024 is not allowed \(/);
+    assert.match(r.stderr, /2048 to 4096 bits to sign/);
+    assert.match(r.stderr, /2048 to 8192 bits to verify/);
+  }
 });
 
 describe('signet public-key', () => {

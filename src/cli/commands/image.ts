@@ -175,6 +175,6 @@ function printVerification(v: ImageVerification, flags: { key?: string; annotati
       ui.out(s.payload.toString('utf8') + '\n');
     }
   } else {
-    ui.out('\n' + JSON.stringify(v.verified.map((s) => s.claims)) + '\n');
+    ui.out(JSON.stringify(v.verified.map((s) => s.claims)) + '\n');
   }
 }

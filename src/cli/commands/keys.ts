@@ -16,7 +16,7 @@ import {
 import { pathExists, writeFileAtomic } from '../../fsutil.js';
 import type { KeyObject } from 'node:crypto';
 import { boolOpt, examples, opt, ui } from '../common.js';
-import { askYesNo, readPassword } from '../password.js';
+import { askYesNo, newKeyPasswordNotice, readPassword } from '../password.js';
 
 /** Decide whether existing key files may be replaced: --yes, else ask on a terminal, else refuse. */
 async function confirmOverwrite(prefix: string, yes: boolean): Promise<boolean> {
@@ -47,6 +47,9 @@ async function saveEncrypted(key: KeyObject, prefix: string, yes: boolean): Prom
   const { keyPath, pubPath } = await writeKeyPair(prefix, privatePem, publicKeyInfo(key).pem, { overwrite });
   ui.info(`Private key written to ${keyPath}`);
   ui.info(`Public key written to ${pubPath}`);
+  const notice = newKeyPasswordNotice(keyPath);
+  if (notice.warning) ui.warn(notice.warning);
+  if (notice.note) ui.info(notice.note);
 }
 
 export interface GenerateKeyPairFlags {
