@@ -103,6 +103,15 @@ describe("the ecosystem's trusted roots", () => {
     assert.equal(verifyStaging(root).tlogEntries, 1);
   });
 
+  it('a certificate authority Signet cannot read is skipped when the bundle does not need it, named when it does', () => {
+    const broken = { uri: 'https://broken.example', certChain: { certificates: [{ rawBytes: Buffer.from('not a certificate').toString('base64') }] }, validFor: { start: '2020-01-01T00:00:00Z' } };
+    assert.equal(verifyStaging(staging((d) => d.certificateAuthorities.unshift(broken))).tlogEntries, 1);
+    assert.throws(
+      () => verifyStaging(staging((d) => (d.certificateAuthorities = [broken]))),
+      (e: unknown) => isSignetError(e, 'VERIFICATION') && /^certificate chain: .*certificate authority https:\/\/broken\.example.*(does not parse|truncated|not a DER)/.test((e as Error).message),
+    );
+  });
+
   it('the transparency log the bundle needs, unusable: the error names its log ID and why', () => {
     const root = staging((d) => {
       d.tlogs[0].publicKey.keyDetails = 'ML_DSA_87';
