@@ -187,8 +187,8 @@ function enumName(v: unknown, numbers: Record<number, string>): string | undefin
   return undefined;
 }
 
-/** Load a log key as its keyDetails say; throws Unusable with the reason. */
-function logKey(raw: Buffer, details: string, list: 'tlogs' | 'ctlogs', where: string): KeyObject {
+/** Load a log key as its keyDetails say, and whether `raw` was an SPKI; throws Unusable with the reason. */
+function logKey(raw: Buffer, details: string, list: 'tlogs' | 'ctlogs', where: string): { key: KeyObject; spki: boolean } {
   const spec = KEY_DETAILS[details];
   if (!spec) {
     if (details !== 'PUBLIC_KEY_DETAILS_UNSPECIFIED') unusable(`${where}.keyDetails ${JSON.stringify(details)} is not a key type Signet knows`);
@@ -201,16 +201,18 @@ function logKey(raw: Buffer, details: string, list: 'tlogs' | 'ctlogs', where: s
     }
     if (!['ec', 'rsa', 'ed25519'].includes(key.asymmetricKeyType ?? '')) unusable(`${where} is a ${key.asymmetricKeyType ?? 'unknown'} key, which logs do not sign with`);
     if (key.asymmetricKeyType === 'ec' && !CURVE_HASH[key.asymmetricKeyDetails?.namedCurve ?? '']) unusable(`${where} is on curve ${key.asymmetricKeyDetails?.namedCurve ?? 'unknown'}, which is not supported`);
-    return key;
+    return { key, spki: true };
   }
   if ('unsupported' in spec) unusable(`${where}.keyDetails is ${details}: ${spec.unsupported}`);
   let key: KeyObject | undefined;
+  let spki = false;
   // PKCS#1 and SubjectPublicKeyInfo are both DER SEQUENCEs that cannot be mistaken for each other: an
   // RSA key written in the other encoding than its details say is still the same key.
   const formats: Array<'spki' | 'pkcs1'> = spec.type === 'rsa' ? [spec.format, spec.format === 'spki' ? 'pkcs1' : 'spki'] : ['spki'];
   for (const format of formats) {
     try {
       key = createPublicKey({ key: raw, format: 'der', type: format });
+      spki = format === 'spki';
       break;
     } catch {
       // try the next encoding
@@ -223,7 +225,7 @@ function logKey(raw: Buffer, details: string, list: 'tlogs' | 'ctlogs', where: s
   if (list === 'tlogs' && spec.curve && spec.sigHash !== CURVE_HASH[spec.curve]) {
     unusable(`${where}.keyDetails is ${details}: Signet checks log signatures of this curve with ${CURVE_HASH[spec.curve]}`);
   }
-  return key;
+  return { key, spki };
 }
 
 /** One TransparencyLogInstance (tlogs and ctlogs share the message). */
@@ -253,12 +255,13 @@ function parseLogInstance(v: unknown, listName: 'tlogs' | 'ctlogs', index: numbe
       }
     }
     const raw = bytes(pk.rawBytes, `${where}.publicKey.rawBytes`);
-    const publicKey = logKey(raw, keyDetails, listName, `${where}.publicKey`);
+    const { key: publicKey, spki } = logKey(raw, keyDetails, listName, `${where}.publicKey`);
     const log: TrustedLog = {
       baseUrl,
       hashAlgorithm,
       publicKey,
-      spkiDer: publicKey.export({ format: 'der', type: 'spki' }),
+      // As given when it is an SPKI (hashes over it must match what the log computed); converted from PKCS#1.
+      spkiDer: spki ? raw : publicKey.export({ format: 'der', type: 'spki' }),
       keyDetails,
       validFor: partial.validFor,
       logId: partial.logId,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { isSignetError } from '../../src/errors.js';
 import { findLog, findLogsByKeyHint, parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
 import { PUBLIC_GOOD_TLOGS, publicGoodRoot } from './tlog-fixtures.js';
@@ -103,4 +103,19 @@ test('a log the root lists with an unusable key is an error only when it is look
     () => findLog(r, id),
     (e: unknown) => isSignetError(e, 'TLOG') && (e as Error).message.includes(`transparency log https://rekor.sigstore.dev (log ID ${id.toString('base64')})`) && /ML-DSA keys are not supported/.test((e as Error).message),
   );
+});
+
+test('an RSA log key in PKCS#1 (PKCS1_RSA_PKCS1V5) loads, and its SPKI is what IDs and key hints are computed over', () => {
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pkcs1 = publicKey.export({ format: 'der', type: 'pkcs1' });
+  const spki = publicKey.export({ format: 'der', type: 'spki' });
+  const logId = createHash('sha256').update(spki).digest();
+  const r = parseTrustedRoot(withLog((l) => ({ ...l, logId: { keyId: logId.toString('base64') }, publicKey: { ...l.publicKey, rawBytes: pkcs1.toString('base64'), keyDetails: 'PKCS1_RSA_PKCS1V5' } })));
+  assert.equal(r.unusable, undefined);
+  const log = findLog(r, logId)!;
+  assert.equal(log.publicKey.asymmetricKeyType, 'rsa');
+  assert.ok(log.spkiDer.equals(spki));
+  assert.deepEqual(findLogsByKeyHint(r, logId.subarray(0, 4)), [log]);
+  // An SPKI is kept byte for byte as the root gives it.
+  assert.ok(parseTrustedRoot(publicGoodRoot()).tlogs[0]!.spkiDer.equals(Buffer.from(PUBLIC_GOOD_TLOGS[0]!.publicKey.rawBytes, 'base64')));
 });
