@@ -141,10 +141,10 @@ function list(v: unknown, where: string): unknown[] {
   return v;
 }
 
-/** protojson bytes: standard base64, or base64url (both with optional padding). */
+/** protojson bytes: standard base64 or base64url, padding optional; line breaks (wrapped output) skipped. */
 function bytes(v: unknown, where: string): Buffer {
   if (typeof v !== 'string' || v === '') unusable(`${where} is missing`);
-  const std = (v as string).replace(/-/g, '+').replace(/_/g, '/');
+  const std = (v as string).replace(/[\r\n]/g, '').replace(/-/g, '+').replace(/_/g, '/');
   let b: Buffer;
   try {
     b = decodeBase64Strict(std, where);
@@ -240,8 +240,8 @@ function parseLogInstance(v: unknown, listName: 'tlogs' | 'ctlogs', index: numbe
     // The IDs first, so that an unusable log can still be recognised (and named) by them.
     partial.logId = keyIdOf(v.logId, `${where}.logId`);
     if (v.checkpointKeyId !== undefined && v.checkpointKeyId !== null) partial.checkpointKeyId = keyIdOf(v.checkpointKeyId, `${where}.checkpointKeyId`);
-    if (listName === 'tlogs' && partial.logId.length !== 32) unusable(`${where}.logId.keyId is ${partial.logId.length} bytes, expected 32`);
-    if (listName === 'ctlogs' && partial.logId.length !== 32) unusable(`${where}.logId.keyId is ${partial.logId.length} bytes, expected 32 (RFC 6962 log ID)`);
+    // RFC 6962 log IDs are SHA-256 hashes; a Rekor v2 log's ID may be its (shorter) checkpoint key ID.
+    if (listName === 'ctlogs' && partial.logId.length !== 32) unusable(`${where}.logId.keyId is ${partial.logId.length} bytes, expected 32`);
     if (!pk) unusable(`${where}.publicKey is missing`);
     partial.validFor = validity(pk.validFor, `${where}.publicKey.validFor`);
     // CT logs hash nothing the verifier checks; a tlog's Merkle hash must be one Signet computes.

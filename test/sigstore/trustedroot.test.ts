@@ -59,7 +59,7 @@ test('a log whose entry Signet cannot use is kept as unusable with the reason, n
     ['a validity that is not a time', (l) => ({ ...l, publicKey: { ...l.publicKey, validFor: { start: 'yesterday' } } }), /validFor\.start is not an RFC 3339/],
     ['a validity without a start', (l) => ({ ...l, publicKey: { ...l.publicKey, validFor: { end: '2030-01-01T00:00:00Z' } } }), /validFor has no start/],
     ['a validity that ends before it starts', (l) => ({ ...l, publicKey: { ...l.publicKey, validFor: { start: '2022-01-01T00:00:00Z', end: '2021-01-01T00:00:00Z' } } }), /ends before it starts/],
-    ['a short log ID', (l) => ({ ...l, logId: { keyId: 'AAAA' } }), /3 bytes, expected 32/],
+    ['an empty log ID', (l) => ({ ...l, logId: { keyId: '' } }), /logId\.keyId is missing/],
     ['no log ID', (l) => ({ ...l, logId: undefined }), /logId is missing/],
     ['an unknown Merkle hash', (l) => ({ ...l, hashAlgorithm: 'MD5' }), /hash algorithm/],
   ];
@@ -82,6 +82,8 @@ test('optional fields may be absent or null, unknown fields are ignored, enums m
   v2.publicKey.keyDetails = 7; // PKIX_ED25519 as its enum number
   v2.hashAlgorithm = 1; // SHA2_256
   v2.publicKey.rawBytes = Buffer.from(v2.publicKey.rawBytes, 'base64').toString('base64url');
+  doc.tlogs[0].publicKey.rawBytes = doc.tlogs[0].publicKey.rawBytes.replace(/(.{64})/g, '$1\n'); // wrapped like base64(1)
+  doc.tlogs[0].publicKey.validFor.end = null;
   delete v2.baseUrl;
   delete v2.publicKey.validFor;
   const r = parseTrustedRoot(JSON.stringify(doc));
@@ -118,4 +120,11 @@ test('an RSA log key in PKCS#1 (PKCS1_RSA_PKCS1V5) loads, and its SPKI is what I
   assert.deepEqual(findLogsByKeyHint(r, logId.subarray(0, 4)), [log]);
   // An SPKI is kept byte for byte as the root gives it.
   assert.ok(parseTrustedRoot(publicGoodRoot()).tlogs[0]!.spkiDer.equals(Buffer.from(PUBLIC_GOOD_TLOGS[0]!.publicKey.rawBytes, 'base64')));
+});
+
+test('a Rekor v2 log whose log ID is its 4-byte checkpoint key ID is usable', () => {
+  const short = Buffer.from('a1b2c3d4', 'hex');
+  const r = parseTrustedRoot(withLog((l) => ({ ...l, logId: { keyId: short.toString('base64') }, checkpointKeyId: { keyId: short.toString('base64') } })));
+  assert.equal(r.unusable, undefined);
+  assert.equal(findLog(r, short)?.baseUrl, 'https://rekor.sigstore.dev');
 });
