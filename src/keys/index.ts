@@ -13,6 +13,7 @@ export {
   signerFromPrivateKey,
   verifySignature,
   verifyPrehashed,
+  verifyEcdsaDigest,
   generateKeyPair,
   privateKeyPkcs8,
 } from './keys.js';

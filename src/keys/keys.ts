@@ -179,26 +179,21 @@ const DIGEST_INFO_PREFIX: Record<HashAlg, Buffer> = {
   sha512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),
 };
 
-type NistCurves = typeof import('@noble/curves/nist.js');
-let nist: NistCurves | undefined;
+type EcdsaModule = typeof import('./ecdsa.js');
+let ecdsa: EcdsaModule | undefined;
 /**
- * @noble/curves costs 25-55 ms to load and only prehashed ECDSA needs it, so it is loaded at first use.
- * require() of an ES module is synchronous (Node >= 22.12), which keeps verifyPrehashed synchronous.
+ * ECDSA over a digest, by keys/ecdsa.ts: the native addon when it is loaded, the one TypeScript fallback
+ * otherwise. Required at first use (synchronously: require() of an ES module, Node >= 22.12), so commands
+ * that never verify a digest load neither the addon nor @noble/curves.
  */
-function nistCurve(kind: 'ecdsa-p256' | 'ecdsa-p384' | 'ecdsa-p521'): NistCurves['p256'] {
-  nist ??= createRequire(import.meta.url)('@noble/curves/nist.js') as NistCurves;
-  return kind === 'ecdsa-p256' ? nist.p256 : kind === 'ecdsa-p384' ? nist.p384 : nist.p521;
-}
-
-function uncompressedPoint(pub: KeyObject): Uint8Array {
-  const jwk = pub.export({ format: 'jwk' });
-  if (!jwk.x || !jwk.y) throw new SignetError('INTERNAL', 'EC public key without coordinates');
-  return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
+export function verifyEcdsaDigest(key: KeyObject, digest: Uint8Array, sigDer: Uint8Array): boolean {
+  ecdsa ??= createRequire(import.meta.url)('./ecdsa.js') as EcdsaModule;
+  return ecdsa.verifyEcdsaDigest(key, digest, sigDer);
 }
 
 /**
  * Verify a signature knowing only the digest of the signed data (e.g. `verify-blob sha256:<hex>`).
- * node:crypto always hashes ECDSA input itself, so ECDSA goes through @noble/curves without prehash;
+ * node:crypto always hashes ECDSA input itself, so ECDSA goes through verifyEcdsaDigest (keys/ecdsa.ts);
  * RSA recovers the PKCS#1 v1.5 block with the public key and compares the DigestInfo.
  */
 export function verifyPrehashed(pub: PublicKeyInfo, digest: Uint8Array, hashAlg: HashAlg, sig: Uint8Array): boolean {
@@ -225,15 +220,9 @@ export function verifyPrehashed(pub: PublicKeyInfo, digest: Uint8Array, hashAlg:
       const expected = Buffer.concat([DIGEST_INFO_PREFIX[hashAlg], digest]);
       return block.length === expected.length && timingSafeEqual(block, expected);
     }
-    default: {
-      const curve = nistCurve(pub.kind);
-      try {
-        // OpenSSL and Go do not normalise s, so high-s signatures are valid here too.
-        return curve.verify(sig, digest, uncompressedPoint(pub.key), { prehash: false, lowS: false, format: 'der' });
-      } catch {
-        return false;
-      }
-    }
+    default:
+      // OpenSSL and Go do not normalise s, so high-s signatures are valid here too.
+      return verifyEcdsaDigest(pub.key, digest, sig);
   }
 }
 

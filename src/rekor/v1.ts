@@ -7,7 +7,7 @@ import { SignetError } from '../errors.js';
 import { type PublicKeyInfo, verifyPrehashed, verifySignature } from '../keys/index.js';
 import { IN_TOTO_PAYLOAD_TYPE, decodeBase64Strict, envelopeFromObject, pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
-import { verifyEcdsaDigest } from './ecdsa.js';
+import { verifyEcdsaDigest } from '../keys/ecdsa.js';
 import { verifyEd25519ph } from './ed25519ph.js';
 import {
   type CanonicalEntry,

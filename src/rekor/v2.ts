@@ -7,7 +7,7 @@ import { SignetError } from '../errors.js';
 import { type PublicKeyInfo, verifyPrehashed, verifySignature } from '../keys/index.js';
 import { pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
-import { verifyEcdsaDigest } from './ecdsa.js';
+import { verifyEcdsaDigest } from '../keys/ecdsa.js';
 import { verifyEd25519ph } from './ed25519ph.js';
 import { type CanonicalEntry, type DeferredDigestCheck, type Obj, type Verifier, b64, finish, isObj, malformed, obj, sha256, verifierFromDer } from './common.js';
 

@@ -407,8 +407,19 @@ function caName(ca: CertificateAuthority): string {
 function prepare(ca: CertificateAuthority): PreparedAuthority {
   let p = prepared.get(ca);
   if (p) return p;
-  const certs = ca.certChain.map((d, i) => parseCertificate(d, `${caName(ca)} certificate ${i}`));
-  p = { certs, keys: certs.map((c) => certificatePublicKey(c)), pathLens: [] };
+  let certs: ParsedCertificate[];
+  let keys: KeyObject[];
+  try {
+    certs = ca.certChain.map((d, i) => parseCertificate(d, `${caName(ca)} certificate ${i}`));
+    keys = certs.map((c) => certificatePublicKey(c));
+  } catch (e) {
+    // A CA whose own certificates cannot be read issues nothing here: it fails only a leaf no other CA
+    // issued, and that error says why (a trusted root is read as the ecosystem writes it).
+    p = { certs: [], keys: [], pathLens: [], problem: `${caName(ca)} cannot be used: ${(e as Error).message}` };
+    prepared.set(ca, p);
+    return p;
+  }
+  p = { certs, keys, pathLens: [] };
   const problems: string[] = [];
   certs.forEach((c, i) => {
     const bc = basicConstraints(c);
@@ -472,8 +483,10 @@ export function verifyCertificateChain(leafIn: Uint8Array | ParsedCertificate, c
   }
 
   let firstProblem: string | undefined;
+  const unusable: string[] = [];
   for (const ca of cas) {
     const p = prepare(ca);
+    if (p.certs.length === 0 && p.problem) unusable.push(p.problem);
     for (let idx = 0; idx < p.certs.length; idx++) {
       const issuer = p.certs[idx]!;
       if (!issuer.subjectRaw.equals(leaf.issuerRaw) || !isSignedBy(leaf, p.keys[idx]!)) continue;
@@ -483,7 +496,8 @@ export function verifyCertificateChain(leafIn: Uint8Array | ParsedCertificate, c
       firstProblem ??= problem;
     }
   }
-  throw new SignetError('VERIFICATION', firstProblem ?? 'certificate was not issued by a trusted certificate authority');
+  const notIssued = 'certificate was not issued by a trusted certificate authority';
+  throw new SignetError('VERIFICATION', firstProblem ?? (unusable.length ? `${notIssued} (${unusable.join('; ')})` : notIssued));
 }
 
 function pathProblem(ca: CertificateAuthority, p: PreparedAuthority, idx: number, path: ParsedCertificate[], at: readonly Date[]): string | undefined {

@@ -9,16 +9,19 @@
  * than the signature check itself (tests compare the splice with @peculiar/asn1-x509's re-encoding).
  * The SCT list is a TLS structure, not ASN.1, so it is read by hand.
  */
-import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { derRead, findExtension, parseCertificate, spkiSha256, type CertExtension, type ParsedCertificate } from './certificate.js';
+import { parseCtLogs } from './trustedroot.js';
 
 export const OID_SCT_LIST = '1.3.6.1.4.1.11129.2.4.2';
 
 /** A CT log key from a trusted root; structurally compatible with trustedroot.ts's TrustedLog. */
 export interface CtLog {
   logId: Buffer;
-  publicKey: KeyObject;
+  /** Absent for a log the trusted root lists with a key Signet cannot use (`unusable` says why). */
+  publicKey?: KeyObject;
+  unusable?: string;
   validFor: { start?: Date; end?: Date };
   baseUrl?: string;
 }
@@ -172,6 +175,10 @@ export function verifySct(
       reasons.push(`SCT is from an unknown CT log ${sct.logId.toString('base64')}`);
       continue;
     }
+    if (!log.publicKey) {
+      reasons.push(`SCT is from ${logName(log)}, which the trusted root lists with a key Signet cannot use: ${log.unusable ?? 'no key'}`);
+      continue;
+    }
     tbs ??= precertificateTbs(leaf, ext);
     if (!sctSignatureValid(sct, log.publicKey, signedData(sct, spkiSha256(issuer), tbs))) {
       reasons.push(`SCT signature from ${logName(log)} does not verify`);
@@ -194,37 +201,19 @@ export function verifySct(
 
 const ctLogCache = new WeakMap<readonly unknown[], CtLog[]>();
 
-/** Decode trusted_root.json `ctlogs` (kept raw by trustedroot.ts); cached per list. */
+/**
+ * trusted_root.json `ctlogs` (kept raw by trustedroot.ts) as CtLogs, parsed by trustedroot.ts's one log
+ * parser; logs whose keys cannot be used stay in the list without a key, so an SCT from one of them
+ * fails naming the reason. Cached per list.
+ */
 export function ctLogsFromTrustedRoot(raw: readonly unknown[]): CtLog[] {
   const hit = ctLogCache.get(raw);
   if (hit) return hit;
-  const out = raw.map((v, i): CtLog => {
-    const where = `trusted root ctlogs[${i}]`;
-    const o = (typeof v === 'object' && v !== null ? v : bad(`${where} is not an object`)) as Record<string, any>;
-    const spki = o.publicKey?.rawBytes;
-    const id = o.logId?.keyId;
-    if (typeof spki !== 'string' || spki === '') bad(`${where}.publicKey.rawBytes is missing`);
-    if (typeof id !== 'string' || id === '') bad(`${where}.logId.keyId is missing`);
-    let publicKey: KeyObject;
-    try {
-      publicKey = createPublicKey({ key: Buffer.from(spki, 'base64'), format: 'der', type: 'spki' });
-    } catch {
-      bad(`${where}.publicKey.rawBytes is not a DER SubjectPublicKeyInfo`);
-    }
-    const logId = Buffer.from(id, 'base64');
-    if (logId.length !== 32) bad(`${where}.logId.keyId is ${logId.length} bytes, expected 32`);
-    const validFor: CtLog['validFor'] = {};
-    for (const k of ['start', 'end'] as const) {
-      const s = o.publicKey?.validFor?.[k];
-      if (s === undefined || s === null) continue;
-      const d = new Date(typeof s === 'string' ? s : NaN);
-      if (Number.isNaN(d.getTime())) bad(`${where}.publicKey.validFor.${k} is not an RFC 3339 timestamp`);
-      validFor[k] = d;
-    }
-    const log: CtLog = { logId, publicKey, validFor };
-    if (typeof o.baseUrl === 'string') log.baseUrl = o.baseUrl;
-    return log;
-  });
+  const { logs, unusable } = parseCtLogs(raw);
+  const out: CtLog[] = logs.map((l) => ({ logId: l.logId, publicKey: l.publicKey, validFor: l.validFor, ...(l.baseUrl ? { baseUrl: l.baseUrl } : {}) }));
+  for (const u of unusable) {
+    if (u.logId) out.push({ logId: u.logId, validFor: u.validFor, unusable: u.reason, ...(u.baseUrl ? { baseUrl: u.baseUrl } : {}) });
+  }
   ctLogCache.set(raw, out);
   return out;
 }

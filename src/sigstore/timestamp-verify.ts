@@ -482,11 +482,21 @@ export function verifyTimestamp(respDer: Uint8Array, opts: VerifyTimestampOption
 
   // 3. Who signed: an authority from the trusted root whose leaf is the signer, valid at genTime.
   const sid = ts.sid;
-  const candidates = opts.authorities.map(prepare).filter((p) => {
+  // An authority whose certificates cannot be read is skipped; it is named only if no other issued this.
+  const unusable: string[] = [];
+  const usable = opts.authorities.flatMap((a) => {
+    try {
+      return [prepare(a)];
+    } catch (e) {
+      unusable.push(`timestamp authority${a?.uri ? ` ${a.uri}` : ''} cannot be used: ${(e as Error).message.replace(/^trusted root: /, '')}`);
+      return [];
+    }
+  });
+  const candidates = usable.filter((p) => {
     if ('ski' in sid) return p.leafSki !== undefined && sid.ski.equals(p.leafSki);
     return normalizeSerial(sid.serial).equals(p.leafSerial) && sid.issuerRaw.equals(p.leafIssuerRaw);
   });
-  if (candidates.length === 0) fail('timestamp was not issued by a trusted timestamp authority');
+  if (candidates.length === 0) fail(`timestamp was not issued by a trusted timestamp authority${unusable.length ? ` (${unusable.join('; ')})` : ''}`);
 
   let firstReason: string | undefined;
   for (const p of candidates) {

@@ -19,9 +19,8 @@
  * zero-copy views into the bundle's bytes, and signatures are checked by OpenSSL.
  */
 import { createHash, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { SignetError, type ErrorCode } from '../errors.js';
-import { verifyPrehashed, type PublicKeyInfo } from '../keys/index.js';
+import { verifyEcdsaDigest, verifyPrehashed, type PublicKeyInfo } from '../keys/index.js';
 import type { ParsedBundle } from './bundle.js';
 import {
   certificateAuthoritiesFromTrustedRoot,
@@ -187,17 +186,6 @@ function verifyBytes(hash: HashAlg | null, data: Uint8Array, key: KeyObject, sig
   } catch {
     return false;
   }
-}
-
-type EcdsaModule = typeof import('../rekor/ecdsa.js');
-let ecdsa: EcdsaModule | undefined;
-/**
- * ../rekor/ecdsa.js pulls in @noble/curves (25-55 ms to load), needed only for digest-only ECDSA
- * (hashedrekord over a digest); a synchronous require of the ES module keeps this path synchronous.
- */
-function verifyEcdsaDigest(key: KeyObject, digest: Uint8Array, sig: Uint8Array): boolean {
-  ecdsa ??= createRequire(import.meta.url)('../rekor/ecdsa.js') as EcdsaModule;
-  return ecdsa.verifyEcdsaDigest(key, digest, sig);
 }
 
 function verifyDigest(key: KeyObject, digest: Buffer, hashAlg: HashAlg, sig: Buffer, info?: PublicKeyInfo): boolean {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type KeyObject, createHash, randomBytes, sign } from 'node:crypto';
+import { createHash, randomBytes, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isSignetError } from '../../src/errors.js';
 import { canonicalizeCreateEntryRequest, canonicalizeProposedEntry } from '../../src/rekor/index.js';
@@ -362,45 +362,5 @@ describe('ECDSA over a digest (OpenSSL-backed)', () => {
     assert.throws(() => addon.merkleLevels(new Uint8Array(33)), TypeError);
     assert.throws(() => addon.merkleLevels('x' as never), TypeError);
     assert.throws(() => new ExpandedTile(Buffer.concat(hs.slice(0, 4)), new Uint8Array(32)), /interior levels/);
-  });
-
-  it('both backends agree with @noble/curves on valid, mutated and foreign signatures for P-256/P-384/P-521', async () => {
-    const { verifyEcdsaDigest: viaBackend, verifyEcdsaDigestEcdh, ecPoint } = await import('../../src/rekor/ecdsa.js');
-    const verifyEcdsaDigest = (k: KeyObject, d: Buffer, s: Buffer): boolean => {
-      const a = viaBackend(k, d, s);
-      assert.equal(verifyEcdsaDigestEcdh(k, d, s), a, 'the ECDH route and the selected backend disagree');
-      return a;
-    };
-    const { p256, p384, p521 } = await import('@noble/curves/nist.js');
-    const { generateKeyPairSync } = await import('node:crypto');
-    const nobles = { 'P-256': p256, 'P-384': p384, 'P-521': p521 } as const;
-    for (const curve of ['P-256', 'P-384', 'P-521'] as const) {
-      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
-      const other = generateKeyPairSync('ec', { namedCurve: curve }).publicKey;
-      for (let i = 0; i < 40; i++) {
-        const msg = randomBytes(16);
-        const h = (['sha256', 'sha384', 'sha512'] as const)[i % 3];
-        const d = createHash(h).update(msg).digest();
-        const sig = sign(h, msg, privateKey);
-        const variants: Array<[Buffer, Buffer, typeof publicKey]> = [[d, sig, publicKey], [d, sig, other]];
-        const d2 = Buffer.from(d);
-        d2[i % d2.length]! ^= 1;
-        variants.push([d2, sig, publicKey]);
-        const s2 = Buffer.from(sig);
-        s2[4 + (i % (s2.length - 4))]! ^= 0x10;
-        variants.push([d, s2, publicKey]);
-        variants.push([d, Buffer.from([0x30, 0x00]), publicKey]);
-        for (const [dg, sg, k] of variants) {
-          let want: boolean;
-          try {
-            want = nobles[curve].verify(sg, dg, ecPoint(k)!, { prehash: false, lowS: false, format: 'der' });
-          } catch {
-            want = false;
-          }
-          assert.equal(verifyEcdsaDigest(k, dg, sg), want);
-        }
-        assert.equal(verifyEcdsaDigest(publicKey, d, sig), true);
-      }
-    }
   });
 });

@@ -32,7 +32,12 @@ test('trusted root CT logs decode, cached per list', () => {
   assert.equal(logs.length, 2);
   assert.equal(logs[1]!.baseUrl, 'https://ctfe.sigstore.dev/2022');
   assert.equal(ctLogsFromTrustedRoot(publicGoodRoot.ctlogs), logs);
-  throwsCode(() => ctLogsFromTrustedRoot([{ baseUrl: 'x', logId: { keyId: 'AA==' }, publicKey: { rawBytes: 'AAAA' } }]), 'MALFORMED', /not a DER SubjectPublicKeyInfo/);
+  // A CT log whose key does not parse is kept without a key, with the reason, for the SCT check to report.
+  const id = Buffer.alloc(32, 9).toString('base64');
+  const [bad] = ctLogsFromTrustedRoot([{ baseUrl: 'x', logId: { keyId: id }, publicKey: { rawBytes: 'AAAA', keyDetails: 'PKIX_ECDSA_P256_SHA_256' } }]);
+  assert.equal(bad!.publicKey, undefined);
+  assert.match(bad!.unusable!, /rawBytes is not a DER SubjectPublicKeyInfo/);
+  throwsCode(() => ctLogsFromTrustedRoot(['not a log']), 'MALFORMED', /ctlogs\[0\] is not an object/);
 });
 
 for (const c of publicGoodCases) {

@@ -76,6 +76,12 @@ describe('verifyTimestamp', () => {
     assert.equal(verifyTimestamp(stamp(other), { signature: sig, authorities: auths }).authority, auths[0]);
   });
 
+  test('a timestamp authority Signet cannot read is skipped when not needed, and named when nothing else issued the timestamp', () => {
+    const broken = { uri: 'https://broken.tsa', certChain: { certificates: [{ rawBytes: Buffer.from('not a certificate').toString('base64') }] } } as TimestampAuthority;
+    assert.equal(verifyTimestamp(stamp(tsa), { signature: sig, authorities: [broken, auth] }).authority, auth);
+    refused(() => verifyTimestamp(stamp(tsa), { signature: sig, authorities: [broken] }), /^timestamp was not issued by a trusted timestamp authority \(timestamp authority https:\/\/broken\.tsa cannot be used: .*certificate does not parse\)$/);
+  });
+
   test('refuses a timestamp from a TSA that is not in the trusted root', () => {
     refused(() => verifyTimestamp(stamp(other), { signature: sig, authorities: [auth] }), /^timestamp was not issued by a trusted timestamp authority$/);
     refused(() => verifyTimestamp(stamp(tsa), { signature: sig, authorities: [] }), /not issued by a trusted timestamp authority/);
@@ -169,7 +175,8 @@ describe('verifyTimestamp', () => {
     assert.throws(() => verifyTimestamp(Buffer.from('nope'), { signature: sig, authorities: [auth] }), (e) => isSignetError(e, 'MALFORMED'));
     assert.throws(
       () => verifyTimestamp(stamp(tsa), { signature: sig, authorities: [{ certChain: { certificates: [{ rawBytes: '!!' }] } }] }),
-      (e) => isSignetError(e, 'MALFORMED') && /trusted root/.test(e.message),
+      // An authority that cannot be read fails only the timestamp that needs it, saying why.
+      (e) => isSignetError(e, 'VERIFICATION') && /authority cannot be used: timestamp authority certificate 0 is not valid base64/.test(e.message),
     );
   });
 });

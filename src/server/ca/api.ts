@@ -9,7 +9,18 @@ import { SignetError } from '../../errors.js';
 import { OidcError } from '../oidc/errors.js';
 import { grpcError, GrpcCode, header, jsonResponse, type ServiceRequest, type ServiceResponse, type ServiceRoute } from '../routes.js';
 import { challengeClaimOf, type OidcConfig } from '../oidc/config.js';
-import type { CertificateAuthority, IssueRequest, TokenVerifier } from './ca.js';
+import { createCaCore, type CaCore, type CaOptions, type IssueRequest, type TokenVerifier } from './ca.js';
+
+/** The CA with its Fulcio API v2 routes for the HTTP layer. */
+export interface CertificateAuthority extends CaCore {
+  readonly routes: ServiceRoute[];
+}
+
+/** Create (or load) the CA and mount its routes: the routes depend on the CA, never the reverse. */
+export async function createCa(opts: CaOptions): Promise<CertificateAuthority> {
+  const core = await createCaCore(opts);
+  return { ...core, routes: caRoutes(core, opts.oidc) };
+}
 
 const MAX_BODY = 1 << 20;
 const STRICT_B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -88,7 +99,7 @@ export function caErrorResponse(e: unknown): ServiceResponse {
   return grpcError(500, GrpcCode.INTERNAL, 'error issuing the certificate');
 }
 
-export function caRoutes(ca: CertificateAuthority, oidc: TokenVerifier): ServiceRoute[] {
+export function caRoutes(ca: CaCore, oidc: TokenVerifier): ServiceRoute[] {
   return [
     {
       method: 'POST',

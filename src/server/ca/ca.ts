@@ -27,8 +27,6 @@ import { decryptPrivateKey, isEncryptedKeyLabel } from '../../keys/encrypted.js'
 import { parsePublicKey, verifySignature, type PublicKeyInfo } from '../../keys/keys.js';
 import type { OidcConfig } from '../oidc/config.js';
 import { derUtf8String, SIGSTORE_OID, type Principal } from '../oidc/principal.js';
-import type { ServiceRoute } from '../routes.js';
-import { caRoutes } from './api.js';
 import { x509 } from './x509.js';
 
 export const LEAF_VALIDITY_MS = 10 * 60_000;
@@ -82,14 +80,13 @@ export interface TrustedRootCertificateAuthority {
   validFor: { start: string; end?: string };
 }
 
-export interface CertificateAuthority {
+/** The CA itself; its HTTP routes are layered on top by api.ts (index.ts's createCa joins the two). */
+export interface CaCore {
   issue(req: IssueRequest): Promise<IssuedCertificate>;
   /** PEM issuing certificate up to the root. */
   chainPem(): string[];
   /** The `certificateAuthorities[]` element of a trusted_root.json describing this CA. */
   trustedRootCertificateAuthority(uri?: string): TrustedRootCertificateAuthority;
-  /** Fulcio API v2 routes for the HTTP layer. */
-  readonly routes: ServiceRoute[];
 }
 
 interface SigningAlg {
@@ -345,7 +342,7 @@ function parseCsr(input: string | Buffer): x509.Pkcs10CertificateRequest {
   }
 }
 
-export async function createCa(opts: CaOptions): Promise<CertificateAuthority> {
+export async function createCaCore(opts: CaOptions): Promise<CaCore> {
   const clock = opts.now ?? (() => new Date());
   const chain = await loadChain(opts, clock());
   const chainPem = chain.certs.map((c) => c.toString());
@@ -381,10 +378,7 @@ export async function createCa(opts: CaOptions): Promise<CertificateAuthority> {
     return pub;
   }
 
-  const ca: CertificateAuthority = {
-    get routes(): ServiceRoute[] {
-      return routes;
-    },
+  return {
     async issue(req: IssueRequest): Promise<IssuedCertificate> {
       const principal = await opts.oidc.verify(req.token);
       const pub = await subjectKeyFrom(req, principal);
@@ -428,6 +422,4 @@ export async function createCa(opts: CaOptions): Promise<CertificateAuthority> {
       };
     },
   };
-  const routes = caRoutes(ca, opts.oidc);
-  return ca;
 }

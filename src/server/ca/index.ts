@@ -1,11 +1,10 @@
 export {
   type CaOptions,
-  type CertificateAuthority,
+  type CaCore,
   type IssueRequest,
   type IssuedCertificate,
   type TokenVerifier,
   type TrustedRootCertificateAuthority,
   LEAF_VALIDITY_MS,
-  createCa,
 } from './ca.js';
-export { caConfiguration, caErrorResponse, caRoutes } from './api.js';
+export { type CertificateAuthority, caConfiguration, caErrorResponse, caRoutes, createCa } from './api.js';
