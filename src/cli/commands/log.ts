@@ -10,7 +10,8 @@ import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { sigstoreKeyDetails } from '../../keys/index.js';
 import { ioError, writeFileAtomic } from '../../fsutil.js';
-import { RekorV1Client, tlogFromSigningConfig, v1EntryToBundleEntry, type TlogTarget, type V1LogEntry } from '../../sigstore/rekor-client.js';
+import { RekorV1Client, v1EntryToBundleEntry, type V1LogEntry } from '../../sigstore/rekor-client.js';
+import type { TlogTargetOptions } from '../../sigstore/tlog-target.js';
 import { verifyCheckpointWithLog, verifyTlogEntryProofs } from '../../sigstore/tlog.js';
 import { loadTrustedRoot, type TrustedLog, type TrustedRoot } from '../../sigstore/trustedroot.js';
 import { logIdFromPublicKey, verifyConsistency } from '../../tlog/index.js';
@@ -18,44 +19,12 @@ import { examples, opt, ui } from '../common.js';
 
 export const TLOG_VERIFIED_LINE = 'Existence of the claims in the transparency log was verified offline';
 
-export interface TlogSignFlags {
-  tlogUpload: boolean;
-  rekorUrl?: string;
-  signingConfig?: string;
-}
+export type TlogSignFlags = TlogTargetOptions;
 
 export function addTlogSignOptions(cmd: Command): Command {
   return cmd
     .addOption(opt('--rekor-url <url>', 'Rekor v1 API of the transparency log to upload to'))
     .addOption(opt('--signing-config <file>', 'signing_config.json naming the transparency log (rekorTlogUrls, API version 1 or 2)'));
-}
-
-/** Where to log signatures, or undefined with --tlog-upload=false. */
-export async function tlogTarget(flags: TlogSignFlags): Promise<TlogTarget | undefined> {
-  if (!flags.tlogUpload) return undefined;
-  if (flags.rekorUrl && flags.signingConfig) throw new SignetError('USAGE', '--rekor-url and --signing-config cannot be used together');
-  if (flags.signingConfig) {
-    let bytes: Buffer;
-    try {
-      bytes = await fs.readFile(flags.signingConfig);
-    } catch (e) {
-      throw ioError(`signing config ${flags.signingConfig}`, e);
-    }
-    try {
-      return tlogFromSigningConfig(bytes);
-    } catch (e) {
-      if (e instanceof SignetError) throw new SignetError(e.code, `${flags.signingConfig}: ${e.message}`, { cause: e });
-      throw e;
-    }
-  }
-  if (flags.rekorUrl) {
-    new RekorV1Client({ baseUrl: flags.rekorUrl }); // validates the URL before anything is signed
-    return { url: flags.rekorUrl, majorApiVersion: 1 };
-  }
-  throw new SignetError(
-    'USAGE',
-    'no transparency log is configured: pass --tlog-upload=false to sign without one (the signature will not be publicly auditable), or --rekor-url / --signing-config to log it',
-  );
 }
 
 interface LogFlags {
