@@ -25,12 +25,11 @@ import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, type TlogSignFlags } from './log.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
-import { prepareKeyless, signBlobKeyless, type KeylessSigner } from '../../sigstore/sign-keyless.js';
+import { signBlobKeyless, type KeylessSigner } from '../../sigstore/sign-keyless.js';
 import { verifyKeylessBundle } from '../../cosign/verify.js';
-import { certificateClaims } from '../../cosign/keyless-verify.js';
-import { certificateIdentity, validateIdentityPolicy, type IdentityPolicy } from '../../sigstore/identity.js';
-import { loadPublicGoodTrustedRoot } from '../../sigstore/tuf.js';
-import { prepareTrust, type TrustMaterial } from '../../sigstore/verifier.js';
+import type { IdentityPolicy } from '../../sigstore/identity.js';
+import { identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity } from '../../sigstore/keyless.js';
+import type { TrustMaterial } from '../../sigstore/verifier.js';
 
 /** Bundles and signature files are small; anything bigger is not one. */
 const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
@@ -63,23 +62,14 @@ export function addKeylessSignOptions(cmd: Command): Command {
 
 /** The certified ephemeral signer for a keyless `sign` / `sign-blob`: nothing is signed before this succeeds. */
 export async function keylessSignerFromFlags(flags: KeylessSignFlags): Promise<KeylessSigner> {
-  const ks = await prepareKeyless({
-    ...(flags.signingConfig !== undefined ? { signingConfigPath: flags.signingConfig } : {}),
-    overrides: {
-      tlogUpload: flags.tlogUpload,
-      ...(flags.fulcioUrl !== undefined ? { caUrl: flags.fulcioUrl } : {}),
-      ...(flags.rekorUrl !== undefined ? { rekorUrl: flags.rekorUrl } : {}),
-      ...(flags.timestampServerUrl !== undefined ? { tsaUrl: flags.timestampServerUrl } : {}),
-    },
-    ...(flags.identityToken !== undefined ? { identityToken: flags.identityToken } : {}),
-    ...(flags.oidcIssuer !== undefined ? { oidcIssuer: flags.oidcIssuer } : {}),
-    ...(flags.oidcClientId !== undefined ? { oidcClientId: flags.oidcClientId } : {}),
+  const ks = await keylessSigner({
+    ...flags,
     // A browser login only makes sense for a person at a terminal; scripts get the "no token" error.
     interactive: process.stderr.isTTY === true,
     log: (m) => ui.info(m),
   });
-  const id = certificateClaims(certificateIdentity(ks.certificate));
-  ui.info(`Signing as ${id.Subject ?? '(no subject)'} (issuer ${id.Issuer ?? 'unknown'}) with a certificate from ${ks.services.caUrl}`);
+  const id = signerIdentity(ks);
+  ui.info(`Signing as ${id.subject ?? '(no subject)'} (issuer ${id.issuer ?? 'unknown'}) with a certificate from ${ks.services.caUrl}`);
   return ks;
 }
 
@@ -120,27 +110,22 @@ export function hasIdentityFlags(f: KeylessVerifyFlags): boolean {
 
 /** The identity policy from the flags; USAGE naming the flags when identity or issuer is missing. */
 export function identityPolicyFromFlags(f: KeylessVerifyFlags): IdentityPolicy {
-  const p: IdentityPolicy = {};
-  const set = (k: keyof IdentityPolicy, v: string | undefined): void => {
-    if (v !== undefined && v !== '') p[k] = v;
-  };
-  set('identity', f.certificateIdentity);
-  set('identityRegexp', f.certificateIdentityRegexp);
-  set('issuer', f.certificateOidcIssuer);
-  set('issuerRegexp', f.certificateOidcIssuerRegexp);
-  set('githubWorkflowTrigger', f.certificateGithubWorkflowTrigger);
-  set('githubWorkflowSha', f.certificateGithubWorkflowSha);
-  set('githubWorkflowName', f.certificateGithubWorkflowName);
-  set('githubWorkflowRepository', f.certificateGithubWorkflowRepository);
-  set('githubWorkflowRef', f.certificateGithubWorkflowRef);
-  validateIdentityPolicy(p);
-  return p;
+  return identityPolicy({
+    identity: f.certificateIdentity,
+    identityRegexp: f.certificateIdentityRegexp,
+    issuer: f.certificateOidcIssuer,
+    issuerRegexp: f.certificateOidcIssuerRegexp,
+    githubWorkflowTrigger: f.certificateGithubWorkflowTrigger,
+    githubWorkflowSha: f.certificateGithubWorkflowSha,
+    githubWorkflowName: f.certificateGithubWorkflowName,
+    githubWorkflowRepository: f.certificateGithubWorkflowRepository,
+    githubWorkflowRef: f.certificateGithubWorkflowRef,
+  });
 }
 
-/** --trusted-root, else the pinned public-good root (no network). */
+/** --trusted-root, else the pinned public-good root (no network); a note when SCTs cannot be checked. */
 export async function keylessTrust(f: { trustedRoot?: string; insecureIgnoreSct?: boolean }): Promise<TrustMaterial> {
-  const root = f.trustedRoot ? await loadTrustedRoot(f.trustedRoot) : await loadPublicGoodTrustedRoot({ offline: true });
-  const trust = prepareTrust(root);
+  const trust = await keylessTrustMaterial(f);
   if (trust.ctlogs.length === 0 && !f.insecureIgnoreSct) {
     ui.info('Note: the trusted root lists no CT logs, so certificates are not checked for SCTs.');
   }
