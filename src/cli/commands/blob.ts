@@ -1,6 +1,6 @@
 /** `signet sign-blob` and `signet verify-blob`: signatures over files, in Sigstore bundles or cosign's legacy forms. */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { ioError, writeFileAtomic } from '../../fsutil.js';
@@ -8,7 +8,6 @@ import { loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } fr
 import {
   buildMessageSignatureBundle,
   checkTlogPolicy,
-  decodeSignatureInput,
   IN_TOTO_PAYLOAD_TYPE,
   parseBundle,
   parseLegacyBlobBundle,
@@ -25,14 +24,12 @@ import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, type TlogSignFlags } from './log.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
+import { artifactTarget, digestFile, readBlob, readSignatureFlag, readSmallFile } from '../../cosign/blob-io.js';
 import { signBlobKeyless, type KeylessSigner } from '../../sigstore/sign-keyless.js';
 import { verifyKeylessBundle } from '../../cosign/verify.js';
 import type { IdentityPolicy } from '../../sigstore/identity.js';
 import { identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity } from '../../sigstore/keyless.js';
 import type { TrustMaterial } from '../../sigstore/verifier.js';
-
-/** Bundles and signature files are small; anything bigger is not one. */
-const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 
 const TLOG_SKIP_WARNING =
   'Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.';
@@ -158,50 +155,6 @@ interface VerifyBlobFlags extends KeylessVerifyFlags {
 }
 
 
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks);
-}
-
-/** The whole blob (`-` is stdin). Needed for signing: a Signer takes the data, not a digest. */
-async function readBlob(path: string): Promise<Buffer> {
-  try {
-    return path === '-' ? await readStdin() : await fs.readFile(path);
-  } catch (e) {
-    throw ioError(path === '-' ? 'standard input' : path, e);
-  }
-}
-
-/** Digests of a file in one streaming pass, so verifying a large file never holds it in memory. */
-async function digestFile(path: string, algs: Iterable<HashAlg>): Promise<Partial<Record<HashAlg, Buffer>>> {
-  const hashes = [...new Set(algs)].map((a) => [a, createHash(a)] as const);
-  try {
-    const input = path === '-' ? process.stdin : createReadStream(path);
-    for await (const chunk of input) for (const [, h] of hashes) h.update(chunk as Buffer);
-  } catch (e) {
-    throw ioError(path === '-' ? 'standard input' : path, e);
-  }
-  return Object.fromEntries(hashes.map(([a, h]) => [a, h.digest()]));
-}
-
-async function readSmallFile(path: string, what: string): Promise<Buffer> {
-  let st;
-  try {
-    st = await fs.stat(path);
-  } catch (e) {
-    throw ioError(`${what} ${path}`, e);
-  }
-  if (st.isDirectory()) throw new SignetError('IO', `${what} ${path}: is a directory`);
-  if (st.size > MAX_BUNDLE_BYTES) throw new SignetError('TOO_LARGE', `${what} ${path} is ${st.size} bytes, more than ${MAX_BUNDLE_BYTES}`);
-  try {
-    return await fs.readFile(path);
-  } catch (e) {
-    throw ioError(`${what} ${path}`, e);
-  }
-}
-
-
 /** Reading the blob from stdin leaves no stdin for a password: it must then come from COSIGN_PASSWORD. */
 function passwordSource(blobFromStdin: boolean): PasswordSource {
   return () => {
@@ -322,19 +275,6 @@ export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
   throw new SignetError('MALFORMED', `${path} is neither a Sigstore bundle (no mediaType) nor a cosign bundle (no base64Signature)`);
 }
 
-/** `--signature`: a file holding the signature, or the base64 signature itself. */
-async function readSignatureFlag(value: string): Promise<Buffer> {
-  let st;
-  try {
-    st = await fs.stat(value);
-  } catch {
-    st = undefined;
-  }
-  if (st?.isFile()) return decodeSignatureInput(await readSmallFile(value, 'signature file'));
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(value) && value.length >= 16) return decodeSignatureInput(Buffer.from(value));
-  throw new SignetError('IO', `signature ${value}: no such file, and not a base64 signature`);
-}
-
 /** Which digests of the artifact the evidence needs: the bundle's, the key's, and any the statement names. */
 function neededDigests(evidence: BlobEvidence, key?: PublicKeyInfo): HashAlg[] {
   const algs = new Set<HashAlg>();
@@ -352,25 +292,6 @@ function neededDigests(evidence: BlobEvidence, key?: PublicKeyInfo): HashAlg[] {
     }
   }
   return [...algs];
-}
-
-/** `sha256:<hex>` names a digest only when no file of that name exists. */
-async function artifactTarget(target: string): Promise<Buffer | undefined> {
-  let artifactDigest: Buffer | undefined;
-  if (target !== '-') {
-    const exists = await fs.stat(target).then(
-      (s) => s,
-      () => undefined,
-    );
-    if (!exists) {
-      const m = /^sha256:([0-9a-fA-F]{64})$/.exec(target);
-      if (!m) throw new SignetError('IO', `${target}: no such file`);
-      artifactDigest = Buffer.from(m[1]!, 'hex');
-    } else if (exists.isDirectory()) {
-      throw new SignetError('IO', `${target}: is a directory`);
-    }
-  }
-  return artifactDigest;
 }
 
 /** Keyless `verify-blob`: a Sigstore bundle with a certificate, checked by the engine under the identity policy. */
