@@ -1,12 +1,10 @@
 /** `signet sign-blob` and `signet verify-blob`: signatures over files, in Sigstore bundles or cosign's legacy forms. */
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { ioError, writeFileAtomic } from '../../fsutil.js';
 import { loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } from '../../keys/index.js';
 import {
-  buildMessageSignatureBundle,
   checkTlogPolicy,
   IN_TOTO_PAYLOAD_TYPE,
   parseBundle,
@@ -18,14 +16,14 @@ import {
   type HashAlg,
 } from '../../sigstore/index.js';
 import { readPassword } from '../password.js';
-import { hashedrekordV001, RekorV1Client, rekorBundleAnnotation, uploadToTlog } from '../../sigstore/rekor-client.js';
 import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../../sigstore/tlog.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, type TlogSignFlags } from './log.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
+import { checkBlobTlog, signBlob } from '../../cosign/sign-blob.js';
 import { artifactTarget, digestFile, readBlob, readSignatureFlag, readSmallFile } from '../../cosign/blob-io.js';
-import { signBlobKeyless, type KeylessSigner } from '../../sigstore/sign-keyless.js';
+import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
 import { verifyKeylessBundle } from '../../cosign/verify.js';
 import type { IdentityPolicy } from '../../sigstore/identity.js';
 import { identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity } from '../../sigstore/keyless.js';
@@ -165,11 +163,6 @@ function passwordSource(blobFromStdin: boolean): PasswordSource {
   };
 }
 
-/** The digest algorithm a key signs with; Ed25519 has none of its own, and sigstore records SHA2_512 for it. */
-function messageDigestAlg(key: PublicKeyInfo): HashAlg {
-  return key.hash ?? 'sha512';
-}
-
 /** Keyless `sign-blob`: certificate, timestamp and log entry first; the bundle is written only after all succeeded. */
 async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promise<void> {
   if (!flags.newBundleFormat || !flags.bundle) {
@@ -183,7 +176,7 @@ async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promis
   }
   const data = await readBlob(file);
   const ks = await keylessSignerFromFlags(flags);
-  const r = await signBlobKeyless(ks, data);
+  const r = await signBlob(data, { keyless: ks });
   for (const e of r.tlogEntries) ui.info(`tlog entry created with index: ${String(e.logIndex)}`);
   if (r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${ks.services.tsaUrls.join(', ')}`);
   if (flags.outputSignature) {
@@ -194,7 +187,7 @@ async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promis
     await writeFileAtomic(flags.outputCertificate, ks.certificatePem);
     ui.info(`Certificate wrote in the file ${flags.outputCertificate}`);
   }
-  await writeFileAtomic(flags.bundle, r.bundle);
+  await writeFileAtomic(flags.bundle, r.bundle!);
   ui.info(`Wrote bundle to file ${flags.bundle}`);
 }
 
@@ -202,9 +195,7 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   if (!flags.key) return signBlobKeylessAction(file, flags);
   if (flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', 'must specify --bundle with --new-bundle-format');
   const tlog = await tlogTarget(flags);
-  if (tlog && !flags.newBundleFormat && tlog.majorApiVersion !== 1) {
-    throw new SignetError('USAGE', 'the legacy bundle format records Rekor v1 entries only: use --new-bundle-format or a Rekor v1 URL');
-  }
+  checkBlobTlog(tlog, flags.newBundleFormat);
   const fromStdin = file === '-';
   if (!fromStdin) {
     const st = await fs.stat(file).catch((e: unknown) => {
@@ -214,35 +205,21 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   }
   const signer = await loadSigner(flags.key, passwordSource(fromStdin));
   const data = await readBlob(file);
-  const hashAlg = messageDigestAlg(signer.publicKey);
-  const digest = createHash(hashAlg).update(data).digest();
-  const signature = signer.sign(data);
-
-  // Log first: when the upload fails, no file is written.
-  let tlogEntries: unknown[] = [];
-  let rekorBundle: Record<string, unknown> | undefined;
-  if (tlog && flags.newBundleFormat) {
-    tlogEntries = [await uploadToTlog(tlog, { kind: 'digest', hashAlg, digest, signature, key: signer.publicKey })];
-  } else if (tlog) {
-    const { entry } = await new RekorV1Client({ baseUrl: tlog.url }).createEntry(hashedrekordV001({ hashAlg, digest, signature, verifierPem: signer.publicKey.pem }));
-    rekorBundle = JSON.parse(rekorBundleAnnotation(entry)) as Record<string, unknown>;
-  }
-  if (tlog) ui.info(`tlog entry created with index: ${String((tlogEntries[0] as { logIndex?: unknown } | undefined)?.logIndex ?? (rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex)}`);
+  const r = await signBlob(data, { signer, newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}) });
+  const { signature, rekorBundle } = r;
+  if (tlog) ui.info(`tlog entry created with index: ${String((r.tlogEntries[0] as { logIndex?: unknown } | undefined)?.logIndex ?? (rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex)}`);
 
   if (flags.outputSignature) {
     await writeFileAtomic(flags.outputSignature, flags.b64 ? signature.toString('base64') : signature);
     ui.info(`Signature wrote in the file ${flags.outputSignature}`);
   }
   if (flags.newBundleFormat) {
-    const bundle = buildMessageSignatureBundle({ digest, hashAlg, signature, publicKeyHint: signer.publicKey.hint, tlogEntries });
-    await writeFileAtomic(flags.bundle!, bundle);
+    await writeFileAtomic(flags.bundle!, r.bundle!);
     ui.info(`Wrote bundle to file ${flags.bundle}`);
     return;
   }
   if (flags.bundle) {
-    // cosign's LocalSignedPayload; for a key, `cert` holds base64 of the public key PEM.
-    const legacy = { base64Signature: signature.toString('base64'), cert: Buffer.from(signer.publicKey.pem).toString('base64'), ...(rekorBundle ? { rekorBundle } : {}) };
-    await writeFileAtomic(flags.bundle, JSON.stringify(legacy));
+    await writeFileAtomic(flags.bundle, r.legacyBundle!);
     ui.info(`Wrote bundle to file ${flags.bundle}`);
   }
   if (!flags.outputSignature) ui.out(signature.toString('base64') + '\n');
