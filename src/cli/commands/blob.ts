@@ -3,28 +3,17 @@ import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { ioError, writeFileAtomic } from '../../fsutil.js';
-import { loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } from '../../keys/index.js';
-import {
-  checkTlogPolicy,
-  IN_TOTO_PAYLOAD_TYPE,
-  parseBundle,
-  parseLegacyBlobBundle,
-  parseStatement,
-  verifyArtifactSignature,
-  verifyBundleWithKey,
-  type Artifact,
-  type HashAlg,
-} from '../../sigstore/index.js';
+import { loadPublicKey, loadSigner, type PasswordSource } from '../../keys/index.js';
+import { checkTlogPolicy } from '../../sigstore/index.js';
 import { readPassword } from '../password.js';
-import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../../sigstore/tlog.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, type TlogSignFlags } from './log.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
 import { checkBlobTlog, signBlob } from '../../cosign/sign-blob.js';
-import { artifactTarget, digestFile, readBlob, readSignatureFlag, readSmallFile } from '../../cosign/blob-io.js';
+import { artifactTarget, readBlob, readSignatureFlag } from '../../cosign/blob-io.js';
+import { keylessBlobBundle, readBlobBundle, verifyBlob, type BlobEvidence } from '../../cosign/verify-blob.js';
 import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
-import { verifyKeylessBundle } from '../../cosign/verify.js';
 import type { IdentityPolicy } from '../../sigstore/identity.js';
 import { identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity } from '../../sigstore/keyless.js';
 import type { TrustMaterial } from '../../sigstore/verifier.js';
@@ -225,74 +214,26 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   if (!flags.outputSignature) ui.out(signature.toString('base64') + '\n');
 }
 
-type BlobEvidence =
-  | { kind: 'bundle'; bundle: ReturnType<typeof parseBundle> }
-  | { kind: 'signature'; signature: Buffer; tlogEntries: number; rekorBundle?: Record<string, unknown> };
-
-/** `--bundle` holds either a Sigstore bundle or cosign's legacy `{"base64Signature":…}`; tell them apart by shape. */
-export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new SignetError('MALFORMED', `bundle ${path} is not valid JSON`);
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new SignetError('MALFORMED', `bundle ${path} is not a JSON object`);
-  const o = doc as Record<string, unknown>;
-  try {
-    if ('mediaType' in o) return { kind: 'bundle', bundle: parseBundle(bytes) };
-    if ('base64Signature' in o) {
-      const legacy = parseLegacyBlobBundle(o);
-      return { kind: 'signature', signature: legacy.signature, tlogEntries: legacy.rekorBundle ? 1 : 0, ...(legacy.rekorBundle ? { rekorBundle: legacy.rekorBundle } : {}) };
-    }
-  } catch (e) {
-    if (e instanceof SignetError) throw new SignetError(e.code, `${path}: ${e.message}`, { cause: e });
-    throw e;
-  }
-  throw new SignetError('MALFORMED', `${path} is neither a Sigstore bundle (no mediaType) nor a cosign bundle (no base64Signature)`);
-}
-
-/** Which digests of the artifact the evidence needs: the bundle's, the key's, and any the statement names. */
-function neededDigests(evidence: BlobEvidence, key?: PublicKeyInfo): HashAlg[] {
-  const algs = new Set<HashAlg>();
-  if (key?.hash) algs.add(key.hash);
-  if (evidence.kind === 'bundle') {
-    const c = evidence.bundle.content;
-    if (c.kind === 'messageSignature') algs.add(c.hashAlg);
-    else if (c.payloadType === IN_TOTO_PAYLOAD_TYPE) {
-      algs.add('sha256');
-      try {
-        for (const s of parseStatement(c.payload).subject) for (const a of ['sha256', 'sha384', 'sha512'] as const) if (s.digest[a]) algs.add(a);
-      } catch {
-        // verification reports a malformed statement after checking the signature
-      }
-    }
-  }
-  return [...algs];
-}
-
 /** Keyless `verify-blob`: a Sigstore bundle with a certificate, checked by the engine under the identity policy. */
 async function verifyBlobKeylessAction(target: string, flags: VerifyBlobFlags): Promise<void> {
   const identity = identityPolicyFromFlags(flags);
   if (flags.signature) throw new SignetError('USAGE', 'keyless verification needs the certificate: pass --bundle (a Sigstore bundle), not --signature');
   if (!flags.bundle) throw new SignetError('USAGE', 'keyless verification needs --bundle (a Sigstore bundle carrying the certificate)');
   const artifactDigest = await artifactTarget(target);
-  const evidence = parseBlobBundle(await readSmallFile(flags.bundle, 'bundle'), flags.bundle);
-  if (evidence.kind !== 'bundle') throw new SignetError('USAGE', `${flags.bundle} is a legacy cosign bundle; keyless verification of legacy blob bundles is not supported: use a Sigstore bundle`);
-  if (evidence.bundle.verificationMaterial.kind === 'publicKey') {
-    throw new SignetError('NO_CERTIFICATE', `${flags.bundle} was signed with a key and carries no certificate: verify it with --key`);
-  }
+  const evidence = await readBlobBundle(flags.bundle);
+  keylessBlobBundle(evidence, flags.bundle);
   const trust = await keylessTrust(flags);
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
-  const artifact: Artifact = artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { digests: await digestFile(target, neededDigests(evidence)) };
-  const r = verifyKeylessBundle(evidence.bundle, artifact, {
+  await verifyBlob(artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { path: target }, {
+    evidence,
+    evidenceName: flags.bundle,
     trust,
     identity,
     ignoreTlog: flags.insecureIgnoreTlog,
     ignoreSct: sctFlag(flags),
     useSignedTimestamps: flags.useSignedTimestamps,
+    onWarning: (w) => ui.warn(w),
   });
-  for (const w of r.warnings) ui.warn(w);
   ui.info('Verified OK');
 }
 
@@ -304,10 +245,11 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
   const artifactDigest = await artifactTarget(target);
 
   const evidence: BlobEvidence = flags.bundle
-    ? parseBlobBundle(await readSmallFile(flags.bundle, 'bundle'), flags.bundle)
+    ? await readBlobBundle(flags.bundle)
     : { kind: 'signature', signature: await readSignatureFlag(flags.signature!), tlogEntries: 0 };
   const key = await loadPublicKey(flags.key, passwordSource(target === '-'));
 
+  // No log evidence and no way to check it: refused before the warning, the root and the artifact are read.
   checkTlogPolicy({
     ignoreTlog: flags.insecureIgnoreTlog,
     entries: evidence.kind === 'bundle' ? evidence.bundle.tlogEntries.length : evidence.tlogEntries,
@@ -316,34 +258,16 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
   const trustedRoot = !flags.insecureIgnoreTlog && flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
 
-  let artifact: Artifact;
-  if (artifactDigest) artifact = { digest: artifactDigest, hashAlg: 'sha256' };
-  else if (key.kind === 'ed25519') artifact = { bytes: await readBlob(target) };
-  else artifact = { digests: await digestFile(target, neededDigests(evidence, key)) };
-
-  if (evidence.kind === 'signature') {
-    verifyArtifactSignature(key, artifact, evidence.signature);
-  } else {
-    const result = verifyBundleWithKey(evidence.bundle, key, artifact);
-    for (const w of result.warnings) ui.warn(w);
-  }
-  // Offline: the evidence the signature came with, checked against the trusted root; no log is asked.
-  if (trustedRoot) {
-    if (evidence.kind === 'bundle') verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, trustedRoot);
-    else if (!evidence.rekorBundle) throw new SignetError('TLOG', 'the signature comes without a transparency log entry (no rekorBundle); pass --insecure-ignore-tlog to verify the signature only');
-    else verifyRekorBundle(evidence.rekorBundle, { signature: evidence.signature, publicKeySpki: key.spkiDer, content: legacyContent(artifact, key) }, trustedRoot);
-    ui.info('tlog entry verified offline');
-  }
+  const r = await verifyBlob(artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { path: target }, {
+    evidence,
+    evidenceName: flags.bundle,
+    key,
+    ignoreTlog: flags.insecureIgnoreTlog,
+    ...(trustedRoot ? { trustedRoot } : {}),
+    onWarning: (w) => ui.warn(w),
+  });
+  if (r.tlogVerified) ui.info('tlog entry verified offline');
   ui.info('Verified OK');
-}
-
-/** What a legacy rekorBundle's hashedrekord must name: the artifact, by the digest the key signs with. */
-function legacyContent(artifact: Artifact, key: PublicKeyInfo): SignedMaterial['content'] {
-  if ('bytes' in artifact) return { kind: 'bytes', data: artifact.bytes };
-  const alg = key.hash ?? 'sha512';
-  const d = 'digests' in artifact ? artifact.digests[alg] : artifact.hashAlg === alg ? artifact.digest : undefined;
-  if (!d) throw new SignetError('TLOG', `the log entry names a ${alg} digest, which was not computed for this artifact`);
-  return { kind: 'digest', hashAlg: alg, digest: d };
 }
 
 export function registerBlobCommands(program: Command): void {
