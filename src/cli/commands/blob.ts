@@ -141,7 +141,6 @@ interface VerifyBlobFlags extends KeylessVerifyFlags {
   trustedRoot?: string;
 }
 
-
 /** Reading the blob from stdin leaves no stdin for a password: it must then come from COSIGN_PASSWORD. */
 function passwordSource(blobFromStdin: boolean): PasswordSource {
   return () => {
@@ -196,7 +195,7 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   const data = await readBlob(file);
   const r = await signBlob(data, { signer, newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}) });
   const { signature, rekorBundle } = r;
-  if (tlog) ui.info(`tlog entry created with index: ${String((r.tlogEntries[0] as { logIndex?: unknown } | undefined)?.logIndex ?? (rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex)}`);
+  if (tlog) ui.info(`tlog entry created with index: ${String(r.tlogEntries[0]?.logIndex ?? (rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex)}`);
 
   if (flags.outputSignature) {
     await writeFileAtomic(flags.outputSignature, flags.b64 ? signature.toString('base64') : signature);
