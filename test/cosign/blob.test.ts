@@ -59,6 +59,15 @@ describe('blob flows through the library', () => {
     assert.throws(() => verifyBlobEvidence({ bytes: Buffer.from('other') }, o), code('VERIFICATION'));
   });
 
+  test('keyed with Ed25519: the bundle records SHA2_512 and the file is verified by its bytes', async () => {
+    const ed = signerFromPrivateKey(generateKeyPair('ed25519').privateKey);
+    const r = await signBlob(data, { signer: ed });
+    assert.equal(r.hashAlg, 'sha512');
+    const evidence = parseBlobBundle(r.bundle!, 'mem');
+    await verifyBlob({ path: file }, { evidence, key: ed.publicKey, ignoreTlog: true });
+    await assert.rejects(verifyBlob({ path: file }, { evidence, key: signer.publicKey, ignoreTlog: true }), (e) => isSignetError(e));
+  });
+
   test('keyed: without log evidence or a trusted root, refused before the artifact is read', async () => {
     const r = await signBlob(data, { signer });
     const evidence = parseBlobBundle(r.bundle!, 'mem');
