@@ -2,6 +2,9 @@
  * Signet's library API: everything the CLI does, without child processes.
  *
  *   import { RegistryClient, loadSigner, loadPublicKey, signImages, verifyImages } from 'signet';
+ *   import { signBlob, verifyBlob, parseBlobBundle, keylessSigner, identityPolicy, keylessTrust } from 'signet';
+ *
+ * The commands in cli/ are these calls plus flags, prompts and printing.
  */
 export { SignetError, isSignetError, type ErrorCode } from './errors.js';
 export * from './keys/index.js';
@@ -12,3 +15,45 @@ export { verifyImages, verifyOne, type VerifyImagesOptions, type ImageVerificati
 export { triangulate, tree, downloadSignatures, clean, type AttachmentTree, type CleanType } from './cosign/inspect.js';
 export { simpleSigningPayload, parseSimpleSigningPayload, type SimpleSigningPayload } from './cosign/payload.js';
 export { attachmentTag, buildBundleReferrerManifest, buildLegacySignatureManifest } from './cosign/storage.js';
+export { RekorV1Client, type TlogTarget, type V1LogEntry, type V1LogInfo } from './sigstore/rekor-client.js';
+export { loadTrustedRoot, parseTrustedRoot, type TrustedRoot, type TrustedLog } from './sigstore/trustedroot.js';
+export { parseSigningConfig, loadSigningConfig, serializeSigningConfig, type SigningConfig } from './sigstore/signing-config.js';
+export type { Artifact, HashAlg } from './sigstore/index.js';
+export type { IdentityPolicy } from './sigstore/identity.js';
+export type { TrustMaterial } from './sigstore/verifier.js';
+export type { KeylessSigner } from './sigstore/sign-keyless.js';
+
+// Blob flows (sign-blob, verify-blob) and the set-up they share with the image flows.
+export { tlogTarget, type TlogTargetOptions } from './sigstore/tlog-target.js';
+export { keylessSigner, signerIdentity, identityPolicy, keylessTrust, type KeylessSignOptions, type IdentityPolicyInput } from './sigstore/keyless.js';
+export { signBlob, checkBlobTlog, messageDigestAlg, type SignBlobOptions, type SignBlobWithKeyOptions, type SignBlobKeylessOptions, type BlobSignature } from './cosign/sign-blob.js';
+export {
+  verifyBlob,
+  verifyBlobEvidence,
+  parseBlobBundle,
+  readBlobBundle,
+  keylessBlobBundle,
+  neededDigests,
+  type BlobEvidence,
+  type BlobArtifact,
+  type VerifyBlobOptions,
+  type BlobVerification,
+} from './cosign/verify-blob.js';
+export { readBlob, digestFile, readSmallFile, readSignatureFlag, artifactTarget, MAX_BUNDLE_BYTES } from './cosign/blob-io.js';
+
+// Transparency-log monitoring (log info / log verify).
+export {
+  verifyLogEntry,
+  verifyLogInfo,
+  verifyCheckpointWithAnyLog,
+  trustedRootFromLogKey,
+  checkConsistency,
+  checkpointPath,
+  readStoredCheckpoint,
+  type LogEntryVerification,
+  type StoredCheckpoint,
+  type VerifiedCheckpoint,
+} from './sigstore/log-monitor.js';
+
+// Trust configuration for private deployments (trusted-root create, signing-config create).
+export { buildTrustedRoot, buildSigningConfigFromSpecs, parseServiceSpec, parseSelector, type TrustedRootSpecs, type SigningConfigSpecs } from './sigstore/trust-builder.js';

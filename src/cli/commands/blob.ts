@@ -1,38 +1,22 @@
 /** `signet sign-blob` and `signet verify-blob`: signatures over files, in Sigstore bundles or cosign's legacy forms. */
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { ioError, writeFileAtomic } from '../../fsutil.js';
-import { loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } from '../../keys/index.js';
-import {
-  buildMessageSignatureBundle,
-  checkTlogPolicy,
-  decodeSignatureInput,
-  IN_TOTO_PAYLOAD_TYPE,
-  parseBundle,
-  parseLegacyBlobBundle,
-  parseStatement,
-  verifyArtifactSignature,
-  verifyBundleWithKey,
-  type Artifact,
-  type HashAlg,
-} from '../../sigstore/index.js';
+import { loadPublicKey, loadSigner, type PasswordSource } from '../../keys/index.js';
+import { checkTlogPolicy } from '../../sigstore/index.js';
 import { readPassword } from '../password.js';
-import { hashedrekordV001, RekorV1Client, rekorBundleAnnotation, uploadToTlog } from '../../sigstore/rekor-client.js';
-import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../../sigstore/tlog.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
-import { addTlogSignOptions, tlogTarget, type TlogSignFlags } from './log.js';
+import { addTlogSignOptions, type TlogSignFlags } from './log.js';
+import { tlogTarget } from '../../sigstore/tlog-target.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
-import { prepareKeyless, signBlobKeyless, type KeylessSigner } from '../../sigstore/sign-keyless.js';
-import { verifyKeylessBundle } from '../../cosign/verify.js';
-import { certificateClaims } from '../../cosign/keyless-verify.js';
-import { certificateIdentity, validateIdentityPolicy, type IdentityPolicy } from '../../sigstore/identity.js';
-import { loadPublicGoodTrustedRoot } from '../../sigstore/tuf.js';
-import { prepareTrust, type TrustMaterial } from '../../sigstore/verifier.js';
-
-/** Bundles and signature files are small; anything bigger is not one. */
-const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
+import { checkBlobTlog, signBlob } from '../../cosign/sign-blob.js';
+import { artifactTarget, readBlob, readSignatureFlag } from '../../cosign/blob-io.js';
+import { keylessBlobBundle, readBlobBundle, verifyBlob, type BlobEvidence } from '../../cosign/verify-blob.js';
+import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
+import type { IdentityPolicy } from '../../sigstore/identity.js';
+import { identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity } from '../../sigstore/keyless.js';
+import type { TrustMaterial } from '../../sigstore/verifier.js';
 
 const TLOG_SKIP_WARNING =
   'Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.';
@@ -62,23 +46,14 @@ export function addKeylessSignOptions(cmd: Command): Command {
 
 /** The certified ephemeral signer for a keyless `sign` / `sign-blob`: nothing is signed before this succeeds. */
 export async function keylessSignerFromFlags(flags: KeylessSignFlags): Promise<KeylessSigner> {
-  const ks = await prepareKeyless({
-    ...(flags.signingConfig !== undefined ? { signingConfigPath: flags.signingConfig } : {}),
-    overrides: {
-      tlogUpload: flags.tlogUpload,
-      ...(flags.fulcioUrl !== undefined ? { caUrl: flags.fulcioUrl } : {}),
-      ...(flags.rekorUrl !== undefined ? { rekorUrl: flags.rekorUrl } : {}),
-      ...(flags.timestampServerUrl !== undefined ? { tsaUrl: flags.timestampServerUrl } : {}),
-    },
-    ...(flags.identityToken !== undefined ? { identityToken: flags.identityToken } : {}),
-    ...(flags.oidcIssuer !== undefined ? { oidcIssuer: flags.oidcIssuer } : {}),
-    ...(flags.oidcClientId !== undefined ? { oidcClientId: flags.oidcClientId } : {}),
+  const ks = await keylessSigner({
+    ...flags,
     // A browser login only makes sense for a person at a terminal; scripts get the "no token" error.
     interactive: process.stderr.isTTY === true,
     log: (m) => ui.info(m),
   });
-  const id = certificateClaims(certificateIdentity(ks.certificate));
-  ui.info(`Signing as ${id.Subject ?? '(no subject)'} (issuer ${id.Issuer ?? 'unknown'}) with a certificate from ${ks.services.caUrl}`);
+  const id = signerIdentity(ks);
+  ui.info(`Signing as ${id.subject ?? '(no subject)'} (issuer ${id.issuer ?? 'unknown'}) with a certificate from ${ks.services.caUrl}`);
   return ks;
 }
 
@@ -119,27 +94,22 @@ export function hasIdentityFlags(f: KeylessVerifyFlags): boolean {
 
 /** The identity policy from the flags; USAGE naming the flags when identity or issuer is missing. */
 export function identityPolicyFromFlags(f: KeylessVerifyFlags): IdentityPolicy {
-  const p: IdentityPolicy = {};
-  const set = (k: keyof IdentityPolicy, v: string | undefined): void => {
-    if (v !== undefined && v !== '') p[k] = v;
-  };
-  set('identity', f.certificateIdentity);
-  set('identityRegexp', f.certificateIdentityRegexp);
-  set('issuer', f.certificateOidcIssuer);
-  set('issuerRegexp', f.certificateOidcIssuerRegexp);
-  set('githubWorkflowTrigger', f.certificateGithubWorkflowTrigger);
-  set('githubWorkflowSha', f.certificateGithubWorkflowSha);
-  set('githubWorkflowName', f.certificateGithubWorkflowName);
-  set('githubWorkflowRepository', f.certificateGithubWorkflowRepository);
-  set('githubWorkflowRef', f.certificateGithubWorkflowRef);
-  validateIdentityPolicy(p);
-  return p;
+  return identityPolicy({
+    identity: f.certificateIdentity,
+    identityRegexp: f.certificateIdentityRegexp,
+    issuer: f.certificateOidcIssuer,
+    issuerRegexp: f.certificateOidcIssuerRegexp,
+    githubWorkflowTrigger: f.certificateGithubWorkflowTrigger,
+    githubWorkflowSha: f.certificateGithubWorkflowSha,
+    githubWorkflowName: f.certificateGithubWorkflowName,
+    githubWorkflowRepository: f.certificateGithubWorkflowRepository,
+    githubWorkflowRef: f.certificateGithubWorkflowRef,
+  });
 }
 
-/** --trusted-root, else the pinned public-good root (no network). */
+/** --trusted-root, else the pinned public-good root (no network); a note when SCTs cannot be checked. */
 export async function keylessTrust(f: { trustedRoot?: string; insecureIgnoreSct?: boolean }): Promise<TrustMaterial> {
-  const root = f.trustedRoot ? await loadTrustedRoot(f.trustedRoot) : await loadPublicGoodTrustedRoot({ offline: true });
-  const trust = prepareTrust(root);
+  const trust = await keylessTrustMaterial(f);
   if (trust.ctlogs.length === 0 && !f.insecureIgnoreSct) {
     ui.info('Note: the trusted root lists no CT logs, so certificates are not checked for SCTs.');
   }
@@ -171,51 +141,6 @@ interface VerifyBlobFlags extends KeylessVerifyFlags {
   trustedRoot?: string;
 }
 
-
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks);
-}
-
-/** The whole blob (`-` is stdin). Needed for signing: a Signer takes the data, not a digest. */
-async function readBlob(path: string): Promise<Buffer> {
-  try {
-    return path === '-' ? await readStdin() : await fs.readFile(path);
-  } catch (e) {
-    throw ioError(path === '-' ? 'standard input' : path, e);
-  }
-}
-
-/** Digests of a file in one streaming pass, so verifying a large file never holds it in memory. */
-async function digestFile(path: string, algs: Iterable<HashAlg>): Promise<Partial<Record<HashAlg, Buffer>>> {
-  const hashes = [...new Set(algs)].map((a) => [a, createHash(a)] as const);
-  try {
-    const input = path === '-' ? process.stdin : createReadStream(path);
-    for await (const chunk of input) for (const [, h] of hashes) h.update(chunk as Buffer);
-  } catch (e) {
-    throw ioError(path === '-' ? 'standard input' : path, e);
-  }
-  return Object.fromEntries(hashes.map(([a, h]) => [a, h.digest()]));
-}
-
-async function readSmallFile(path: string, what: string): Promise<Buffer> {
-  let st;
-  try {
-    st = await fs.stat(path);
-  } catch (e) {
-    throw ioError(`${what} ${path}`, e);
-  }
-  if (st.isDirectory()) throw new SignetError('IO', `${what} ${path}: is a directory`);
-  if (st.size > MAX_BUNDLE_BYTES) throw new SignetError('TOO_LARGE', `${what} ${path} is ${st.size} bytes, more than ${MAX_BUNDLE_BYTES}`);
-  try {
-    return await fs.readFile(path);
-  } catch (e) {
-    throw ioError(`${what} ${path}`, e);
-  }
-}
-
-
 /** Reading the blob from stdin leaves no stdin for a password: it must then come from COSIGN_PASSWORD. */
 function passwordSource(blobFromStdin: boolean): PasswordSource {
   return () => {
@@ -224,11 +149,6 @@ function passwordSource(blobFromStdin: boolean): PasswordSource {
     }
     return readPassword({ confirm: false });
   };
-}
-
-/** The digest algorithm a key signs with; Ed25519 has none of its own, and sigstore records SHA2_512 for it. */
-function messageDigestAlg(key: PublicKeyInfo): HashAlg {
-  return key.hash ?? 'sha512';
 }
 
 /** Keyless `sign-blob`: certificate, timestamp and log entry first; the bundle is written only after all succeeded. */
@@ -244,7 +164,7 @@ async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promis
   }
   const data = await readBlob(file);
   const ks = await keylessSignerFromFlags(flags);
-  const r = await signBlobKeyless(ks, data);
+  const r = await signBlob(data, { keyless: ks });
   for (const e of r.tlogEntries) ui.info(`tlog entry created with index: ${String(e.logIndex)}`);
   if (r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${ks.services.tsaUrls.join(', ')}`);
   if (flags.outputSignature) {
@@ -255,7 +175,7 @@ async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promis
     await writeFileAtomic(flags.outputCertificate, ks.certificatePem);
     ui.info(`Certificate wrote in the file ${flags.outputCertificate}`);
   }
-  await writeFileAtomic(flags.bundle, r.bundle);
+  await writeFileAtomic(flags.bundle, r.bundle!);
   ui.info(`Wrote bundle to file ${flags.bundle}`);
 }
 
@@ -263,9 +183,7 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   if (!flags.key) return signBlobKeylessAction(file, flags);
   if (flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', 'must specify --bundle with --new-bundle-format');
   const tlog = await tlogTarget(flags);
-  if (tlog && !flags.newBundleFormat && tlog.majorApiVersion !== 1) {
-    throw new SignetError('USAGE', 'the legacy bundle format records Rekor v1 entries only: use --new-bundle-format or a Rekor v1 URL');
-  }
+  checkBlobTlog(tlog, flags.newBundleFormat);
   const fromStdin = file === '-';
   if (!fromStdin) {
     const st = await fs.stat(file).catch((e: unknown) => {
@@ -275,116 +193,24 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   }
   const signer = await loadSigner(flags.key, passwordSource(fromStdin));
   const data = await readBlob(file);
-  const hashAlg = messageDigestAlg(signer.publicKey);
-  const digest = createHash(hashAlg).update(data).digest();
-  const signature = signer.sign(data);
-
-  // Log first: when the upload fails, no file is written.
-  let tlogEntries: unknown[] = [];
-  let rekorBundle: Record<string, unknown> | undefined;
-  if (tlog && flags.newBundleFormat) {
-    tlogEntries = [await uploadToTlog(tlog, { kind: 'digest', hashAlg, digest, signature, key: signer.publicKey })];
-  } else if (tlog) {
-    const { entry } = await new RekorV1Client({ baseUrl: tlog.url }).createEntry(hashedrekordV001({ hashAlg, digest, signature, verifierPem: signer.publicKey.pem }));
-    rekorBundle = JSON.parse(rekorBundleAnnotation(entry)) as Record<string, unknown>;
-  }
-  if (tlog) ui.info(`tlog entry created with index: ${String((tlogEntries[0] as { logIndex?: unknown } | undefined)?.logIndex ?? (rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex)}`);
+  const r = await signBlob(data, { signer, newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}) });
+  const { signature, rekorBundle } = r;
+  if (tlog) ui.info(`tlog entry created with index: ${String(r.tlogEntries[0]?.logIndex ?? (rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex)}`);
 
   if (flags.outputSignature) {
     await writeFileAtomic(flags.outputSignature, flags.b64 ? signature.toString('base64') : signature);
     ui.info(`Signature wrote in the file ${flags.outputSignature}`);
   }
   if (flags.newBundleFormat) {
-    const bundle = buildMessageSignatureBundle({ digest, hashAlg, signature, publicKeyHint: signer.publicKey.hint, tlogEntries });
-    await writeFileAtomic(flags.bundle!, bundle);
+    await writeFileAtomic(flags.bundle!, r.bundle!);
     ui.info(`Wrote bundle to file ${flags.bundle}`);
     return;
   }
   if (flags.bundle) {
-    // cosign's LocalSignedPayload; for a key, `cert` holds base64 of the public key PEM.
-    const legacy = { base64Signature: signature.toString('base64'), cert: Buffer.from(signer.publicKey.pem).toString('base64'), ...(rekorBundle ? { rekorBundle } : {}) };
-    await writeFileAtomic(flags.bundle, JSON.stringify(legacy));
+    await writeFileAtomic(flags.bundle, r.legacyBundle!);
     ui.info(`Wrote bundle to file ${flags.bundle}`);
   }
   if (!flags.outputSignature) ui.out(signature.toString('base64') + '\n');
-}
-
-type BlobEvidence =
-  | { kind: 'bundle'; bundle: ReturnType<typeof parseBundle> }
-  | { kind: 'signature'; signature: Buffer; tlogEntries: number; rekorBundle?: Record<string, unknown> };
-
-/** `--bundle` holds either a Sigstore bundle or cosign's legacy `{"base64Signature":…}`; tell them apart by shape. */
-export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new SignetError('MALFORMED', `bundle ${path} is not valid JSON`);
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new SignetError('MALFORMED', `bundle ${path} is not a JSON object`);
-  const o = doc as Record<string, unknown>;
-  try {
-    if ('mediaType' in o) return { kind: 'bundle', bundle: parseBundle(bytes) };
-    if ('base64Signature' in o) {
-      const legacy = parseLegacyBlobBundle(o);
-      return { kind: 'signature', signature: legacy.signature, tlogEntries: legacy.rekorBundle ? 1 : 0, ...(legacy.rekorBundle ? { rekorBundle: legacy.rekorBundle } : {}) };
-    }
-  } catch (e) {
-    if (e instanceof SignetError) throw new SignetError(e.code, `${path}: ${e.message}`, { cause: e });
-    throw e;
-  }
-  throw new SignetError('MALFORMED', `${path} is neither a Sigstore bundle (no mediaType) nor a cosign bundle (no base64Signature)`);
-}
-
-/** `--signature`: a file holding the signature, or the base64 signature itself. */
-async function readSignatureFlag(value: string): Promise<Buffer> {
-  let st;
-  try {
-    st = await fs.stat(value);
-  } catch {
-    st = undefined;
-  }
-  if (st?.isFile()) return decodeSignatureInput(await readSmallFile(value, 'signature file'));
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(value) && value.length >= 16) return decodeSignatureInput(Buffer.from(value));
-  throw new SignetError('IO', `signature ${value}: no such file, and not a base64 signature`);
-}
-
-/** Which digests of the artifact the evidence needs: the bundle's, the key's, and any the statement names. */
-function neededDigests(evidence: BlobEvidence, key?: PublicKeyInfo): HashAlg[] {
-  const algs = new Set<HashAlg>();
-  if (key?.hash) algs.add(key.hash);
-  if (evidence.kind === 'bundle') {
-    const c = evidence.bundle.content;
-    if (c.kind === 'messageSignature') algs.add(c.hashAlg);
-    else if (c.payloadType === IN_TOTO_PAYLOAD_TYPE) {
-      algs.add('sha256');
-      try {
-        for (const s of parseStatement(c.payload).subject) for (const a of ['sha256', 'sha384', 'sha512'] as const) if (s.digest[a]) algs.add(a);
-      } catch {
-        // verification reports a malformed statement after checking the signature
-      }
-    }
-  }
-  return [...algs];
-}
-
-/** `sha256:<hex>` names a digest only when no file of that name exists. */
-async function artifactTarget(target: string): Promise<Buffer | undefined> {
-  let artifactDigest: Buffer | undefined;
-  if (target !== '-') {
-    const exists = await fs.stat(target).then(
-      (s) => s,
-      () => undefined,
-    );
-    if (!exists) {
-      const m = /^sha256:([0-9a-fA-F]{64})$/.exec(target);
-      if (!m) throw new SignetError('IO', `${target}: no such file`);
-      artifactDigest = Buffer.from(m[1]!, 'hex');
-    } else if (exists.isDirectory()) {
-      throw new SignetError('IO', `${target}: is a directory`);
-    }
-  }
-  return artifactDigest;
 }
 
 /** Keyless `verify-blob`: a Sigstore bundle with a certificate, checked by the engine under the identity policy. */
@@ -393,22 +219,20 @@ async function verifyBlobKeylessAction(target: string, flags: VerifyBlobFlags): 
   if (flags.signature) throw new SignetError('USAGE', 'keyless verification needs the certificate: pass --bundle (a Sigstore bundle), not --signature');
   if (!flags.bundle) throw new SignetError('USAGE', 'keyless verification needs --bundle (a Sigstore bundle carrying the certificate)');
   const artifactDigest = await artifactTarget(target);
-  const evidence = parseBlobBundle(await readSmallFile(flags.bundle, 'bundle'), flags.bundle);
-  if (evidence.kind !== 'bundle') throw new SignetError('USAGE', `${flags.bundle} is a legacy cosign bundle; keyless verification of legacy blob bundles is not supported: use a Sigstore bundle`);
-  if (evidence.bundle.verificationMaterial.kind === 'publicKey') {
-    throw new SignetError('NO_CERTIFICATE', `${flags.bundle} was signed with a key and carries no certificate: verify it with --key`);
-  }
+  const evidence = await readBlobBundle(flags.bundle);
+  keylessBlobBundle(evidence, flags.bundle);
   const trust = await keylessTrust(flags);
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
-  const artifact: Artifact = artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { digests: await digestFile(target, neededDigests(evidence)) };
-  const r = verifyKeylessBundle(evidence.bundle, artifact, {
+  await verifyBlob(artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { path: target }, {
+    evidence,
+    evidenceName: flags.bundle,
     trust,
     identity,
     ignoreTlog: flags.insecureIgnoreTlog,
     ignoreSct: sctFlag(flags),
     useSignedTimestamps: flags.useSignedTimestamps,
+    onWarning: (w) => ui.warn(w),
   });
-  for (const w of r.warnings) ui.warn(w);
   ui.info('Verified OK');
 }
 
@@ -420,10 +244,11 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
   const artifactDigest = await artifactTarget(target);
 
   const evidence: BlobEvidence = flags.bundle
-    ? parseBlobBundle(await readSmallFile(flags.bundle, 'bundle'), flags.bundle)
+    ? await readBlobBundle(flags.bundle)
     : { kind: 'signature', signature: await readSignatureFlag(flags.signature!), tlogEntries: 0 };
   const key = await loadPublicKey(flags.key, passwordSource(target === '-'));
 
+  // No log evidence and no way to check it: refused before the warning, the root and the artifact are read.
   checkTlogPolicy({
     ignoreTlog: flags.insecureIgnoreTlog,
     entries: evidence.kind === 'bundle' ? evidence.bundle.tlogEntries.length : evidence.tlogEntries,
@@ -432,34 +257,16 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
   const trustedRoot = !flags.insecureIgnoreTlog && flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
 
-  let artifact: Artifact;
-  if (artifactDigest) artifact = { digest: artifactDigest, hashAlg: 'sha256' };
-  else if (key.kind === 'ed25519') artifact = { bytes: await readBlob(target) };
-  else artifact = { digests: await digestFile(target, neededDigests(evidence, key)) };
-
-  if (evidence.kind === 'signature') {
-    verifyArtifactSignature(key, artifact, evidence.signature);
-  } else {
-    const result = verifyBundleWithKey(evidence.bundle, key, artifact);
-    for (const w of result.warnings) ui.warn(w);
-  }
-  // Offline: the evidence the signature came with, checked against the trusted root; no log is asked.
-  if (trustedRoot) {
-    if (evidence.kind === 'bundle') verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, trustedRoot);
-    else if (!evidence.rekorBundle) throw new SignetError('TLOG', 'the signature comes without a transparency log entry (no rekorBundle); pass --insecure-ignore-tlog to verify the signature only');
-    else verifyRekorBundle(evidence.rekorBundle, { signature: evidence.signature, publicKeySpki: key.spkiDer, content: legacyContent(artifact, key) }, trustedRoot);
-    ui.info('tlog entry verified offline');
-  }
+  const r = await verifyBlob(artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { path: target }, {
+    evidence,
+    evidenceName: flags.bundle,
+    key,
+    ignoreTlog: flags.insecureIgnoreTlog,
+    ...(trustedRoot ? { trustedRoot } : {}),
+    onWarning: (w) => ui.warn(w),
+  });
+  if (r.tlogVerified) ui.info('tlog entry verified offline');
   ui.info('Verified OK');
-}
-
-/** What a legacy rekorBundle's hashedrekord must name: the artifact, by the digest the key signs with. */
-function legacyContent(artifact: Artifact, key: PublicKeyInfo): SignedMaterial['content'] {
-  if ('bytes' in artifact) return { kind: 'bytes', data: artifact.bytes };
-  const alg = key.hash ?? 'sha512';
-  const d = 'digests' in artifact ? artifact.digests[alg] : artifact.hashAlg === alg ? artifact.digest : undefined;
-  if (!d) throw new SignetError('TLOG', `the log entry names a ${alg} digest, which was not computed for this artifact`);
-  return { kind: 'digest', hashAlg: alg, digest: d };
 }
 
 export function registerBlobCommands(program: Command): void {

@@ -8,7 +8,8 @@ import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
-import { addTlogSignOptions, TLOG_VERIFIED_LINE, tlogTarget, type TlogSignFlags } from './log.js';
+import { addTlogSignOptions, TLOG_VERIFIED_LINE, type TlogSignFlags } from './log.js';
+import { tlogTarget } from '../../sigstore/tlog-target.js';
 import {
   addKeylessSignOptions,
   addKeylessVerifyOptions,

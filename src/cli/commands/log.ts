@@ -2,60 +2,25 @@
  * `signet log …`: talk to a Rekor-compatible transparency log (info, get, search, verify), and the
  * log flags `sign`/`sign-blob` share (`--rekor-url`, `--signing-config`).
  */
-import { createPublicKey } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
-import { sigstoreKeyDetails } from '../../keys/index.js';
-import { ioError, writeFileAtomic } from '../../fsutil.js';
-import { RekorV1Client, tlogFromSigningConfig, v1EntryToBundleEntry, type TlogTarget, type V1LogEntry } from '../../sigstore/rekor-client.js';
-import { verifyCheckpointWithLog, verifyTlogEntryProofs } from '../../sigstore/tlog.js';
-import { loadTrustedRoot, type TrustedLog, type TrustedRoot } from '../../sigstore/trustedroot.js';
-import { logIdFromPublicKey, verifyConsistency } from '../../tlog/index.js';
+import { ioError } from '../../fsutil.js';
+import { RekorV1Client, v1EntryToBundleEntry, type V1LogEntry } from '../../sigstore/rekor-client.js';
+import type { TlogTargetOptions } from '../../sigstore/tlog-target.js';
+import { trustedRootFromLogKey, verifyLogEntry, verifyLogInfo } from '../../sigstore/log-monitor.js';
+import { verifyTlogEntryProofs } from '../../sigstore/tlog.js';
+import { loadTrustedRoot, type TrustedRoot } from '../../sigstore/trustedroot.js';
 import { examples, opt, ui } from '../common.js';
 
 export const TLOG_VERIFIED_LINE = 'Existence of the claims in the transparency log was verified offline';
 
-export interface TlogSignFlags {
-  tlogUpload: boolean;
-  rekorUrl?: string;
-  signingConfig?: string;
-}
+export type TlogSignFlags = TlogTargetOptions;
 
 export function addTlogSignOptions(cmd: Command): Command {
   return cmd
     .addOption(opt('--rekor-url <url>', 'Rekor v1 API of the transparency log to upload to'))
     .addOption(opt('--signing-config <file>', 'signing_config.json naming the transparency log (rekorTlogUrls, API version 1 or 2)'));
-}
-
-/** Where to log signatures, or undefined with --tlog-upload=false. */
-export async function tlogTarget(flags: TlogSignFlags): Promise<TlogTarget | undefined> {
-  if (!flags.tlogUpload) return undefined;
-  if (flags.rekorUrl && flags.signingConfig) throw new SignetError('USAGE', '--rekor-url and --signing-config cannot be used together');
-  if (flags.signingConfig) {
-    let bytes: Buffer;
-    try {
-      bytes = await fs.readFile(flags.signingConfig);
-    } catch (e) {
-      throw ioError(`signing config ${flags.signingConfig}`, e);
-    }
-    try {
-      return tlogFromSigningConfig(bytes);
-    } catch (e) {
-      if (e instanceof SignetError) throw new SignetError(e.code, `${flags.signingConfig}: ${e.message}`, { cause: e });
-      throw e;
-    }
-  }
-  if (flags.rekorUrl) {
-    new RekorV1Client({ baseUrl: flags.rekorUrl }); // validates the URL before anything is signed
-    return { url: flags.rekorUrl, majorApiVersion: 1 };
-  }
-  throw new SignetError(
-    'USAGE',
-    'no transparency log is configured: pass --tlog-upload=false to sign without one (the signature will not be publicly auditable), or --rekor-url / --signing-config to log it',
-  );
 }
 
 interface LogFlags {
@@ -87,17 +52,7 @@ async function fetchEntry(c: RekorV1Client, flags: { uuid?: string; logIndex?: s
 async function trustFor(flags: LogFlags, c: RekorV1Client): Promise<TrustedRoot> {
   if (flags.trustedRoot) return loadTrustedRoot(flags.trustedRoot);
   ui.warn(`no --trusted-root given: trusting the public key that ${c.baseUrl} serves itself`);
-  const pem = await c.publicKey();
-  let key;
-  try {
-    key = createPublicKey(pem);
-  } catch {
-    throw new SignetError('MALFORMED', `${c.baseUrl} served a public key that does not parse`);
-  }
-  const spkiDer = key.export({ format: 'der', type: 'spki' });
-  const keyDetails = sigstoreKeyDetails(key);
-  const log: TrustedLog = { baseUrl: c.baseUrl, hashAlgorithm: 'sha256', publicKey: key, spkiDer, keyDetails, validFor: {}, logId: Buffer.from(logIdFromPublicKey(key), 'hex') };
-  return { mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [log], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] };
+  return trustedRootFromLogKey(c);
 }
 
 function printEntry(e: V1LogEntry, flags: LogFlags, verified?: string[]): void {
@@ -124,33 +79,6 @@ function printEntry(e: V1LogEntry, flags: LogFlags, verified?: string[]): void {
   );
 }
 
-interface StoredCheckpoint {
-  size: number;
-  rootHash: string;
-  checkpoint: string;
-}
-
-function checkpointPath(logIdHex: string): string {
-  return join(process.env.SIGNET_HOME || join(homedir(), '.signet'), 'checkpoints', `${logIdHex}.json`);
-}
-
-async function readStoredCheckpoint(path: string): Promise<StoredCheckpoint | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError(`stored checkpoint ${path}`, e);
-  }
-  try {
-    const d = JSON.parse(text) as StoredCheckpoint;
-    if (Number.isSafeInteger(d.size) && d.size >= 0 && typeof d.rootHash === 'string' && typeof d.checkpoint === 'string') return d;
-  } catch {
-    // reported below
-  }
-  throw new SignetError('MALFORMED', `stored checkpoint ${path} is corrupt; delete it to start over`);
-}
-
 export function registerLogCommands(program: Command): void {
   const log = program.command('log').description('look up and verify entries in a Rekor-compatible transparency log');
   const common = (cmd: Command, withRoot = false): Command => {
@@ -167,11 +95,7 @@ export function registerLogCommands(program: Command): void {
     const li = await c.logInfo();
     let verified = false;
     if (flags.trustedRoot) {
-      const root = await loadTrustedRoot(flags.trustedRoot);
-      const cp = verifyWithAnyLog(li.signedTreeHead, root);
-      if (cp.size !== li.treeSize || Buffer.from(cp.rootHash).toString('hex') !== li.rootHash) {
-        throw new SignetError('TLOG', 'the signed checkpoint does not match the tree size and root hash the log reports');
-      }
+      verifyLogInfo(li, await loadTrustedRoot(flags.trustedRoot));
       verified = true;
     }
     if (flags.output === 'json') ui.out(JSON.stringify({ ...li, ...(flags.trustedRoot ? { verified } : {}) }, null, 2) + '\n');
@@ -225,57 +149,12 @@ export function registerLogCommands(program: Command): void {
     const c = client(flags);
     const e = await fetchEntry(c, flags);
     const root = await trustFor(flags, c);
-    const entry = v1EntryToBundleEntry(e);
-    if (!entry.inclusionProof) throw new SignetError('TLOG', `entry ${e.uuid} came without an inclusion proof`);
-    const result = verifyTlogEntryProofs(entry, root);
-    const cp = verifyCheckpointWithLog(entry.inclusionProof.checkpoint!.envelope!, result.log);
-    const consistency = await checkConsistency(c, result.log, cp);
-    const out = { uuid: e.uuid, logIndex: e.logIndex, treeSize: cp.size, rootHash: Buffer.from(cp.rootHash).toString('hex'), verified: result.checked, consistency };
+    const out = await verifyLogEntry(c, e, root);
+    const { consistency } = out;
     if (flags.output === 'json') ui.out(JSON.stringify(out, null, 2) + '\n');
     else {
-      ui.out(`Entry ${e.uuid} (index ${e.logIndex}) is in the log at tree size ${cp.size}: ${result.checked.join(' and ')} verified.\n`);
+      ui.out(`Entry ${e.uuid} (index ${e.logIndex}) is in the log at tree size ${out.treeSize}: ${out.verified.join(' and ')} verified.\n`);
       ui.out(consistency.previousSize === undefined ? 'No earlier checkpoint of this log was seen; this one is now remembered.\n' : `The log is consistent with the checkpoint seen before (tree size ${consistency.previousSize}).\n`);
     }
   });
-}
-
-function verifyWithAnyLog(note: string, root: TrustedRoot): ReturnType<typeof verifyCheckpointWithLog> {
-  let last: unknown;
-  for (const l of root.tlogs) {
-    try {
-      return verifyCheckpointWithLog(note, l);
-    } catch (e) {
-      last = e;
-    }
-  }
-  throw last instanceof SignetError ? last : new SignetError('TLOG', 'the checkpoint is not signed by any log in the trusted root');
-}
-
-/**
- * Compares the verified checkpoint with the one remembered for this log: the smaller must be a prefix
- * of the larger (a consistency proof from the log), then the larger is remembered. A log that forks its
- * history for us is caught here.
- */
-async function checkConsistency(c: RekorV1Client, log: TrustedLog, cp: ReturnType<typeof verifyCheckpointWithLog>): Promise<{ previousSize?: number }> {
-  const path = checkpointPath(log.logId.toString('hex'));
-  const prev = await readStoredCheckpoint(path);
-  const rootNow = Buffer.from(cp.rootHash);
-  if (prev) {
-    // Re-verify what we stored: a file on disk is not a signature.
-    const stored = verifyCheckpointWithLog(prev.checkpoint, log);
-    const rootPrev = Buffer.from(stored.rootHash);
-    if (stored.size === cp.size) {
-      if (!rootPrev.equals(rootNow)) throw new SignetError('TLOG', `the log shows two different trees of size ${cp.size}: it is inconsistent with the checkpoint seen before`);
-    } else {
-      const [small, large] = stored.size < cp.size ? [stored, cp] : [cp, stored];
-      const proof = await c.consistencyProof(small.size, large.size);
-      verifyConsistency(small.size, large.size, proof.hashes.map((h) => Buffer.from(h, 'hex')), small.rootHash, large.rootHash);
-    }
-    if (stored.size >= cp.size) return { previousSize: stored.size };
-  }
-  await fs.mkdir(join(path, '..'), { recursive: true }).catch((e: unknown) => {
-    throw ioError(`checkpoint directory for ${path}`, e);
-  });
-  await writeFileAtomic(path, JSON.stringify({ size: cp.size, rootHash: rootNow.toString('hex'), checkpoint: cp.note }) + '\n');
-  return prev ? { previousSize: prev.size } : {};
 }

@@ -1,0 +1,88 @@
+/**
+ * Signing a blob (`sign-blob`): with a key, into a Sigstore bundle (v0.3, the log entry from Rekor v1 or
+ * v2) or cosign's legacy forms (the bare signature, or a LocalSignedPayload carrying a Rekor v1 bundle);
+ * keyless, into a bundle carrying the certificate, the log entries and the RFC 3161 timestamps. The log
+ * is written first and nothing is returned until every step has succeeded: callers store the results
+ * only then. Nothing here writes files or prints.
+ */
+import { createHash } from 'node:crypto';
+import { SignetError } from '../errors.js';
+import type { PublicKeyInfo, Signer } from '../keys/index.js';
+import { buildMessageSignatureBundle, type HashAlg, type TlogEntryJSON } from '../sigstore/index.js';
+import { hashedrekordV001, RekorV1Client, rekorBundleAnnotation, uploadToTlog, type TlogTarget } from '../sigstore/rekor-client.js';
+import { signBlobKeyless, type KeylessSigner } from '../sigstore/sign-keyless.js';
+
+export interface SignBlobWithKeyOptions {
+  signer: Signer;
+  /** The log to record the signature in (see sigstore/tlog-target.ts); none: not logged. */
+  tlog?: TlogTarget;
+  /** true (default): a Sigstore bundle; false: cosign's legacy signature / LocalSignedPayload. */
+  newBundleFormat?: boolean;
+}
+
+export interface SignBlobKeylessOptions {
+  /** The certified ephemeral signer (sigstore/keyless.ts `keylessSigner`); its services say where to log and timestamp. */
+  keyless: KeylessSigner;
+}
+
+export type SignBlobOptions = SignBlobWithKeyOptions | SignBlobKeylessOptions;
+
+export interface BlobSignature {
+  signature: Buffer;
+  hashAlg: HashAlg;
+  /** The blob's digest under hashAlg. */
+  digest: Buffer;
+  /** The log entries created (Sigstore bundle format). */
+  tlogEntries: TlogEntryJSON[];
+  /** DER TimeStampResp, one per TSA (keyless). */
+  timestamps: Buffer[];
+  /** The Sigstore bundle bytes; absent in the legacy format. */
+  bundle?: Buffer;
+  /** Legacy format: the Rekor v1 bundle of the entry created, when logged. */
+  rekorBundle?: Record<string, unknown>;
+  /** Legacy format: cosign's LocalSignedPayload JSON (`--bundle` without --new-bundle-format). */
+  legacyBundle?: string;
+}
+
+/** The digest algorithm a key signs with; Ed25519 has none of its own, and sigstore records SHA2_512 for it. */
+export function messageDigestAlg(key: PublicKeyInfo): HashAlg {
+  return key.hash ?? 'sha512';
+}
+
+/** The legacy format records Rekor v1 entries only: refuse anything else before anything is signed. */
+export function checkBlobTlog(tlog: TlogTarget | undefined, newBundleFormat: boolean): void {
+  if (tlog && !newBundleFormat && tlog.majorApiVersion !== 1) {
+    throw new SignetError('USAGE', 'the legacy bundle format records Rekor v1 entries only: use --new-bundle-format or a Rekor v1 URL');
+  }
+}
+
+/** Sign a blob, log it (and timestamp it, keyless) and build what is to be stored. */
+export async function signBlob(data: Buffer, o: SignBlobOptions): Promise<BlobSignature> {
+  if ('keyless' in o) {
+    const r = await signBlobKeyless(o.keyless, data);
+    return { signature: r.signature, hashAlg: r.hashAlg, digest: r.digest, tlogEntries: r.tlogEntries, timestamps: r.timestamps, bundle: r.bundle };
+  }
+  const { signer, tlog } = o;
+  const newBundleFormat = o.newBundleFormat !== false;
+  checkBlobTlog(tlog, newBundleFormat);
+  const hashAlg = messageDigestAlg(signer.publicKey);
+  const digest = createHash(hashAlg).update(data).digest();
+  const signature = signer.sign(data);
+
+  // Log first: when the upload fails, nothing is returned to be written.
+  let tlogEntries: TlogEntryJSON[] = [];
+  let rekorBundle: Record<string, unknown> | undefined;
+  if (tlog && newBundleFormat) {
+    tlogEntries = [await uploadToTlog(tlog, { kind: 'digest', hashAlg, digest, signature, key: signer.publicKey })];
+  } else if (tlog) {
+    const { entry } = await new RekorV1Client({ baseUrl: tlog.url }).createEntry(hashedrekordV001({ hashAlg, digest, signature, verifierPem: signer.publicKey.pem }));
+    rekorBundle = JSON.parse(rekorBundleAnnotation(entry)) as Record<string, unknown>;
+  }
+  if (newBundleFormat) {
+    const bundle = buildMessageSignatureBundle({ digest, hashAlg, signature, publicKeyHint: signer.publicKey.hint, tlogEntries });
+    return { signature, hashAlg, digest, tlogEntries, timestamps: [], bundle };
+  }
+  // cosign's LocalSignedPayload; for a key, `cert` holds base64 of the public key PEM.
+  const legacy = { base64Signature: signature.toString('base64'), cert: Buffer.from(signer.publicKey.pem).toString('base64'), ...(rekorBundle ? { rekorBundle } : {}) };
+  return { signature, hashAlg, digest, tlogEntries, timestamps: [], ...(rekorBundle ? { rekorBundle } : {}), legacyBundle: JSON.stringify(legacy) };
+}

@@ -1,0 +1,184 @@
+/**
+ * Verifying a blob (`verify-blob`) against a Sigstore bundle, cosign's legacy bundle or a bare
+ * signature: with a key (the log evidence checked offline against a trusted root, or skipped on
+ * request), or keyless (the bundle engine under an identity policy). `verifyBlobEvidence` is pure;
+ * `verifyBlob` also digests a file artifact (blob-io.ts), reading only the digests the evidence needs.
+ */
+import { SignetError } from '../errors.js';
+import type { PublicKeyInfo } from '../keys/index.js';
+import {
+  checkTlogPolicy,
+  IN_TOTO_PAYLOAD_TYPE,
+  parseBundle,
+  parseLegacyBlobBundle,
+  parseStatement,
+  verifyArtifactSignature,
+  verifyBundleWithKey,
+  type Artifact,
+  type HashAlg,
+  type ParsedBundle,
+} from '../sigstore/index.js';
+import type { IdentityPolicy } from '../sigstore/identity.js';
+import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../sigstore/tlog.js';
+import type { TrustedRoot } from '../sigstore/trustedroot.js';
+import type { TrustMaterial } from '../sigstore/verifier.js';
+import { digestFile, readBlob, readSmallFile } from './blob-io.js';
+import { verifyKeylessBundle } from './verify.js';
+
+/** What a blob's signature came with: a Sigstore bundle, or a signature (from a legacy bundle or alone). */
+export type BlobEvidence =
+  | { kind: 'bundle'; bundle: ParsedBundle }
+  | { kind: 'signature'; signature: Buffer; tlogEntries: number; rekorBundle?: Record<string, unknown> };
+
+/** `--bundle` holds either a Sigstore bundle or cosign's legacy `{"base64Signature":…}`; tell them apart by shape. */
+export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new SignetError('MALFORMED', `bundle ${path} is not valid JSON`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new SignetError('MALFORMED', `bundle ${path} is not a JSON object`);
+  const o = doc as Record<string, unknown>;
+  try {
+    if ('mediaType' in o) return { kind: 'bundle', bundle: parseBundle(bytes) };
+    if ('base64Signature' in o) {
+      const legacy = parseLegacyBlobBundle(o);
+      return { kind: 'signature', signature: legacy.signature, tlogEntries: legacy.rekorBundle ? 1 : 0, ...(legacy.rekorBundle ? { rekorBundle: legacy.rekorBundle } : {}) };
+    }
+  } catch (e) {
+    if (e instanceof SignetError) throw new SignetError(e.code, `${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
+  throw new SignetError('MALFORMED', `${path} is neither a Sigstore bundle (no mediaType) nor a cosign bundle (no base64Signature)`);
+}
+
+/** A bundle file (Sigstore or legacy), size-capped and parsed. */
+export async function readBlobBundle(path: string): Promise<BlobEvidence> {
+  return parseBlobBundle(await readSmallFile(path, 'bundle'), path);
+}
+
+/** Which digests of the artifact the evidence needs: the bundle's, the key's, and any the statement names. */
+export function neededDigests(evidence: BlobEvidence, key?: PublicKeyInfo): HashAlg[] {
+  const algs = new Set<HashAlg>();
+  if (key?.hash) algs.add(key.hash);
+  if (evidence.kind === 'bundle') {
+    const c = evidence.bundle.content;
+    if (c.kind === 'messageSignature') algs.add(c.hashAlg);
+    else if (c.payloadType === IN_TOTO_PAYLOAD_TYPE) {
+      algs.add('sha256');
+      try {
+        for (const s of parseStatement(c.payload).subject) for (const a of ['sha256', 'sha384', 'sha512'] as const) if (s.digest[a]) algs.add(a);
+      } catch {
+        // verification reports a malformed statement after checking the signature
+      }
+    }
+  }
+  return [...algs];
+}
+
+/** What a legacy rekorBundle's hashedrekord must name: the artifact, by the digest the key signs with. */
+export function legacyContent(artifact: Artifact, key: PublicKeyInfo): SignedMaterial['content'] {
+  if ('bytes' in artifact) return { kind: 'bytes', data: artifact.bytes };
+  const alg = key.hash ?? 'sha512';
+  const d = 'digests' in artifact ? artifact.digests[alg] : artifact.hashAlg === alg ? artifact.digest : undefined;
+  if (!d) throw new SignetError('TLOG', `the log entry names a ${alg} digest, which was not computed for this artifact`);
+  return { kind: 'digest', hashAlg: alg, digest: d };
+}
+
+/** The Sigstore bundle keyless verification needs; a legacy bundle or a key-signed bundle is refused. `name` is the bundle's in messages. */
+export function keylessBlobBundle(evidence: BlobEvidence, name = 'the bundle'): ParsedBundle {
+  if (evidence.kind !== 'bundle') throw new SignetError('USAGE', `${name} is a legacy cosign bundle; keyless verification of legacy blob bundles is not supported: use a Sigstore bundle`);
+  if (evidence.bundle.verificationMaterial.kind === 'publicKey') {
+    throw new SignetError('NO_CERTIFICATE', `${name} was signed with a key and carries no certificate: verify it with --key`);
+  }
+  return evidence.bundle;
+}
+
+export interface VerifyBlobOptions {
+  evidence: BlobEvidence;
+  /** The evidence's name in messages (the bundle's path). */
+  evidenceName?: string;
+  /** Keyed verification with this key; without it, keyless (trust and identity required). */
+  key?: PublicKeyInfo;
+  /** Keyed: the trusted root the log evidence is verified against, offline. */
+  trustedRoot?: TrustedRoot;
+  /** --insecure-ignore-tlog: no log evidence required. */
+  ignoreTlog?: boolean;
+  /** Keyless: the trust material (sigstore/keyless.ts `keylessTrust`). */
+  trust?: TrustMaterial;
+  /** Keyless: who must have signed (sigstore/keyless.ts `identityPolicy`). */
+  identity?: IdentityPolicy;
+  /** Keyless: true skips SCTs; undefined lets the trusted root decide. */
+  ignoreSct?: boolean;
+  /** Require a verified RFC 3161 timestamp. */
+  useSignedTimestamps?: boolean;
+  /** Called with each warning as it arises (they are also returned). */
+  onWarning?: (warning: string) => void;
+}
+
+export interface BlobVerification {
+  warnings: string[];
+  /** Keyed with a trusted root: the log evidence was verified offline. */
+  tlogVerified: boolean;
+}
+
+/** The artifact: its bytes or digests, or a file (`-`: standard input) digested in one streaming pass. */
+export type BlobArtifact = Artifact | { path: string };
+
+function checkKeyedPolicy(o: VerifyBlobOptions): void {
+  checkTlogPolicy({
+    ignoreTlog: o.ignoreTlog === true,
+    entries: o.evidence.kind === 'bundle' ? o.evidence.bundle.tlogEntries.length : o.evidence.tlogEntries,
+    logConfigured: o.trustedRoot !== undefined,
+  });
+}
+
+/** Verify a blob's signature and its evidence. Pure; throws a SignetError naming the first failed check. */
+export function verifyBlobEvidence(artifact: Artifact, o: VerifyBlobOptions): BlobVerification {
+  const warnings: string[] = [];
+  const warn = (w: string): void => {
+    warnings.push(w);
+    o.onWarning?.(w);
+  };
+  const { evidence, key } = o;
+  if (!key) {
+    const bundle = keylessBlobBundle(evidence, o.evidenceName);
+    if (!o.trust || !o.identity) throw new SignetError('USAGE', 'keyless verification needs trust material and an identity policy');
+    const r = verifyKeylessBundle(bundle, artifact, {
+      trust: o.trust,
+      identity: o.identity,
+      ignoreTlog: o.ignoreTlog === true,
+      ignoreSct: o.ignoreSct,
+      useSignedTimestamps: o.useSignedTimestamps === true,
+    });
+    for (const w of r.warnings) warn(w);
+    return { warnings, tlogVerified: false };
+  }
+  checkKeyedPolicy(o);
+  const trustedRoot = o.ignoreTlog ? undefined : o.trustedRoot;
+  if (evidence.kind === 'signature') {
+    verifyArtifactSignature(key, artifact, evidence.signature);
+  } else {
+    const result = verifyBundleWithKey(evidence.bundle, key, artifact);
+    for (const w of result.warnings) warn(w);
+  }
+  // Offline: the evidence the signature came with, checked against the trusted root; no log is asked.
+  if (trustedRoot) {
+    if (evidence.kind === 'bundle') verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, trustedRoot);
+    else if (!evidence.rekorBundle) throw new SignetError('TLOG', 'the signature comes without a transparency log entry (no rekorBundle); pass --insecure-ignore-tlog to verify the signature only');
+    else verifyRekorBundle(evidence.rekorBundle, { signature: evidence.signature, publicKeySpki: key.spkiDer, content: legacyContent(artifact, key) }, trustedRoot);
+  }
+  return { warnings, tlogVerified: trustedRoot !== undefined };
+}
+
+/** `verifyBlobEvidence` for an artifact that may be a file: what can be refused without reading it is refused first. */
+export async function verifyBlob(artifact: BlobArtifact, o: VerifyBlobOptions): Promise<BlobVerification> {
+  if (o.key) checkKeyedPolicy(o);
+  else keylessBlobBundle(o.evidence, o.evidenceName);
+  let a: Artifact;
+  if (!('path' in artifact)) a = artifact;
+  else if (o.key?.kind === 'ed25519') a = { bytes: await readBlob(artifact.path) };
+  else a = { digests: await digestFile(artifact.path, neededDigests(o.evidence, o.key)) };
+  return verifyBlobEvidence(a, o);
+}

@@ -1,0 +1,45 @@
+/**
+ * Which transparency log a keyed signature goes to: none (upload off), a Rekor v1 URL, or the log a
+ * signing config selects (Rekor v1 or v2). Usage errors come before anything is signed.
+ */
+import { promises as fs } from 'node:fs';
+import { SignetError } from '../errors.js';
+import { ioError } from '../fsutil.js';
+import { RekorV1Client, tlogFromSigningConfig, type TlogTarget } from './rekor-client.js';
+
+export interface TlogTargetOptions {
+  /** --tlog-upload: false signs without a log. */
+  tlogUpload: boolean;
+  /** --rekor-url: a Rekor v1 API. */
+  rekorUrl?: string;
+  /** --signing-config: a signing_config.json file naming the log. */
+  signingConfig?: string;
+}
+
+/** Where to log signatures, or undefined with --tlog-upload=false. */
+export async function tlogTarget(flags: TlogTargetOptions): Promise<TlogTarget | undefined> {
+  if (!flags.tlogUpload) return undefined;
+  if (flags.rekorUrl && flags.signingConfig) throw new SignetError('USAGE', '--rekor-url and --signing-config cannot be used together');
+  if (flags.signingConfig) {
+    let bytes: Buffer;
+    try {
+      bytes = await fs.readFile(flags.signingConfig);
+    } catch (e) {
+      throw ioError(`signing config ${flags.signingConfig}`, e);
+    }
+    try {
+      return tlogFromSigningConfig(bytes);
+    } catch (e) {
+      if (e instanceof SignetError) throw new SignetError(e.code, `${flags.signingConfig}: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
+  if (flags.rekorUrl) {
+    new RekorV1Client({ baseUrl: flags.rekorUrl }); // validates the URL before anything is signed
+    return { url: flags.rekorUrl, majorApiVersion: 1 };
+  }
+  throw new SignetError(
+    'USAGE',
+    'no transparency log is configured: pass --tlog-upload=false to sign without one (the signature will not be publicly auditable), or --rekor-url / --signing-config to log it',
+  );
+}
