@@ -38,12 +38,16 @@
  * Files of a batch that never committed only ever sit at paths beyond the committed tree (later tiles),
  * so the committed tree's files are never damaged; on start they are removed.
  *
+ * Files are not trusted: a full tile or bundle read from disk is checked against the tree before it is
+ * served or used for a proof or SET (integrity.ts), and on start every full file must exist and the
+ * newest ones must match; a mismatch is STORAGE_CORRUPT naming the file. Checked tiles stay in memory.
+ *
  * Only the newest version of each partial tile is kept: a tile of width w is the first w hashes of any
  * wider version (bundles likewise), so older widths are served as prefixes. Logs written before
  * partials moved into the database have them as files (<tile>.p/<width>): read once on start, stored
  * as rows, and the files removed.
  */
-import { type KeyObject, createHash, randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
@@ -71,33 +75,9 @@ import {
   newTreeId,
 } from './common.js';
 import { FileWriter } from './file-writer.js';
+import { loadSqlite } from './sqlite.js';
+import { type Kind, VerifiedBytes, checkBundle, corrupt, entryLeafHash, hashAt, hashTileProblem, resourcePath } from './integrity.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
-
-type Sqlite = typeof import('node:sqlite');
-let sqlite: Promise<Sqlite> | undefined;
-
-/**
- * Loads node:sqlite without its one-time "SQLite is an experimental feature" warning: operators would
- * see it on every start. Only that warning is dropped, and only while the module loads.
- */
-function loadSqlite(): Promise<Sqlite> {
-  sqlite ??= (async () => {
-    const original = process.emitWarning;
-    process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]): void {
-      const message = typeof warning === 'string' ? warning : warning.message;
-      const opt = rest[0];
-      const type = typeof opt === 'string' ? opt : ((opt as { type?: string } | undefined)?.type ?? (warning instanceof Error ? warning.name : ''));
-      if (type === 'ExperimentalWarning' && /sqlite/i.test(message)) return;
-      (original as (...a: unknown[]) => void).call(process, warning, ...rest);
-    } as typeof process.emitWarning;
-    try {
-      return await import('node:sqlite');
-    } finally {
-      process.emitWarning = original;
-    }
-  })();
-  return sqlite;
-}
 
 interface StateRow {
   tree_id: string;
@@ -204,6 +184,14 @@ const INDEX_APPLY_ENTRIES = 8192;
 /** How often, at most, index.sqlite's WAL is flushed in the background (OpenLogOptions.indexSyncMs). */
 const INDEX_SYNC_MS = 1000;
 
+/**
+ * Full tiles (and entry bundles) checked against the tree on start: the newest this many of each level.
+ * Older files are checked when first read, and every file by `signet log fsck`.
+ */
+const START_CHECK_FILES = 16;
+/** Full tiles kept in memory once checked against the tree (8 KiB each): reads of them skip the disk and the check. */
+const VERIFIED_TILES = 2048;
+
 /** Rows per multi-row INSERT: well under SQLite's default limit of 32766 bound parameters. */
 const ROWS_PER_INSERT = 128;
 
@@ -227,14 +215,8 @@ function bundlePrefixLength(data: Uint8Array, n: number): number {
   return pos;
 }
 
-type Kind = number | 'entries'; // a tile level, or the entry bundles
-
 /** A partial version read from a file of the older layout (before partials moved into the database). */
 type LegacyPartial = { kind: Kind; index: number; width: number; data: Uint8Array };
-
-function resourcePath(kind: Kind, index: number, width: number): string {
-  return kind === 'entries' ? entriesPath(index, width) : tilePath(kind, index, width);
-}
 
 /** Number of tile-level hashes (or entries) at `kind` in a tree of `size`. */
 function widthAt(kind: Kind, index: number, size: number): number {
@@ -316,6 +298,8 @@ export class EmbeddedStorage implements LogStorage {
   #lastSweep = performance.now();
   /** Multi-row statements by purpose and row count (#insertRows, #knownLeaves). */
   readonly #multi = new Map<string, StatementSync>();
+  /** Full tiles read from disk and found to match the tree (see integrity.ts), by file path. */
+  readonly #verified = new VerifiedBytes(VERIFIED_TILES);
   #closed = false;
 
   private constructor(dir: string, db: DatabaseSync, signer: CheckpointSigner, treeId: bigint, state: StateRow) {
@@ -701,6 +685,18 @@ export class EmbeddedStorage implements LogStorage {
       throw new SignetError('TLOG', `the log's tiles in ${this.#root} do not reproduce the committed root hash at size ${size}`);
     }
     const { tail, legacy } = this.#loadTail(size);
+    // The partial bundle's entries against their leaf hashes in the partial level-0 tile (which the
+    // root vouches for, above).
+    if (tail.length > 0) {
+      const level0 = this.#partials.get(`0/${Math.floor(size / TILE_WIDTH)}`)!.data;
+      const first = size - tail.length;
+      tail.forEach((b, i) => {
+        if (!hashEquals(entryLeafHash(b), hashAt(level0, i))) {
+          const where = legacy ? this.#file('entries', Math.floor(size / TILE_WIDTH), tail.length) : `${join(this.#dir, 'log.sqlite')} (table partial_entries)`;
+          throw corrupt(where, `holds an entry ${first + i} that does not match its leaf hash in the partial level-0 tile`);
+        }
+      });
+    }
     this.#appender = appender;
     this.#tail = tail;
     this.#tailBundle = null;
@@ -761,6 +757,49 @@ export class EmbeddedStorage implements LogStorage {
         if (!found && n > current) break;
       }
     }
+    await this.#checkFiles();
+  }
+
+  /**
+   * Start-up check of the files against the tree: every full tile and bundle exists (one directory
+   * listing per directory), and the newest START_CHECK_FILES of each level and of the bundles (with the
+   * tiles above them) match it. A failure refuses the start with STORAGE_CORRUPT naming the file.
+   */
+  async #checkFiles(): Promise<void> {
+    const size = this.#size;
+    const kinds: Kind[] = ['entries'];
+    for (let level = 0; Math.floor(size / TILE_WIDTH ** (level + 1)) > 0; level++) kinds.push(level);
+    const fullCount = (kind: Kind): number => Math.floor((kind === 'entries' ? size : Math.floor(size / TILE_WIDTH ** kind)) / TILE_WIDTH);
+    const byDir = new Map<string, string[]>();
+    for (const kind of kinds) {
+      for (let i = 0, n = fullCount(kind); i < n; i++) {
+        const rel = resourcePath(kind, i, TILE_WIDTH);
+        const cut = rel.lastIndexOf('/');
+        const dir = rel.slice(0, cut);
+        let names = byDir.get(dir);
+        if (!names) byDir.set(dir, (names = []));
+        names.push(rel.slice(cut + 1));
+      }
+    }
+    for (const [dir, names] of byDir) {
+      let present: Set<string>;
+      try {
+        present = new Set(await fs.readdir(join(this.#root, dir)));
+      } catch (e) {
+        if (!isEnoent(e)) throw ioFail(`cannot list ${join(this.#root, dir)}`, e);
+        present = new Set();
+      }
+      for (const name of names) if (!present.has(name)) throw corrupt(join(this.#root, dir, name), 'is missing');
+    }
+    for (const kind of kinds) {
+      const n = fullCount(kind);
+      for (let i = Math.max(0, n - START_CHECK_FILES); i < n; i++) {
+        if (kind === 'entries') await this.#fullBundle(i);
+        else await this.#fullTile(kind, i);
+      }
+    }
+    // Each tile is checked again on its first read, so a file changed while the log runs is caught there.
+    this.#verified.clear();
   }
 
   async #syncDir(dir: string): Promise<void> {
@@ -982,33 +1021,86 @@ export class EmbeddedStorage implements LogStorage {
   }
 
   /**
-   * Reads the first `width` hashes (or entries) of a tile, from its newest committed version. A version
-   * deleted under us (a batch committed meanwhile) is retried at the new size.
+   * Reads the first `width` hashes (or entries) of a tile, from its newest committed version: a partial
+   * one from memory, a full one from its file, checked against the tree first. A partial version
+   * replaced under us (a batch committed meanwhile) is retried at the new size.
    */
   async #read(kind: Kind, index: number, width: number): Promise<Buffer | null> {
     for (let attempt = 0; ; attempt++) {
       const size = this.#size;
       const have = widthAt(kind, index, size);
       if (have < width) return null;
-      let data: Buffer;
-      try {
-        const mem = have < TILE_WIDTH ? this.#version(kind, index, have) : undefined;
-        if (have < TILE_WIDTH && !mem) {
+      let data: Uint8Array;
+      if (have === TILE_WIDTH) {
+        data = kind === 'entries' ? (await this.#fullBundle(index)).data : await this.#fullTile(kind, index);
+      } else {
+        const mem = this.#version(kind, index, have);
+        if (!mem) {
           if (this.#size !== size && attempt < 5) continue;
           throw new SignetError('TLOG', `the log is missing its partial ${resourcePath(kind, index, have)}`);
         }
-        const recent = mem ?? this.#recent.get(this.#file(kind, index, have));
-        data = recent ? Buffer.from(recent.buffer, recent.byteOffset, recent.byteLength) : await fs.readFile(this.#file(kind, index, have));
-      } catch (e) {
-        if (e instanceof SignetError) throw e;
-        if (isEnoent(e) && this.#size !== size && attempt < 5) continue;
-        throw isEnoent(e)
-          ? new SignetError('TLOG', `the log is missing ${resourcePath(kind, index, have)} under ${this.#root}`)
-          : ioFail(`cannot read ${resourcePath(kind, index, have)}`, e);
+        data = mem;
       }
-      if (have === width) return data;
-      return data.subarray(0, kind === 'entries' ? bundlePrefixLength(data, width) : width * 32);
+      const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      if (have === width) return buf;
+      return buf.subarray(0, kind === 'entries' ? bundlePrefixLength(buf, width) : width * 32);
     }
+  }
+
+  /**
+   * The bytes of a full tile or bundle: from memory when the last batch wrote it (computed here, not
+   * read back), else from its file. A missing file is corruption: full files are never removed.
+   */
+  async #readFull(kind: Kind, index: number): Promise<{ data: Uint8Array; fromDisk: boolean }> {
+    const path = this.#file(kind, index, TILE_WIDTH);
+    const recent = this.#recent.get(path);
+    if (recent) return { data: recent, fromDisk: false };
+    try {
+      return { data: await fs.readFile(path), fromDisk: true };
+    } catch (e) {
+      if (isEnoent(e)) throw corrupt(path, 'is missing');
+      throw ioFail(`cannot read ${resourcePath(kind, index, TILE_WIDTH)}`, e);
+    }
+  }
+
+  /**
+   * A full tile, checked against the hash the tile above holds for it (itself checked the same way, up
+   * to a partial tile, which the committed root vouches for): STORAGE_CORRUPT naming the file otherwise.
+   * Checked tiles are kept (#verified), so the tiles above are read and hashed about once.
+   */
+  async #fullTile(level: number, index: number): Promise<Uint8Array> {
+    const path = this.#file(level, index, TILE_WIDTH);
+    const hit = this.#verified.get(path);
+    if (hit) return hit;
+    const { data, fromDisk } = await this.#readFull(level, index);
+    if (!fromDisk) return data;
+    const problem = hashTileProblem(data, await this.#hashAbove(level, index));
+    if (problem) throw corrupt(path, problem);
+    this.#verified.set(path, data);
+    return data;
+  }
+
+  /** The hash that tile `level + 1` holds for full tile (level, index): the root that tile must hash to. */
+  async #hashAbove(level: number, index: number): Promise<Uint8Array> {
+    const parent = Math.floor(index / TILE_WIDTH);
+    const pos = index % TILE_WIDTH;
+    const partial = this.#partials.get(`${level + 1}/${parent}`);
+    if (partial && partial.width > pos) return hashAt(partial.data, pos);
+    const width = widthAt(level + 1, parent, this.#size);
+    if (width < TILE_WIDTH) throw new SignetError('TLOG', `the log is missing its partial ${resourcePath(level + 1, parent, width)}`);
+    return hashAt(await this.#fullTile(level + 1, parent), pos);
+  }
+
+  /**
+   * A full entry bundle and its entries, each entry (`only`: that one) checked against its leaf hash in
+   * the level-0 tile: STORAGE_CORRUPT naming the file otherwise.
+   */
+  async #fullBundle(index: number, only?: number): Promise<{ data: Uint8Array; entries: Uint8Array[] }> {
+    const { data, fromDisk } = await this.#readFull('entries', index);
+    if (!fromDisk) return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
+    const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index), only);
+    if ('problem' in checked) throw corrupt(this.#file('entries', index, TILE_WIDTH), checked.problem);
+    return { data, entries: checked.entries };
   }
 
   async checkpoint(): Promise<SignedCheckpoint> {
@@ -1024,14 +1116,15 @@ export class EmbeddedStorage implements LogStorage {
     const tail = this.#tail;
     if (tail && this.#size === size && k === Math.floor(size / TILE_WIDTH) && tail.length === size % TILE_WIDTH) {
       body = tail[index % TILE_WIDTH]!;
+    } else if (widthAt('entries', k, size) === TILE_WIDTH) {
+      body = Buffer.from((await this.#fullBundle(k, index % TILE_WIDTH)).entries[index % TILE_WIDTH]!);
     } else {
       const data = await this.#read('entries', k, widthAt('entries', k, size));
       if (!data) throw new SignetError('TLOG', `entry ${index} is missing from the log's entry bundles`);
       body = Buffer.from(decodeEntryBundle(data)[index % TILE_WIDTH]!);
     }
     const t = this.#stmt.itime.get(index) as { itime: number } | undefined;
-    const leafHash = createHash('sha256').update(Uint8Array.of(0)).update(body).digest();
-    return { index, leafHash, body, integratedTime: t?.itime ?? 0 };
+    return { index, leafHash: entryLeafHash(body), body, integratedTime: t?.itime ?? 0 };
   }
 
   async entryByLeafHash(leafHash: Buffer): Promise<StoredEntry | null> {
