@@ -26,6 +26,7 @@ import {
 } from '../../tlog/index.js';
 import { type Kind, checkBundle, entryLeafHash, hashAt, hashTileProblem, resourcePath } from './integrity.js';
 import { loadSqlite } from './sqlite.js';
+import { kindCode } from './tile-store.js';
 
 export interface FsckProblem {
   /** The file (or database table) at fault. */
@@ -61,10 +62,6 @@ interface Row {
   width: number;
   data: Uint8Array;
 }
-
-/** `unsynced.kind` / `partial.kind` of entry bundles (embedded.ts). */
-const ENTRIES_KIND = -1;
-const kindCode = (k: Kind): number => (k === 'entries' ? ENTRIES_KIND : k);
 
 /** Files read at once. */
 const PARALLEL = 16;
