@@ -52,9 +52,9 @@ import {
 import { entryLeafHash } from './integrity.js';
 import { ioFail, openWal, transaction } from './io.js';
 import { cleanTmp, migrateLegacy, removeBeyond, restoreTree } from './recovery.js';
-import { INDEX_DB, INDEX_SYNC_MS, type IndexEntry, SearchIndex } from './search-index.js';
+import { INDEX_DB, INDEX_SCHEMA, INDEX_SYNC_MS, type IndexEntry, SearchIndex } from './search-index.js';
 import { loadSqlite } from './sqlite.js';
-import { type TileWrite, TileStore } from './tile-store.js';
+import { TILE_SCHEMA, type TileWrite, TileStore } from './tile-store.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
 
 export { decodeIndexRows, encodeIndexRows } from './search-index.js';
@@ -79,13 +79,8 @@ CREATE TABLE IF NOT EXISTS log_state (
   checkpoint TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS batches (start INTEGER PRIMARY KEY, itime INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS index_journal (start INTEGER PRIMARY KEY, rows BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS unsynced (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile, width)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS partial (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS partial_entries (idx INTEGER PRIMARY KEY, body BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS ix.leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ix.search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ix.indexed (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
+${TILE_SCHEMA}
+${INDEX_SCHEMA}
 `;
 
 export class EmbeddedStorage implements LogStorage {

@@ -73,6 +73,13 @@ export function decodeIndexRows(data: Uint8Array): IndexEntry[] {
 
 /** The search index's own database file, attached to log.sqlite as `ix` (see the header). */
 export const INDEX_DB = 'index.sqlite';
+/** Its tables: the journal in log.sqlite (`main`), the index in index.sqlite (`ix`). */
+export const INDEX_SCHEMA = `
+CREATE TABLE IF NOT EXISTS index_journal (start INTEGER PRIMARY KEY, rows BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS ix.leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ix.search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ix.indexed (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
+`;
 /**
  * Index rows of committed batches are written into index.sqlite this long after, or at once past this
  * many. Each apply's cost is mostly the index pages it dirties, written whole into the WAL at COMMIT, so
@@ -121,7 +128,7 @@ export class SearchIndex {
   readonly #multi = new Map<string, StatementSync>();
   #closed = false;
 
-  /** `db` has index.sqlite attached as `ix` and the schema created; `dir` holds both files. */
+  /** `db` has index.sqlite attached as `ix` and INDEX_SCHEMA created; `dir` holds both files. */
   constructor(db: DatabaseSync, dir: string, syncMs = INDEX_SYNC_MS) {
     this.#db = db;
     this.#dir = dir;

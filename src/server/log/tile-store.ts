@@ -24,6 +24,13 @@ import { FileWriter } from './file-writer.js';
 import { type Kind, VerifiedBytes, checkBundle, corrupt, hashAt, hashTileProblem, resourcePath } from './integrity.js';
 import { ioFail, isEnoent, transaction } from './io.js';
 
+/** Its tables in log.sqlite. */
+export const TILE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS unsynced (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile, width)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partial (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partial_entries (idx INTEGER PRIMARY KEY, body BLOB NOT NULL);
+`;
+
 /** `unsynced.kind` and `partial.kind` of entry bundles; tile levels are themselves. */
 const ENTRIES_KIND = -1;
 
@@ -109,7 +116,7 @@ export class TileStore {
   /** Full tiles read from disk and found to match the tree (see integrity.ts), by file path. */
   readonly #verified = new VerifiedBytes(VERIFIED_TILES);
 
-  /** `db` is log.sqlite with the schema created; `tree` is the log's committed state, read live. */
+  /** `db` is log.sqlite with TILE_SCHEMA created; `tree` is the log's committed state, read live. */
   constructor(dir: string, db: DatabaseSync, tree: TreeView) {
     this.root = join(dir, 'tiles');
     const tmp = join(dir, 'tmp');
