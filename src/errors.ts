@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'NO_CERTIFICATE' // a keyless signature without certificate
   | 'VERIFICATION' // a signature, bundle or claim did not verify
   | 'TLOG' // transparency-log problems
+  | 'STORAGE_CORRUPT' // stored log data does not match the tree it committed (a file changed or went missing)
   | 'CONFLICT' // a concurrent writer changed what we were updating
   | 'INTERNAL';
 

@@ -1,9 +1,11 @@
 /**
- * `signet log …`: talk to a Rekor-compatible transparency log (info, get, search, verify), and the
- * log flags `sign`/`sign-blob` share (`--rekor-url`, `--signing-config`).
+ * `signet log …`: talk to a Rekor-compatible transparency log (info, get, search, verify), check the
+ * files of a `signet serve` log (fsck), and the log flags `sign`/`sign-blob` share (`--rekor-url`,
+ * `--signing-config`).
  */
+import { createPublicKey } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { ioError } from '../../fsutil.js';
 import { RekorV1Client, v1EntryToBundleEntry, type V1LogEntry } from '../../sigstore/rekor-client.js';
@@ -80,7 +82,7 @@ function printEntry(e: V1LogEntry, flags: LogFlags, verified?: string[]): void {
 }
 
 export function registerLogCommands(program: Command): void {
-  const log = program.command('log').description('look up and verify entries in a Rekor-compatible transparency log');
+  const log = program.command('log').description('look up and verify entries in a Rekor-compatible transparency log, or check a signet serve log\'s files');
   const common = (cmd: Command, withRoot = false): Command => {
     cmd.addOption(opt('--rekor-url <url>', 'base URL of the transparency log')).addOption(opt('-o, --output <format>', 'output format: json or text', 'text'));
     if (withRoot) cmd.addOption(opt('--trusted-root <file>', 'trusted_root.json holding the log key'));
@@ -144,6 +146,7 @@ export function registerLogCommands(program: Command): void {
     'signet log verify --rekor-url http://127.0.0.1:3000 --trusted-root trusted_root.json --log-index 0',
     'signet log verify --rekor-url http://127.0.0.1:3000 --trusted-root trusted_root.json --uuid <uuid> -o json',
   ]);
+  registerFsck(log);
   verify.action(async (flags: LogFlags & { uuid?: string; logIndex?: string }) => {
     checkOutput(flags);
     const c = client(flags);
@@ -158,3 +161,55 @@ export function registerLogCommands(program: Command): void {
     }
   });
 }
+
+/** `log fsck`: every tile and entry bundle of an embedded log against its tree and signed checkpoint. */
+function registerFsck(log: Command): void {
+  const fsck = log
+    .command('fsck')
+    .description('check every tile and entry bundle of a signet serve log (embedded storage) against its tree and signed checkpoint; read-only, the server stopped')
+    .addOption(new Option('--data-dir <dir>', 'the data directory the server ran with (signet serve --data-dir)').env('SIGNET_DATA_DIR'))
+    .addOption(opt('--public-key <file>', 'PEM public key of the log, to check the checkpoint signature (default: the key in DIR/log.key)'))
+    .addOption(opt('-o, --output <format>', 'output format: json or text', 'text'));
+  examples(fsck, ['signet log fsck --data-dir /var/lib/signet', 'signet log fsck --data-dir /var/lib/signet --public-key log.pub -o json']);
+  fsck.action(async (flags: { dataDir?: string; publicKey?: string; output: string }) => {
+    checkOutput({ output: flags.output });
+    if (!flags.dataDir) throw new SignetError('USAGE', 'log fsck needs --data-dir DIR');
+    let publicKey;
+    if (flags.publicKey !== undefined) {
+      let pem: string;
+      try {
+        pem = await fs.readFile(flags.publicKey, 'utf8');
+      } catch (e) {
+        throw ioError(`public key ${flags.publicKey}`, e);
+      }
+      try {
+        publicKey = createPublicKey(pem);
+      } catch {
+        throw new SignetError('KEY_FORMAT', `${flags.publicKey} is not a PEM public key`);
+      }
+    }
+    const { fsckLog } = await import('../../server/log/fsck.js');
+    let last = performance.now();
+    const report = await fsckLog(flags.dataDir, {
+      ...(publicKey ? { publicKey } : {}),
+      progress: (done, total) => {
+        if (performance.now() - last < 1000 || done === total) return;
+        last = performance.now();
+        ui.info(`fsck: checked ${done} of ${total} files`);
+      },
+    });
+    const ok = report.problems.length === 0;
+    if (flags.output === 'json') ui.out(JSON.stringify({ ok, ...report }, null, 2) + '\n');
+    else {
+      ui.out(
+        `Checked ${report.files} tiles and entry bundles (${report.entries} entries) of the log in ${report.dataDir}: tree size ${report.treeSize}, root ${report.rootHash}.\n` +
+          `Checkpoint signature: ${report.checkpointSignature}.\n` +
+          (report.pendingRewrite > 0 ? `${report.pendingRewrite} files were checked as the copies the server rewrites on its next start.\n` : '') +
+          report.problems.map((p) => `PROBLEM ${p.file}: ${p.problem}\n`).join('') +
+          (ok ? 'OK: every file matches the tree and the signed checkpoint.\n' : ''),
+      );
+    }
+    if (!ok) throw new SignetError('STORAGE_CORRUPT', `${report.problems.length} problem(s) in the log in ${report.dataDir}; restore the files named from a backup`);
+  });
+}
+

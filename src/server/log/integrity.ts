@@ -1,0 +1,107 @@
+/**
+ * Which stored hash vouches for which file of the embedded log, and the checks that compare them. The
+ * chain of authority runs from the signed checkpoint down:
+ *
+ *   checkpoint root (log.sqlite, signed) ← the partial tiles at the right edge (log.sqlite; together they
+ *   reproduce the root) ← full tile L/i (a file; its Merkle root is hash i mod 256 of tile L+1/⌊i/256⌋)
+ *   ← … ← full level-0 tile k ← entry bundle k (entry j's leaf hash is hash j of level-0 tile k).
+ *
+ * A full tile's parent always exists (a partial one, or a full one checked the same way), and the
+ * topmost tile of a tree is always partial, so every file is one comparison away from a hash that is
+ * already trusted. Used by the server's read path and start-up check (embedded.ts) and by `log fsck`.
+ */
+import { createHash } from 'node:crypto';
+import { SignetError } from '../../errors.js';
+import { FULL_TILE_BYTES, HASH_SIZE, TILE_WIDTH, decodeEntryBundle, entriesPath, hashEquals, hashInTile, tilePath } from '../../tlog/index.js';
+import { nativeCrypto } from '../../native.js';
+
+/** A tile level, or the entry bundles. */
+export type Kind = number | 'entries';
+
+/** The C2SP path of a tile or bundle (`tile/0/x001/234`, `tile/entries/007.p/12`). */
+export function resourcePath(kind: Kind, index: number, width: number): string {
+  return kind === 'entries' ? entriesPath(index, width) : tilePath(kind, index, width);
+}
+
+/**
+ * The error for stored bytes that do not match the tree. `file` is for the operator (the server's log,
+ * the CLI); the HTTP layer answers a bare 500 for this code and never shows the message to clients.
+ */
+export function corrupt(file: string, why: string): SignetError {
+  return new SignetError('STORAGE_CORRUPT', `log file ${file} ${why}: the log does not serve or sign it (check the data directory with signet log fsck)`);
+}
+
+/** Merkle root of a full tile (its 256 hashes hashed up 8 levels); the native addon where built. */
+export function fullTileRoot(data: Uint8Array): Uint8Array {
+  const addon = nativeCrypto.addon;
+  if (addon) {
+    const levels = addon.merkleLevels(data);
+    return levels.subarray(levels.length - HASH_SIZE);
+  }
+  return hashInTile(data, 0, TILE_WIDTH);
+}
+
+/** The `pos`-th hash of a tile's bytes (a view). */
+export function hashAt(tile: Uint8Array, pos: number): Uint8Array {
+  return tile.subarray(pos * HASH_SIZE, (pos + 1) * HASH_SIZE);
+}
+
+/** RFC 6962 leaf hash of an entry body. */
+export function entryLeafHash(body: Uint8Array): Buffer {
+  return createHash('sha256').update(Uint8Array.of(0)).update(body).digest();
+}
+
+/** Why a full hash tile's bytes do not match `expected` (the hash its parent holds), or undefined when they do. */
+export function hashTileProblem(data: Uint8Array, expected: Uint8Array): string | undefined {
+  if (data.length !== FULL_TILE_BYTES) return `has ${data.length} bytes where a full tile has ${FULL_TILE_BYTES}`;
+  if (!hashEquals(fullTileRoot(data), expected)) return 'does not hash to the value the tile above it holds';
+  return undefined;
+}
+
+/**
+ * Decodes `width` entries of a bundle and checks them against the leaf hashes of their level-0 tile
+ * (`only`: just that one entry, for a read of one entry). Returns the entries, or the problem.
+ */
+export function checkBundle(data: Uint8Array, width: number, level0: Uint8Array, only?: number): { entries: Uint8Array[] } | { problem: string } {
+  let entries: Uint8Array[];
+  try {
+    entries = decodeEntryBundle(data, width);
+  } catch (e) {
+    return { problem: `does not decode (${(e as Error).message})` };
+  }
+  const from = only ?? 0;
+  const to = only === undefined ? width : only + 1;
+  for (let j = from; j < to; j++) {
+    if (!hashEquals(entryLeafHash(entries[j]!), hashAt(level0, j))) return { problem: `holds an entry ${j} that does not match its leaf hash in the level-0 tile` };
+  }
+  return { entries };
+}
+
+/** Least-recently-used map of byte strings that were checked against the tree, bounded by count. */
+export class VerifiedBytes {
+  readonly #max: number;
+  readonly #map = new Map<string, Uint8Array>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const v = this.#map.get(key);
+    if (v) {
+      this.#map.delete(key);
+      this.#map.set(key, v);
+    }
+    return v;
+  }
+
+  set(key: string, v: Uint8Array): void {
+    this.#map.delete(key);
+    this.#map.set(key, v);
+    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
+  }
+
+  clear(): void {
+    this.#map.clear();
+  }
+}

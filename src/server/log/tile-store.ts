@@ -1,0 +1,468 @@
+/**
+ * The embedded log's tiles and entry bundles: full ones as files under <dir>/tiles, the partial ones at
+ * the right edge of the tree as rows of log.sqlite (table `partial`, the partial bundle's entries in
+ * `partial_entries`), also kept in memory.
+ *
+ * Files of completed tiles are written into place (temp + rename, no flush, on a thread of its own,
+ * file-writer.ts) just before the commit that records them, their bytes also in table `unsynced`; a
+ * background sweep later fsyncs them and their directories, after which the next commit deletes their
+ * `unsynced` rows. On start (and after a failed batch) remaining rows are written out durably first.
+ *
+ * Files are not trusted: a full tile or bundle read from disk is checked against the tree before it is
+ * used (integrity.ts), and on start every full file must exist and the newest ones must match; a
+ * mismatch is STORAGE_CORRUPT naming the file. Checked tiles stay in memory.
+ *
+ * Only the newest version of each partial tile is kept: a tile of width w is the first w hashes of any
+ * wider version (bundles likewise), so older widths are served as prefixes.
+ */
+import { promises as fs, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { SignetError } from '../../errors.js';
+import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entriesPath, tileWidth } from '../../tlog/index.js';
+import { FileWriter } from './file-writer.js';
+import { type Kind, VerifiedBytes, checkBundle, corrupt, hashAt, hashTileProblem, resourcePath } from './integrity.js';
+import { ioFail, isEnoent, transaction } from './io.js';
+
+/** Its tables in log.sqlite. */
+export const TILE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS unsynced (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile, width)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partial (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partial_entries (idx INTEGER PRIMARY KEY, body BLOB NOT NULL);
+`;
+
+/** `unsynced.kind` and `partial.kind` of entry bundles; tile levels are themselves. */
+const ENTRIES_KIND = -1;
+
+export const kindCode = (k: Kind): number => (k === 'entries' ? ENTRIES_KIND : k);
+const kindOf = (code: number): Kind => (code === ENTRIES_KIND ? 'entries' : code);
+
+/** A background sweep starts once this many files await their flush, or a second after the last one. */
+const SWEEP_FILES = 32;
+const SWEEP_MS = 1000;
+
+/**
+ * Full tiles (and entry bundles) checked against the tree on start: the newest this many of each level.
+ * Older files are checked when first read, and every file by `signet log fsck`.
+ */
+const START_CHECK_FILES = 16;
+/** Full tiles kept in memory once checked against the tree (8 KiB each): reads of them skip the disk and the check. */
+const VERIFIED_TILES = 2048;
+
+/** Byte length of the first `n` entries of an entry bundle. */
+function bundlePrefixLength(data: Uint8Array, n: number): number {
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    if (pos + 2 > data.length) throw new SignetError('TLOG', 'stored entry bundle is truncated');
+    pos += 2 + ((data[pos]! << 8) | data[pos + 1]!);
+  }
+  if (pos > data.length) throw new SignetError('TLOG', 'stored entry bundle is truncated');
+  return pos;
+}
+
+/** A partial version read from a file of the older layout (before partials moved into the database). */
+export type LegacyPartial = { kind: Kind; index: number; width: number; data: Uint8Array };
+
+/** Number of tile-level hashes (or entries) at `kind` in a tree of `size`. */
+function widthAt(kind: Kind, index: number, size: number): number {
+  return tileWidth(kind === 'entries' ? 0 : kind, index, size);
+}
+
+/** A tile or bundle a batch wrote: a full one (width 256) or the new version of a partial one. */
+export type TileWrite = { kind: Kind; index: number; width: number; data: Uint8Array };
+
+/** What the store reads of the log's committed state: its size and the partial bundle's entries. */
+export interface TreeView {
+  readonly size: number;
+  /** Bodies of the committed partial entry bundle (size % 256 of them); null while being rebuilt. */
+  readonly tail: Buffer[] | null;
+}
+
+export class TileStore {
+  /** <dir>/tiles */
+  readonly root: string;
+  readonly #db: DatabaseSync;
+  readonly #tree: TreeView;
+  readonly #stmt: {
+    putUnsynced: StatementSync;
+    putPartial: StatementSync;
+    dropPartial: StatementSync;
+    dropUnsynced: StatementSync;
+    allUnsynced: StatementSync;
+    allPartials: StatementSync;
+    putEntry: StatementSync;
+    dropEntriesBelow: StatementSync;
+    entriesFrom: StatementSync;
+  };
+  /** Makes each batch's files durable on a thread of its own (see file-writer.ts). */
+  readonly #writer: FileWriter;
+  /** Flushes files for the sweep on a thread of its own, so that a sweep never delays a commit's writes. */
+  readonly #flusher: FileWriter;
+  /**
+   * The files the last committed batch wrote, by path: the proofs that answer that batch's writes need
+   * exactly these tiles, so they are served without reading them back.
+   */
+  #recent = new Map<string, Uint8Array>();
+  /** The committed partial versions, by `${kind}/${tile}` (the `partial` table, in memory). */
+  #partials = new Map<string, { width: number; data: Uint8Array }>();
+  /** The partial entry bundle encoded, for the width it was encoded at (reads of the right edge). */
+  #tailBundle: { width: number; data: Uint8Array } | null = null;
+  /** Files written without a flush whose `unsynced` rows must stay until a sweep has flushed them. */
+  readonly #unsynced = new Map<string, { kind: Kind; index: number; width: number }>();
+  /** Rows of files the last sweep flushed: deleted by the next commit. */
+  #redundant: { kind: Kind; index: number; width: number }[] = [];
+  #sweep: Promise<void> | null = null;
+  #lastSweep = performance.now();
+  /** Full tiles read from disk and found to match the tree (see integrity.ts), by file path. */
+  readonly #verified = new VerifiedBytes(VERIFIED_TILES);
+
+  /** `db` is log.sqlite with TILE_SCHEMA created; `tree` is the log's committed state, read live. */
+  constructor(dir: string, db: DatabaseSync, tree: TreeView) {
+    this.root = join(dir, 'tiles');
+    const tmp = join(dir, 'tmp');
+    this.#writer = new FileWriter(tmp);
+    this.#flusher = new FileWriter(tmp);
+    this.#db = db;
+    this.#tree = tree;
+    this.#stmt = {
+      putUnsynced: db.prepare('INSERT OR REPLACE INTO unsynced (kind, tile, width, data) VALUES (?, ?, ?, ?)'),
+      putPartial: db.prepare('INSERT OR REPLACE INTO partial (kind, tile, width, data) VALUES (?, ?, ?, ?)'),
+      dropPartial: db.prepare('DELETE FROM partial WHERE kind = ? AND tile = ?'),
+      dropUnsynced: db.prepare('DELETE FROM unsynced WHERE kind = ? AND tile = ? AND width = ?'),
+      allUnsynced: db.prepare('SELECT kind, tile, width, data FROM unsynced'),
+      allPartials: db.prepare('SELECT kind, tile, width, data FROM partial'),
+      putEntry: db.prepare('INSERT OR REPLACE INTO partial_entries (idx, body) VALUES (?, ?)'),
+      dropEntriesBelow: db.prepare('DELETE FROM partial_entries WHERE idx < ?'),
+      entriesFrom: db.prepare('SELECT idx, body FROM partial_entries WHERE idx >= ? ORDER BY idx'),
+    };
+  }
+
+  /**
+   * Before a batch's commit: its completed files into place, without a flush. Until the commit they sit
+   * only at paths beyond the committed tree; a failure here (disk full, permissions) rejects the batch.
+   */
+  async writeFull(full: TileWrite[]): Promise<void> {
+    if (full.length === 0) return;
+    await this.#writer.write(
+      full.map((w) => ({ path: this.file(w.kind, w.index, w.width), data: w.data })),
+      false,
+    );
+  }
+
+  /**
+   * Inside the commit's transaction: the full files' bytes (`unsynced`, until flushed), the new partial
+   * versions, the new entries of the partial bundle (those from `firstPartial` on; older rows dropped),
+   * and the deletion of the rows of files a sweep has flushed.
+   */
+  record(full: TileWrite[], partial: TileWrite[], entries: { idx: number; body: Buffer }[], firstPartial: number, start: number): void {
+    for (const w of full) {
+      this.#stmt.putUnsynced.run(kindCode(w.kind), w.index, w.width, w.data);
+      this.#stmt.dropPartial.run(kindCode(w.kind), w.index);
+    }
+    for (const w of partial) this.#stmt.putPartial.run(kindCode(w.kind), w.index, w.width, w.data);
+    for (const e of entries) if (e.idx >= firstPartial) this.#stmt.putEntry.run(e.idx, e.body);
+    if (firstPartial > start) this.#stmt.dropEntriesBelow.run(firstPartial);
+    this.dropRedundant();
+  }
+
+  /** After that transaction committed. */
+  recorded(): void {
+    this.#redundant = [];
+  }
+
+  /** Once the commit is durable: its files await a sweep's flush. */
+  durable(full: TileWrite[]): void {
+    for (const w of full) this.#unsynced.set(this.file(w.kind, w.index, w.width), { kind: w.kind, index: w.index, width: w.width });
+  }
+
+  /** Once the log's state is the batch's: the new partial versions and recent files in memory. */
+  applied(full: TileWrite[], partial: TileWrite[]): void {
+    this.#tailBundle = null;
+    for (const w of full) this.#partials.delete(`${kindCode(w.kind)}/${w.index}`);
+    for (const w of partial) this.#partials.set(`${kindCode(w.kind)}/${w.index}`, { width: w.width, data: w.data });
+    this.#recent = new Map(full.map((w) => [this.file(w.kind, w.index, w.width), w.data]));
+  }
+
+  /** The partial bundle was rebuilt: its encoding is stale. */
+  tailChanged(): void {
+    this.#tailBundle = null;
+  }
+
+  /** The bytes of the committed version of partial tile (level, index), if there is one. */
+  partial(level: number, index: number): Uint8Array | undefined {
+    return this.#partials.get(`${level}/${index}`)?.data;
+  }
+
+  /** Stores partial versions read from files of the older layout as rows (inside the caller's transaction). */
+  storeLegacy(partials: LegacyPartial[], tail: Buffer[] | null, first: number): void {
+    for (const p of partials) this.#stmt.putPartial.run(kindCode(p.kind), p.index, p.width, p.data);
+    (tail ?? []).forEach((b, i) => this.#stmt.putEntry.run(first + i, b));
+  }
+
+  file(kind: Kind, index: number, width: number): string {
+    return join(this.root, resourcePath(kind, index, width));
+  }
+
+  /**
+   * Writes out, durably, the files of committed batches that may not have reached the disk (their bytes
+   * are in `unsynced`), then forgets those rows. Versions a newer committed one superseded are skipped.
+   */
+  async materializeUnsynced(): Promise<void> {
+    const rows = this.#stmt.allUnsynced.all() as { kind: number; tile: number; width: number; data: Uint8Array }[];
+    if (rows.length === 0) return;
+    const size = this.#tree.size;
+    const current = rows.filter((r) => widthAt(kindOf(r.kind), r.tile, size) === r.width);
+    try {
+      await this.#writer.write(current.map((r) => ({ path: this.file(kindOf(r.kind), r.tile, r.width), data: r.data })));
+    } catch (e) {
+      throw ioFail(`cannot write the log's tiles under ${this.root}`, e);
+    }
+    transaction(this.#db, () => this.#db.exec('DELETE FROM unsynced'));
+    this.#unsynced.clear();
+    this.#redundant = [];
+  }
+
+  /**
+   * The committed version of a tile (or bundle) at `width`: a partial from memory, a full one from its
+   * file. Undefined when absent.
+   */
+  version(kind: Kind, index: number, width: number): Uint8Array | undefined {
+    if (width < TILE_WIDTH && kind === 'entries') {
+      const tail = this.#tree.tail;
+      if (!tail || tail.length !== width || Math.floor(this.#tree.size / TILE_WIDTH) !== index) return undefined;
+      let b = this.#tailBundle;
+      if (b?.width !== width) this.#tailBundle = b = { width, data: Buffer.from(encodeEntryBundle(tail)) };
+      return b.data;
+    }
+    if (width < TILE_WIDTH) {
+      const p = this.#partials.get(`${kindCode(kind)}/${index}`);
+      return p && p.width === width ? p.data : undefined;
+    }
+    try {
+      return readFileSync(this.file(kind, index, width));
+    } catch (e) {
+      if (isEnoent(e)) return undefined;
+      throw ioFail(`cannot read ${resourcePath(kind, index, width)}`, e);
+    }
+  }
+
+  /**
+   * Loads the committed partial versions: from rows, or from files for a log of the older layout, which
+   * are returned (for recovery.ts to store as rows).
+   */
+  loadPartials(size: number): LegacyPartial[] {
+    this.#partials = new Map();
+    for (const r of this.#stmt.allPartials.all() as { kind: number; tile: number; width: number; data: Uint8Array }[]) {
+      this.#partials.set(`${r.kind}/${r.tile}`, { width: r.width, data: r.data });
+    }
+    const legacy: LegacyPartial[] = [];
+    const kinds: Kind[] = [];
+    for (let level = 0; Math.floor(size / TILE_WIDTH ** level) > 0; level++) kinds.push(level);
+    for (const kind of kinds) {
+      const count = kind === 'entries' ? size : Math.floor(size / TILE_WIDTH ** kind);
+      const width = count % TILE_WIDTH;
+      const index = Math.floor(count / TILE_WIDTH);
+      const key = `${kindCode(kind)}/${index}`;
+      if (width === 0 || this.#partials.get(key)?.width === width) continue;
+      try {
+        const data = readFileSync(this.file(kind, index, width));
+        this.#partials.set(key, { width, data });
+        legacy.push({ kind, index, width, data });
+      } catch (e) {
+        if (!isEnoent(e)) throw ioFail(`cannot read ${resourcePath(kind, index, width)}`, e);
+      }
+    }
+    return legacy;
+  }
+
+  /** Bodies of the partial bundle: rows of `partial_entries`, or (`legacy`) a bundle file of the older layout. */
+  loadTail(size: number): { tail: Buffer[]; legacy: boolean } {
+    const w = size % TILE_WIDTH;
+    const k = Math.floor(size / TILE_WIDTH);
+    if (w === 0) return { tail: [], legacy: false };
+    const rows = this.#stmt.entriesFrom.all(k * TILE_WIDTH) as { idx: number; body: Uint8Array }[];
+    const tail = rows.filter((r) => r.idx < size).map((r) => Buffer.from(r.body));
+    if (tail.length === w && rows.every((r, i) => r.idx === k * TILE_WIDTH + i || r.idx >= size)) return { tail, legacy: false };
+    let data: Buffer;
+    try {
+      data = readFileSync(this.file('entries', k, w));
+    } catch (e) {
+      if (isEnoent(e)) throw new SignetError('TLOG', `the log's partial entry bundle ${entriesPath(k, w)} is missing`);
+      throw ioFail(`cannot read entry bundle ${entriesPath(k, w)}`, e);
+    }
+    return { tail: decodeEntryBundle(data, w).map((b) => Buffer.from(b)), legacy: true };
+  }
+
+  /**
+   * Start-up check of the files against the tree: every full tile and bundle exists (one directory
+   * listing per directory), and the newest START_CHECK_FILES of each level and of the bundles (with the
+   * tiles above them) match it. A failure refuses the start with STORAGE_CORRUPT naming the file.
+   */
+  async checkFiles(): Promise<void> {
+    const size = this.#tree.size;
+    const kinds: Kind[] = ['entries'];
+    for (let level = 0; Math.floor(size / TILE_WIDTH ** (level + 1)) > 0; level++) kinds.push(level);
+    const fullCount = (kind: Kind): number => Math.floor((kind === 'entries' ? size : Math.floor(size / TILE_WIDTH ** kind)) / TILE_WIDTH);
+    const byDir = new Map<string, string[]>();
+    for (const kind of kinds) {
+      for (let i = 0, n = fullCount(kind); i < n; i++) {
+        const rel = resourcePath(kind, i, TILE_WIDTH);
+        const cut = rel.lastIndexOf('/');
+        const dir = rel.slice(0, cut);
+        let names = byDir.get(dir);
+        if (!names) byDir.set(dir, (names = []));
+        names.push(rel.slice(cut + 1));
+      }
+    }
+    for (const [dir, names] of byDir) {
+      let present: Set<string>;
+      try {
+        present = new Set(await fs.readdir(join(this.root, dir)));
+      } catch (e) {
+        if (!isEnoent(e)) throw ioFail(`cannot list ${join(this.root, dir)}`, e);
+        present = new Set();
+      }
+      for (const name of names) if (!present.has(name)) throw corrupt(join(this.root, dir, name), 'is missing');
+    }
+    for (const kind of kinds) {
+      const n = fullCount(kind);
+      for (let i = Math.max(0, n - START_CHECK_FILES); i < n; i++) {
+        if (kind === 'entries') await this.fullBundle(i);
+        else await this.#fullTile(kind, i);
+      }
+    }
+    // Each tile is checked again on its first read, so a file changed while the log runs is caught there.
+    this.#verified.clear();
+  }
+
+  /** Deletes, inside the caller's transaction, the `unsynced` rows of files a sweep has flushed. */
+  dropRedundant(): void {
+    for (const r of this.#redundant) this.#stmt.dropUnsynced.run(kindCode(r.kind), r.index, r.width);
+  }
+
+  /**
+   * Flushes the files written since the last sweep, on a thread of its own, when enough have gathered; their
+   * rows are deleted by the next commit. A failed sweep leaves them for the next one (or the next start).
+   */
+  maybeSweep(force = false): Promise<void> {
+    if (this.#sweep) return this.#sweep;
+    if (this.#unsynced.size === 0) return Promise.resolve();
+    if (!force && this.#unsynced.size < SWEEP_FILES && performance.now() - this.#lastSweep < SWEEP_MS) return Promise.resolve();
+    this.#lastSweep = performance.now();
+    const batch = [...this.#unsynced];
+    for (const [path] of batch) this.#unsynced.delete(path);
+    const p = this.#flusher.sync(batch.map(([path]) => path)).then(
+      () => {
+        for (const [, id] of batch) this.#redundant.push(id);
+      },
+      () => {
+        for (const [path, id] of batch) if (!this.#unsynced.has(path)) this.#unsynced.set(path, id);
+      },
+    );
+    this.#sweep = p.finally(() => (this.#sweep = null));
+    return this.#sweep;
+  }
+
+  /**
+   * Reads the first `width` hashes (or entries) of a tile, from its newest committed version: a partial
+   * one from memory, a full one from its file, checked against the tree first. A partial version
+   * replaced under us (a batch committed meanwhile) is retried at the new size.
+   */
+  async read(kind: Kind, index: number, width: number): Promise<Buffer | null> {
+    for (let attempt = 0; ; attempt++) {
+      const size = this.#tree.size;
+      const have = widthAt(kind, index, size);
+      if (have < width) return null;
+      let data: Uint8Array;
+      if (have === TILE_WIDTH) {
+        data = kind === 'entries' ? (await this.fullBundle(index)).data : await this.#fullTile(kind, index);
+      } else {
+        const mem = this.version(kind, index, have);
+        if (!mem) {
+          if (this.#tree.size !== size && attempt < 5) continue;
+          throw new SignetError('TLOG', `the log is missing its partial ${resourcePath(kind, index, have)}`);
+        }
+        data = mem;
+      }
+      const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      if (have === width) return buf;
+      return buf.subarray(0, kind === 'entries' ? bundlePrefixLength(buf, width) : width * 32);
+    }
+  }
+
+  /**
+   * The bytes of a full tile or bundle: from memory when the last batch wrote it (computed here, not
+   * read back), else from its file. A missing file is corruption: full files are never removed.
+   */
+  async #readFull(kind: Kind, index: number): Promise<{ data: Uint8Array; fromDisk: boolean }> {
+    const path = this.file(kind, index, TILE_WIDTH);
+    const recent = this.#recent.get(path);
+    if (recent) return { data: recent, fromDisk: false };
+    try {
+      return { data: await fs.readFile(path), fromDisk: true };
+    } catch (e) {
+      if (isEnoent(e)) throw corrupt(path, 'is missing');
+      throw ioFail(`cannot read ${resourcePath(kind, index, TILE_WIDTH)}`, e);
+    }
+  }
+
+  /**
+   * A full tile, checked against the hash the tile above holds for it (itself checked the same way, up
+   * to a partial tile, which the committed root vouches for): STORAGE_CORRUPT naming the file otherwise.
+   * Checked tiles are kept (#verified), so the tiles above are read and hashed about once.
+   */
+  async #fullTile(level: number, index: number): Promise<Uint8Array> {
+    const path = this.file(level, index, TILE_WIDTH);
+    const hit = this.#verified.get(path);
+    if (hit) return hit;
+    const { data, fromDisk } = await this.#readFull(level, index);
+    if (!fromDisk) return data;
+    const problem = hashTileProblem(data, await this.#hashAbove(level, index));
+    if (problem) throw corrupt(path, problem);
+    this.#verified.set(path, data);
+    return data;
+  }
+
+  /** The hash that tile `level + 1` holds for full tile (level, index): the root that tile must hash to. */
+  async #hashAbove(level: number, index: number): Promise<Uint8Array> {
+    const parent = Math.floor(index / TILE_WIDTH);
+    const pos = index % TILE_WIDTH;
+    const partial = this.#partials.get(`${level + 1}/${parent}`);
+    if (partial && partial.width > pos) return hashAt(partial.data, pos);
+    const width = widthAt(level + 1, parent, this.#tree.size);
+    if (width < TILE_WIDTH) throw new SignetError('TLOG', `the log is missing its partial ${resourcePath(level + 1, parent, width)}`);
+    return hashAt(await this.#fullTile(level + 1, parent), pos);
+  }
+
+  /**
+   * A full entry bundle and its entries, each entry (`only`: that one) checked against its leaf hash in
+   * the level-0 tile: STORAGE_CORRUPT naming the file otherwise.
+   */
+  async fullBundle(index: number, only?: number): Promise<{ data: Uint8Array; entries: Uint8Array[] }> {
+    const { data, fromDisk } = await this.#readFull('entries', index);
+    if (!fromDisk) return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
+    const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index), only);
+    if ('problem' in checked) throw corrupt(this.file('entries', index, TILE_WIDTH), checked.problem);
+    return { data, entries: checked.entries };
+  }
+
+
+  /** Flushes what the sweeps left and drops the rows of flushed files; best effort, the next start writes out the rest. */
+  async closeSweep(): Promise<void> {
+    await this.#sweep;
+    await this.maybeSweep(true);
+    try {
+      if (this.#redundant.length > 0) {
+        transaction(this.#db, () => this.dropRedundant());
+        this.#redundant = [];
+      }
+    } catch {
+      // left for the next start
+    }
+  }
+
+  async closeWriters(): Promise<void> {
+    await this.#writer.close();
+    await this.#flusher.close();
+  }
+}

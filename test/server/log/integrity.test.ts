@@ -1,0 +1,269 @@
+/**
+ * The embedded log never serves or signs bytes that do not hash to its committed tree: a flipped byte
+ * in an entry bundle, a level-0 or a level-1 tile, or a deleted file, is caught when read (a
+ * STORAGE_CORRUPT error naming the file; a bare 500 over HTTP), on start for the newest files (and
+ * every missing one), and by `fsckLog` anywhere.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { isSignetError } from '../../../src/errors.js';
+import { fsckLog } from '../../../src/server/log/fsck.js';
+import { openLog } from '../../../src/server/log/index.js';
+import { startServer } from '../../../src/server/serve.js';
+import { entriesPath, leafHash, tilePath, verifyInclusion } from '../../../src/tlog/index.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'signet-integrity-'));
+  dirs.push(d);
+  return d;
+}
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** Past 65,536 entries, so that a level-1 tile is full: 258 full bundles and level-0 tiles, 88 entries after. */
+const SIZE = 65536 + 600;
+const entry = (i: number): Buffer => Buffer.from(`entry ${i}`);
+let fixture: string;
+
+before(async () => {
+  fixture = tempDir();
+  const log = await openLog({ dataDir: fixture });
+  try {
+    for (let at = 0; at < SIZE; at += 4096) {
+      await Promise.all(Array.from({ length: Math.min(4096, SIZE - at) }, (_, j) => log.append({ body: entry(at + j), indexKeys: [] })));
+    }
+    assert.equal((await log.checkpoint()).size, SIZE);
+  } finally {
+    await log.close();
+  }
+});
+
+function copyOfLog(): string {
+  const d = tempDir();
+  cpSync(fixture, d, { recursive: true });
+  return d;
+}
+
+const file = (dir: string, rel: string): string => join(dir, 'tiles', rel);
+
+/** Flips one bit of the byte at `at` (default: the last byte, inside the last entry's body or hash). */
+function flip(path: string, at?: number): void {
+  const b = readFileSync(path);
+  b[at ?? b.length - 1]! ^= 0x01;
+  writeFileSync(path, b);
+}
+
+/** Expects the log in `dir` not to open; one that opens after all is closed again, so a failing test ends. */
+async function assertRefused(dir: string, check: (e: unknown) => boolean): Promise<void> {
+  let log;
+  try {
+    log = await openLog({ dataDir: dir });
+  } catch (e) {
+    assert.ok(check(e), String(e));
+    return;
+  }
+  await log.close();
+  assert.fail(`the log in ${dir} opened`);
+}
+
+const corruptNaming =
+  (path: string) =>
+  (e: unknown): boolean =>
+    isSignetError(e, 'STORAGE_CORRUPT') && e.message.includes(path) && !e.message.includes('\n');
+
+test('integrity: a clean log passes fsck, which changes nothing; fsck refuses a log a server holds open', async () => {
+  const dir = copyOfLog();
+  const before = readFileSync(join(dir, 'log.sqlite'));
+  const seen: number[] = [];
+  const r = await fsckLog(dir, { progress: (done) => seen.push(done) });
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.treeSize, SIZE);
+  assert.equal(r.checkpointSignature, 'verified');
+  assert.equal(r.files, 258 + 258 + 1); // bundles, level-0 tiles, the level-1 tile
+  assert.equal(r.entries, SIZE);
+  assert.ok(seen.length > 1 && seen[seen.length - 1] === r.files);
+  assert.ok(readFileSync(join(dir, 'log.sqlite')).equals(before));
+  const log = await openLog({ dataDir: dir });
+  try {
+    assert.equal((await log.checkpoint()).size, SIZE);
+    await assert.rejects(fsckLog(dir), (e: unknown) => isSignetError(e, 'TLOG') && /in use by a running server/.test((e as Error).message));
+    assert.ok((await log.entryByIndex(SIZE - 1))!.body.equals(entry(SIZE - 1)));
+  } finally {
+    await log.close();
+  }
+});
+
+test('integrity: a flipped byte in an entry bundle is refused when read, on start (newest bundles) and by fsck', async () => {
+  // An older bundle: the log starts, and refuses only what the bad file would have to serve.
+  const dir = copyOfLog();
+  const bundle3 = file(dir, entriesPath(3));
+  flip(bundle3);
+  const log = await openLog({ dataDir: dir });
+  try {
+    const bad = 3 * 256 + 255;
+    await assert.rejects(log.entryByIndex(bad), corruptNaming(bundle3));
+    await assert.rejects(log.entryByLeafHash(Buffer.from(leafHash(entry(bad)))), corruptNaming(bundle3));
+    await assert.rejects(log.entryBundle(3), corruptNaming(bundle3));
+    await assert.rejects(log.entryBundle(3, 10), corruptNaming(bundle3));
+    // Entries of the same bundle whose bytes are intact, and other bundles, are still served.
+    assert.ok((await log.entryByIndex(3 * 256))!.body.equals(entry(3 * 256)));
+    assert.ok((await log.entryBundle(4))!.length > 0);
+    // A bundle changed while the log runs is caught on its next read.
+    const bundle5 = file(dir, entriesPath(5));
+    flip(bundle5);
+    await assert.rejects(log.entryByIndex(5 * 256 + 255), corruptNaming(bundle5));
+  } finally {
+    await log.close();
+  }
+  const report = await fsckLog(dir);
+  assert.deepEqual(
+    report.problems.map((p) => p.file),
+    [bundle3, file(dir, entriesPath(5))],
+  );
+
+  // The newest bundle: the log refuses to start, naming it.
+  const dir2 = copyOfLog();
+  const newest = file(dir2, entriesPath(257));
+  flip(newest, 100);
+  await assertRefused(dir2, corruptNaming(newest));
+  assert.deepEqual((await fsckLog(dir2)).problems.map((p) => p.file), [newest]);
+});
+
+test('integrity: a flipped byte in a level-0 tile is refused when read (entries, proofs, tiles), on start and by fsck', async () => {
+  const dir = copyOfLog();
+  const tile3 = file(dir, tilePath(0, 3));
+  flip(tile3, 7 * 32);
+  const log = await openLog({ dataDir: dir });
+  try {
+    const cp = await log.checkpoint();
+    await assert.rejects(log.entryByIndex(3 * 256 + 7), corruptNaming(tile3));
+    await assert.rejects(log.entryByIndex(3 * 256 + 100), corruptNaming(tile3));
+    await assert.rejects(log.inclusionProof(3 * 256 + 100, cp.size), corruptNaming(tile3));
+    await assert.rejects(log.tile(0, 3), corruptNaming(tile3));
+    await assert.rejects(log.entryBundle(3), corruptNaming(tile3));
+    // Proofs that do not need the bad tile still verify.
+    const i = 10 * 256 + 1;
+    verifyInclusion(Buffer.from(leafHash(entry(i))), i, cp.size, await log.inclusionProof(i, cp.size), cp.rootHash);
+  } finally {
+    await log.close();
+  }
+  // fsck names the tile, not the (intact) bundle it checks the entries of.
+  assert.deepEqual((await fsckLog(dir)).problems.map((p) => p.file), [tile3]);
+
+  const dir2 = copyOfLog();
+  const newest = file(dir2, tilePath(0, 257));
+  flip(newest);
+  await assertRefused(dir2, corruptNaming(newest));
+});
+
+test('integrity: a flipped byte in a level-1 tile is refused when read, on start and by fsck', async () => {
+  const dir = copyOfLog();
+  const log = await openLog({ dataDir: dir });
+  const tile1 = file(dir, tilePath(1, 0));
+  try {
+    // Changed while the log runs: caught by the first read that needs a level-0 tile checked.
+    flip(tile1, 5 * 32);
+    await assert.rejects(log.entryByIndex(9), corruptNaming(tile1));
+    await assert.rejects(log.tile(1, 0), corruptNaming(tile1));
+    await assert.rejects(log.inclusionProof(9, SIZE), corruptNaming(tile1));
+  } finally {
+    await log.close();
+  }
+  await assertRefused(dir, corruptNaming(tile1));
+  // Only the bad tile: the level-0 tile under the flipped hash agrees with its bundle.
+  assert.deepEqual((await fsckLog(dir)).problems.map((p) => p.file), [tile1]);
+});
+
+test('integrity: a deleted tile or bundle is refused on start and when read, and fsck names it', async () => {
+  for (const rel of [tilePath(0, 3), entriesPath(10), tilePath(1, 0)]) {
+    const dir = copyOfLog();
+    rmSync(file(dir, rel));
+    await assertRefused(dir, (e: unknown) => corruptNaming(file(dir, rel))(e) && /is missing/.test((e as Error).message));
+    const problems = (await fsckLog(dir)).problems;
+    assert.equal(problems[0]!.file, file(dir, rel));
+    assert.match(problems[0]!.problem, /is missing/);
+  }
+  const dir = copyOfLog();
+  const log = await openLog({ dataDir: dir });
+  try {
+    rmSync(file(dir, entriesPath(4)));
+    rmSync(file(dir, tilePath(0, 6)));
+    await assert.rejects(log.entryByIndex(4 * 256), corruptNaming(file(dir, entriesPath(4))));
+    await assert.rejects(log.tile(0, 6), corruptNaming(file(dir, tilePath(0, 6))));
+  } finally {
+    await log.close();
+  }
+});
+
+test('integrity: partial-bundle entries in log.sqlite that do not match the partial level-0 tile are refused on start and by fsck', async () => {
+  const dir = copyOfLog();
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'));
+  db.prepare('UPDATE partial_entries SET body = ? WHERE idx = ?').run(Buffer.from('not the entry'), SIZE - 5);
+  db.close();
+  await assertRefused(dir, (e: unknown) => isSignetError(e, 'STORAGE_CORRUPT') && e.message.includes('partial_entries') && e.message.includes(String(SIZE - 5)));
+  const problems = (await fsckLog(dir)).problems;
+  assert.equal(problems.length, 1);
+  assert.match(problems[0]!.file, /partial_entries/);
+});
+
+test('integrity: fsck of a crash-consistent copy of a running log checks files not yet flushed as the bytes the server rewrites on start', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  try {
+    for (const n of [300, 300]) await Promise.all(Array.from({ length: n }, (_, i) => log.append({ body: Buffer.from(`crash ${n} ${i}`), indexKeys: [] })));
+    const copy = tempDir();
+    cpSync(dir, copy, { recursive: true });
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(join(copy, 'log.sqlite'), { readOnly: true });
+    const rows = db.prepare('SELECT kind, tile, width FROM unsynced WHERE width = 256').all() as { kind: number; tile: number }[];
+    db.close();
+    assert.ok(rows.length > 0, 'recent files are awaiting their flush');
+    // What a power cut may do to files written without a flush.
+    for (const r of rows) writeFileSync(file(copy, r.kind === -1 ? entriesPath(r.tile) : tilePath(r.kind, r.tile)), '');
+    const report = await fsckLog(copy);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.pendingRewrite, rows.length);
+  } finally {
+    await log.close();
+  }
+});
+
+test('integrity: over HTTP a corrupt file is a bare 500 (no SET, no path), and the server log line names the file', async () => {
+  const dir = copyOfLog();
+  const bundle3 = file(dir, entriesPath(3));
+  const tile4 = file(dir, tilePath(0, 4));
+  flip(bundle3);
+  flip(tile4, 0);
+  const lines: string[] = [];
+  const srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: { write: (l: string) => lines.push(l) } });
+  try {
+    const base = srv.url;
+    const expect500 = async (res: Response, path: string): Promise<void> => {
+      assert.equal(res.status, 500);
+      const text = await res.text();
+      assert.deepEqual(JSON.parse(text), { code: 500, message: 'internal server error' });
+      assert.ok(lines.some((l) => l.includes('"level":"error"') && l.includes(path)), `a log line names ${path}`);
+    };
+    const bad = 3 * 256 + 255;
+    await expect500(await fetch(`${base}/api/v1/log/entries?logIndex=${bad}`), bundle3);
+    await expect500(await fetch(`${base}/api/v1/log/entries/${Buffer.from(leafHash(entry(bad))).toString('hex')}`), bundle3);
+    await expect500(
+      await fetch(`${base}/api/v1/log/entries/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ logIndexes: [bad] }) }),
+      bundle3,
+    );
+    await expect500(await fetch(`${base}/api/v2/tile/entries/003`), bundle3);
+    await expect500(await fetch(`${base}/api/v1/log/entries?logIndex=${4 * 256 + 1}`), tile4);
+    await expect500(await fetch(`${base}/api/v2/tile/0/004`), tile4);
+    // Intact entries are still served with their SET and proof.
+    const ok = await fetch(`${base}/api/v1/log/entries?logIndex=${10 * 256}`);
+    assert.equal(ok.status, 200);
+    const doc = Object.values((await ok.json()) as Record<string, { verification: { signedEntryTimestamp: string } }>)[0]!;
+    assert.ok(doc.verification.signedEntryTimestamp.length > 0);
+  } finally {
+    await srv.close();
+  }
+});
