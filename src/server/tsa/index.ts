@@ -13,19 +13,13 @@ import { AsnParser, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Certificate, GeneralName, GeneralNames, Time } from '@peculiar/asn1-x509';
 import {
   Attribute,
-  CertificateChoices,
-  CertificateSet,
-  ContentInfo,
-  EncapsulatedContent,
-  EncapsulatedContentInfo,
   IssuerAndSerialNumber,
-  SignedData,
   SignerIdentifier,
   SignerInfo,
   SignerInfos,
   DigestAlgorithmIdentifiers,
 } from '@peculiar/asn1-cms';
-import { Accuracy, MessageImprint, PKIStatus, PKIStatusInfo, TimeStampReq, TimeStampResp, TSTInfo } from '@peculiar/asn1-tsp';
+import { Accuracy, MessageImprint, PKIStatus, PKIStatusInfo, TimeStampReq, TSTInfo } from '@peculiar/asn1-tsp';
 import { SignetError } from '../../errors.js';
 import { ioError, readTextIfExists, writeFileAtomic } from '../../fsutil.js';
 import { type HashAlg, DIGEST_LENGTH, decodeBase64Strict } from '../../sigstore/encoding.js';
@@ -41,6 +35,7 @@ import {
   type TimestampAuthority,
   verifyTimestamp,
 } from '../../sigstore/timestamp.js';
+import { derTlv } from '../../sigstore/der.js';
 import { jsonResponse, header, type ServiceRequest, type ServiceResponse, type ServiceRoute } from '../routes.js';
 
 export const TIMESTAMP_PATH = '/api/v1/timestamp';
@@ -349,9 +344,17 @@ export async function createTsa(opts: TsaOptions): Promise<Tsa> {
 
   const leafDer = Buffer.from(chain[0]!.raw);
   const leafAsn = AsnParser.parse(leafDer, Certificate);
-  const certsInResponse = (opts.includeChainInResponse ? chain : chain.slice(0, 1)).map(
-    (c) => new CertificateChoices({ certificate: AsnParser.parse(c.raw, Certificate) }),
-  );
+  // The envelope of an answer is assembled from encoded fields, the constant ones encoded once. The schema
+  // serializer re-parses anything it is handed as encoded bytes (ANY), so wrapping a SignedData that holds
+  // certificates in a ContentInfo object decoded and re-encoded the certificates on every certReq answer,
+  // as costly as the rest of the answer. SignedData's `certificates [0] IMPLICIT CertificateSet` is the
+  // certificates' own DER, leaf first.
+  const certificatesField = derTlv(0xa0, ...(opts.includeChainInResponse ? chain : chain.slice(0, 1)).map((c) => Buffer.from(c.raw)));
+  const digestAlgorithmsDer = serialize(new DigestAlgorithmIdentifiers([new AlgorithmIdentifier({ algorithm: HASH_OID[hash] })]));
+  const signedDataVersion3 = Buffer.from([0x02, 0x01, 0x03]);
+  const tstInfoOidDer = serialize(new ObjectIdentifierValue(OID.tstInfo));
+  const signedDataOidDer = serialize(new ObjectIdentifierValue(OID.signedData));
+  const grantedDer = serialize(new PKIStatusInfo({ status: PKIStatus.granted }));
   const sid = new SignerIdentifier({
     issuerAndSerialNumber: new IssuerAndSerialNumber({
       issuer: leafAsn.tbsCertificate.issuer,
@@ -413,30 +416,31 @@ export async function createTsa(opts: TsaOptions): Promise<Tsa> {
     const signedAttrsDer = serialize(new AttributeSet(sorted));
     const signature = cryptoSign(hash, signedAttrsDer, key);
 
-    const signedData = new SignedData({
-      version: 3,
-      digestAlgorithms: new DigestAlgorithmIdentifiers([new AlgorithmIdentifier({ algorithm: HASH_OID[hash] })]),
-      encapContentInfo: new EncapsulatedContentInfo({
-        eContentType: OID.tstInfo,
-        eContent: new EncapsulatedContent({ single: new OctetString(tstInfoDer) }),
-      }),
-      certificates: req.certReq ? new CertificateSet(certsInResponse) : undefined,
-      signerInfos: new SignerInfos([
-        new SignerInfo({
-          version: 1,
-          sid,
-          digestAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OID[hash] }),
-          signedAttrs: sorted,
-          signatureAlgorithm: new AlgorithmIdentifier({ algorithm: sigOid }),
-          signature: new OctetString(signature),
-        }),
-      ]),
-    });
-    const resp = new TimeStampResp({
-      status: new PKIStatusInfo({ status: PKIStatus.granted }),
-      timeStampToken: new ContentInfo({ contentType: OID.signedData, content: new Uint8Array(serialize(signedData)).buffer }),
-    });
-    return serialize(resp);
+    // SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, certificates [0] IMPLICIT
+    //   OPTIONAL, crls [1] IMPLICIT OPTIONAL, signerInfos }, assembled from its encoded fields.
+    const signedDataDer = derTlv(
+      0x30,
+      signedDataVersion3,
+      digestAlgorithmsDer,
+      // EncapsulatedContentInfo ::= SEQUENCE { eContentType, eContent [0] EXPLICIT OCTET STRING }
+      derTlv(0x30, tstInfoOidDer, derTlv(0xa0, derTlv(0x04, tstInfoDer))),
+      ...(req.certReq ? [certificatesField] : []),
+      serialize(
+        new SignerInfos([
+          new SignerInfo({
+            version: 1,
+            sid,
+            digestAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OID[hash] }),
+            signedAttrs: sorted,
+            signatureAlgorithm: new AlgorithmIdentifier({ algorithm: sigOid }),
+            signature: new OctetString(signature),
+          }),
+        ]),
+      ),
+    );
+    // TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken ContentInfo }, and
+    // ContentInfo ::= SEQUENCE { contentType, content [0] EXPLICIT ANY }.
+    return derTlv(0x30, grantedDer, derTlv(0x30, signedDataOidDer, derTlv(0xa0, signedDataDer)));
   }
 
   const timestampDer = (der: Uint8Array) => timestamp(parseTimestampRequest(der));

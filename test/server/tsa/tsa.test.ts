@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { AsnParser, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier, Extension, Extensions } from '@peculiar/asn1-x509';
-import { MessageImprint, TimeStampReq, TSTInfo } from '@peculiar/asn1-tsp';
+import { AlgorithmIdentifier, Certificate, Extension, Extensions } from '@peculiar/asn1-x509';
+import { MessageImprint, TimeStampReq, TimeStampResp, TSTInfo } from '@peculiar/asn1-tsp';
 import { CHAIN_FILE, createTsa, KEY_FILE, MAX_BODY, type Tsa } from '../../../src/server/tsa/index.js';
 import { OID, parseTimestampResponse, SigningCertificateV2, verifyTimestamp, integerValue } from '../../../src/sigstore/timestamp.js';
 import { isSignetError } from '../../../src/errors.js';
@@ -158,6 +158,37 @@ describe('TSA responses', () => {
     assert.deepEqual(Buffer.from(ts.tstInfo.nonce!), Buffer.from([0x00, 0x80, 0x01]));
     assert.equal(ts.signedData.certificates?.length, 1);
     assert.deepEqual(Buffer.from(ts.tstInfo.messageImprint.hashedMessage.buffer), digest);
+  });
+
+  test('certReq answers carry the TSA certificates as stored, encoded once per TSA rather than once per answer', async () => {
+    // Re-encoding a parsed certificate through the schema on every answer cost as much as the rest of the
+    // answer; count the Certificate objects the schema serializer is handed while answering.
+    const withChain = await createTsa({ dataDir: await tmp(), includeChainInResponse: true });
+    const original = AsnSerializer.toASN;
+    let encoded = 0;
+    AsnSerializer.toASN = function (this: typeof AsnSerializer, obj: unknown) {
+      if (obj instanceof Certificate) encoded++;
+      return original.call(this, obj);
+    } as typeof AsnSerializer.toASN;
+    let der: Buffer;
+    let derChain: Buffer;
+    try {
+      der = tsa.timestampDer(derRequest({ certReq: true, nonce: [1, 2, 3] }));
+      derChain = withChain.timestampJson(Buffer.from(JSON.stringify({ artifactHash: sha('sha256', 'y').toString('base64'), hashAlgorithm: 'sha256', certificates: true })));
+    } finally {
+      AsnSerializer.toASN = original;
+    }
+    assert.equal(encoded, 0);
+    for (const [answer, t] of [[der, tsa], [derChain, withChain]] as const) {
+      const ts = parseTimestampResponse(answer);
+      const want = t === tsa ? t.chain.slice(0, 1) : t.chain;
+      assert.deepEqual(Array.from(ts.signedData.certificates!, (c) => Buffer.from(AsnSerializer.serialize(c.certificate!))), want.map((c) => Buffer.from(c.raw)));
+      // Still one strict DER TimeStampResp: decoding and encoding it again gives the same bytes.
+      assert.deepEqual(Buffer.from(AsnSerializer.serialize(AsnParser.parse(answer, TimeStampResp))), answer);
+    }
+    const sig = Buffer.from('sig');
+    const r = withChain.timestamp({ hashAlgorithm: 'sha256', digest: sha('sha256', sig), certReq: true });
+    assert.equal(verifyTimestamp(r, { signature: sig, authorities: [withChain.trustedRootTimestampAuthority('u')] }).authority.uri, 'u');
   });
 
   test('negative and zero JSON nonces are encoded as minimal INTEGERs', () => {
