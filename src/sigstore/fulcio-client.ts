@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { decodePemBlocks, generateKeyPair, type PemBlock, signerFromPrivateKey, type KeyKind, type Signer } from '../keys/index.js';
 import { tokenSubject } from './identity-token.js';
+import { serviceFetch, type ServiceResponse } from './http.js';
 
 export interface CertificateRequestOptions {
   /** The OIDC identity token (JWT). */
@@ -134,9 +135,9 @@ export async function requestCertificate(caUrl: string, opts: CertificateRequest
   let lastError: SignetError | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (attempt > 1) await sleep(Math.min(4000, 250 * 4 ** (attempt - 2)));
-    let res: Response;
+    let res: ServiceResponse;
     try {
-      res = await fetch(url, {
+      res = await serviceFetch(url, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         body,
