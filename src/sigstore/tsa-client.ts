@@ -18,7 +18,7 @@ export interface RequestTimestampOptions {
   hashAlg?: HashAlg;
   /** Abort after this long (default 30 s). */
   timeoutMs?: number;
-  /** Extra fetch options (e.g. an undici `dispatcher` for keep-alive). */
+  /** Extra request options for serviceFetch (e.g. a `signal`); connections are kept alive anyway. */
   fetchInit?: Record<string, unknown>;
 }
 
