@@ -102,6 +102,10 @@ describe('serviceFetch', () => {
     const r = await serviceFetch(base + '/slow', { signal: AbortSignal.timeout(200) });
     assert.equal(r.status, 200);
     await assert.rejects(r.text(), (e: Error) => e.name === 'TimeoutError');
+    // Aborted while nobody reads the body yet: the reading that comes later gets the reason.
+    const idle = await serviceFetch(base + '/slow', { signal: AbortSignal.timeout(100) });
+    await new Promise((r) => setTimeout(r, 300));
+    await assert.rejects(idle.text(), (e: Error) => e.name === 'TimeoutError');
     const gone = new AbortController();
     gone.abort();
     await assert.rejects(serviceFetch(base + '/x', { signal: gone.signal }), (e: Error) => e.name === 'AbortError');
