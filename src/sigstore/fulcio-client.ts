@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { decodePemBlocks, generateKeyPair, type PemBlock, signerFromPrivateKey, type KeyKind, type Signer } from '../keys/index.js';
 import { tokenSubject } from './identity-token.js';
+import { serviceFetch, type ServiceResponse } from './http.js';
 
 export interface CertificateRequestOptions {
   /** The OIDC identity token (JWT). */
@@ -63,6 +64,13 @@ function reasonOf(text: string): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
+/**
+ * A CA sends the same intermediates and root with every certificate; the PEM texts already seen to parse
+ * are not parsed again (bounded). The leaf is parsed once, and the parsed form kept for the key check.
+ */
+const parsedChainPems = new Set<string>();
+const parsedLeaves = new WeakMap<Buffer, X509Certificate>();
+
 function certsToDer(v: unknown, where: string): Buffer[] {
   const chain = (v as { chain?: { certificates?: unknown } } | undefined)?.chain?.certificates;
   if (!Array.isArray(chain) || chain.length === 0) throw new SignetError('MALFORMED', `CA response: ${where}.chain.certificates is missing or empty`);
@@ -76,10 +84,17 @@ function certsToDer(v: unknown, where: string): Buffer[] {
     }
     if (blocks.length !== 1) throw new SignetError('MALFORMED', `CA response: certificate ${i} is not one PEM certificate`);
     const der = Buffer.from(blocks[0]!.der);
+    if (i > 0 && parsedChainPems.has(pem)) return der;
+    let cert: X509Certificate;
     try {
-      new X509Certificate(der);
+      cert = new X509Certificate(der);
     } catch {
       throw new SignetError('MALFORMED', `CA response: certificate ${i} does not parse as X.509`);
+    }
+    if (i === 0) parsedLeaves.set(der, cert);
+    else {
+      if (parsedChainPems.size >= 64) parsedChainPems.clear();
+      parsedChainPems.add(pem);
     }
     return der;
   });
@@ -134,9 +149,9 @@ export async function requestCertificate(caUrl: string, opts: CertificateRequest
   let lastError: SignetError | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     if (attempt > 1) await sleep(Math.min(4000, 250 * 4 ** (attempt - 2)));
-    let res: Response;
+    let res: ServiceResponse;
     try {
-      res = await fetch(url, {
+      res = await serviceFetch(url, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         body,
@@ -165,8 +180,8 @@ export async function requestCertificate(caUrl: string, opts: CertificateRequest
       throw new SignetError('MALFORMED', 'CA response is not JSON');
     }
     const issued = parseSigningCertificateResponse(json);
-    const leafKey = new X509Certificate(issued.leafDer).publicKey.export({ type: 'spki', format: 'der' });
-    if (!leafKey.equals(pub.spkiDer)) throw new SignetError('VERIFICATION', 'the CA issued a certificate for a different public key');
+    const leaf = parsedLeaves.get(issued.leafDer) ?? new X509Certificate(issued.leafDer);
+    if (!leaf.publicKey.equals(pub.key)) throw new SignetError('VERIFICATION', 'the CA issued a certificate for a different public key');
     return issued;
   }
   throw lastError ?? new SignetError('NETWORK', `cannot reach the CA at ${origin}`);

@@ -10,6 +10,7 @@ import { encodePem, sigstoreKeyDetails, type PublicKeyInfo } from '../keys/index
 import { parseEntryId } from '../tlog/index.js';
 import type { TlogEntryJSON } from './bundle.js';
 import { decodeBase64Strict, type HashAlg } from './encoding.js';
+import { serviceFetch, type ServiceResponse } from './http.js';
 
 export interface RekorClientOptions {
   /** Base URL of the log, e.g. http://127.0.0.1:3000 (no /api suffix). */
@@ -18,12 +19,12 @@ export interface RekorClientOptions {
   attempts?: number;
   /** Per-request timeout (default 30 s: Rekor v2 may take 10 s per write). */
   timeoutMs?: number;
-  fetch?: typeof fetch;
+  fetch?: typeof serviceFetch;
 }
 
 interface HttpResult {
   status: number;
-  headers: Headers;
+  headers: ServiceResponse['headers'];
   body: Buffer;
 }
 
@@ -60,13 +61,13 @@ class Http {
   readonly baseUrl: string;
   private readonly attempts: number;
   private readonly timeoutMs: number;
-  private readonly fetchImpl: typeof fetch;
+  private readonly fetchImpl: typeof serviceFetch;
 
   constructor(o: RekorClientOptions) {
     this.baseUrl = trimUrl(o.baseUrl);
     this.attempts = o.attempts ?? 4;
     this.timeoutMs = o.timeoutMs ?? 30_000;
-    this.fetchImpl = o.fetch ?? fetch;
+    this.fetchImpl = o.fetch ?? serviceFetch;
   }
 
   /** Sends a request, retrying transient failures; returns any final HTTP answer (the caller judges the status). */
@@ -74,7 +75,7 @@ class Http {
     const url = this.baseUrl + path;
     let lastError = '';
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
-      let res: Response;
+      let res: ServiceResponse;
       try {
         res = await this.fetchImpl(url, {
           method,

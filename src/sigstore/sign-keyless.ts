@@ -122,12 +122,13 @@ export async function timestampAndLog(
   signature: Buffer,
   material: { kind: 'digest'; hashAlg: HashAlg; digest: Buffer } | { kind: 'dsse'; envelopeJson: string; pae: Buffer },
 ): Promise<SignatureEvidence> {
-  // Independent of each other, so both go out at once (the TSA's time does not depend on the log).
+  // Independent of each other, so both go out at once (the TSA's time does not depend on the log). The
+  // log entry goes out first: it is the long pole (it waits for the log's next commit), and a server
+  // that gets both at once starts on it before spending its turn on the timestamp.
   const m: UploadMaterial = { ...material, signature, key: ks.signer.publicKey, certificate: ks.certificate };
-  const [timestamps, tlogEntries] = await Promise.all([
-    Promise.all(ks.services.tsaUrls.map((url) => requestTimestamp(url, signature))),
-    Promise.all(ks.services.tlogs.map((t) => uploadToTlog(t, m))),
-  ]);
+  const logged = Promise.all(ks.services.tlogs.map((t) => uploadToTlog(t, m)));
+  const timestamped = Promise.all(ks.services.tsaUrls.map((url) => requestTimestamp(url, signature)));
+  const [tlogEntries, timestamps] = await Promise.all([logged, timestamped]);
   return { tlogEntries, timestamps };
 }
 

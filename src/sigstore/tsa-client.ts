@@ -9,6 +9,7 @@ import { SignetError } from '../errors.js';
 import type { HashAlg } from './encoding.js';
 import { HASH_OID, hashAlgFromOid, readTimestampAnswer } from './timestamp-verify.js';
 import { derTlv } from './der.js';
+import { serviceFetch, type ServiceResponse } from './http.js';
 
 /** Far above any real TimeStampResp (a few KiB with a chain); bounds what a hostile server can make us buffer. */
 const MAX_RESPONSE = 1 << 20;
@@ -17,7 +18,7 @@ export interface RequestTimestampOptions {
   hashAlg?: HashAlg;
   /** Abort after this long (default 30 s). */
   timeoutMs?: number;
-  /** Extra fetch options (e.g. an undici `dispatcher` for keep-alive). */
+  /** Extra request options for serviceFetch (e.g. a `signal`); connections are kept alive anyway. */
   fetchInit?: Record<string, unknown>;
 }
 
@@ -52,9 +53,9 @@ export function buildTimestampRequest(signature: Uint8Array, hashAlg: HashAlg = 
 export async function requestTimestamp(url: string, signature: Uint8Array, opts: RequestTimestampOptions = {}): Promise<Buffer> {
   const hashAlg = opts.hashAlg ?? 'sha256';
   const { der, nonce } = buildTimestampRequest(signature, hashAlg);
-  let res: Response;
+  let res: ServiceResponse;
   try {
-    res = await fetch(url, {
+    res = await serviceFetch(url, {
       ...opts.fetchInit,
       method: 'POST',
       headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply' },
@@ -87,7 +88,7 @@ export async function requestTimestamp(url: string, signature: Uint8Array, opts:
   return body;
 }
 
-async function readBounded(res: Response, url: string): Promise<Buffer> {
+async function readBounded(res: ServiceResponse, url: string): Promise<Buffer> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (declared > MAX_RESPONSE) {
     await res.body?.cancel().catch(() => undefined);

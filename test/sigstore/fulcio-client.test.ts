@@ -99,6 +99,17 @@ describe('fulcio-client', () => {
   });
   after(() => new Promise<void>((r) => server.close(() => r())));
 
+  it('a chain certificate seen before is taken as parsed; one that does not parse is still refused after it', async () => {
+    const leaf = await issueLeaf(ca, ephemeralSigner().publicKey.spkiDer);
+    const root = ca.cert.toString('pem');
+    const answer = (certificates: string[]) => ({ signedCertificateEmbeddedSct: { chain: { certificates } } });
+    for (let i = 0; i < 2; i++) assert.equal(parseSigningCertificateResponse(answer([leaf, root])).chainDer.length, 1);
+    const notX509 = '-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n';
+    assert.throws(() => parseSigningCertificateResponse(answer([leaf, root, notX509])), (e) => isSignetError(e, 'MALFORMED') && /certificate 2 does not parse as X.509/.test(e.message));
+    assert.throws(() => parseSigningCertificateResponse(answer([notX509, root])), (e) => isSignetError(e, 'MALFORMED') && /certificate 0 does not parse/.test(e.message));
+    assert.throws(() => parseSigningCertificateResponse(answer([root, leaf.replace('CERTIFICATE-----\n', 'CERTIFICATE-----\nAAAA')])), (e) => isSignetError(e, 'MALFORMED'));
+  });
+
   const token = jwt({ iss: 'https://issuer.example', sub: 'user-1', email: 'dev@example.com', aud: 'sigstore' });
 
   it('sends the PEM key and a proof of possession over the email, and returns DER leaf + chain (embedded SCT)', async () => {

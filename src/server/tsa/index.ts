@@ -13,19 +13,13 @@ import { AsnParser, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, Certificate, GeneralName, GeneralNames, Time } from '@peculiar/asn1-x509';
 import {
   Attribute,
-  CertificateChoices,
-  CertificateSet,
-  ContentInfo,
-  EncapsulatedContent,
-  EncapsulatedContentInfo,
   IssuerAndSerialNumber,
-  SignedData,
   SignerIdentifier,
   SignerInfo,
   SignerInfos,
   DigestAlgorithmIdentifiers,
 } from '@peculiar/asn1-cms';
-import { Accuracy, MessageImprint, PKIStatus, PKIStatusInfo, TimeStampReq, TimeStampResp, TSTInfo } from '@peculiar/asn1-tsp';
+import { Accuracy, MessageImprint, PKIStatus, PKIStatusInfo, TSTInfo } from '@peculiar/asn1-tsp';
 import { SignetError } from '../../errors.js';
 import { ioError, readTextIfExists, writeFileAtomic } from '../../fsutil.js';
 import { type HashAlg, DIGEST_LENGTH, decodeBase64Strict } from '../../sigstore/encoding.js';
@@ -41,6 +35,8 @@ import {
   type TimestampAuthority,
   verifyTimestamp,
 } from '../../sigstore/timestamp.js';
+import { derTlv } from '../../sigstore/der.js';
+import { type DerElement, derChildren, derOid, derRead } from '../../sigstore/certificate.js';
 import { jsonResponse, header, type ServiceRequest, type ServiceResponse, type ServiceRoute } from '../routes.js';
 
 export const TIMESTAMP_PATH = '/api/v1/timestamp';
@@ -248,34 +244,69 @@ function hashFromOid(oid: string): HashAlg {
   return alg!;
 }
 
-/** Decode a DER TimeStampReq. */
-export function parseTimestampRequest(der: Uint8Array): TimestampRequest {
-  if (der.length > MAX_BODY) throw new SignetError('TOO_LARGE', `timestamp request exceeds ${MAX_BODY} bytes`);
-  let req: TimeStampReq;
-  try {
-    req = AsnParser.parse(der, TimeStampReq);
-  } catch {
-    return bad('request is not a DER TimeStampReq');
+/**
+ * Decode a DER TimeStampReq, read in place. It accepts what decoding with the schema and insisting that
+ * the re-encoding give the same bytes accepted (definite minimal lengths, one element spanning the body,
+ * fields in order, certReq TRUE as 0xff and FALSE left out; the nonce's bytes are kept as sent), at a
+ * twentieth of the cost: Signet's and cosign's requests come in this form.
+ */
+export function parseTimestampRequest(input: Uint8Array): TimestampRequest {
+  if (input.length > MAX_BODY) throw new SignetError('TOO_LARGE', `timestamp request exceeds ${MAX_BODY} bytes`);
+  const der = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const notDer = (): never => bad('request is not a DER TimeStampReq');
+  // The element readers' own refusals (truncated, non-minimal length, …) all mean the same here.
+  const read = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch {
+      return notDer();
+    }
+  };
+  const what = 'timestamp request';
+  // TimeStampReq ::= SEQUENCE { version INTEGER, messageImprint MessageImprint, reqPolicy OID OPTIONAL,
+  //   nonce INTEGER OPTIONAL, certReq BOOLEAN DEFAULT FALSE, extensions [0] IMPLICIT Extensions OPTIONAL }
+  // MessageImprint ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier, hashedMessage OCTET STRING }
+  const top = read(() => derRead(der, 0, der.length, what));
+  if (top.tag !== 0x30 || top.end !== der.length) notDer();
+  const f = read(() => derChildren(der, top, what));
+  if (f.length < 2 || f[0]!.tag !== 0x02 || f[1]!.tag !== 0x30) notDer();
+  const imprint = read(() => derChildren(der, f[1]!, what));
+  if (imprint.length !== 2 || imprint[0]!.tag !== 0x30 || imprint[1]!.tag !== 0x04) notDer();
+  const alg = read(() => derChildren(der, imprint[0]!, what));
+  if (alg.length < 1 || alg.length > 2) notDer();
+  const version = f[0]!;
+  if (version.end - version.body !== 1) notDer();
+  if (der[version.body] !== 1) bad(`unsupported TimeStampReq version ${der.readInt8(version.body)}`);
+  const order = [0x06, 0x02, 0x01, 0xa0];
+  const opt = new Map<number, DerElement>();
+  let k = 0;
+  for (const el of f.slice(2)) {
+    while (k < order.length && order[k] !== el.tag) k++;
+    if (k === order.length) notDer();
+    opt.set(el.tag, el);
+    k++;
   }
-  // The schema parser tolerates trailing bytes; a request must be exactly one TimeStampReq.
-  if (!Buffer.from(AsnSerializer.serialize(req)).equals(der)) bad('request has trailing or non-DER bytes');
-  if (req.version !== 1) bad(`unsupported TimeStampReq version ${req.version}`);
-  if (req.extensions && req.extensions.length > 0) bad('request extensions are not supported');
-  const hashAlgorithm = hashFromOid(req.messageImprint.hashAlgorithm.algorithm);
-  const params = req.messageImprint.hashAlgorithm.parameters;
+  const certReq = opt.get(0x01);
+  if (certReq && (certReq.end - certReq.body !== 1 || der[certReq.body] !== 0xff)) notDer();
+  const extensions = opt.get(0xa0);
+  if (extensions && extensions.end > extensions.body) bad('request extensions are not supported');
+  const hashOid = read(() => derOid(der, alg[0]!, what));
+  const policy = opt.has(0x06) ? read(() => derOid(der, opt.get(0x06)!, what)) : undefined;
+  const hashAlgorithm = hashFromOid(hashOid);
+  const params = alg[1];
   // Only "absent" and NULL are meaningful parameters for SHA-2 identifiers.
-  if (params && !(params.byteLength === 2 && new Uint8Array(params)[0] === 0x05 && new Uint8Array(params)[1] === 0x00)) {
-    bad('hash algorithm parameters must be absent or NULL');
-  }
-  const digest = Buffer.from(req.messageImprint.hashedMessage.buffer.slice(0));
+  if (params && !(params.tag === 0x05 && params.end === params.body)) bad('hash algorithm parameters must be absent or NULL');
+  const digest = Buffer.from(der.subarray(imprint[1]!.body, imprint[1]!.end));
   checkDigest(hashAlgorithm, digest);
+  const nonce = opt.get(0x02);
   return {
     hashAlgorithm,
-    hashAlgorithmId: req.messageImprint.hashAlgorithm,
+    // Echoed in the answer's imprint as requested; the schema reads NULL parameters as null.
+    hashAlgorithmId: new AlgorithmIdentifier({ algorithm: hashOid, ...(params ? { parameters: null } : {}) }),
     digest,
-    nonce: req.nonce,
-    certReq: req.certReq,
-    policy: req.reqPolicy,
+    nonce: nonce ? new Uint8Array(der.subarray(nonce.body, nonce.end)).buffer : undefined,
+    certReq: certReq !== undefined,
+    policy,
   };
 }
 
@@ -349,9 +380,17 @@ export async function createTsa(opts: TsaOptions): Promise<Tsa> {
 
   const leafDer = Buffer.from(chain[0]!.raw);
   const leafAsn = AsnParser.parse(leafDer, Certificate);
-  const certsInResponse = (opts.includeChainInResponse ? chain : chain.slice(0, 1)).map(
-    (c) => new CertificateChoices({ certificate: AsnParser.parse(c.raw, Certificate) }),
-  );
+  // The envelope of an answer is assembled from encoded fields, the constant ones encoded once. The schema
+  // serializer re-parses anything it is handed as encoded bytes (ANY), so wrapping a SignedData that holds
+  // certificates in a ContentInfo object decoded and re-encoded the certificates on every certReq answer,
+  // as costly as the rest of the answer. SignedData's `certificates [0] IMPLICIT CertificateSet` is the
+  // certificates' own DER, leaf first.
+  const certificatesField = derTlv(0xa0, ...(opts.includeChainInResponse ? chain : chain.slice(0, 1)).map((c) => Buffer.from(c.raw)));
+  const digestAlgorithmsDer = serialize(new DigestAlgorithmIdentifiers([new AlgorithmIdentifier({ algorithm: HASH_OID[hash] })]));
+  const signedDataVersion3 = Buffer.from([0x02, 0x01, 0x03]);
+  const tstInfoOidDer = serialize(new ObjectIdentifierValue(OID.tstInfo));
+  const signedDataOidDer = serialize(new ObjectIdentifierValue(OID.signedData));
+  const grantedDer = serialize(new PKIStatusInfo({ status: PKIStatus.granted }));
   const sid = new SignerIdentifier({
     issuerAndSerialNumber: new IssuerAndSerialNumber({
       issuer: leafAsn.tbsCertificate.issuer,
@@ -413,30 +452,31 @@ export async function createTsa(opts: TsaOptions): Promise<Tsa> {
     const signedAttrsDer = serialize(new AttributeSet(sorted));
     const signature = cryptoSign(hash, signedAttrsDer, key);
 
-    const signedData = new SignedData({
-      version: 3,
-      digestAlgorithms: new DigestAlgorithmIdentifiers([new AlgorithmIdentifier({ algorithm: HASH_OID[hash] })]),
-      encapContentInfo: new EncapsulatedContentInfo({
-        eContentType: OID.tstInfo,
-        eContent: new EncapsulatedContent({ single: new OctetString(tstInfoDer) }),
-      }),
-      certificates: req.certReq ? new CertificateSet(certsInResponse) : undefined,
-      signerInfos: new SignerInfos([
-        new SignerInfo({
-          version: 1,
-          sid,
-          digestAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OID[hash] }),
-          signedAttrs: sorted,
-          signatureAlgorithm: new AlgorithmIdentifier({ algorithm: sigOid }),
-          signature: new OctetString(signature),
-        }),
-      ]),
-    });
-    const resp = new TimeStampResp({
-      status: new PKIStatusInfo({ status: PKIStatus.granted }),
-      timeStampToken: new ContentInfo({ contentType: OID.signedData, content: new Uint8Array(serialize(signedData)).buffer }),
-    });
-    return serialize(resp);
+    // SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, certificates [0] IMPLICIT
+    //   OPTIONAL, crls [1] IMPLICIT OPTIONAL, signerInfos }, assembled from its encoded fields.
+    const signedDataDer = derTlv(
+      0x30,
+      signedDataVersion3,
+      digestAlgorithmsDer,
+      // EncapsulatedContentInfo ::= SEQUENCE { eContentType, eContent [0] EXPLICIT OCTET STRING }
+      derTlv(0x30, tstInfoOidDer, derTlv(0xa0, derTlv(0x04, tstInfoDer))),
+      ...(req.certReq ? [certificatesField] : []),
+      serialize(
+        new SignerInfos([
+          new SignerInfo({
+            version: 1,
+            sid,
+            digestAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OID[hash] }),
+            signedAttrs: sorted,
+            signatureAlgorithm: new AlgorithmIdentifier({ algorithm: sigOid }),
+            signature: new OctetString(signature),
+          }),
+        ]),
+      ),
+    );
+    // TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken ContentInfo }, and
+    // ContentInfo ::= SEQUENCE { contentType, content [0] EXPLICIT ANY }.
+    return derTlv(0x30, grantedDer, derTlv(0x30, signedDataOidDer, derTlv(0xa0, signedDataDer)));
   }
 
   const timestampDer = (der: Uint8Array) => timestamp(parseTimestampRequest(der));

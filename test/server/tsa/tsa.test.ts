@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { AsnParser, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier, Extension, Extensions } from '@peculiar/asn1-x509';
-import { MessageImprint, TimeStampReq, TSTInfo } from '@peculiar/asn1-tsp';
-import { CHAIN_FILE, createTsa, KEY_FILE, MAX_BODY, type Tsa } from '../../../src/server/tsa/index.js';
-import { OID, parseTimestampResponse, SigningCertificateV2, verifyTimestamp, integerValue } from '../../../src/sigstore/timestamp.js';
+import { AlgorithmIdentifier, Certificate, Extension, Extensions } from '@peculiar/asn1-x509';
+import { MessageImprint, TimeStampReq, TimeStampResp, TSTInfo } from '@peculiar/asn1-tsp';
+import { CHAIN_FILE, createTsa, KEY_FILE, MAX_BODY, parseTimestampRequest, type TimestampRequest, type Tsa } from '../../../src/server/tsa/index.js';
+import { buildTimestampRequest } from '../../../src/sigstore/tsa-client.js';
+import { HASH_OID, OID, parseTimestampResponse, SigningCertificateV2, verifyTimestamp, integerValue } from '../../../src/sigstore/timestamp.js';
 import { isSignetError } from '../../../src/errors.js';
 import { buildChain, mount, type Mounted } from './helpers.js';
 
@@ -158,6 +159,133 @@ describe('TSA responses', () => {
     assert.deepEqual(Buffer.from(ts.tstInfo.nonce!), Buffer.from([0x00, 0x80, 0x01]));
     assert.equal(ts.signedData.certificates?.length, 1);
     assert.deepEqual(Buffer.from(ts.tstInfo.messageImprint.hashedMessage.buffer), digest);
+  });
+
+  test('certReq answers carry the TSA certificates as stored, encoded once per TSA rather than once per answer', async () => {
+    // Re-encoding a parsed certificate through the schema on every answer cost as much as the rest of the
+    // answer; count the Certificate objects the schema serializer is handed while answering.
+    const withChain = await createTsa({ dataDir: await tmp(), includeChainInResponse: true });
+    const original = AsnSerializer.toASN;
+    let encoded = 0;
+    AsnSerializer.toASN = function (this: typeof AsnSerializer, obj: unknown) {
+      if (obj instanceof Certificate) encoded++;
+      return original.call(this, obj);
+    } as typeof AsnSerializer.toASN;
+    let der: Buffer;
+    let derChain: Buffer;
+    try {
+      der = tsa.timestampDer(derRequest({ certReq: true, nonce: [1, 2, 3] }));
+      derChain = withChain.timestampJson(Buffer.from(JSON.stringify({ artifactHash: sha('sha256', 'y').toString('base64'), hashAlgorithm: 'sha256', certificates: true })));
+    } finally {
+      AsnSerializer.toASN = original;
+    }
+    assert.equal(encoded, 0);
+    for (const [answer, t] of [[der, tsa], [derChain, withChain]] as const) {
+      const ts = parseTimestampResponse(answer);
+      const want = t === tsa ? t.chain.slice(0, 1) : t.chain;
+      assert.deepEqual(Array.from(ts.signedData.certificates!, (c) => Buffer.from(AsnSerializer.serialize(c.certificate!))), want.map((c) => Buffer.from(c.raw)));
+      // Still one strict DER TimeStampResp: decoding and encoding it again gives the same bytes.
+      assert.deepEqual(Buffer.from(AsnSerializer.serialize(AsnParser.parse(answer, TimeStampResp))), answer);
+    }
+    const sig = Buffer.from('sig');
+    const r = withChain.timestamp({ hashAlgorithm: 'sha256', digest: sha('sha256', sig), certReq: true });
+    assert.equal(verifyTimestamp(r, { signature: sig, authorities: [withChain.trustedRootTimestampAuthority('u')] }).authority.uri, 'u');
+  });
+
+  test('DER requests are read without the ASN.1 schema, accepting and refusing exactly what a schema decode and re-encode did', () => {
+    // The reference: the schema reader this replaced (decode, then insist the re-encoding gives the same bytes).
+    const reference = (der: Buffer): string => {
+      let req: TimeStampReq;
+      try {
+        req = AsnParser.parse(der, TimeStampReq);
+        if (!Buffer.from(AsnSerializer.serialize(req)).equals(der)) return 'refused';
+      } catch {
+        return 'refused';
+      }
+      if (req.version !== 1 || (req.extensions && req.extensions.length > 0)) return 'refused';
+      const alg = req.messageImprint.hashAlgorithm;
+      // The schema reads NULL parameters as null, absent ones as undefined.
+      const p = alg.parameters === null ? Buffer.from([5, 0]) : alg.parameters ? Buffer.from(alg.parameters) : undefined;
+      if (p && !p.equals(Buffer.from([5, 0]))) return 'refused';
+      const digestLen: Record<string, number> = { [OID.sha256]: 32, [OID.sha384]: 48, [OID.sha512]: 64 };
+      if (digestLen[alg.algorithm] !== req.messageImprint.hashedMessage.byteLength) return 'refused';
+      return JSON.stringify([alg.algorithm, p?.toString('hex'), Buffer.from(req.messageImprint.hashedMessage.buffer).toString('hex'), req.nonce && Buffer.from(req.nonce).toString('hex'), req.certReq, req.reqPolicy]);
+    };
+    const ours = (der: Buffer): string => {
+      let r: TimestampRequest;
+      try {
+        r = parseTimestampRequest(der);
+      } catch (e) {
+        assert.ok(isSignetError(e, 'MALFORMED') && !e.message.includes('\n'), String(e));
+        return 'refused';
+      }
+      const p = r.hashAlgorithmId?.parameters === null ? Buffer.from([5, 0]) : undefined;
+      return JSON.stringify([HASH_OID[r.hashAlgorithm], p?.toString('hex'), r.digest.toString('hex'), r.nonce && Buffer.from(r.nonce).toString('hex'), r.certReq, r.policy]);
+    };
+    const seeds = [
+      derRequest({}),
+      derRequest({ certReq: true, nonce: [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08] }),
+      derRequest({ alg: OID.sha512, digest: sha('sha512', 'x'), nonce: [0x00, 0x80], certReq: true, policy: '1.2.3.4.5' }),
+      derRequest({ alg: OID.sha384, digest: sha('sha384', 'x'), nonce: [0xff, 0x7f] }),
+      derRequest({ extensions: true }),
+      Buffer.from(AsnSerializer.serialize(new TimeStampReq({ version: 1, messageImprint: new MessageImprint({ hashAlgorithm: new AlgorithmIdentifier({ algorithm: OID.sha256, parameters: null }), hashedMessage: new OctetString(sha('sha256', 'n')) }) }))),
+      buildTimestampRequest(Buffer.from('signature')).der,
+    ];
+    let accepted = 0;
+    let count = 0;
+    const check = (der: Buffer): void => {
+      const want = reference(der);
+      assert.equal(ours(der), want, der.toString('hex'));
+      if (want !== 'refused') accepted++;
+      count++;
+    };
+    for (const seed of seeds) {
+      check(seed);
+      for (let i = 0; i < seed.length; i++) {
+        for (const v of [0x00, 0x01, 0x02, 0x05, 0x06, 0x30, 0x7f, 0x80, 0x81, 0xa0, 0xff, seed[i]! ^ 0x01, seed[i]! + 1, seed[i]! - 1]) {
+          const m = Buffer.from(seed);
+          m[i] = v & 0xff;
+          check(m);
+        }
+        check(Buffer.concat([seed.subarray(0, i), seed.subarray(i + 1)]));
+        check(seed.subarray(0, i));
+      }
+    }
+    // Hand-made encodings the schema reader refuses or accepts.
+    const imprint = '300d06096086480165030402010500' + '0420' + sha('sha256', 'h').toString('hex');
+    const imprintSeq = '3031' + imprint;
+    const req = (body: string): Buffer => Buffer.from('30' + (body.length / 2).toString(16).padStart(2, '0') + body, 'hex');
+    for (const body of [
+      '020101' + imprintSeq, // minimal
+      '020101' + imprintSeq + '010100', // certReq FALSE encoded: not DER
+      '020101' + imprintSeq + '0101ff',
+      '020101' + imprintSeq + '010101', // TRUE must be 0xff in DER
+      '020101' + imprintSeq + '02020001', // non-minimal nonce
+      '020101' + imprintSeq + '0200', // empty INTEGER
+      '020101' + imprintSeq + '0202ff80', // non-minimal negative nonce
+      '020101' + imprintSeq + '0201ff', // -1
+      '020101' + imprintSeq + '0101ff' + '020101', // out of order
+      '02020001' + imprintSeq, // non-minimal version
+      '020102' + imprintSeq, // version 2
+      '020101' + imprintSeq + '06032a0304', // policy 1.2.3.4
+      '020101' + imprintSeq + 'a000', // empty extensions
+    ]) {
+      check(req(body));
+    }
+    assert.ok(accepted > seeds.length && count > 5000, `${accepted} accepted of ${count}`);
+
+    const original = AsnParser.parse;
+    let schemaReads = 0;
+    AsnParser.parse = function (this: typeof AsnParser, ...args: Parameters<typeof AsnParser.parse>) {
+      schemaReads++;
+      return original.apply(this, args);
+    } as typeof AsnParser.parse;
+    try {
+      parseTimestampRequest(seeds[2]!);
+    } finally {
+      AsnParser.parse = original;
+    }
+    assert.equal(schemaReads, 0);
   });
 
   test('negative and zero JSON nonces are encoded as minimal INTEGERs', () => {
