@@ -155,6 +155,32 @@ describe('connection limit', () => {
     const bad = spawnSync(process.execPath, [main, 'serve', '--data-dir', join(dir, 'bad'), '--listen', '127.0.0.1:0', '--max-connections', '0'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.equal(bad.stderr, 'Error: --max-connections must be a positive integer, got "0"\n');
+    // A cap above what the descriptor limit leaves room for is allowed, with a warning.
+    const limit = descriptorLimit();
+    if (limit !== undefined && limit < 999_000_000) {
+      const child = spawn(process.execPath, [main, 'serve', '--data-dir', join(dir, 'high'), '--listen', '127.0.0.1:0', '--max-connections', '999000000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      try {
+        await new Promise<void>((res, rej) => {
+          const timer = setTimeout(() => rej(new Error(`no warning: ${stderr}`)), 20_000);
+          child.stderr!.on('data', () => {
+            if (stderr.includes('\n') && /WARNING: --max-connections/.test(stderr)) {
+              clearTimeout(timer);
+              res();
+            }
+          });
+          child.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${stderr}`)));
+        });
+        assert.match(stderr, new RegExp(`^WARNING: --max-connections 999000000 leaves too few of the process's ${limit} file descriptors`, 'm'));
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          await exited;
+        }
+      }
+    }
     const srv = await startServer({ dataDir: join(dir, 'three'), listen: '127.0.0.1:0', requestLog: false, maxConnections: 3 });
     const conns: Conn[] = [];
     try {
