@@ -163,8 +163,11 @@ it('--dev-oidc on a non-loopback address: refused in one line; the loudly named 
     for (let i = 0; i < 50 && !stderr.includes('WARNING'); i++) await new Promise((r) => setTimeout(r, 100));
     assert.match(stderr, /^WARNING: --dev-oidc-insecure-any-address: anyone who can reach http:\/\/\S+ can mint a token for any email address/m);
   } finally {
-    child.kill('SIGTERM');
-    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
   }
 });
 
