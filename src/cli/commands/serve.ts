@@ -115,8 +115,8 @@ export function registerServe(program: Command): void {
     .addOption(
       new Option(
         '--dev-oidc-insecure-any-address',
-        'INSECURE: allow --dev-oidc on a non-loopback --listen or --public-url, where anyone who reaches the server (directly or through a proxy without forwarding headers) can mint a token and get certificates for any email',
-      ).env('SIGNET_DEV_OIDC_INSECURE_ANY_ADDRESS'),
+        'INSECURE: allow --dev-oidc on a non-loopback --listen or --public-url, where anyone who reaches the server (directly or through a proxy without forwarding headers) can mint a token and get certificates for any email; command line only (no environment variable), so it is never on by accident',
+      ),
     )
     .addOption(
       new Option(

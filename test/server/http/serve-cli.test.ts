@@ -144,6 +144,10 @@ it('--dev-oidc on a non-loopback address: refused in one line; the loudly named 
   assert.equal(refused.status, 2);
   assert.match(refused.stderr, /^Error: --dev-oidc .*not "0\.0\.0\.0:0"; --dev-oidc-insecure-any-address overrides this\n$/);
   assert.equal(existsSync(d), false);
+  // The override exists on the command line only: no environment variable turns it on by accident.
+  const viaEnv = serve(['--data-dir', d, '--listen', '0.0.0.0:0', '--dev-oidc'], { SIGNET_DEV_OIDC_INSECURE_ANY_ADDRESS: '1' });
+  assert.equal(viaEnv.status, 2);
+  assert.equal(viaEnv.stderr, refused.stderr);
   const alone = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--dev-oidc-insecure-any-address']);
   assert.equal(alone.status, 2);
   assert.equal(alone.stderr, 'Error: --dev-oidc-insecure-any-address needs --dev-oidc\n');
