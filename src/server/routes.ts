@@ -61,3 +61,31 @@ export function isLoopbackAddress(addr: string | undefined): boolean {
   const a = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
   return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
+
+/**
+ * Headers a reverse proxy or load balancer adds to say who the real client is. A request carrying one
+ * came through such a hop, so its loopback peer address says nothing about the client: loopback-only
+ * routes refuse it. (A proxy that adds none of these cannot be told apart; hence serve also refuses
+ * --dev-oidc on a non-loopback address.)
+ */
+export const PROXY_HEADERS = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-real-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'x-original-forwarded-for',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'via',
+] as const;
+
+/** The first proxy header present on the request, if any. */
+export function proxyHeaderOf(req: ServiceRequest): string | undefined {
+  return PROXY_HEADERS.find((h) => req.headers[h] !== undefined);
+}

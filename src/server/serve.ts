@@ -17,6 +17,7 @@ import { type CertificateAuthority, type TokenVerifier, type TrustedRootCertific
 import { Metrics, Router, createHttpServer } from './http/server.js';
 import { registerRekorRoutes } from './http/rekor.js';
 import { mountServiceRoutes } from './http/services.js';
+import { isLoopbackAddress } from './routes.js';
 import { ecdsaBackend } from '../rekor/ecdsa.js';
 import { threadPoolVerifier, verifierPool } from './http/verify-pool.js';
 import { openLog } from './log/index.js';
@@ -49,8 +50,13 @@ export interface StartServerOptions {
   origin?: string;
   /** Issuers the CA accepts tokens from (Fulcio's config shape, see oidc/config.ts). */
   oidcIssuers?: OidcConfig;
-  /** Run the development OIDC issuer under /oidc and trust it. Never on a shared server. */
+  /**
+   * Run the development OIDC issuer under /oidc and trust it. Never on a shared server: refused unless
+   * the listen address and the public URL are loopback (127.0.0.0/8, ::1, localhost).
+   */
   devOidc?: boolean;
+  /** Allow devOidc on any address (serve --dev-oidc-insecure-any-address): anyone who can reach it can mint tokens. */
+  devOidcInsecureAnyAddress?: boolean;
   /** CA issuing key (KeyObject or PEM, cosign-encrypted allowed with caKeyPassword) with its chain. */
   caKey?: KeyObject | string;
   caKeyPassword?: Uint8Array;
@@ -73,12 +79,20 @@ export interface StartServerOptions {
   poolNice?: number;
   /** Largest request body (default 4 MiB). */
   maxBodyBytes?: number;
+  /** Most connections open at once (serve --max-connections); default from the descriptor limit. */
+  maxConnections?: number;
+  /** Header and whole-request timeouts in ms (defaults: http/limits.ts). */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
   /** Request log sink; false silences it (tests). Default stderr. */
   requestLog?: { write(line: string): unknown } | false;
 }
 
 export interface RunningServer {
+  /** The public URL (--public-url, or the listen address). */
   url: string;
+  /** The port it listens on (useful with port 0 and a public URL that names another). */
+  port: number;
   trustedRootPath: string;
   signingConfigPath: string;
   log: TransparencyLog;
@@ -101,6 +115,12 @@ export function parseListen(listen: string): { host: string; port: number } {
 function defaultPublicHost(listenHost: string): string {
   if (listenHost === '0.0.0.0' || listenHost === '::' || listenHost === '') return hostname();
   return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and the name localhost: addresses only this machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return h === 'localhost' || isLoopbackAddress(h);
 }
 
 /** Validates --public-url: absolute http(s), no credentials, query or fragment; no trailing slash. */
@@ -188,56 +208,36 @@ function mergeIssuers(file: OidcConfig | undefined, dev: DevIssuer | undefined):
 }
 
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
-  const { host, port } = parseListen(opts.listen ?? '127.0.0.1:3000');
+  const listen = opts.listen ?? '127.0.0.1:3000';
+  const { host, port } = parseListen(listen);
   const publicUrlOpt = opts.publicUrl !== undefined ? parsePublicUrl(opts.publicUrl) : undefined;
   const rekorApiVersion = opts.rekorApiVersion ?? 1;
   if (rekorApiVersion !== 1 && rekorApiVersion !== 2) throw new SignetError('USAGE', `Rekor API version ${String(rekorApiVersion)} is not 1 or 2`);
+  if (opts.maxConnections !== undefined && (!Number.isSafeInteger(opts.maxConnections) || opts.maxConnections < 1)) {
+    throw new SignetError('USAGE', `the connection limit must be a positive integer, got ${String(opts.maxConnections)}`);
+  }
+  if (opts.devOidc && !opts.devOidcInsecureAnyAddress) {
+    // The token endpoint trusts a loopback peer; on any other address (or behind a proxy on this host,
+    // which the public URL betrays) anyone could mint a token for any email.
+    if (!isLoopbackHost(host)) {
+      throw new SignetError(
+        'USAGE',
+        `--dev-oidc lets anyone who reaches it mint a token for any email, so it runs only on a loopback --listen address (127.0.0.1, [::1], localhost), not ${JSON.stringify(listen)}; --dev-oidc-insecure-any-address overrides this`,
+      );
+    }
+    if (publicUrlOpt !== undefined && !isLoopbackHost(new URL(publicUrlOpt).hostname)) {
+      throw new SignetError(
+        'USAGE',
+        `--dev-oidc lets anyone who reaches it mint a token for any email, so it runs only for a loopback --public-url, not ${publicUrlOpt} (a proxy in front of it makes every client look local); --dev-oidc-insecure-any-address overrides this`,
+      );
+    }
+  }
   // Known before listening (only the port may still be open): a new log names itself after it.
   const publicHost = publicUrlOpt !== undefined ? new URL(publicUrlOpt).hostname : defaultPublicHost(host);
-  try {
-    await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    throw new SignetError('IO', `cannot create the data directory ${opts.dataDir}: ${(e as Error).message}`, { cause: e });
-  }
 
-  // The CA needs a verifier now, but the dev issuer's URL contains the port, known only after listen().
-  let verifier: TokenVerifier = noIssuerVerifier;
-  const oidc: TokenVerifier = {
-    get config() {
-      return verifier.config;
-    },
-    verify: (token) => verifier.verify(token),
-  };
-  // CA and TSA first: a bad key or chain fails the start before the port is taken.
-  const ca = await createCa({
-    dataDir: opts.dataDir,
-    oidc,
-    ...(opts.caKey !== undefined ? { caKey: opts.caKey } : {}),
-    ...(opts.caKeyPassword !== undefined ? { caKeyPassword: opts.caKeyPassword } : {}),
-    ...(opts.caCert !== undefined ? { caCert: opts.caCert } : {}),
-  });
-  const tsa = await createTsa({
-    dataDir: join(opts.dataDir, 'tsa'),
-    ...(opts.tsaKey !== undefined ? { key: opts.tsaKey } : {}),
-    ...(opts.tsaChain !== undefined ? { chain: opts.tsaChain } : {}),
-  });
-
-  const log = await openLog({
-    dataDir: opts.dataDir,
-    ...(opts.storage !== undefined ? { storage: opts.storage } : {}),
-    ...(opts.logKey !== undefined ? { signingKey: opts.logKey } : {}),
-    ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
-    defaultOrigin: (treeId: bigint) => `${publicHost} - ${treeId}`,
-  });
+  // The port first: a server that cannot listen must leave no keys, logs or files behind.
   const metrics = new Metrics();
   const router = new Router();
-  const entryVerifier =
-    opts.verifyWorkers === undefined && ecdsaBackend.name === 'native'
-      ? threadPoolVerifier({ signingKey: log.signingKey, ...(opts.poolNice !== undefined ? { poolNice: opts.poolNice } : {}) })
-      : verifierPool(opts.verifyWorkers, { signingKey: log.signingKey });
-  registerRekorRoutes(router, log, { metrics, verifier: entryVerifier });
-  mountServiceRoutes(router, ca.routes);
-  mountServiceRoutes(router, tsa.routes());
   let markReady!: () => void;
   let markFailed!: (e: unknown) => void;
   const ready = new Promise<void>((res, rej) => {
@@ -245,11 +245,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     markFailed = rej;
   });
   ready.catch(() => undefined);
+  let url = '';
   const server = createHttpServer({
     router,
     metrics,
     ready,
+    publicUrl: () => url,
     ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+    ...(opts.headersTimeoutMs !== undefined ? { headersTimeoutMs: opts.headersTimeoutMs } : {}),
+    ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     ...(opts.requestLog !== undefined ? { log: opts.requestLog } : {}),
   });
   try {
@@ -261,26 +266,70 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       });
     });
   } catch (e) {
-    await entryVerifier.close();
-    await log.close();
     const err = e as NodeJS.ErrnoException;
-    throw new SignetError('IO', `cannot listen on ${opts.listen ?? '127.0.0.1:3000'}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
+    throw new SignetError('IO', `cannot listen on ${listen}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
   }
+  const addr = server.address() as AddressInfo;
+  url = publicUrlOpt ?? `http://${publicHost}:${addr.port}`;
+
+  let entryVerifier: ReturnType<typeof verifierPool> | undefined;
+  let log: TransparencyLog | undefined;
   const closeAll = async (): Promise<void> => {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // close() waits for in-flight requests; idle keep-alive sockets are dropped right away.
     server.closeIdleConnections();
     await closed;
-    await entryVerifier.close();
-    await log.close();
+    await entryVerifier?.close();
+    await log?.close();
   };
 
-  const addr = server.address() as AddressInfo;
-  const url = publicUrlOpt ?? `http://${publicHost}:${addr.port}`;
+  // The CA needs a verifier now, but the dev issuer exists only once the URL is known.
+  let verifier: TokenVerifier = noIssuerVerifier;
+  const oidc: TokenVerifier = {
+    get config() {
+      return verifier.config;
+    },
+    verify: (token) => verifier.verify(token),
+  };
   const trustedRootPath = join(opts.dataDir, TRUSTED_ROOT_FILE);
   const signingConfigPath = join(opts.dataDir, SIGNING_CONFIG_FILE);
+  let ca: CertificateAuthority;
+  let tsa: Tsa;
   let devIssuer: DevIssuer | undefined;
   try {
+    try {
+      await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new SignetError('IO', `cannot create the data directory ${opts.dataDir}: ${(e as Error).message}`, { cause: e });
+    }
+    ca = await createCa({
+      dataDir: opts.dataDir,
+      oidc,
+      ...(opts.caKey !== undefined ? { caKey: opts.caKey } : {}),
+      ...(opts.caKeyPassword !== undefined ? { caKeyPassword: opts.caKeyPassword } : {}),
+      ...(opts.caCert !== undefined ? { caCert: opts.caCert } : {}),
+    });
+    tsa = await createTsa({
+      dataDir: join(opts.dataDir, 'tsa'),
+      ...(opts.tsaKey !== undefined ? { key: opts.tsaKey } : {}),
+      ...(opts.tsaChain !== undefined ? { chain: opts.tsaChain } : {}),
+    });
+    const openedLog = await openLog({
+      dataDir: opts.dataDir,
+      ...(opts.storage !== undefined ? { storage: opts.storage } : {}),
+      ...(opts.logKey !== undefined ? { signingKey: opts.logKey } : {}),
+      ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
+      defaultOrigin: (treeId: bigint) => `${publicHost} - ${treeId}`,
+    });
+    log = openedLog;
+    entryVerifier =
+      opts.verifyWorkers === undefined && ecdsaBackend.name === 'native'
+        ? threadPoolVerifier({ signingKey: openedLog.signingKey, ...(opts.poolNice !== undefined ? { poolNice: opts.poolNice } : {}) })
+        : verifierPool(opts.verifyWorkers, { signingKey: openedLog.signingKey });
+    registerRekorRoutes(router, openedLog, { metrics, verifier: entryVerifier });
+    mountServiceRoutes(router, ca.routes);
+    mountServiceRoutes(router, tsa.routes());
+
     if (opts.devOidc) {
       devIssuer = await createDevIssuer({ dataDir: opts.dataDir, serverUrl: url });
       mountServiceRoutes(router, devIssuer.routes);
@@ -288,9 +337,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     const issuers = mergeIssuers(opts.oidcIssuers, devIssuer);
     if (issuers && issuers.issuers.length + issuers.metaIssuers.length > 0) verifier = new OidcVerifier(issuers);
 
-    const spkiB64 = log.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+    const spkiB64 = openedLog.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
     const start = (await previousStart(trustedRootPath, spkiB64)) ?? new Date(Date.now() - 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const root = buildTrustedRoot(log, url, start, {
+    const root = buildTrustedRoot(openedLog, url, start, {
       certificateAuthorities: [ca.trustedRootCertificateAuthority(url)],
       timestampAuthorities: [tsa.trustedRootTimestampAuthority(url + TIMESTAMP_PATH)],
     });
@@ -306,6 +355,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   let closing: Promise<void> | undefined;
   return {
     url,
+    port: addr.port,
     trustedRootPath,
     signingConfigPath,
     log,

@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +17,7 @@ import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import * as sigstore from 'sigstore';
 import { SignetError } from '../../src/errors.js';
-import { NO_ISSUER_MESSAGE, type RunningServer, startServer } from '../../src/server/serve.js';
+import { NO_ISSUER_MESSAGE, type RunningServer, isLoopbackHost, startServer } from '../../src/server/serve.js';
 import { parseSigningConfig, selectServices } from '../../src/sigstore/signing-config.js';
 import { verifyTimestamp } from '../../src/sigstore/timestamp.js';
 import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
@@ -323,6 +325,116 @@ describe('signet serve options', () => {
         (e: unknown) => e instanceof SignetError && e.code === 'USAGE' && re.test(e.message) && !e.message.includes('\n'),
       );
       assert.equal(existsSync(never), false);
+    }
+  });
+});
+
+/** A start that should have failed: if it did not, the server is closed before the assertion fails. */
+async function closedIfStarted(p: Promise<RunningServer>): Promise<RunningServer> {
+  const s = await p;
+  await s.close();
+  return s;
+}
+
+describe('signet serve hardening', () => {
+  it('refuses --dev-oidc on a non-loopback listen address or public URL unless explicitly overridden, before touching the data dir', async () => {
+    for (const [listen, publicUrl] of [
+      ['0.0.0.0:0', undefined],
+      [':0', undefined],
+      ['[::]:0', undefined],
+      ['192.0.2.1:0', undefined],
+      ['127.0.0.1:0', 'https://sigstore.example.com'],
+    ] as const) {
+      const never = join(tmp(), 'never');
+      await assert.rejects(
+        closedIfStarted(startServer({ dataDir: never, listen, requestLog: false, devOidc: true, ...(publicUrl ? { publicUrl } : {}) })),
+        (e: unknown) => e instanceof SignetError && e.code === 'USAGE' && /--dev-oidc-insecure-any-address/.test(e.message) && !e.message.includes('\n'),
+      );
+      assert.equal(existsSync(never), false, `${listen} ${publicUrl}`);
+    }
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '[::1]']) assert.ok(isLoopbackHost(host.replace(/^\[|\]$/g, '')) && isLoopbackHost(host), host);
+    for (const host of ['0.0.0.0', '::', '', '10.0.0.1', 'example.com', '128.0.0.1', 'localhost.example.com']) assert.ok(!isLoopbackHost(host), host);
+
+    // The override starts it anyway (on every interface; only loopback is contacted here).
+    const srv = await startServer({ dataDir: tmp(), listen: '0.0.0.0:0', publicUrl: 'http://127.0.0.1:1', requestLog: false, devOidc: true, devOidcInsecureAnyAddress: true });
+    try {
+      assert.ok(srv.devIssuer);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('refuses dev token requests that came through a proxy with a 403 JSON answer', async () => {
+    const srv = await startServer({ dataDir: tmp(), listen: '127.0.0.1:0', requestLog: false, devOidc: true });
+    try {
+      for (const [name, value] of [
+        ['forwarded', 'for=192.0.2.60;proto=https'],
+        ['x-forwarded-for', '192.0.2.60'],
+        ['x-forwarded-host', 'sigstore.example.com'],
+        ['x-real-ip', '192.0.2.60'],
+        ['x-forwarded-proto', 'https'],
+        ['via', '1.1 proxy.example'],
+      ]) {
+        const r = await fetch(srv.url + '/oidc/token', { method: 'POST', headers: { 'content-type': 'application/json', [name]: value }, body: '{"email":"a@example.com"}' });
+        assert.equal(r.status, 403, name);
+        assert.match(r.headers.get('content-type') ?? '', /application\/json/);
+        const body = (await r.json()) as { code: number; message: string };
+        assert.equal(body.code, 7);
+        assert.ok(body.message.includes(`${name} header`), body.message);
+      }
+      // Without one, the same loopback client gets its token.
+      assert.ok(await devToken(srv.url, 'a@example.com'));
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('builds a write\'s Location from the public URL (or the listen address), never from the Host header', async () => {
+    const post = (url: string, body: string): Promise<{ status: number; location: string | undefined }> =>
+      new Promise((res, rej) => {
+        const req = httpRequest(url + '/api/v1/log/entries', { method: 'POST', headers: { host: 'evil.example', 'content-type': 'application/json' } }, (r) => {
+          r.resume();
+          r.on('end', () => res({ status: r.statusCode!, location: r.headers.location }));
+        });
+        req.on('error', rej);
+        req.end(body);
+      });
+    const plain = await startServer({ dataDir: tmp(), listen: '127.0.0.1:0', requestLog: false });
+    const behind = await startServer({ dataDir: tmp(), listen: '127.0.0.1:0', requestLog: false, publicUrl: 'https://sigstore.example.com/prefix' });
+    try {
+      const body = JSON.stringify(hashedRekordV1(ecKey()));
+      const a = await post(plain.url, body);
+      assert.equal(a.status, 201);
+      assert.match(a.location ?? '', new RegExp(`^${plain.url.replace(/[.]/g, '\\.')}/api/v1/log/entries/[0-9a-f]{80}$`));
+      const dup = await post(plain.url, body);
+      assert.equal(dup.status, 409);
+      assert.equal(dup.location, a.location);
+      const b = await post(`http://127.0.0.1:${behind.port}`, body);
+      assert.equal(b.status, 201);
+      assert.match(b.location ?? '', /^https:\/\/sigstore\.example\.com\/prefix\/api\/v1\/log\/entries\/[0-9a-f]{80}$/);
+    } finally {
+      await plain.close();
+      await behind.close();
+    }
+  });
+
+  it('on a busy port fails before creating any key or file: an empty data dir stays empty, a missing one missing', async () => {
+    const busy = createNetServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const empty = tmp();
+      const missing = join(tmp(), 'missing');
+      for (const dataDir of [empty, missing]) {
+        await assert.rejects(
+          closedIfStarted(startServer({ dataDir, listen: `127.0.0.1:${port}`, requestLog: false, devOidc: true })),
+          (e: unknown) => e instanceof SignetError && e.code === 'IO' && e.message === `cannot listen on 127.0.0.1:${port}: address already in use`,
+        );
+      }
+      assert.deepEqual(readdirSync(empty), []);
+      assert.equal(existsSync(missing), false);
+    } finally {
+      busy.close();
     }
   });
 });

@@ -45,7 +45,8 @@ export async function fetchDevToken(flags: DevTokenFlags): Promise<string> {
     doc = undefined;
   }
   if (res.status === 404) {
-    throw new SignetError('NOT_FOUND', `${url.origin} has no development issuer (start it with signet serve --dev-oidc)`);
+    // The server is there but offers no token endpoint: not "image not found" (NOT_FOUND exits 11).
+    throw new SignetError('NETWORK', `${url.origin} has no development OIDC issuer (POST ${url.pathname} answered 404): start the server with signet serve --dev-oidc`);
   }
   if (!res.ok) {
     const why = typeof doc?.message === 'string' ? doc.message : `HTTP ${res.status}`;

@@ -12,6 +12,7 @@ import { ioError } from '../../fsutil.js';
 import { decodePemBlocks, decryptPrivateKey, importPrivateKeyPem, isEncryptedKeyLabel } from '../../keys/index.js';
 import { loadOidcConfig } from '../../server/oidc/index.js';
 import { DEFAULT_POOL_NICE } from '../../server/http/verify-pool.js';
+import { defaultMaxConnections, descriptorLimit } from '../../server/http/limits.js';
 import { startServer } from '../../server/serve.js';
 import { examples, ui } from '../common.js';
 import { readPassword } from '../password.js';
@@ -25,6 +26,8 @@ interface ServeFlags {
   publicUrl?: string;
   oidcIssuers?: string;
   devOidc?: boolean;
+  devOidcInsecureAnyAddress?: boolean;
+  maxConnections?: string;
   caKey?: string;
   caCert?: string;
   tsaKey?: string;
@@ -104,7 +107,22 @@ export function registerServe(program: Command): void {
       ).env('SIGNET_OIDC_ISSUERS'),
     )
     .addOption(
-      new Option('--dev-oidc', 'also run a development OIDC issuer under /oidc that mints tokens for any email to loopback clients (signet dev token); for local trials only, never on a shared server').env('SIGNET_DEV_OIDC'),
+      new Option(
+        '--dev-oidc',
+        'also run a development OIDC issuer under /oidc that mints tokens for any email to loopback clients (signet dev token); for local trials only, never on a shared server: refused unless --listen and --public-url are loopback',
+      ).env('SIGNET_DEV_OIDC'),
+    )
+    .addOption(
+      new Option(
+        '--dev-oidc-insecure-any-address',
+        'INSECURE: allow --dev-oidc on a non-loopback --listen or --public-url, where anyone who reaches the server (directly or through a proxy without forwarding headers) can mint a token and get certificates for any email; command line only (no environment variable), so it is never on by accident',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--max-connections <n>',
+        'most client connections open at once; more are closed on arrival so that the file descriptors left keep the log writing; default: the process\'s descriptor limit (ulimit -n) minus 10% (at least 128) kept for the log\'s files and database connections',
+      ).env('SIGNET_MAX_CONNECTIONS'),
     )
     .addOption(new Option('--ca-key <file>', 'CA issuing key (PEM, or cosign encrypted with COSIGN_PASSWORD); needs --ca-cert; default: a chain created once in DIR/ca').env('SIGNET_CA_KEY'))
     .addOption(new Option('--ca-cert <file>', 'PEM chain for --ca-key: the issuing certificate first, up to a self-signed root').env('SIGNET_CA_CERT'))
@@ -132,6 +150,14 @@ export function registerServe(program: Command): void {
       pair(flags.caKey, flags.caCert, '--ca-key', '--ca-cert');
       pair(flags.tsaKey, flags.tsaChain, '--tsa-key', '--tsa-chain');
       if (!/^[0-9]{1,2}$/.test(flags.poolNice) || Number(flags.poolNice) > 19) throw new SignetError('USAGE', `--pool-nice must be an integer 0..19, got "${flags.poolNice}"`);
+      let maxConnections: number | undefined;
+      if (flags.maxConnections !== undefined) {
+        if (!/^[0-9]{1,9}$/.test(flags.maxConnections) || Number(flags.maxConnections) < 1) {
+          throw new SignetError('USAGE', `--max-connections must be a positive integer, got "${flags.maxConnections}"`);
+        }
+        maxConnections = Number(flags.maxConnections);
+      }
+      if (flags.devOidcInsecureAnyAddress && !flags.devOidc) throw new SignetError('USAGE', '--dev-oidc-insecure-any-address needs --dev-oidc');
       const logKey = flags.logKey ? await loadKeyFile(flags.logKey, 'log key') : undefined;
       const oidcIssuers = flags.oidcIssuers ? await loadOidcConfig(flags.oidcIssuers) : undefined;
       const caKey = flags.caKey ? await loadKeyFile(flags.caKey, 'CA key') : undefined;
@@ -147,12 +173,21 @@ export function registerServe(program: Command): void {
         ...(flags.origin ? { origin: flags.origin } : {}),
         ...(oidcIssuers ? { oidcIssuers } : {}),
         devOidc: !!flags.devOidc,
+        ...(flags.devOidcInsecureAnyAddress ? { devOidcInsecureAnyAddress: true } : {}),
+        ...(maxConnections !== undefined ? { maxConnections } : {}),
         ...(caKey && caCert ? { caKey, caCert } : {}),
         ...(tsaKey && tsaChain ? { tsaKey, tsaChain } : {}),
         rekorApiVersion: flags.rekorApiVersion === '2' ? 2 : 1,
         poolNice: Number(flags.poolNice),
       });
       ui.out(`Listening on ${srv.url}\nTrusted root: ${srv.trustedRootPath}\nSigning config: ${srv.signingConfigPath}\n`);
+      if (srv.devIssuer && flags.devOidcInsecureAnyAddress) {
+        ui.warn(`--dev-oidc-insecure-any-address: anyone who can reach ${srv.url} can mint a token for any email address at ${srv.devIssuer.issuerUrl}/token and get certificates for it`);
+      }
+      const limit = descriptorLimit();
+      if (maxConnections !== undefined && limit !== undefined && maxConnections > defaultMaxConnections(limit)) {
+        ui.warn(`--max-connections ${maxConnections} leaves too few of the process's ${limit} file descriptors for the log's own files: with that many connections open, writes can fail (raise ulimit -n or lower the limit)`);
+      }
       if (srv.devIssuer) ui.info(`Development OIDC issuer at ${srv.devIssuer.issuerUrl} (loopback clients can mint tokens: signet dev token --server ${srv.url} --email ADDRESS)`);
       else if (!oidcIssuers) ui.info('No OIDC issuer is configured: the CA refuses every token (use --oidc-issuers FILE or --dev-oidc)');
       const { ecdsaBackend } = await import('../../rekor/ecdsa.js');
@@ -171,6 +206,7 @@ export function registerServe(program: Command): void {
     });
   examples(cmd, [
     'signet serve --data-dir /var/lib/signet --dev-oidc',
+    'ulimit -n 65536 && signet serve --data-dir /var/lib/signet --listen :3000 --max-connections 50000 --oidc-issuers issuers.json',
     'signet serve --data-dir /var/lib/signet --listen 0.0.0.0:3000 --public-url https://sigstore.example.com --oidc-issuers issuers.json',
     'COSIGN_PASSWORD=... signet serve --data-dir ./log --log-key cosign.key',
     'signet serve --data-dir ./node1 --storage postgres://signet:secret@db.internal/signet --listen :3000',

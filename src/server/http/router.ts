@@ -18,7 +18,7 @@ export interface RequestContext {
   body(): Promise<Buffer>;
   /** The body parsed as JSON (400 when it is not JSON). */
   json(): Promise<unknown>;
-  /** `http://<host>` as the client addressed us. */
+  /** The server's public URL (serve's --public-url or its listen address), never taken from the request. */
   baseUrl: string;
   /** The peer's address (req.socket.remoteAddress); loopback-only routes depend on it. */
   remoteAddress?: string;

@@ -1,10 +1,19 @@
 /**
- * The HTTP server: plain node:http (keep-alive, header/request timeouts), request bodies bounded while
- * they are read, JSON errors in Rekor's shape, one JSON log line per request on stderr, /metrics.
+ * The HTTP server: plain node:http (keep-alive, header/request timeouts checked every second, a cap on
+ * open connections), request bodies bounded while they are read, JSON errors in Rekor's shape, one
+ * JSON log line per request on stderr, /metrics.
  */
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, type Server, type ServerOptions, type ServerResponse, createServer } from 'node:http';
 import { HttpError, type Reply, type RequestContext, Router, statusForError } from './router.js';
 import { Metrics } from './metrics.js';
+import {
+  CONNECTIONS_CHECKING_INTERVAL_MS,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  defaultMaxConnections,
+  descriptorLimit,
+} from './limits.js';
 
 export interface HttpServerOptions {
   router: Router;
@@ -18,6 +27,20 @@ export interface HttpServerOptions {
    * services' URLs contain) before the services behind it exist. A rejection answers 503.
    */
   ready?: Promise<void>;
+  /**
+   * Most connections open at once; more are closed as soon as they are accepted, so the descriptors
+   * left keep serving the connections already open. Default: from the descriptor limit (limits.ts).
+   */
+  maxConnections?: number;
+  /** Header, whole-request and keep-alive idle timeouts (defaults in limits.ts). */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  /**
+   * The URL this server is reached at, for URLs in answers (a write's Location). Default: the address
+   * the connection came in on. Never the request's Host header, which the client chooses.
+   */
+  publicUrl?: () => string | undefined;
 }
 
 export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
@@ -116,7 +139,16 @@ export function createHttpServer(opts: HttpServerOptions): Server {
     body: metrics.render(),
   }));
 
-  const server = createServer({ keepAlive: true, requestTimeout: 30_000, headersTimeout: 15_000 }, (req, res) => {
+  const headersTimeout = opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const requestTimeout = Math.max(headersTimeout, opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  const serverOptions: ServerOptions = {
+    keepAlive: true,
+    headersTimeout,
+    requestTimeout,
+    // Node checks both timeouts only this often (30 s by default), so a timeout is enforced that late.
+    connectionsCheckingInterval: Math.min(CONNECTIONS_CHECKING_INTERVAL_MS, Math.max(100, Math.floor(headersTimeout / 4))),
+  };
+  const server = createServer(serverOptions, (req, res) => {
     const start = process.hrtime.bigint();
     const method = req.method ?? 'GET';
     let routeName = 'unmatched';
@@ -163,14 +195,13 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       }
       routeName = m.route.name;
       let bodyPromise: Promise<Buffer> | undefined;
-      const host = typeof req.headers.host === 'string' && /^[A-Za-z0-9.\-:[\]]+$/.test(req.headers.host) ? req.headers.host : 'localhost';
       const ctx: RequestContext = {
         method,
         url,
         path,
         headers: req.headers,
         params: m.params,
-        baseUrl: `http://${host}`,
+        baseUrl: opts.publicUrl?.() || localUrl(req),
         ...(req.socket.remoteAddress !== undefined ? { remoteAddress: req.socket.remoteAddress } : {}),
         body: () => (bodyPromise ??= readBody(req, limit)),
         json: async () => {
@@ -195,9 +226,36 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       }
     })().then(finish, () => finish(errorReply(500, 'internal server error')));
   });
-  server.keepAliveTimeout = 5_000;
+  server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  const maxConnections = opts.maxConnections ?? defaultMaxConnections(descriptorLimit());
+  server.maxConnections = maxConnections;
+  // node:net closes a connection over the cap right after accepting it and emits 'drop'. Counted, and
+  // said in the log at most once every 10 s (a flood must not become a flood of log lines).
+  let refused = 0;
+  let refusedSinceNote = 0;
+  let lastNote = 0;
+  server.on('drop', () => {
+    refused++;
+    refusedSinceNote++;
+    const now = Date.now();
+    if (logSink && now - lastNote >= 10_000) {
+      logSink.write(
+        JSON.stringify({ time: new Date(now).toISOString(), level: 'warn', message: `connection limit of ${maxConnections} reached: closed ${refusedSinceNote} new connection(s)` }) + '\n',
+      );
+      lastNote = now;
+      refusedSinceNote = 0;
+    }
+  });
+  metrics.addGauge({ name: 'signet_http_connections_refused_total', help: 'Connections closed on arrival because the connection limit was reached.', type: 'counter', value: () => refused });
   if (logSink) server.on('close', () => logSink.flush());
   return server;
+}
+
+/** `http://<address>:<port>` of the local end of the request's connection: where it reached us. */
+function localUrl(req: IncomingMessage): string {
+  const addr = req.socket.localAddress ?? '127.0.0.1';
+  const host = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${req.socket.localPort ?? 80}`;
 }
 
 export { Metrics, Router, HttpError };

@@ -4,8 +4,10 @@
  * key kept in the data dir, and publishes discovery + JWKS under `/oidc` so the CA verifies its tokens
  * through exactly the same path as any other issuer's.
  *
- * `POST /oidc/token` mints a token for any email it is given: it answers only loopback peers, and only
- * exists when the server was started with --dev-oidc. Never enable it on a shared or production server.
+ * `POST /oidc/token` mints a token for any email it is given: it answers only loopback peers whose
+ * request carries no proxy header (Forwarded, X-Forwarded-For, X-Real-IP, ...), and only exists when the
+ * server was started with --dev-oidc, which serve refuses on a non-loopback address. Never enable it on
+ * a shared or production server.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -13,8 +15,9 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, SignJWT, type JWK } from 'jose';
 import { SignetError } from '../../errors.js';
 import { ioError, writeFileAtomic } from '../../fsutil.js';
-import { grpcError, GrpcCode, isLoopbackAddress, jsonResponse, type ServiceRoute } from '../routes.js';
+import { grpcError, GrpcCode, isLoopbackAddress, jsonResponse, proxyHeaderOf, type ServiceRoute } from '../routes.js';
 import { DEFAULT_CLIENT_ID, type IssuerConfig } from './config.js';
+import { emailAddressProblem, quoteForMessage } from './email.js';
 
 export const DEV_ISSUER_PATH = '/oidc';
 const KEY_FILE = 'dev-oidc-key.pem';
@@ -73,8 +76,6 @@ async function loadOrCreateKey(dataDir: string): Promise<KeyObject> {
   return privateKey;
 }
 
-const EMAIL_RE = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
-
 export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer> {
   let base: URL;
   try {
@@ -89,7 +90,9 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
   const jwk: JWK = { ...publicJwk, kid, alg: 'ES256', use: 'sig' };
 
   const mintToken = async ({ email, audience = DEFAULT_CLIENT_ID, ttlSeconds = 600 }: MintOptions): Promise<string> => {
-    if (typeof email !== 'string' || !EMAIL_RE.test(email)) throw new SignetError('USAGE', `"${String(email)}" is not an email address`);
+    if (typeof email !== 'string') throw new SignetError('USAGE', 'email must be a string');
+    const problem = emailAddressProblem(email);
+    if (problem !== undefined) throw new SignetError('USAGE', `${quoteForMessage(email)} is not an email address: ${problem}`);
     if (typeof audience !== 'string' || audience === '') throw new SignetError('USAGE', 'audience must be a non-empty string');
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > 86_400) {
       throw new SignetError('USAGE', 'token lifetime must be 1 to 86400 seconds');
@@ -135,6 +138,11 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
       handle: async (req) => {
         if (!isLoopbackAddress(req.remoteAddress)) {
           return grpcError(403, GrpcCode.PERMISSION_DENIED, 'the development issuer mints tokens for loopback clients only');
+        }
+        const proxied = proxyHeaderOf(req);
+        if (proxied !== undefined) {
+          // Behind a proxy on this host every client looks like loopback: refuse anything that came through one.
+          return grpcError(403, GrpcCode.PERMISSION_DENIED, `the development issuer refuses requests that came through a proxy (${proxied} header); it mints tokens for direct loopback clients only`);
         }
         let body: { email?: unknown; audience?: unknown; ttlSeconds?: unknown };
         try {

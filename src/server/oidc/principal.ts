@@ -5,6 +5,7 @@
  */
 import type { JWTPayload } from 'jose';
 import { challengeClaimOf, type IssuerConfig, type IssuerType } from './config.js';
+import { emailAddressProblem, quoteForMessage } from './email.js';
 import { OidcError } from './errors.js';
 import { derTlv } from '../../sigstore/der.js';
 
@@ -178,8 +179,11 @@ export function principalFromClaims(cfg: IssuerConfig, claims: JWTPayload): Prin
   let ciExt: SigstoreExtension[] = [];
   switch (cfg.type) {
     case 'email': {
-      subject = requireClaim(claims, 'email');
-      if (!/^[^@\s]+@[^@\s]+$/.test(subject)) throw new OidcError('invalid_claims', `"email" claim "${subject}" is not an address`);
+      // Only a string: a number would pass requireClaim, and the SAN must be exactly the issuer's claim.
+      if (typeof claims.email !== 'string') throw new OidcError('invalid_claims', claims.email === undefined ? 'token has no "email" claim' : '"email" claim is not a string');
+      subject = claims.email;
+      const problem = emailAddressProblem(subject);
+      if (problem !== undefined) throw new OidcError('invalid_claims', `"email" claim ${quoteForMessage(subject)} is not an email address a certificate can name: ${problem}`);
       if (!cfg.skipEmailVerification && !emailVerified(claims.email_verified)) {
         throw new OidcError('email_not_verified', `the issuer has not verified ${subject} (email_verified is not true)`);
       }

@@ -1,8 +1,9 @@
 /** `signet serve` flags: encrypted log keys, and one-line errors with the right exit codes. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,5 +135,58 @@ it('without the native addon (SIGNET_NATIVE=0) says so on start and still verifi
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
+  }
+});
+
+it('--dev-oidc on a non-loopback address: refused in one line; the loudly named override starts it with a warning', async () => {
+  const d = join(dir, 'devany');
+  const refused = serve(['--data-dir', d, '--listen', '0.0.0.0:0', '--dev-oidc']);
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /^Error: --dev-oidc .*not "0\.0\.0\.0:0"; --dev-oidc-insecure-any-address overrides this\n$/);
+  assert.equal(existsSync(d), false);
+  // The override exists on the command line only: no environment variable turns it on by accident.
+  const viaEnv = serve(['--data-dir', d, '--listen', '0.0.0.0:0', '--dev-oidc'], { SIGNET_DEV_OIDC_INSECURE_ANY_ADDRESS: '1' });
+  assert.equal(viaEnv.status, 2);
+  assert.equal(viaEnv.stderr, refused.stderr);
+  const alone = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--dev-oidc-insecure-any-address']);
+  assert.equal(alone.status, 2);
+  assert.equal(alone.stderr, 'Error: --dev-oidc-insecure-any-address needs --dev-oidc\n');
+
+  const child = spawn(process.execPath, [main, 'serve', '--data-dir', d, '--listen', '0.0.0.0:0', '--dev-oidc', '--dev-oidc-insecure-any-address'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  try {
+    await new Promise<void>((res, rej) => {
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (out.includes('Signing config:')) res();
+      });
+      child.once('exit', (code) => rej(new Error(`serve exited with ${code}: ${stderr}`)));
+    });
+    for (let i = 0; i < 50 && !stderr.includes('WARNING'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(stderr, /^WARNING: --dev-oidc-insecure-any-address: anyone who can reach http:\/\/\S+ can mint a token for any email address/m);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+});
+
+it('on a busy port exits 1 in one line and leaves the empty data dir empty', async () => {
+  const busy = createNetServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  const port = (busy.address() as AddressInfo).port;
+  try {
+    const d = join(dir, 'busy');
+    mkdirSync(d);
+    const r = serve(['--data-dir', d, '--listen', `127.0.0.1:${port}`, '--dev-oidc']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, `Error: cannot listen on 127.0.0.1:${port}: address already in use\n`);
+    assert.deepEqual(readdirSync(d), []);
+  } finally {
+    busy.close();
   }
 });

@@ -69,6 +69,12 @@ describe('development OIDC issuer', () => {
     assert.equal((await verifier.verify(id_token)).subject, 'loop@example.com');
     assert.equal((await post('{')).status, 400);
     assert.equal((await post(JSON.stringify({ email: 'x' }))).status, 400);
+    // Nothing a certificate cannot carry gets into a token: NUL, control, non-ASCII, two @.
+    for (const email of ['a\u0000b@example.com', 'a\u007f@example.com', 'a\tb@example.com', 'jösé@example.com', 'a@b@example.com', 'a@', 42]) {
+      const r = await post(JSON.stringify({ email }));
+      assert.equal(r.status, 400, JSON.stringify(email));
+      assert.match(((await r.json()) as { message: string }).message, /not an email address|must be a string/);
+    }
     host.remoteAddressOverride = '192.0.2.7';
     try {
       const r = await post(JSON.stringify({ email: 'loop@example.com' }));
@@ -101,8 +107,9 @@ describe('development OIDC issuer', () => {
     const none = await RouteHost.start();
     try {
       const r = await runCli(['dev', 'token', '--server', none.url, '--email', 'a@example.com']);
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /--dev-oidc/);
+      // Exit 1, not cosign's 11 ("image not found"), with one line that says how to start the issuer.
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `Error: ${none.url} has no development OIDC issuer (POST /oidc/token answered 404): start the server with signet serve --dev-oidc\n`);
     } finally {
       await none.stop();
     }

@@ -207,6 +207,14 @@ describe('OIDC token verification', () => {
     await refused(verifier.verify(await email.token({ email: undefined })), 'invalid_claims');
   });
 
+  test('email addresses a certificate cannot carry are refused before any SAN is made', async () => {
+    for (const bad of ['a\u0000b@example.com', 'a\u007fb@example.com', 'a\tb@example.com', 'a b@example.com', 'jösé@example.com', 'a@b@example.com', '@example.com', 'alice@', 'alice@example.com\u0000', 'a'.repeat(65) + '@example.com', `a@${'b'.repeat(64)}.com`, 'alice@bücher.de', 123]) {
+      const e = await refused(verifier.verify(await email.token({ email: bad as string })), 'invalid_claims');
+      assert.ok(!/[\u0000-\u001f\u007f]/.test(e.message), JSON.stringify(e.message));
+    }
+    assert.equal((await verifier.verify(await email.token({ email: "o'brien+sig@mail.xn--bcher-kva.de" }))).subject, "o'brien+sig@mail.xn--bcher-kva.de");
+  });
+
   test('malformed tokens', async () => {
     for (const t of ['', 'abc', 'a.b.c', 'x'.repeat(70_000)]) {
       const e = await refused(verifier.verify(t), 'malformed');
