@@ -171,7 +171,8 @@ async function pushBundle(client: RegistryClient, p: Extract<Prepared, { kind: '
   const repo = p.target.signatureRepo;
   await client.putBlob(repo, EMPTY_JSON);
   await client.putBlob(repo, p.bundle);
-  const digest = await client.pushReferrer(repo, p.manifest, OCI_MANIFEST, p.target.subject);
+  // Every signer uploads the same `{}` config: the registry may briefly fail to read it (see putManifest).
+  const digest = await client.pushReferrer(repo, p.manifest, OCI_MANIFEST, p.target.subject, { blobs: [EMPTY_JSON, p.bundle] });
   return { input: p.target.input, digest: p.target.subject.digest, format: 'bundle', location: `${repositoryName(repo)}@${digest}` };
 }
 
@@ -235,10 +236,12 @@ async function appendLegacy(opts: SignImagesOptions, p: Extract<Prepared, { kind
     parse: (m) => parseImageManifest(m.bytes).layers,
     // Ours survives when a layer with our payload and our signature is there, or an equivalent one.
     same: (a, b) => (a.digest === b.digest && a.annotations?.[ANNOTATION.signature] === b.annotations?.[ANNOTATION.signature]) || (b === ours && isDuplicate(a, p.layer, opts.signer, ours.digest)),
-    build: async (layers) => {
+    // Concurrent signers upload identical blobs: the config depends only on the layer digests, and
+    // the payload is the same for every key signing with the same annotations. The client uploads
+    // them again if the registry cannot read one while another signer's upload of it commits.
+    build: (layers) => {
       const built = buildLegacySignatureManifest(layers.map((descriptor) => ({ descriptor })), opts.dockerMediaTypes);
-      await client.putBlob(repo, built.config);
-      return { bytes: built.manifest, mediaType: built.mediaType };
+      return { bytes: built.manifest, mediaType: built.mediaType, blobs: [built.config, p.layer.payload] };
     },
   });
   return result;

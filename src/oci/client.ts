@@ -22,6 +22,17 @@ export interface RegistryClientOptions {
   chunkSize?: number;
   /** Attempts for the read-modify-write of a referrers fallback index (default 10). */
   referrerAttempts?: number;
+  /**
+   * Attempts for a manifest PUT the registry refuses because a blob it references is unknown or
+   * unreadable (MANIFEST_BLOB_UNKNOWN, BLOB_UNKNOWN, DIGEST_INVALID), re-uploading the blobs between
+   * attempts (default 5).
+   */
+  manifestPutAttempts?: number;
+}
+
+/** What a manifest PUT needs in place: the blobs it references that the caller holds. */
+export interface ManifestPutOptions {
+  blobs?: Buffer[];
 }
 
 /** A repository on a registry; a full Reference fits too. */
@@ -48,6 +59,31 @@ const DEFAULT_CHUNK = 16 * 1024 * 1024;
 const MAX_PAGES = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Registry answers to a manifest PUT that say a referenced blob cannot be found or read. Besides a
+ * blob that is really missing, distribution 2.x gives them while another upload of the same blob
+ * commits: its filesystem driver rewrites the repository's link file for the blob in place (truncate,
+ * then write), and the manifest check that reads the empty file answers `DIGEST_INVALID;
+ * MANIFEST_BLOB_UNKNOWN` (fixed upstream by distribution#4624, after 2.8). Concurrent signers upload
+ * identical blobs all the time: the `{}` config of OCI artifacts, a `.sig` image's config (it depends
+ * only on the layer digests) and the simple-signing payload (one per image and annotations, not per key).
+ */
+const BLOB_RACE_CODES = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN', 'DIGEST_INVALID']);
+
+function isBlobRace(e: unknown): e is RegistryHttpError {
+  return e instanceof RegistryHttpError && e.status >= 400 && e.status < 500 && e.registryCodes.some((c) => BLOB_RACE_CODES.has(c));
+}
+
+/** Jittered exponential pause before the next attempt after a blob race (50–100 ms, then doubling, capped at 2 s). */
+function blobRaceDelay(failures: number): number {
+  const ceiling = Math.min(2000, 100 * 2 ** (failures - 1));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+function gaveUp(e: RegistryHttpError, attempts: number): RegistryHttpError {
+  return new RegistryHttpError(e.code, `${e.message} (gave up after ${attempts} attempts)`, e.status, e.registryCodes);
+}
 
 function contentType(res: Response): string {
   return (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -110,6 +146,7 @@ export class RegistryClient {
   private readonly maxManifestBytes: number;
   private readonly chunkSize: number;
   private readonly referrerAttempts: number;
+  private readonly manifestPutAttempts: number;
   /**
    * Pending fallback-index additions per repository+subject: in this process one writer drains the
    * queue, adding every waiting entry in a single read-modify-write.
@@ -121,6 +158,8 @@ export class RegistryClient {
     this.maxManifestBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST;
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
     this.referrerAttempts = options.referrerAttempts ?? 10;
+    this.manifestPutAttempts = options.manifestPutAttempts ?? 5;
+    if (!(this.manifestPutAttempts >= 1)) throw new SignetError('USAGE', 'manifestPutAttempts must be at least 1');
     if (!(this.chunkSize > 0)) throw new SignetError('USAGE', 'chunkSize must be positive');
   }
 
@@ -204,11 +243,30 @@ export class RegistryClient {
     }
   }
 
-  async putManifest(repo: Repo, tagOrDigest: string, bytes: Buffer, mediaType: string): Promise<string> {
-    return (await this.putManifestRaw(repo, tagOrDigest, bytes, mediaType)).digest;
+  /**
+   * PUT a manifest. `blobs` are the blobs it references that the caller holds: when the registry
+   * answers that a referenced blob is unknown or unreadable, they are uploaded again (unconditionally:
+   * a HEAD may see the blob while the manifest check does not) and the PUT is retried, a bounded
+   * number of times with jittered backoff. Any other answer throws at once, unchanged.
+   */
+  async putManifest(repo: Repo, tagOrDigest: string, bytes: Buffer, mediaType: string, opts: ManifestPutOptions = {}): Promise<string> {
+    return (await this.putManifestRaw(repo, tagOrDigest, bytes, mediaType, opts.blobs ?? [])).digest;
   }
 
-  private async putManifestRaw(repo: Repo, tagOrDigest: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; subjectHeader: boolean }> {
+  private async putManifestRaw(repo: Repo, tagOrDigest: string, bytes: Buffer, mediaType: string, blobs: Buffer[]): Promise<{ digest: string; subjectHeader: boolean }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.putManifestOnce(repo, tagOrDigest, bytes, mediaType);
+      } catch (e) {
+        if (!isBlobRace(e)) throw e;
+        if (attempt >= this.manifestPutAttempts) throw gaveUp(e, attempt);
+      }
+      await sleep(blobRaceDelay(attempt));
+      await this.uploadBlobs(repo, blobs, true);
+    }
+  }
+
+  private async putManifestOnce(repo: Repo, tagOrDigest: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; subjectHeader: boolean }> {
     checkRef(repo, tagOrDigest);
     const computed = isValidDigest(tagOrDigest) ? digestWithAlgorithmOf(tagOrDigest, bytes) : sha256Digest(bytes);
     if (isValidDigest(tagOrDigest) && computed !== tagOrDigest) {
@@ -229,6 +287,13 @@ export class RegistryClient {
       throw new SignetError('MALFORMED', `PUT manifest ${repositoryName(repo)}:${tagOrDigest}: the registry reports digest ${claimed} for content with ${sha256Digest(bytes)}`);
     }
     return { digest: computed, subjectHeader: res.headers.has('oci-subject') };
+  }
+
+  /** Upload each distinct blob: skipping those a HEAD finds, or all of them when `force`. */
+  private async uploadBlobs(repo: Repo, blobs: Buffer[], force: boolean): Promise<void> {
+    const byDigest = new Map<string, Buffer>();
+    for (const b of blobs) byDigest.set(sha256Digest(b), b);
+    await Promise.all([...byDigest].map(([digest, b]) => (force ? this.uploadBlob(repo, b, digest) : this.putBlob(repo, b))));
   }
 
   async deleteManifest(repo: Repo, digest: string): Promise<void> {
@@ -268,7 +333,11 @@ export class RegistryClient {
   /** Upload a blob unless the registry has it: monolithic POST+PUT, or PATCH chunks above chunkSize. */
   async putBlob(repo: Repo, bytes: Buffer, _opts: { mediaType?: string } = {}): Promise<{ digest: string; size: number }> {
     const digest = sha256Digest(bytes);
-    if (await this.blobExists(repo, digest)) return { digest, size: bytes.length };
+    if (!(await this.blobExists(repo, digest))) await this.uploadBlob(repo, bytes, digest);
+    return { digest, size: bytes.length };
+  }
+
+  private async uploadBlob(repo: Repo, bytes: Buffer, digest: string): Promise<void> {
     let location = await this.startUpload(repo);
     if (bytes.length > this.chunkSize) {
       for (let offset = 0; offset < bytes.length; offset += this.chunkSize) {
@@ -288,7 +357,6 @@ export class RegistryClient {
     } else {
       await this.finishUpload(repo, location, digest, bytes);
     }
-    return { digest, size: bytes.length };
   }
 
   private async startUpload(repo: Repo, query = ''): Promise<string> {
@@ -420,9 +488,10 @@ export class RegistryClient {
    * Push a manifest whose `subject` is `subject` and make it findable as a referrer. Registries with
    * the API index it themselves; otherwise we add it to the fallback index with a read-modify-write
    * that re-reads after writing (and once more after a pause) until our entry survives, so concurrent
-   * signers do not drop each other's entries.
+   * signers do not drop each other's entries. `blobs` are the blobs the manifest references (see
+   * putManifest).
    */
-  async pushReferrer(repo: Repo, manifestBytes: Buffer, mediaType: string, subject: Descriptor): Promise<string> {
+  async pushReferrer(repo: Repo, manifestBytes: Buffer, mediaType: string, subject: Descriptor, opts: ManifestPutOptions = {}): Promise<string> {
     checkDigest(repo, subject.digest);
     const manifest = parseJson(manifestBytes, 'referrer manifest');
     if (!manifest || typeof manifest !== 'object') throw new SignetError('MALFORMED', 'referrer manifest is not a JSON object');
@@ -430,7 +499,7 @@ export class RegistryClient {
       throw new SignetError('INTERNAL', `referrer manifest names subject ${String(manifest.subject?.digest)}, expected ${subject.digest}`);
     }
     const digest = sha256Digest(manifestBytes);
-    const put = await this.putManifestRaw(repo, digest, manifestBytes, mediaType);
+    const put = await this.putManifestRaw(repo, digest, manifestBytes, mediaType, opts.blobs ?? []);
     if (put.subjectHeader) return digest;
     if (await this.referrersFromApi(repo, subject.digest)) return digest;
 
@@ -478,35 +547,86 @@ export class RegistryClient {
   }
 
   private async readList<E>(repo: Repo, tag: string, codec: ListCodec<E>): Promise<E[]> {
+    return (await this.readListState(repo, tag, codec)).entries;
+  }
+
+  /** The list at `tag` and the digest of its manifest (null when the tag does not exist). */
+  private async readListState<E>(repo: Repo, tag: string, codec: ListCodec<E>): Promise<{ entries: E[]; digest: string | null }> {
     try {
-      return codec.parse(await this.getManifest(repo, tag, codec.accept ? { accept: codec.accept } : {}));
+      const m = await this.getManifest(repo, tag, codec.accept ? { accept: codec.accept } : {});
+      return { entries: codec.parse(m), digest: m.digest };
     } catch (e) {
-      if (isSignetError(e, 'NOT_FOUND')) return [];
+      if (isSignetError(e, 'NOT_FOUND')) return { entries: [], digest: null };
       throw e;
     }
   }
 
+  /**
+   * One read-modify-write of the list at `tag`, repeated until our entries survive. Distribution has
+   * no conditional PUT, so a writer that read the list before our PUT can still overwrite it with a
+   * list that lacks our entries. Two things keep that from losing anyone's entry:
+   * - the window in which a PUT can overwrite an entry it did not see is one GET→PUT round trip: when
+   *   the manifest needs blobs, they are uploaded first, then the list is read again and the PUT goes
+   *   out only if it is unchanged;
+   * - after writing, each writer reads the list at once and again after a pause (several times that
+   *   round trip, as measured), and writes again if its entries are gone.
+   * A PUT the registry refuses because a blob is unknown or unreadable starts over from a fresh read,
+   * uploading the manifest's blobs unconditionally (retrying the PUT of an old read would widen the
+   * window); those refusals, lost races and lists that changed while we prepared are each bounded.
+   */
   private async appendOnce<E>(repo: Repo, tag: string, entries: E[], codec: ListCodec<E>): Promise<void> {
     const allPresent = (list: E[]): boolean => entries.every((e) => list.some((d) => codec.same(d, e)));
-    for (let attempt = 1; attempt <= this.referrerAttempts; attempt++) {
-      const started = performance.now();
-      const current = await this.readList(repo, tag, codec);
-      const missing = entries.filter((e, i) => !current.some((d) => codec.same(d, e)) && entries.findIndex((x) => codec.same(x, e)) === i);
+    let overwritten = 0;
+    let changed = 0;
+    let blobFailures = 0;
+    let readAt = performance.now();
+    let current = await this.readListState(repo, tag, codec);
+    const reread = async (): Promise<void> => {
+      readAt = performance.now();
+      current = await this.readListState(repo, tag, codec);
+    };
+    for (;;) {
+      let window = 0;
+      const missing = entries.filter((e, i) => !current.entries.some((d) => codec.same(d, e)) && entries.findIndex((x) => codec.same(x, e)) === i);
       if (missing.length > 0) {
-        const next = await codec.build([...current, ...missing]);
-        await this.putManifest(repo, tag, next.bytes, next.mediaType);
+        const next = await codec.build([...current.entries, ...missing]);
+        if (next.blobs?.length) {
+          await this.uploadBlobs(repo, next.blobs, blobFailures > 0);
+          const before = current.digest;
+          await reread();
+          if (current.digest !== before) {
+            // Another writer got in while we uploaded: build again over its list. Each such turn
+            // means another writer's PUT landed, so this ends; the bound is only a safety net.
+            if (++changed >= 5 * this.referrerAttempts) break;
+            continue;
+          }
+        }
+        try {
+          await this.putManifestOnce(repo, tag, next.bytes, next.mediaType);
+        } catch (e) {
+          if (!isBlobRace(e)) throw e;
+          if (++blobFailures >= this.manifestPutAttempts) throw gaveUp(e, blobFailures);
+          await sleep(blobRaceDelay(blobFailures));
+          await reread();
+          continue;
+        }
+        window = performance.now() - readAt;
       }
       // A writer that read before our PUT may still overwrite it: check now and again after a pause.
-      // Its window is its own read-to-write time, which is about ours against the same registry, so
-      // the pause scales with what we just measured (a few ms on loopback, longer over a WAN).
-      const window = performance.now() - started;
-      if (allPresent(await this.readList(repo, tag, codec))) {
-        await sleep(Math.min(2000, Math.max(10, 3 * window)) * (1 + Math.random()));
-        if (allPresent(await this.readList(repo, tag, codec))) return;
+      // Its window is its own GET→PUT time, about ours against the same registry and machine, so the
+      // pause scales with what we just measured; the floor covers a PUT that distribution is slow to
+      // apply (its fsyncs: up to ~250 ms measured with ten signers on a loaded 2-core machine).
+      await reread();
+      if (allPresent(current.entries)) {
+        await sleep(Math.min(5000, Math.max(250, 4 * window)) * (1 + Math.random()));
+        await reread();
+        if (allPresent(current.entries)) return;
       }
-      await sleep(Math.random() * 40 * attempt);
+      if (++overwritten >= this.referrerAttempts) break;
+      await sleep(Math.random() * 40 * overwritten);
+      await reread();
     }
-    throw new SignetError('CONFLICT', `could not update ${repositoryName(repo)}:${tag}: other writers kept replacing it (${this.referrerAttempts} attempts)`);
+    throw new SignetError('CONFLICT', `could not update ${repositoryName(repo)}:${tag}: other writers kept replacing it (${overwritten + changed} attempts)`);
   }
 }
 
@@ -515,8 +635,18 @@ export interface ListCodec<E> {
   accept?: string[];
   parse(m: Manifest): E[];
   same(a: E, b: E): boolean;
-  /** Build the manifest for these entries (uploading any blob it needs, such as a config). */
-  build(entries: E[]): Promise<{ bytes: Buffer; mediaType: string }> | { bytes: Buffer; mediaType: string };
+  /**
+   * Build the manifest for these entries. `blobs`: the blobs it references that this writer holds
+   * (a config, its own layers), uploaded before the PUT unless the registry has them, and again
+   * unconditionally after the registry called one unknown.
+   */
+  build(entries: E[]): Promise<BuiltList> | BuiltList;
+}
+
+export interface BuiltList {
+  bytes: Buffer;
+  mediaType: string;
+  blobs?: Buffer[];
 }
 
 type ListQueue<E> = Array<{ entries: E[]; resolve: () => void; reject: (e: unknown) => void }>;

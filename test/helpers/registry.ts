@@ -23,6 +23,8 @@ export interface RunningRegistry {
   password?: string;
   caCertFile?: string;
   tokenServer?: TokenServer;
+  /** The filesystem storage driver's root directory (tests that reproduce a storage state). */
+  dataDir: string;
   /** The registry's output so far, for failure messages. */
   log(): string;
   stop(): Promise<void>;
@@ -162,6 +164,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
     password,
     caCertFile,
     tokenServer,
+    dataDir: join(dir, 'data'),
     log: () => output,
     stop: cleanup,
   };

@@ -2,7 +2,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { MEDIA_TYPE, RegistryClient, referrersFallbackTag, sha256Digest, type Repo } from '../../src/oci/index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MEDIA_TYPE, RegistryClient, RegistryHttpError, referrersFallbackTag, sha256Digest, type Repo } from '../../src/oci/index.js';
 import { isSignetError } from '../../src/errors.js';
 import { pushIndex, pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 
@@ -22,6 +24,30 @@ function referrerManifest(subject: { mediaType: string; digest: string; size: nu
       annotations: { n: String(n) },
     }),
   );
+}
+
+function imageManifest(config: Buffer, layer: Buffer): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.ociManifest,
+      config: { mediaType: MEDIA_TYPE.ociConfig, digest: sha256Digest(config), size: config.length },
+      layers: [{ mediaType: MEDIA_TYPE.ociLayerGzip, digest: sha256Digest(layer), size: layer.length }],
+    }),
+  );
+}
+
+/** Count this client's requests by method and path kind (`PUT manifests`, `POST blobs`, …). */
+function countRequests(c: RegistryClient): Map<string, number> {
+  const counts = new Map<string, number>();
+  const original = c.transport.request.bind(c.transport);
+  c.transport.request = (req) => {
+    const kind = /\/(manifests|blobs)\//.exec(req.path)?.[1] ?? 'other';
+    const key = `${req.method} ${kind}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    return original(req);
+  };
+  return counts;
 }
 
 describe('RegistryClient against docker-registry', () => {
@@ -185,6 +211,129 @@ describe('RegistryClient against docker-registry', () => {
     const img = await pushRandomImage(client, r, 'v1');
     const other = { ...img.descriptor, digest: sha256Digest(Buffer.from('other')) };
     await assert.rejects(client.pushReferrer(r, referrerManifest(other, 0), MEDIA_TYPE.ociManifest, img.descriptor), (e: unknown) => isSignetError(e, 'INTERNAL'));
+  });
+
+  describe('a manifest PUT refused for a blob it cannot find or read', () => {
+    /** distribution's link file for a blob in a repository (the filesystem driver's layout). */
+    const linkFile = (r: Repo, digest: string): string =>
+      join(reg.dataDir, 'docker/registry/v2/repositories', r.repository, '_layers/sha256', digest.slice('sha256:'.length), 'link');
+
+    test('a blob link caught mid-rewrite (a concurrent upload of the same blob): the blob is uploaded again and the PUT retried', async () => {
+      const r = repo('blobrace/torn');
+      const config = Buffer.from(JSON.stringify({ n: randomBytes(8).toString('hex') }));
+      const layer = randomBytes(200);
+      await client.putBlob(r, config);
+      await client.putBlob(r, layer);
+      const manifest = imageManifest(config, layer);
+      // distribution 2.8 rewrites the link in place (truncate, then write) on every upload of the
+      // blob; a manifest check that reads it in between finds it empty. Freeze that moment.
+      const link = linkFile(r, sha256Digest(config));
+      assert.equal(readFileSync(link, 'utf8'), sha256Digest(config));
+      writeFileSync(link, '');
+      const once = new RegistryClient({ manifestPutAttempts: 1 });
+      try {
+        await assert.rejects(once.putManifest(r, 'v1', manifest, MEDIA_TYPE.ociManifest, { blobs: [config, layer] }), (e: unknown) => {
+          assert.ok(e instanceof RegistryHttpError && e.code === 'REGISTRY', String(e));
+          assert.equal(e.status, 400);
+          assert.deepEqual(e.registryCodes, ['DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN']);
+          return true;
+        });
+      } finally {
+        await once.close();
+      }
+      // A HEAD cannot tell: it fails too, so the blob is uploaded again without asking.
+      await assert.rejects(client.blobExists(r, sha256Digest(config)), (e: unknown) => isSignetError(e, 'REGISTRY') && /500/.test(e.message));
+      const counts = countRequests(client);
+      try {
+        assert.equal(await client.putManifest(r, 'v1', manifest, MEDIA_TYPE.ociManifest, { blobs: [config, layer, config] }), sha256Digest(manifest));
+      } finally {
+        delete (client.transport as { request?: unknown }).request;
+      }
+      assert.equal(counts.get('PUT manifests'), 2);
+      assert.equal(counts.get('POST blobs'), 2, 'each distinct blob is uploaded once more');
+      assert.equal(readFileSync(link, 'utf8'), sha256Digest(config));
+      assert.deepEqual((await client.getManifest(r, 'v1')).bytes, manifest);
+    });
+
+    test('a blob that is not there at all is uploaded and the PUT retried', async () => {
+      const r = repo('blobrace/missing');
+      const config = Buffer.from(JSON.stringify({ n: randomBytes(8).toString('hex') }));
+      const layer = randomBytes(200);
+      await client.putBlob(r, config);
+      const manifest = imageManifest(config, layer);
+      await client.putManifest(r, 'v1', manifest, MEDIA_TYPE.ociManifest, { blobs: [config, layer] });
+      assert.deepEqual(await client.getBlob(r, sha256Digest(layer)), layer);
+      assert.equal((await client.getManifest(r, 'v1')).digest, sha256Digest(manifest));
+    });
+
+    test('without the blob, the PUT gives up after the bounded attempts with the registry\'s answer', async () => {
+      const r = repo('blobrace/giveup');
+      const config = Buffer.from(JSON.stringify({ n: randomBytes(8).toString('hex') }));
+      await client.putBlob(r, config);
+      const c = new RegistryClient({ manifestPutAttempts: 3 });
+      const counts = countRequests(c);
+      try {
+        await assert.rejects(c.putManifest(r, 'v1', imageManifest(config, randomBytes(10)), MEDIA_TYPE.ociManifest, { blobs: [config] }), (e: unknown) => {
+          assert.ok(e instanceof RegistryHttpError && e.code === 'REGISTRY', String(e));
+          assert.match(e.message, /^PUT http:\/\/\S+\/v2\/blobrace\/giveup\/manifests\/v1: 400 MANIFEST_BLOB_UNKNOWN blob unknown to registry \(gave up after 3 attempts\)$/);
+          return true;
+        });
+      } finally {
+        await c.close();
+      }
+      assert.equal(counts.get('PUT manifests'), 3);
+      assert.equal(await client.headManifest(r, 'v1'), null, 'nothing was written');
+    });
+
+    test('any other refusal is thrown at once, unchanged', async () => {
+      const r = repo('blobrace/invalid');
+      const counts = countRequests(client);
+      try {
+        await assert.rejects(client.putManifest(r, 'v1', Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":"no"}'), MEDIA_TYPE.ociManifest, { blobs: [Buffer.from('{}')] }), (e: unknown) => {
+          assert.ok(e instanceof RegistryHttpError, String(e));
+          assert.match(e.message, /: 400 MANIFEST_INVALID/);
+          assert.doesNotMatch(e.message, /gave up/);
+          return true;
+        });
+      } finally {
+        delete (client.transport as { request?: unknown }).request;
+      }
+      assert.equal(counts.get('PUT manifests'), 1);
+      assert.equal(counts.get('POST blobs'), undefined);
+    });
+
+    test('appendToList: a list whose existing entry names a vanished blob is refused boundedly and left as it was', async () => {
+      const r = repo('blobrace/list');
+      const config = Buffer.from('{"list":true}');
+      const gone = randomBytes(50);
+      await client.putBlob(r, config);
+      await client.putBlob(r, gone);
+      const start = imageManifest(config, gone);
+      await client.putManifest(r, 'list', start, MEDIA_TYPE.ociManifest);
+      // The existing entry's blob disappears (deleted by someone else); the registry refuses every
+      // manifest that still lists it, and no re-upload of ours can help.
+      const del = await client.transport.request({ registry: r.registry, method: 'DELETE', path: `/v2/${r.repository}/blobs/${sha256Digest(gone)}`, scopes: [`repository:${r.repository}:pull,push,delete`] });
+      await del.body?.cancel();
+      const c = new RegistryClient({ manifestPutAttempts: 2 });
+      const ours = randomBytes(30);
+      try {
+        await assert.rejects(
+          c.appendToList(r, 'list', [{ mediaType: MEDIA_TYPE.ociLayerGzip, digest: sha256Digest(ours), size: ours.length }], {
+            parse: (m) => m.json.layers,
+            same: (a, b) => a.digest === b.digest,
+            build: (layers) => ({
+              bytes: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociManifest, config: { mediaType: MEDIA_TYPE.ociConfig, digest: sha256Digest(config), size: config.length }, layers })),
+              mediaType: MEDIA_TYPE.ociManifest,
+              blobs: [config, ours],
+            }),
+          }),
+          (e: unknown) => e instanceof RegistryHttpError && /MANIFEST_BLOB_UNKNOWN/.test(e.message) && /gave up after 2 attempts/.test(e.message),
+        );
+      } finally {
+        await c.close();
+      }
+      assert.deepEqual((await client.getManifest(r, 'list')).bytes, start);
+    });
   });
 
   test('plain http is used for a loopback registry without TLS, remembered per registry', async () => {
