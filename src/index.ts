@@ -60,6 +60,7 @@ export {
   readAttestationBundle,
   parseEnvelopeSignature,
   checkAttestationPlan,
+  checkClaimsInput,
   type AttestationEvidence,
   type AttestationPlan,
   type VerifyBlobAttestationOptions,

@@ -140,12 +140,17 @@ export interface AttestationPlan {
   haveArtifact: boolean;
 }
 
+/** Checking the claims (the default) needs the artifact or its digest. */
+export function checkClaimsInput(checkClaims: boolean | undefined, haveArtifact: boolean): void {
+  if (checkClaims !== false && !haveArtifact) {
+    throw new SignetError('USAGE', 'checking the claims needs the artifact: pass the file, or --digest and --digestAlg (or --check-claims=false to verify the envelope only)');
+  }
+}
+
 /** Refuse contradictory requests before anything is read or verified; returns the predicate type URI wanted. */
 export function checkAttestationPlan(p: AttestationPlan): string {
   const wanted = resolvePredicateType(p.type ?? 'custom');
-  if (p.checkClaims !== false && !p.haveArtifact) {
-    throw new SignetError('USAGE', 'checking the claims needs the artifact: pass the file, or --digest and --digestAlg (or --check-claims=false to verify the envelope only)');
-  }
+  checkClaimsInput(p.checkClaims, p.haveArtifact);
   if (p.keyed) {
     checkTlogPolicy({ ignoreTlog: p.ignoreTlog === true, entries: entries(p.evidence), logConfigured: p.logConfigured });
   } else {

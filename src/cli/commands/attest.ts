@@ -26,6 +26,7 @@ import { attestBlob, blobAttestationStatement, checkSha256Hex } from '../../cosi
 import { checkStatementFile, PREDICATE_TYPE_ALIASES, resolvePredicateType } from '../../cosign/predicate.js';
 import {
   checkAttestationPlan,
+  checkClaimsInput,
   parseEnvelopeSignature,
   readAttestationBundle,
   verifyBlobAttestation,
@@ -180,6 +181,7 @@ export async function verifyBlobAttestationAction(file: string | undefined, flag
   resolvePredicateType(flags.type);
   const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
   const artifact = await artifactFromFlags(file, flags);
+  checkClaimsInput(flags.checkClaims, artifact !== undefined);
 
   const evidence: AttestationEvidence = flags.bundle
     ? await readAttestationBundle(flags.bundle)
