@@ -19,6 +19,7 @@ const PUBLIC_GOOD_BUNDLE = join(ROOT, 'test', 'sigstore', 'fixtures-public-good'
 /** The subject digest of that attestation (an image cosign's e2e test pushed), its signer and issuer. */
 const PG_DIGEST = '732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4';
 const PG_ID = ['--certificate-identity', 'cody@soyland.com', '--certificate-oidc-issuer', 'https://github.com/login/oauth'];
+const COSIGN_FIXTURES = join(ROOT, 'test', 'cosign', 'fixtures-cosign');
 
 let srv: RunningServer;
 const dir = mkdtempSync(join(tmpdir(), 'signet-attest-cli-'));
@@ -163,6 +164,23 @@ describe('a public-good attestation made by cosign, verified offline by digest',
     refused(await v(['--certificate-identity', 'mallory@soyland.com', '--certificate-oidc-issuer', 'https://github.com/login/oauth', '--digest', PG_DIGEST]), 1, /identity/);
     refused(await v([...PG_ID, '--digest', PG_DIGEST.replace(/^7/, '8')]), 1, /does not match any subject/);
     refused(await v([...PG_ID, '--digest', PG_DIGEST, '--type', 'slsaprovenance']), 1, /matched the predicate type: slsaprovenance, found: https:\/\/cosign\.sigstore\.dev\/attestation\/v1$/);
+  });
+});
+
+describe('cosign\'s own blob attestation test data (DSSE envelopes and their key)', () => {
+  const fx = (name: string): string => join(COSIGN_FIXTURES, name);
+  const v = (envelope: string, type: string, blob = fx('some-payload')): Promise<CliResult> =>
+    runCli(['verify-blob-attestation', '--key', fx('blob-attestation.pub'), '--insecure-ignore-tlog', '--signature', fx(`${envelope}.dsse.json`), '--type', type, blob], { env });
+  test('the envelopes naming the blob verify as slsaprovenance; the others, another type and another blob fail', async () => {
+    for (const ok of ['slsa-provenance', 'multiple-subjects']) {
+      const r = await v(ok, 'slsaprovenance');
+      assert.equal(r.code, 0, `${ok}: ${r.stderr}`);
+    }
+    refused(await v('slsa-provenance', 'custom'), 1, /predicate type: custom, found: https:\/\/slsa\.dev\/provenance\/v0\.2$/);
+    refused(await v('slsa-provenance', 'slsaprovenance', predicate), 1, /does not match any subject/);
+    refused(await v('empty-subject', 'slsaprovenance'), 1, /no subjects/);
+    refused(await v('missing-sha256', 'slsaprovenance'), 1, /does not match any subject/);
+    refused(await v('multiple-subjects-invalid', 'slsaprovenance'), 1, /does not match any subject/);
   });
 });
 
