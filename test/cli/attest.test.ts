@@ -105,8 +105,9 @@ describe('attest-blob / verify-blob-attestation with a key', () => {
     const statement = file('statement.json');
     writeFileSync(statement, JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'app.tar.gz', digest: { sha256: 'ab'.repeat(32) } }], predicateType: 'https://openvex.dev/ns', predicate: {} }));
     const bundle = file('att.json');
-    const r = await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--statement', statement, '--bundle', bundle, artifact], { env });
+    const r = await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--statement', statement, '--type', 'spdx', '--bundle', bundle, artifact], { env });
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /WARNING: --type spdx is ignored with --statement: the statement's predicate type is https:\/\/openvex\.dev\/ns/);
     refused(await verify(bundle, ['--type', 'openvex']), 1, /does not match any subject/);
     assert.equal((await verify(bundle, ['--type', 'openvex', '--check-claims=false'], [])).code, 0);
   });
@@ -119,6 +120,7 @@ describe('attest-blob / verify-blob-attestation with a key', () => {
     refused(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--predicate', predicate, artifact], { env }), 2, /must specify --bundle/);
     refused(await runCli(['attest-blob', '--key', key, '--predicate', predicate, '--bundle', bundle, artifact], { env }), 2, /no transparency log is configured/);
     refused(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--predicate', predicate, '--hash', 'xyz', '--bundle', bundle, artifact], { env }), 2, /not a sha256 hex digest/);
+    refused(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--predicate', predicate, '--timestamp-server-url', srv.url + '/api/v1/timestamp', '--bundle', bundle, artifact], { env }), 2, /--timestamp-server-url is not supported with --key/);
     assert.equal(existsSync(bundle), false);
     refused(await runCli(['verify-blob-attestation', '--key', pub, '--insecure-ignore-tlog', '--bundle', bundle], { env }), 2, /needs the artifact/);
   });

@@ -90,7 +90,10 @@ async function statementFromFlags(file: string, flags: AttestBlobFlags): Promise
   if (flags.statement) {
     ui.info(`Using statement from: ${flags.statement}`);
     const bytes = await readSmallFile(flags.statement, 'statement');
-    checkStatementFile(bytes, flags.statement);
+    const st = checkStatementFile(bytes, flags.statement);
+    if (flags.type !== 'custom' && resolvePredicateType(flags.type) !== st.predicateType) {
+      ui.warn(`--type ${flags.type} is ignored with --statement: the statement's predicate type is ${st.predicateType}`);
+    }
     return bytes;
   }
   const predicatePath = flags.predicate!;
@@ -114,6 +117,7 @@ export async function attestBlobAction(file: string, flags: AttestBlobFlags): Pr
   if (flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', 'must specify --bundle with --new-bundle-format');
   if (!flags.key && !flags.newBundleFormat) throw new SignetError('USAGE', 'keyless attest-blob writes a Sigstore bundle: drop --new-bundle-format=false (the legacy format needs --key)');
   if (flags.hash) checkSha256Hex(flags.hash);
+  if (flags.key && flags.timestampServerUrl) throw new SignetError('USAGE', '--timestamp-server-url is not supported with --key yet: the attestation would carry no timestamp');
   const tlog = flags.key ? await tlogTarget(flags) : undefined;
   if (flags.key) checkBlobTlog(tlog, flags.newBundleFormat);
   if (flags.statement) await checkFile(flags.statement, 'statement');
