@@ -166,6 +166,25 @@ describe('blob attestations through the library', () => {
     assert.throws(() => new Verifier(wrongKey, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 }).verify(toSignedEntity(bundleFromJSON(JSON.parse(r.bundle!.toString())))));
   });
 
+  test('keyed, Rekor v2 from a signing config: logged, verified offline by Signet and by the sigstore package; the legacy format refuses v2', async () => {
+    const d2 = mkdtempSync(join(tmpdir(), 'signet-attest-v2-'));
+    const v2 = await startServer({ dataDir: d2, listen: '127.0.0.1:0', requestLog: false, rekorApiVersion: 2 });
+    try {
+      const tlog = await tlogTarget({ tlogUpload: true, signingConfig: v2.signingConfigPath });
+      assert.equal(tlog?.majorApiVersion, 2);
+      const r = await attestBlob(statement, { signer, ...(tlog ? { tlog } : {}) });
+      assert.equal(r.tlogEntries.length, 1);
+      const v = verifyBlobAttestationEvidence({ bytes: data }, keyed(r.bundle!, { ignoreTlog: false, trustedRoot: await loadTrustedRoot(v2.trustedRootPath) }));
+      assert.equal(v.tlogVerified, true);
+      const trust = toTrustMaterial(ProtoTrustedRoot.fromJSON(JSON.parse(readFileSync(v2.trustedRootPath, 'utf8'))), () => ({ publicKey: signer.publicKey.key, validFor: () => true }));
+      new Verifier(trust, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundleFromJSON(JSON.parse(r.bundle!.toString()))));
+      await assert.rejects(attestBlob(statement, { signer, newBundleFormat: false, ...(tlog ? { tlog } : {}) }), code('USAGE', /Rekor v1/));
+    } finally {
+      await v2.close();
+      rmSync(d2, { recursive: true, force: true });
+    }
+  });
+
   test('keyed, legacy: a LocalSignedPayload carrying the envelope and a Rekor v1 bundle, verified offline', async () => {
     const tlog = await tlogTarget({ tlogUpload: true, rekorUrl: srv.url });
     const r = await attestBlob(statement, { signer, newBundleFormat: false, ...(tlog ? { tlog } : {}) });
