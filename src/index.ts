@@ -3,6 +3,7 @@
  *
  *   import { RegistryClient, loadSigner, loadPublicKey, signImages, verifyImages } from 'signet';
  *   import { signBlob, verifyBlob, parseBlobBundle, keylessSigner, identityPolicy, keylessTrust } from 'signet';
+ *   import { attestBlob, blobAttestationStatement, verifyBlobAttestation } from 'signet';
  *
  * The commands in cli/ are these calls plus flags, prompts and printing.
  */
@@ -40,6 +41,31 @@ export {
   type BlobVerification,
 } from './cosign/verify-blob.js';
 export { readBlob, digestFile, readSmallFile, readSignatureFlag, artifactTarget, MAX_BUNDLE_BYTES } from './cosign/blob-io.js';
+
+// Attestations: predicate types and statements, attest-blob, verify-blob-attestation.
+export {
+  PREDICATE_TYPE_ALIASES,
+  COSIGN_CUSTOM_PREDICATE,
+  resolvePredicateType,
+  buildPredicate,
+  buildAttestationStatement,
+  checkStatementFile,
+  type AttestationStatementInput,
+} from './cosign/predicate.js';
+export { attestBlob, blobAttestationStatement, blobSubjectName, type AttestBlobOptions, type BlobAttestation, type BlobStatementInput } from './cosign/attest-blob.js';
+export {
+  verifyBlobAttestation,
+  verifyBlobAttestationEvidence,
+  parseAttestationBundle,
+  readAttestationBundle,
+  parseEnvelopeSignature,
+  checkAttestationPlan,
+  checkClaimsInput,
+  type AttestationEvidence,
+  type AttestationPlan,
+  type VerifyBlobAttestationOptions,
+  type BlobAttestationVerification,
+} from './cosign/verify-blob-attestation.js';
 
 // Transparency-log monitoring (log info / log verify).
 export {

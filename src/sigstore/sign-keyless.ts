@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { encodePem, type KeyKind, type Signer } from '../keys/index.js';
-import { envelopeToJSON, pae, signDsse } from './dsse.js';
+import { envelopeToJSON, pae, signDsse, type DsseEnvelope } from './dsse.js';
 import { buildDsseBundle, buildMessageSignatureBundle, type TlogEntryJSON } from './bundle.js';
 import { ephemeralSigner, requestCertificate } from './fulcio-client.js';
 import { uploadToTlog, type TlogTarget, type UploadMaterial } from './rekor-client.js';
@@ -190,12 +190,12 @@ export async function prepareKeyless(o: KeylessSetup): Promise<KeylessSigner> {
 }
 
 /** Sign a DSSE payload (an in-toto statement) into a bundle carrying the certificate, log entries and timestamps. */
-export async function signDsseKeyless(ks: KeylessSigner, payloadType: string, payload: Buffer): Promise<{ bundle: Buffer } & SignatureEvidence> {
+export async function signDsseKeyless(ks: KeylessSigner, payloadType: string, payload: Buffer): Promise<{ bundle: Buffer; envelope: DsseEnvelope } & SignatureEvidence> {
   const envelope = signDsse(ks.signer, payloadType, payload);
   const signature = envelope.signatures[0]!.sig;
   const evidence = await timestampAndLog(ks, signature, { kind: 'dsse', envelopeJson: envelopeToJSON(envelope).toString('utf8'), pae: pae(envelope.payloadType, envelope.payload) });
   const bundle = buildDsseBundle({ envelope, certificate: ks.certificate, tlogEntries: evidence.tlogEntries, rfc3161Timestamps: evidence.timestamps });
-  return { bundle, ...evidence };
+  return { bundle, envelope, ...evidence };
 }
 
 export type KeylessContent = { kind: 'blob'; data: Buffer } | { kind: 'dsse'; payloadType: string; payload: Buffer };
