@@ -14,7 +14,7 @@ import { loadOidcConfig } from '../../server/oidc/index.js';
 import { DEFAULT_POOL_NICE } from '../../server/http/verify-pool.js';
 import { defaultMaxConnections, descriptorLimit } from '../../server/http/limits.js';
 import { startServer } from '../../server/serve.js';
-import { examples, ui } from '../common.js';
+import { examples, parseBool, ui } from '../common.js';
 import { readPassword } from '../password.js';
 
 interface ServeFlags {
@@ -108,9 +108,13 @@ export function registerServe(program: Command): void {
     )
     .addOption(
       new Option(
-        '--dev-oidc',
+        '--dev-oidc [bool]',
         'also run a development OIDC issuer under /oidc that mints tokens for any email to loopback clients (signet dev token); for local trials only, never on a shared server: refused unless --listen and --public-url are loopback',
-      ).env('SIGNET_DEV_OIDC'),
+      )
+        // A value, so that SIGNET_DEV_OIDC=0 or =false means off: a plain flag is on whenever its variable is set.
+        .env('SIGNET_DEV_OIDC')
+        .argParser(parseBool)
+        .preset('true'),
     )
     .addOption(
       new Option(

@@ -151,6 +151,14 @@ it('--dev-oidc on a non-loopback address: refused in one line; the loudly named 
   const alone = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--dev-oidc-insecure-any-address']);
   assert.equal(alone.status, 2);
   assert.equal(alone.stderr, 'Error: --dev-oidc-insecure-any-address needs --dev-oidc\n');
+  // SIGNET_DEV_OIDC is read as a boolean: 0/false leave the issuer off, true turns it on.
+  for (const off of ['0', 'false']) {
+    const envOff = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--dev-oidc-insecure-any-address'], { SIGNET_DEV_OIDC: off });
+    assert.equal(envOff.stderr, 'Error: --dev-oidc-insecure-any-address needs --dev-oidc\n');
+  }
+  const envOn = serve(['--data-dir', d, '--listen', '0.0.0.0:0'], { SIGNET_DEV_OIDC: 'true' });
+  assert.equal(envOn.status, 2);
+  assert.equal(envOn.stderr, refused.stderr);
 
   const child = spawn(process.execPath, [main, 'serve', '--data-dir', d, '--listen', '0.0.0.0:0', '--dev-oidc', '--dev-oidc-insecure-any-address'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
