@@ -158,6 +158,44 @@ export function errorCode(e: unknown): string {
   return '';
 }
 
+/** Read a body, refusing to hold more than `max` bytes: Content-Length is checked first, the stream cut at the cap. */
+export async function readLimited(res: Response, max: number, what: string): Promise<Buffer> {
+  const declared = res.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new SignetError('TOO_LARGE', `${what} is ${declared} bytes, more than the limit of ${max}`);
+  }
+  if (!res.body) return Buffer.alloc(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      throw new SignetError('TOO_LARGE', `${what} is more than the limit of ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** A client's network options, with the older `timeoutMs` (one bound per request) read as both timeouts. */
+export function clientNet(o: NetOptions & { timeoutMs?: number }): NetOptions {
+  const timeouts = o.timeoutMs !== undefined ? { headersMs: o.timeoutMs, bodyIdleMs: o.timeoutMs, ...(o.timeouts ?? {}) } : o.timeouts;
+  const out: NetOptions = {};
+  if (o.signal) out.signal = o.signal;
+  if (timeouts) out.timeouts = timeouts;
+  return out;
+}
+
+/** The same error with `context` in front (`transparency log https://…: timed out …`). */
+export function inContext(e: SignetError, context: string): SignetError {
+  return new SignetError(e.code, `${context}: ${e.message}`, { cause: e });
+}
+
 /** True for a TIMEOUT SignetError (a phase timeout or the deadline): never worth retrying. */
 export function isTimeout(e: unknown): boolean {
   return e instanceof SignetError && e.code === 'TIMEOUT';
@@ -215,7 +253,7 @@ export type HttpFetchInit = Omit<RequestInit, 'dispatcher' | 'signal'> & { dispa
  * timeouts and aborts; other failures (refused, reset, TLS) are fetch's own errors, for the caller to
  * judge. Reading the returned body fails with a TIMEOUT SignetError after `bodyIdleMs` of silence.
  */
-export async function httpFetch(url: string, init: HttpFetchInit = {}, opts: NetOptions = {}): Promise<Response> {
+export async function httpFetch(url: string, init: HttpFetchInit = {}, opts: NetOptions = {}, fetchImpl: typeof fetch = fetch): Promise<Response> {
   const { signal: outer, timeouts } = netOptions(opts);
   const host = hostOf(url);
   if (outer?.aborted) throw abortError(outer, `sending a request to ${host}`);
@@ -231,7 +269,7 @@ export async function httpFetch(url: string, init: HttpFetchInit = {}, opts: Net
   );
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: ac.signal } as RequestInit);
+    res = await fetchImpl(url, { ...init, signal: ac.signal } as RequestInit);
   } catch (e) {
     done();
     throw translate(e, ac.signal, outer, headersPhase(), host);

@@ -12,8 +12,8 @@ import type { Agent } from 'undici';
 import { SignetError, type ErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import { resolveCredentials, type Credentials, type ExplicitCredentials } from './auth.js';
-import { isLoopbackRegistry } from './reference.js';
-import { CONNECT_TIMEOUT_MS, errorCode, httpFetch, isTimeout, netOptions, sleep, type HttpTimeouts } from '../net.js';
+import { defaultsToPlainHttp } from './reference.js';
+import { CONNECT_TIMEOUT_MS, errorCode, httpFetch, isTimeout, netOptions, readLimited, sleep, type HttpTimeouts } from '../net.js';
 
 export interface RetryOptions {
   /** Extra attempts after the first. */
@@ -149,29 +149,8 @@ function parseRetryAfter(v: string | null): number | undefined {
   return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
 }
 
-/** Read a body, refusing to hold more than `max` bytes. */
-export async function readBounded(res: Response, max: number, what: string): Promise<Buffer> {
-  const declared = res.headers.get('content-length');
-  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) {
-    await res.body?.cancel().catch(() => {});
-    throw new SignetError('TOO_LARGE', `${what} is ${declared} bytes, more than the limit of ${max}`);
-  }
-  if (!res.body) return Buffer.alloc(0);
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      throw new SignetError('TOO_LARGE', `${what} is more than the limit of ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total);
-}
+/** Read a body, refusing to hold more than `max` bytes (Content-Length checked first, the stream cut at the cap). */
+export const readBounded = readLimited;
 
 async function discard(res: Response): Promise<void> {
   await res.body?.cancel().catch(() => {});
@@ -285,10 +264,11 @@ export class Transport {
 
   /**
    * GET /v2/ to pick the scheme and learn the auth challenge. https first; plain http only when
-   * allowed (insecure, allowHttp, or a loopback registry) and the server does not speak TLS.
+   * allowed (insecure, allowHttp, or by go-containerregistry's rule: loopback, *.local, RFC 1918
+   * addresses) and the server does not speak TLS.
    */
   private async ping(registry: string): Promise<Endpoint> {
-    const mayUseHttp = !!(this.opts.insecure || this.opts.allowHttp || isLoopbackRegistry(registry));
+    const mayUseHttp = !!(this.opts.insecure || this.opts.allowHttp || defaultsToPlainHttp(registry));
     const headers = { 'user-agent': USER_AGENT };
     let res: Response;
     let base = `https://${registry}`;
