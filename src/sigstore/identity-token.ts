@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { SignetError } from '../errors.js';
-import { ioError } from '../fsutil.js';
+import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
 import { httpFetch, inContext, isTimeout, readLimited, type NetOptions } from '../net.js';
 
 /** Discovery documents and token answers are a few KiB; this bounds what a hostile server makes us hold. */
@@ -60,12 +60,7 @@ async function fromFlag(value: string): Promise<string> {
     // Not a file: the value is the token itself.
   }
   if (isFile) {
-    let text: string;
-    try {
-      text = await fs.readFile(value, 'utf8');
-    } catch (e) {
-      throw ioError(`identity token file ${value}`, e);
-    }
+    const text = (await readFileLimited(value, FILE_LIMITS.small, `identity token file ${value}`)).toString('utf8');
     return checkJwtShape(text.trim(), `file ${value}`);
   }
   if (!JWT_SHAPE.test(value.trim())) {

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SignetError } from '../errors.js';
-import { ioError, writeFileAtomic } from '../fsutil.js';
+import { FILE_LIMITS, ioError, readFileLimited, writeFileAtomic } from '../fsutil.js';
 import { netOptions, raceSignal } from '../net.js';
 import { parseSigningConfig, type SigningConfig } from './signing-config.js';
 import { parseTrustedRoot, type TrustedRoot } from './trustedroot.js';
@@ -102,12 +102,7 @@ function checkMirror(mirror: string): string {
 }
 
 async function checkRootFile(path: string): Promise<void> {
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (e) {
-    throw ioError(`TUF root ${path}`, e);
-  }
+  const text = (await readFileLimited(path, FILE_LIMITS.small, `TUF root ${path}`)).toString('utf8');
   let doc: unknown;
   try {
     doc = JSON.parse(text);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
-import { ioError, writeFileAtomic } from '../../fsutil.js';
+import { FILE_LIMITS, ioError, readFileLimited, writeFileAtomic } from '../../fsutil.js';
 import { loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } from '../../keys/index.js';
 import {
   buildMessageSignatureBundle,
@@ -30,9 +30,6 @@ import { certificateClaims } from '../../cosign/keyless-verify.js';
 import { certificateIdentity, validateIdentityPolicy, type IdentityPolicy } from '../../sigstore/identity.js';
 import { loadPublicGoodTrustedRoot } from '../../sigstore/tuf.js';
 import { prepareTrust, type TrustMaterial } from '../../sigstore/verifier.js';
-
-/** Bundles and signature files are small; anything bigger is not one. */
-const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 
 const TLOG_SKIP_WARNING =
   'Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.';
@@ -199,20 +196,9 @@ async function digestFile(path: string, algs: Iterable<HashAlg>): Promise<Partia
   return Object.fromEntries(hashes.map(([a, h]) => [a, h.digest()]));
 }
 
-async function readSmallFile(path: string, what: string): Promise<Buffer> {
-  let st;
-  try {
-    st = await fs.stat(path);
-  } catch (e) {
-    throw ioError(`${what} ${path}`, e);
-  }
-  if (st.isDirectory()) throw new SignetError('IO', `${what} ${path}: is a directory`);
-  if (st.size > MAX_BUNDLE_BYTES) throw new SignetError('TOO_LARGE', `${what} ${path} is ${st.size} bytes, more than ${MAX_BUNDLE_BYTES}`);
-  try {
-    return await fs.readFile(path);
-  } catch (e) {
-    throw ioError(`${what} ${path}`, e);
-  }
+/** A bundle or signature file, refused from its size when larger than its limit (FILE_LIMITS). */
+function readSmallFile(path: string, what: 'bundle' | 'signature file'): Promise<Buffer> {
+  return readFileLimited(path, what === 'bundle' ? FILE_LIMITS.bundle : FILE_LIMITS.small, `${what} ${path}`);
 }
 
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { sigstoreKeyDetails } from '../../keys/index.js';
-import { ioError, writeFileAtomic } from '../../fsutil.js';
+import { FILE_LIMITS, ioError, readFileLimited, writeFileAtomic } from '../../fsutil.js';
 import { RekorV1Client, tlogFromSigningConfig, v1EntryToBundleEntry, type TlogTarget, type V1LogEntry } from '../../sigstore/rekor-client.js';
 import { verifyCheckpointWithLog, verifyTlogEntryProofs } from '../../sigstore/tlog.js';
 import { loadTrustedRoot, type TrustedLog, type TrustedRoot } from '../../sigstore/trustedroot.js';
@@ -35,12 +35,7 @@ export async function tlogTarget(flags: TlogSignFlags): Promise<TlogTarget | und
   if (!flags.tlogUpload) return undefined;
   if (flags.rekorUrl && flags.signingConfig) throw new SignetError('USAGE', '--rekor-url and --signing-config cannot be used together');
   if (flags.signingConfig) {
-    let bytes: Buffer;
-    try {
-      bytes = await fs.readFile(flags.signingConfig);
-    } catch (e) {
-      throw ioError(`signing config ${flags.signingConfig}`, e);
-    }
+    const bytes = await readFileLimited(flags.signingConfig, 4 * 1024 * 1024, `signing config ${flags.signingConfig}`);
     try {
       return tlogFromSigningConfig(bytes);
     } catch (e) {
@@ -201,11 +196,7 @@ export function registerLogCommands(program: Command): void {
     if (flags.sha !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$|^sha512:[0-9a-fA-F]{128}$/.test(flags.sha)) throw new SignetError('USAGE', `--sha must be sha256:<64 hex digits>, got "${flags.sha}"`);
     let publicKeyPem: string | undefined;
     if (flags.publicKey !== undefined) {
-      try {
-        publicKeyPem = await fs.readFile(flags.publicKey, 'utf8');
-      } catch (e) {
-        throw ioError(`public key ${flags.publicKey}`, e);
-      }
+      publicKeyPem = (await readFileLimited(flags.publicKey, FILE_LIMITS.small, `public key ${flags.publicKey}`)).toString('utf8');
       if (!publicKeyPem.includes('-----BEGIN')) throw new SignetError('KEY_FORMAT', `${flags.publicKey} is not a PEM file`);
     }
     const uuids = await client(flags).searchIndex({ hash: flags.sha, publicKeyPem, email: flags.email });

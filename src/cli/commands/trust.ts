@@ -8,9 +8,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import { SignetError } from '../../errors.js';
-import { ioError, writeFileAtomic } from '../../fsutil.js';
+import { FILE_LIMITS, readFileLimited, writeFileAtomic } from '../../fsutil.js';
 import { decodePemBlocks, sigstoreKeyDetails } from '../../keys/index.js';
 import {
   checkServiceUrl,
@@ -55,11 +54,7 @@ function parseTime(flag: string, key: string, v: string): Date {
 }
 
 async function readFileFor(flag: string, path: string): Promise<string> {
-  try {
-    return await fs.readFile(path, 'utf8');
-  } catch (e) {
-    throw ioError(`${flag}: ${path}`, e);
-  }
+  return (await readFileLimited(path, FILE_LIMITS.small, `${flag}: ${path}`)).toString('utf8');
 }
 
 function validForJson(flag: string, start: Date | undefined, end: Date | undefined): Record<string, string> {
@@ -291,12 +286,7 @@ async function checkRootChecksum(path: string, spec: string): Promise<void> {
   const m = /^(?:(sha256|sha512):)?([0-9a-fA-F]+)$/.exec(spec);
   const alg = m?.[1] ?? 'sha256';
   if (!m || m[2]!.length !== (alg === 'sha256' ? 64 : 128)) usage(`--root-checksum "${spec}" is not [sha256:|sha512:]<hex digest>`);
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(path);
-  } catch (e) {
-    throw ioError(`--root ${path}`, e);
-  }
+  const bytes = await readFileLimited(path, FILE_LIMITS.small, `--root ${path}`);
   if (createHash(alg).update(bytes).digest('hex') !== m![2]!.toLowerCase()) {
     throw new SignetError('VERIFICATION', `--root ${path} does not match --root-checksum`);
   }
