@@ -13,7 +13,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import { SignetError } from './errors.js';
 
 export interface HttpTimeouts {
-  /** From sending the request until the response headers arrive (connecting included). */
+  /** From sending the request until the response headers arrive (connecting included; plus an allowance for a request body). */
   headersMs: number;
   /** Longest silence while reading the response body. */
   bodyIdleMs: number;
@@ -21,6 +21,12 @@ export interface HttpTimeouts {
 
 /** 30 s each: far above any healthy answer (Rekor v2 may take ~10 s to integrate an entry). */
 export const DEFAULT_TIMEOUTS: HttpTimeouts = { headersMs: 30_000, bodyIdleMs: 30_000 };
+/**
+ * The headers wait starts when the request does, before its body is sent: a request with a body gets
+ * one more second per 100 KiB of it (a 16 MiB upload chunk: +164 s), so a slow uplink is not taken for
+ * a silent server. The command's deadline still bounds the whole.
+ */
+export const MIN_UPLOAD_BYTES_PER_SECOND = 100 * 1024;
 /** undici's default connect timeout, which global fetch uses; custom Agents are built with it too. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -262,10 +268,13 @@ export async function httpFetch(url: string, init: HttpFetchInit = {}, opts: Net
   const onOuter = (): void => ac.abort(outer!.reason);
   outer?.addEventListener('abort', onOuter, { once: true });
   const done = (): void => outer?.removeEventListener('abort', onOuter);
+  const b = init.body as unknown;
+  const bodyBytes = typeof b === 'string' ? Buffer.byteLength(b) : b instanceof Uint8Array ? b.byteLength : b instanceof ArrayBuffer ? b.byteLength : 0;
+  const headersMs = timeouts.headersMs + Math.ceil((bodyBytes / MIN_UPLOAD_BYTES_PER_SECOND) * 1000);
   const headersPhase = (): string => (isConnecting(url) ? `connecting to ${host}` : `waiting for response headers from ${host}`);
   const headersTimer = setTimeout(
-    () => ac.abort(new SignetError('TIMEOUT', `timed out ${headersPhase()} (nothing within ${formatDuration(timeouts.headersMs)})`)),
-    timeouts.headersMs,
+    () => ac.abort(new SignetError('TIMEOUT', `timed out ${headersPhase()} (nothing within ${formatDuration(headersMs)})`)),
+    headersMs,
   );
   let res: Response;
   try {
