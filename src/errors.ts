@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'REGISTRY' // the registry answered with an error
   | 'REGISTRY_AUTH' // authentication with the registry failed
   | 'NETWORK' // could not reach a server
+  | 'TIMEOUT' // a server took too long (a request phase, or the command's -t/--timeout)
   | 'NOT_FOUND' // image or tag does not exist
   | 'TOO_LARGE' // a document exceeds a size bound
   | 'MALFORMED' // a document from a registry, file or server does not parse

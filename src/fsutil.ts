@@ -26,6 +26,55 @@ export function ioError(what: string, e: unknown): SignetError {
   return new SignetError('IO', `${what}: ${why}`, { cause: e });
 }
 
+/**
+ * Size limits for files read whole and parsed. Parsing costs several times a file's size in memory, so a
+ * file past its limit is refused from its size, before a byte is read.
+ */
+export const FILE_LIMITS = {
+  /**
+   * Sigstore and cosign bundles: certificates, log entries and at most one DSSE envelope. The largest real
+   * ones carry an SBOM attestation of a few MiB; 32 MiB leaves room for those and keeps a parse near
+   * 300 MB at worst (a 50 MB bundle took 433 MB before it was refused).
+   */
+  bundle: 32 * 1024 * 1024,
+  /** Signatures, keys, certificates and chains, identity tokens, TUF root metadata: a few KiB each. */
+  small: 1024 * 1024,
+} as const;
+
+/**
+ * A whole file, refused with TOO_LARGE when it is larger than `max` (checked on the open descriptor before
+ * reading, and again while reading, for files that grow or report no size: pipes, /dev/stdin).
+ */
+export async function readFileLimited(path: string, max: number, what: string): Promise<Buffer> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(path, 'r');
+  } catch (e) {
+    throw ioError(what, e);
+  }
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw new SignetError('IO', `${what}: is a directory`);
+    if (st.size > max) throw new SignetError('TOO_LARGE', `${what}: ${st.size} bytes, more than the limit of ${max}`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(max + 1 - total, 1 << 20) || 1);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > max) throw new SignetError('TOO_LARGE', `${what}: more than the limit of ${max} bytes`);
+      chunks.push(buf.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks, total);
+  } catch (e) {
+    if (e instanceof SignetError) throw e;
+    throw ioError(what, e);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
 /** Whether anything (a file, a directory, a dangling link) is at `path`. */
 export async function pathExists(path: string): Promise<boolean> {
   try {

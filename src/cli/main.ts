@@ -4,9 +4,10 @@
  * errors become one line on stderr and the exit code of their SignetError code.
  */
 import { Command, CommanderError } from 'commander';
-import { captureStdout, capturedStdout, normalizeBooleanFlags } from './common.js';
+import { captureStdout, capturedStdout, normalizeBooleanFlags, opt } from './common.js';
 import { describeError, SignetError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
+import { deadlineSignal, parseDuration, withNetOptions, type NetOptions } from '../net.js';
 import { registerAll } from './commands/index.js';
 
 // `signet … | head` closes stdout early: that is the reader's choice, not an error worth a stack trace.
@@ -17,12 +18,15 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+/** The command's network options: -t/--timeout bounds every network wait (not `serve`, which runs until stopped). */
+const net: NetOptions = {};
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('signet')
     .description('Sign and verify container images and artifacts, compatible with Sigstore cosign')
     .option('--version', 'print the version (as signet version does)')
     .option('-d, --verbose', 'print each HTTP request (method, URL, status, time) to stderr')
-    .option('-t, --timeout <duration>', 'timeout for commands (e.g. 30s, 3m)', '3m')
+    .addOption(opt('-t, --timeout <duration>', 'timeout for commands (e.g. 30s, 3m; 0 for none)', '3m'))
     .option('--output-file <file>', 'write what would go to stdout to this file instead (written whole when the command succeeds)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
@@ -41,8 +45,15 @@ export async function main(argv: string[]): Promise<number> {
   // cosign accepts single-dash long flags (-key); normalise them like cosign's main does.
   await registerAll(program, argv);
   const args = normalizeBooleanFlags(program, argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/.test(a) && a.length > 2 && !a.startsWith('--') ? '-' + a : a)));
+  program.hook('preAction', (_program, action) => {
+    let top = action;
+    while (top.parent && top.parent !== program) top = top.parent;
+    if (top.name() === 'serve') return;
+    const ms = parseDuration(String(program.opts().timeout));
+    if (ms > 0) net.signal = deadlineSignal(ms, '-t/--timeout');
+  });
   try {
-    await program.parseAsync(args, { from: 'user' });
+    await withNetOptions(net, () => program.parseAsync(args, { from: 'user' }));
     const code = process.exitCode === undefined ? 0 : Number(process.exitCode);
     const out = capturedStdout();
     if (out !== undefined && code === 0) await writeFileAtomic(program.opts<{ outputFile: string }>().outputFile, out);
@@ -60,9 +71,20 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Resolves once everything written to a stream so far has been handed to the OS. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((r) => stream.write('', () => r()));
+}
+
 main(process.argv.slice(2)).then(
-  (code) => {
+  async (code) => {
     process.exitCode = code;
+    // After the deadline a connection may still be opening (undici gives up on it only after its own
+    // connect timeout); do not wait for it.
+    if (net.signal?.aborted) {
+      await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+      process.exit(code);
+    }
   },
   (e) => {
     process.stderr.write(`Error: ${describeError(e)}\n`);

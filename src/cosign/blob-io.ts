@@ -7,11 +7,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { SignetError } from '../errors.js';
-import { ioError } from '../fsutil.js';
+import { FILE_LIMITS, ioError, readFileLimited } from '../fsutil.js';
 import { decodeSignatureInput, type HashAlg } from '../sigstore/index.js';
 
-/** Bundles and signature files are small; anything bigger is not one. */
-export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
+/** The largest bundle file read (FILE_LIMITS.bundle); kept as an export for library callers. */
+export const MAX_BUNDLE_BYTES = FILE_LIMITS.bundle;
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -40,21 +40,9 @@ export async function digestFile(path: string, algs: Iterable<HashAlg>): Promise
   return Object.fromEntries(hashes.map(([a, h]) => [a, h.digest()]));
 }
 
-/** A bundle or signature file: at most MAX_BUNDLE_BYTES, read whole. `what` names it in errors. */
-export async function readSmallFile(path: string, what: string): Promise<Buffer> {
-  let st;
-  try {
-    st = await fs.stat(path);
-  } catch (e) {
-    throw ioError(`${what} ${path}`, e);
-  }
-  if (st.isDirectory()) throw new SignetError('IO', `${what} ${path}: is a directory`);
-  if (st.size > MAX_BUNDLE_BYTES) throw new SignetError('TOO_LARGE', `${what} ${path} is ${st.size} bytes, more than ${MAX_BUNDLE_BYTES}`);
-  try {
-    return await fs.readFile(path);
-  } catch (e) {
-    throw ioError(`${what} ${path}`, e);
-  }
+/** A bundle, statement, predicate or signature file, read whole; refused from its size when over `limit`. */
+export function readSmallFile(path: string, what: string, limit: number = FILE_LIMITS.bundle): Promise<Buffer> {
+  return readFileLimited(path, limit, `${what} ${path}`);
 }
 
 /** `--signature`: a file holding the signature, or the base64 signature itself. */
@@ -65,7 +53,7 @@ export async function readSignatureFlag(value: string): Promise<Buffer> {
   } catch {
     st = undefined;
   }
-  if (st?.isFile()) return decodeSignatureInput(await readSmallFile(value, 'signature file'));
+  if (st?.isFile()) return decodeSignatureInput(await readSmallFile(value, 'signature file', FILE_LIMITS.small));
   if (/^[A-Za-z0-9+/]+={0,2}$/.test(value) && value.length >= 16) return decodeSignatureInput(Buffer.from(value));
   throw new SignetError('IO', `signature ${value}: no such file, and not a base64 signature`);
 }

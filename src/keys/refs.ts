@@ -4,7 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { SignetError } from '../errors.js';
-import { ioError, pathExists, writeTemp } from '../fsutil.js';
+import { FILE_LIMITS, ioError, pathExists, readFileLimited, writeTemp } from '../fsutil.js';
 import { decryptPrivateKey, isEncryptedKeyLabel } from './encrypted.js';
 import { parsePublicKey, publicKeyInfo, signerFromPrivateKey, type PublicKeyInfo, type Signer } from './keys.js';
 import { decodePemBlocks, looksLikePem } from './pem.js';
@@ -37,11 +37,7 @@ async function resolveRef(ref: string): Promise<Resolved> {
     const shown = m[2] ? `${scheme}://` : `${scheme}:`;
     throw new SignetError('KEY_UNSUPPORTED', `key reference scheme ${shown} is not supported (use a file path or env://VAR)`);
   }
-  try {
-    return { name: ref, data: await fs.readFile(ref) };
-  } catch (e) {
-    throw ioError(`cannot read key file ${ref}`, e);
-  }
+  return { name: ref, data: await readFileLimited(ref, FILE_LIMITS.small, `cannot read key file ${ref}`) };
 }
 
 function firstLabel(data: Buffer): string | undefined {

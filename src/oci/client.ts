@@ -4,6 +4,7 @@
  * by many concurrent operations, so connections and tokens are reused.
  */
 import { SignetError, isSignetError } from '../errors.js';
+import type { HttpTimeouts } from '../net.js';
 import { isValidDigest, isValidTag, repositoryName } from './reference.js';
 import { RegistryHttpError, Transport, readBounded, type RetryOptions } from './transport.js';
 import { DEFAULT_MANIFEST_ACCEPT, MEDIA_TYPE, digestWithAlgorithmOf, parseDescriptor, sha256Digest, type Descriptor } from './types.js';
@@ -16,6 +17,10 @@ export interface RegistryClientOptions {
   token?: string;
   caCertFile?: string;
   retry?: Partial<RetryOptions>;
+  /** Aborts every request (a deadline); default: the one set by withNetOptions, if any. */
+  signal?: AbortSignal;
+  /** Per-request bounds on waiting for headers and on body silence (default 30 s each). */
+  timeouts?: Partial<HttpTimeouts>;
   /** Upper bound for any manifest or index we read (default 4 MiB). */
   maxManifestBytes?: number;
   /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */

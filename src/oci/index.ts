@@ -1,6 +1,7 @@
 /** The OCI layer: references (pure), credentials, the HTTP transport and the registry client. */
 export {
   DOCKER_HUB,
+  defaultsToPlainHttp,
   isLoopbackRegistry,
   isValidDigest,
   isValidTag,

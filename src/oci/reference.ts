@@ -76,6 +76,13 @@ function registryProblem(host: string): string | undefined {
 export function parseReference(input: string): Reference {
   if (typeof input !== 'string' || input.length === 0) fail(String(input), 'empty reference');
   if (input !== input.trim() || /\s/.test(input)) fail(input, 'contains whitespace');
+  // As in go-containerregistry, a URL is not a reference; say so rather than fail on "http:" as a host.
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(input);
+  if (scheme) {
+    const rest = input.slice(scheme[0].length);
+    const hint = scheme[1]!.toLowerCase() === 'http' ? ' (for a registry that speaks plain HTTP, add --allow-http-registry)' : '';
+    fail(input, `image references have no scheme: write "${rest}"${hint}`);
+  }
   let rest = input;
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -155,11 +162,34 @@ export function registryHostname(registry: string): string {
   return colon >= 0 ? registry.slice(0, colon) : registry;
 }
 
-/** localhost, 127.0.0.0/8 and ::1 — where Docker tries https and falls back to plain http. */
+/** localhost, 127.0.0.0/8 and ::1. */
 export function isLoopbackRegistry(host: string): boolean {
   const name = registryHostname(host).toLowerCase();
   if (name === 'localhost' || name.endsWith('.localhost')) return true;
   if (name === '::1' || name === '0:0:0:0:0:0:0:1') return true;
   const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(name);
   return !!m && m.slice(1).every((o) => Number(o) <= 255);
+}
+
+/** An IPv4 address in 10/8, 172.16/12 or 192.168/16 (RFC 1918). */
+function isPrivateIPv4(name: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(name);
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  if (m.slice(1).some((o) => Number(o) > 255)) return false;
+  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+}
+
+/**
+ * Registries tried over plain HTTP when https fails at the TLS level, without any flag: go-containerregistry's
+ * `Registry.Scheme()` rule (pkg/name/registry.go) — loopback names and addresses, `*.local` and
+ * `*.localhost` names, and RFC 1918 IPv4 addresses. (ggcr matches "127.0.0.1" and "::1" anywhere in the
+ * name, so `127.0.0.1.example.com` would qualify there; here the address itself must be loopback.)
+ * Everything else needs --allow-http-registry or --allow-insecure-registry.
+ */
+export function defaultsToPlainHttp(registry: string): boolean {
+  if (isLoopbackRegistry(registry)) return true;
+  const name = registryHostname(registry).toLowerCase();
+  if (name.endsWith('.local') || name.endsWith('.localhost')) return true;
+  return isPrivateIPv4(name);
 }

@@ -12,7 +12,8 @@ import type { Agent } from 'undici';
 import { SignetError, type ErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import { resolveCredentials, type Credentials, type ExplicitCredentials } from './auth.js';
-import { isLoopbackRegistry } from './reference.js';
+import { defaultsToPlainHttp } from './reference.js';
+import { CONNECT_TIMEOUT_MS, errorCode, httpFetch, isTimeout, netOptions, readLimited, sleep, type HttpTimeouts } from '../net.js';
 
 export interface RetryOptions {
   /** Extra attempts after the first. */
@@ -31,6 +32,9 @@ export interface TransportOptions extends ExplicitCredentials {
   /** PEM file with CA certificates to trust in addition to the system roots. */
   caCertFile?: string;
   retry?: Partial<RetryOptions>;
+  /** Aborts every request (a deadline); default: the one set by withNetOptions, if any. */
+  signal?: AbortSignal;
+  timeouts?: Partial<HttpTimeouts>;
 }
 
 export interface RegistryRequest {
@@ -72,16 +76,32 @@ export class RegistryHttpError extends SignetError {
   }
 }
 
-/** The innermost `code` of a fetch failure (undici wraps the socket error in `cause`). */
-function networkCode(e: unknown): string {
-  let cur: unknown = e;
-  for (let i = 0; i < 5 && cur; i++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR') return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return '';
+const networkCode = errorCode;
+
+/**
+ * Failures worth another attempt: the connection was refused, reset or dropped, or DNS failed for the
+ * moment. Not: timeouts (the wait would repeat), TLS failures, redirect loops, malformed answers.
+ */
+const RETRY_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
+
+function retryable(e: unknown): boolean {
+  return !isTimeout(e) && RETRY_CODES.has(networkCode(e));
 }
+
+/** The TLS handshake met a server speaking plain HTTP (OpenSSL's errors for an HTTP answer to a ClientHello). */
+const PLAIN_HTTP_ERRORS = /ERR_SSL_(PACKET_LENGTH_TOO_LONG|WRONG_VERSION_NUMBER|HTTP_REQUEST)/;
 
 function networkMessage(e: unknown): string {
   let cur: unknown = e;
@@ -129,31 +149,8 @@ function parseRetryAfter(v: string | null): number | undefined {
   return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Read a body, refusing to hold more than `max` bytes. */
-export async function readBounded(res: Response, max: number, what: string): Promise<Buffer> {
-  const declared = res.headers.get('content-length');
-  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) {
-    await res.body?.cancel().catch(() => {});
-    throw new SignetError('TOO_LARGE', `${what} is ${declared} bytes, more than the limit of ${max}`);
-  }
-  if (!res.body) return Buffer.alloc(0);
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      throw new SignetError('TOO_LARGE', `${what} is more than the limit of ${max} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total);
-}
+/** Read a body, refusing to hold more than `max` bytes (Content-Length checked first, the stream cut at the cap). */
+export const readBounded = readLimited;
 
 async function discard(res: Response): Promise<void> {
   await res.body?.cancel().catch(() => {});
@@ -200,18 +197,24 @@ export class Transport {
     const connect = this.connect;
     if (!connect) return {};
     this.dispatcher ??= import('undici').then(
-      ({ Agent }) => new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 64, connect }),
+      ({ Agent }) => new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 64, connectTimeout: CONNECT_TIMEOUT_MS, connect }),
     );
     return { dispatcher: await this.dispatcher };
   }
 
-  /** One fetch with retries on transient statuses and network errors. `canRetry` is false for TLS probing. */
+  /**
+   * One fetch with retries on 429/5xx answers and on dropped or refused connections. Timeouts, TLS
+   * failures and redirect loops fail at once: another attempt would meet the same wall.
+   */
   private async fetchWithRetry(url: string, init: RequestInit, method: string, attempts = this.retry.retries): Promise<Response> {
+    const net = { signal: this.opts.signal, timeouts: this.opts.timeouts };
+    const { signal } = netOptions(net);
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
-        res = await fetch(url, { ...init, method, redirect: 'follow', ...(await this.fetchOptions()) } as RequestInit);
+        res = await httpFetch(url, { ...init, method, redirect: 'follow', ...(await this.fetchOptions()) }, net);
       } catch (e) {
+        if (isTimeout(e)) throw e;
         const code = networkCode(e);
         if (CERT_ERRORS.test(code)) {
           throw new SignetError(
@@ -220,16 +223,23 @@ export class Transport {
             { cause: e },
           );
         }
-        if (attempt >= attempts) {
+        if (PLAIN_HTTP_ERRORS.test(code) && url.startsWith('https:')) {
+          throw new SignetError(
+            'NETWORK',
+            `${method} ${displayUrl(url)}: the registry ${new URL(url).host} does not speak TLS (it answered like a plain-HTTP server, ${code}); if it is a plain-HTTP registry, pass --allow-http-registry`,
+            { cause: e },
+          );
+        }
+        if (attempt >= attempts || !retryable(e)) {
           throw new SignetError('NETWORK', `${method} ${displayUrl(url)}: ${networkMessage(e)}${code ? ` (${code})` : ''}`, { cause: e });
         }
-        await sleep(this.backoff(attempt));
+        await sleep(this.backoff(attempt), signal, `waiting to retry ${method} ${displayUrl(url)}`);
         continue;
       }
       if (RETRY_STATUSES.has(res.status) && attempt < attempts) {
         const after = parseRetryAfter(res.headers.get('retry-after'));
         await discard(res);
-        await sleep(Math.min(Math.max(this.backoff(attempt), after ?? 0), this.retry.maxDelayMs));
+        await sleep(Math.min(Math.max(this.backoff(attempt), after ?? 0), this.retry.maxDelayMs), signal, `waiting to retry ${method} ${displayUrl(url)}`);
         continue;
       }
       return res;
@@ -254,10 +264,11 @@ export class Transport {
 
   /**
    * GET /v2/ to pick the scheme and learn the auth challenge. https first; plain http only when
-   * allowed (insecure, allowHttp, or a loopback registry) and the server does not speak TLS.
+   * allowed (insecure, allowHttp, or by go-containerregistry's rule: loopback, *.local, RFC 1918
+   * addresses) and the server does not speak TLS.
    */
   private async ping(registry: string): Promise<Endpoint> {
-    const mayUseHttp = !!(this.opts.insecure || this.opts.allowHttp || isLoopbackRegistry(registry));
+    const mayUseHttp = !!(this.opts.insecure || this.opts.allowHttp || defaultsToPlainHttp(registry));
     const headers = { 'user-agent': USER_AGENT };
     let res: Response;
     let base = `https://${registry}`;
@@ -265,7 +276,8 @@ export class Transport {
       res = await this.fetchWithRetry(`${base}/v2/`, { headers }, 'GET', mayUseHttp ? 0 : this.retry.retries);
     } catch (e) {
       const code = networkCode((e as SignetError).cause);
-      if (!mayUseHttp || CERT_ERRORS.test(code) || /certificate not trusted/.test((e as Error).message)) throw e;
+      // Plain http only for a server that failed TLS outright; not after a timeout or a certificate problem.
+      if (!mayUseHttp || isTimeout(e) || CERT_ERRORS.test(code) || /certificate not trusted/.test((e as Error).message)) throw e;
       base = `http://${registry}`;
       try {
         res = await this.fetchWithRetry(`${base}/v2/`, { headers }, 'GET');

@@ -4,11 +4,12 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { SignetError } from '../errors.js';
+import { clientNet, inContext, isTimeout, netOptions, sleep, type NetOptions } from '../net.js';
 import { decodePemBlocks, generateKeyPair, type PemBlock, signerFromPrivateKey, type KeyKind, type Signer } from '../keys/index.js';
 import { tokenSubject } from './identity-token.js';
-import { serviceFetch, type ServiceResponse } from './http.js';
+import { serviceExchange, type ServiceResponse } from './http.js';
 
-export interface CertificateRequestOptions {
+export interface CertificateRequestOptions extends NetOptions {
   /** The OIDC identity token (JWT). */
   token: string;
   signer: Signer;
@@ -16,7 +17,7 @@ export interface CertificateRequestOptions {
   challenge?: string;
   /** Attempts on 5xx, 429 and connection failures; default 3. */
   attempts?: number;
-  /** Per-request bound; default 30 s. */
+  /** Shorthand for `timeouts`: both the headers and the body-idle bound (default 30 s each). */
   timeoutMs?: number;
 }
 
@@ -124,7 +125,8 @@ export function parseSigningCertificateResponse(body: unknown): IssuedCertificat
   return out;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** A certificate and its chain are a few KiB; this bounds what a hostile CA can make us hold. */
+const MAX_ANSWER = 1024 * 1024;
 
 /**
  * Request a signing certificate for `signer`'s public key. 4xx answers fail at once with the CA's
@@ -144,26 +146,31 @@ export async function requestCertificate(caUrl: string, opts: CertificateRequest
   };
   const body = JSON.stringify(request);
   const attempts = Math.max(1, opts.attempts ?? 3);
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const net = clientNet(opts);
+  const { signal } = netOptions(net);
   const origin = new URL(url).origin;
   let lastError: SignetError | undefined;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    if (attempt > 1) await sleep(Math.min(4000, 250 * 4 ** (attempt - 2)));
+    if (attempt > 1) await sleep(Math.min(4000, 250 * 4 ** (attempt - 2)), signal, `waiting to retry the CA at ${origin}`);
     let res: ServiceResponse;
+    let text: string;
     try {
-      res = await serviceFetch(url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body,
-        redirect: 'error',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      const answer = await serviceExchange(
+        url,
+        { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, body, redirect: 'error' },
+        net,
+        MAX_ANSWER,
+        `the answer of the CA at ${origin}`,
+      );
+      res = answer.res;
+      text = answer.body.toString('utf8');
     } catch (e) {
-      const why = (e as Error)?.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000}s` : ((e as Error & { cause?: Error })?.cause?.message ?? String(e));
+      if (e instanceof SignetError && isTimeout(e)) throw inContext(e, `the CA at ${origin}`);
+      if (e instanceof SignetError) throw e;
+      const why = (e as Error & { cause?: Error })?.cause?.message ?? String(e);
       lastError = new SignetError('NETWORK', `cannot reach the CA at ${origin}: ${why}`, { cause: e });
       continue;
     }
-    const text = await res.text();
     if (res.status === 429 || res.status >= 500) {
       lastError = new SignetError('NETWORK', `the CA at ${origin} answered HTTP ${res.status}${text ? ': ' + reasonOf(text) : ''}`);
       const after = Number(res.headers.get('retry-after'));

@@ -14,6 +14,8 @@
  */
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { SignetError } from '../errors.js';
+import { abortError, formatDuration, hostOf, MIN_UPLOAD_BYTES_PER_SECOND, netOptions, type NetOptions } from '../net.js';
 import { VERSION } from '../version.js';
 
 export interface ServiceRequestInit {
@@ -164,5 +166,79 @@ export async function serviceFetch(input: string, init: ServiceRequestInit = {})
       body = undefined;
       for (const k of Object.keys(given)) if (k.startsWith('content-')) delete given[k];
     }
+  }
+}
+
+/**
+ * One exchange with a service under the network options of net.ts: the wait for the answer's head and
+ * each silence in its body are bounded, the command's deadline aborts it, and the body is read whole up
+ * to `max` bytes (Content-Length checked first). Timeouts and aborts are TIMEOUT SignetErrors naming the
+ * host; other failures are serviceFetch's own, for the caller to judge (retry or not).
+ */
+export async function serviceExchange(
+  url: string,
+  init: Omit<ServiceRequestInit, 'signal'>,
+  opts: NetOptions,
+  max: number,
+  what: string,
+  fetchImpl: typeof serviceFetch = serviceFetch,
+): Promise<{ res: ServiceResponse; body: Buffer }> {
+  const { signal: outer, timeouts } = netOptions(opts);
+  const host = hostOf(url);
+  if (outer?.aborted) throw abortError(outer, `sending a request to ${host}`);
+  const ac = new AbortController();
+  const onOuter = (): void => ac.abort(outer!.reason);
+  outer?.addEventListener('abort', onOuter, { once: true });
+  const fail = (e: unknown, doing: string): unknown => {
+    if (outer?.aborted) return abortError(outer, doing);
+    if (ac.signal.aborted && ac.signal.reason instanceof SignetError) return ac.signal.reason;
+    return e;
+  };
+  const bodyBytes = typeof init.body === 'string' ? Buffer.byteLength(init.body) : (init.body?.byteLength ?? 0);
+  const headersMs = timeouts.headersMs + Math.ceil((bodyBytes / MIN_UPLOAD_BYTES_PER_SECOND) * 1000);
+  const waitingHead = `waiting for response headers from ${host}`;
+  const reading = `reading the response body from ${host}`;
+  try {
+    let res: ServiceResponse;
+    const headTimer = setTimeout(() => ac.abort(new SignetError('TIMEOUT', `timed out ${waitingHead} (nothing within ${formatDuration(headersMs)})`)), headersMs);
+    try {
+      res = await fetchImpl(url, { ...init, signal: ac.signal });
+    } catch (e) {
+      throw fail(e, waitingHead);
+    } finally {
+      clearTimeout(headTimer);
+    }
+    const declared = res.headers.get('content-length');
+    if (declared !== null && /^\d+$/.test(declared) && Number(declared) > max) {
+      await res.body.cancel().catch(() => undefined);
+      throw new SignetError('TOO_LARGE', `${what} is ${declared} bytes, more than the limit of ${max}`);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const it = res.body[Symbol.asyncIterator]();
+    for (;;) {
+      const idle = setTimeout(
+        () => ac.abort(new SignetError('TIMEOUT', `timed out ${reading} (no data for ${formatDuration(timeouts.bodyIdleMs)})`)),
+        timeouts.bodyIdleMs,
+      );
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        throw fail(e, reading);
+      } finally {
+        clearTimeout(idle);
+      }
+      if (r.done) break;
+      total += r.value.byteLength;
+      if (total > max) {
+        await res.body.cancel().catch(() => undefined);
+        throw new SignetError('TOO_LARGE', `${what} is more than the limit of ${max} bytes`);
+      }
+      chunks.push(r.value);
+    }
+    return { res, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total) };
+  } finally {
+    outer?.removeEventListener('abort', onOuter);
   }
 }

@@ -11,7 +11,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { SignetError } from '../errors.js';
-import { ioError } from '../fsutil.js';
+import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
+import { httpFetch, inContext, isTimeout, readLimited, type NetOptions } from '../net.js';
+
+/** Discovery documents and token answers are a few KiB; this bounds what a hostile server makes us hold. */
+const MAX_ANSWER = 1024 * 1024;
 
 export interface InteractiveLoginOptions {
   /** The OIDC issuer URL (its discovery document is at /.well-known/openid-configuration). */
@@ -35,8 +39,10 @@ export interface IdentityTokenOptions {
   /** cosign's --oidc-disable-ambient-providers: skip SIGSTORE_ID_TOKEN and GitHub Actions. */
   disableAmbient?: boolean;
   interactive?: InteractiveLoginOptions;
-  /** Bound for each HTTP request (ambient token, discovery, token exchange); default 30 s. */
+  /** Bound for each HTTP request (ambient token, discovery, token exchange): headers and body silence; default 30 s. */
   requestTimeoutMs?: number;
+  /** Aborts the HTTP requests (not the wait for the browser); default: the one set by withNetOptions, if any. */
+  signal?: AbortSignal;
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -54,12 +60,7 @@ async function fromFlag(value: string): Promise<string> {
     // Not a file: the value is the token itself.
   }
   if (isFile) {
-    let text: string;
-    try {
-      text = await fs.readFile(value, 'utf8');
-    } catch (e) {
-      throw ioError(`identity token file ${value}`, e);
-    }
+    const text = (await readFileLimited(value, FILE_LIMITS.small, `identity token file ${value}`)).toString('utf8');
     return checkJwtShape(text.trim(), `file ${value}`);
   }
   if (!JWT_SHAPE.test(value.trim())) {
@@ -69,15 +70,23 @@ async function fromFlag(value: string): Promise<string> {
   return value.trim();
 }
 
-async function httpJson(url: string, init: RequestInit, what: string, timeoutMs: number): Promise<Record<string, unknown>> {
+/** The network options of one token request: `timeoutMs` bounds the headers and each silence of the body. */
+function requestNet(timeoutMs: number, signal: AbortSignal | undefined): NetOptions {
+  return { timeouts: { headersMs: timeoutMs, bodyIdleMs: timeoutMs }, ...(signal ? { signal } : {}) };
+}
+
+async function httpJson(url: string, init: RequestInit, what: string, net: NetOptions): Promise<Record<string, unknown>> {
   let res: Response;
+  let text: string;
   try {
-    res = await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
+    res = await httpFetch(url, { ...init, redirect: 'error' }, net);
+    text = (await readLimited(res, MAX_ANSWER, `the answer from ${new URL(url).origin}`)).toString('utf8');
   } catch (e) {
-    const why = (e as Error)?.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000}s` : ((e as Error & { cause?: Error })?.cause?.message ?? String(e));
+    if (e instanceof SignetError && isTimeout(e)) throw inContext(e, what);
+    if (e instanceof SignetError) throw e;
+    const why = (e as Error & { cause?: Error })?.cause?.message ?? String(e);
     throw new SignetError('NETWORK', `${what}: cannot reach ${new URL(url).origin}: ${why}`, { cause: e });
   }
-  const text = await res.text();
   if (!res.ok) {
     let reason = '';
     try {
@@ -100,7 +109,7 @@ async function httpJson(url: string, init: RequestInit, what: string, timeoutMs:
 }
 
 /** GitHub Actions: GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=sigstore with the request token as bearer. */
-async function fromGitHubActions(url: string, requestToken: string, timeoutMs: number): Promise<string> {
+async function fromGitHubActions(url: string, requestToken: string, net: NetOptions): Promise<string> {
   let u: URL;
   try {
     u = new URL(url);
@@ -112,7 +121,7 @@ async function fromGitHubActions(url: string, requestToken: string, timeoutMs: n
     u.toString(),
     { headers: { Authorization: `Bearer ${requestToken}`, Accept: 'application/json' } },
     'GitHub Actions OIDC token request',
-    timeoutMs,
+    net,
   );
   if (typeof body.value !== 'string' || body.value === '') {
     throw new SignetError('MALFORMED', 'GitHub Actions OIDC token request: the response has no "value"');
@@ -130,9 +139,9 @@ export async function getIdentityToken(opts: IdentityTokenOptions = {}): Promise
     if (fromEnv) return checkJwtShape(fromEnv.trim(), 'SIGSTORE_ID_TOKEN');
     const ghUrl = env.ACTIONS_ID_TOKEN_REQUEST_URL;
     const ghToken = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
-    if (ghUrl && ghToken) return fromGitHubActions(ghUrl, ghToken, timeoutMs);
+    if (ghUrl && ghToken) return fromGitHubActions(ghUrl, ghToken, requestNet(timeoutMs, opts.signal));
   }
-  if (opts.interactive) return interactiveLogin(opts.interactive, timeoutMs);
+  if (opts.interactive) return interactiveLogin(opts.interactive, timeoutMs, opts.signal);
   throw new SignetError(
     'USAGE',
     'no identity token: pass --identity-token, set SIGSTORE_ID_TOKEN, run in GitHub Actions with id-token: write, or sign interactively',
@@ -146,9 +155,9 @@ interface Discovery {
   tokenEndpoint: string;
 }
 
-async function discover(issuer: string, timeoutMs: number): Promise<Discovery> {
+async function discover(issuer: string, net: NetOptions): Promise<Discovery> {
   const url = issuer.replace(/\/+$/, '') + '/.well-known/openid-configuration';
-  const doc = await httpJson(url, { headers: { Accept: 'application/json' } }, `OIDC discovery for ${issuer}`, timeoutMs);
+  const doc = await httpJson(url, { headers: { Accept: 'application/json' } }, `OIDC discovery for ${issuer}`, net);
   const endpoint = (name: string): string => {
     const v = doc[name];
     if (typeof v !== 'string') {
@@ -254,7 +263,8 @@ function page(res: ServerResponse, status: number, text: string): void {
  * Authorization code flow with PKCE (S256) and a loopback redirect (RFC 8252): a one-shot listener on
  * 127.0.0.1 receives the code; state and nonce bind the answer to this login.
  */
-export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeoutMs = 30_000): Promise<string> {
+export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeoutMs = 30_000, signal?: AbortSignal): Promise<string> {
+  const net = requestNet(requestTimeoutMs, signal);
   const issuer = o.issuer.replace(/\/+$/, '');
   const clientId = o.clientId ?? 'sigstore';
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
@@ -268,7 +278,7 @@ export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeou
   if (redirect.protocol !== 'http:' || !isLoopback(redirect.hostname)) {
     throw new SignetError('USAGE', '--oidc-redirect-url must be an http URL on localhost or 127.0.0.1');
   }
-  const disc = await discover(issuer, requestTimeoutMs);
+  const disc = await discover(issuer, net);
 
   const verifier = b64url(randomBytes(32));
   const challenge = b64url(createHash('sha256').update(verifier).digest());
@@ -350,7 +360,7 @@ export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeou
       disc.tokenEndpoint,
       { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: form.toString() },
       `OIDC token exchange at ${issuer}`,
-      requestTimeoutMs,
+      net,
     );
     if (typeof body.id_token !== 'string') throw new SignetError('MALFORMED', `OIDC token exchange at ${issuer}: the response has no id_token`);
     const idToken = checkJwtShape(body.id_token, `the token endpoint of ${issuer}`);

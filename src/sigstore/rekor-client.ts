@@ -6,18 +6,19 @@
  */
 import { createHash } from 'node:crypto';
 import { SignetError } from '../errors.js';
+import { clientNet, inContext, isTimeout, netOptions, sleep, type NetOptions } from '../net.js';
 import { encodePem, sigstoreKeyDetails, type PublicKeyInfo } from '../keys/index.js';
 import { parseEntryId } from '../tlog/index.js';
 import type { TlogEntryJSON } from './bundle.js';
 import { decodeBase64Strict, type HashAlg } from './encoding.js';
-import { serviceFetch, type ServiceResponse } from './http.js';
+import { serviceExchange, serviceFetch, type ServiceResponse } from './http.js';
 
-export interface RekorClientOptions {
+export interface RekorClientOptions extends NetOptions {
   /** Base URL of the log, e.g. http://127.0.0.1:3000 (no /api suffix). */
   baseUrl: string;
   /** Attempts for 5xx/429 answers and dropped connections (default 4). */
   attempts?: number;
-  /** Per-request timeout (default 30 s: Rekor v2 may take 10 s per write). */
+  /** Shorthand for `timeouts`: both the headers and the body-idle bound (default 30 s each: Rekor v2 may take 10 s per write). */
   timeoutMs?: number;
   fetch?: typeof serviceFetch;
 }
@@ -29,6 +30,12 @@ interface HttpResult {
 }
 
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+/**
+ * Bound on one answer of the log. v1 entries are a few KiB (the body holds a hash, a signature and a
+ * certificate; attestations are stored apart), search answers are lists of 64–80 hex IDs: 16 MiB is far
+ * above both and is what a hostile log can make us hold.
+ */
+const MAX_ANSWER = 16 * 1024 * 1024;
 
 function trimUrl(u: string): string {
   let url: URL;
@@ -39,10 +46,6 @@ function trimUrl(u: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SignetError('USAGE', `transparency log URL ${u} must be http or https`);
   return u.replace(/\/+$/, '');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Rekor's error body is `{"code": n, "message": "..."}`; fall back to the text. */
@@ -60,13 +63,13 @@ function errorMessage(body: Buffer): string {
 class Http {
   readonly baseUrl: string;
   private readonly attempts: number;
-  private readonly timeoutMs: number;
+  private readonly net: NetOptions;
   private readonly fetchImpl: typeof serviceFetch;
 
   constructor(o: RekorClientOptions) {
     this.baseUrl = trimUrl(o.baseUrl);
     this.attempts = o.attempts ?? 4;
-    this.timeoutMs = o.timeoutMs ?? 30_000;
+    this.net = clientNet(o);
     this.fetchImpl = o.fetch ?? serviceFetch;
   }
 
@@ -74,30 +77,40 @@ class Http {
   async request(method: 'GET' | 'POST', path: string, body?: unknown, accept = 'application/json'): Promise<HttpResult> {
     const url = this.baseUrl + path;
     let lastError = '';
+    const { signal } = netOptions(this.net);
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       let res: ServiceResponse;
+      let buf: Buffer;
       try {
-        res = await this.fetchImpl(url, {
-          method,
-          headers: { accept, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(this.timeoutMs),
-          redirect: 'error',
-        });
+        ({ res, body: buf } = await serviceExchange(
+          url,
+          {
+            method,
+            headers: { accept, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+            body: body === undefined ? undefined : JSON.stringify(body),
+            redirect: 'error',
+          },
+          this.net,
+          MAX_ANSWER,
+          `the answer of the transparency log ${this.baseUrl}`,
+          this.fetchImpl,
+        ));
       } catch (e) {
+        // A timeout would repeat; an oversized answer is the log's own doing.
+        if (e instanceof SignetError && isTimeout(e)) throw inContext(e, `transparency log ${this.baseUrl}`);
+        if (e instanceof SignetError) throw e;
         const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name;
         lastError = `${cause ?? 'error'}`;
         // A refused connection will not be accepted a moment later; fail at once and say where.
-        if (cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || cause === 'TimeoutError' || attempt === this.attempts) {
+        if (cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || attempt === this.attempts) {
           throw new SignetError('NETWORK', `cannot reach the transparency log at ${this.baseUrl}: ${lastError}`, { cause: e });
         }
-        await sleep(100 * 2 ** attempt);
+        await sleep(100 * 2 ** attempt, signal, `waiting to retry the transparency log ${this.baseUrl}`);
         continue;
       }
-      const buf = Buffer.from(await res.arrayBuffer());
       if (RETRYABLE.has(res.status) && attempt < this.attempts) {
         const retryAfter = Number(res.headers.get('retry-after'));
-        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 10) * 1000 : 100 * 2 ** attempt);
+        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 10) * 1000 : 100 * 2 ** attempt, signal, `waiting to retry the transparency log ${this.baseUrl}`);
         lastError = `HTTP ${res.status}`;
         continue;
       }

@@ -2,9 +2,8 @@
  * Which transparency log a keyed signature goes to: none (upload off), a Rekor v1 URL, or the log a
  * signing config selects (Rekor v1 or v2). Usage errors come before anything is signed.
  */
-import { promises as fs } from 'node:fs';
 import { SignetError } from '../errors.js';
-import { ioError } from '../fsutil.js';
+import { readFileLimited } from '../fsutil.js';
 import { RekorV1Client, tlogFromSigningConfig, type TlogTarget } from './rekor-client.js';
 
 export interface TlogTargetOptions {
@@ -21,12 +20,7 @@ export async function tlogTarget(flags: TlogTargetOptions): Promise<TlogTarget |
   if (!flags.tlogUpload) return undefined;
   if (flags.rekorUrl && flags.signingConfig) throw new SignetError('USAGE', '--rekor-url and --signing-config cannot be used together');
   if (flags.signingConfig) {
-    let bytes: Buffer;
-    try {
-      bytes = await fs.readFile(flags.signingConfig);
-    } catch (e) {
-      throw ioError(`signing config ${flags.signingConfig}`, e);
-    }
+    const bytes = await readFileLimited(flags.signingConfig, 4 * 1024 * 1024, `signing config ${flags.signingConfig}`);
     try {
       return tlogFromSigningConfig(bytes);
     } catch (e) {

@@ -5,9 +5,8 @@
  * files it names), every problem a USAGE error naming the flag.
  */
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import { SignetError } from '../errors.js';
-import { ioError } from '../fsutil.js';
+import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
 import { decodePemBlocks, sigstoreKeyDetails } from '../keys/index.js';
 import { noteKeyHash } from '../tlog/note.js';
 import { checkServiceUrl, SIGNING_CONFIG_MEDIA_TYPE, type ServiceConfiguration, type ServiceEntry, type SigningConfig } from './signing-config.js';
@@ -43,11 +42,7 @@ function parseTime(flag: string, key: string, v: string): Date {
 }
 
 async function readFileFor(flag: string, path: string): Promise<string> {
-  try {
-    return await fs.readFile(path, 'utf8');
-  } catch (e) {
-    throw ioError(`${flag}: ${path}`, e);
-  }
+  return (await readFileLimited(path, FILE_LIMITS.small, `${flag}: ${path}`)).toString('utf8');
 }
 
 function validForJson(flag: string, start: Date | undefined, end: Date | undefined): Record<string, string> {

@@ -6,20 +6,19 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { SignetError } from '../errors.js';
+import { clientNet, inContext, isTimeout, type NetOptions } from '../net.js';
 import type { HashAlg } from './encoding.js';
 import { HASH_OID, hashAlgFromOid, readTimestampAnswer } from './timestamp-verify.js';
 import { derTlv } from './der.js';
-import { serviceFetch, type ServiceResponse } from './http.js';
+import { serviceExchange, type ServiceResponse } from './http.js';
 
 /** Far above any real TimeStampResp (a few KiB with a chain); bounds what a hostile server can make us buffer. */
 const MAX_RESPONSE = 1 << 20;
 
-export interface RequestTimestampOptions {
+export interface RequestTimestampOptions extends NetOptions {
   hashAlg?: HashAlg;
-  /** Abort after this long (default 30 s). */
+  /** Shorthand for `timeouts`: both the headers and the body-idle bound (default 30 s each). */
   timeoutMs?: number;
-  /** Extra request options for serviceFetch (e.g. a `signal`); connections are kept alive anyway. */
-  fetchInit?: Record<string, unknown>;
 }
 
 function oidDer(oid: string): Buffer {
@@ -54,19 +53,21 @@ export async function requestTimestamp(url: string, signature: Uint8Array, opts:
   const hashAlg = opts.hashAlg ?? 'sha256';
   const { der, nonce } = buildTimestampRequest(signature, hashAlg);
   let res: ServiceResponse;
+  let body: Buffer;
   try {
-    res = await serviceFetch(url, {
-      ...opts.fetchInit,
-      method: 'POST',
-      headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply' },
-      body: der,
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000),
-    });
+    ({ res, body } = await serviceExchange(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply' }, body: der },
+      clientNet(opts),
+      MAX_RESPONSE,
+      `the answer of the timestamp authority at ${url}`,
+    ));
   } catch (e) {
-    const why = (e as Error)?.name === 'TimeoutError' ? 'timed out' : ((e as { cause?: Error })?.cause?.message ?? (e as Error).message);
+    if (e instanceof SignetError && isTimeout(e)) throw inContext(e, `timestamp authority at ${url}`);
+    if (e instanceof SignetError) throw e;
+    const why = (e as { cause?: Error })?.cause?.message ?? (e as Error).message;
     throw new SignetError('NETWORK', `cannot reach the timestamp authority at ${url}: ${why}`, { cause: e });
   }
-  const body = await readBounded(res, url);
   if (res.status !== 200 && res.status !== 201) {
     let detail = body.subarray(0, 300).toString('utf8').trim();
     try {
@@ -86,28 +87,4 @@ export async function requestTimestamp(url: string, signature: Uint8Array, opts:
     throw new SignetError('VERIFICATION', `timestamp authority at ${url} did not echo the request nonce`);
   }
   return body;
-}
-
-async function readBounded(res: ServiceResponse, url: string): Promise<Buffer> {
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > MAX_RESPONSE) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new SignetError('TOO_LARGE', `timestamp authority at ${url} sent ${declared} bytes, more than ${MAX_RESPONSE}`);
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of res.body ?? []) {
-      total += chunk.length;
-      if (total > MAX_RESPONSE) {
-        await res.body?.cancel().catch(() => undefined);
-        throw new SignetError('TOO_LARGE', `timestamp authority at ${url} sent more than ${MAX_RESPONSE} bytes`);
-      }
-      chunks.push(Buffer.from(chunk));
-    }
-  } catch (e) {
-    if (e instanceof SignetError) throw e;
-    throw new SignetError('NETWORK', `reading the answer of the timestamp authority at ${url} failed: ${(e as Error).message}`, { cause: e });
-  }
-  return Buffer.concat(chunks);
 }

@@ -10,7 +10,8 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SignetError } from '../errors.js';
-import { ioError, writeFileAtomic } from '../fsutil.js';
+import { FILE_LIMITS, ioError, readFileLimited, writeFileAtomic } from '../fsutil.js';
+import { netOptions, raceSignal } from '../net.js';
 import { parseSigningConfig, type SigningConfig } from './signing-config.js';
 import { parseTrustedRoot, type TrustedRoot } from './trustedroot.js';
 
@@ -51,8 +52,16 @@ export interface TufOptions {
   root?: string;
   /** Cache directory; default $TUF_ROOT or ~/.sigstore/root. */
   cacheDir?: string;
-  /** Per-request bound; default 10 s. */
+  /**
+   * Per-request bound, the whole request (tuf-js's fetcher takes one total timeout, no signal); default 10 s.
+   * 30 s would be the library-wide default, but TUF files are small and there are several per refresh.
+   */
   timeoutMs?: number;
+  /**
+   * Ends the wait (the command's deadline); default: the one set by withNetOptions, if any. @sigstore/tuf
+   * takes no signal, so a request in flight then runs on, unobserved, until its own timeout.
+   */
+  signal?: AbortSignal;
   /** Retries per request; default 2. */
   retries?: number;
 }
@@ -93,12 +102,7 @@ function checkMirror(mirror: string): string {
 }
 
 async function checkRootFile(path: string): Promise<void> {
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (e) {
-    throw ioError(`TUF root ${path}`, e);
-  }
+  const text = (await readFileLimited(path, FILE_LIMITS.small, `TUF root ${path}`)).toString('utf8');
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -132,7 +136,8 @@ export async function initialize(opts: TufOptions = {}): Promise<TufResult> {
   let trustedRootText: string;
   let signingConfigText: string | undefined;
   const { initTUF, TUFError } = await import('@sigstore/tuf');
-  try {
+  const { signal } = netOptions({ signal: opts.signal });
+  async function refresh(): Promise<[string, string | undefined]> {
     const client = await initTUF({
       mirrorURL: mirror,
       cachePath: cacheDir,
@@ -140,12 +145,16 @@ export async function initialize(opts: TufOptions = {}): Promise<TufResult> {
       retry: { retries: opts.retries ?? 2, minTimeout: 200, maxTimeout: 2000 } as never,
       timeout: opts.timeoutMs ?? 10_000,
     });
-    trustedRootText = await client.getTarget(TRUSTED_ROOT_TARGET);
+    const root = await client.getTarget(TRUSTED_ROOT_TARGET);
     try {
-      signingConfigText = await client.getTarget(SIGNING_CONFIG_TARGET);
+      return [root, await client.getTarget(SIGNING_CONFIG_TARGET)];
     } catch (e) {
       if (!(e instanceof TUFError && e.code === 'TUF_FIND_TARGET_ERROR')) throw e;
+      return [root, undefined];
     }
+  }
+  try {
+    [trustedRootText, signingConfigText] = await raceSignal(refresh(), signal, `updating TUF metadata from ${mirror}`);
   } catch (e) {
     if (e instanceof SignetError) throw e;
     if (e instanceof TUFError && e.code === 'TUF_FIND_TARGET_ERROR') {

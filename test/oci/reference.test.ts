@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isLoopbackRegistry, parseReference, referenceString, repositoryName, withDigest, withTag } from '../../src/oci/index.js';
+import { defaultsToPlainHttp, isLoopbackRegistry, parseReference, referenceString, repositoryName, withDigest, withTag } from '../../src/oci/index.js';
 import { isSignetError } from '../../src/errors.js';
 
 const D = 'sha256:' + 'a'.repeat(64);
@@ -87,4 +87,25 @@ test('loopback registries', () => {
   for (const h of ['10.0.0.1:5000', 'ghcr.io', '128.0.0.1', '127.0.0.256', 'localhost.example.com', '[::2]:5000', 'index.docker.io']) {
     assert.equal(isLoopbackRegistry(h), false, h);
   }
+});
+
+test('plain HTTP without a flag: go-containerregistry\'s rule (loopback, *.local, RFC 1918)', () => {
+  const yes = ['localhost:5000', '127.0.0.1:5000', '[::1]:5000', 'registry.local', 'registry.local:5000', 'foo.localhost:1', '10.1.2.3:5000', '172.16.0.1', '172.31.255.255:443', '192.168.1.10:5000'];
+  for (const h of yes) assert.equal(defaultsToPlainHttp(h), true, h);
+  const no = ['ghcr.io', 'registry:5000', 'registry.example.com', '172.15.0.1', '172.32.0.1', '192.169.0.1', '11.0.0.1', '8.8.8.8:5000', '127.1:5000', 'local', 'notlocal.com', '10.0.0.256'];
+  for (const h of no) assert.equal(defaultsToPlainHttp(h), false, h);
+});
+
+test('a URL is not an image reference: one line that says so', () => {
+  assert.throws(
+    () => parseReference('http://registry.example:5000/app:v1'),
+    (e: unknown) =>
+      isSignetError(e, 'REFERENCE') &&
+      e.message === 'invalid image reference "http://registry.example:5000/app:v1": image references have no scheme: write "registry.example:5000/app:v1" (for a registry that speaks plain HTTP, add --allow-http-registry)',
+  );
+  assert.throws(
+    () => parseReference('https://ghcr.io/app:v1'),
+    (e: unknown) => isSignetError(e, 'REFERENCE') && /have no scheme: write "ghcr.io\/app:v1"$/.test(e.message),
+  );
+  assert.throws(() => parseReference('docker://busybox'), (e: unknown) => isSignetError(e, 'REFERENCE') && /write "busybox"$/.test(e.message));
 });

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { SignetError } from '../../errors.js';
-import { ioError, writeFileAtomic } from '../../fsutil.js';
+import { FILE_LIMITS, ioError, writeFileAtomic } from '../../fsutil.js';
 import { loadPublicKey, loadSigner, type PasswordSource } from '../../keys/index.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
@@ -189,7 +189,7 @@ export async function verifyBlobAttestationAction(file: string | undefined, flag
 
   const evidence: AttestationEvidence = flags.bundle
     ? await readAttestationBundle(flags.bundle)
-    : parseEnvelopeSignature(await readSmallFile(flags.signature!, 'signature'), flags.signature!);
+    : parseEnvelopeSignature(await readSmallFile(flags.signature!, 'signature', FILE_LIMITS.small), flags.signature!);
   const base: VerifyBlobAttestationOptions = {
     evidence,
     evidenceName: flags.bundle ?? flags.signature!,

@@ -4,10 +4,9 @@
  * `--signing-config`).
  */
 import { createPublicKey } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { SignetError } from '../../errors.js';
-import { ioError } from '../../fsutil.js';
+import { FILE_LIMITS, readFileLimited } from '../../fsutil.js';
 import { RekorV1Client, v1EntryToBundleEntry, type V1LogEntry } from '../../sigstore/rekor-client.js';
 import type { TlogTargetOptions } from '../../sigstore/tlog-target.js';
 import { trustedRootFromLogKey, verifyLogEntry, verifyLogInfo } from '../../sigstore/log-monitor.js';
@@ -127,11 +126,7 @@ export function registerLogCommands(program: Command): void {
     if (flags.sha !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$|^sha512:[0-9a-fA-F]{128}$/.test(flags.sha)) throw new SignetError('USAGE', `--sha must be sha256:<64 hex digits>, got "${flags.sha}"`);
     let publicKeyPem: string | undefined;
     if (flags.publicKey !== undefined) {
-      try {
-        publicKeyPem = await fs.readFile(flags.publicKey, 'utf8');
-      } catch (e) {
-        throw ioError(`public key ${flags.publicKey}`, e);
-      }
+      publicKeyPem = (await readFileLimited(flags.publicKey, FILE_LIMITS.small, `public key ${flags.publicKey}`)).toString('utf8');
       if (!publicKeyPem.includes('-----BEGIN')) throw new SignetError('KEY_FORMAT', `${flags.publicKey} is not a PEM file`);
     }
     const uuids = await client(flags).searchIndex({ hash: flags.sha, publicKeyPem, email: flags.email });
@@ -176,12 +171,7 @@ function registerFsck(log: Command): void {
     if (!flags.dataDir) throw new SignetError('USAGE', 'log fsck needs --data-dir DIR');
     let publicKey;
     if (flags.publicKey !== undefined) {
-      let pem: string;
-      try {
-        pem = await fs.readFile(flags.publicKey, 'utf8');
-      } catch (e) {
-        throw ioError(`public key ${flags.publicKey}`, e);
-      }
+      const pem = (await readFileLimited(flags.publicKey, FILE_LIMITS.small, `public key ${flags.publicKey}`)).toString('utf8');
       try {
         publicKey = createPublicKey(pem);
       } catch {

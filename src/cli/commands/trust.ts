@@ -5,9 +5,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import { SignetError } from '../../errors.js';
-import { ioError, writeFileAtomic } from '../../fsutil.js';
+import { FILE_LIMITS, readFileLimited, writeFileAtomic } from '../../fsutil.js';
 import { serializeSigningConfig } from '../../sigstore/signing-config.js';
 import { buildSigningConfigFromSpecs, buildTrustedRoot, type SigningConfigSpecs, type TrustedRootSpecs } from '../../sigstore/trust-builder.js';
 import { DEFAULT_TUF_MIRROR, defaultTufCacheDir, initialize } from '../../sigstore/tuf.js';
@@ -32,12 +31,7 @@ async function checkRootChecksum(path: string, spec: string): Promise<void> {
   const m = /^(?:(sha256|sha512):)?([0-9a-fA-F]+)$/.exec(spec);
   const alg = m?.[1] ?? 'sha256';
   if (!m || m[2]!.length !== (alg === 'sha256' ? 64 : 128)) usage(`--root-checksum "${spec}" is not [sha256:|sha512:]<hex digest>`);
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(path);
-  } catch (e) {
-    throw ioError(`--root ${path}`, e);
-  }
+  const bytes = await readFileLimited(path, FILE_LIMITS.small, `--root ${path}`);
   if (createHash(alg).update(bytes).digest('hex') !== m![2]!.toLowerCase()) {
     throw new SignetError('VERIFICATION', `--root ${path} does not match --root-checksum`);
   }
