@@ -22,6 +22,7 @@ import {
 } from '../../tlog/index.js';
 import { signBytes } from '../../tlog/sig.js';
 import { nativeCrypto } from '../../native.js';
+import { levelsComputedFor } from './integrity.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
 
 export interface BatchItem {
@@ -96,7 +97,7 @@ export class CheckpointSigner {
  */
 export function expandTile(data: Uint8Array): ExpandedTile {
   const addon = nativeCrypto.addon;
-  return new ExpandedTile(data, addon ? addon.merkleLevels(data) : undefined);
+  return new ExpandedTile(data, addon ? (levelsComputedFor(data) ?? addon.merkleLevels(data)) : undefined);
 }
 
 /** Least-recently-used map of expanded tiles, bounded by count (a full expanded tile is ~16 KiB). */
