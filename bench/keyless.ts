@@ -11,7 +11,7 @@
  *     start + module load + the four round trips + writing the bundle).
  * Environment: SIGNET_BENCH_KEYLESS_N (signatures per concurrent run, default 400),
  * SIGNET_BENCH_KEYLESS_CONC (comma list, default 8,16), SIGNET_BENCH_KEYLESS_COLD (cold runs, default 10;
- * 0 leaves (c) out), SIGNET_BENCH_KEYLESS_ROUNDS (default 1): split each concurrent run into this many
+ * 0 leaves (c) out), SIGNET_BENCH_KEYLESS_ROUNDS (default 4): split each concurrent run into this many
  * rounds, (a) and (b) taking turns and alternating which goes first, so that a machine whose load drifts
  * weighs on both alike; each round's (a)/(b) throughput ratio goes to stderr and under the table, with
  * the CPU time per signature of the client and of the server process (less sensitive to other load than
@@ -33,7 +33,7 @@ import { fmt, machineLine, note, pct, stop } from './common.js';
 const N = Number(process.env.SIGNET_BENCH_KEYLESS_N ?? 400);
 const CONC = (process.env.SIGNET_BENCH_KEYLESS_CONC ?? '8,16').split(',').map(Number);
 const COLD = Number(process.env.SIGNET_BENCH_KEYLESS_COLD ?? 10);
-const ROUNDS = Math.max(1, Number(process.env.SIGNET_BENCH_KEYLESS_ROUNDS ?? 1));
+const ROUNDS = Math.max(1, Number(process.env.SIGNET_BENCH_KEYLESS_ROUNDS ?? 4));
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const signetBin = join(repo, 'bin/signet');
@@ -140,17 +140,23 @@ async function main(): Promise<void> {
     const signingConfig = parseSigningConfig(readFileSync(signingConfigPath));
     const data = (i: number): Buffer => Buffer.from(`keyless bench artifact ${i} ${Date.now()}\n`);
 
-    // Warm both clients (module init, JIT, first connections) so the first run is not a start-up figure.
-    for (let i = 0; i < 5; i++) {
-      await signBundleKeyless({ token: await devToken(url, 'bench@example.com'), signingConfig, content: { kind: 'blob', data: data(i) } });
-      await sigstore.sign(data(i), {
-        fulcioURL: url,
-        rekorURL: url,
-        tsaServerURL: url,
-        identityProvider: { getToken: () => devToken(url, 'bench@example.com') },
-        retry: 0,
-      });
-    }
+    // Warm both clients and the server (module init, JIT of the concurrent paths, connections) with 8
+    // concurrent signers of each, alternating, so that neither measured run is a start-up figure: with only
+    // a few sequential warm-up signatures, whichever client ran first paid for the server's warm-up.
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; i < 8; i++) {
+          await signBundleKeyless({ token: await devToken(url, 'bench@example.com'), signingConfig, content: { kind: 'blob', data: data(w * 8 + i) } });
+          await sigstore.sign(data(w * 8 + i), {
+            fulcioURL: url,
+            rekorURL: url,
+            tsaServerURL: url,
+            identityProvider: { getToken: () => devToken(url, 'bench@example.com') },
+            retry: 0,
+          });
+        }
+      }),
+    );
 
     for (const conc of CONC) {
       const signetOne = async (i: number): Promise<void> => {
