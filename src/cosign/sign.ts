@@ -105,9 +105,14 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
       say(`Pushed signature for ${p.target.input} to ${results[i]!.location}`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(opts.maxWorkers ?? 8, prepared.length) }, worker));
+  // Most of a push is the re-check pause of appendToList (≥ 250 ms), which holds no connection: four
+  // pushers per worker keep the registry as busy as before the pause existed.
+  await Promise.all(Array.from({ length: Math.min((opts.maxWorkers ?? 8) * PUSHERS_PER_WORKER, prepared.length) }, worker));
   return results;
 }
+
+/** Concurrent pushes per `maxWorkers`: a push mostly waits out appendToList's re-check pause. */
+const PUSHERS_PER_WORKER = 4;
 
 /** The log indices of a prepared signature's entries (bundle tlogEntries, or the legacy Rekor bundle annotation), as cosign prints them. */
 function logIndices(p: Prepared): string[] {
