@@ -44,6 +44,16 @@ export function addKeylessSignOptions(cmd: Command): Command {
     .addOption(opt('--oidc-client-id <id>', 'OIDC client ID for the interactive login', 'sigstore'));
 }
 
+/**
+ * cosign timestamps key-made signatures when given a TSA; Signet does not do that yet, and a flag that is
+ * silently dropped would leave a signature without the timestamp its signer asked for.
+ */
+export function refuseTimestampWithKey(flags: KeylessSignFlags): void {
+  if (flags.timestampServerUrl !== undefined) {
+    throw new SignetError('USAGE', '--timestamp-server-url (or COSIGN_TIMESTAMP_SERVER_URL) is not supported with --key yet: the signature would carry no timestamp; leave it out or sign keyless');
+  }
+}
+
 /** The certified ephemeral signer for a keyless `sign` / `sign-blob`: nothing is signed before this succeeds. */
 export async function keylessSignerFromFlags(flags: KeylessSignFlags): Promise<KeylessSigner> {
   const ks = await keylessSigner({
@@ -181,6 +191,7 @@ async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promis
 
 export async function signBlobAction(file: string, flags: SignBlobFlags): Promise<void> {
   if (!flags.key) return signBlobKeylessAction(file, flags);
+  refuseTimestampWithKey(flags);
   if (flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', 'must specify --bundle with --new-bundle-format');
   const tlog = await tlogTarget(flags);
   checkBlobTlog(tlog, flags.newBundleFormat);

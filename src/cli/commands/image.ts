@@ -17,6 +17,7 @@ import {
   hasIdentityFlags,
   identityPolicyFromFlags,
   keylessSignerFromFlags,
+  refuseTimestampWithKey,
   keylessTrust,
   sctFlag,
   type KeylessSignFlags,
@@ -68,6 +69,7 @@ export function registerImageCommands(program: Command): void {
     let keyless: KeylessSigner | undefined;
     let tlog: Awaited<ReturnType<typeof tlogTarget>>;
     if (flags.key) {
+      refuseTimestampWithKey(flags);
       tlog = await tlogTarget(flags);
       signer = await loadSigner(flags.key, () => readPassword({ confirm: false }));
     } else {
