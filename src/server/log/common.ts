@@ -23,6 +23,7 @@ import {
 import { signBytes } from '../../tlog/sig.js';
 import { nativeCrypto } from '../../native.js';
 import { levelsComputedFor } from './integrity.js';
+import { Lru } from './lru.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
 
 export interface BatchItem {
@@ -101,27 +102,9 @@ export function expandTile(data: Uint8Array): ExpandedTile {
 }
 
 /** Least-recently-used map of expanded tiles, bounded by count (a full expanded tile is ~16 KiB). */
-export class TileLru implements TileCache {
-  readonly #max: number;
-  readonly #map = new Map<string, ExpandedTile>();
-
+export class TileLru extends Lru<ExpandedTile> implements TileCache {
   constructor(max = 2048) {
-    this.#max = max;
-  }
-
-  get(path: string): ExpandedTile | undefined {
-    const t = this.#map.get(path);
-    if (t) {
-      this.#map.delete(path);
-      this.#map.set(path, t);
-    }
-    return t;
-  }
-
-  set(path: string, tile: ExpandedTile): void {
-    this.#map.delete(path);
-    this.#map.set(path, tile);
-    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
+    super(max);
   }
 }
 

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { SignetError } from '../../errors.js';
 import { FULL_TILE_BYTES, HASH_SIZE, TILE_WIDTH, decodeEntryBundle, entriesPath, hashEquals, hashInTile, tilePath } from '../../tlog/index.js';
 import { nativeCrypto } from '../../native.js';
+import { Lru } from './lru.js';
 
 /** A tile level, or the entry bundles. */
 export type Kind = number | 'entries';
@@ -95,31 +96,5 @@ export function checkBundle(data: Uint8Array, width: number, level0: Uint8Array,
   return { entries };
 }
 
-/** Least-recently-used map of byte strings that were checked against the tree, bounded by count. */
-export class VerifiedBytes {
-  readonly #max: number;
-  readonly #map = new Map<string, Uint8Array>();
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  get(key: string): Uint8Array | undefined {
-    const v = this.#map.get(key);
-    if (v) {
-      this.#map.delete(key);
-      this.#map.set(key, v);
-    }
-    return v;
-  }
-
-  set(key: string, v: Uint8Array): void {
-    this.#map.delete(key);
-    this.#map.set(key, v);
-    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
-  }
-
-  clear(): void {
-    this.#map.clear();
-  }
-}
+/** Byte strings that were checked against the tree, least recently used dropped first. */
+export class VerifiedBytes extends Lru<Uint8Array> {}
