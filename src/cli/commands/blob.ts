@@ -15,7 +15,7 @@ import { artifactTarget, readBlob, readSignatureFlag } from '../../cosign/blob-i
 import { keylessBlobBundle, readBlobBundle, verifyBlob, type BlobEvidence } from '../../cosign/verify-blob.js';
 import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
 import type { IdentityPolicy } from '../../sigstore/identity.js';
-import { identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity } from '../../sigstore/keyless.js';
+import { identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity, type KeylessSignOptions } from '../../sigstore/keyless.js';
 import type { TrustMaterial } from '../../sigstore/verifier.js';
 
 const TLOG_SKIP_WARNING =
@@ -24,16 +24,8 @@ const TLOG_SKIP_WARNING =
 // ---------------------------------------------------------------------------------------------------
 // Keyless flags, shared with `sign` / `verify` (image.ts)
 
-export interface KeylessSignFlags {
-  tlogUpload: boolean;
-  rekorUrl?: string;
-  signingConfig?: string;
-  fulcioUrl?: string;
-  timestampServerUrl?: string;
-  identityToken?: string;
-  oidcIssuer?: string;
-  oidcClientId?: string;
-}
+/** The keyless flags are the library's options, less what the CLI decides itself (terminal, progress). */
+export type KeylessSignFlags = Omit<KeylessSignOptions, 'interactive' | 'log'>;
 
 export function addKeylessSignOptions(cmd: Command): Command {
   return cmd
