@@ -33,8 +33,12 @@ export interface BatchItem {
 }
 
 export interface BatchOutcome {
-  /** One per item, same order: the entry now stored under that leaf hash, and whether it existed before. */
-  results: { entry: StoredEntry; duplicate: boolean }[];
+  /**
+   * One per item, same order: the entry now stored under that leaf hash, and whether it existed before;
+   * or, for an item already in the log whose stored copy cannot be read (a corrupt file), why: that
+   * submission fails alone, and the rest of the batch is committed.
+   */
+  results: ({ entry: StoredEntry; duplicate: boolean } | { failed: Error })[];
   checkpoint: SignedCheckpoint;
 }
 

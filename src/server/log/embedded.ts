@@ -241,11 +241,17 @@ export class EmbeddedStorage implements LogStorage {
       const idx = known.get(items[i]!.leafHash.toString('latin1'));
       const row = idx === undefined ? undefined : { idx };
       if (row) {
+        // A copy already in the log is answered from storage; when that copy cannot be read (a corrupt
+        // bundle), only this submission fails: the others of the batch have nothing to do with that file.
         dupLookups.push(
-          this.entryByIndex(row.idx).then((entry) => {
-            if (!entry) throw new SignetError('TLOG', `leaf index ${row.idx} is recorded but not stored`);
-            results[i] = { entry, duplicate: true };
-          }),
+          this.entryByIndex(row.idx).then(
+            (entry) => {
+              results[i] = entry ? { entry, duplicate: true } : { failed: new SignetError('TLOG', `leaf index ${row.idx} is recorded but not stored`) };
+            },
+            (e: unknown) => {
+              results[i] = { failed: e instanceof Error ? e : new SignetError('TLOG', String(e)) };
+            },
+          ),
         );
       } else {
         fresh.push(i);

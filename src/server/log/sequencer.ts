@@ -129,6 +129,10 @@ export class Sequencer {
     batch.forEach((p, i) => {
       const at = slot[i]!;
       const r = outcome.results[at]!;
+      if ('failed' in r) {
+        p.reject(r.failed);
+        return;
+      }
       const entry: StoredEntry = r.entry;
       if (!r.duplicate && !seen.has(at)) {
         seen.add(at);

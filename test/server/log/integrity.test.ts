@@ -132,6 +132,33 @@ test('integrity: a flipped byte in an entry bundle is refused when read, on star
   assert.deepEqual((await fsckLog(dir2)).problems.map((p) => p.file), [newest]);
 });
 
+test('integrity: a resubmitted entry whose bundle is corrupt fails alone; the other submissions of its batch are logged', async () => {
+  const dir = copyOfLog();
+  const bundle3 = file(dir, entriesPath(3));
+  flip(bundle3);
+  const log = await openLog({ dataDir: dir });
+  try {
+    const bad = 3 * 256 + 255;
+    // The first append of a turn starts a batch of its own; the two after it queue into the next batch together.
+    const [lead, dup, fresh] = await Promise.allSettled([
+      log.append({ body: Buffer.from('a leading entry'), indexKeys: [] }),
+      log.append({ body: entry(bad), indexKeys: [] }),
+      log.append({ body: Buffer.from('a new entry'), indexKeys: [] }),
+    ]);
+    assert.equal(lead.status, 'fulfilled');
+    assert.equal(dup.status, 'rejected');
+    assert.ok(corruptNaming(bundle3)((dup as PromiseRejectedResult).reason), String((dup as PromiseRejectedResult).reason));
+    assert.equal(fresh.status, 'fulfilled', String((fresh as PromiseRejectedResult).reason));
+    assert.equal((fresh as PromiseFulfilledResult<{ status: string; entry: { index: number } }>).value.status, 'created');
+    assert.equal((fresh as PromiseFulfilledResult<{ status: string; entry: { index: number } }>).value.entry.index, SIZE + 1);
+    // An intact entry resubmitted beside it is still answered as a duplicate.
+    const again = await log.append({ body: entry(3 * 256), indexKeys: [] });
+    assert.equal(again.status, 'duplicate');
+  } finally {
+    await log.close();
+  }
+});
+
 test('integrity: a flipped byte in a level-0 tile is refused when read (entries, proofs, tiles), on start and by fsck', async () => {
   const dir = copyOfLog();
   const tile3 = file(dir, tilePath(0, 3));
