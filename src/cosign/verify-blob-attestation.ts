@@ -13,9 +13,7 @@ import {
   checkTlogPolicy,
   IN_TOTO_PAYLOAD_TYPE,
   pae,
-  parseBundle,
   parseEnvelope,
-  parseLegacyBlobBundle,
   parseStatement,
   verifyBundleWithKey,
   type Artifact,
@@ -30,7 +28,7 @@ import type { TrustedRoot } from '../sigstore/trustedroot.js';
 import { verifyBundle, type TrustMaterial } from '../sigstore/verifier.js';
 import { digestFile, readSmallFile } from './blob-io.js';
 import { resolvePredicateType } from './predicate.js';
-import type { BlobArtifact } from './verify-blob.js';
+import { parseBlobBundle, type BlobArtifact } from './verify-blob.js';
 
 /** What an attestation came as: a Sigstore bundle with a DSSE envelope, or a bare envelope (legacy). */
 export type AttestationEvidence =
@@ -51,27 +49,15 @@ function wrap<T>(name: string, f: () => T): T {
  * signature is the envelope JSON. A bundle holding a plain message signature is refused: it attests nothing.
  */
 export function parseAttestationBundle(bytes: Buffer, path: string): AttestationEvidence {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new SignetError('MALFORMED', `bundle ${path} is not valid JSON`);
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new SignetError('MALFORMED', `bundle ${path} is not a JSON object`);
-  const o = doc as Record<string, unknown>;
-  if ('mediaType' in o) {
-    const bundle = wrap(path, () => parseBundle(bytes));
-    if (bundle.content.kind !== 'dsse') {
+  const evidence = parseBlobBundle(bytes, path);
+  if (evidence.kind === 'bundle') {
+    if (evidence.bundle.content.kind !== 'dsse') {
       throw new SignetError('VERIFICATION', `${path} holds a signature, not an attestation (no DSSE envelope): verify it with verify-blob`);
     }
-    return { kind: 'bundle', bundle };
+    return evidence;
   }
-  if ('base64Signature' in o) {
-    const legacy = wrap(path, () => parseLegacyBlobBundle(o));
-    const envelope = wrap(path, () => parseEnvelope(legacy.signature, 'the bundle\'s DSSE envelope'));
-    return { kind: 'envelope', envelope, ...(legacy.rekorBundle ? { rekorBundle: legacy.rekorBundle } : {}) };
-  }
-  throw new SignetError('MALFORMED', `${path} is neither a Sigstore bundle (no mediaType) nor a cosign bundle (no base64Signature)`);
+  const envelope = wrap(path, () => parseEnvelope(evidence.signature, 'the bundle\'s DSSE envelope'));
+  return { kind: 'envelope', envelope, ...(evidence.rekorBundle ? { rekorBundle: evidence.rekorBundle } : {}) };
 }
 
 /** A `--bundle` file, size-capped and parsed. */
