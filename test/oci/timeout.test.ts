@@ -6,9 +6,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,16 +15,10 @@ import { MEDIA_TYPE, RegistryClient, sha256Digest, type Repo } from '../../src/o
 import { isSignetError } from '../../src/errors.js';
 import { deadlineSignal, withNetOptions } from '../../src/net.js';
 import { runCli } from '../helpers/cli.js';
+import { httpServer, rawServer } from '../helpers/peers.js';
 
-const servers: Array<Server | HttpServer> = [];
-const sockets = new Set<Socket>();
 const dirs: string[] = [];
-after(async () => {
-  for (const s of sockets) s.destroy();
-  for (const s of servers) {
-    if ('closeAllConnections' in s) s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
+after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -35,19 +27,10 @@ const manifestBytes = Buffer.from(
   JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociManifest, config: { mediaType: MEDIA_TYPE.ociEmpty, digest: sha256Digest(Buffer.from('{}')), size: 2 }, layers: [] }),
 );
 
-/** A TCP server that accepts connections and hands each socket to `onSocket` (default: say nothing, ever). */
-async function rawServer(onSocket: (s: Socket) => void = () => undefined): Promise<{ registry: string; connections: () => number }> {
-  let n = 0;
-  const server = createServer((s) => {
-    n++;
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.on('close', () => sockets.delete(s));
-    onSocket(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  servers.push(server);
-  return { registry: `127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => n };
+/** A broken registry: the peer's `host:port` as the registry name. */
+async function rawRegistry(onSocket?: (s: Socket) => void): Promise<{ registry: string; connections: () => number }> {
+  const { host, connections } = await rawServer(onSocket);
+  return { registry: host, connections };
 }
 
 /** Answers /v2/ at once, then for any other request sends headers and one byte of a long body per second. */
@@ -86,7 +69,7 @@ function repoOf(registry: string): Repo {
 
 describe('timeouts', () => {
   test('a registry that accepts and never answers: TIMEOUT naming the host and the phase', { timeout: 60_000 }, async () => {
-    const { registry } = await rawServer();
+    const { registry } = await rawRegistry();
     const c = new RegistryClient({ retry: fast, timeouts: { headersMs: 500 } });
     const start = Date.now();
     await assert.rejects(c.getManifest(repoOf(registry), 'v1'), (e: unknown) => {
@@ -101,7 +84,7 @@ describe('timeouts', () => {
   });
 
   test('headers then one byte a second: the body-idle timeout fires', { timeout: 60_000 }, async () => {
-    const { registry } = await rawServer(trickle);
+    const { registry } = await rawRegistry(trickle);
     const c = new RegistryClient({ retry: fast, timeouts: { bodyIdleMs: 300 } });
     await assert.rejects(c.getManifest(repoOf(registry), 'v1'), (e: unknown) => {
       assert.ok(isSignetError(e, 'TIMEOUT'), String(e));
@@ -112,7 +95,7 @@ describe('timeouts', () => {
   });
 
   test('a trickle that beats the idle timeout is still cut by the caller\'s signal', { timeout: 60_000 }, async () => {
-    const { registry } = await rawServer(trickle);
+    const { registry } = await rawRegistry(trickle);
     const c = new RegistryClient({ retry: fast, signal: deadlineSignal(1500, 'test deadline') });
     const start = Date.now();
     await assert.rejects(c.getManifest(repoOf(registry), 'v1'), (e: unknown) => {
@@ -125,7 +108,7 @@ describe('timeouts', () => {
   });
 
   test('connected, but the response headers never come', { timeout: 60_000 }, async () => {
-    const { registry } = await rawServer(silentAfterPing);
+    const { registry } = await rawRegistry(silentAfterPing);
     const c = new RegistryClient({ retry: fast, timeouts: { headersMs: 500 } });
     await assert.rejects(c.getManifest(repoOf(registry), 'v1'), (e: unknown) => {
       assert.ok(isSignetError(e, 'TIMEOUT'), String(e));
@@ -136,7 +119,7 @@ describe('timeouts', () => {
   });
 
   test('the ambient signal of withNetOptions reaches a client that was given none', { timeout: 60_000 }, async () => {
-    const { registry } = await rawServer(silentAfterPing);
+    const { registry } = await rawRegistry(silentAfterPing);
     const c = new RegistryClient({ retry: fast });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
@@ -148,7 +131,7 @@ describe('timeouts', () => {
   });
 
   test('an already aborted signal sends nothing', async () => {
-    const { registry, connections } = await rawServer();
+    const { registry, connections } = await rawRegistry();
     const ac = new AbortController();
     ac.abort();
     const c = new RegistryClient({ retry: fast, signal: ac.signal });
@@ -161,14 +144,12 @@ describe('timeouts', () => {
 describe('what is retried', () => {
   async function httpStub(handler: (url: string, res: import('node:http').ServerResponse) => void): Promise<{ registry: string; hits: string[] }> {
     const hits: string[] = [];
-    const server = createHttpServer((req, res) => {
+    const registry = await httpServer((req, res) => {
       if (req.url === '/v2/') return void res.writeHead(200).end('{}');
       hits.push(req.url!);
       handler(req.url!, res);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    servers.push(server);
-    return { registry: `127.0.0.1:${(server.address() as AddressInfo).port}`, hits };
+    return { registry, hits };
   }
 
   test('a redirect loop costs at most the redirect limit + 1 requests, and is not retried', async () => {
@@ -185,7 +166,7 @@ describe('what is retried', () => {
 
   test('a dropped connection is retried, then succeeds', async () => {
     let n = 0;
-    const { registry } = await rawServer((s) => {
+    const { registry } = await rawRegistry((s) => {
       s.once('data', (d: Buffer) => {
         if (d.toString('latin1').startsWith('GET /v2/ ')) {
           s.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}');
@@ -206,7 +187,7 @@ describe('what is retried', () => {
 
 describe('signet verify -t', () => {
   test('against a registry that never answers: exits promptly with the host and the timeout', { timeout: 120_000 }, async () => {
-    const { registry } = await rawServer();
+    const { registry } = await rawRegistry();
     const dir = mkdtempSync(join(tmpdir(), 'signet-timeout-'));
     dirs.push(dir);
     const key = join(dir, 'cosign.pub');
@@ -222,7 +203,7 @@ describe('signet verify -t', () => {
   });
 
   test('COSIGN_TIMEOUT sets it too; a bad duration is a usage error', { timeout: 120_000 }, async () => {
-    const { registry } = await rawServer();
+    const { registry } = await rawRegistry();
     const dir = mkdtempSync(join(tmpdir(), 'signet-timeout-'));
     dirs.push(dir);
     const key = join(dir, 'cosign.pub');

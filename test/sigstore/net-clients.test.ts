@@ -5,14 +5,12 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSignetError } from '../../src/errors.js';
+import { httpServer, rawServer } from '../helpers/peers.js';
 import { deadlineSignal, withNetOptions } from '../../src/net.js';
 import { RekorV1Client } from '../../src/sigstore/rekor-client.js';
 import { ephemeralSigner, requestCertificate } from '../../src/sigstore/fulcio-client.js';
@@ -20,38 +18,21 @@ import { requestTimestamp } from '../../src/sigstore/tsa-client.js';
 import { getIdentityToken } from '../../src/sigstore/identity-token.js';
 import { DEFAULT_TUF_MIRROR, initialize } from '../../src/sigstore/tuf.js';
 
-const servers: Array<Server | HttpServer> = [];
-const sockets = new Set<Socket>();
 const dirs: string[] = [];
-after(async () => {
-  for (const s of sockets) s.destroy();
-  for (const s of servers) {
-    if ('closeAllConnections' in s) s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
+after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** Accepts, reads, never writes a byte. */
 async function silent(): Promise<string> {
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  servers.push(server);
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return (await rawServer()).host;
 }
 
-async function http(handler: (res: import('node:http').ServerResponse) => void): Promise<string> {
-  const server = createHttpServer((req, res) => {
+function http(handler: (res: import('node:http').ServerResponse) => void): Promise<string> {
+  return httpServer((req, res) => {
     req.resume();
     req.on('end', () => handler(res));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  servers.push(server);
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 const TOKEN = 'eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIiwic3ViIjoidGVzdCIsImVtYWlsIjoidEBleGFtcGxlLmNvbSJ9.';
