@@ -4,9 +4,9 @@
  * by many concurrent operations, so connections and tokens are reused.
  */
 import { SignetError, isSignetError } from '../errors.js';
-import type { HttpTimeouts } from '../net.js';
+import { readLimited, type HttpTimeouts } from '../net.js';
 import { isValidDigest, isValidTag, repositoryName } from './reference.js';
-import { RegistryHttpError, Transport, readBounded, type RetryOptions } from './transport.js';
+import { RegistryHttpError, Transport, type RetryOptions } from './transport.js';
 import { DEFAULT_MANIFEST_ACCEPT, MEDIA_TYPE, digestWithAlgorithmOf, parseDescriptor, sha256Digest, type Descriptor } from './types.js';
 
 export interface RegistryClientOptions {
@@ -195,7 +195,7 @@ export class RegistryClient {
       scopes: this.pull(repo),
     });
     const where = `manifest ${repositoryName(repo)}${isValidDigest(refOrDigest) ? '@' : ':'}${refOrDigest}`;
-    const bytes = await readBounded(res, this.maxManifestBytes, where);
+    const bytes = await readLimited(res, this.maxManifestBytes, where);
     const digest = this.manifestDigest(res, bytes, refOrDigest, where);
     const json = parseJson(bytes, where);
     if (!json || typeof json !== 'object' || Array.isArray(json)) throw new SignetError('MALFORMED', `${where} is not a JSON object`);
@@ -316,7 +316,7 @@ export class RegistryClient {
     checkDigest(repo, digest);
     const res = await this.transport.request({ registry: repo.registry, method: 'GET', path: this.path(repo, 'blobs', digest), scopes: this.pull(repo) });
     const where = `blob ${repositoryName(repo)}@${digest}`;
-    const bytes = await readBounded(res, opts.maxBytes ?? DEFAULT_MAX_BLOB, where);
+    const bytes = await readLimited(res, opts.maxBytes ?? DEFAULT_MAX_BLOB, where);
     const actual = digestWithAlgorithmOf(digest, bytes);
     if (actual !== digest) throw new SignetError('MALFORMED', `${where}: the registry sent content with digest ${actual}`);
     return bytes;
@@ -435,7 +435,7 @@ export class RegistryClient {
       seen.add(path);
       const res = await this.transport.request({ registry: repo.registry, method: 'GET', path, scopes: this.pull(repo) });
       const what = `tag list of ${repositoryName(repo)}`;
-      const doc = parseJson(await readBounded(res, this.maxManifestBytes, what), what);
+      const doc = parseJson(await readLimited(res, this.maxManifestBytes, what), what);
       if (!doc || typeof doc !== 'object' || (doc.tags !== null && doc.tags !== undefined && !Array.isArray(doc.tags))) {
         throw new SignetError('MALFORMED', `${what} has no "tags" array`);
       }
@@ -483,7 +483,7 @@ export class RegistryClient {
         return undefined;
       }
       const what = `referrers of ${repositoryName(repo)}@${subjectDigest}`;
-      out.push(...indexManifests(parseJson(await readBounded(res, this.maxManifestBytes, what), what), what));
+      out.push(...indexManifests(parseJson(await readLimited(res, this.maxManifestBytes, what), what), what));
       path = nextLink(res);
     }
     return out;

@@ -76,8 +76,6 @@ export class RegistryHttpError extends SignetError {
   }
 }
 
-const networkCode = errorCode;
-
 /**
  * Failures worth another attempt: the connection was refused, reset or dropped, or DNS failed for the
  * moment. Not: timeouts (the wait would repeat), TLS failures, redirect loops, malformed answers.
@@ -97,7 +95,7 @@ const RETRY_CODES = new Set([
 ]);
 
 function retryable(e: unknown): boolean {
-  return !isTimeout(e) && RETRY_CODES.has(networkCode(e));
+  return !isTimeout(e) && RETRY_CODES.has(errorCode(e));
 }
 
 /** The TLS handshake met a server speaking plain HTTP (OpenSSL's errors for an HTTP answer to a ClientHello). */
@@ -148,9 +146,6 @@ function parseRetryAfter(v: string | null): number | undefined {
   const t = Date.parse(v);
   return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
 }
-
-/** Read a body, refusing to hold more than `max` bytes (Content-Length checked first, the stream cut at the cap). */
-export const readBounded = readLimited;
 
 async function discard(res: Response): Promise<void> {
   await res.body?.cancel().catch(() => {});
@@ -215,7 +210,7 @@ export class Transport {
         res = await httpFetch(url, { ...init, method, redirect: 'follow', ...(await this.fetchOptions()) }, net);
       } catch (e) {
         if (isTimeout(e)) throw e;
-        const code = networkCode(e);
+        const code = errorCode(e);
         if (CERT_ERRORS.test(code)) {
           throw new SignetError(
             'NETWORK',
@@ -275,7 +270,7 @@ export class Transport {
     try {
       res = await this.fetchWithRetry(`${base}/v2/`, { headers }, 'GET', mayUseHttp ? 0 : this.retry.retries);
     } catch (e) {
-      const code = networkCode((e as SignetError).cause);
+      const code = errorCode((e as SignetError).cause);
       // Plain http only for a server that failed TLS outright; not after a timeout or a certificate problem.
       if (!mayUseHttp || isTimeout(e) || CERT_ERRORS.test(code) || /certificate not trusted/.test((e as Error).message)) throw e;
       base = `http://${registry}`;
@@ -374,7 +369,7 @@ export class Transport {
         [],
       );
     }
-    const body = await readBounded(res, 1024 * 1024, `token response from ${displayUrl(url.toString())}`);
+    const body = await readLimited(res, 1024 * 1024, `token response from ${displayUrl(url.toString())}`);
     if (res.status < 200 || res.status >= 300) {
       throw new RegistryHttpError('REGISTRY_AUTH', `${shown}: ${res.status} token request failed: ${oneLine(body.toString('utf8'), 120)}`, res.status, []);
     }
@@ -433,7 +428,7 @@ export class Transport {
   async errorFor(method: string, url: string, res: Response, registry: string): Promise<RegistryHttpError> {
     let text = '';
     try {
-      text = (await readBounded(res, ERROR_BODY_LIMIT, 'error body')).toString('utf8');
+      text = (await readLimited(res, ERROR_BODY_LIMIT, 'error body')).toString('utf8');
     } catch {
       text = '';
     }
