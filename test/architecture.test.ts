@@ -119,7 +119,8 @@ const LAYERS: Record<string, string[] | '*'> = {
   cli: '*',
   index: '*', // the package entry point re-exports the public API
   conformance: ['sigstore', 'keys', 'fsutil'],
-  cosign: ['sigstore', 'oci', 'keys', 'fsutil'],
+  cosign: ['sigstore', 'oci', 'keys', 'policy', 'fsutil'],
+  policy: ['fsutil'],
   server: ['rekor', 'sigstore', 'tlog', 'keys', 'native', 'batching', 'fsutil'],
   rekor: ['sigstore', 'tlog', 'keys', 'native', 'batching'],
   sigstore: ['tlog', 'keys', 'fsutil', 'net'],

@@ -74,7 +74,7 @@ export async function attestBlob(statement: Buffer, o: AttestBlobOptions): Promi
 
 async function attestBlobWithKey(statement: Buffer, signer: Signer, tlog: TlogTarget | undefined, newBundleFormat: boolean): Promise<BlobAttestation> {
   checkBlobTlog(tlog, newBundleFormat);
-  const envelope = signDsse(signer, IN_TOTO_PAYLOAD_TYPE, statement);
+  const envelope = await signDsse(signer, IN_TOTO_PAYLOAD_TYPE, statement);
   const signature = envelope.signatures[0]!.sig;
   const envelopeJson = envelopeToJSON(envelope);
 

@@ -67,7 +67,7 @@ export async function signBlob(data: Buffer, o: SignBlobOptions): Promise<BlobSi
   checkBlobTlog(tlog, newBundleFormat);
   const hashAlg = messageDigestAlg(signer.publicKey);
   const digest = createHash(hashAlg).update(data).digest();
-  const signature = signer.sign(data);
+  const signature = await signer.sign(data);
 
   // Log first: when the upload fails, nothing is returned to be written.
   let tlogEntries: TlogEntryJSON[] = [];

@@ -148,7 +148,7 @@ async function prepareBundle(opts: SignImagesOptions, target: Target): Promise<P
     throw new SignetError('USAGE', `cannot sign ${target.subject.digest}: only sha256 image digests can be signed`);
   }
   const statement = buildImageStatement(hex, opts.annotations ?? {});
-  const envelope = signDsse(opts.signer, IN_TOTO_PAYLOAD_TYPE, statement);
+  const envelope = await signDsse(opts.signer, IN_TOTO_PAYLOAD_TYPE, statement);
   if (opts.keyless) {
     const signature = envelope.signatures[0]!.sig;
     const ev = await timestampAndLog(opts.keyless, signature, { kind: 'dsse', envelopeJson: envelopeToJSON(envelope).toString('utf8'), pae: pae(envelope.payloadType, envelope.payload) });
@@ -183,7 +183,7 @@ async function pushBundle(client: RegistryClient, p: Extract<Prepared, { kind: '
 
 async function prepareLegacy(opts: SignImagesOptions, target: Target): Promise<Prepared> {
   const payload = simpleSigningPayload(repositoryName(target.image), target.subject.digest, opts.annotations);
-  const signature = opts.signer.sign(payload);
+  const signature = await opts.signer.sign(payload);
   const annotations: Record<string, string> = { [ANNOTATION.signature]: signature.toString('base64') };
   if (opts.keyless) {
     const ks = opts.keyless;

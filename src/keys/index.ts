@@ -4,6 +4,7 @@ export {
   type HashAlg,
   type PublicKeyInfo,
   type Signer,
+  type LocalSigner,
   type GeneratedKeyPair,
   RSA_MIN_BITS,
   RSA_MAX_BITS,

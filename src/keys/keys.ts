@@ -35,9 +35,18 @@ export interface PublicKeyInfo {
   hint: string;
 }
 
+/**
+ * Signs with a private key wherever it lives. `sign` may answer later: keys in an HSM or behind a
+ * key-service plug-in sign outside this process, so every caller awaits it.
+ */
 export interface Signer {
   readonly publicKey: PublicKeyInfo;
   /** DER ECDSA, PKCS#1 v1.5 or raw Ed25519 signature over `data`, hashed with `publicKey.hash`. */
+  sign(data: Uint8Array): Buffer | Promise<Buffer>;
+}
+
+/** A signer whose key is in this process: it answers at once. */
+export interface LocalSigner extends Signer {
   sign(data: Uint8Array): Buffer;
 }
 
@@ -144,7 +153,7 @@ export function parsePublicKey(input: string | Buffer): PublicKeyInfo {
   return publicKeyInfo(loadPublicKeyObject(input));
 }
 
-class KeySigner implements Signer {
+class KeySigner implements LocalSigner {
   readonly publicKey: PublicKeyInfo;
   readonly #key: KeyObject;
   constructor(key: KeyObject) {
@@ -156,7 +165,7 @@ class KeySigner implements Signer {
   }
 }
 
-export function signerFromPrivateKey(key: KeyObject): Signer {
+export function signerFromPrivateKey(key: KeyObject): LocalSigner {
   if (key.type !== 'private') throw new SignetError('KEY_FORMAT', 'a signer needs a private key');
   return new KeySigner(key);
 }

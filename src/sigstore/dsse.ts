@@ -3,7 +3,7 @@
  * the envelope that carries payload and signatures. Payload bytes are kept exactly as signed.
  */
 import { SignetError } from '../errors.js';
-import type { Signer } from '../keys/index.js';
+import type { LocalSigner, Signer } from '../keys/index.js';
 import { decodeBase64Strict } from './encoding.js';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
@@ -29,9 +29,12 @@ export function pae(payloadType: string, payload: Uint8Array): Buffer {
 }
 
 /** Sign `payload` as a DSSE envelope with one signature and no key id (what sigstore-go puts in bundles). */
-export function signDsse(signer: Signer, payloadType: string, payload: Buffer): DsseEnvelope {
+export function signDsse(signer: LocalSigner, payloadType: string, payload: Buffer): DsseEnvelope;
+export function signDsse(signer: Signer, payloadType: string, payload: Buffer): DsseEnvelope | Promise<DsseEnvelope>;
+export function signDsse(signer: Signer, payloadType: string, payload: Buffer): DsseEnvelope | Promise<DsseEnvelope> {
+  const envelope = (sig: Buffer): DsseEnvelope => ({ payloadType, payload, signatures: [{ sig }] });
   const sig = signer.sign(pae(payloadType, payload));
-  return { payloadType, payload, signatures: [{ sig }] };
+  return sig instanceof Promise ? sig.then(envelope) : envelope(sig);
 }
 
 /**

@@ -141,7 +141,7 @@ export async function requestCertificate(caUrl: string, opts: CertificateRequest
     credentials: { oidcIdentityToken: opts.token },
     publicKeyRequest: {
       publicKey: { algorithm: ALGORITHM[pub.kind], content: pub.pem },
-      proofOfPossession: opts.signer.sign(Buffer.from(challenge, 'utf8')).toString('base64'),
+      proofOfPossession: (await opts.signer.sign(Buffer.from(challenge, 'utf8'))).toString('base64'),
     },
   };
   const body = JSON.stringify(request);

@@ -144,7 +144,7 @@ export interface KeylessBlobSignature extends SignatureEvidence {
 export async function signBlobKeyless(ks: KeylessSigner, data: Buffer): Promise<KeylessBlobSignature> {
   const hashAlg: HashAlg = ks.signer.publicKey.hash ?? 'sha512';
   const digest = createHash(hashAlg).update(data).digest();
-  const signature = ks.signer.sign(data);
+  const signature = await ks.signer.sign(data);
   const evidence = await timestampAndLog(ks, signature, { kind: 'digest', hashAlg, digest });
   const bundle = buildMessageSignatureBundle({
     digest,
@@ -191,7 +191,7 @@ export async function prepareKeyless(o: KeylessSetup): Promise<KeylessSigner> {
 
 /** Sign a DSSE payload (an in-toto statement) into a bundle carrying the certificate, log entries and timestamps. */
 export async function signDsseKeyless(ks: KeylessSigner, payloadType: string, payload: Buffer): Promise<{ bundle: Buffer; envelope: DsseEnvelope } & SignatureEvidence> {
-  const envelope = signDsse(ks.signer, payloadType, payload);
+  const envelope = await signDsse(ks.signer, payloadType, payload);
   const signature = envelope.signatures[0]!.sig;
   const evidence = await timestampAndLog(ks, signature, { kind: 'dsse', envelopeJson: envelopeToJSON(envelope).toString('utf8'), pae: pae(envelope.payloadType, envelope.payload) });
   const bundle = buildDsseBundle({ envelope, certificate: ks.certificate, tlogEntries: evidence.tlogEntries, rfc3161Timestamps: evidence.timestamps });

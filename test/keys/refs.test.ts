@@ -56,7 +56,7 @@ describe('key references', () => {
     const s2 = await loadSigner('env://SIGNET_TEST_KEY', getPw);
     assert.equal(asked, 2);
     const msg = Buffer.from('m');
-    assert.ok(verifySignature(s2.publicKey, msg, s1.sign(msg)));
+    assert.ok(verifySignature(s2.publicKey, msg, await s1.sign(msg)));
     assert.equal(s1.publicKey.hint, publicKeyInfo(privateKey).hint);
   });
 

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { isSignetError } from '../../src/errors.js';
-import { generateKeyPair, publicKeyInfo, signerFromPrivateKey, type KeyKind, type Signer } from '../../src/keys/index.js';
+import { generateKeyPair, publicKeyInfo, signerFromPrivateKey, type KeyKind, type LocalSigner } from '../../src/keys/index.js';
 import {
   buildDsseBundle,
   buildImageStatement,
@@ -20,14 +20,14 @@ import {
 
 const fails = (re: RegExp) => (e: unknown) => isSignetError(e, 'VERIFICATION') && re.test((e as Error).message);
 
-const signers = new Map<KeyKind, Signer>();
-function signerFor(kind: KeyKind): Signer {
+const signers = new Map<KeyKind, LocalSigner>();
+function signerFor(kind: KeyKind): LocalSigner {
   if (!signers.has(kind)) signers.set(kind, signerFromPrivateKey(generateKeyPair(kind, { rsaBits: 2048 }).privateKey));
   return signers.get(kind)!;
 }
 const other = publicKeyInfo(generateKeyPair('ecdsa-p256').publicKey);
 
-function signBlob(s: Signer, data: Buffer): Buffer {
+function signBlob(s: LocalSigner, data: Buffer): Buffer {
   const hashAlg: HashAlg = s.publicKey.hash ?? 'sha512';
   return buildMessageSignatureBundle({ digest: createHash(hashAlg).update(data).digest(), hashAlg, signature: s.sign(data), publicKeyHint: s.publicKey.hint });
 }
