@@ -18,6 +18,7 @@ const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['serve'], load: async () => (await import('./serve.js')).registerServe },
   { commands: ['initialize', 'trusted-root', 'signing-config'], load: async () => (await import('./trust.js')).registerTrustCommands },
   { commands: ['version'], load: async () => (await import('./version.js')).registerVersion },
+  { commands: ['witness'], load: async () => (await import('./witness.js')).registerWitness },
   { commands: ['dev'], load: async () => (await import('./dev.js')).registerDevCommands },
 ];
 

@@ -37,7 +37,7 @@ interface ServeFlags {
 }
 
 /** A private key from a PEM file: plain PKCS#8/SEC1/PKCS#1, or cosign's encrypted format (COSIGN_PASSWORD). */
-async function loadKeyFile(path: string, what: string): Promise<KeyObject> {
+export async function loadKeyFile(path: string, what: string): Promise<KeyObject> {
   let text: string;
   try {
     text = await fs.readFile(path, 'utf8');
