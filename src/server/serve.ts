@@ -16,6 +16,7 @@ import { noteKeyHash } from '../tlog/index.js';
 import { type CertificateAuthority, type TokenVerifier, type TrustedRootCertificateAuthority, createCa } from './ca/index.js';
 import { Metrics, Router, createHttpServer } from './http/server.js';
 import { registerRekorRoutes } from './http/rekor.js';
+import { CheckpointCosigning, type WitnessEndpoint } from './witness/cosigning.js';
 import { mountServiceRoutes } from './http/services.js';
 import { isLoopbackAddress } from './routes.js';
 import { ecdsaBackend } from '../rekor/ecdsa.js';
@@ -86,6 +87,18 @@ export interface StartServerOptions {
   requestTimeoutMs?: number;
   /** Request log sink; false silences it (tests). Default stderr. */
   requestLog?: { write(line: string): unknown } | false;
+  /** Witnesses that cosign the log's checkpoints (serve --witness URL,VKEY). */
+  witnesses?: WitnessEndpoint[];
+  /**
+   * With witnesses: cosignatures a checkpoint needs to be published (default 1), and whether a write's
+   * answer waits for such a checkpoint covering its entry (serve --witness-quorum N sets both).
+   */
+  witnessQuorum?: number;
+  waitForWitnesses?: boolean;
+  /** Time between cosigning rounds while no write waits (default 1 s). */
+  witnessIntervalMs?: number;
+  /** Where cosigning problems are reported (default stderr). */
+  warn?: (line: string) => void;
 }
 
 export interface RunningServer {
@@ -274,11 +287,15 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
   let entryVerifier: ReturnType<typeof verifierPool> | undefined;
   let log: TransparencyLog | undefined;
+  let cosigning: CheckpointCosigning | undefined;
   const closeAll = async (): Promise<void> => {
+    // Writes waiting for witnesses are answered (503) first, so that closing does not wait out their timeout.
+    const cosigned = cosigning?.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // close() waits for in-flight requests; idle keep-alive sockets are dropped right away.
     server.closeIdleConnections();
     await closed;
+    await cosigned;
     await entryVerifier?.close();
     await log?.close();
   };
@@ -326,7 +343,21 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       opts.verifyWorkers === undefined && ecdsaBackend.name === 'native'
         ? threadPoolVerifier({ signingKey: openedLog.signingKey, ...(opts.poolNice !== undefined ? { poolNice: opts.poolNice } : {}) })
         : verifierPool(opts.verifyWorkers, { signingKey: openedLog.signingKey });
-    registerRekorRoutes(router, openedLog, { metrics, verifier: entryVerifier });
+    if (opts.witnesses && opts.witnesses.length > 0) {
+      cosigning = new CheckpointCosigning(openedLog, opts.witnesses, {
+        quorum: opts.witnessQuorum ?? 1,
+        ...(opts.witnessIntervalMs !== undefined ? { intervalMs: opts.witnessIntervalMs } : {}),
+        warn: opts.warn ?? ((line) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg: line })}\n`)),
+      });
+      const c = cosigning;
+      metrics.addGauge({ name: 'signet_witness_cosigned_size', help: 'Tree size of the newest checkpoint cosigned by a quorum of witnesses.', type: 'gauge', value: () => c.metrics().cosignedSize });
+      metrics.addGauge({ name: 'signet_witness_failures_total', help: 'Witness requests that failed.', type: 'counter', value: () => c.metrics().failures });
+    }
+    registerRekorRoutes(router, openedLog, {
+      metrics,
+      verifier: entryVerifier,
+      ...(cosigning ? { witnesses: { latest: () => cosigning!.latest(), waitFor: (n: number) => cosigning!.waitFor(n), waitForQuorum: !!opts.waitForWitnesses } } : {}),
+    });
     mountServiceRoutes(router, ca.routes);
     mountServiceRoutes(router, tsa.routes());
 
@@ -351,6 +382,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     throw e;
   }
   markReady();
+  cosigning?.start();
 
   let closing: Promise<void> | undefined;
   return {

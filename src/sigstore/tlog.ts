@@ -11,6 +11,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { decodePemBlocks } from '../keys/pem.js';
 import { leafHash, parseNote, verifyCheckpoint, verifyInclusion, verifySET, type NoteVerifier } from '../tlog/index.js';
+import { checkWitnessPolicy, type WitnessPolicy } from '../tlog/witness-policy.js';
 import { parsedEntryBody, type ParsedBundle, type TlogEntryJSON } from './bundle.js';
 import { pae } from './dsse.js';
 import { decodeBase64Strict, type HashAlg } from './encoding.js';
@@ -45,6 +46,8 @@ export interface VerifiedTlogEntry {
   version: string;
   /** Which of the log's statements were checked. */
   checked: Array<'inclusionPromise' | 'inclusionProof'>;
+  /** The signed checkpoint of the verified inclusion proof (witness cosignatures, if any, included). */
+  checkpoint?: string;
 }
 
 function fail(msg: string): never {
@@ -312,15 +315,17 @@ function verifyProofsOf(entry: TlogEntryJSON, root: TrustedRoot, { body, doc }: 
     checked.push('inclusionPromise');
   }
   const proof = entry.inclusionProof;
+  let checkpoint: string | undefined;
   if (proof !== undefined && proof !== null) {
-    verifyProof(proof, body, log);
+    checkpoint = verifyProof(proof, body, log);
     checked.push('inclusionProof');
   }
   if (checked.length === 0) fail('log entry has neither an inclusion promise nor an inclusion proof');
-  return { log, logIndex, ...(integratedTime ? { integratedTime } : {}), kind: kindVersion.kind, version: kindVersion.version, checked };
+  return { log, logIndex, ...(integratedTime ? { integratedTime } : {}), kind: kindVersion.kind, version: kindVersion.version, checked, ...(checkpoint ? { checkpoint } : {}) };
 }
 
-function verifyProof(proof: NonNullable<TlogEntryJSON['inclusionProof']>, body: Buffer, log: TrustedLog): void {
+/** Verifies the inclusion proof and its checkpoint; returns the checkpoint note. */
+function verifyProof(proof: NonNullable<TlogEntryJSON['inclusionProof']>, body: Buffer, log: TrustedLog): string {
   if (!isObj(proof)) fail('log entry inclusionProof is not an object');
   const index = int(proof.logIndex ?? 0, 'inclusionProof.logIndex')!;
   const size = int(proof.treeSize, 'inclusionProof.treeSize')!;
@@ -340,6 +345,21 @@ function verifyProof(proof: NonNullable<TlogEntryJSON['inclusionProof']>, body: 
   const cp = verifyCheckpointWithLog(envelope, log);
   if (cp.size !== size) fail(`checkpoint is for tree size ${cp.size}, but the inclusion proof is for ${size}`);
   if (!Buffer.from(cp.rootHash).equals(rootHash)) fail('checkpoint root hash does not match the inclusion proof root hash');
+  return envelope;
+}
+
+/**
+ * The witness policy over verified entries: each must carry a checkpoint whose cosignatures meet the
+ * policy's quorum (an entry with only a SET has no checkpoint to cosign).
+ */
+export function checkEntriesWitnessed(entries: readonly VerifiedTlogEntry[], policy: WitnessPolicy): void {
+  for (const e of entries) {
+    if (!e.checkpoint) fail(`log entry ${e.logIndex} has no inclusion proof with a checkpoint, so no witness cosignatures: the witness policy cannot be met`);
+    const r = checkWitnessPolicy(e.checkpoint, policy);
+    if (!r.ok) {
+      fail(`the checkpoint of log entry ${e.logIndex} is cosigned by ${r.cosignedBy.length ? r.cosignedBy.join(', ') : 'no witness of the policy'}; the witness policy's quorum ${policy.quorum ?? ''} is not met`);
+    }
+  }
 }
 
 /**

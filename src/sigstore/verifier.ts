@@ -37,7 +37,8 @@ import { certificateIdentity, checkIdentity, validateIdentityPolicy, type Fulcio
 import { parseStatement } from './intoto.js';
 import { ctLogsFromTrustedRoot, verifySct, type CtLog } from './sct.js';
 import { verifyTimestamp, type TimestampAuthority } from './timestamp-verify.js';
-import { verifyTlogEntry, type SignedMaterial, type VerifiedTlogEntry } from './tlog.js';
+import { checkEntriesWitnessed, verifyTlogEntry, type SignedMaterial, type VerifiedTlogEntry } from './tlog.js';
+import type { WitnessPolicy } from '../tlog/witness-policy.js';
 import type { TrustedRoot } from './trustedroot.js';
 import { artifactDigest, checkSubjects, type Artifact } from './verify.js';
 
@@ -72,6 +73,8 @@ export interface VerifyPolicy {
   now?: Date;
   /** Leave RFC 3161 timestamps unchecked (only for callers that establish time elsewhere). */
   ignoreTimestamps?: boolean;
+  /** --witness-policy: every verified log entry's checkpoint must be cosigned by this quorum of witnesses. */
+  witnessPolicy?: WitnessPolicy;
 }
 
 export interface VerifiedTimestamp {
@@ -281,6 +284,10 @@ export function verifyBundle(bundle: ParsedBundle, artifact: Artifact | undefine
       fail('TLOG', bundle.tlogEntries.length === 0
         ? 'transparency log: the bundle has no transparency log entry'
         : `transparency log: ${verifiedEntries.length} entries verified, ${tlogThreshold} required`);
+    }
+    if (policy.witnessPolicy) {
+      const wp = policy.witnessPolicy;
+      check('transparency log', 'TLOG', () => checkEntriesWitnessed(verifiedEntries, wp));
     }
   }
   if (!policy.ignoreTimestamps) bundle.rfc3161Timestamps.forEach((ts, i) => {

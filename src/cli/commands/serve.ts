@@ -14,6 +14,7 @@ import { loadOidcConfig } from '../../server/oidc/index.js';
 import { DEFAULT_POOL_NICE } from '../../server/http/verify-pool.js';
 import { defaultMaxConnections, descriptorLimit } from '../../server/http/limits.js';
 import { startServer } from '../../server/serve.js';
+import { parseWitnessFlag } from '../../server/witness/cosigning.js';
 import { examples, parseBool, ui } from '../common.js';
 import { readPassword } from '../password.js';
 
@@ -34,6 +35,8 @@ interface ServeFlags {
   tsaChain?: string;
   rekorApiVersion: string;
   poolNice: string;
+  witness?: string[];
+  witnessQuorum?: string;
 }
 
 /** A private key from a PEM file: plain PKCS#8/SEC1/PKCS#1, or cosign's encrypted format (COSIGN_PASSWORD). */
@@ -149,6 +152,18 @@ export function registerServe(program: Command): void {
         .default(String(DEFAULT_POOL_NICE))
         .env('SIGNET_POOL_NICE'),
     )
+    .addOption(
+      new Option(
+        '--witness <url,vkey>',
+        'a C2SP witness that cosigns the log\'s checkpoints (repeatable): its URL and its cosignature/v1 key (signet witness --print-vkey). The checkpoint served at /api/v2/checkpoint is then the newest one a witness cosigned, with the cosignature lines',
+      ).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
+    )
+    .addOption(
+      new Option(
+        '--witness-quorum <n>',
+        'make every write wait until a checkpoint covering it is cosigned by N of the --witness witnesses, and answer with that checkpoint (bundles then carry the cosignatures); off by default: it adds a witness round trip to each write (503 after 30 s without a quorum; the entry stays in the log)',
+      ).env('SIGNET_WITNESS_QUORUM'),
+    )
     .action(async (flags: ServeFlags) => {
       if (!flags.dataDir) throw new SignetError('USAGE', 'serve needs --data-dir DIR');
       pair(flags.caKey, flags.caCert, '--ca-key', '--ca-cert');
@@ -160,6 +175,13 @@ export function registerServe(program: Command): void {
           throw new SignetError('USAGE', `--max-connections must be a positive integer, got "${flags.maxConnections}"`);
         }
         maxConnections = Number(flags.maxConnections);
+      }
+      const witnesses = (flags.witness ?? []).map(parseWitnessFlag);
+      let witnessQuorum: number | undefined;
+      if (flags.witnessQuorum !== undefined) {
+        if (!/^[0-9]{1,3}$/.test(flags.witnessQuorum) || Number(flags.witnessQuorum) < 1) throw new SignetError('USAGE', `--witness-quorum must be a positive integer, got "${flags.witnessQuorum}"`);
+        witnessQuorum = Number(flags.witnessQuorum);
+        if (witnessQuorum > witnesses.length) throw new SignetError('USAGE', `--witness-quorum ${witnessQuorum} needs at least that many --witness flags (got ${witnesses.length})`);
       }
       if (flags.devOidcInsecureAnyAddress && !flags.devOidc) throw new SignetError('USAGE', '--dev-oidc-insecure-any-address needs --dev-oidc');
       const logKey = flags.logKey ? await loadKeyFile(flags.logKey, 'log key') : undefined;
@@ -183,6 +205,7 @@ export function registerServe(program: Command): void {
         ...(tsaKey && tsaChain ? { tsaKey, tsaChain } : {}),
         rekorApiVersion: flags.rekorApiVersion === '2' ? 2 : 1,
         poolNice: Number(flags.poolNice),
+        ...(witnesses.length > 0 ? { witnesses, witnessQuorum: witnessQuorum ?? 1, waitForWitnesses: witnessQuorum !== undefined } : {}),
       });
       ui.out(`Listening on ${srv.url}\nTrusted root: ${srv.trustedRootPath}\nSigning config: ${srv.signingConfigPath}\n`);
       if (srv.devIssuer && flags.devOidcInsecureAnyAddress) {
@@ -216,5 +239,6 @@ export function registerServe(program: Command): void {
     'signet serve --data-dir ./node1 --storage postgres://signet:secret@db.internal/signet --listen :3000',
     'signet serve --data-dir ./sig --ca-key ca.key --ca-cert ca-chain.pem --tsa-key tsa.key --tsa-chain tsa-chain.pem --oidc-issuers issuers.json',
     'signet sign-blob --signing-config /var/lib/signet/signing_config.json --bundle out.sigstore.json artifact.bin',
+    'signet serve --data-dir ./log --witness http://127.0.0.1:3100,witness.example.com/w1+6a2b3c4d+BHx... --witness-quorum 1',
   ]);
 }

@@ -50,6 +50,11 @@ export interface RekorRoutesOptions {
   metrics?: Metrics;
   /** Where submissions are parsed and signature-checked; default: on the event loop. */
   verifier?: EntryVerifier;
+  /**
+   * Witness cosigning (`serve --witness`): the published checkpoint is the newest cosigned one, answers
+   * carry it when it covers their entry, and with `waitForQuorum` a write's answer waits for one that does.
+   */
+  witnesses?: { latest(): SignedCheckpoint | undefined; waitFor(size: number): Promise<SignedCheckpoint>; waitForQuorum: boolean };
 }
 
 export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: RekorRoutesOptions = {}): void {
@@ -59,6 +64,20 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   const publicKeyPem = log.publicKey.export({ format: 'pem', type: 'spki' }).toString();
   const treeIdDecimal = log.treeId.toString();
   const verifier = opts.verifier ?? inlineVerifier();
+
+  const witnesses = opts.witnesses;
+  /** The checkpoint an answer about entry `index` carries: a cosigned one where there is one that covers it. */
+  async function answerCheckpoint(index: number, live: SignedCheckpoint, write: boolean): Promise<SignedCheckpoint> {
+    if (!witnesses) return live;
+    const cosigned = witnesses.latest();
+    if (cosigned && cosigned.size > index) return cosigned;
+    if (!write || !witnesses.waitForQuorum) return live;
+    try {
+      return await witnesses.waitFor(index + 1);
+    } catch (e) {
+      throw new HttpError(503, (e as Error).message);
+    }
+  }
 
   async function proofAt(index: number, cp: SignedCheckpoint): Promise<{ treeSize: number; rootHash: Buffer; hashes: Buffer[]; checkpoint: string }> {
     const hashes = await log.inclusionProof(index, cp.size);
@@ -70,9 +89,9 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
    * the event loop when the verifier can sign (thread pool or workers): buildV1LogEntry signs
    * synchronously, so the payload it asks to sign is captured, signed elsewhere, and put in place.
    */
-  async function v1Entry(e: StoredEntry, cp?: SignedCheckpoint): Promise<ReturnType<typeof buildV1LogEntry>> {
+  async function v1Entry(e: StoredEntry, cp?: SignedCheckpoint, write = false): Promise<ReturnType<typeof buildV1LogEntry>> {
     // The checkpoint is fetched after the entry so that it always covers it.
-    const checkpoint = cp ?? (await log.checkpoint());
+    const checkpoint = await answerCheckpoint(e.index, cp ?? (await log.checkpoint()), write);
     const proof = await proofAt(e.index, checkpoint);
     if (!verifier.sign) return buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: (d) => log.sign(d) });
     let payload: Buffer | undefined;
@@ -110,7 +129,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     if (r.status === 'duplicate') {
       throw new HttpError(409, `an equivalent entry already exists in the transparency log with UUID ${id.slice(16)}`, { location: entryUrl(ctx, id) });
     }
-    return json(201, await v1Entry(r.entry, r.checkpoint), { etag: id, location: entryUrl(ctx, id) });
+    return json(201, await v1Entry(r.entry, r.checkpoint, true), { etag: id, location: entryUrl(ctx, id) });
   });
 
   router.add('GET', '/api/v1/log/entries/{entryUUID}', /^\/api\/v1\/log\/entries\/(?<id>[^/]+)$/, async (ctx) => {
@@ -266,11 +285,13 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
       throw new HttpError(409, `an equivalent entry already exists in the transparency log at index ${r.entry.index}`, { 'x-log-index': String(r.entry.index) });
     }
     const { kind, apiVersion } = bodyKind(r.entry.body);
-    return json(201, buildV2TransparencyLogEntry({ keyId: v2KeyId, kind, version: apiVersion, entry: r.entry, proof: await proofAt(r.entry.index, r.checkpoint) }));
+    const cp = await answerCheckpoint(r.entry.index, r.checkpoint, true);
+    return json(201, buildV2TransparencyLogEntry({ keyId: v2KeyId, kind, version: apiVersion, entry: r.entry, proof: await proofAt(r.entry.index, cp) }));
   });
 
   router.add('GET', '/api/v2/checkpoint', '/api/v2/checkpoint', async () => {
-    const cp = await log.checkpoint();
+    // With witnesses the published checkpoint is the newest one they cosigned (the log's own until then).
+    const cp = witnesses?.latest() ?? (await log.checkpoint());
     return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' }, body: cp.note };
   });
 
