@@ -4,9 +4,10 @@
  * What counts, as BuildKit reads a Dockerfile: every `FROM` (its `--platform=` and other flags read
  * aside, `AS name` recorded as a stage) and every `COPY --from=` naming an image rather than a stage.
  * A `FROM` or `--from` naming an earlier stage (by name or index) and `scratch` are not images. Variables
- * in those references are expanded from the `ARG`s declared before the first `FROM` (the only ones a
- * `FROM` can see); as in cosign, whose only source is the environment, an environment variable of the
- * same name overrides the default, and an undeclared variable is taken from the environment or refused.
+ * in a `FROM` are expanded from the `ARG`s declared before the first `FROM` (the only ones it can see);
+ * in a `COPY --from`, from the ARGs its stage declares (`ARG NAME` brings a global one in). As in cosign,
+ * whose only source is the environment, an environment variable of the same name overrides a default,
+ * and an undeclared variable is taken from the environment or refused.
  * Logical lines follow the Dockerfile grammar: the `# escape=` directive, continuation lines, comment
  * lines (also inside a continuation) and here-documents, whose bodies are not instructions.
  */
@@ -150,6 +151,9 @@ function need(name: string, value: string | undefined, where: string): string {
 export function dockerfileImages(source: string, env: Record<string, string | undefined> = {}): DockerfileImages {
   const args = new Map<string, string | undefined>();
   const lookup = (name: string): string | undefined => env[name] ?? args.get(name);
+  /** ARGs of the current stage: a global one is visible only when the stage declares it again (`ARG NAME`). */
+  let stageArgs = new Map<string, string | undefined>();
+  const stageLookup = (name: string): string | undefined => env[name] ?? stageArgs.get(name);
   const images: DockerfileImage[] = [];
   const skipped: DockerfileImages['skipped'] = [];
   /** Stage name (lowercase) or index → what the stage starts from (an image, or undefined for scratch). */
@@ -161,15 +165,17 @@ export function dockerfileImages(source: string, env: Record<string, string | un
     const [keyword, ...rest] = words(text);
     const instr = keyword!.toUpperCase();
     const where = `Dockerfile line ${line}`;
-    if (instr === 'ARG' && !sawFrom) {
+    if (instr === 'ARG') {
       for (const decl of rest) {
         const eq = decl.indexOf('=');
         const name = eq < 0 ? decl : decl.slice(0, eq);
         const value = eq < 0 ? undefined : unquote(decl.slice(eq + 1));
-        args.set(name, value === undefined ? undefined : expandDockerfileVars(value, lookup, where));
+        if (!sawFrom) args.set(name, value === undefined ? undefined : expandDockerfileVars(value, lookup, where));
+        else stageArgs.set(name, value === undefined ? args.get(name) : expandDockerfileVars(value, stageLookup, where));
       }
     } else if (instr === 'FROM') {
       sawFrom = true;
+      stageArgs = new Map();
       const flags = rest.filter((w) => w.startsWith('--'));
       const operands = rest.filter((w) => !w.startsWith('--'));
       if (operands.length !== 1 && !(operands.length === 3 && operands[1]!.toUpperCase() === 'AS')) {
@@ -196,7 +202,7 @@ export function dockerfileImages(source: string, env: Record<string, string | un
     } else if (instr === 'COPY') {
       const from = rest.find((w) => /^--from=/i.test(w));
       if (!from) continue;
-      const ref = expandDockerfileVars(unquote(from.slice('--from='.length)), lookup, where);
+      const ref = expandDockerfileVars(unquote(from.slice('--from='.length)), stageLookup, where);
       if (stages.has(ref.toLowerCase())) {
         skipped.push({ line, text: from, reason: `"${ref}" is an earlier stage` });
         continue;

@@ -87,6 +87,8 @@ describe('dockerfile verify', () => {
         'FROM build AS test',
         'RUN make test',
         'FROM ${REGISTRY}/${RUNTIME}:$TAG AS runtime',
+        'ARG REGISTRY',
+        'ARG TAG',
         'COPY --from=build /out /app',
         'COPY --from=${REGISTRY}/base/wrong:${TAG} /bin/tool /usr/bin/tool',
         'FROM scratch AS empty',
@@ -118,9 +120,9 @@ describe('dockerfile verify', () => {
     );
     assert.equal(by['base/signed:v1']!.signatures, 1);
     assert.deepEqual(by['base/signed:v1']!.locations, ['line 5 FROM (stage build) --platform=$BUILDPLATFORM']);
-    assert.deepEqual(by['base/wrong:v1']!.locations, ['line 13 COPY --from']);
+    assert.deepEqual(by['base/wrong:v1']!.locations, ['line 15 COPY --from']);
     assert.match(r.stderr, /line 9: "build" is an earlier stage, skipped/);
-    assert.match(r.stderr, /line 14: scratch is an empty base, not an image, skipped/);
+    assert.match(r.stderr, /line 16: scratch is an empty base, not an image, skipped/);
     assert.match(r.stderr, /^Error: 2 of 4 images in .*Dockerfile failed verification; the worst: .*base\/wrong:v1: /m);
     assert.doesNotMatch(r.stdout + r.stderr, /not-an-instruction/, 'a heredoc body is not read as instructions');
   });

@@ -53,6 +53,11 @@ describe('dockerfileImages', () => {
     assert.deepEqual(refs('FROM gcr.io/${TEST_IMAGE_REPO_PATH}/one', { TEST_IMAGE_REPO_PATH: 'env/repo' }), ['gcr.io/env/repo/one'], "cosign's rule: undeclared variables come from the environment");
     throwsCode(() => dockerfileImages('ARG BASE\nFROM $BASE'), 'USAGE', /\$BASE has no value/);
     throwsCode(() => dockerfileImages('FROM alpine\nARG LATER=x\nFROM $LATER'), 'USAGE', /line 3: \$LATER has no value/);
+    // COPY --from sees its stage's ARGs: a global one only when the stage declares it again.
+    const copy = 'ARG REG=reg.example\nFROM alpine\nARG REG\nARG TOOL=tool:1\nCOPY --from=$REG/$TOOL /t /t\nFROM busybox\nCOPY --from=$REG/x /x /x';
+    throwsCode(() => dockerfileImages(copy), 'USAGE', /line 7: \$REG has no value/);
+    assert.deepEqual(refs(copy.split('\n').slice(0, 5).join('\n')), ['alpine', 'reg.example/tool:1']);
+    assert.deepEqual(refs(copy, { REG: 'env.example' }), ['alpine', 'env.example/tool:1', 'busybox', 'env.example/x']);
   });
 
   test('continuation lines, comments inside them, the escape directive, and heredoc bodies', () => {
