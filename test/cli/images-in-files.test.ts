@@ -12,6 +12,7 @@ import { generateKeyPair, publicKeyInfo, signerFromPrivateKey } from '../../src/
 import { RegistryClient } from '../../src/oci/index.js';
 import { signImages } from '../../src/cosign/sign.js';
 import { pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { startServer } from '../../src/server/serve.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { handDaemonSet, handPod, handStatefulSet, kubectlCronJob, kubectlDeployment, kubectlJob, yamlStream } from '../helpers/k8s.js';
 
@@ -236,5 +237,40 @@ describe('manifest verify', () => {
     assert.equal(broken.code, 1);
     assert.match(broken.stderr, /^Error: manifest document 2: not valid YAML/m);
     assert.equal(broken.stdout, '');
+  });
+});
+
+describe('keyless: the identity flags', () => {
+  test('dockerfile verify under a signer identity: the expected signer verifies, another signer is 12, unsigned 10', async () => {
+    const srv = await startServer({ dataDir: join(dir, 'srv'), listen: '127.0.0.1:0', requestLog: false, devOidc: true });
+    try {
+      const env = { SIGNET_HOME: join(dir, 'home'), SIGSTORE_ID_TOKEN: undefined, ACTIONS_ID_TOKEN_REQUEST_URL: undefined, BUILDKITE_AGENT_ACCESS_TOKEN: undefined };
+      const signAs = async (ref: string, email: string): Promise<void> => {
+        const t = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
+        const token = ((await t.json()) as { id_token: string }).id_token;
+        const r = await runCli(['sign', '--signing-config', srv.signingConfigPath, '--identity-token', token, ref], { env });
+        assert.equal(r.code, 0, r.stderr);
+      };
+      const repos = ['keyless/alice', 'keyless/mallory', 'keyless/nobody'];
+      const [alice, mallory] = await Promise.all(repos.map((r) => image(r, 'unsigned')));
+      await signAs(alice!, 'alice@example.com');
+      await signAs(mallory!, 'mallory@example.com');
+      const df = file('Dockerfile.keyless', `ARG R=${reg.host}\nFROM $R/keyless/alice:v1 AS a\nFROM $R/keyless/mallory:v1 AS m\nFROM $R/keyless/nobody:v1\n`);
+      const args = ['dockerfile', 'verify', '--trusted-root', srv.trustedRootPath, '--insecure-ignore-sct', '--certificate-identity', 'alice@example.com', '--certificate-oidc-issuer', srv.url + '/oidc', '-o', 'json'];
+      const r = await runCli([...args, df], { env });
+      assert.equal(r.code, 12, r.stderr);
+      assert.deepEqual(
+        verdicts(r).images.map((i) => [i.image.slice(reg.host.length + 1), i.verdict]),
+        [
+          ['keyless/alice:v1', 'verified'],
+          ['keyless/mallory:v1', 'no-matching-signatures'],
+          ['keyless/nobody:v1', 'no-signatures'],
+        ],
+      );
+      const base = await runCli([...args, '--base-image-only', file('Dockerfile.keyless2', `FROM ${reg.host}/keyless/mallory:v1 AS m\nFROM ${alice}\n`)], { env });
+      assert.equal(base.code, 0, base.stderr);
+    } finally {
+      await srv.close();
+    }
   });
 });
