@@ -16,6 +16,7 @@ import { createDevIssuer, DEV_SPIFFE_TRUST_DOMAIN, OidcVerifier, type DevIssuer,
 import { createCa } from '../../../src/server/ca/index.js';
 import { derUtf8String, SIGSTORE_OID } from '../../../src/server/oidc/principal.js';
 import { RouteHost } from './helpers.js';
+import { runCli } from '../../helpers/cli.js';
 
 let host: RouteHost;
 let dataDir: string;
@@ -171,6 +172,27 @@ describe('certificates for typed identities', () => {
     for (const bad of [{ kind: 'github', claims: { sub: 's' } }, { kind: 'spiffe', claims: {} }, { kind: 'spiffe', claims: 'x' }]) {
       const r = await post(bad);
       assert.equal(r.status, 400, JSON.stringify(bad));
+    }
+  });
+
+  test('signet dev token --kind K --claims JSON prints a typed token; misuse is one line, exit 2', async () => {
+    const claims = { sub: 'system:serviceaccount:prod:builder', 'kubernetes.io': { namespace: 'prod', serviceaccount: { name: 'builder' } } };
+    const r = await runCli(['dev', 'token', '--server', host.url, '--kind', 'kubernetes', '--claims', JSON.stringify(claims)]);
+    assert.equal(r.code, 0, r.stderr);
+    const payload = JSON.parse(Buffer.from(r.stdout.trim().split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(payload.iss, `${dev.issuerUrl}/kubernetes`);
+    assert.deepEqual(payload['kubernetes.io'], claims['kubernetes.io']);
+    for (const [args, message] of [
+      [['--kind', 'kubernetes', '--claims', '{oops'], /--claims must be a JSON object/],
+      [['--kind', 'kubernetes', '--email', 'a@example.com', '--claims', '{}'], /cannot be used together/],
+      [['--claims', '{}', '--email', 'a@example.com'], /--claims needs --kind/],
+      [[], /--email is required/],
+      [['--kind', 'github', '--claims', '{"sub": "x"}'], /kind must be one of kubernetes, spiffe, gitlab, buildkite/],
+    ] as Array<[string[], RegExp]>) {
+      const bad = await runCli(['dev', 'token', '--server', host.url, ...args]);
+      assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+      assert.match(bad.stderr, message);
+      assert.equal(bad.stderr.trim().split('\n').length, 1);
     }
   });
 });
