@@ -13,6 +13,8 @@ export { RegistryClient, parseReference, repositoryName, referenceString, loginT
 export { parseBundle, buildDsseBundle, buildMessageSignatureBundle, verifyBundleWithKey, pae, signDsse, type ParsedBundle } from './sigstore/index.js';
 export { signImages, type SignImagesOptions, type SignedImage } from './cosign/sign.js';
 export { verifyImages, verifyOne, type VerifyImagesOptions, type ImageVerification, type ImageOutcome, type VerifiedSignature } from './cosign/verify.js';
+export { dockerfileImages, expandDockerfileVars, type DockerfileImage, type DockerfileImages } from './cosign/dockerfile.js';
+export { manifestImages, type ManifestImage } from './cosign/k8s-images.js';
 export { triangulate, tree, downloadSignatures, clean, type AttachmentTree, type CleanType } from './cosign/inspect.js';
 export { simpleSigningPayload, parseSimpleSigningPayload, type SimpleSigningPayload } from './cosign/payload.js';
 export { attachmentTag, buildBundleReferrerManifest, buildLegacySignatureManifest } from './cosign/storage.js';

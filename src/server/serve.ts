@@ -214,10 +214,11 @@ const noIssuerVerifier: TokenVerifier = {
 function mergeIssuers(file: OidcConfig | undefined, dev: DevIssuer | undefined): OidcConfig | undefined {
   if (!dev) return file;
   const base = file ?? { issuers: [], metaIssuers: [] };
-  if (base.issuers.some((i) => i.issuerUrl === dev.issuerUrl)) {
-    throw new SignetError('USAGE', `the OIDC issuers file already configures ${dev.issuerUrl}, the development issuer's URL; drop it or --dev-oidc`);
+  const clash = base.issuers.find((i) => dev.issuerConfigs.some((d) => d.issuerUrl === i.issuerUrl));
+  if (clash) {
+    throw new SignetError('USAGE', `the OIDC issuers file already configures ${clash.issuerUrl}, a development issuer's URL; drop it or --dev-oidc`);
   }
-  return { issuers: [...base.issuers, dev.issuerConfig], metaIssuers: base.metaIssuers };
+  return { issuers: [...base.issuers, ...dev.issuerConfigs], metaIssuers: base.metaIssuers };
 }
 
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {

@@ -1,8 +1,13 @@
 /**
  * Where a keyless signer gets its OIDC identity token, in cosign's order: the --identity-token flag
- * (a token or a file holding one), SIGSTORE_ID_TOKEN, GitHub Actions' ambient token, then an
- * interactive browser login (authorization code + PKCE with a loopback redirect). Tokens are secrets:
- * no message here ever contains one.
+ * (a token or a file holding one), then cosign's ambient providers (`envvar`: SIGSTORE_ID_TOKEN,
+ * `github-actions`, `buildkite-agent`, `filesystem`: a projected token at
+ * /var/run/sigstore/cosign/oidc-token; `--oidc-provider` picks one, `--oidc-disable-ambient-providers`
+ * skips them), then an interactive browser login (authorization code + PKCE with a loopback
+ * redirect). `--fulcio-auth-flow` chooses a flow instead: `normal` (the browser login), `device`
+ * (RFC 8628 device authorization, with PKCE as sigstore's client adds it), `client_credentials`
+ * (a confidential client's own token), `token` (a given or ambient token only). Tokens and client
+ * secrets are secrets: no message here ever contains one.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { SignetError } from '../errors.js';
 import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
-import { httpFetch, inContext, isTimeout, readLimited, type NetOptions } from '../net.js';
+import { httpFetch, inContext, isTimeout, netOptions, readLimited, sleep, type NetOptions } from '../net.js';
 
 /** Discovery documents and token answers are a few KiB; this bounds what a hostile server makes us hold. */
 const MAX_ANSWER = 1024 * 1024;
@@ -32,13 +37,36 @@ export interface InteractiveLoginOptions {
   timeoutMs?: number;
 }
 
+/** cosign's ambient token providers that Signet has (`spiffe` needs a Workload API implementation, which Debian lacks). */
+export const OIDC_PROVIDERS = ['envvar', 'github-actions', 'buildkite-agent', 'filesystem'] as const;
+export type OidcProviderName = (typeof OIDC_PROVIDERS)[number];
+
+/** cosign's --fulcio-auth-flow values. */
+export const FULCIO_AUTH_FLOWS = ['normal', 'device', 'token', 'client_credentials'] as const;
+export type FulcioAuthFlow = (typeof FULCIO_AUTH_FLOWS)[number];
+
+/** Where cosign's `filesystem` provider reads a token (a Kubernetes projected service-account token, typically). */
+export const FILESYSTEM_TOKEN_PATH = '/var/run/sigstore/cosign/oidc-token';
+
+/** The audience cosign asks ambient providers for. */
+const PROVIDER_AUDIENCE = 'sigstore';
+
 export interface IdentityTokenOptions {
   /** --identity-token: the token itself, or a path to a file holding it. */
   identityToken?: string;
   env?: NodeJS.ProcessEnv;
-  /** cosign's --oidc-disable-ambient-providers: skip SIGSTORE_ID_TOKEN and GitHub Actions. */
+  /** cosign's --oidc-disable-ambient-providers: skip every ambient provider. */
   disableAmbient?: boolean;
+  /** cosign's --oidc-provider: ask only this ambient provider (an error when it is not available). */
+  provider?: string;
+  /** cosign's --fulcio-auth-flow; unset: the flag's token, the ambient providers, then `interactive`. */
+  authFlow?: string;
+  /** The `filesystem` provider's file (cosign's fixed path by default; tests point it elsewhere). */
+  filesystemTokenPath?: string;
+  /** Offer the browser login when no token is found (a person at a terminal): the issuer and client. */
   interactive?: InteractiveLoginOptions;
+  /** The issuer and client for an explicit `normal`, `device` or `client_credentials` flow (default: `interactive`). */
+  login?: InteractiveLoginOptions;
   /** Bound for each HTTP request (ambient token, discovery, token exchange): headers and body silence; default 30 s. */
   requestTimeoutMs?: number;
   /** Aborts the HTTP requests (not the wait for the browser); default: the one set by withNetOptions, if any. */
@@ -129,58 +157,177 @@ async function fromGitHubActions(url: string, requestToken: string, net: NetOpti
   return checkJwtShape(body.value, 'GitHub Actions');
 }
 
+interface Provider {
+  /** Why the provider cannot serve here, or undefined when it can (cosign's Enabled). */
+  unavailable(env: NodeJS.ProcessEnv, o: IdentityTokenOptions): Promise<string | undefined>;
+  provide(env: NodeJS.ProcessEnv, o: IdentityTokenOptions, net: NetOptions, timeoutMs: number): Promise<string>;
+}
+
+const PROVIDERS: Record<OidcProviderName, Provider> = {
+  envvar: {
+    unavailable: async (env) => (env.SIGSTORE_ID_TOKEN ? undefined : 'SIGSTORE_ID_TOKEN is not set'),
+    provide: async (env) => checkJwtShape(env.SIGSTORE_ID_TOKEN!.trim(), 'SIGSTORE_ID_TOKEN'),
+  },
+  'github-actions': {
+    unavailable: async (env) =>
+      env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN
+        ? undefined
+        : 'ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set (give the job "permissions: id-token: write")',
+    provide: async (env, _o, net) => fromGitHubActions(env.ACTIONS_ID_TOKEN_REQUEST_URL!, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN!, net),
+  },
+  'buildkite-agent': {
+    unavailable: async (env) => (env.BUILDKITE_AGENT_ACCESS_TOKEN ? undefined : 'BUILDKITE_AGENT_ACCESS_TOKEN is not set (not in a Buildkite job)'),
+    provide: async (env, _o, _net, timeoutMs) => fromBuildkiteAgent(env, timeoutMs),
+  },
+  filesystem: {
+    unavailable: async (_env, o) => {
+      const path = o.filesystemTokenPath ?? FILESYSTEM_TOKEN_PATH;
+      try {
+        await fs.stat(path);
+        return undefined;
+      } catch {
+        return `${path} does not exist`;
+      }
+    },
+    provide: async (_env, o) => {
+      const path = o.filesystemTokenPath ?? FILESYSTEM_TOKEN_PATH;
+      const text = (await readFileLimited(path, FILE_LIMITS.small, `identity token file ${path}`)).toString('utf8');
+      return checkJwtShape(text.trim(), `file ${path}`);
+    },
+  },
+};
+
+/**
+ * Buildkite: `buildkite-agent oidc request-token --audience sigstore`, the agent's own program interface
+ * (it reads BUILDKITE_AGENT_ACCESS_TOKEN, BUILDKITE_JOB_ID and the endpoint from the environment); the
+ * token is its standard output.
+ */
+function fromBuildkiteAgent(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
+  const exe = findOnPath('buildkite-agent', env.PATH);
+  if (!exe) return Promise.reject(new SignetError('USAGE', 'the buildkite-agent provider needs the buildkite-agent program on PATH'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(exe, ['oidc', 'request-token', '--audience', PROVIDER_AUDIENCE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let err = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new SignetError('TIMEOUT', `buildkite-agent oidc request-token did not answer within ${Math.round(timeoutMs / 1000)}s`));
+    }, timeoutMs);
+    child.stdout.on('data', (d: Buffer) => {
+      outBytes += d.length;
+      if (outBytes > MAX_ANSWER) child.kill('SIGKILL');
+      else out.push(d);
+    });
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-2000)));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new SignetError('IO', `cannot run buildkite-agent: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (outBytes > MAX_ANSWER) return reject(new SignetError('TOO_LARGE', `buildkite-agent oidc request-token wrote more than ${MAX_ANSWER} bytes`));
+      if (code !== 0) {
+        const last = err.trim().split('\n').pop()?.slice(0, 200) ?? '';
+        return reject(new SignetError('NETWORK', `buildkite-agent oidc request-token failed (${signal ?? `exit ${code}`})${last ? `: ${last}` : ''}`));
+      }
+      try {
+        resolve(checkJwtShape(Buffer.concat(out).toString('utf8').trim(), 'buildkite-agent'));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
+
+function checkChoice<T extends string>(value: string, choices: readonly T[], flag: string): T {
+  if (!(choices as readonly string[]).includes(value)) throw new SignetError('USAGE', `${flag} "${value}" is not one of ${choices.join(', ')}`);
+  return value as T;
+}
+
+/** The ambient providers' token: `--oidc-provider`'s, or the first available in cosign's list; undefined if none is. */
+async function fromProviders(opts: IdentityTokenOptions, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string | undefined> {
+  const net = requestNet(timeoutMs, opts.signal);
+  if (opts.provider !== undefined && opts.provider !== '') {
+    if (opts.provider === 'spiffe') {
+      throw new SignetError('USAGE', '--oidc-provider spiffe is not supported: Signet has no SPIFFE Workload API client; fetch a JWT-SVID (audience sigstore) and pass it with --identity-token');
+    }
+    const name = checkChoice(opts.provider, OIDC_PROVIDERS, '--oidc-provider');
+    const why = await PROVIDERS[name].unavailable(env, opts);
+    if (why !== undefined) throw new SignetError('USAGE', `--oidc-provider ${name} is not available here: ${why}`);
+    return PROVIDERS[name].provide(env, opts, net, timeoutMs);
+  }
+  if (opts.disableAmbient) return undefined;
+  for (const name of OIDC_PROVIDERS) {
+    if ((await PROVIDERS[name].unavailable(env, opts)) === undefined) return PROVIDERS[name].provide(env, opts, net, timeoutMs);
+  }
+  return undefined;
+}
+
 /** The token in cosign's order; throws USAGE when there is none and no interactive login was offered. */
 export async function getIdentityToken(opts: IdentityTokenOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
   const timeoutMs = opts.requestTimeoutMs ?? 30_000;
-  if (opts.identityToken !== undefined && opts.identityToken !== '') return fromFlag(opts.identityToken);
-  if (!opts.disableAmbient) {
-    const fromEnv = env.SIGSTORE_ID_TOKEN;
-    if (fromEnv) return checkJwtShape(fromEnv.trim(), 'SIGSTORE_ID_TOKEN');
-    const ghUrl = env.ACTIONS_ID_TOKEN_REQUEST_URL;
-    const ghToken = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
-    if (ghUrl && ghToken) return fromGitHubActions(ghUrl, ghToken, requestNet(timeoutMs, opts.signal));
+  const flow = opts.authFlow !== undefined && opts.authFlow !== '' ? checkChoice(opts.authFlow, FULCIO_AUTH_FLOWS, '--fulcio-auth-flow') : undefined;
+  const hasFlag = opts.identityToken !== undefined && opts.identityToken !== '';
+  if (opts.provider && opts.disableAmbient) throw new SignetError('USAGE', '--oidc-provider and --oidc-disable-ambient-providers cannot be used together');
+  if (flow !== undefined && flow !== 'token') {
+    if (hasFlag) throw new SignetError('USAGE', `--identity-token and --fulcio-auth-flow=${flow} cannot be used together (the token flow uses the given token)`);
+    if (opts.provider) throw new SignetError('USAGE', `--oidc-provider and --fulcio-auth-flow=${flow} cannot be used together (the token flow uses the provider's token)`);
+    const login = opts.login ?? opts.interactive;
+    if (!login) throw new SignetError('USAGE', `--fulcio-auth-flow=${flow} needs an OIDC issuer (--oidc-issuer, or the signing config's)`);
+    if (flow === 'normal') return interactiveLogin(login, timeoutMs, opts.signal);
+    if (flow === 'device') return deviceLogin(login, timeoutMs, opts.signal);
+    return clientCredentialsLogin(login, timeoutMs, opts.signal);
   }
-  if (opts.interactive) return interactiveLogin(opts.interactive, timeoutMs, opts.signal);
+  if (hasFlag) return fromFlag(opts.identityToken!);
+  const ambient = await fromProviders(opts, env, timeoutMs);
+  if (ambient !== undefined) return ambient;
+  if (opts.interactive && flow === undefined) return interactiveLogin(opts.interactive, timeoutMs, opts.signal);
   throw new SignetError(
     'USAGE',
-    'no identity token: pass --identity-token, set SIGSTORE_ID_TOKEN, run in GitHub Actions with id-token: write, or sign interactively',
+    flow === 'token'
+      ? 'no identity token for --fulcio-auth-flow=token: pass --identity-token or run where an ambient provider has one (SIGSTORE_ID_TOKEN, GitHub Actions, Buildkite, /var/run/sigstore/cosign/oidc-token)'
+      : 'no identity token: pass --identity-token, set SIGSTORE_ID_TOKEN, run in GitHub Actions with id-token: write (or Buildkite, or with a token at /var/run/sigstore/cosign/oidc-token), or sign interactively',
   );
 }
 
 const b64url = (b: Buffer): string => b.toString('base64url');
 
 interface Discovery {
-  authorizationEndpoint: string;
-  tokenEndpoint: string;
+  issuer: string;
+  doc: Record<string, unknown>;
 }
 
 async function discover(issuer: string, net: NetOptions): Promise<Discovery> {
   const url = issuer.replace(/\/+$/, '') + '/.well-known/openid-configuration';
   const doc = await httpJson(url, { headers: { Accept: 'application/json' } }, `OIDC discovery for ${issuer}`, net);
-  const endpoint = (name: string): string => {
-    const v = doc[name];
-    if (typeof v !== 'string') {
-      // A signet serve --dev-oidc issuer mints tokens on request and has no browser login.
-      const server = /\/oidc\/?$/.test(issuer) ? issuer.replace(/\/oidc\/?$/, '') : 'URL';
-      const hint = name === 'authorization_endpoint' ? `: it offers no browser login; get a token elsewhere and pass it with --identity-token or SIGSTORE_ID_TOKEN (for signet serve --dev-oidc: signet dev token --server ${server} --email ADDRESS)` : '';
-      throw new SignetError('MALFORMED', `OIDC discovery for ${issuer}: no ${name}${hint}`);
-    }
-    let u: URL;
-    try {
-      u = new URL(v);
-    } catch {
-      throw new SignetError('MALFORMED', `OIDC discovery for ${issuer}: ${name} is not a URL`);
-    }
-    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopback(u.hostname))) {
-      throw new SignetError('MALFORMED', `OIDC discovery for ${issuer}: ${name} must be https`);
-    }
-    return v;
-  };
   if (typeof doc.issuer === 'string' && doc.issuer.replace(/\/+$/, '') !== issuer.replace(/\/+$/, '')) {
     throw new SignetError('VERIFICATION', `OIDC discovery for ${issuer} names a different issuer (${doc.issuer})`);
   }
-  return { authorizationEndpoint: endpoint('authorization_endpoint'), tokenEndpoint: endpoint('token_endpoint') };
+  return { issuer, doc };
+}
+
+/** An endpoint of a discovery document: https, or http on loopback; `hint` follows a missing one. */
+function endpoint(d: Discovery, name: string, hint = ''): string {
+  const v = d.doc[name];
+  if (typeof v !== 'string') throw new SignetError('MALFORMED', `OIDC discovery for ${d.issuer}: no ${name}${hint}`);
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new SignetError('MALFORMED', `OIDC discovery for ${d.issuer}: ${name} is not a URL`);
+  }
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopback(u.hostname))) {
+    throw new SignetError('MALFORMED', `OIDC discovery for ${d.issuer}: ${name} must be https`);
+  }
+  return v;
+}
+
+/** A signet serve --dev-oidc issuer mints tokens on request and has no browser login. */
+function noBrowserHint(issuer: string): string {
+  const server = /\/oidc\/?$/.test(issuer) ? issuer.replace(/\/oidc\/?$/, '') : 'URL';
+  return `: it offers no browser login; get a token elsewhere and pass it with --identity-token or SIGSTORE_ID_TOKEN (for signet serve --dev-oidc: signet dev token --server ${server} --email ADDRESS, or --fulcio-auth-flow=device)`;
 }
 
 function isLoopback(host: string): boolean {
@@ -226,8 +373,8 @@ export function tokenSubject(token: string): TokenSubject {
   return out;
 }
 
-function findOnPath(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+function findOnPath(cmd: string, path = process.env.PATH): string | undefined {
+  for (const dir of (path ?? '').split(delimiter)) {
     if (!dir) continue;
     const p = join(dir, cmd);
     try {
@@ -279,6 +426,8 @@ export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeou
     throw new SignetError('USAGE', '--oidc-redirect-url must be an http URL on localhost or 127.0.0.1');
   }
   const disc = await discover(issuer, net);
+  const authorizationEndpoint = endpoint(disc, 'authorization_endpoint', noBrowserHint(issuer));
+  const tokenEndpoint = endpoint(disc, 'token_endpoint');
 
   const verifier = b64url(randomBytes(32));
   const challenge = b64url(createHash('sha256').update(verifier).digest());
@@ -330,7 +479,7 @@ export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeou
   redirect.port = String(port);
   const redirectUri = redirect.toString();
 
-  const auth = new URL(disc.authorizationEndpoint);
+  const auth = new URL(authorizationEndpoint);
   auth.searchParams.set('response_type', 'code');
   auth.searchParams.set('client_id', clientId);
   auth.searchParams.set('redirect_uri', redirectUri);
@@ -357,7 +506,7 @@ export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeou
     });
     if (o.clientSecret) form.set('client_secret', o.clientSecret);
     const body = await httpJson(
-      disc.tokenEndpoint,
+      tokenEndpoint,
       { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: form.toString() },
       `OIDC token exchange at ${issuer}`,
       net,
@@ -376,4 +525,111 @@ export async function interactiveLogin(o: InteractiveLoginOptions, requestTimeou
     server.closeAllConnections();
     server.close();
   }
+}
+
+/** A form POST whose 4xx answers are OAuth errors to read (`{"error": …}`), not failures to throw. */
+async function postForm(url: string, form: URLSearchParams, what: string, net: NetOptions): Promise<{ status: number; body: Record<string, unknown> }> {
+  let res: Response;
+  let text: string;
+  try {
+    res = await httpFetch(url, { method: 'POST', redirect: 'error', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' }, body: form.toString() }, net);
+    text = (await readLimited(res, MAX_ANSWER, `the answer from ${new URL(url).origin}`)).toString('utf8');
+  } catch (e) {
+    if (e instanceof SignetError && isTimeout(e)) throw inContext(e, what);
+    if (e instanceof SignetError) throw e;
+    const why = (e as Error & { cause?: Error })?.cause?.message ?? String(e);
+    throw new SignetError('NETWORK', `${what}: cannot reach ${new URL(url).origin}: ${why}`, { cause: e });
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new SignetError(res.ok ? 'MALFORMED' : 'NETWORK', `${what}: ${res.ok ? 'the response is not JSON' : `HTTP ${res.status}`}`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SignetError('MALFORMED', `${what}: the response is not a JSON object`);
+  if (!res.ok && res.status !== 400 && res.status !== 401) {
+    const b = body as Record<string, unknown>;
+    const r = b.error_description ?? b.message ?? b.error;
+    throw new SignetError('NETWORK', `${what}: HTTP ${res.status}${typeof r === 'string' ? `: ${r.slice(0, 200)}` : ''}`);
+  }
+  return { status: res.status, body: body as Record<string, unknown> };
+}
+
+function oauthError(body: Record<string, unknown>): string {
+  const e = typeof body.error === 'string' ? body.error.slice(0, 100) : 'error';
+  const d = typeof body.error_description === 'string' ? `: ${body.error_description.slice(0, 200)}` : '';
+  return e + d;
+}
+
+/** The ID token of a token endpoint's answer, from the issuer it was asked of. */
+function idTokenOf(body: Record<string, unknown>, issuer: string, what: string): string {
+  if (typeof body.id_token !== 'string') throw new SignetError('MALFORMED', `${what}: the response has no id_token`);
+  const idToken = checkJwtShape(body.id_token, `the token endpoint of ${issuer}`);
+  const claims = decodeJwtClaims(idToken);
+  if (typeof claims.iss === 'string' && claims.iss.replace(/\/+$/, '') !== issuer.replace(/\/+$/, '')) {
+    throw new SignetError('VERIFICATION', `${what}: the ID token was issued by ${claims.iss}, not ${issuer}`);
+  }
+  return idToken;
+}
+
+/**
+ * RFC 8628 device authorization: the issuer hands out a user code, a person approves it on any device,
+ * and this client polls the token endpoint meanwhile (honouring `interval` and `slow_down`). PKCE is
+ * added, as sigstore's client does.
+ */
+export async function deviceLogin(o: InteractiveLoginOptions, requestTimeoutMs = 30_000, signal?: AbortSignal): Promise<string> {
+  const net = requestNet(requestTimeoutMs, signal ?? netOptions().signal);
+  const issuer = o.issuer.replace(/\/+$/, '');
+  const clientId = o.clientId ?? 'sigstore';
+  const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const disc = await discover(issuer, net);
+  const deviceEndpoint = endpoint(disc, 'device_authorization_endpoint', ': the issuer does not offer the device flow');
+  const tokenEndpoint = endpoint(disc, 'token_endpoint');
+  const verifier = b64url(randomBytes(32));
+  const form = new URLSearchParams({ client_id: clientId, scope: 'openid email', code_challenge: b64url(createHash('sha256').update(verifier).digest()), code_challenge_method: 'S256' });
+  if (o.clientSecret) form.set('client_secret', o.clientSecret);
+  const what = `OIDC device authorization at ${issuer}`;
+  const start = await postForm(deviceEndpoint, form, what, net);
+  if (start.status !== 200) throw new SignetError('VERIFICATION', `${what}: ${oauthError(start.body)}`);
+  const { device_code: deviceCode, user_code: userCode, verification_uri: uri, verification_uri_complete: uriComplete } = start.body;
+  if (typeof deviceCode !== 'string' || typeof userCode !== 'string' || typeof uri !== 'string') {
+    throw new SignetError('MALFORMED', `${what}: the response lacks device_code, user_code or verification_uri`);
+  }
+  const expiresIn = typeof start.body.expires_in === 'number' && start.body.expires_in > 0 ? start.body.expires_in : 600;
+  let interval = typeof start.body.interval === 'number' && start.body.interval > 0 ? start.body.interval : 5;
+  log(`Enter the verification code ${userCode} in your browser at: ${uri}` + (typeof uriComplete === 'string' ? `\n(or open ${uriComplete})` : '') + `\nCode will be valid for ${expiresIn} seconds`);
+  const deadline = Date.now() + expiresIn * 1000;
+  const poll = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, client_id: clientId, code_verifier: verifier });
+  if (o.clientSecret) poll.set('client_secret', o.clientSecret);
+  const tokenWhat = `OIDC device token request at ${issuer}`;
+  for (;;) {
+    await sleep(interval * 1000, net.signal, `waiting for the device login at ${issuer}`);
+    const r = await postForm(tokenEndpoint, poll, tokenWhat, net);
+    if (r.status === 200) return idTokenOf(r.body, issuer, tokenWhat);
+    const err = r.body.error;
+    if (err === 'authorization_pending') {
+      // keep polling
+    } else if (err === 'slow_down') {
+      interval += 5;
+    } else if (err === 'expired_token') {
+      throw new SignetError('VERIFICATION', `OIDC device login at ${issuer}: the code ${userCode} expired before it was approved`);
+    } else {
+      throw new SignetError('VERIFICATION', `OIDC device login at ${issuer} failed: ${oauthError(r.body)}`);
+    }
+    if (Date.now() > deadline) throw new SignetError('VERIFICATION', `OIDC device login at ${issuer}: the code ${userCode} expired before it was approved`);
+  }
+}
+
+/** OAuth client credentials: a confidential client (--oidc-client-id and --oidc-client-secret-file) gets its own ID token. */
+export async function clientCredentialsLogin(o: InteractiveLoginOptions, requestTimeoutMs = 30_000, signal?: AbortSignal): Promise<string> {
+  if (!o.clientSecret) throw new SignetError('USAGE', '--fulcio-auth-flow=client_credentials needs the client secret (--oidc-client-secret-file)');
+  const net = requestNet(requestTimeoutMs, signal ?? netOptions().signal);
+  const issuer = o.issuer.replace(/\/+$/, '');
+  const clientId = o.clientId ?? 'sigstore';
+  const disc = await discover(issuer, net);
+  const tokenEndpoint = endpoint(disc, 'token_endpoint');
+  const what = `OIDC client credentials request at ${issuer}`;
+  const r = await postForm(tokenEndpoint, new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: o.clientSecret, scope: 'openid email' }), what, net);
+  if (r.status !== 200) throw new SignetError('VERIFICATION', `${what} refused: ${oauthError(r.body)}`);
+  return idTokenOf(r.body, issuer, what);
 }

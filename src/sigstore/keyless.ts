@@ -3,6 +3,8 @@
  * library user's options): the certified ephemeral signer, the identity policy a keyless verification
  * checks, and the trust material it checks against.
  */
+import { SignetError } from '../errors.js';
+import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
 import { certificateIdentity, validateIdentityPolicy, type IdentityPolicy } from './identity.js';
 import { prepareKeyless, type KeylessSigner } from './sign-keyless.js';
 import { loadTrustedRoot } from './trustedroot.js';
@@ -26,6 +28,16 @@ export interface KeylessSignOptions {
   oidcIssuer?: string;
   /** --oidc-client-id for the browser login (default sigstore). */
   oidcClientId?: string;
+  /** --oidc-client-secret-file: a file holding the OIDC client secret (confidential clients, client_credentials). */
+  oidcClientSecretFile?: string;
+  /** --oidc-redirect-url: the browser login's loopback redirect (default http://localhost:0/auth/callback). */
+  oidcRedirectUrl?: string;
+  /** --oidc-provider: envvar, github-actions, buildkite-agent or filesystem (cosign's names). */
+  oidcProvider?: string;
+  /** --oidc-disable-ambient-providers. */
+  oidcDisableAmbientProviders?: boolean;
+  /** --fulcio-auth-flow: normal, device, token or client_credentials. */
+  fulcioAuthFlow?: string;
   /** Offer the browser login when no token is found: only for a person at a terminal. */
   interactive?: boolean;
   /** Progress messages for a person (the browser login's URL). */
@@ -34,7 +46,14 @@ export interface KeylessSignOptions {
 
 /** The certified ephemeral signer for a keyless signing run: nothing is signed before this succeeds. */
 export async function keylessSigner(flags: KeylessSignOptions): Promise<KeylessSigner> {
+  const secret = flags.oidcClientSecretFile ? (await readFileLimited(flags.oidcClientSecretFile, FILE_LIMITS.small, `OIDC client secret file ${flags.oidcClientSecretFile}`)).toString('utf8').trim() : undefined;
+  if (secret === '') throw new SignetError('USAGE', `OIDC client secret file ${flags.oidcClientSecretFile} is empty`);
   return prepareKeyless({
+    ...(secret !== undefined ? { oidcClientSecret: secret } : {}),
+    ...(flags.oidcRedirectUrl !== undefined && flags.oidcRedirectUrl !== '' ? { oidcRedirectUrl: flags.oidcRedirectUrl } : {}),
+    ...(flags.oidcProvider !== undefined && flags.oidcProvider !== '' ? { oidcProvider: flags.oidcProvider } : {}),
+    ...(flags.oidcDisableAmbientProviders ? { disableAmbientProviders: true } : {}),
+    ...(flags.fulcioAuthFlow !== undefined && flags.fulcioAuthFlow !== '' ? { fulcioAuthFlow: flags.fulcioAuthFlow } : {}),
     ...(flags.signingConfig !== undefined ? { signingConfigPath: flags.signingConfig } : {}),
     overrides: {
       tlogUpload: flags.tlogUpload,

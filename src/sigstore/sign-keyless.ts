@@ -167,6 +167,16 @@ export interface KeylessSetup {
   oidcIssuer?: string;
   /** --oidc-client-id (default sigstore). */
   oidcClientId?: string;
+  /** The client secret (--oidc-client-secret-file's content) for confidential clients. */
+  oidcClientSecret?: string;
+  /** --oidc-redirect-url for the browser login. */
+  oidcRedirectUrl?: string;
+  /** --oidc-provider: the one ambient provider to ask. */
+  oidcProvider?: string;
+  /** --oidc-disable-ambient-providers. */
+  disableAmbientProviders?: boolean;
+  /** --fulcio-auth-flow: normal, device, token or client_credentials. */
+  fulcioAuthFlow?: string;
   /** Offer the browser login when no token is found (people at a terminal). */
   interactive?: boolean;
   log?: (message: string) => void;
@@ -181,10 +191,23 @@ export async function prepareKeyless(o: KeylessSetup): Promise<KeylessSigner> {
   const config = o.signingConfigPath ? await loadSigningConfig(o.signingConfigPath) : publicGoodSigningConfig();
   const services = resolveKeylessServices(config, o.overrides);
   const issuer = o.oidcIssuer ?? selectServices(config, o.overrides?.now ?? new Date()).oidc;
+  const login = issuer
+    ? {
+        issuer,
+        clientId: o.oidcClientId ?? 'sigstore',
+        ...(o.oidcClientSecret !== undefined ? { clientSecret: o.oidcClientSecret } : {}),
+        ...(o.oidcRedirectUrl !== undefined ? { redirectUrl: o.oidcRedirectUrl } : {}),
+        ...(o.log ? { log: o.log } : {}),
+      }
+    : undefined;
   const token = await getIdentityToken({
     ...(o.identityToken !== undefined ? { identityToken: o.identityToken } : {}),
     ...(o.env ? { env: o.env } : {}),
-    ...(o.interactive && issuer ? { interactive: { issuer, clientId: o.oidcClientId ?? 'sigstore', ...(o.log ? { log: o.log } : {}) } } : {}),
+    ...(o.oidcProvider !== undefined ? { provider: o.oidcProvider } : {}),
+    ...(o.disableAmbientProviders ? { disableAmbient: true } : {}),
+    ...(o.fulcioAuthFlow !== undefined ? { authFlow: o.fulcioAuthFlow } : {}),
+    ...(login ? { login } : {}),
+    ...(o.interactive && login ? { interactive: login } : {}),
   });
   return obtainKeylessSigner(services, token);
 }

@@ -76,7 +76,13 @@ describe('signet serve with --dev-oidc', () => {
     assert.equal(await (await get('/ping')).text(), 'pong');
     assert.equal((await get('/api/v1/log')).status, 200);
     const cfg = (await (await get('/api/v2/configuration')).json()) as { issuers: { issuerUrl: string; issuerType: string }[] };
-    assert.deepEqual(cfg.issuers.map((i) => [i.issuerUrl, i.issuerType]), [[srv.url + '/oidc', 'email']]);
+    assert.deepEqual(cfg.issuers.map((i) => [i.issuerUrl, i.issuerType]), [
+      [srv.url + '/oidc', 'email'],
+      [srv.url + '/oidc/kubernetes', 'kubernetes'],
+      [srv.url + '/oidc/spiffe', 'spiffe'],
+      [srv.url + '/oidc/gitlab', 'gitlab-pipeline'],
+      [srv.url + '/oidc/buildkite', 'buildkite-job'],
+    ]);
     const bundle = (await (await get('/api/v2/trustBundle')).json()) as { chains: { certificates: string[] }[] };
     assert.equal(bundle.chains[0]!.certificates.length, 2);
     const chain = await get('/api/v1/timestamp/certchain');

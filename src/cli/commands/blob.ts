@@ -33,7 +33,12 @@ export function addKeylessSignOptions(cmd: Command): Command {
     .addOption(opt('--timestamp-server-url <url>', 'RFC 3161 timestamp authority (…/api/v1/timestamp); overrides the signing config'))
     .addOption(opt('--identity-token <token|file>', 'OIDC identity token for keyless signing, or a file holding it (else SIGSTORE_ID_TOKEN, GitHub Actions, or a browser login)'))
     .addOption(opt('--oidc-issuer <url>', 'OIDC issuer for the interactive login (default: the signing config\'s)'))
-    .addOption(opt('--oidc-client-id <id>', 'OIDC client ID for the interactive login', 'sigstore'));
+    .addOption(opt('--oidc-client-id <id>', 'OIDC client ID for the interactive login', 'sigstore'))
+    .addOption(opt('--oidc-client-secret-file <file>', 'file holding the OIDC client secret (confidential clients; needed by --fulcio-auth-flow=client_credentials)'))
+    .addOption(opt('--oidc-redirect-url <url>', 'the browser login\'s loopback redirect URL (default http://localhost:0/auth/callback, any free port)'))
+    .addOption(opt('--oidc-provider <name>', 'take the identity token from this ambient provider only: envvar, github-actions, buildkite-agent or filesystem'))
+    .addOption(boolOpt('--oidc-disable-ambient-providers', 'do not look for ambient identity tokens (SIGSTORE_ID_TOKEN, GitHub Actions, Buildkite, /var/run/sigstore/cosign/oidc-token)'))
+    .addOption(opt('--fulcio-auth-flow <flow>', 'how to get the identity token: normal (browser), device (RFC 8628 code), token (given or ambient only), client_credentials (--oidc-client-secret-file)'));
 }
 
 /**

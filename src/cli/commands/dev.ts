@@ -1,5 +1,6 @@
 /**
- * `signet dev token`: ask a local `signet serve --dev-oidc` for an identity token. For local trials and
+ * `signet dev token`: ask a local `signet serve --dev-oidc` for an identity token (an email one, or one
+ * of a typed issuer: Kubernetes, SPIFFE, GitLab, Buildkite). For local trials and
  * tests only: the development issuer signs a token for whatever address it is given, and answers
  * loopback clients only.
  */
@@ -9,7 +10,10 @@ import { examples, parsePositiveInt, ui } from '../common.js';
 
 interface DevTokenFlags {
   server: string;
-  email: string;
+  email?: string;
+  /** A typed issuer (kubernetes, spiffe, gitlab, buildkite) and the token's claims as JSON. */
+  kind?: string;
+  claims?: string;
   audience?: string;
   ttl?: number;
 }
@@ -23,7 +27,21 @@ export async function fetchDevToken(flags: DevTokenFlags): Promise<string> {
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new SignetError('USAGE', '--server must be an http(s) URL');
   const url = new URL(base.pathname.replace(/\/+$/, '') + '/oidc/token', base);
-  const body: Record<string, unknown> = { email: flags.email };
+  let body: Record<string, unknown>;
+  if (flags.kind !== undefined) {
+    if (flags.email !== undefined) throw new SignetError('USAGE', '--email and --kind cannot be used together (a typed token carries --claims)');
+    let claims: unknown;
+    try {
+      claims = JSON.parse(flags.claims ?? '');
+    } catch {
+      throw new SignetError('USAGE', '--claims must be a JSON object, e.g. \'{"sub": "…", "organization_slug": "acme", "pipeline_slug": "app"}\'');
+    }
+    body = { kind: flags.kind, claims };
+  } else {
+    if (flags.email === undefined) throw new SignetError('USAGE', '--email is required (or --kind with --claims)');
+    if (flags.claims !== undefined) throw new SignetError('USAGE', '--claims needs --kind');
+    body = { email: flags.email };
+  }
   if (flags.audience !== undefined) body.audience = flags.audience;
   if (flags.ttl !== undefined) body.ttlSeconds = flags.ttl;
   let res: Response;
@@ -64,7 +82,9 @@ export function registerDevCommands(program: Command): void {
     .command('token')
     .description('print an identity token from the development OIDC issuer of a local signet serve --dev-oidc')
     .requiredOption('--server <url>', 'URL of the signet server, e.g. http://127.0.0.1:8080')
-    .requiredOption('--email <address>', 'email address the token asserts')
+    .option('--email <address>', 'email address the token asserts')
+    .option('--kind <issuer>', 'instead of an email token, one of the typed issuers: kubernetes, spiffe, gitlab or buildkite (its certificates carry that type\'s SAN and extensions)')
+    .option('--claims <json>', 'with --kind: the token\'s claims as a JSON object (sub required)')
     .option('--audience <aud>', 'token audience (default sigstore)')
     .option('--ttl <seconds>', 'token lifetime in seconds (default 600)', parsePositiveInt)
     .action(async (flags: DevTokenFlags) => {
@@ -72,6 +92,8 @@ export function registerDevCommands(program: Command): void {
     });
   examples(token, [
     'signet dev token --server http://127.0.0.1:8080 --email alice@example.com',
+    'signet dev token --server http://127.0.0.1:8080 --kind buildkite --claims \'{"sub": "organization:acme:pipeline:app", "organization_slug": "acme", "pipeline_slug": "app"}\'',
+    'signet dev token --server http://127.0.0.1:8080 --kind kubernetes --claims \'{"sub": "system:serviceaccount:prod:builder", "kubernetes.io": {"namespace": "prod", "serviceaccount": {"name": "builder"}}}\'',
     'SIGSTORE_ID_TOKEN=$(signet dev token --server http://127.0.0.1:8080 --email ci@example.com) signet sign-blob --bundle a.bundle a.txt',
   ]);
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { loadPublicKey, loadSigner } from '../../keys/index.js';
 import { signImages } from '../../cosign/sign.js';
-import { verifyImages, type ImageVerification } from '../../cosign/verify.js';
+import { verifyImages, type ImageVerification, type VerifyImagesOptions } from '../../cosign/verify.js';
 import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
@@ -96,16 +96,8 @@ export function registerImageCommands(program: Command): void {
   const verify = program
     .command('verify')
     .description('verify the signatures of container images (with a key, or keyless against a signer identity), printing the verified payloads as JSON')
-    .argument('<image...>', 'image references')
-    .addOption(opt('--key <ref>', 'public key: a file path or env://VAR (PEM public key, certificate, or cosign private key)'))
-    .option('-a, --annotations <key=value>', 'require these signed annotations (repeatable)', collectKeyValue)
-    .addOption(boolOpt('--check-claims', 'check that the signed claims name the image digest', true))
-    .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signatures'))
-    .addOption(opt('--trusted-root <file>', 'trusted_root.json: the CAs, logs and TSAs to trust (keyless default: the pinned public-good root)'))
-    .addOption(opt('-o, --output <format>', 'output format: json or text', 'json'))
-    .addOption(opt('--max-workers <n>', 'how many images to verify at once', '10'));
-  addKeylessVerifyOptions(verify);
-  addRegistryOptions(verify);
+    .argument('<image...>', 'image references');
+  addVerifyOptions(verify);
   examples(verify, [
     'signet verify --certificate-identity me@example.com --certificate-oidc-issuer https://accounts.google.com registry.example/app:v1',
     'signet verify --trusted-root DIR/trusted_root.json --insecure-ignore-sct --certificate-identity-regexp \'@example\\.com$\' --certificate-oidc-issuer URL registry.example/app:v1',
@@ -115,31 +107,7 @@ export function registerImageCommands(program: Command): void {
     'signet verify --key cosign.pub --insecure-ignore-tlog -o text img1 img2 img3',
   ]);
   verify.action(async (images: string[], flags: VerifyFlags) => {
-    if (flags.output !== 'json' && flags.output !== 'text') throw new SignetError('USAGE', `unknown output format "${flags.output}" (json or text)`);
-    const maxWorkers = parsePositiveInt(flags.maxWorkers);
-    if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
-    const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
-    const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
-    const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
-    const trust = flags.key ? undefined : await keylessTrust(flags);
-    if (flags.insecureIgnoreTlog) {
-      ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');
-    }
-    const outcomes = await verifyImages({
-      client: registryClient(flags),
-      ...(key ? { key } : {}),
-      ...(identity ? { identity } : {}),
-      ...(trust ? { trust } : {}),
-      ignoreSct: sctFlag(flags),
-      useSignedTimestamps: flags.useSignedTimestamps,
-      images,
-      annotations: flags.annotations,
-      checkClaims: flags.checkClaims,
-      ignoreTlog: flags.insecureIgnoreTlog,
-      trustedRoot,
-      signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
-      maxWorkers,
-    });
+    const outcomes = await verifyImages({ ...(await verifyOptionsFromFlags(flags)), images });
     let firstError: SignetError | undefined;
     for (const o of outcomes) {
       if (o.result) printVerification(o.result, flags);
@@ -158,8 +126,50 @@ export function registerImageCommands(program: Command): void {
   });
 }
 
-type VerifyFlags = RegistryFlags &
+export type VerifyFlags = RegistryFlags &
   KeylessVerifyFlags & { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string; maxWorkers: string };
+
+/** `verify`'s flags (key or identity, claims, log, trust, output, registry), shared by the commands that verify images. */
+export function addVerifyOptions(cmd: Command, output: { default: 'json' | 'text'; description?: string } = { default: 'json' }): Command {
+  cmd
+    .addOption(opt('--key <ref>', 'public key: a file path or env://VAR (PEM public key, certificate, or cosign private key)'))
+    .option('-a, --annotations <key=value>', 'require these signed annotations (repeatable)', collectKeyValue)
+    .addOption(boolOpt('--check-claims', 'check that the signed claims name the image digest', true))
+    .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signatures'))
+    .addOption(opt('--trusted-root <file>', 'trusted_root.json: the CAs, logs and TSAs to trust (keyless default: the pinned public-good root)'))
+    .addOption(opt('-o, --output <format>', output.description ?? 'output format: json or text', output.default))
+    .addOption(opt('--max-workers <n>', 'how many images to verify at once', '10'));
+  addKeylessVerifyOptions(cmd);
+  return addRegistryOptions(cmd);
+}
+
+/** `verifyImages`' options from `verify`'s flags (keys and trust loaded, usage checked), less the images. */
+export async function verifyOptionsFromFlags(flags: VerifyFlags): Promise<Omit<VerifyImagesOptions, 'images'>> {
+  if (flags.output !== 'json' && flags.output !== 'text') throw new SignetError('USAGE', `unknown output format "${flags.output}" (json or text)`);
+  const maxWorkers = parsePositiveInt(flags.maxWorkers);
+  if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+  const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
+  const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
+  const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
+  const trust = flags.key ? undefined : await keylessTrust(flags);
+  if (flags.insecureIgnoreTlog) {
+    ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');
+  }
+  return {
+    client: registryClient(flags),
+    ...(key ? { key } : {}),
+    ...(identity ? { identity } : {}),
+    ...(trust ? { trust } : {}),
+    ignoreSct: sctFlag(flags),
+    useSignedTimestamps: flags.useSignedTimestamps,
+    annotations: flags.annotations,
+    checkClaims: flags.checkClaims,
+    ignoreTlog: flags.insecureIgnoreTlog,
+    trustedRoot,
+    signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
+    maxWorkers,
+  };
+}
 
 function printVerification(v: ImageVerification, flags: { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string }): void {
   const lines = [`\nVerification for ${v.input} --`, 'The following checks were performed on each of these signatures:'];

@@ -9,6 +9,7 @@ type Loader = () => Promise<(program: Command) => void>;
  */
 const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['sign', 'verify'], load: async () => (await import('./image.js')).registerImageCommands },
+  { commands: ['dockerfile', 'manifest'], load: async () => (await import('./images-in-files.js')).registerImagesInFilesCommands },
   { commands: ['triangulate', 'tree', 'download', 'clean'], load: async () => (await import('./attachments.js')).registerAttachmentCommands },
   { commands: ['sign-blob', 'verify-blob'], load: async () => (await import('./blob.js')).registerBlobCommands },
   { commands: ['attest-blob', 'verify-blob-attestation'], load: async () => (await import('./attest.js')).registerAttestCommands },

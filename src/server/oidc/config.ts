@@ -12,6 +12,7 @@ export type IssuerType =
   | 'email'
   | 'github-workflow'
   | 'gitlab-pipeline'
+  | 'buildkite-job'
   | 'kubernetes'
   | 'spiffe'
   | 'uri'
@@ -21,6 +22,7 @@ const ISSUER_TYPES: readonly IssuerType[] = [
   'email',
   'github-workflow',
   'gitlab-pipeline',
+  'buildkite-job',
   'kubernetes',
   'spiffe',
   'uri',

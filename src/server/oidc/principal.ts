@@ -136,6 +136,9 @@ function gitlabExtensions(c: JWTPayload): { san: string; ext: SigstoreExtension[
   };
   const refType = claim(c, 'ref_type');
   const ref = claim(c, 'ref');
+  if (ref !== undefined && refType !== 'branch' && refType !== 'tag') {
+    throw new OidcError('invalid_claims', `token's ref_type ${JSON.stringify(refType ?? null)} is neither branch nor tag`);
+  }
   const projectPath = claim(c, 'project_path');
   const namespacePath = claim(c, 'namespace_path');
   const jobId = claim(c, 'job_id');
@@ -201,6 +204,14 @@ export function principalFromClaims(cfg: IssuerConfig, claims: JWTPayload): Prin
       const g = gitlabExtensions(claims);
       subject = g.san;
       ciExt = g.ext;
+      sanType = 'uri';
+      break;
+    }
+    case 'buildkite-job': {
+      // Fulcio's buildkite principal: the pipeline's URL names the certificate; the challenge is `sub`.
+      const org = requireClaim(claims, 'organization_slug');
+      const pipeline = requireClaim(claims, 'pipeline_slug');
+      subject = `https://buildkite.com/${encodeURIComponent(org)}/${encodeURIComponent(pipeline)}`;
       sanType = 'uri';
       break;
     }
