@@ -13,6 +13,7 @@ import { encryptPrivateKey, generateKeyPair, publicKeyInfo } from '../../src/key
 import { RegistryClient, type Repo } from '../../src/oci/index.js';
 import { attachmentTag, parseImageManifest } from '../../src/cosign/storage.js';
 import { pushIndex, pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { runCli } from '../helpers/cli.js';
 
 let reg: RunningRegistry;
@@ -192,5 +193,62 @@ describe('download, attach, tree, triangulate, clean', () => {
     const cl = await runCli(['clean', '--type', 'attestation', '-f', img.ref]);
     assert.equal(cl.code, 0, cl.stderr);
     assert.equal(await client.headManifest(img.repo, attachmentTag(img.digest, 'att')), null);
+  });
+});
+
+describe('keyless and GitHub Actions', () => {
+  let srv: RunningServer;
+  before(async () => {
+    srv = await startServer({ dataDir: join(dir, 'srv'), listen: '127.0.0.1:0', requestLog: false, devOidc: true });
+  });
+  after(async () => {
+    await srv.close();
+  });
+
+  test('keyless attest through signet serve; verify-attestation by identity, -o text names the signer; another identity exits 12', async () => {
+    const img = await freshImage();
+    const r = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email: 'dana@example.com' }) });
+    const token = ((await r.json()) as { id_token: string }).id_token;
+    const keylessEnv = { SIGNET_HOME: join(dir, 'home'), SIGSTORE_ID_TOKEN: undefined, ACTIONS_ID_TOKEN_REQUEST_URL: undefined };
+    for (const fmt of ['true', 'false']) {
+      const a = await runCli(['attest', '--signing-config', srv.signingConfigPath, '--identity-token', token, `--new-bundle-format=${fmt}`, '--predicate', predicate, '--type', 'slsaprovenance1', img.ref], { env: keylessEnv });
+      assert.equal(a.code, 0, a.stderr);
+    }
+    const args = (who: string) => ['verify-attestation', '--trusted-root', srv.trustedRootPath, '--insecure-ignore-sct', '--certificate-identity', who, '--certificate-oidc-issuer', srv.url + '/oidc', '--type', 'slsaprovenance1'];
+    const v = await runCli([...args('dana@example.com'), '-o', 'text', img.ref], { env: keylessEnv });
+    assert.equal(v.code, 0, v.stderr);
+    assert.equal((v.stdout.match(/signed by:\s+dana@example\.com/g) ?? []).length, 2, v.stdout);
+    assert.match(v.stdout, /bundle referrer/);
+    assert.match(v.stdout, /legacy \.att/);
+    const wrong = await runCli([...args('mallory@example.com'), img.ref], { env: keylessEnv });
+    assert.equal(wrong.code, 12, wrong.stderr);
+  });
+
+  test('inside GitHub Actions, attest --type slsaprovenance1 without --predicate attests the run\'s own provenance; outside, it is a usage error', async () => {
+    const img = await freshImage();
+    const gh = {
+      ...env,
+      GITHUB_ACTIONS: 'true',
+      GITHUB_SERVER_URL: 'https://github.com',
+      GITHUB_REPOSITORY: 'octo/app',
+      GITHUB_WORKFLOW_REF: 'octo/app/.github/workflows/release.yml@refs/heads/main',
+      GITHUB_EVENT_NAME: 'push',
+      GITHUB_REPOSITORY_ID: '1',
+      GITHUB_REPOSITORY_OWNER_ID: '2',
+      RUNNER_ENVIRONMENT: 'github-hosted',
+      GITHUB_REF: 'refs/heads/main',
+      GITHUB_SHA: 'b'.repeat(40),
+      GITHUB_RUN_ID: '42',
+      GITHUB_RUN_ATTEMPT: '1',
+    };
+    const a = await runCli(['attest', '--key', keyFile, '--tlog-upload=false', '--type', 'slsaprovenance1', img.ref], { env: gh });
+    assert.equal(a.code, 0, a.stderr);
+    const v = await verifyAtt(['--type', 'slsaprovenance1', img.ref]);
+    assert.equal(v.code, 0, v.stderr);
+    const st = JSON.parse(Buffer.from(JSON.parse(v.stdout.trim()).payload, 'base64').toString());
+    assert.equal(st.predicate.runDetails.builder.id, 'https://github.com/octo/app/.github/workflows/release.yml@refs/heads/main');
+    assert.equal(st.predicate.buildDefinition.resolvedDependencies[0].digest.gitCommit, 'b'.repeat(40));
+    const outside = await runCli(['attest', '--key', keyFile, '--tlog-upload=false', '--type', 'slsaprovenance1', img.ref], { env: { ...env, GITHUB_ACTIONS: undefined } });
+    assert.equal(outside.code, 2);
   });
 });
