@@ -141,8 +141,8 @@ export async function verifyImageAttestations(o: VerifyAttestationsOptions): Pro
   });
   const policies = o.policies ?? [];
   const verdicts: PolicyVerdict[][] = matching.map(() => []);
+  const statements = policies.length > 0 ? matching.map((m) => JSON.parse(m.att.payload.toString('utf8')) as unknown) : [];
   for (const policy of policies) {
-    const statements = matching.map((m) => JSON.parse(m.att.payload.toString('utf8')) as unknown);
     const results = statements.length > 0 ? await policy.evaluate(statements) : [];
     if (results.length !== statements.length) throw new SignetError('INTERNAL', `policy ${policy.name} answered ${results.length} verdicts for ${statements.length} statements`);
     results.forEach((v, i) => verdicts[i]!.push(v));

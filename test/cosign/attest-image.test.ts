@@ -225,21 +225,26 @@ describe('keyed', () => {
     assert.equal(JSON.parse(v.attestations[0]!.payload.toString()).predicate.Data, 'new');
   });
 
-  test('concurrent legacy attesters with their own keys and clients: every attestation survives and verifies', async () => {
-    const img = await freshImage();
-    const signers = Array.from({ length: 6 }, () => generateKeyPair('ecdsa-p256'));
-    const clients = signers.map(() => new RegistryClient({}));
-    try {
-      const outcomes = await Promise.allSettled(
-        signers.map((k, i) => attestImages({ client: clients[i]!, signer: signerFromPrivateKey(k.privateKey), images: [img.ref], predicate: Buffer.from(`from ${i}`), newBundleFormat: false })),
-      );
-      assert.deepEqual(outcomes.filter((o) => o.status === 'rejected'), []);
-    } finally {
-      await Promise.all(clients.map((c) => c.close()));
-    }
-    assert.equal(parseImageManifest((await client.getManifest(img.repo, attachmentTag(img.digest, 'att'))).bytes).layers.length, signers.length);
-    for (const k of signers) assert.equal((await only(img.ref, { key: publicKeyInfo(k.publicKey) })).attestations.length, 1);
-  });
+  for (const newBundleFormat of [false, true]) {
+    test(`concurrent ${newBundleFormat ? 'new-format' : 'legacy'} attesters with their own keys and clients: every attestation survives and verifies`, async () => {
+      const img = await freshImage();
+      const signers = Array.from({ length: 6 }, () => generateKeyPair('ecdsa-p256'));
+      const clients = signers.map(() => new RegistryClient({}));
+      try {
+        const outcomes = await Promise.allSettled(
+          signers.map((k, i) => attestImages({ client: clients[i]!, signer: signerFromPrivateKey(k.privateKey), images: [img.ref], predicate: Buffer.from(`from ${i}`), newBundleFormat })),
+        );
+        assert.deepEqual(outcomes.filter((o) => o.status === 'rejected'), []);
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
+      }
+      const stored = newBundleFormat
+        ? (await client.referrers(img.repo, img.digest)).manifests.length
+        : parseImageManifest((await client.getManifest(img.repo, attachmentTag(img.digest, 'att'))).bytes).layers.length;
+      assert.equal(stored, signers.length);
+      for (const k of signers) assert.equal((await only(img.ref, { key: publicKeyInfo(k.publicKey) })).attestations.length, 1);
+    });
+  }
 
   test('-r attests the index and every platform image, each naming its own digest', async () => {
     const repo = repoOf();
