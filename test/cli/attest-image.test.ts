@@ -153,6 +153,8 @@ describe('download, attach, tree, triangulate, clean', () => {
     assert.equal(lines.length, 2);
     assert.equal(lines[0].mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
     assert.deepEqual(Object.keys(lines[1]), ['payloadType', 'payload', 'signatures']);
+    const tr = await runCli(['tree', img.ref]);
+    assert.match(tr.stdout, /application\/vnd\.dev\.sigstore\.bundle\.v0\.3\+json \(https:\/\/slsa\.dev\/provenance\/v1\)/);
     d = await runCli(['download', 'attestation', '--predicate-type', 'custom', img.ref]);
     assert.equal(d.stdout.trim().split('\n').length, 1);
     d = await runCli(['download', 'attestation', '--predicate-type', 'cyclonedx', img.ref]);

@@ -45,7 +45,10 @@ export function registerAttachmentCommands(program: Command): void {
     }
     if (t.referrers.length > 0) {
       lines.push(`└── 🔗 Referrers (${t.referrersSource === 'api' ? 'referrers API' : 'fallback tag'}):`);
-      for (const r of t.referrers) lines.push(`   └── 🍒 ${r.digest} ${r.artifactType ?? r.mediaType}`);
+      for (const r of t.referrers) {
+        const predicate = r.annotations?.['dev.sigstore.bundle.predicateType'];
+        lines.push(`   └── 🍒 ${r.digest} ${r.artifactType ?? r.mediaType}${predicate ? ` (${predicate})` : ''}`);
+      }
     }
     if (t.tags.length === 0 && t.referrers.length === 0) lines.push('No Supply Chain Security Related Artifacts found for image');
     ui.out(lines.join('\n') + '\n');
