@@ -4,6 +4,7 @@
  *   import { RegistryClient, loadSigner, loadPublicKey, signImages, verifyImages } from 'signet';
  *   import { signBlob, verifyBlob, parseBlobBundle, keylessSigner, identityPolicy, keylessTrust } from 'signet';
  *   import { attestBlob, blobAttestationStatement, verifyBlobAttestation } from 'signet';
+ *   import { attestImages, verifyImageAttestations } from 'signet';
  *
  * The commands in cli/ are these calls plus flags, prompts and printing.
  */
@@ -68,6 +69,19 @@ export {
   type VerifyBlobAttestationOptions,
   type BlobAttestationVerification,
 } from './cosign/verify-blob-attestation.js';
+
+// Image attestations: attest, verify-attestation, download/attach attestation; the GitHub Actions provenance.
+export { attestImages, attachAttestations, PREDICATE_TYPE_ANNOTATION, type AttestImagesOptions, type AttestedImage } from './cosign/attest.js';
+export {
+  verifyImageAttestations,
+  type VerifyAttestationsOptions,
+  type VerifiedAttestation,
+  type ImageAttestations,
+  type AttestationOutcome,
+} from './cosign/verify-attestation.js';
+export { downloadAttestations, platformImage } from './cosign/inspect.js';
+export { githubActionsProvenance, inGithubActions, GITHUB_WORKFLOW_BUILD_TYPE } from './cosign/slsa-github.js';
+export type { AttestationPolicy, PolicyVerdict, PolicyLanguage } from './policy/types.js';
 
 // Transparency-log monitoring (log info / log verify).
 export {

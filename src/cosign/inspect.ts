@@ -6,7 +6,9 @@ import { isSignetError, SignetError } from '../errors.js';
 import { repositoryName, type Reference, type RegistryClient } from '../oci/index.js';
 import { SIMPLE_SIGNING_MEDIA_TYPE } from './payload.js';
 import { readLayers } from './sign.js';
-import { ANNOTATION, attachmentTag, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
+import { ANNOTATION, attachmentTag, COSIGN_SIGN_PREDICATE, DOCKER_MANIFEST_LIST, OCI_INDEX, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
+import { envelopeToJSON, parseEnvelope, parseStatement } from '../sigstore/index.js';
+import { resolvePredicateType } from './predicate.js';
 import { resolveTargets } from './targets.js';
 
 export type AttachmentKind = 'signature' | 'attestation' | 'sbom';
@@ -130,3 +132,59 @@ export function assertCleanType(v: string): CleanType {
 }
 
 
+
+/** `--platform os/arch[/variant]`: the image of that platform in an index (the reference itself when it is not an index). */
+export async function platformImage(client: RegistryClient, image: string, platform: string): Promise<string> {
+  const [os, arch, variant, ...rest] = platform.split('/');
+  if (!os || !arch || rest.length > 0) throw new SignetError('USAGE', `--platform "${platform}" is not os/arch[/variant]`);
+  const [top] = await resolveTargets(client, image, {});
+  const pinned = `${repositoryName(top!.image)}@${top!.subject.digest}`;
+  if (top!.subject.mediaType !== OCI_INDEX && top!.subject.mediaType !== DOCKER_MANIFEST_LIST) return pinned;
+  const index = await client.getManifest(top!.image, top!.subject.digest);
+  const entries = Array.isArray(index.json?.manifests) ? (index.json!.manifests as Descriptor[]) : [];
+  const match = entries.find((d) => d?.platform?.os === os && d.platform.architecture === arch && (variant === undefined || d.platform.variant === variant));
+  if (!match) throw new SignetError('NOT_FOUND', `no image for platform ${platform} in ${image}`);
+  return `${repositoryName(top!.image)}@${match.digest}`;
+}
+
+/**
+ * `download attestation`: one JSON document per line — bundles from referrers (as stored, signatures
+ * left out), then each `.att` envelope in cosign's shape ({payloadType, payload, signatures}) —
+ * only those of `predicateType` when given.
+ */
+export async function downloadAttestations(client: RegistryClient, image: string, opts: { predicateType?: string; signatureRepository?: string } = {}): Promise<string[]> {
+  const wanted = opts.predicateType ? resolvePredicateType(opts.predicateType) : undefined;
+  const [t] = await resolveTargets(client, image, { signatureRepository: opts.signatureRepository });
+  const repo = t!.signatureRepo;
+  const lines: string[] = [];
+  const { manifests } = await client.referrers(repo, t!.subject.digest);
+  for (const d of manifests) {
+    if (d.artifactType && !isBundleMediaType(d.artifactType)) continue;
+    const m = parseImageManifest((await client.getManifest(repo, d.digest)).bytes);
+    const type = m.annotations?.[ANNOTATION.bundlePredicateType] ?? d.annotations?.[ANNOTATION.bundlePredicateType];
+    if (type === COSIGN_SIGN_PREDICATE || (wanted && type !== wanted)) continue;
+    const layer = m.layers.find((l) => isBundleMediaType(l.mediaType));
+    if (!layer) continue;
+    lines.push((await client.getBlob(repo, layer.digest, { maxBytes: 16 * 1024 * 1024 })).toString('utf8').trim());
+  }
+  for (const layer of await readLayers(client, repo, attachmentTag(t!.subject.digest, 'att'))) {
+    const bytes = await client.getBlob(repo, layer.digest, { maxBytes: 16 * 1024 * 1024 });
+    let env;
+    try {
+      env = parseEnvelope(bytes, `attestation layer ${layer.digest}`);
+    } catch (e) {
+      throw new SignetError('MALFORMED', `${repositoryName(repo)}:${attachmentTag(t!.subject.digest, 'att')}: ${(e as Error).message}`, { cause: e });
+    }
+    if (wanted) {
+      let type: string | undefined;
+      try {
+        type = parseStatement(env.payload).predicateType;
+      } catch {
+        type = undefined;
+      }
+      if (type !== wanted) continue;
+    }
+    lines.push(envelopeToJSON(env).toString('utf8'));
+  }
+  return lines;
+}

@@ -15,6 +15,7 @@ import { verifyTimestamp } from '../sigstore/timestamp-verify.js';
 import { verifyRekorBundle, type VerifiedTlogEntry } from '../sigstore/tlog.js';
 import type { TrustMaterial } from '../sigstore/verifier.js';
 import { decodeBase64Strict } from '../sigstore/encoding.js';
+import { pae } from '../sigstore/dsse.js';
 import { ANNOTATION } from './storage.js';
 
 export interface LegacyKeylessInput {
@@ -28,6 +29,12 @@ export interface LegacyKeylessInput {
   useSignedTimestamps: boolean;
   /** The time used when there is neither log nor timestamp (only with ignoreTlog); default now. */
   now?: Date;
+  /**
+   * A `.att` layer: `payload` is the envelope as stored, `signature` its DSSE signature over the PAE of
+   * this payload type and statement; the log entry is a dsse (or intoto) entry, and the RFC 3161
+   * timestamp covers the stored envelope (as cosign's verifier reads it) or the signature.
+   */
+  dsse?: { payloadType: string; payload: Buffer };
 }
 
 export interface LegacyKeylessResult {
@@ -80,7 +87,15 @@ export function checkLegacyKeyless(i: LegacyKeylessInput): LegacyKeylessResult {
     const annotation = i.annotations[ANNOTATION.bundle];
     if (!annotation) throw new SignetError('TLOG', 'transparency log: signature has no Rekor bundle (dev.sigstore.cosign/bundle annotation); pass --insecure-ignore-tlog to verify without the log');
     const v = step('transparency log entry', () =>
-      verifyRekorBundle(annotation, { signature: i.signature, certificate: leaf.der, content: { kind: 'bytes', data: i.payload } }, i.trust.root),
+      verifyRekorBundle(
+        annotation,
+        {
+          signature: i.signature,
+          certificate: leaf.der,
+          content: i.dsse ? { kind: 'dsse', payloadType: i.dsse.payloadType, payload: i.dsse.payload, envelopeBytes: i.payload } : { kind: 'bytes', data: i.payload },
+        },
+        i.trust.root,
+      ),
     );
     tlog = [v];
     times.push(new Date(v.integratedTime! * 1000));
@@ -99,7 +114,15 @@ export function checkLegacyKeyless(i: LegacyKeylessInput): LegacyKeylessResult {
       if (typeof b64 !== 'string') throw new SignetError('MALFORMED', 'the dev.sigstore.cosign/rfc3161timestamp annotation has no SignedRFC3161Timestamp');
       return decodeBase64Strict(b64, 'SignedRFC3161Timestamp');
     });
-    const r = step('RFC 3161 timestamp', () => verifyTimestamp(der, { signature: i.signature, authorities: i.trust.tsas }));
+    const r = step('RFC 3161 timestamp', () => {
+      if (!i.dsse) return verifyTimestamp(der, { signature: i.signature, authorities: i.trust.tsas });
+      // cosign's verifier timestamps an attestation's stored envelope; its v3 writer, the signature.
+      try {
+        return verifyTimestamp(der, { signature: i.payload, authorities: i.trust.tsas });
+      } catch {
+        return verifyTimestamp(der, { signature: i.signature, authorities: i.trust.tsas });
+      }
+    });
     times.push(r.time);
     optional.RFC3161Timestamp = JSON.parse(tsAnnotation) as unknown;
   } else if (i.useSignedTimestamps) {
@@ -116,7 +139,7 @@ export function checkLegacyKeyless(i: LegacyKeylessInput): LegacyKeylessResult {
   // 5. the signature over the payload, with the certificate's key.
   let ok = false;
   try {
-    ok = cryptoVerify(hashFor(key), i.payload, key, i.signature);
+    ok = cryptoVerify(hashFor(key), i.dsse ? pae(i.dsse.payloadType, i.dsse.payload) : i.payload, key, i.signature);
   } catch {
     ok = false;
   }

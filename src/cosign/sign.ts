@@ -67,9 +67,16 @@ export interface SignedImage {
   unchanged?: boolean;
 }
 
-type Prepared =
-  | { kind: 'bundle'; target: Target; bundle: Buffer; manifest: Buffer; bundleDescriptor: Descriptor }
-  | { kind: 'legacy'; target: Target; layer: LegacySignatureLayer };
+/** A bundle ready to push as a referrer of its target (signatures and attestations alike). */
+export interface PreparedBundle {
+  kind: 'bundle';
+  target: Target;
+  bundle: Buffer;
+  manifest: Buffer;
+  bundleDescriptor: Descriptor;
+}
+
+type Prepared = PreparedBundle | { kind: 'legacy'; target: Target; layer: LegacySignatureLayer };
 
 export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]> {
   const say = opts.onEvent ?? (() => {});
@@ -112,7 +119,7 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
 }
 
 /** Concurrent pushes per `maxWorkers`: a push mostly waits out appendToList's re-check pause. */
-const PUSHERS_PER_WORKER = 4;
+export const PUSHERS_PER_WORKER = 4;
 
 /** The log indices of a prepared signature's entries (bundle tlogEntries, or the legacy Rekor bundle annotation), as cosign prints them. */
 function logIndices(p: Prepared): string[] {
@@ -129,7 +136,7 @@ function logIndices(p: Prepared): string[] {
 }
 
 /** `fn` over `items` with at most `limit` running at once; results in input order. */
-async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -172,7 +179,8 @@ async function prepareBundle(opts: SignImagesOptions, target: Target): Promise<P
   return { kind: 'bundle', target, bundle, manifest, bundleDescriptor };
 }
 
-async function pushBundle(client: RegistryClient, p: Extract<Prepared, { kind: 'bundle' }>): Promise<SignedImage> {
+/** Push a prepared bundle and its referrer manifest (the referrers fallback index when the registry has no API). */
+export async function pushBundle(client: RegistryClient, p: PreparedBundle): Promise<SignedImage> {
   const repo = p.target.signatureRepo;
   await client.putBlob(repo, EMPTY_JSON);
   await client.putBlob(repo, p.bundle);

@@ -1,8 +1,10 @@
 /** `triangulate`, `tree`, `download signature` and `clean`: what is attached to an image. */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { SignetError } from '../../errors.js';
-import { assertCleanType, clean, downloadSignatures, tree, triangulate, type AttachmentKind } from '../../cosign/inspect.js';
+import { assertCleanType, clean, downloadAttestations, downloadSignatures, platformImage, tree, triangulate, type AttachmentKind } from '../../cosign/inspect.js';
+import { attachAttestations } from '../../cosign/attest.js';
+import { readSmallFile } from '../../cosign/blob-io.js';
 import { addRegistryOptions, boolOpt, examples, opt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
 
@@ -43,7 +45,10 @@ export function registerAttachmentCommands(program: Command): void {
     }
     if (t.referrers.length > 0) {
       lines.push(`└── 🔗 Referrers (${t.referrersSource === 'api' ? 'referrers API' : 'fallback tag'}):`);
-      for (const r of t.referrers) lines.push(`   └── 🍒 ${r.digest} ${r.artifactType ?? r.mediaType}`);
+      for (const r of t.referrers) {
+        const predicate = r.annotations?.['dev.sigstore.bundle.predicateType'];
+        lines.push(`   └── 🍒 ${r.digest} ${r.artifactType ?? r.mediaType}${predicate ? ` (${predicate})` : ''}`);
+      }
     }
     if (t.tags.length === 0 && t.referrers.length === 0) lines.push('No Supply Chain Security Related Artifacts found for image');
     ui.out(lines.join('\n') + '\n');
@@ -60,6 +65,49 @@ export function registerAttachmentCommands(program: Command): void {
     const lines = await downloadSignatures(registryClient(flags), image, sigRepo());
     if (lines.length === 0) throw new SignetError('NO_SIGNATURES', `no signatures found for ${image}`);
     ui.out(lines.join('\n') + '\n');
+  });
+
+  const datt = download
+    .command('attestation')
+    .description('print the attestations of an image, one JSON document per line: bundles from referrers, then each .att envelope')
+    .argument('<image>', 'image reference')
+    .addOption(opt('--predicate-type <type>', 'only attestations of this predicate type (an alias such as slsaprovenance1, or a URI)'))
+    .addOption(opt('--platform <os/arch[/variant]>', 'for an index: the attestations of the image of this platform'));
+  addRegistryOptions(datt);
+  examples(datt, [
+    'signet download attestation registry.example/app:v1 | jq -r .payload | base64 -d | jq .',
+    'signet download attestation --predicate-type slsaprovenance1 --platform linux/amd64 registry.example/app:v1',
+  ]);
+  datt.action(async (image: string, flags: RegistryFlags & { predicateType?: string; platform?: string }) => {
+    const client = registryClient(flags);
+    const target = flags.platform ? await platformImage(client, image, flags.platform) : image;
+    const lines = await downloadAttestations(client, target, { ...(flags.predicateType ? { predicateType: flags.predicateType } : {}), signatureRepository: sigRepo() });
+    if (lines.length === 0) {
+      throw new SignetError('NO_SIGNATURES', `no attestations found for ${image}${flags.predicateType ? ` of predicate type ${flags.predicateType}` : ''}`);
+    }
+    ui.out(lines.join('\n') + '\n');
+  });
+
+  const attach = program.command('attach').description('attach things made elsewhere to an image');
+  const aatt = attach
+    .command('attestation')
+    .description('attach ready DSSE envelopes (e.g. from attest-blob --output-signature or another tool) to an image as layers of its .att image, as cosign does')
+    .argument('<image...>', 'image references')
+    .addOption(new Option('--attestation <file>', 'a DSSE envelope (JSON) to attach (repeatable)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]));
+  addRegistryOptions(aatt);
+  examples(aatt, ['signet attach attestation --attestation envelope.json registry.example/app:v1', 'signet attach attestation --attestation a.json --attestation b.json registry.example/app@sha256:…']);
+  aatt.action(async (images: string[], flags: RegistryFlags & { attestation?: string[] }) => {
+    if (!flags.attestation || flags.attestation.length === 0) throw new SignetError('USAGE', 'pass the envelope to attach with --attestation FILE');
+    // Every file read and checked before anything is pushed.
+    const envelopes = await Promise.all(flags.attestation.map((f) => readSmallFile(f, 'attestation')));
+    const done = await attachAttestations({
+      client: registryClient(flags),
+      images,
+      envelopes,
+      signatureRepository: sigRepo(),
+      dockerMediaTypes: ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? ''),
+    });
+    for (const d of done) ui.info(`Attached ${envelopes.length} attestation${envelopes.length > 1 ? 's' : ''} to ${d.input} at ${d.location}`);
   });
 
   const cl = program

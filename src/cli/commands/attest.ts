@@ -1,4 +1,4 @@
-/** `signet attest-blob` and `signet verify-blob-attestation`: in-toto attestations about files. */
+/** `signet attest` / `verify-attestation` (images) and `attest-blob` / `verify-blob-attestation` (files): in-toto attestations. */
 import { promises as fs } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { SignetError } from '../../errors.js';
@@ -7,8 +7,16 @@ import { loadPublicKey, loadSigner, type PasswordSource } from '../../keys/index
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
 import { readPassword } from '../password.js';
-import { boolOpt, examples, opt, ui } from '../common.js';
-import { addTlogSignOptions, type TlogSignFlags } from './log.js';
+import { addRegistryOptions, boolOpt, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
+import { registryClient } from '../registry.js';
+import { attestImages } from '../../cosign/attest.js';
+import { verifyImageAttestations, type AttestationOutcome, type VerifiedAttestation } from '../../cosign/verify-attestation.js';
+import { githubActionsProvenance, inGithubActions } from '../../cosign/slsa-github.js';
+import { loadPolicies } from '../../policy/index.js';
+import type { AttestationPolicy } from '../../policy/types.js';
+import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
+import type { Signer } from '../../keys/index.js';
+import { addTlogSignOptions, TLOG_VERIFIED_LINE, type TlogSignFlags } from './log.js';
 import {
   addKeylessSignOptions,
   addKeylessVerifyOptions,
@@ -16,6 +24,8 @@ import {
   identityPolicyFromFlags,
   keylessSignerFromFlags,
   keylessTrust,
+  refuseTimestampWithKey,
+  CERTIFICATE_VERIFIED_LINE,
   sctFlag,
   type KeylessSignFlags,
   type KeylessVerifyFlags,
@@ -214,7 +224,212 @@ export async function verifyBlobAttestationAction(file: string | undefined, flag
   ui.info('Verified OK');
 }
 
+interface AttestFlags extends RegistryFlags, TlogSignFlags, KeylessSignFlags {
+  key?: string;
+  predicate?: string;
+  type: string;
+  recursive: boolean;
+  replace: boolean;
+  newBundleFormat: boolean;
+  yes: boolean;
+}
+
+interface VerifyAttestationFlags extends RegistryFlags, KeylessVerifyFlags {
+  key?: string;
+  type: string;
+  checkClaims: boolean;
+  insecureIgnoreTlog: boolean;
+  policy?: string[];
+  output: string;
+  maxWorkers: string;
+}
+
+/** The predicate bytes: the file (`-` for standard input), or the GitHub Actions provenance for slsaprovenance1. */
+async function imagePredicate(flags: AttestFlags): Promise<Buffer> {
+  if (flags.predicate) {
+    if (flags.predicate === '-') {
+      ui.info('Using payload from: standard input');
+      return readBlob('-');
+    }
+    await checkFile(flags.predicate, 'predicate');
+    ui.info(`Using payload from: ${flags.predicate}`);
+    return readSmallFile(flags.predicate, 'predicate');
+  }
+  if (resolvePredicateType(flags.type) === resolvePredicateType('slsaprovenance1') && inGithubActions(process.env)) {
+    ui.info('Using the SLSA v1 provenance of this GitHub Actions run');
+    return Buffer.from(JSON.stringify(githubActionsProvenance(process.env)));
+  }
+  throw new SignetError('USAGE', 'predicate cannot be empty: pass --predicate FILE (inside GitHub Actions, --type slsaprovenance1 builds the provenance itself)');
+}
+
+export async function attestAction(images: string[], flags: AttestFlags): Promise<void> {
+  // Usage errors first, before any file is read, key decrypted or service asked.
+  resolvePredicateType(flags.type);
+  if (!flags.predicate && !(resolvePredicateType(flags.type) === resolvePredicateType('slsaprovenance1') && inGithubActions(process.env))) {
+    throw new SignetError('USAGE', 'predicate cannot be empty: pass --predicate FILE (inside GitHub Actions, --type slsaprovenance1 builds the provenance itself)');
+  }
+  let tlog: Awaited<ReturnType<typeof tlogTarget>>;
+  if (flags.key) {
+    refuseTimestampWithKey(flags);
+    tlog = await tlogTarget(flags);
+  }
+  const predicate = await imagePredicate(flags);
+  let signer: Signer;
+  let keyless: KeylessSigner | undefined;
+  if (flags.key) {
+    signer = await loadSigner(flags.key, passwordSource(flags.predicate === '-'));
+  } else {
+    keyless = await keylessSignerFromFlags(flags);
+    signer = keyless.signer;
+  }
+  const results = await attestImages({
+    client: registryClient(flags),
+    signer,
+    images,
+    predicate,
+    type: flags.type,
+    recursive: flags.recursive,
+    replace: flags.replace,
+    newBundleFormat: flags.newBundleFormat,
+    signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
+    dockerMediaTypes: ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? ''),
+    onEvent: (m) => ui.info(m),
+    ...(tlog ? { tlog } : {}),
+    ...(keyless ? { keyless } : {}),
+  });
+  for (const r of results) if (r.replaced) ui.info(`Replaced ${r.replaced} attestation${r.replaced > 1 ? 's' : ''} of predicate type ${r.predicateType} on ${r.input}`);
+}
+
+function printAttestations(o: AttestationOutcome, flags: VerifyAttestationFlags, policies: AttestationPolicy[]): void {
+  const v = o.result!;
+  const lines = [`\nVerification for ${v.input} --`, 'The following checks were performed on each of these signatures:'];
+  if (flags.checkClaims) lines.push('  - The cosign claims were validated');
+  if (!flags.insecureIgnoreTlog) lines.push(`  - ${TLOG_VERIFIED_LINE}`);
+  if (flags.key) lines.push('  - The signatures were verified against the specified public key');
+  else {
+    if (!flags.insecureIgnoreTlog) lines.push('  - The signatures were integrated into the transparency log when the certificate was valid');
+    lines.push(`  - ${CERTIFICATE_VERIFIED_LINE}`);
+  }
+  if (policies.length > 0) lines.push(`  - The attestations passed the policies: ${policies.map((p) => p.name).join(', ')}`);
+  ui.info(lines.join('\n'));
+  for (const a of v.attestations) ui.out(flags.output === 'text' ? summary(v.input, v.digest, a) : a.envelopeJson.toString('utf8') + '\n');
+}
+
+/** `-o text`: who signed, what about, and each policy's verdict. */
+function summary(input: string, digest: string, a: VerifiedAttestation): string {
+  const signer = a.identity ? `${a.identity.subject ?? '(no subject)'} (issuer ${a.identity.issuer ?? 'unknown'})` : 'the given key';
+  const subjects = a.statement.subject.map((s) => `${s.name ?? ''}@sha256:${s.digest.sha256 ?? '?'}`).join(', ');
+  const lines = [
+    `${input} (${digest})`,
+    `  source:         ${a.source === 'referrer' ? 'bundle referrer' : 'legacy .att'} ${a.location}`,
+    `  signed by:      ${signer}`,
+    `  predicate type: ${a.predicateType}`,
+    `  subject:        ${subjects}`,
+    a.tlog ? `  log entries:    ${a.tlog.map((t) => `index ${t.logIndex}`).join(', ')}` : `  log entries:    ${a.tlogVerified} verified`,
+    ...a.verdicts.map((p) => `  policy ${p.policy}: ${p.ok ? 'pass' : `FAIL (${p.reason ?? ''})`}`),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export async function verifyAttestationAction(images: string[], flags: VerifyAttestationFlags): Promise<void> {
+  if (flags.output !== 'json' && flags.output !== 'text') throw new SignetError('USAGE', `unknown output format "${flags.output}" (json or text)`);
+  const maxWorkers = parsePositiveInt(flags.maxWorkers);
+  if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+  resolvePredicateType(flags.type);
+  const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
+  const policies = flags.policy && flags.policy.length > 0 ? await loadPolicies(flags.policy) : [];
+  const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
+  const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
+  const trust = flags.key ? undefined : await keylessTrust(flags);
+  if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
+  const outcomes = await verifyImageAttestations({
+    client: registryClient(flags),
+    images,
+    ...(key ? { key } : {}),
+    ...(identity ? { identity } : {}),
+    ...(trust ? { trust } : {}),
+    ...(trustedRoot ? { trustedRoot } : {}),
+    ignoreSct: sctFlag(flags),
+    useSignedTimestamps: flags.useSignedTimestamps,
+    checkClaims: flags.checkClaims,
+    ignoreTlog: flags.insecureIgnoreTlog,
+    type: flags.type,
+    policies,
+    signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
+    maxWorkers,
+  });
+  let firstError: SignetError | undefined;
+  for (const o of outcomes) {
+    if (o.result) {
+      printAttestations(o, flags, policies);
+      continue;
+    }
+    firstError ??= o.error;
+    if (o.validationErrors) {
+      ui.info(`There are ${o.validationErrors.length} number of errors occurred during the validation:`);
+      for (const v of o.validationErrors) ui.info(`- ${v}`);
+    }
+    if (outcomes.length > 1) ui.info(`Error: ${o.input}: ${o.error!.message}`);
+  }
+  if (firstError) {
+    if (outcomes.length > 1) {
+      const failed = outcomes.filter((o) => o.error).length;
+      throw new SignetError(firstError.code, `${failed} of ${outcomes.length} images failed attestation verification`);
+    }
+    if (outcomes[0]?.validationErrors) throw new SignetError(firstError.code, `${outcomes[0].validationErrors.length} validation errors occurred`);
+    throw firstError;
+  }
+}
+
 export function registerAttestCommands(program: Command): void {
+  const att = program
+    .command('attest')
+    .description('attest images: sign an in-toto statement (a predicate about each image digest) and store it in the registry')
+    .argument('<image...>', 'image references (tags are resolved to digests)')
+    .addOption(opt('--predicate <file>', 'the predicate file (- for standard input)'))
+    .addOption(opt('--type <type>', TYPE_HELP, 'custom'))
+    .addOption(opt('--key <ref>', 'private key: a file path or env://VAR (cosign encrypted key format); without it, keyless'))
+    .addOption(boolOpt('-r, --recursive', 'if an image is an index, also attest every image it lists'))
+    .addOption(boolOpt('--replace', 'legacy format: replace the attestations of the same predicate type'))
+    .addOption(boolOpt('--new-bundle-format', 'store a Sigstore bundle as an OCI 1.1 referrer (cosign v3); false writes the legacy .att image', true))
+    .addOption(boolOpt('--tlog-upload', 'upload the attestation to a transparency log', true))
+    .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'));
+  addTlogSignOptions(att);
+  addKeylessSignOptions(att);
+  addRegistryOptions(att);
+  examples(att, [
+    'signet attest --predicate provenance.json --type slsaprovenance1 registry.example/app@sha256:…   # keyless, public-good services',
+    'signet attest --signing-config DIR/signing_config.json --identity-token token.txt --predicate sbom.cdx.json --type cyclonedx registry.example/app:v1',
+    'signet attest --key cosign.key --rekor-url http://127.0.0.1:3000 --predicate vuln.json --type vuln registry.example/app:v1',
+    'signet attest --key cosign.key --tlog-upload=false --new-bundle-format=false --replace --predicate vex.json --type openvex registry.example/app:v1',
+    'signet attest --key cosign.key --tlog-upload=false -r --predicate result.json --type https://example.com/test/v1 registry.example/app:v1',
+    'signet attest --type slsaprovenance1 ghcr.io/owner/app@sha256:…   # inside GitHub Actions: the run\'s own provenance',
+  ]);
+  att.action((images: string[], flags: AttestFlags) => attestAction(images, flags));
+
+  const va = program
+    .command('verify-attestation')
+    .description('verify the attestations of images (with a key, or keyless against a signer identity), check their predicate type and policies, and print each verified envelope as JSON')
+    .argument('<image...>', 'image references')
+    .addOption(opt('--key <ref>', 'public key: a file path or env://VAR (PEM public key, certificate, or cosign private key)'))
+    .addOption(opt('--type <type>', TYPE_HELP + '; only attestations of this predicate type are kept', 'custom'))
+    .addOption(boolOpt('--check-claims', 'check that the statement names the image digest among its subjects', true))
+    .addOption(new Option('--policy <file>', 'a policy every kept attestation must pass (.cue, .rego or .cel; repeatable)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
+    .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the attestations'))
+    .addOption(opt('--trusted-root <file>', 'trusted_root.json: the CAs, logs and TSAs to trust (keyless default: the pinned public-good root)'))
+    .addOption(opt('-o, --output <format>', 'json (each verified envelope, one per line) or text (a short summary per attestation)', 'json'))
+    .addOption(opt('--max-workers <n>', 'how many images to verify at once', '10'));
+  addKeylessVerifyOptions(va);
+  addRegistryOptions(va);
+  examples(va, [
+    'signet verify-attestation --type slsaprovenance1 --certificate-identity-regexp \'^https://github.com/owner/repo/\' --certificate-oidc-issuer https://token.actions.githubusercontent.com ghcr.io/owner/app:v1',
+    'signet verify-attestation --key cosign.pub --trusted-root trusted_root.json --type cyclonedx registry.example/app:v1',
+    'signet verify-attestation --key cosign.pub --insecure-ignore-tlog --type vuln --policy no-critical.cel registry.example/app:v1',
+    'signet verify-attestation --key cosign.pub --insecure-ignore-tlog -o text img1 img2 img3',
+  ]);
+  va.action((images: string[], flags: VerifyAttestationFlags) => verifyAttestationAction(images, flags));
+
+
   const attest = program
     .command('attest-blob')
     .description('sign an in-toto attestation about a file (a predicate wrapped in a statement naming the file\'s sha256), writing a Sigstore bundle')

@@ -10,9 +10,9 @@ type Loader = () => Promise<(program: Command) => void>;
 const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['sign', 'verify'], load: async () => (await import('./image.js')).registerImageCommands },
   { commands: ['dockerfile', 'manifest'], load: async () => (await import('./images-in-files.js')).registerImagesInFilesCommands },
-  { commands: ['triangulate', 'tree', 'download', 'clean'], load: async () => (await import('./attachments.js')).registerAttachmentCommands },
+  { commands: ['triangulate', 'tree', 'download', 'attach', 'clean'], load: async () => (await import('./attachments.js')).registerAttachmentCommands },
   { commands: ['sign-blob', 'verify-blob'], load: async () => (await import('./blob.js')).registerBlobCommands },
-  { commands: ['attest-blob', 'verify-blob-attestation'], load: async () => (await import('./attest.js')).registerAttestCommands },
+  { commands: ['attest', 'verify-attestation', 'attest-blob', 'verify-blob-attestation'], load: async () => (await import('./attest.js')).registerAttestCommands },
   { commands: ['generate-key-pair', 'import-key-pair', 'public-key'], load: async () => (await import('./keys.js')).registerKeyCommands },
   { commands: ['login'], load: async () => (await import('./login.js')).registerLogin },
   { commands: ['log'], load: async () => (await import('./log.js')).registerLogCommands },

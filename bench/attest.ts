@@ -1,0 +1,79 @@
+/**
+ * Attestation verification throughput: BENCH_IMAGES images (default 200) in the real docker-registry,
+ * each with a SLSA v1 provenance attestation (new bundle format, keyed, no log), then one
+ * `verifyImageAttestations` call over all of them (the library, as `signet verify-attestation IMG…`),
+ * reported in images/s. BENCH_POLICY=FILE[,FILE…] adds policies (loaded through policy/index.ts's
+ * loadPolicies, as `--policy`), and the policy's share is measured by evaluating the same statements
+ * through them alone.
+ *   BENCH_IMAGES=5 npm run bench:attest
+ *   BENCH_POLICY=policy.cel npm run bench:attest
+ */
+import { performance } from 'node:perf_hooks';
+import { RegistryClient } from '../src/oci/index.js';
+import { generateKeyPair, publicKeyInfo, signerFromPrivateKey } from '../src/keys/index.js';
+import { attestImages } from '../src/cosign/attest.js';
+import { verifyImageAttestations } from '../src/cosign/verify-attestation.js';
+import { loadPolicies } from '../src/policy/index.js';
+import type { AttestationPolicy } from '../src/policy/types.js';
+import { pushRandomImage, startRegistry } from '../test/helpers/registry.js';
+import { fmt, machineLine, note } from './common.js';
+
+const N = Number(process.env.BENCH_IMAGES ?? 200);
+if (!Number.isInteger(N) || N < 1) throw new Error('BENCH_IMAGES must be a positive integer');
+const policyFiles = (process.env.BENCH_POLICY ?? '').split(',').filter((p) => p !== '');
+
+const provenance = (i: number): Buffer =>
+  Buffer.from(
+    JSON.stringify({
+      buildDefinition: {
+        buildType: 'https://actions.github.io/buildtypes/workflow/v1',
+        externalParameters: { workflow: { ref: 'refs/heads/main', repository: 'https://github.com/octo/app', path: '.github/workflows/release.yml' } },
+        internalParameters: { github: { event_name: 'push', repository_id: '1', repository_owner_id: '2', runner_environment: 'github-hosted' } },
+        resolvedDependencies: [{ uri: 'git+https://github.com/octo/app@refs/heads/main', digest: { gitCommit: i.toString(16).padStart(40, '0') } }],
+      },
+      runDetails: { builder: { id: 'https://github.com/octo/app/.github/workflows/release.yml@refs/heads/main' }, metadata: { invocationId: `https://github.com/octo/app/actions/runs/${i}/attempts/1` } },
+    }),
+  );
+
+const policies: AttestationPolicy[] = policyFiles.length > 0 ? await loadPolicies(policyFiles) : [];
+const reg = await startRegistry();
+const client = new RegistryClient({});
+try {
+  const keys = generateKeyPair('ecdsa-p256');
+  const signer = signerFromPrivateKey(keys.privateKey);
+  note(`pushing and attesting ${N} images…`);
+  const images: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const repo = { registry: reg.host, repository: `bench/attest${i % 20}` };
+    const img = await pushRandomImage(client, repo);
+    const ref = `${repo.registry}/${repo.repository}@${img.digest}`;
+    await attestImages({ client, signer, images: [ref], predicate: provenance(i), type: 'slsaprovenance1' });
+    images.push(ref);
+  }
+
+  // A fresh client: no tokens, connections or manifests from the set-up.
+  const verifier = new RegistryClient({});
+  const t0 = performance.now();
+  const outcomes = await verifyImageAttestations({ client: verifier, images, key: publicKeyInfo(keys.publicKey), ignoreTlog: true, type: 'slsaprovenance1', policies });
+  const seconds = (performance.now() - t0) / 1000;
+  await verifier.close();
+  const failed = outcomes.filter((o) => o.error);
+  if (failed.length > 0) throw new Error(`${failed.length} images failed: ${failed[0]!.error!.message}`);
+
+  let policyLine = 'policies: none (BENCH_POLICY=FILE[,FILE] to add some)';
+  if (policies.length > 0) {
+    const statements = outcomes.map((o) => JSON.parse(o.result!.attestations[0]!.payload.toString('utf8')) as unknown);
+    const p0 = performance.now();
+    for (const p of policies) await p.evaluate(statements);
+    const policySeconds = (performance.now() - p0) / 1000;
+    policyLine =
+      `policies: ${policies.map((p) => p.name).join(', ')}: ${fmt(statements.length / policySeconds)} statements/s alone, ` +
+      `${fmt((100 * policySeconds) / seconds, 1)}% of the verification time`;
+  }
+  console.log(machineLine());
+  console.log(`verify-attestation (library, one call): ${N} images in ${fmt(seconds, 2)} s = ${fmt(N / seconds, 1)} images/s`);
+  console.log(policyLine);
+} finally {
+  await client.close();
+  await reg.stop();
+}
