@@ -32,6 +32,7 @@ export {
   type WriteKeyPairOptions,
   loadSigner,
   loadPublicKey,
+  kmsPluginRef,
   writeKeyPair,
 } from './refs.js';
 export { type PemBlock, decodePemBlocks, encodePem } from './pem.js';

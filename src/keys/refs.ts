@@ -60,22 +60,30 @@ async function classify(ref: string): Promise<Source> {
     if (scheme === 'k8s' || scheme === 'gitlab' || scheme === 'github') {
       throw new SignetError('KEY_UNSUPPORTED', `key reference scheme ${scheme}:// is not supported (use a file path, env://VAR, pkcs11: or a KMS plug-in)`);
     }
-    const kms = await resolveKmsRef(ref);
-    if (kms) return { kind: 'kms', ref: kms };
-    const plugin = KMS_PLUGIN_PREFIX + parseKmsRef(ref)!.scheme;
-    const builtin = BUILTIN_KMS[scheme];
-    if (builtin) {
-      throw new SignetError(
-        'KEY_UNSUPPORTED',
-        `${scheme}:// keys need the KMS plug-in ${plugin} on PATH (Signet has no built-in ${builtin} client)`,
-      );
-    }
-    throw new SignetError(
-      'KEY_UNSUPPORTED',
-      `key reference scheme ${scheme}:// is not supported: no KMS plug-in ${plugin} on PATH (or use a file path, env://VAR or pkcs11:)`,
-    );
+    return { kind: 'kms', ref: await kmsPluginRef(ref) };
   }
   return { kind: 'data', resolved: { name: ref, data: await readFileLimited(ref, FILE_LIMITS.small, `cannot read key file ${ref}`) } };
+}
+
+/**
+ * The KMS plug-in that serves `NAME://…` (`sigstore-kms-NAME` on PATH); without one, an error naming it
+ * (for cosign's built-in providers too: Signet reaches those only through a plug-in).
+ */
+export async function kmsPluginRef(ref: string): Promise<KmsRef> {
+  const parsed = parseKmsRef(ref);
+  if (!parsed) throw new SignetError('USAGE', `${ref} is not a KMS key reference (NAME://KEY)`);
+  const kms = await resolveKmsRef(ref);
+  if (kms) return kms;
+  const scheme = parsed.scheme.toLowerCase();
+  const plugin = KMS_PLUGIN_PREFIX + parsed.scheme;
+  const builtin = BUILTIN_KMS[scheme];
+  if (builtin) {
+    throw new SignetError('KEY_UNSUPPORTED', `${scheme}:// keys need the KMS plug-in ${plugin} on PATH (Signet has no built-in ${builtin} client)`);
+  }
+  throw new SignetError(
+    'KEY_UNSUPPORTED',
+    `key reference scheme ${scheme}:// is not supported: no KMS plug-in ${plugin} on PATH (or use a file path, env://VAR or pkcs11:)`,
+  );
 }
 
 /** A public key published at an https:// URL (cosign's `--key https://…`), capped at 1 MiB. */
