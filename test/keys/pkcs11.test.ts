@@ -99,6 +99,29 @@ describe('pkcs11: keys', () => {
   }
 });
 
+describe('pkcs11: attestations', () => {
+  test('attest-blob with a token key, verify-blob-attestation with the URI', async () => {
+    const predicate = join(dir, 'predicate.json');
+    writeFileSync(predicate, '{"result":"pass"}');
+    const bundle = join(dir, 'attestation.json');
+    const type = 'https://example.com/test-result/v1';
+    const a = await cli(['attest-blob', '--key', token.uri('p256'), '--tlog-upload=false', '--predicate', predicate, '--type', type, '--bundle', bundle, blob]);
+    assert.equal(a.code, 0, a.stderr);
+    const v = await cli(['verify-blob-attestation', '--key', token.uri('p256', { pin: false }), '--insecure-ignore-tlog', '--bundle', bundle, '--type', type, blob]);
+    assert.equal(v.code, 0, v.stderr);
+    const wrong = await cli(['verify-blob-attestation', '--key', token.uri('rsa', { pin: false }), '--insecure-ignore-tlog', '--bundle', bundle, '--type', type, blob]);
+    assert.notEqual(wrong.code, 0);
+  });
+
+  test('generate-key-pair does not create keys in tokens: it says how to', async () => {
+    for (const args of [['--kms', token.uri('new')], [token.uri('new')]]) {
+      const r = await cli(['generate-key-pair', ...args]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /^Error: generate-key-pair does not create keys in PKCS#11 tokens .*pkcs11-tool --keypairgen.*signet pkcs11-tool list-keys-uris\n$/);
+    }
+  });
+});
+
 describe('pkcs11: bad input, one line each', () => {
   const sign = (uri: string, env: Record<string, string | undefined> = {}) =>
     cli(['sign-blob', '--key', uri, '--tlog-upload=false', '--bundle', join(dir, 'never.json'), blob], env);

@@ -63,6 +63,7 @@ export interface GenerateKeyPairFlags {
 
 export async function generateKeyPairAction(ref: string | undefined, flags: GenerateKeyPairFlags): Promise<void> {
   if (ref !== undefined) {
+    if (isPkcs11Uri(ref)) await createKmsKey(ref, flags.outputKeyPrefix, flags.yes);
     const scheme = /^([a-z0-9+.-]+):\/\//i.exec(ref)?.[1];
     if (!scheme) {
       throw new SignetError('USAGE', `unexpected argument "${ref}" (use --output-key-prefix to choose file names)`);
