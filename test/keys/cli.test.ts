@@ -138,11 +138,11 @@ describe('signet generate-key-pair', () => {
     assert.deepEqual((await readdir(d)).sort(), ['cosign.key', 'cosign.pub']);
   });
 
-  test('remote destinations and --kms are refused', async () => {
+  test('remote destinations, and --kms without its plug-in, are refused', async () => {
     const d = await freshDir();
     assertOneLineError(signet(d, ['generate-key-pair', 'k8s://ns/name'], { env: { COSIGN_PASSWORD: 'a' } }), 1, /k8s:\/\/ is not supported/);
     assertOneLineError(signet(d, ['generate-key-pair', 'mykey'], { env: { COSIGN_PASSWORD: 'a' } }), 2, /unexpected argument "mykey".*--output-key-prefix/);
-    assertOneLineError(signet(d, ['generate-key-pair', '--kms', 'awskms:///x'], { env: { COSIGN_PASSWORD: 'a' } }), 1, /--kms is not supported/);
+    assertOneLineError(signet(d, ['generate-key-pair', '--kms', 'awskms:///x'], { env: { COSIGN_PASSWORD: 'a' } }), 1, /awskms:\/\/ keys need the KMS plug-in sigstore-kms-awskms on PATH/);
     assert.deepEqual(await readdir(d), []);
   });
 
