@@ -237,7 +237,7 @@ describe('signet public-key', () => {
     const d = await freshDir();
     await writeFile(join(d, 'cosign.key'), pemsigstorekey);
     assertOneLineError(signet(d, ['public-key', '--key', 'cosign.key'], { env: { COSIGN_PASSWORD: 'nope' } }), 1, /cosign\.key: incorrect password/);
-    assertOneLineError(signet(d, ['public-key', '--key', 'gcpkms://projects/p/x']), 1, /scheme gcpkms:\/\/ is not supported/);
+    assertOneLineError(signet(d, ['public-key', '--key', 'gcpkms://projects/p/x']), 1, /gcpkms:\/\/ keys need the KMS plug-in sigstore-kms-gcpkms on PATH/);
     assertOneLineError(signet(d, ['public-key', '--key', 'gone.pub']), 1, /gone\.pub: no such file/);
     assertOneLineError(signet(d, ['public-key']), 2, /needs --key/);
   });
