@@ -321,7 +321,15 @@ export async function pkcs11PublicKey(ref: string): Promise<PublicKeyInfo> {
   const session = call('open a session', () => lib.C_OpenSession(slot, p11().CKF_SERIAL_SESSION));
   try {
     if (pin !== undefined) login(lib, session, pin, token.info);
-    return findPublicKey(lib, session, uri, shown);
+    try {
+      return findPublicKey(lib, session, uri, shown);
+    } catch (e) {
+      // Some tokens show their objects only after a login.
+      if (pin === undefined && e instanceof SignetError && e.code === 'USAGE' && token.info.loginRequired) {
+        throw new SignetError('USAGE', `${e.message} (without a login: if the token hides it until then, give the PIN with pin-value, pin-source or COSIGN_PKCS11_PIN)`, { cause: e });
+      }
+      throw e;
+    }
   } finally {
     try {
       lib.C_CloseSession(session);

@@ -86,22 +86,37 @@ export async function kmsPluginRef(ref: string): Promise<KmsRef> {
   );
 }
 
-/** A public key published at an https:// URL (cosign's `--key https://…`), capped at 1 MiB. */
+/**
+ * A public key published at an https:// URL (cosign's `--key https://…`), capped at 1 MiB. Redirects are
+ * followed (at most 5) only to https:// URLs.
+ */
 async function fetchPublicKey(url: string): Promise<Resolved> {
-  let res: Response;
-  try {
-    res = await httpFetch(url, { redirect: 'follow' });
-  } catch (e) {
-    if (e instanceof SignetError) throw e;
-    const cause = (e as { cause?: unknown }).cause;
-    const why = cause instanceof Error ? cause.message : e instanceof Error ? e.message : String(e);
-    throw new SignetError('NETWORK', `cannot fetch public key ${url}: ${why}${errorCode(e) ? ` (${errorCode(e)})` : ''}`, { cause: e });
+  let at = url;
+  for (let hop = 0; ; hop++) {
+    let res: Response;
+    try {
+      res = await httpFetch(at, { redirect: 'manual' });
+    } catch (e) {
+      if (e instanceof SignetError) throw e;
+      const cause = (e as { cause?: unknown }).cause;
+      const why = cause instanceof Error ? cause.message : e instanceof Error ? e.message : String(e);
+      throw new SignetError('NETWORK', `cannot fetch public key ${url}: ${why}${errorCode(e) ? ` (${errorCode(e)})` : ''}`, { cause: e });
+    }
+    const location = res.headers.get('location');
+    if (res.status >= 300 && res.status < 400 && location !== null) {
+      await res.body?.cancel().catch(() => undefined);
+      const next = new URL(location, at).href;
+      if (!next.startsWith('https:')) throw new SignetError('NETWORK', `cannot fetch public key ${url}: redirected to ${next}, which is not https://`);
+      if (hop >= 5) throw new SignetError('NETWORK', `cannot fetch public key ${url}: too many redirects`);
+      at = next;
+      continue;
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new SignetError('NETWORK', `cannot fetch public key ${url}: HTTP ${res.status}`);
+    }
+    return { name: url, data: await readLimited(res, FILE_LIMITS.small, `public key ${url}`) };
   }
-  if (res.status !== 200) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new SignetError('NETWORK', `cannot fetch public key ${url}: HTTP ${res.status}`);
-  }
-  return { name: url, data: await readLimited(res, FILE_LIMITS.small, `public key ${url}`) };
 }
 
 function firstLabel(data: Buffer): string | undefined {

@@ -32,7 +32,13 @@ before(async () => {
   writeFileSync(blob, 'verified with a published key\n');
   server = createServer({ key: readFileSync(tlsKey), cert: readFileSync(cert) }, (req, res) => {
     if (req.url === '/cosign.pub') res.end(pubPem);
-    else if (req.url === '/huge.pub') res.end(Buffer.alloc(2 * 1024 * 1024, 0x41));
+    else if (req.url === '/hop.pub') {
+      res.writeHead(301, { location: '/cosign.pub' });
+      res.end();
+    } else if (req.url === '/moved.pub') {
+      res.writeHead(302, { location: 'http://127.0.0.1:1/cosign.pub' });
+      res.end();
+    } else if (req.url === '/huge.pub') res.end(Buffer.alloc(2 * 1024 * 1024, 0x41));
     else {
       res.statusCode = 404;
       res.end('not found');
@@ -57,6 +63,8 @@ describe('https:// public keys', () => {
     const r = await verify(`${base}/cosign.pub`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /Verified OK/);
+    const moved = await verify(`${base}/hop.pub`);
+    assert.equal(moved.code, 0, moved.stderr);
   });
 
   test('a certificate the machine does not trust: refused', async () => {
@@ -73,7 +81,9 @@ describe('https:// public keys', () => {
     assert.match(huge.stderr, /^Error: public key .*huge\.pub is 2097152 bytes, more than the limit of 1048576\n$/);
     const plain = await verify(`http://127.0.0.1:1/cosign.pub`);
     assert.match(plain.stderr, /^Error: public key URL http:\/\/127\.0\.0\.1:1\/cosign\.pub is plain HTTP; use https:\/\/\n$/);
-    for (const r of [missing, huge, plain]) assert.notEqual(r.code, 0);
+    const downgraded = await verify(`${base}/moved.pub`);
+    assert.match(downgraded.stderr, /^Error: cannot fetch public key .*moved\.pub: redirected to http:\/\/127\.0\.0\.1:1\/cosign\.pub, which is not https:\/\/\n$/);
+    for (const r of [missing, huge, plain, downgraded]) assert.notEqual(r.code, 0);
   });
 
   test('sign --key https://… is refused: a URL holds a public key', async () => {
