@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'KEY_FORMAT' // a key file is not in a format we accept
   | 'KEY_PASSWORD' // wrong password for an encrypted key
   | 'KEY_UNSUPPORTED' // key type or size not allowed
+  | 'KEY_SERVICE' // a PKCS#11 token or KMS plug-in failed or answered something unusable
   | 'REFERENCE' // an image reference does not parse
   | 'REGISTRY' // the registry answered with an error
   | 'REGISTRY_AUTH' // authentication with the registry failed

@@ -125,7 +125,7 @@ const LAYERS: Record<string, string[] | '*'> = {
   rekor: ['sigstore', 'tlog', 'keys', 'native', 'batching'],
   sigstore: ['tlog', 'keys', 'fsutil', 'net'],
   oci: ['fsutil', 'net'],
-  keys: ['native', 'fsutil'],
+  keys: ['native', 'fsutil', 'net'],
   tlog: [],
   errors: [],
   fsutil: [],

@@ -5,6 +5,7 @@
  */
 import { createInterface } from 'node:readline';
 import { SignetError } from '../errors.js';
+import { setPinPrompt } from '../keys/pkcs11.js';
 
 export interface ReadPasswordOptions {
   /** Ask twice and require both answers to match (when creating a key). */
@@ -56,6 +57,14 @@ export function newKeyPasswordNotice(keyPath: string): { warning?: string; note?
   }
   return {};
 }
+
+// PKCS#11 PINs are asked for on the terminal like passwords (pkcs11.ts asks only when stdin is one).
+setPinPrompt(async (prompt) => {
+  const pin = await promptHidden(prompt);
+  const text = pin.toString('utf8');
+  pin.fill(0);
+  return text;
+});
 
 export async function readPassword(opts: ReadPasswordOptions): Promise<Buffer> {
   const fromEnv = process.env.COSIGN_PASSWORD;

@@ -32,6 +32,30 @@ export {
   type WriteKeyPairOptions,
   loadSigner,
   loadPublicKey,
+  kmsPluginRef,
   writeKeyPair,
 } from './refs.js';
 export { type PemBlock, decodePemBlocks, encodePem } from './pem.js';
+export { type Pkcs11Uri, parsePkcs11Uri, formatPkcs11Uri, isPkcs11Uri } from './pkcs11-uri.js';
+export {
+  type PinPrompt,
+  type TokenSummary,
+  type KeyUri,
+  setPinPrompt,
+  listTokens,
+  listKeyUris,
+  pkcs11Signer,
+  pkcs11PublicKey,
+  closePkcs11Modules,
+} from './pkcs11.js';
+export {
+  type KmsRef,
+  KMS_PLUGIN_PREFIX,
+  KmsPluginClient,
+  parseKmsRef,
+  findKmsPlugin,
+  resolveKmsRef,
+  kmsPluginSigner,
+  kmsPluginPublicKey,
+  kmsPluginCreateKey,
+} from './kms-plugin.js';

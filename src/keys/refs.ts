@@ -1,11 +1,15 @@
 /**
- * Key references as cosign's `--key` takes them (a file path or `env://VAR`) and writing key pairs to
- * disk. KMS, PKCS#11, k8s and the other backends are named so the user gets a precise refusal.
+ * Key references as cosign's `--key` takes them and writing key pairs to disk. A reference is a file
+ * path, `env://VAR` (the PEM in a variable), `pkcs11:…` (a key in a PKCS#11 token, pkcs11.ts),
+ * `NAME://…` served by a KMS plug-in `sigstore-kms-NAME` on PATH (kms-plugin.ts), or, for public keys
+ * only, an `https://` URL. cosign's built-in KMS providers and secret stores are refused by name.
  */
 import { promises as fs } from 'node:fs';
 import { SignetError } from '../errors.js';
 import { FILE_LIMITS, ioError, pathExists, readFileLimited, writeTemp } from '../fsutil.js';
+import { errorCode, httpFetch, readLimited } from '../net.js';
 import { decryptPrivateKey, isEncryptedKeyLabel } from './encrypted.js';
+import { KMS_PLUGIN_PREFIX, kmsPluginPublicKey, kmsPluginSigner, parseKmsRef, resolveKmsRef, type KmsRef } from './kms-plugin.js';
 import { parsePublicKey, publicKeyInfo, signerFromPrivateKey, type PublicKeyInfo, type Signer } from './keys.js';
 import { decodePemBlocks, looksLikePem } from './pem.js';
 
@@ -17,13 +21,27 @@ interface Resolved {
   data: Buffer;
 }
 
+type Source =
+  | { kind: 'data'; resolved: Resolved }
+  | { kind: 'pkcs11'; ref: string }
+  | { kind: 'kms'; ref: KmsRef }
+  | { kind: 'https'; url: string };
+
 const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):(\/\/)?/;
 
-async function resolveRef(ref: string): Promise<Resolved> {
+/** cosign's built-in KMS providers: Signet reaches them only through a plug-in of the same name. */
+const BUILTIN_KMS: Record<string, string> = {
+  awskms: 'AWS KMS',
+  gcpkms: 'Google Cloud KMS',
+  azurekms: 'Azure Key Vault',
+  hashivault: 'HashiCorp Vault',
+};
+
+async function classify(ref: string): Promise<Source> {
   if (ref === '') throw new SignetError('USAGE', 'empty key reference');
   const m = SCHEME.exec(ref);
   // A one-letter "scheme" is a Windows drive (C:\key), not a URI.
-  if (m && m[1]!.length > 1 && (m[2] || m[1] === 'pkcs11')) {
+  if (m && m[1]!.length > 1 && (m[2] || m[1]!.toLowerCase() === 'pkcs11')) {
     const scheme = m[1]!.toLowerCase();
     if (scheme === 'env') {
       const name = ref.slice(m[0].length);
@@ -32,12 +50,73 @@ async function resolveRef(ref: string): Promise<Resolved> {
       if (value === undefined || value === '') {
         throw new SignetError('USAGE', `environment variable ${name} (from ${ref}) is not set`);
       }
-      return { name: ref, data: Buffer.from(value, 'utf8') };
+      return { kind: 'data', resolved: { name: ref, data: Buffer.from(value, 'utf8') } };
     }
-    const shown = m[2] ? `${scheme}://` : `${scheme}:`;
-    throw new SignetError('KEY_UNSUPPORTED', `key reference scheme ${shown} is not supported (use a file path or env://VAR)`);
+    if (scheme === 'pkcs11') return { kind: 'pkcs11', ref };
+    if (scheme === 'https') return { kind: 'https', url: ref };
+    if (scheme === 'http') {
+      throw new SignetError('KEY_UNSUPPORTED', `public key URL ${ref} is plain HTTP; use https://`);
+    }
+    if (scheme === 'k8s' || scheme === 'gitlab' || scheme === 'github') {
+      throw new SignetError('KEY_UNSUPPORTED', `key reference scheme ${scheme}:// is not supported (use a file path, env://VAR, pkcs11: or a KMS plug-in)`);
+    }
+    return { kind: 'kms', ref: await kmsPluginRef(ref) };
   }
-  return { name: ref, data: await readFileLimited(ref, FILE_LIMITS.small, `cannot read key file ${ref}`) };
+  return { kind: 'data', resolved: { name: ref, data: await readFileLimited(ref, FILE_LIMITS.small, `cannot read key file ${ref}`) } };
+}
+
+/**
+ * The KMS plug-in that serves `NAME://…` (`sigstore-kms-NAME` on PATH); without one, an error naming it
+ * (for cosign's built-in providers too: Signet reaches those only through a plug-in).
+ */
+export async function kmsPluginRef(ref: string): Promise<KmsRef> {
+  const parsed = parseKmsRef(ref);
+  if (!parsed) throw new SignetError('USAGE', `${ref} is not a KMS key reference (NAME://KEY)`);
+  const kms = await resolveKmsRef(ref);
+  if (kms) return kms;
+  const scheme = parsed.scheme.toLowerCase();
+  const plugin = KMS_PLUGIN_PREFIX + parsed.scheme;
+  const builtin = BUILTIN_KMS[scheme];
+  if (builtin) {
+    throw new SignetError('KEY_UNSUPPORTED', `${scheme}:// keys need the KMS plug-in ${plugin} on PATH (Signet has no built-in ${builtin} client)`);
+  }
+  throw new SignetError(
+    'KEY_UNSUPPORTED',
+    `key reference scheme ${scheme}:// is not supported: no KMS plug-in ${plugin} on PATH (or use a file path, env://VAR or pkcs11:)`,
+  );
+}
+
+/**
+ * A public key published at an https:// URL (cosign's `--key https://…`), capped at 1 MiB. Redirects are
+ * followed (at most 5) only to https:// URLs.
+ */
+async function fetchPublicKey(url: string): Promise<Resolved> {
+  let at = url;
+  for (let hop = 0; ; hop++) {
+    let res: Response;
+    try {
+      res = await httpFetch(at, { redirect: 'manual' });
+    } catch (e) {
+      if (e instanceof SignetError) throw e;
+      const cause = (e as { cause?: unknown }).cause;
+      const why = cause instanceof Error ? cause.message : e instanceof Error ? e.message : String(e);
+      throw new SignetError('NETWORK', `cannot fetch public key ${url}: ${why}${errorCode(e) ? ` (${errorCode(e)})` : ''}`, { cause: e });
+    }
+    const location = res.headers.get('location');
+    if (res.status >= 300 && res.status < 400 && location !== null) {
+      await res.body?.cancel().catch(() => undefined);
+      const next = new URL(location, at).href;
+      if (!next.startsWith('https:')) throw new SignetError('NETWORK', `cannot fetch public key ${url}: redirected to ${next}, which is not https://`);
+      if (hop >= 5) throw new SignetError('NETWORK', `cannot fetch public key ${url}: too many redirects`);
+      at = next;
+      continue;
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new SignetError('NETWORK', `cannot fetch public key ${url}: HTTP ${res.status}`);
+    }
+    return { name: url, data: await readLimited(res, FILE_LIMITS.small, `public key ${url}`) };
+  }
 }
 
 function firstLabel(data: Buffer): string | undefined {
@@ -45,9 +124,16 @@ function firstLabel(data: Buffer): string | undefined {
   return decodePemBlocks(data.toString('utf8'))[0]?.label;
 }
 
-/** A signer from cosign's encrypted private key at `ref`; the password is asked for only when needed. */
+/**
+ * A signer for `ref`: cosign's encrypted private key (the password is asked for only when needed), a
+ * key in a PKCS#11 token, or a key behind a KMS plug-in.
+ */
 export async function loadSigner(ref: string, getPassword: PasswordSource): Promise<Signer> {
-  const { name, data } = await resolveRef(ref);
+  const source = await classify(ref);
+  if (source.kind === 'pkcs11') return (await import('./pkcs11.js')).pkcs11Signer(ref);
+  if (source.kind === 'kms') return kmsPluginSigner(source.ref);
+  if (source.kind === 'https') throw new SignetError('KEY_UNSUPPORTED', `${ref} is a public key URL; signing needs a private key`);
+  const { name, data } = source.resolved;
   const label = firstLabel(data);
   if (label === undefined) throw new SignetError('KEY_FORMAT', `${name} does not contain a PEM private key`);
   if (!isEncryptedKeyLabel(label)) {
@@ -73,12 +159,17 @@ async function decrypt(name: string, data: Buffer, getPassword: PasswordSource):
 
 /**
  * A public key from `ref`: PEM public key, certificate, DER SPKI, or (like `cosign public-key --key`)
- * an encrypted private key, which needs `getPassword`.
+ * an encrypted private key, which needs `getPassword`; the public half of a PKCS#11 or KMS-plug-in key;
+ * or a public key fetched from an https:// URL.
  */
 export async function loadPublicKey(ref: string, getPassword?: PasswordSource): Promise<PublicKeyInfo> {
-  const { name, data } = await resolveRef(ref);
+  const source = await classify(ref);
+  if (source.kind === 'pkcs11') return (await import('./pkcs11.js')).pkcs11PublicKey(ref);
+  if (source.kind === 'kms') return kmsPluginPublicKey(source.ref);
+  const { name, data } = source.kind === 'https' ? await fetchPublicKey(source.url) : source.resolved;
   const label = firstLabel(data);
   if (label !== undefined && isEncryptedKeyLabel(label)) {
+    if (source.kind === 'https') throw new SignetError('KEY_FORMAT', `${name} holds an encrypted private key, not a public key`);
     if (!getPassword) throw new SignetError('USAGE', `${name} is an encrypted private key; a password is needed to read it`);
     return publicKeyInfo(await decrypt(name, data, getPassword));
   }

@@ -71,16 +71,19 @@ describe('key references', () => {
 
   test('other schemes are KEY_UNSUPPORTED by name', async () => {
     for (const [ref, shown] of [
-      ['k8s://ns/secret', 'k8s://'],
-      ['awskms:///alias/x', 'awskms://'],
-      ['gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k', 'gcpkms://'],
-      ['hashivault://key', 'hashivault://'],
-      ['pkcs11:token=t;object=o', 'pkcs11:'],
-      ['https://example.test/cosign.pub', 'https://'],
-    ]) {
-      await rejectsCode(loadSigner(ref!, getPw), 'KEY_UNSUPPORTED', new RegExp(`scheme ${shown} is not supported`));
-      await rejectsCode(loadPublicKey(ref!, getPw), 'KEY_UNSUPPORTED');
+      ['k8s://ns/secret', /scheme k8s:\/\/ is not supported/],
+      ['awskms:///alias/x', /awskms:\/\/ keys need the KMS plug-in sigstore-kms-awskms on PATH/],
+      ['gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k', /sigstore-kms-gcpkms on PATH \(Signet has no built-in Google Cloud KMS client\)/],
+      ['azurekms://vault.vault.azure.net/key', /sigstore-kms-azurekms on PATH/],
+      ['hashivault://key', /sigstore-kms-hashivault on PATH/],
+      ['somekms://key', /scheme somekms:\/\/ is not supported: no KMS plug-in sigstore-kms-somekms on PATH/],
+      ['http://example.test/cosign.pub', /plain HTTP; use https:\/\//],
+    ] as const) {
+      await rejectsCode(loadSigner(ref, getPw), 'KEY_UNSUPPORTED', shown);
+      await rejectsCode(loadPublicKey(ref, getPw), 'KEY_UNSUPPORTED', shown);
     }
+    await rejectsCode(loadSigner('https://example.test/cosign.pub', getPw), 'KEY_UNSUPPORTED', /public key URL; signing needs a private key/);
+    await rejectsCode(loadSigner('pkcs11:token=t;object=o', getPw), 'USAGE', /module-path or COSIGN_PKCS11_MODULE_PATH/);
   });
 
   test('missing file, directory, unset env var', async () => {

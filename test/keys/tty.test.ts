@@ -5,11 +5,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decryptPrivateKey } from '../../src/keys/index.js';
+import { createSoftToken } from '../helpers/softhsm.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'dist', 'src', 'cli', 'main.js');
 const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -115,5 +116,21 @@ describe('terminal prompts', { skip: hasScript ? false : 'util-linux script not 
     assert.equal(r.code, 0, r.screen);
     assert.ok(!r.screen.includes(AGAIN));
     assert.match(r.screen, /-----BEGIN PUBLIC KEY-----/);
+  });
+});
+
+describe('PKCS#11 PIN prompt', { skip: hasScript ? false : 'util-linux script not installed' }, () => {
+  test('a token that needs a login and no PIN given: asked for on the terminal, without echo, as cosign asks', async () => {
+    const d = await freshDir();
+    const token = createSoftToken(d, 'tty-token', '4321');
+    token.generate('EC:prime256v1', 'release', '0a');
+    await writeFile(join(d, 'blob.txt'), 'hello');
+    const prompt = "Enter PIN for key 'release' in PKCS11 token 'tty-token': ";
+    const r = await inPty(d, ['sign-blob', '--key', token.uri('release', { pin: false }), '--tlog-upload=false', '--bundle', 'b.json', 'blob.txt'], [[prompt, '4321\r']], token.env);
+    assert.equal(r.code, 0, r.screen);
+    assert.ok(!r.screen.includes('4321'), `PIN echoed: ${JSON.stringify(r.screen)}`);
+    const wrong = await inPty(d, ['sign-blob', '--key', token.uri('release', { pin: false }), '--tlog-upload=false', '--bundle', 'c.json', 'blob.txt'], [[prompt, '1111\r']], token.env);
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.screen, /Error: wrong PIN for PKCS#11 token "tty-token"/);
   });
 });

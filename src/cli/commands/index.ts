@@ -14,6 +14,7 @@ const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['sign-blob', 'verify-blob'], load: async () => (await import('./blob.js')).registerBlobCommands },
   { commands: ['attest', 'verify-attestation', 'attest-blob', 'verify-blob-attestation'], load: async () => (await import('./attest.js')).registerAttestCommands },
   { commands: ['generate-key-pair', 'import-key-pair', 'public-key'], load: async () => (await import('./keys.js')).registerKeyCommands },
+  { commands: ['pkcs11-tool'], load: async () => (await import('./pkcs11-tool.js')).registerPkcs11Tool },
   { commands: ['login'], load: async () => (await import('./login.js')).registerLogin },
   { commands: ['log'], load: async () => (await import('./log.js')).registerLogCommands },
   { commands: ['serve'], load: async () => (await import('./serve.js')).registerServe },

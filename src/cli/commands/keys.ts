@@ -9,6 +9,9 @@ import {
   encryptPrivateKey,
   generateKeyPair,
   importPrivateKeyPem,
+  isPkcs11Uri,
+  kmsPluginCreateKey,
+  kmsPluginRef,
   loadPublicKey,
   publicKeyInfo,
   writeKeyPair,
@@ -60,15 +63,42 @@ export interface GenerateKeyPairFlags {
 
 export async function generateKeyPairAction(ref: string | undefined, flags: GenerateKeyPairFlags): Promise<void> {
   if (ref !== undefined) {
+    if (isPkcs11Uri(ref)) await createKmsKey(ref, flags.outputKeyPrefix, flags.yes);
     const scheme = /^([a-z0-9+.-]+):\/\//i.exec(ref)?.[1];
     if (!scheme) {
       throw new SignetError('USAGE', `unexpected argument "${ref}" (use --output-key-prefix to choose file names)`);
     }
     throw new SignetError('KEY_UNSUPPORTED', `generate-key-pair into ${scheme}:// is not supported; only local files`);
   }
-  if (flags.kms) throw new SignetError('KEY_UNSUPPORTED', 'generate-key-pair --kms is not supported; only local files');
+  if (flags.kms) {
+    await createKmsKey(flags.kms, flags.outputKeyPrefix, flags.yes);
+    return;
+  }
   const { privateKey } = generateKeyPair('ecdsa-p256');
   await saveEncrypted(privateKey, flags.outputKeyPrefix, flags.yes);
+}
+
+/**
+ * `generate-key-pair --kms NAME://KEY`, as cosign: the KMS plug-in creates the key with its default
+ * algorithm and the public key is written to `<prefix>.pub`.
+ */
+async function createKmsKey(ref: string, prefix: string, yes: boolean): Promise<void> {
+  if (isPkcs11Uri(ref)) {
+    throw new SignetError(
+      'KEY_UNSUPPORTED',
+      'generate-key-pair does not create keys in PKCS#11 tokens (nor does cosign): create one with the token\'s tools (e.g. pkcs11-tool --keypairgen), then find its URI with signet pkcs11-tool list-keys-uris',
+    );
+  }
+  const pubPath = `${prefix}.pub`;
+  if (!yes && (await pathExists(pubPath))) {
+    if (!process.stdin.isTTY || !(await askYesNo(`File ${pubPath} already exists. Overwrite (y/n)? `))) {
+      throw new SignetError('USAGE', `${pubPath} already exists; pass --yes to overwrite it`);
+    }
+  }
+  const plugin = await kmsPluginRef(ref);
+  const info = await kmsPluginCreateKey(plugin);
+  await writeFileAtomic(pubPath, info.pem);
+  ui.info(`Public key written to ${pubPath}`);
 }
 
 export interface ImportKeyPairFlags {
@@ -106,7 +136,7 @@ export interface PublicKeyFlags {
 
 export async function publicKeyAction(flags: PublicKeyFlags): Promise<void> {
   if (flags.sk) throw new SignetError('KEY_UNSUPPORTED', 'security keys (--sk) are not supported');
-  if (!flags.key) throw new SignetError('USAGE', 'public-key needs --key (a key file or env://VAR)');
+  if (!flags.key) throw new SignetError('USAGE', 'public-key needs --key (a key file, env://VAR, pkcs11:… or NAME://… of a KMS plug-in)');
   const info = await loadPublicKey(flags.key, () => readPassword({ confirm: false }));
   if (flags.outfile) {
     await writeFileAtomic(flags.outfile, info.pem);
@@ -119,16 +149,17 @@ export async function publicKeyAction(flags: PublicKeyFlags): Promise<void> {
 export function registerKeyCommands(program: Command): void {
   const gen = program
     .command('generate-key-pair')
-    .description('generate an ECDSA P-256 key pair, the private key encrypted with a password')
+    .description('generate an ECDSA P-256 key pair, the private key encrypted with a password (or a key in a KMS, through its plug-in)')
     .argument('[key-ref]', 'k8s://, gitlab://, github:// destinations (not supported; files only)')
     .addOption(opt('--output-key-prefix <prefix>', 'write <prefix>.key and <prefix>.pub', 'cosign'))
-    .addOption(opt('--kms <uri>', 'create the key in a KMS (not supported)'))
+    .addOption(opt('--kms <uri>', 'create the key in a KMS through its plug-in sigstore-kms-NAME on PATH (NAME://KEY); writes <prefix>.pub'))
     .addOption(boolOpt('-y, --yes', 'overwrite existing key files without asking'))
     .action((ref: string | undefined, flags: GenerateKeyPairFlags) => generateKeyPairAction(ref, flags));
   examples(gen, [
     'signet generate-key-pair',
     'COSIGN_PASSWORD=secret signet generate-key-pair --output-key-prefix release',
     'printf secret | signet generate-key-pair -y',
+    'signet generate-key-pair --kms mykms://keys/release   # sigstore-kms-mykms on PATH',
   ]);
 
   const imp = program
@@ -145,13 +176,15 @@ export function registerKeyCommands(program: Command): void {
 
   const pub = program
     .command('public-key')
-    .description('print the public key of a key reference (file path or env://VAR)')
-    .addOption(opt('--key <ref>', 'private key file, public key file, or env://VAR'))
+    .description('print the public key of a key reference (file, env://VAR, PKCS#11 URI, KMS plug-in key)')
+    .addOption(opt('--key <ref>', 'private or public key file, env://VAR, pkcs11:… URI, or NAME://… served by sigstore-kms-NAME'))
     .addOption(opt('--outfile <file>', 'write the PEM public key to this file instead of stdout'))
     .addOption(boolOpt('--sk', 'use a hardware security key (not supported)'))
     .action((flags: PublicKeyFlags) => publicKeyAction(flags));
   examples(pub, [
     'signet public-key --key cosign.key',
     'signet public-key --key env://COSIGN_PRIVATE_KEY --outfile cosign.pub',
+    "signet public-key --key 'pkcs11:token=ci;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so'",
+    'signet public-key --key mykms://keys/release   # sigstore-kms-mykms on PATH',
   ]);
 }
