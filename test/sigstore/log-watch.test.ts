@@ -34,6 +34,8 @@ interface Proxy {
   target: string;
   tiles: boolean;
   note?: (note: string) => string;
+  /** Rewrites answers with entries: entry bundles and v1 retrieve answers. */
+  entries?: (url: string, body: Buffer) => Buffer;
 }
 
 async function startProxy(target: string): Promise<Proxy> {
@@ -51,13 +53,14 @@ async function startProxy(target: string): Promise<Proxy> {
         headers: { 'content-type': req.headers['content-type'] ?? 'application/json', accept: req.headers.accept ?? '*/*' },
         ...(chunks.length ? { body: Buffer.concat(chunks) } : {}),
       });
-      let body = Buffer.from(await r.arrayBuffer());
+      let body: Buffer = Buffer.from(await r.arrayBuffer());
       if (p.note && r.status === 200 && req.url === '/api/v2/checkpoint') body = Buffer.from(p.note(body.toString('utf8')));
       if (p.note && r.status === 200 && req.url === '/api/v1/log') {
         const d = JSON.parse(body.toString('utf8')) as { signedTreeHead: string };
         d.signedTreeHead = p.note(d.signedTreeHead);
         body = Buffer.from(JSON.stringify(d));
       }
+      if (p.entries && r.status === 200 && (req.url!.startsWith('/api/v2/tile/entries/') || req.url === '/api/v1/log/entries/retrieve')) body = p.entries(req.url!, body);
       res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/octet-stream' }).end(body);
     } catch (e) {
       res.writeHead(502).end(String(e));
@@ -222,6 +225,56 @@ describe('log monitor: checkpoints, identities, restarts', () => {
       assert.equal(ok.code, 0, ok.stderr);
     }
     proxy.tiles = true;
+  });
+
+  test('entries that do not make up the signed tree are an alarm (one changed body, tiles and Rekor v1)', async () => {
+    for (const tiles of [true, false]) {
+      proxy.tiles = tiles;
+      const state = file('state-entries.json');
+      assert.equal((await monitor(state, ['--config', config])).code, 0);
+      await logKeyed(otherKey);
+      await logKeyed(watchedSigner);
+      const before = readFileSync(state);
+      proxy.entries = (url, body) => {
+        if (url.startsWith('/api/v2/')) {
+          // the last entry's last byte of JSON: still a body, another leaf
+          const out = Buffer.from(body);
+          out[out.length - 2] = 0x20;
+          return out;
+        }
+        const list = JSON.parse(body.toString('utf8')) as Array<Record<string, { body: string }>>;
+        const e = Object.values(list[list.length - 1]!)[0]!;
+        e.body = Buffer.from(Buffer.from(e.body, 'base64').toString('utf8').replace('"hashedrekord"', '"hashedrekord" ')).toString('base64');
+        return Buffer.from(JSON.stringify(list));
+      };
+      const r = await monitor(state, ['--config', config]);
+      proxy.entries = undefined;
+      assert.equal(r.code, 3, r.stderr);
+      const alarm = events(r.stdout).find((e) => e.type === 'alarm')!;
+      assert.equal(alarm.reason, 'entries');
+      assert.deepEqual(matchIndexes(events(r.stdout)), [], 'nothing is reported from a range that did not verify');
+      assert.deepEqual(readFileSync(state), before);
+      const ok = await monitor(state, ['--config', config]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(matchIndexes(events(ok.stdout)).length, 1);
+    }
+    proxy.tiles = true;
+  });
+
+  test('--from-index at the small and power-of-two sizes reads the same entries through tiles and Rekor v1', async () => {
+    let everything: number[] | undefined;
+    for (const tiles of [true, false]) {
+      proxy.tiles = tiles;
+      for (const from of [0, 1, 2, 3, 4, 8]) {
+        const r = await monitor(file('from.json'), ['--config', config, '--from-index', String(from)]);
+        assert.equal(r.code, 0, r.stderr);
+        const got = matchIndexes(events(r.stdout));
+        everything ??= got;
+        assert.deepEqual(got, everything.filter((i) => i >= from), `from ${from}, tiles ${tiles}`);
+      }
+    }
+    proxy.tiles = true;
+    assert.ok(everything!.length > 3);
   });
 
   test('bad inputs: clear errors, non-zero exits, the state file untouched', async () => {
