@@ -218,7 +218,7 @@ function eventText(e: MonitorEvent | { type: 'error'; log: string; message: stri
     case 'entry-unreadable':
       return `UNREADABLE index ${e.index} uuid ${e.uuid}: ${e.error}`;
     case 'checkpoint':
-      return `OK tree size ${e.size}${e.previousSize !== undefined ? ` (was ${e.previousSize})` : ''}, root ${e.rootHash}, ${e.entriesRead} entries read, ${e.matches} matches`;
+      return `OK tree size ${e.size}${e.previousSize !== undefined && e.previousSize !== e.size ? ` (was ${e.previousSize})` : ''}, root ${e.rootHash}, ${e.entriesRead} entries read, ${e.matches} matches`;
     case 'stale':
       return `STALE the log serves tree size ${e.size}, smaller than the stored ${e.storedSize}; state kept`;
     case 'alarm':
@@ -291,7 +291,7 @@ function registerMonitor(log: Command): void {
             emit,
           }),
         );
-        ui.info(`log monitor: ${flags.url} at tree size ${r.size}${r.previousSize !== undefined ? ` (was ${r.previousSize})` : ''}, consistent; ${r.entriesRead} entries read, ${r.matches} matches`);
+        ui.info(`log monitor: ${flags.url} at tree size ${r.size}${r.previousSize !== undefined && r.previousSize !== r.size ? ` (was ${r.previousSize})` : ''}, consistent; ${r.entriesRead} entries read, ${r.matches} matches`);
       } catch (e) {
         if (e instanceof LogAlarm) {
           emit(e.event);
