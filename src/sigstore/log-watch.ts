@@ -674,6 +674,8 @@ export interface MonitorOptions {
   watch?: MonitoredValues;
   /** Requests in flight while reading entries (default 8). */
   concurrency?: number;
+  /** Entries per step: each step is verified, reported and stored before the next (default 65536). */
+  step?: number;
   emit: (e: MonitorEvent) => void;
 }
 
@@ -757,68 +759,97 @@ export async function monitorRound(o: MonitorOptions): Promise<RoundResult> {
     }
   }
 
-  // 3. The entries of the verified range.
+  // 3. The entries of the verified range, in steps: each step's entries must make up the tree at its
+  // end (the signed root, or a root the consistency proof to the signed one vouches for), then its
+  // matches are reported and the state records its end, so a long backlog survives a restart.
   const start = state ? state.nextIndex : Math.min(o.fromIndex ?? cp.size, cp.size);
   if (!state && o.fromIndex !== undefined && o.fromIndex > cp.size) {
     throw new SignetError('USAGE', `--from-index ${o.fromIndex} is beyond the log's tree size ${cp.size}`);
   }
-  const found: WatchedEntry[] = [];
+  const save = async (nextIndex: number): Promise<void> => {
+    const next: MonitorState = {
+      version: 1,
+      url: o.url,
+      api: source.api,
+      logKey: spkiHash(signer!),
+      size: cp!.size,
+      rootHash: rootHex,
+      checkpoint: note,
+      nextIndex,
+      updated: new Date().toISOString(),
+    };
+    if (state && state.size === next.size && state.nextIndex === next.nextIndex && state.api === next.api) return;
+    try {
+      await writeFileAtomic(o.statePath, JSON.stringify(next, null, 2) + '\n', 0o600);
+    } catch (e) {
+      throw e instanceof SignetError ? e : ioError(`state file ${o.statePath}`, e);
+    }
+  };
+  let matches = 0;
   let entriesRead = 0;
   if (o.watch && start < cp.size) {
+    const inconsistent = (e: unknown, at: number): void => {
+      if (e instanceof SignetError && (e.code === 'TLOG' || e.code === 'MALFORMED') && !/does not serve|gave no root/.test(e.message)) {
+        alarm('inconsistent', `${log} served a tree at index ${at} that does not lead to its signed root: ${e.message}`, { size: cp.size });
+      }
+    };
     let frontier: MerkleFrontier;
     if (storedFrontier && start === stored!.size) frontier = MerkleFrontier.fromNodes(start, storedFrontier);
     else {
       try {
         frontier = await source.frontierAt(start, cp.size, cp.rootHash);
       } catch (e) {
-        if (e instanceof SignetError && (e.code === 'TLOG' || e.code === 'MALFORMED') && !/does not serve|gave no root/.test(e.message)) {
-          alarm('inconsistent', `${log} served a tree at index ${start} that does not lead to its signed root: ${e.message}`, { size: cp.size });
-        }
+        inconsistent(e, start);
         throw e;
       }
     }
     const matcher = entryMatcher(o.watch);
-    await source.entries(start, cp.size, cp.size, (chunk) => {
-      chunk.bodies.forEach((body, k) => {
-        const index = chunk.start + k;
-        if (index !== frontier.size) throw new SignetError('INTERNAL', `entry ${index} read out of order (expected ${frontier.size})`);
-        frontier.append(leafHash(body));
+    const step = Math.max(2, o.step ?? 65536);
+    for (let pos = start; pos < cp.size; ) {
+      let end = Math.min(cp.size, pos + step);
+      // A power-of-two tree size is left out of its consistency proofs; end a step just before it.
+      if (end < cp.size && isPowerOfTwo(end) && end - 1 > pos) end--;
+      let rootAtEnd: Hash = cp.rootHash;
+      if (end < cp.size) {
+        const proof = await source.consistencyProof(end, cp.size);
         try {
-          const m = matcher.match(index, body);
-          if (m) found.push(m);
+          rootAtEnd = MerkleFrontier.fromNodes(end, frontierFromConsistency(end, cp.size, proof, undefined, cp.rootHash)).root();
         } catch (e) {
-          o.emit({ type: 'entry-unreadable', log, index, uuid: Buffer.from(leafHash(body)).toString('hex'), error: (e as Error).message });
+          inconsistent(e, end);
+          throw e;
         }
+      }
+      const found: WatchedEntry[] = [];
+      await source.entries(pos, end, cp.size, (chunk) => {
+        chunk.bodies.forEach((body, k) => {
+          const index = chunk.start + k;
+          if (index !== frontier.size) throw new SignetError('INTERNAL', `entry ${index} read out of order (expected ${frontier.size})`);
+          const leaf = leafHash(body);
+          frontier.append(leaf);
+          try {
+            const m = matcher.match(index, body);
+            if (m) found.push(m);
+          } catch (e) {
+            o.emit({ type: 'entry-unreadable', log, index, uuid: Buffer.from(leaf).toString('hex'), error: (e as Error).message });
+          }
+        });
+        entriesRead += chunk.bodies.length;
       });
-      entriesRead += chunk.bodies.length;
-    });
-    if (frontier.size !== cp.size) throw new SignetError('INTERNAL', `read entries up to ${frontier.size}, expected ${cp.size}`);
-    if (!hashEquals(frontier.root(), cp.rootHash)) {
-      alarm('entries', `the entries ${log} served for indexes ${start}..${cp.size - 1} do not make up its signed tree of size ${cp.size}`, { size: cp.size });
+      if (frontier.size !== end) throw new SignetError('INTERNAL', `read entries up to ${frontier.size}, expected ${end}`);
+      if (!hashEquals(frontier.root(), rootAtEnd)) {
+        alarm('entries', `the entries ${log} served for indexes ${pos}..${end - 1} do not make up its signed tree of size ${cp.size}`, { size: cp.size });
+      }
+      // Report, then store: a state written is a range reported.
+      for (const entry of found) o.emit({ type: 'match', log, entry });
+      matches += found.length;
+      await save(end);
+      pos = end;
     }
+  } else {
+    await save(cp.size);
   }
 
-  // 4. Report, then store: a state written is a range reported.
-  for (const entry of found) o.emit({ type: 'match', log, entry });
-  const next: MonitorState = {
-    version: 1,
-    url: o.url,
-    api: source.api,
-    logKey: spkiHash(signer),
-    size: cp.size,
-    rootHash: rootHex,
-    checkpoint: note,
-    nextIndex: cp.size,
-    updated: new Date().toISOString(),
-  };
-  if (!state || state.size !== next.size || state.nextIndex !== next.nextIndex || state.api !== next.api) {
-    try {
-      await writeFileAtomic(o.statePath, JSON.stringify(next, null, 2) + '\n', 0o600);
-    } catch (e) {
-      throw e instanceof SignetError ? e : ioError(`state file ${o.statePath}`, e);
-    }
-  }
   const previousSize = stored?.size;
-  o.emit({ type: 'checkpoint', log, size: cp.size, rootHash: rootHex, ...(previousSize !== undefined ? { previousSize } : {}), entriesRead, matches: found.length });
-  return { size: cp.size, ...(previousSize !== undefined ? { previousSize } : {}), entriesRead, matches: found.length, api: source.api };
+  o.emit({ type: 'checkpoint', log, size: cp.size, rootHash: rootHex, ...(previousSize !== undefined ? { previousSize } : {}), entriesRead, matches });
+  return { size: cp.size, ...(previousSize !== undefined ? { previousSize } : {}), entriesRead, matches, api: source.api };
 }

@@ -17,7 +17,18 @@ import {
   rootFromLeafHashes,
   type Hash,
 } from '../../src/tlog/index.js';
-import { frontierFromConsistency, generateKeyPair, isSignetError, parseMonitorConfig, signBlob, signerFromPrivateKey } from '../../src/index.js';
+import {
+  LogAlarm,
+  frontierFromConsistency,
+  generateKeyPair,
+  isSignetError,
+  loadTrustedRoot,
+  monitorRound,
+  parseMonitorConfig,
+  signBlob,
+  signerFromPrivateKey,
+  type MonitorEvent,
+} from '../../src/index.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { runCli } from '../helpers/cli.js';
 import { httpServer } from '../helpers/peers.js';
@@ -34,6 +45,8 @@ interface Proxy {
   target: string;
   tiles: boolean;
   note?: (note: string) => string;
+  /** Answers 404 to the requests it picks. */
+  fail?: (url: string) => boolean;
   /** Rewrites answers with entries: entry bundles and v1 retrieve answers. */
   entries?: (url: string, body: Buffer) => Buffer;
 }
@@ -42,7 +55,7 @@ async function startProxy(target: string): Promise<Proxy> {
   const p: Proxy = { url: '', target, tiles: true };
   const host = await httpServer(async (req, res) => {
     try {
-      if (!p.tiles && req.url!.startsWith('/api/v2/')) {
+      if ((!p.tiles && req.url!.startsWith('/api/v2/')) || p.fail?.(req.url!)) {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"not here"}');
         return;
       }
@@ -275,6 +288,34 @@ describe('log monitor: checkpoints, identities, restarts', () => {
     }
     proxy.tiles = true;
     assert.ok(everything!.length > 3);
+  });
+
+  test('a round works through a backlog in steps, each stored once reported: a failure midway loses nothing and repeats nothing', async () => {
+    const trustedRoot = await loadTrustedRoot(srv.trustedRootPath);
+    const watch = parseMonitorConfig(readFileSync(config, 'utf8')).monitoredValues;
+    const everything = matchIndexes(events((await monitor(file('all.json'), ['--config', config, '--from-index', '0'])).stdout));
+    for (const tiles of [true, false]) {
+      proxy.tiles = tiles;
+      const statePath = file('steps.json');
+      const seen: number[] = [];
+      const emit = (e: MonitorEvent): void => {
+        if (e.type === 'match') seen.push(e.entry.index);
+      };
+      // Entry reads fail after a few: the steps before are kept.
+      let reads = 0;
+      proxy.fail = (url) => (url.startsWith('/api/v2/tile/entries/') || url === '/api/v1/log/entries/retrieve') && ++reads > 4;
+      await assert.rejects(monitorRound({ url: proxy.url, trustedRoot, statePath, fromIndex: 0, watch, step: 3, emit }), (e) => isSignetError(e) && !(e instanceof LogAlarm));
+      proxy.fail = undefined;
+      const mid = JSON.parse(readFileSync(statePath, 'utf8')) as { nextIndex: number; size: number };
+      assert.ok(mid.nextIndex > 0 && mid.nextIndex < mid.size, JSON.stringify(mid));
+      assert.deepEqual(seen, everything.filter((i) => i < mid.nextIndex));
+      const r = await monitorRound({ url: proxy.url, trustedRoot, statePath, watch, step: 3, emit });
+      assert.deepEqual(seen, everything);
+      assert.equal(r.entriesRead, mid.size - mid.nextIndex);
+      const done = JSON.parse(readFileSync(statePath, 'utf8')) as { nextIndex: number; size: number };
+      assert.equal(done.nextIndex, done.size);
+    }
+    proxy.tiles = true;
   });
 
   test('bad inputs: clear errors, non-zero exits, the state file untouched', async () => {

@@ -276,7 +276,10 @@ function registerMonitor(log: Command): void {
     const trustedRoot = await loadTrustedRoot(flags.trustedRoot);
     if (trustedRoot.tlogs.length === 0) throw new SignetError('USAGE', `${flags.trustedRoot} lists no transparency log key`);
     const config = flags.config !== undefined ? await loadMonitorConfig(flags.config) : undefined;
-    const timeoutMs = parseDuration(String(mon.parent?.parent?.opts<{ timeout?: string }>().timeout ?? '3m'));
+    // -t/--timeout bounds each round, when given: a backlog may take longer than the 3m default, and
+    // every request has its own header and body-idle timeouts anyway.
+    const program = mon.parent!.parent!;
+    const timeoutMs = program.getOptionValueSource('timeout') === 'default' ? 0 : parseDuration(String(program.opts<{ timeout?: string }>().timeout));
     const emit = (e: MonitorEvent | { type: 'error'; log: string; message: string }): void => ui.out((flags.output === 'json' ? JSON.stringify(e) : eventText(e)) + '\n');
     for (;;) {
       try {
