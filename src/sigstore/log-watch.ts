@@ -82,9 +82,9 @@ export interface MonitorConfig {
 }
 
 const FULCIO_ARC = '1.3.6.1.4.1.57264.1.';
-/** rekor-monitor's `fulcioExtensions` names → Fulcio OID suffixes (issuer: the deprecated and the v2 one). */
+/** rekor-monitor's `fulcioExtensions` names → Fulcio OID suffixes (issuer: the v2 one, then the deprecated one). */
 const FULCIO_EXTENSION_NAMES: Record<string, number[]> = {
-  issuer: [1, 8],
+  issuer: [8, 1],
   'github-workflow-trigger': [2],
   'github-workflow-sha': [3],
   'github-workflow-name': [4],
@@ -383,7 +383,8 @@ export function entryMatcher(values: MonitoredValues): EntryMatcher {
           const ext = findExtension(s.cert, o.objectIdentifier);
           if (!ext) continue;
           const v = extensionText(ext.value);
-          if (o.extensionValues.includes(v)) matches.push({ type: 'extension', rule: o.objectIdentifier, value: v });
+          // The issuer sits in two extensions (1.8 and the deprecated 1.1): one match for one value.
+          if (o.extensionValues.includes(v) && !matches.some((x) => x.type === 'extension' && x.value === v)) matches.push({ type: 'extension', rule: o.objectIdentifier, value: v });
         }
       }
       if (matches.length === 0) return undefined;

@@ -28,7 +28,11 @@ import {
   signBlob,
   signerFromPrivateKey,
   type MonitorEvent,
+  entryMatcher,
+  parseEntryBody,
 } from '../../src/index.js';
+import { canonicalizeCreateEntryRequest, canonicalizeProposedEntry } from '../../src/rekor/index.js';
+import { dsseV1, ecKey, hashedRekordV2, intotoV2 } from '../rekor/fixtures.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { runCli } from '../helpers/cli.js';
 import { httpServer } from '../helpers/peers.js';
@@ -106,6 +110,7 @@ describe('log monitor: checkpoints, identities, restarts', () => {
   const fingerprint = createHash('sha256').update(createPublicKey(watchedKeyPriv).export({ format: 'der', type: 'spki' })).digest('hex');
   let config: string;
   let blob = 0;
+  const keyless: { alice?: number; bob?: number } = {};
 
   const logKeyed = async (s: typeof otherKey, api: 1 | 2 = 1): Promise<number> => {
     const r = await signBlob(Buffer.from(`blob ${blob++} ${Date.now()}`), { signer: s, tlog: { url: srv.url, majorApiVersion: api } });
@@ -155,7 +160,8 @@ describe('log monitor: checkpoints, identities, restarts', () => {
     assert.ok(existsSync(state));
 
     const alice = await logKeyless('alice@example.com');
-    await logKeyless('bob@example.com');
+    keyless.alice = alice;
+    keyless.bob = await logKeyless('bob@example.com');
     await logKeyed(otherKey);
     const keyV1 = await logKeyed(watchedSigner, 1);
     const keyV2 = await logKeyed(watchedSigner, 2);
@@ -176,6 +182,18 @@ describe('log monitor: checkpoints, identities, restarts', () => {
     const third = await monitor(state, ['--config', config]);
     assert.equal(third.code, 0, third.stderr);
     assert.deepEqual(matchIndexes(events(third.stdout)), []);
+  });
+
+  test('subjects and Fulcio extensions (the OIDC issuer) match keyless entries, each reported once with every rule it met', async () => {
+    const cfg = file('ext.yaml');
+    writeFileSync(cfg, `monitoredValues:\n  subjects: ['^bob@']\n  fulcioExtensions:\n    issuer: ['${srv.url}/oidc']\n`);
+    const r = await monitor(file('ext.json'), ['--config', cfg, '--from-index', '0']);
+    assert.equal(r.code, 0, r.stderr);
+    const ev = events(r.stdout).filter((e) => e.type === 'match').map((e) => e.entry as { index: number; matches: Array<{ type: string; rule: string; value: string }> });
+    assert.deepEqual(ev.map((e) => e.index), [keyless.alice, keyless.bob]);
+    assert.deepEqual(ev[0]!.matches, [{ type: 'extension', rule: '1.3.6.1.4.1.57264.1.8', value: `${srv.url}/oidc` }]);
+    assert.deepEqual(ev[1]!.matches.map((m) => m.type), ['subject', 'extension']);
+    assert.equal(ev[1]!.matches[0]!.value, 'bob@example.com');
   });
 
   test('restarts resume from the state file: entries added between rounds are neither missed nor repeated (tiles and Rekor v1)', async () => {
@@ -448,6 +466,30 @@ describe('frontierFromConsistency and the config parser', () => {
         }
       }
     }
+  });
+
+  test('dsse and intoto bodies (v1) and hashedrekord v2 bodies: digest and signer key read, fingerprints matched', () => {
+    const key = ecKey();
+    const fp = createHash('sha256').update(key.spkiDer).digest('hex');
+    const payload = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'a', digest: { sha256: 'ab'.repeat(32) } }], predicateType: 'x', predicate: {} }));
+    const matcher = entryMatcher({ certIdentities: [], subjects: [], fingerprints: [fp], oidMatchers: [] });
+    const bodies = [
+      canonicalizeProposedEntry(dsseV1(key, payload)).body,
+      canonicalizeProposedEntry(intotoV2(key, payload)).body,
+      canonicalizeCreateEntryRequest(hashedRekordV2(key)).body,
+    ];
+    const payloadDigest = `sha256:${createHash('sha256').update(payload).digest('hex')}`;
+    bodies.forEach((body, i) => {
+      const p = parseEntryBody(body);
+      assert.equal(p.signers.length, 1);
+      const m = matcher.match(i, body)!;
+      assert.equal(m.fingerprint, fp);
+      assert.deepEqual(m.matches, [{ type: 'fingerprint', rule: fp, value: fp }]);
+      if (i < 2) assert.equal(m.digest, payloadDigest);
+      else assert.match(m.digest!, /^sha256:[0-9a-f]{64}$/);
+    });
+    assert.deepEqual([parseEntryBody(bodies[0]!).kind, parseEntryBody(bodies[1]!).kind, parseEntryBody(bodies[2]!).apiVersion], ['dsse', 'intoto', '0.0.2']);
+    assert.equal(entryMatcher({ certIdentities: [], subjects: [], fingerprints: ['00'.repeat(32)], oidMatchers: [] }).match(0, bodies[0]!), undefined);
   });
 
   test('rekor-monitor\'s config shapes', () => {
