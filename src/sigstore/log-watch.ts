@@ -10,11 +10,13 @@
  *
  * Identity watch: every entry of the newly verified range is read (entry bundles, or v1 retrieve in
  * batches of 10, several requests in flight), its leaf hash appended to the compact range of the tree
- * before it, and the resulting root must be the signed root: so every entry read is the log's entry at
- * that index, or the round is an alarm. Entries are matched against rekor-monitor's `monitoredValues`
+ * before it, and the resulting root must be the signed root (or, for a step that ends earlier, the root
+ * a consistency proof to the signed one vouches for): so every entry read is the log's entry at that
+ * index, or the round is an alarm. Entries are matched against rekor-monitor's `monitoredValues`
  * (certificate identities with issuers, subject regexps, key fingerprints, Fulcio/OID extensions) and
- * matches reported once, after the range verified; the state then records the next index to read, so a
- * restart resumes without missing or repeating an entry.
+ * matches reported once, after their step verified; the state then records the next index to read, so
+ * a restart resumes without missing or repeating an entry (a crash between reporting a step and
+ * storing it repeats that step's reports: at least once, never lost).
  */
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
