@@ -356,6 +356,8 @@ export function entryMatcher(values: MonitoredValues): EntryMatcher {
   const subjects = values.subjects.map((p) => ({ rule: p, re: new RegExp(p) }));
   const fingerprints = new Set(values.fingerprints);
   const oids = values.oidMatchers;
+  // Certificates are decoded only when a rule looks into them.
+  const certRules = certIds.length + subjects.length + oids.length > 0;
   const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
   return {
     match(index, body) {
@@ -363,9 +365,11 @@ export function entryMatcher(values: MonitoredValues): EntryMatcher {
       const matches: EntryMatch[] = [];
       let identity: WatchedEntry['identity'];
       for (const s of parsed.signers) {
-        const fps = [sha256(s.spki), ...(s.cert ? [sha256(s.cert.der)] : [])];
-        for (const f of fps) if (fingerprints.has(f)) matches.push({ type: 'fingerprint', rule: f, value: f });
-        if (!s.cert) continue;
+        if (fingerprints.size > 0) {
+          const fps = [sha256(s.spki), ...(s.cert ? [sha256(s.cert.der)] : [])];
+          for (const f of fps) if (fingerprints.has(f)) matches.push({ type: 'fingerprint', rule: f, value: f });
+        }
+        if (!s.cert || !certRules) continue;
         const id = certificateIdentity(s.cert);
         identity ??= { ...(id.subject !== undefined ? { subject: id.subject } : {}), ...(id.issuer !== undefined ? { issuer: id.issuer } : {}) };
         const sans = id.sans.map((x) => x.value);
@@ -390,6 +394,13 @@ export function entryMatcher(values: MonitoredValues): EntryMatcher {
         }
       }
       if (matches.length === 0) return undefined;
+      if (!identity) {
+        const cert = parsed.signers.find((x) => x.cert)?.cert;
+        if (cert) {
+          const id = certificateIdentity(cert);
+          identity = { ...(id.subject !== undefined ? { subject: id.subject } : {}), ...(id.issuer !== undefined ? { issuer: id.issuer } : {}) };
+        }
+      }
       const out: WatchedEntry = { index, uuid: Buffer.from(leafHash(body)).toString('hex'), kind: parsed.kind, apiVersion: parsed.apiVersion, matches };
       if (parsed.digest) out.digest = parsed.digest;
       if (identity) out.identity = identity;

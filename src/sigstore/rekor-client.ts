@@ -453,10 +453,11 @@ export class TileLogClient {
     return this.http.baseUrl;
   }
 
-  /** The signed checkpoint note, or undefined when the log serves no tiles (404). */
+  /** The signed checkpoint note, or undefined when the log serves no tiles. */
   async checkpoint(): Promise<string | undefined> {
     const r = await this.http.request('GET', `${this.prefix}/checkpoint`, undefined, 'text/plain');
-    if (r.status === 404) return undefined;
+    // A log without the tile API answers 404 (or 400/405/501 from a router that knows no such path).
+    if ([400, 404, 405, 501].includes(r.status)) return undefined;
     if (r.status !== 200) this.http.fail(r, 'checkpoint');
     return r.body.toString('utf8');
   }
