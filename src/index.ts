@@ -19,7 +19,7 @@ export { manifestImages, type ManifestImage } from './cosign/k8s-images.js';
 export { triangulate, tree, downloadSignatures, clean, type AttachmentTree, type CleanType } from './cosign/inspect.js';
 export { simpleSigningPayload, parseSimpleSigningPayload, type SimpleSigningPayload } from './cosign/payload.js';
 export { attachmentTag, buildBundleReferrerManifest, buildLegacySignatureManifest } from './cosign/storage.js';
-export { RekorV1Client, type TlogTarget, type V1LogEntry, type V1LogInfo } from './sigstore/rekor-client.js';
+export { RekorV1Client, TileLogClient, type TlogTarget, type V1LogEntry, type V1LogInfo } from './sigstore/rekor-client.js';
 export { loadTrustedRoot, parseTrustedRoot, type TrustedRoot, type TrustedLog } from './sigstore/trustedroot.js';
 export { parseSigningConfig, loadSigningConfig, serializeSigningConfig, type SigningConfig } from './sigstore/signing-config.js';
 export type { Artifact, HashAlg } from './sigstore/index.js';
@@ -96,6 +96,28 @@ export {
   type StoredCheckpoint,
   type VerifiedCheckpoint,
 } from './sigstore/log-monitor.js';
+// `log monitor`: consistency rounds and identity watch (rekor-monitor's jobs).
+export {
+  monitorRound,
+  readMonitorState,
+  parseMonitorConfig,
+  loadMonitorConfig,
+  entryMatcher,
+  parseEntryBody,
+  frontierFromConsistency,
+  LogAlarm,
+  type MonitorOptions,
+  type MonitorState,
+  type MonitorEvent,
+  type MonitorConfig,
+  type MonitoredValues,
+  type CertIdentityRule,
+  type OidMatcher,
+  type WatchedEntry,
+  type EntryMatch,
+  type RoundResult,
+  type AlarmReason,
+} from './sigstore/log-watch.js';
 
 // Trust configuration for private deployments (trusted-root create, signing-config create).
 export { buildTrustedRoot, buildSigningConfigFromSpecs, parseServiceSpec, parseSelector, type TrustedRootSpecs, type SigningConfigSpecs } from './sigstore/trust-builder.js';
