@@ -14,7 +14,7 @@ import { LogAlarm, loadMonitorConfig, monitorRound, type MonitorEvent } from '..
 import { deadlineSignal, parseDuration, sleep, withNetOptions } from '../../net.js';
 import { verifyTlogEntryProofs } from '../../sigstore/tlog.js';
 import { loadTrustedRoot, type TrustedRoot } from '../../sigstore/trustedroot.js';
-import { boolOpt, examples, opt, ui } from '../common.js';
+import { boolOpt, envNameFor, examples, opt, ui } from '../common.js';
 
 export const TLOG_VERIFIED_LINE = 'Existence of the claims in the transparency log was verified offline';
 
@@ -231,18 +231,26 @@ function eventText(e: MonitorEvent | { type: 'error'; log: string; message: stri
 /** Failures a later round may not meet again (the log or the network); anything else stops the monitor. */
 const TRANSIENT = new Set(['NETWORK', 'TIMEOUT', 'NOT_FOUND', 'TLOG', 'REGISTRY']);
 
+/**
+ * cosign has no monitor, so its flags read SIGNET_MONITOR_<FLAG> rather than COSIGN_<FLAG>: COSIGN_URL or
+ * COSIGN_STATE would be too generic a name to claim.
+ */
+function monitorOpt(flags: string, description: string): Option {
+  return new Option(flags, description).env(envNameFor(flags).replace(/^COSIGN_/, 'SIGNET_MONITOR_'));
+}
+
 /** `log monitor`: rekor-monitor's consistency check and identity watch (src/sigstore/log-watch.ts). */
 function registerMonitor(log: Command): void {
   const mon = log
     .command('monitor')
     .description('watch a transparency log: prove each new checkpoint extends the last one (a fork or a bad signature is an alarm, exit 3) and report entries of watched identities and keys as JSON lines')
-    .addOption(opt('--url <url>', 'base URL of the transparency log (its tiles under /api/v2/ when it serves them, else the Rekor v1 API)'))
+    .addOption(monitorOpt('--url <url>', 'base URL of the transparency log (its tiles under /api/v2/ when it serves them, else the Rekor v1 API)'))
     .addOption(opt('--trusted-root <file>', 'trusted_root.json holding the log key'))
-    .addOption(opt('--state <file>', 'state file: the last verified checkpoint and the next entry to read (created by the first round)'))
-    .addOption(opt('--from-index <n>', 'with a new state file: read entries from this index on (default: from the current checkpoint on)'))
-    .addOption(opt('--interval <duration>', 'time between rounds (default 5m)'))
-    .addOption(boolOpt('--once', 'run one round and exit (cron, CI)'))
-    .addOption(opt('--config <file>', "what to watch, rekor-monitor's YAML: monitoredValues with certIdentities (certSubject, issuers), subjects, fingerprints, fulcioExtensions, customExtensions, oidMatchers"))
+    .addOption(monitorOpt('--state <file>', 'state file: the last verified checkpoint and the next entry to read (created by the first round)'))
+    .addOption(monitorOpt('--from-index <n>', 'with a new state file: read entries from this index on (default: from the current checkpoint on)'))
+    .addOption(monitorOpt('--interval <duration>', 'time between rounds (default 5m)'))
+    .addOption(boolOpt('--once', 'run one round and exit (cron, CI)').env('SIGNET_MONITOR_ONCE'))
+    .addOption(monitorOpt('--config <file>', "what to watch, rekor-monitor's YAML: monitoredValues with certIdentities (certSubject, issuers), subjects, fingerprints, fulcioExtensions, customExtensions, oidMatchers"))
     .addOption(opt('-o, --output <format>', 'json: one event per line; text: one line per event for people', 'json'));
   examples(mon, [
     'signet log monitor --url http://127.0.0.1:3000 --trusted-root trusted_root.json --state monitor.json --once',
