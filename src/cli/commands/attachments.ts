@@ -5,6 +5,7 @@ import { SignetError } from '../../errors.js';
 import { assertCleanType, clean, downloadSignatures, tree, triangulate, type AttachmentKind } from '../../cosign/inspect.js';
 import { addRegistryOptions, boolOpt, examples, opt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
+import { downloadSboms } from '../../cosign/attach.js';
 
 const sigRepo = (): string | undefined => process.env.COSIGN_REPOSITORY || undefined;
 
@@ -60,6 +61,19 @@ export function registerAttachmentCommands(program: Command): void {
     const lines = await downloadSignatures(registryClient(flags), image, sigRepo());
     if (lines.length === 0) throw new SignetError('NO_SIGNATURES', `no signatures found for ${image}`);
     ui.out(lines.join('\n') + '\n');
+  });
+
+  const dsbom = download
+    .command('sbom')
+    .description('print the SBOM attached to an image (with attach sbom or cosign); its media type goes to stderr')
+    .argument('<image>', 'image reference');
+  addRegistryOptions(dsbom);
+  examples(dsbom, ['signet download sbom registry.example/app:v1 > sbom.spdx.json', 'signet --output-file sbom.json download sbom registry.example/app:v1']);
+  dsbom.action(async (image: string, flags: RegistryFlags) => {
+    for (const s of await downloadSboms(registryClient(flags), image, sigRepo())) {
+      ui.info(`Found SBOM of media type: ${s.mediaType}`);
+      ui.out(s.bytes.toString('utf8'));
+    }
   });
 
   const cl = program

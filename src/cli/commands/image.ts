@@ -7,6 +7,7 @@ import { verifyImages, type ImageVerification } from '../../cosign/verify.js';
 import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
+import { LayoutImageReader, LayoutSource } from '../../cosign/save-load.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, TLOG_VERIFIED_LINE, type TlogSignFlags } from './log.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
@@ -103,7 +104,8 @@ export function registerImageCommands(program: Command): void {
     .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signatures'))
     .addOption(opt('--trusted-root <file>', 'trusted_root.json: the CAs, logs and TSAs to trust (keyless default: the pinned public-good root)'))
     .addOption(opt('-o, --output <format>', 'output format: json or text', 'json'))
-    .addOption(opt('--max-workers <n>', 'how many images to verify at once', '10'));
+    .addOption(opt('--max-workers <n>', 'how many images to verify at once', '10'))
+    .addOption(boolOpt('--local-image', 'the arguments are OCI layout directories written by save (or cosign save): verify with no registry'));
   addKeylessVerifyOptions(verify);
   addRegistryOptions(verify);
   examples(verify, [
@@ -113,6 +115,7 @@ export function registerImageCommands(program: Command): void {
     'signet verify --key cosign.pub --insecure-ignore-tlog registry.example/app:v1',
     'signet verify --key cosign.pub --insecure-ignore-tlog -a build=42 registry.example/app@sha256:…',
     'signet verify --key cosign.pub --insecure-ignore-tlog -o text img1 img2 img3',
+    'signet verify --key cosign.pub --trusted-root trusted_root.json --local-image ./app-layout',
   ]);
   verify.action(async (images: string[], flags: VerifyFlags) => {
     if (flags.output !== 'json' && flags.output !== 'text') throw new SignetError('USAGE', `unknown output format "${flags.output}" (json or text)`);
@@ -125,21 +128,28 @@ export function registerImageCommands(program: Command): void {
     if (flags.insecureIgnoreTlog) {
       ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');
     }
-    const outcomes = await verifyImages({
-      client: registryClient(flags),
+    const common = {
       ...(key ? { key } : {}),
       ...(identity ? { identity } : {}),
       ...(trust ? { trust } : {}),
       ignoreSct: sctFlag(flags),
       useSignedTimestamps: flags.useSignedTimestamps,
-      images,
       annotations: flags.annotations,
       checkClaims: flags.checkClaims,
       ignoreTlog: flags.insecureIgnoreTlog,
       trustedRoot,
-      signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
       maxWorkers,
-    });
+    };
+    // --local-image: each argument is an OCI layout, read through the registry reader interface.
+    const outcomes = flags.localImage
+      ? await Promise.all(
+          images.map(async (dir) => {
+            const reader = new LayoutImageReader(await LayoutSource.open(dir));
+            const [o] = await verifyImages({ ...common, client: reader, images: [reader.reference] });
+            return { ...o!, input: dir, ...(o!.result ? { result: { ...o!.result, input: dir } } : {}) };
+          }),
+        )
+      : await verifyImages({ ...common, client: registryClient(flags), images, signatureRepository: process.env.COSIGN_REPOSITORY || undefined });
     let firstError: SignetError | undefined;
     for (const o of outcomes) {
       if (o.result) printVerification(o.result, flags);
@@ -159,7 +169,7 @@ export function registerImageCommands(program: Command): void {
 }
 
 type VerifyFlags = RegistryFlags &
-  KeylessVerifyFlags & { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string; maxWorkers: string };
+  KeylessVerifyFlags & { localImage: boolean; key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string; maxWorkers: string };
 
 function printVerification(v: ImageVerification, flags: { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string }): void {
   const lines = [`\nVerification for ${v.input} --`, 'The following checks were performed on each of these signatures:'];
