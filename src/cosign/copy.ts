@@ -232,7 +232,7 @@ async function eachBounded<T>(items: T[], limit: number, fn: (item: T) => Promis
 export interface ExecuteOptions {
   /** Overwrite destination tags that name something else (cosign's -f). */
   force?: boolean;
-  /** Blobs moved at once (default 3: each holds at most one stream chunk). */
+  /** Blobs moved at once (default 4: each holds at most two stream chunks). */
   concurrency?: number;
   onEvent?: (message: string) => void;
 }
@@ -264,7 +264,7 @@ export async function executeTransfer(plan: TransferPlan, source: TransferSource
       throw new SignetError('CONFLICT', `${sink.name}:${p.tag} already exists and is ${current}, not ${p.manifest.digest}: use -f to overwrite`);
     }
   }
-  await eachBounded([...plan.blobs.keys()], opts.concurrency ?? 3, async (digest) => {
+  await eachBounded([...plan.blobs.keys()], opts.concurrency ?? 4, async (digest) => {
     if (await sink.hasBlob(digest)) {
       stats.blobsSkipped++;
       return;
@@ -273,28 +273,12 @@ export async function executeTransfer(plan: TransferPlan, source: TransferSource
     if (how === 'mounted') stats.blobsMounted++;
     else stats.blobsUploaded++;
   });
-  const referrersAt = new Map<string, Promise<Set<string>>>();
   for (const p of plan.manifests) {
     if (p.role === 'sig') stats.signatures++;
     else if (p.role === 'att') stats.attestations++;
     else if (p.role === 'sbom') stats.sboms++;
     else if (p.role === 'referrer') stats.referrers++;
-    if (p.role === 'referrer') {
-      const subject = p.subject!.digest;
-      let known = referrersAt.get(subject);
-      if (!known) {
-        known = sink.referrerDigests(subject);
-        referrersAt.set(subject, known);
-      }
-      if ((await known).has(p.manifest.digest)) {
-        stats.manifestsSkipped++;
-        continue;
-      }
-      await sink.putReferrer(p);
-      (await known).add(p.manifest.digest);
-      stats.manifestsPushed++;
-      continue;
-    }
+    if (p.role === 'referrer') continue;
     const present = p.tag ? tagState.get(p.tag) === p.manifest.digest : await sink.hasManifest(p.manifest.digest);
     if (present) {
       stats.manifestsSkipped++;
@@ -303,6 +287,35 @@ export async function executeTransfer(plan: TransferPlan, source: TransferSource
     await sink.putManifest(p);
     stats.manifestsPushed++;
     if (p.tag) say(`Copied ${p.manifest.digest} to ${sink.name}:${p.tag}`);
+  }
+  // Referrers go in waves, each after the wave holding its subject. Within a wave they are pushed
+  // together: on a registry without the referrers API, the client folds the additions to one subject's
+  // fallback index into one read-modify-write instead of one (with its re-check pause) per referrer.
+  const referrersAt = new Map<string, Promise<Set<string>>>();
+  const known = (subject: string): Promise<Set<string>> => {
+    let p = referrersAt.get(subject);
+    if (!p) {
+      p = sink.referrerDigests(subject);
+      referrersAt.set(subject, p);
+    }
+    return p;
+  };
+  let pending = plan.manifests.filter((p) => p.role === 'referrer');
+  while (pending.length > 0) {
+    const waiting = new Set(pending.map((p) => p.manifest.digest));
+    const wave = pending.filter((p) => !waiting.has(p.subject!.digest));
+    if (wave.length === 0) throw new SignetError('MALFORMED', `${source.name}: referrers form a cycle`);
+    pending = pending.filter((p) => !wave.includes(p));
+    await eachBounded(wave, 16, async (p) => {
+      const present = await known(p.subject!.digest);
+      if (present.has(p.manifest.digest)) {
+        stats.manifestsSkipped++;
+        return;
+      }
+      await sink.putReferrer(p);
+      present.add(p.manifest.digest);
+      stats.manifestsPushed++;
+    });
   }
   return stats;
 }

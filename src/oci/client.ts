@@ -22,13 +22,13 @@ export interface RegistryClientOptions {
   signal?: AbortSignal;
   /** Per-request bounds on waiting for headers and on body silence (default 30 s each). */
   timeouts?: Partial<HttpTimeouts>;
-  /** Upper bound for any manifest or index we read (default 4 MiB). */
+  /** Upper bound for any manifest or index we read (default 2 MiB). */
   maxManifestBytes?: number;
   /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */
   chunkSize?: number;
   /**
    * Streamed uploads (`putBlobStream`) go out in PATCH chunks of this size, the most of a blob held in
-   * memory at once (default 8 MiB).
+   * memory at once, twice over: one chunk is sent while the next fills (default 2 MiB).
    */
   streamChunkSize?: number;
   /** Attempts for the read-modify-write of a referrers fallback index (default 10). */
@@ -78,7 +78,7 @@ export interface ImageReader {
 const DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024;
 const DEFAULT_MAX_BLOB = 128 * 1024 * 1024;
 const DEFAULT_CHUNK = 16 * 1024 * 1024;
-const DEFAULT_STREAM_CHUNK = 8 * 1024 * 1024;
+const DEFAULT_STREAM_CHUNK = 2 * 1024 * 1024;
 const MAX_PAGES = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -368,8 +368,6 @@ export class RegistryClient implements ImageReader {
     const hash = createHash(algorithm);
     let location: string | undefined;
     let offset = 0;
-    let pending: Buffer[] = [];
-    let pendingLength = 0;
     const patch = async (chunk: Buffer): Promise<void> => {
       location ??= await this.startUpload(repo);
       const res = await this.transport.request({
@@ -384,19 +382,40 @@ export class RegistryClient implements ImageReader {
       location = this.location(res, location, repo);
       offset += chunk.length;
     };
+    // Two chunk buffers: one being sent while the next fills from the source, so reading and
+    // uploading overlap; a buffer is refilled only after its PATCH (and any retry of it) is done.
+    const size = this.streamChunkSize;
+    const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    let current = 0;
+    let filled = 0;
+    let inflight: Promise<void> | undefined;
+    const send = async (): Promise<void> => {
+      await inflight;
+      inflight = undefined;
+      const p = patch(buffers[current]!.subarray(0, filled));
+      p.catch(() => {}); // awaited below or at the next send
+      inflight = p;
+      current ^= 1;
+      filled = 0;
+    };
+    let pending: Buffer[] = [];
+    let pendingLength = 0;
     try {
       for await (const part of source) {
         hash.update(part);
-        pending.push(Buffer.from(part.buffer, part.byteOffset, part.byteLength));
-        pendingLength += part.byteLength;
-        while (pendingLength >= this.streamChunkSize) {
-          const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLength);
-          const rest = all.subarray(this.streamChunkSize);
-          pending = rest.length > 0 ? [Buffer.from(rest)] : [];
-          pendingLength = rest.length;
-          await patch(Buffer.from(all.subarray(0, this.streamChunkSize)));
+        let at = 0;
+        while (at < part.byteLength) {
+          const n = Math.min(size - filled, part.byteLength - at);
+          buffers[current]!.set(part.subarray(at, at + n), filled);
+          filled += n;
+          at += n;
+          if (filled === size) await send();
         }
       }
+      await inflight;
+      inflight = undefined;
+      pending = filled > 0 ? [buffers[current]!.subarray(0, filled)] : [];
+      pendingLength = filled;
       const actual = `${algorithm}:${hash.digest('hex')}`;
       if (actual !== digest) throw new SignetError('MALFORMED', `blob ${digest} from ${from} has digest ${actual}: refusing to copy it`);
       const tail = Buffer.concat(pending, pendingLength);
@@ -407,6 +426,7 @@ export class RegistryClient implements ImageReader {
         await this.finishUpload(repo, location!, digest, Buffer.alloc(0));
       }
     } catch (e) {
+      await inflight?.catch(() => {});
       if (location !== undefined) {
         const cancel = await this.transport.request({ registry: repo.registry, method: 'DELETE', path: location, scopes: this.push(repo), accept: () => true }).catch(() => undefined);
         await cancel?.body?.cancel().catch(() => {});
