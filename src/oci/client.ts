@@ -362,7 +362,7 @@ export class RegistryClient implements ImageReader {
    * thrown naming `from`, so a corrupt source never lands in the registry. Does not check whether the
    * registry already has the blob (see blobExists).
    */
-  async putBlobStream(repo: Repo, digest: string, source: AsyncIterable<Uint8Array>, from = 'the source'): Promise<void> {
+  async putBlobStream(repo: Repo, digest: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, from = 'the source'): Promise<void> {
     checkDigest(repo, digest);
     const algorithm = digest.slice(0, digest.indexOf(':'));
     const hash = createHash(algorithm);
