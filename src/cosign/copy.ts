@@ -47,6 +47,8 @@ export interface TransferSource {
   /** A blob's bytes as a stream (checked by the sink while it writes). */
   openBlob(digest: string): Promise<AsyncIterable<Uint8Array>>;
   referrers(subject: string): Promise<Descriptor[]>;
+  /** Sources that can say cheaply whether they hold a blob (layouts) are checked before any write. */
+  hasBlob?(digest: string): Promise<boolean>;
   /** A registry source, for cross-repository mounts. */
   readonly registry?: { client: RegistryClient; repo: Repo };
 }
@@ -255,6 +257,11 @@ export async function executeTransfer(plan: TransferPlan, source: TransferSource
     sboms: 0,
     referrers: 0,
   };
+  if (source.hasBlob) {
+    for (const digest of plan.blobs.keys()) {
+      if (!(await source.hasBlob(digest))) throw new SignetError('NOT_FOUND', `blob ${digest} is missing from the ${source.name}`);
+    }
+  }
   const tagState = new Map<string, string | null>();
   for (const p of plan.manifests) {
     if (!p.tag) continue;

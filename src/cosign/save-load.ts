@@ -100,6 +100,10 @@ export class LayoutSource implements TransferSource {
     return this.layout.openBlob(digest);
   }
 
+  hasBlob(digest: string): Promise<boolean> {
+    return this.layout.hasBlob(digest);
+  }
+
   referrers(subject: string): Promise<Descriptor[]> {
     return this.layout.referrers(subject);
   }

@@ -296,6 +296,16 @@ describe('save and load', () => {
     assert.equal(await client.headManifest(dst, 'v1'), null);
     assert.equal(await client.blobExists(dst, img.layer.digest), false);
 
+    // A layout missing a blob is refused before anything is written.
+    const missingBlob = join(work, 'layout-missing-blob');
+    execFileSync('cp', ['-r', dir, missingBlob]);
+    execFileSync('rm', [join(missingBlob, 'blobs', 'sha256', img.layer.digest.slice(7))]);
+    const dst2 = fresh(b);
+    const mb = await runCli(['load', '--dir', missingBlob, ref(dst2, 'v1')]);
+    assert.equal(mb.code, 11, mb.stderr);
+    assert.match(mb.stderr, new RegExp(`^Error: blob ${img.layer.digest} is missing from the OCI layout`, 'm'));
+    assert.equal(await client.blobExists(dst2, img.config.digest), false, 'not even the config was pushed');
+
     // Saving into a non-empty directory is refused; a save that fails midway leaves no directory.
     const occupied = await runCli(['save', '--dir', dir, ref(src, 'v1')]);
     assert.equal(occupied.code, 2);

@@ -61,7 +61,7 @@ export function registerMoveCommands(program: Command): void {
   load.action(async (image: string, flags: RegistryFlags & OutputFlags & { dir?: string; force: boolean }) => {
     checkOutput(flags);
     if (!flags.dir) throw new SignetError('USAGE', 'load needs --dir DIR');
-    const stats = await loadImage({ client: registryClient(flags), image, dir: flags.dir, force: flags.force });
+    const stats = await loadImage({ client: registryClient(flags), image, dir: flags.dir, force: flags.force, onEvent: (m) => ui.info(m) });
     report(`Loaded ${flags.dir} into ${image}:`, stats, flags);
   });
 
@@ -80,6 +80,7 @@ export function registerMoveCommands(program: Command): void {
     'signet copy --only sig,att registry.example/app@sha256:… mirror.example/app',
     'signet copy --platform linux/arm64 registry.example/app:v1 mirror.example/app:v1-arm64',
     'signet copy -f registry.example/app:v1 mirror.example/app:v1   # replace what the destination tag names',
+    'signet -t 30m copy registry.example/big:v1 mirror.example/big:v1   # the default 3m deadline is short for GiBs',
   ]);
   copy.action(async (source: string, destination: string, flags: RegistryFlags & OutputFlags & { only?: string; platform?: string; force: boolean }) => {
     checkOutput(flags);
@@ -89,6 +90,7 @@ export function registerMoveCommands(program: Command): void {
       source,
       destination,
       force: flags.force,
+      onEvent: (m) => ui.info(m),
       ...(only ? { only } : {}),
       ...(flags.platform ? { platform: flags.platform } : {}),
     });
