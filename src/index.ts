@@ -5,6 +5,7 @@
  *   import { signBlob, verifyBlob, parseBlobBundle, keylessSigner, identityPolicy, keylessTrust } from 'signet';
  *   import { attestBlob, blobAttestationStatement, verifyBlobAttestation } from 'signet';
  *   import { attestImages, verifyImageAttestations } from 'signet';
+ *   import { copyImage, saveImage, loadImage, attachSignature, generatePayload } from 'signet';
  *
  * The commands in cli/ are these calls plus flags, prompts and printing.
  */
@@ -18,6 +19,12 @@ export { dockerfileImages, expandDockerfileVars, type DockerfileImage, type Dock
 export { manifestImages, type ManifestImage } from './cosign/k8s-images.js';
 export { triangulate, tree, downloadSignatures, clean, type AttachmentTree, type CleanType } from './cosign/inspect.js';
 export { simpleSigningPayload, parseSimpleSigningPayload, type SimpleSigningPayload } from './cosign/payload.js';
+
+// Moving signed images (copy, save, load) and signing in two steps (generate, attach).
+export { LayoutReader, LayoutWriter, type ImageReader } from './oci/index.js';
+export { copyImage, planTransfer, executeTransfer, registrySource, registrySink, parseOnly, type CopyOptions, type TransferStats, type TransferPlan } from './cosign/copy.js';
+export { saveImage, loadImage, LayoutSource, LayoutImageReader, type SaveOptions, type LoadOptions } from './cosign/save-load.js';
+export { generatePayload, attachSignature, attachSbom, downloadSboms, sbomMediaType, SBOM_MEDIA_TYPE, type AttachSignatureOptions, type AttachSbomOptions } from './cosign/attach.js';
 export { attachmentTag, buildBundleReferrerManifest, buildLegacySignatureManifest } from './cosign/storage.js';
 export { RekorV1Client, TileLogClient, type TlogTarget, type V1LogEntry, type V1LogInfo } from './sigstore/rekor-client.js';
 export { loadTrustedRoot, parseTrustedRoot, type TrustedRoot, type TrustedLog } from './sigstore/trustedroot.js';
