@@ -16,6 +16,7 @@ import { noteKeyHash } from '../tlog/index.js';
 import { type CertificateAuthority, type TokenVerifier, type TrustedRootCertificateAuthority, createCa } from './ca/index.js';
 import { Metrics, Router, createHttpServer } from './http/server.js';
 import { registerRekorRoutes } from './http/rekor.js';
+import { registerExplorerRoutes } from './explorer/routes.js';
 import { mountServiceRoutes } from './http/services.js';
 import { isLoopbackAddress } from './routes.js';
 import { ecdsaBackend } from '../rekor/ecdsa.js';
@@ -327,6 +328,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         ? threadPoolVerifier({ signingKey: openedLog.signingKey, ...(opts.poolNice !== undefined ? { poolNice: opts.poolNice } : {}) })
         : verifierPool(opts.verifyWorkers, { signingKey: openedLog.signingKey });
     registerRekorRoutes(router, openedLog, { metrics, verifier: entryVerifier });
+    registerExplorerRoutes(router, openedLog);
     mountServiceRoutes(router, ca.routes);
     mountServiceRoutes(router, tsa.routes());
 
