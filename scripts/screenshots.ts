@@ -22,7 +22,7 @@ try {
       await page.screenshot({ path: `${docs}explorer-search-${name}.png`, fullPage: name === 'desktop' });
       await page.goto(`${log.srv.url}/#/index/${log.indexes.keylessHashedrekord}`);
       await page.waitForSelector('#verdict[data-state="verified"]');
-      await page.screenshot({ path: `${docs}explorer-entry-${name}.png`, fullPage: false });
+      await page.screenshot({ path: `${docs}explorer-entry-${name}.png`, fullPage: name === 'desktop' });
       process.stdout.write(`docs/explorer-search-${name}.png, docs/explorer-entry-${name}.png\n`);
     } finally {
       await b.close();

@@ -6,11 +6,16 @@
  * flag. Also the assets' headers (content types, cache, CSP) and the two explorer endpoints.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
+import { startServer } from '../../../src/server/serve.js';
+import { ecKey, hashedRekordV1 } from '../../rekor/fixtures.js';
 import { EMAIL, type ExplorerLog, launchBrowser, startExplorerLog } from './fixture.js';
 
 // Functions passed to page.evaluate run in the browser, where these exist (this project compiles without the DOM lib).
@@ -287,6 +292,29 @@ describe('explorer in the browser', () => {
 
   it('the page loads nothing from anywhere but the log', () => {
     assert.deepEqual(foreignRequests, []);
+  });
+});
+
+describe('explorer on a log with an Ed25519 key', () => {
+  it('the page verifies the Ed25519-signed checkpoint (C2SP key ID) with WebCrypto', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signet-explorer-ed-'));
+    const srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false, logKey: generateKeyPairSync('ed25519').privateKey });
+    try {
+      const r = await fetch(srv.url + '/api/v1/log/entries', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hashedRekordV1(ecKey())) });
+      assert.equal(r.status, 201);
+      await fetch(srv.url + '/api/v1/log/entries', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hashedRekordV1(ecKey())) });
+      const page = await open(srv.url, '#/index/0');
+      const v = await verdict(page);
+      assert.equal(v.state, 'verified', v.text);
+      assert.match(await page.innerText('#log-key'), /log's Ed25519 key/);
+      await go(page, '#/log');
+      await page.waitForFunction(() => !document.getElementById('checkpoint-state')?.classList.contains('pending'));
+      assert.match(await page.innerText('#checkpoint-state'), /Checkpoint signature VERIFIED/);
+      await page.close();
+    } finally {
+      await srv.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

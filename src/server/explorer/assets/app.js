@@ -344,7 +344,7 @@ async function resultsTable(items, caption) {
         h('td', { 'data-label': 'Index' }, link(entryHref(id), String(entry.logIndex))),
         h('td', { 'data-label': 'Kind', text: `${s.kind} ${s.version}` }),
         h('td', { 'data-label': 'Integrated', text: time(entry.integratedTime) }),
-        h('td', { 'data-label': 'Signer', class: 'mono', text: s.verifiers.map(identityOf).join(', ') }),
+        h('td', { 'data-label': 'Signer', class: 'mono signer', text: s.verifiers.map(identityOf).join(', ') }),
         h('td', { 'data-label': 'Digest', class: 'mono', text: s.digest }),
       ),
     );
