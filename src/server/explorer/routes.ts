@@ -7,6 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SignetError } from '../../errors.js';
 import { v1EntryId } from '../../rekor/index.js';
 import type { TransparencyLog } from '../log/types.js';
 import { HttpError, type Reply, type RequestContext, type Router } from '../http/router.js';
@@ -47,6 +49,14 @@ interface Asset {
 }
 
 function loadAssets(): { assets: Map<string, Asset>; version: string; index: Asset } {
+  try {
+    return readAssets();
+  } catch (e) {
+    throw new SignetError('IO', `the explorer's files are missing from the package (${fileURLToPath(ASSET_DIR)}): ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function readAssets(): { assets: Map<string, Asset>; version: string; index: Asset } {
   const assets = new Map<string, Asset>();
   const all = createHash('sha256');
   const names = readdirSync(ASSET_DIR).filter((n) => n !== 'index.html' && TYPES[n.slice(n.lastIndexOf('.'))] !== undefined).sort();

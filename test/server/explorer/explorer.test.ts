@@ -137,6 +137,8 @@ describe('explorer in the browser', () => {
     assert.match(page.url(), new RegExp(`#/search\\?q=${log.artifactSha256}&type=auto`));
     await page.click('table.results tbody a');
     await page.waitForSelector('#verdict');
+    // Keyboard and screen-reader users land on the new page's heading.
+    await page.waitForFunction(() => document.activeElement?.tagName === 'H1');
     const v = await verdict(page);
     assert.equal(v.state, 'verified', v.text);
     assert.match(v.text, /Inclusion proof VERIFIED/);
@@ -320,12 +322,19 @@ describe('explorer on a log with an Ed25519 key', () => {
 
 describe('explorer against a log that lies', () => {
   let proxy: Server;
-  let mode: 'proof' | 'signature' | 'root' = 'proof';
+  let mode: 'proof' | 'signature' | 'root' | 'body' = 'proof';
   let proxyUrl = '';
 
   /** Alters the inclusion proofs in the log's answers as the mode says; everything else passes unchanged. */
-  function tamper(body: Record<string, { verification?: { inclusionProof?: { hashes: string[]; checkpoint: string; rootHash: string } } }>): void {
+  function tamper(body: Record<string, { body: string; verification?: { inclusionProof?: { hashes: string[]; checkpoint: string; rootHash: string } } }>): void {
     for (const e of Object.values(body)) {
+      if (mode === 'body') {
+        // Another body under the same UUID, its proof untouched.
+        const doc = JSON.parse(Buffer.from(e.body, 'base64').toString());
+        doc.apiVersion = doc.apiVersion + ' ';
+        e.body = Buffer.from(JSON.stringify(doc)).toString('base64');
+        continue;
+      }
       const p = e.verification?.inclusionProof;
       if (!p) continue;
       if (mode === 'proof') p.hashes[0] = (p.hashes[0]![0] === '0' ? '1' : '0') + p.hashes[0]!.slice(1);
@@ -375,6 +384,7 @@ describe('explorer against a log that lies', () => {
     ['proof', /FAILED: Proof hashes lead to the root hash/],
     ['signature', /FAILED: Checkpoint is signed by the log key — no\. the checkpoint's signature does not verify/],
     ['root', /FAILED: Proof hashes lead to the root hash/],
+    ['body', /FAILED: Entry UUID is the leaf hash of the body/],
   ] as const) {
     it(`a tampered ${m} is flagged as FAILED`, async () => {
       mode = m;
