@@ -6,10 +6,12 @@
  * flag. Also the assets' headers (content types, cache, CSP) and the two explorer endpoints.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -294,6 +296,36 @@ describe('explorer in the browser', () => {
 
   it('the page loads nothing from anywhere but the log', () => {
     assert.deepEqual(foreignRequests, []);
+  });
+});
+
+describe('signet serve (the CLI)', () => {
+  it('names the explorer\'s URL on start, and serves it from the files the package ships', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signet-explorer-cli-'));
+    const main = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
+    const child = spawn(process.execPath, [main, 'serve', '--data-dir', dir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      child.stdout.resume();
+      const url = await new Promise<string>((res, rej) => {
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /Log explorer \(search, entries, proofs checked in the browser\) at (http:\/\/\S+)\//.exec(err);
+          if (m) res(m[1]!);
+        });
+        child.once('exit', (code) => rej(new Error(`signet serve exited with ${code}: ${err}`)));
+      });
+      const r = await fetch(url + '/');
+      assert.equal(r.status, 200);
+      assert.match(await r.text(), /<title>Signet transparency log explorer<\/title>/);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
