@@ -60,6 +60,13 @@ async function go(page: Page, hash: string): Promise<void> {
   await page.waitForFunction((n) => Number(document.body.dataset.ready) > n, before);
 }
 
+/** Runs an action that navigates (a submitted search, a chosen file) and waits for that page's render. */
+async function navigating(page: Page, action: () => Promise<void>): Promise<void> {
+  const before = await page.evaluate(() => Number(document.body.dataset.ready));
+  await action();
+  await page.waitForFunction((n) => Number(document.body.dataset.ready) > n, before);
+}
+
 const rows = (page: Page): Promise<string[]> => page.locator('table.results tbody tr').allInnerTexts();
 const rowIndexes = async (page: Page): Promise<number[]> => (await page.locator('table.results tbody tr td:first-child').allInnerTexts()).map(Number);
 const verdict = async (page: Page): Promise<{ state: string | null; text: string }> => {
@@ -133,12 +140,10 @@ describe('explorer in the browser', () => {
     const page = await open(log.srv.url, '');
     await page.focus('#q');
     await page.keyboard.type(log.artifactSha256);
-    await page.keyboard.press('Enter');
-    await page.waitForSelector('table.results');
+    await navigating(page, () => page.keyboard.press('Enter'));
     assert.deepEqual(await rowIndexes(page), [log.indexes.keyedHashedrekord]);
     assert.match(page.url(), new RegExp(`#/search\\?q=${log.artifactSha256}&type=auto`));
-    await page.click('table.results tbody a');
-    await page.waitForSelector('#verdict');
+    await navigating(page, () => page.click('table.results tbody a'));
     // Keyboard and screen-reader users land on the new page's heading.
     await page.waitForFunction(() => document.activeElement?.tagName === 'H1');
     const v = await verdict(page);
@@ -155,8 +160,7 @@ describe('explorer in the browser', () => {
 
   it('search by a file chosen in the page: hashed there, the hash in the URL', async () => {
     const page = await open(log.srv.url, '');
-    await page.setInputFiles('#file', { name: 'artifact.txt', mimeType: 'text/plain', buffer: log.artifact });
-    await page.waitForSelector('table.results');
+    await navigating(page, () => page.setInputFiles('#file', { name: 'artifact.txt', mimeType: 'text/plain', buffer: log.artifact }));
     assert.deepEqual(await rowIndexes(page), [log.indexes.keyedHashedrekord]);
     assert.ok(page.url().includes(`q=${log.artifactSha256}&type=hash`));
     await page.close();
@@ -214,12 +218,10 @@ describe('explorer in the browser', () => {
   it('search by a pasted PEM key pages through its entries; the key fingerprint finds the same entries', async () => {
     const page = await open(log.srv.url, '');
     await page.fill('#q', log.key.pem);
-    await page.click('button[type=submit]');
-    await page.waitForSelector('table.results');
+    await navigating(page, () => page.click('button[type=submit]'));
     assert.match(await page.innerText('table.results caption'), new RegExp(`Entries 1–10 of ${3 + EXTRA}, newest first`));
     assert.equal((await rows(page)).length, 10);
-    await page.click('a[rel=next]');
-    await page.waitForFunction(() => document.querySelector('table.results caption')?.textContent?.startsWith('Entries 11–'));
+    await navigating(page, () => page.click('a[rel=next]'));
     assert.equal((await rows(page)).length, 3 + EXTRA - 10);
     assert.match(page.url(), /page=2/);
     assert.ok((await rowIndexes(page)).includes(log.indexes.keyedHashedrekord));
