@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, webcrypto } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startServer } from '../../../src/server/serve.js';
 import { ecKey, hashedRekordV1 } from '../../rekor/fixtures.js';
@@ -346,6 +348,66 @@ describe('explorer on a log with an Ed25519 key', () => {
       await go(page, '#/log');
       await page.waitForFunction(() => !document.getElementById('checkpoint-state')?.classList.contains('pending'));
       assert.match(await page.innerText('#checkpoint-state'), /Checkpoint signature VERIFIED/);
+      await page.close();
+    } finally {
+      await srv.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('explorer: a certificate from a CI workflow', () => {
+  it('the entry page decodes the GitHub Actions claims of Fulcio\'s extensions, old raw-string ones and DER ones', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signet-explorer-gh-'));
+    const srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+    try {
+      const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+      const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+      const utf8String = (v: string): Buffer => {
+        const b = Buffer.from(v);
+        return Buffer.concat([Buffer.of(0x0c, b.length), b]);
+      };
+      const workflow = 'https://github.com/octo/app/.github/workflows/release.yml@refs/tags/v1.2.3';
+      const cert = await x509.X509CertificateGenerator.createSelfSigned(
+        {
+          serialNumber: '0a',
+          name: 'CN=ci',
+          notBefore: new Date(Date.now() - 60_000),
+          notAfter: new Date(Date.now() + 600_000),
+          keys: keys as never,
+          signingAlgorithm: alg,
+          extensions: [
+            new x509.SubjectAlternativeNameExtension([{ type: 'url', value: workflow }]),
+            new x509.Extension('1.3.6.1.4.1.57264.1.1', false, Buffer.from('https://token.actions.githubusercontent.com')),
+            new x509.Extension('1.3.6.1.4.1.57264.1.2', false, Buffer.from('push')),
+            new x509.Extension('1.3.6.1.4.1.57264.1.5', false, Buffer.from('octo/app')),
+            new x509.Extension('1.3.6.1.4.1.57264.1.8', false, utf8String('https://token.actions.githubusercontent.com')),
+            new x509.Extension('1.3.6.1.4.1.57264.1.9', false, utf8String(workflow)),
+            new x509.Extension('1.3.6.1.4.1.57264.1.11', false, utf8String('github-hosted')),
+            new x509.Extension('1.3.6.1.4.1.57264.1.13', false, utf8String('a'.repeat(40))),
+          ],
+        },
+        webcrypto as never,
+      );
+      const { KeyObject } = await import('node:crypto');
+      const privateKey = KeyObject.from(keys.privateKey);
+      const key = ecKey();
+      const entry = hashedRekordV1({ ...key, privateKey }, Buffer.from('release tarball'), { pem: cert.toString('pem') + '\n' });
+      const r = await fetch(srv.url + '/api/v1/log/entries', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(entry) });
+      assert.equal(r.status, 201, await r.clone().text());
+      const page = await open(srv.url, `#/search?q=${encodeURIComponent(workflow)}`);
+      assert.deepEqual(await rowIndexes(page), [0]);
+      await go(page, '#/index/0');
+      assert.equal((await verdict(page)).state, 'verified');
+      const text = await page.innerText('main');
+      assert.match(text, new RegExp(`Identity\\s+${workflow.replace(/[.?]/g, '\\$&')}`));
+      assert.match(text, /OIDC issuer\s+https:\/\/token\.actions\.githubusercontent\.com/);
+      assert.match(text, /GitHub Workflow Trigger\s+push \(1\.3\.6\.1\.4\.1\.57264\.1\.2\)/);
+      assert.match(text, /GitHub Workflow Repository\s+octo\/app/);
+      assert.match(text, /Build Signer URI\s+https:\/\/github\.com\/octo\/app\/\.github\/workflows\/release\.yml@refs\/tags\/v1\.2\.3/);
+      assert.match(text, /Runner Environment\s+github-hosted/);
+      assert.match(text, new RegExp(`Source Repository Digest\\s+${'a'.repeat(40)}`));
+      assert.match(text, /SAN \(URI\)/);
       await page.close();
     } finally {
       await srv.close();
