@@ -17,6 +17,7 @@ import { type CertificateAuthority, type TokenVerifier, type TrustedRootCertific
 import { Metrics, Router, createHttpServer } from './http/server.js';
 import { registerRekorRoutes } from './http/rekor.js';
 import { CheckpointCosigning, type WitnessEndpoint } from './witness/cosigning.js';
+import { registerExplorerRoutes } from './explorer/routes.js';
 import { mountServiceRoutes } from './http/services.js';
 import { isLoopbackAddress } from './routes.js';
 import { ecdsaBackend } from '../rekor/ecdsa.js';
@@ -359,6 +360,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       verifier: entryVerifier,
       ...(cosigning ? { witnesses: { latest: () => cosigning!.latest(), waitFor: (n: number) => cosigning!.waitFor(n), waitForQuorum: !!opts.waitForWitnesses } } : {}),
     });
+    registerExplorerRoutes(router, openedLog);
     mountServiceRoutes(router, ca.routes);
     mountServiceRoutes(router, tsa.routes());
 
