@@ -111,7 +111,6 @@ export {
   loadMonitorConfig,
   entryMatcher,
   parseEntryBody,
-  frontierFromConsistency,
   LogAlarm,
   type MonitorOptions,
   type MonitorState,

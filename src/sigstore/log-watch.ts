@@ -32,15 +32,15 @@ import {
   decodeEntryBundle,
   entriesPath,
   hashEquals,
+  frontierFromConsistency,
+  isPowerOfTwo,
   leafHash,
-  nodeHash,
   proofNodeSet,
   rangeNodes,
   tileNodeReader,
   tilePath,
   tileWidth,
   tilesForNodes,
-  verifyConsistency,
 } from '../tlog/index.js';
 import { derRead, findExtension, parseCertificate, type ParsedCertificate } from './certificate.js';
 import { decodeBase64Strict } from './encoding.js';
@@ -408,64 +408,6 @@ export function entryMatcher(values: MonitoredValues): EntryMatcher {
       return out;
     },
   };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Tree math the monitor needs beyond tlog/
-
-function isPowerOfTwo(n: number): boolean {
-  let k = 1;
-  while (k < n) k *= 2;
-  return k === n;
-}
-
-/**
- * Checks an RFC 9162 consistency proof from `size1` to `size2` against `root2` (and `root1` when known)
- * and returns the compact range of the old tree, leftmost first: the proof's left-hand nodes are exactly
- * its perfect subtrees, and the check against `root2` vouches for them. Throws TLOG on any mismatch.
- * A power-of-two `size1` needs `root1` (the proof leaves out the old tree that is one whole subtree).
- */
-export function frontierFromConsistency(size1: number, size2: number, proof: readonly Hash[], root1: Hash | undefined, root2: Hash): Hash[] {
-  const fail = (why: string): never => {
-    throw new SignetError('TLOG', `consistency proof from tree size ${size1} to ${size2} does not verify: ${why}`);
-  };
-  if (size1 === 0) {
-    if (proof.length > 0) fail('a proof from the empty tree must be empty');
-    return [];
-  }
-  if (size1 >= size2) fail('the new tree must be larger than the old one');
-  const pow2 = isPowerOfTwo(size1);
-  if (root1) verifyConsistency(size1, size2, proof, root1, root2);
-  if (pow2 && !root1) fail('the old tree is a perfect subtree; its root is needed');
-  const path = pow2 ? [root1!, ...proof] : proof;
-  if (path.length === 0) fail('the proof is empty');
-  let fn = size1 - 1;
-  let sn = size2 - 1;
-  while (fn % 2 === 1) {
-    fn = (fn - 1) / 2;
-    sn = Math.floor(sn / 2);
-  }
-  let sr = path[0]!;
-  const left: Hash[] = [path[0]!];
-  for (let i = 1; i < path.length; i++) {
-    const c = path[i]!;
-    if (sn === 0) fail('the proof has more hashes than the trees need');
-    if (fn % 2 === 1 || fn === sn) {
-      sr = nodeHash(c, sr);
-      left.push(c);
-      while (fn % 2 === 0 && fn !== 0) {
-        fn /= 2;
-        sn = Math.floor(sn / 2);
-      }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  if (sn !== 0) fail('the proof has fewer hashes than the trees need');
-  if (!hashEquals(sr, root2)) fail('it does not lead to the new root');
-  return left.reverse();
 }
 
 // ---------------------------------------------------------------------------------------------------

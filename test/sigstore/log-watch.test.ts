@@ -13,13 +13,13 @@ import { after, before, describe, test } from 'node:test';
 import {
   MerkleFrontier,
   consistencyProof,
+  frontierFromConsistency,
   leafHash,
   rootFromLeafHashes,
   type Hash,
 } from '../../src/tlog/index.js';
 import {
   LogAlarm,
-  frontierFromConsistency,
   generateKeyPair,
   isSignetError,
   loadTrustedRoot,
