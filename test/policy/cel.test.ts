@@ -114,3 +114,17 @@ test('CEL: many statements in one call, one verdict each, in order', async () =>
   assert.equal(verdicts.length, 500);
   verdicts.forEach((v, i) => assert.equal(v.ok, i % 3 !== 0, `statement ${i}`));
 });
+
+test('CEL: matches() keeps RE2 semantics, with patterns from the policy and from the data', async () => {
+  const p = await loadPolicy(await dir.write('re.cel', 'subject.all(s, s.name.matches(s.digest.pattern)) && predicateType.matches("^https://slsa\\\\.dev/")'));
+  const statements = Array.from({ length: 300 }, (_, i) => ({
+    predicateType: 'https://slsa.dev/provenance/v1',
+    subject: [{ name: `image-${i}`, digest: { pattern: i % 2 === 0 ? `^image-${i}$` : `^image-${i + 1}$` } }],
+  }));
+  const verdicts = await p.evaluate(statements);
+  verdicts.forEach((v, i) => assert.equal(v.ok, i % 2 === 0, `statement ${i}`));
+  // RE2 has no lookahead: a pattern JavaScript would accept is an evaluation error here.
+  const [v] = await p.evaluate([{ predicateType: 'https://slsa.dev/x', subject: [{ name: 'a', digest: { pattern: '^(?=a)a$' } }] }]);
+  assert.equal(v!.ok, false);
+  assert.match(v!.reason!, /evaluation failed/);
+});
