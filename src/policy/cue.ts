@@ -247,14 +247,14 @@ class CuePolicy implements AttestationPolicy {
     const errors = parseErrors(res.stderr, this.name, this.split);
     if (errors.other.length > 0 || errors.byStatement.size === 0) {
       // An error that names no statement: CUE stopped on something it did not tie to one of them. Check
-      // each statement alone, so that none passes on another's account and each failure says why.
+      // the halves apart until each such error has its statement, so that none passes on another's
+      // account and each failure says why.
       if (json.length === 1) {
         const why = oneLine(errors.other.length > 0 ? errors.other : [res.stderr.trim() || `cue exited with code ${res.code}`]);
         return [{ ok: false, policy: this.name, reason: why }];
       }
-      const out: PolicyVerdict[] = [];
-      for (const one of json) out.push(...(await this.run([one])));
-      return out;
+      const half = Math.ceil(json.length / 2);
+      return [...(await this.run(json.slice(0, half))), ...(await this.run(json.slice(half)))];
     }
     return json.map((_, k) => {
       const errs = errors.byStatement.get(k);

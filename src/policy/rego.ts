@@ -6,8 +6,9 @@
  * No Rego evaluator runs inside Node from the npm registry: OPA's WebAssembly SDK runs only policies
  * compiled beforehand by `opa build`, and there is no maintained Rego interpreter in JavaScript. So Signet
  * runs the `opa` command found on PATH, one `opa eval` per batch of statements (the statements as an
- * array on standard input, each evaluated `with input as` itself); without one, loading a .rego policy
- * fails with a message that says so.
+ * array on standard input, each evaluated `with input as` itself; a lone statement, or each statement of a
+ * batch that failed, goes through cosign's query with itself as `input`); without one, loading a .rego
+ * policy fails with a message that says so.
  */
 import { spawn } from 'node:child_process';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -60,7 +61,11 @@ function exec(file: string, args: readonly string[], input?: string): Promise<Ex
 }
 
 /** OPA's JSON errors (`{"errors":[{"message", "location"}]}`) or its plain stderr, as one line. */
-function opaError(res: Exec, name: string): string {
+function opaError(res: Exec, name: string, file: string): string {
+  return opaMessage(res, name).split(file).join(name);
+}
+
+function opaMessage(res: Exec, name: string): string {
   try {
     const parsed = JSON.parse(res.stdout || res.stderr) as { errors?: { message?: string; location?: { row?: number; col?: number } }[] };
     const msgs = (parsed.errors ?? []).map((e) => (e.location?.row ? `${e.message} (at ${name}:${e.location.row}:${e.location.col ?? 0})` : String(e.message)));
@@ -98,28 +103,44 @@ class RegoPolicy implements AttestationPolicy {
   }
 
   private async run(file: string, statements: readonly unknown[]): Promise<PolicyVerdict[]> {
+    if (statements.length === 1) return [await this.runOne(file, statements[0])];
     const res = await exec(this.opa, ['eval', '--format', 'json', ...this.flags, '--data', file, '--stdin-input', BATCH_QUERY], JSON.stringify(statements));
     if (res.code !== 0) {
       // An evaluation error (conflicting rule values, a failing built-in): find whose, one at a time.
-      if (statements.length === 1) return [{ ok: false, policy: this.name, reason: opaError(res, this.name) }];
       const out: PolicyVerdict[] = [];
-      for (const s of statements) out.push(...(await this.run(file, [s])));
+      for (const s of statements) out.push(await this.runOne(file, s));
       return out;
     }
-    let values: Record<string, unknown> = {};
+    const v = this.value(res);
+    const values = v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
+    return statements.map((_, i) => this.verdict(String(i) in values, values[String(i)]));
+  }
+
+  /** cosign's own query over one statement as `input`. */
+  private async runOne(file: string, statement: unknown): Promise<PolicyVerdict> {
+    const res = await exec(this.opa, ['eval', '--format', 'json', ...this.flags, '--data', file, '--stdin-input', QUERY], JSON.stringify(statement));
+    if (res.code !== 0) return { ok: false, policy: this.name, reason: opaError(res, this.name, file) };
+    const parsed = this.parsed(res);
+    const expressions = parsed.result?.[0]?.expressions;
+    return this.verdict(expressions !== undefined && expressions.length > 0, expressions?.[0]?.value);
+  }
+
+  private parsed(res: Exec): { result?: { expressions?: { value?: unknown }[] }[] } {
     try {
-      const parsed = JSON.parse(res.stdout) as { result?: { expressions?: { value?: unknown }[] }[] };
-      const v = parsed.result?.[0]?.expressions?.[0]?.value;
-      if (v && typeof v === 'object') values = v as Record<string, unknown>;
+      return JSON.parse(res.stdout) as { result?: { expressions?: { value?: unknown }[] }[] };
     } catch (e) {
       throw new SignetError('MALFORMED', `opa eval answered something that is not JSON for ${this.name}`, { cause: e });
     }
-    return statements.map((_, i) => {
-      if (!(String(i) in values)) return { ok: false, policy: this.name, reason: `result is undefined for query '${QUERY}'` };
-      const v = values[String(i)];
-      if (v === true) return { ok: true, policy: this.name };
-      return { ok: false, policy: this.name, reason: `${QUERY} is ${JSON.stringify(v)}, not true` };
-    });
+  }
+
+  private value(res: Exec): unknown {
+    return this.parsed(res).result?.[0]?.expressions?.[0]?.value;
+  }
+
+  private verdict(defined: boolean, value: unknown): PolicyVerdict {
+    if (!defined) return { ok: false, policy: this.name, reason: `result is undefined for query '${QUERY}'` };
+    if (value === true) return { ok: true, policy: this.name };
+    return { ok: false, policy: this.name, reason: `${QUERY} is ${JSON.stringify(value)}, not true` };
   }
 }
 
@@ -141,7 +162,7 @@ export async function loadRegoPolicy(name: string, text: string, pathEnv?: strin
     const file = join(dir, 'policy.rego');
     await writeFile(file, text, { mode: 0o600 });
     const res = await exec(opa, ['check', '--format', 'json', ...flags, file]);
-    if (res.code !== 0) throw new SignetError('MALFORMED', `Rego policy ${name}: ${opaError(res, name)}`);
+    if (res.code !== 0) throw new SignetError('MALFORMED', `Rego policy ${name}: ${opaError(res, name, file)}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

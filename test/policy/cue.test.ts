@@ -132,3 +132,12 @@ test('CUE: evaluation leaves no globals behind', async () => {
   assert.equal(g.require, undefined);
   assert.equal(g.Go, undefined);
 });
+
+test('CUE: a statement CUE cannot read fails alone, with the reason; the others keep their verdicts', async () => {
+  const p = await loadPolicy(await dir.write('read.cue', 'predicateType: string\n'));
+  const unreadable = { predicateType: 'x', predicate: { name: 'a\ud800b' } };
+  const odd = { predicateType: 'x', predicate: { interp: 'a\\(b)', sep: '\u2028', big: 1e300, neg: -0, nul: 'a\u0000b' } };
+  const verdicts = await p.evaluate([slsa, unreadable, spdx, odd]);
+  assert.deepEqual(verdicts.map((v) => v.ok), [true, false, true, true]);
+  assert.match(verdicts[1]!.reason!, /^predicate\.name: invalid string: unmatched surrogate pair$/);
+});
