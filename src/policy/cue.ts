@@ -172,8 +172,10 @@ function parseErrors(stderr: string, policyName: string, split: SplitPolicy): Ru
   return { byStatement, other };
 }
 
+/** CUE's errors as one line, at most a few KiB (an error can quote a whole SBOM). */
 function oneLine(errors: string[]): string {
-  return errors.join('; ').replace(/\s*\n\s*/g, ' ');
+  const line = errors.join('; ').replace(/\s*\n\s*/g, ' ');
+  return line.length > 4000 ? `${line.slice(0, 3997)}...` : line;
 }
 
 interface Pending {
@@ -256,9 +258,14 @@ class CuePolicy implements AttestationPolicy {
       const half = Math.ceil(json.length / 2);
       return [...(await this.run(json.slice(0, half))), ...(await this.run(json.slice(half)))];
     }
+    // The statements no error named pass only after a run of their own exits cleanly: a pass is never
+    // read from the absence of a line in another run's output.
+    const unnamed = json.map((_, k) => k).filter((k) => !errors.byStatement.has(k));
+    const confirmed = unnamed.length > 0 ? await this.run(unnamed.map((k) => json[k]!)) : [];
+    const byIndex = new Map(unnamed.map((k, i) => [k, confirmed[i]!]));
     return json.map((_, k) => {
       const errs = errors.byStatement.get(k);
-      return errs ? { ok: false, policy: this.name, reason: oneLine(errs) } : { ok: true, policy: this.name };
+      return errs ? { ok: false, policy: this.name, reason: oneLine(errs) } : byIndex.get(k)!;
     });
   }
 }
