@@ -1,14 +1,12 @@
 /**
  * `--policy FILE`: the file's extension selects the language, as cosign does (`.cue`, `.rego`; `.cel` is
  * Signet's own). Each policy is read (at most 1 MiB), compiled and checked once; a malformed one is an
- * error here, never a pass later.
+ * error here, never a pass later. Each language's module (and its library) is loaded only when a policy
+ * in that language is, so commands that take `--policy` start no slower without one.
  */
 import { extname } from 'node:path';
 import { SignetError } from '../errors.js';
 import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
-import { loadCelPolicy } from './cel.js';
-import { loadCuePolicy } from './cue.js';
-import { loadRegoPolicy } from './rego.js';
 import type { AttestationPolicy, PolicyLanguage } from './types.js';
 
 export type { AttestationPolicy, PolicyLanguage, PolicyVerdict } from './types.js';
@@ -34,11 +32,11 @@ export async function loadPolicy(path: string): Promise<AttestationPolicy> {
   }
   switch (language) {
     case 'cue':
-      return loadCuePolicy(path, text);
+      return (await import('./cue.js')).loadCuePolicy(path, text);
     case 'rego':
-      return loadRegoPolicy(path, text);
+      return (await import('./rego.js')).loadRegoPolicy(path, text);
     case 'cel':
-      return loadCelPolicy(path, text);
+      return (await import('./cel.js')).loadCelPolicy(path, text);
   }
 }
 
