@@ -135,9 +135,10 @@ interface RunErrors {
  * Positions inside the policy are kept as `file:line:col`; those in the statements are dropped.
  */
 function parseErrors(stderr: string, policyName: string, split: SplitPolicy): RunErrors {
-  const byStatement = new Map<number, string[]>();
-  const other: string[] = [];
-  let current: { list: string[]; idx: number } | undefined;
+  type Entry = { text: string; at: string[] };
+  const byStatement = new Map<number, Entry[]>();
+  const other: Entry[] = [];
+  let current: Entry | undefined;
   const statementRe = new RegExp(`^${STATEMENT}(\\d+)(?:\\.|: ?)`);
   for (const raw of stderr.split('\n')) {
     if (raw.trim() === '') continue;
@@ -146,30 +147,28 @@ function parseErrors(stderr: string, policyName: string, split: SplitPolicy): Ru
       const line = Number(pos[1]);
       if (current && line <= split.lines) {
         const [l, c] = policyPosition(split, line, Number(pos[2]));
-        const at = `${policyName}:${l}:${c}`;
-        const msg = current.list[current.idx]!;
-        current.list[current.idx] = msg.includes(' (at ') ? msg.replace(/\)$/, `, ${at})`) : `${msg} (at ${at})`;
+        current.at.push(`${policyName}:${l}:${c}`);
       }
       continue;
     }
     if (/^\s/.test(raw)) continue;
-    let line = raw.replace(/:\s*$/, '');
-    const m = statementRe.exec(line);
-    let list: string[];
+    let text = raw.replace(/:\s*$/, '');
+    const m = statementRe.exec(text);
+    let list: Entry[];
     if (m) {
       const k = Number(m[1]);
-      line = line.slice(m[0].length);
-      if (m[0].startsWith(`${STATEMENT}${k}:`)) line = line.trimStart();
+      text = text.slice(m[0].length).trimStart();
       list = byStatement.get(k) ?? [];
       byStatement.set(k, list);
     } else {
-      line = line.replace(new RegExp(`^${POLICY}(?:\\.|: ?)`), '');
+      text = text.replace(new RegExp(`^${POLICY}(?:\\.|: ?)`), '');
       list = other;
     }
-    list.push(line);
-    current = { list, idx: list.length - 1 };
+    current = { text, at: [] };
+    list.push(current);
   }
-  return { byStatement, other };
+  const show = (entries: Entry[]) => entries.map((e) => (e.at.length > 0 ? `${e.text} (at ${e.at.join(', ')})` : e.text));
+  return { byStatement: new Map([...byStatement].map(([k, v]) => [k, show(v)])), other: show(other) };
 }
 
 /** CUE's errors as one line, at most a few KiB (an error can quote a whole SBOM). */
