@@ -141,3 +141,25 @@ test('CUE: a statement CUE cannot read fails alone, with the reason; the others 
   assert.deepEqual(verdicts.map((v) => v.ok), [true, false, true, true]);
   assert.match(verdicts[1]!.reason!, /^predicate\.name: invalid string: unmatched surrogate pair$/);
 });
+
+test("CUE: the policy's references to the statement's own fields bind per statement, as at a file's top level", async () => {
+  const p = await loadPolicy(
+    await dir.write(
+      'self.cue',
+      'import "strings"\n_repo: predicate.buildDefinition.externalParameters.workflow.repository\npredicate: buildDefinition: resolvedDependencies: [...{uri: strings.HasPrefix("git+" + _repo + "@")}]\npredicateType: "https://slsa.dev/provenance/v0.2" | "https://slsa.dev/provenance/v1"\n',
+    ),
+  );
+  const moved = edited(slsa, (s) => {
+    (s.predicate as { buildDefinition: { resolvedDependencies: { uri: string }[] } }).buildDefinition.resolvedDependencies[0]!.uri = 'git+https://github.com/evil/x@main';
+  });
+  const renamed = edited(slsa, (s) => {
+    const bd = (s.predicate as { buildDefinition: { externalParameters: { workflow: { repository: string } }; resolvedDependencies: { uri: string }[] } }).buildDefinition;
+    bd.externalParameters.workflow.repository = 'https://github.com/other/repo';
+    bd.resolvedDependencies[0]!.uri = 'git+https://github.com/other/repo@refs/heads/main';
+  });
+  const [a, b, c] = await p.evaluate([slsa, moved, renamed]);
+  assert.equal(a!.ok, true);
+  assert.equal(b!.ok, false);
+  assert.match(b!.reason!, /resolvedDependencies\.0\.uri: invalid value "git\+https:\/\/github\.com\/evil\/x@main" \(does not satisfy strings\.HasPrefix\("git\+https:\/\/github\.com\/octocat\/hello-world@"\)\)/);
+  assert.equal(c!.ok, true, c!.reason);
+});
