@@ -127,3 +127,6 @@ export {
 
 // Trust configuration for private deployments (trusted-root create, signing-config create).
 export { buildTrustedRoot, buildSigningConfigFromSpecs, parseServiceSpec, parseSelector, type TrustedRootSpecs, type SigningConfigSpecs } from './sigstore/trust-builder.js';
+
+// Policies over attestations (verify-attestation --policy): CUE, Rego (through an opa on PATH) and CEL.
+export { loadPolicies, loadPolicy, policyLanguage, type AttestationPolicy, type PolicyLanguage, type PolicyVerdict } from './policy/index.js';
