@@ -88,7 +88,6 @@ export {
 } from './cosign/verify-attestation.js';
 export { downloadAttestations, platformImage } from './cosign/inspect.js';
 export { githubActionsProvenance, inGithubActions, GITHUB_WORKFLOW_BUILD_TYPE } from './cosign/slsa-github.js';
-export type { AttestationPolicy, PolicyVerdict, PolicyLanguage } from './policy/types.js';
 
 // Transparency-log monitoring (log info / log verify).
 export {

@@ -103,9 +103,20 @@ describe('attest and verify-attestation', () => {
     assert.equal(errorLines(wrongType.stderr).length, 1);
     const usage = await runCli(['verify-attestation', img.ref], { env });
     assert.equal(usage.code, 2);
-    const policy = await verifyAtt(['--policy', join(dir, 'p.cel'), img.ref]);
-    assert.equal(policy.code, 2);
-    assert.match(policy.stderr, /policies are not available yet/);
+    // Policies: a CEL policy that holds, one that does not (its file named), and one that does not parse.
+    writeFileSync(join(dir, 'good.cel'), 'statement._type.startsWith("https://in-toto.io/Statement/") && predicateType == "https://cosign.sigstore.dev/attestation/v1"\n');
+    writeFileSync(join(dir, 'bad.cel'), 'predicateType == "https://slsa.dev/provenance/v1"\n');
+    writeFileSync(join(dir, 'broken.cel'), 'predicateType ==\n');
+    const good = await verifyAtt(['--policy', join(dir, 'good.cel'), img.ref]);
+    assert.equal(good.code, 0, good.stderr);
+    const bad = await verifyAtt(['--policy', join(dir, 'good.cel'), '--policy', join(dir, 'bad.cel'), img.ref]);
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /bad\.cel/);
+    assert.doesNotMatch(bad.stdout, /payload/, 'nothing printed as verified when a policy fails');
+    const broken = await verifyAtt(['--policy', join(dir, 'broken.cel'), img.ref]);
+    assert.notEqual(broken.code, 0);
+    assert.match(broken.stderr, /broken\.cel/);
+    assert.equal(errorLines(broken.stderr).length, 1);
   });
 
   test('bad inputs push nothing: no --predicate, a missing or invalid predicate file, a wrong password, an unknown type', async () => {
