@@ -21,14 +21,15 @@ import {
 import type { IdentityPolicy } from '../sigstore/identity.js';
 import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../sigstore/tlog.js';
 import type { TrustedRoot } from '../sigstore/trustedroot.js';
-import type { TrustMaterial } from '../sigstore/verifier.js';
+import { verifySignatureTimestamps, type TrustMaterial } from '../sigstore/verifier.js';
+import type { TimestampAuthority } from '../sigstore/timestamp-verify.js';
 import { digestFile, readBlob, readSmallFile } from './blob-io.js';
 import { verifyKeylessBundle } from './verify.js';
 
 /** What a blob's signature came with: a Sigstore bundle, or a signature (from a legacy bundle or alone). */
 export type BlobEvidence =
   | { kind: 'bundle'; bundle: ParsedBundle }
-  | { kind: 'signature'; signature: Buffer; tlogEntries: number; rekorBundle?: Record<string, unknown> };
+  | { kind: 'signature'; signature: Buffer; tlogEntries: number; rekorBundle?: Record<string, unknown>; timestamps?: Buffer[] };
 
 /** `--bundle` holds either a Sigstore bundle or cosign's legacy `{"base64Signature":…}`; tell them apart by shape. */
 export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
@@ -113,6 +114,12 @@ export interface VerifyBlobOptions {
   ignoreSct?: boolean;
   /** Require a verified RFC 3161 timestamp. */
   useSignedTimestamps?: boolean;
+  /**
+   * Keyed: the timestamp authorities RFC 3161 timestamps are verified against (the trusted root's, or
+   * `--timestamp-certificate-chain`'s). Required with useSignedTimestamps; without them, timestamps the
+   * signature carries are not checked.
+   */
+  tsas?: readonly TimestampAuthority[];
   /** Called with each warning as it arises (they are also returned). */
   onWarning?: (warning: string) => void;
 }
@@ -126,7 +133,14 @@ export interface BlobVerification {
 /** The artifact: its bytes or digests, or a file (`-`: standard input) digested in one streaming pass. */
 export type BlobArtifact = Artifact | { path: string };
 
+/** The RFC 3161 timestamps a keyed signature came with: the bundle's, or those given beside a bare signature. */
+function evidenceTimestamps(e: BlobEvidence): Buffer[] {
+  return e.kind === 'bundle' ? e.bundle.rfc3161Timestamps : (e.timestamps ?? []);
+}
+
 function checkKeyedPolicy(o: VerifyBlobOptions): void {
+  // A demanded proof that is not there: refused before anything else is read or checked.
+  if (o.useSignedTimestamps && evidenceTimestamps(o.evidence).length === 0) verifySignatureTimestamps(Buffer.alloc(0), [], undefined, 1);
   checkTlogPolicy({
     ignoreTlog: o.ignoreTlog === true,
     entries: o.evidence.kind === 'bundle' ? o.evidence.bundle.tlogEntries.length : o.evidence.tlogEntries,
@@ -163,6 +177,8 @@ export function verifyBlobEvidence(artifact: Artifact, o: VerifyBlobOptions): Bl
     const result = verifyBundleWithKey(evidence.bundle, key, artifact);
     for (const w of result.warnings) warn(w);
   }
+  const signature = evidence.kind === 'bundle' ? evidence.bundle.content.signature : evidence.signature;
+  verifySignatureTimestamps(signature, evidenceTimestamps(evidence), o.tsas, o.useSignedTimestamps ? 1 : 0);
   // Offline: the evidence the signature came with, checked against the trusted root; no log is asked.
   if (trustedRoot) {
     if (evidence.kind === 'bundle') verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, trustedRoot);

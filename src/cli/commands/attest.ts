@@ -18,6 +18,7 @@ import {
   keylessTrust,
   sctFlag,
   type KeylessSignFlags,
+  timestampAuthorities,
   type KeylessVerifyFlags,
 } from './blob.js';
 import { digestFile, readBlob, readSmallFile } from '../../cosign/blob-io.js';
@@ -206,6 +207,7 @@ export async function verifyBlobAttestationAction(file: string | undefined, flag
         ...base,
         key: await loadPublicKey(flags.key, passwordSource(file === '-')),
         ...(flags.trustedRoot && !flags.insecureIgnoreTlog ? { trustedRoot: await loadTrustedRoot(flags.trustedRoot) } : {}),
+        ...(await timestampAuthorities(flags).then((tsas) => (tsas ? { tsas } : {}))),
       }
     : { ...base, identity: identity!, trust: await keylessTrust(flags), ...(sctFlag(flags) !== undefined ? { ignoreSct: true } : {}) };
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);

@@ -17,16 +17,21 @@ import {
   hasIdentityFlags,
   identityPolicyFromFlags,
   keylessSignerFromFlags,
-  refuseTimestampWithKey,
+  addCertificateSignOptions,
+  addTimestampClientOptions,
+  keyedSigningExtras,
+  type KeyedSignFlags,
   keylessTrust,
   sctFlag,
+  timestampAuthorities,
   type KeylessSignFlags,
   type KeylessVerifyFlags,
+  type KeyedSigningExtras,
 } from './blob.js';
 import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
 import type { Signer } from '../../keys/index.js';
 
-interface SignFlags extends RegistryFlags, TlogSignFlags, KeylessSignFlags {
+interface SignFlags extends RegistryFlags, TlogSignFlags, KeylessSignFlags, KeyedSignFlags {
   key?: string;
   annotations?: Record<string, string>;
   recursive: boolean;
@@ -50,6 +55,8 @@ export function registerImageCommands(program: Command): void {
     .addOption(boolOpt('--upload', 'push the signature to the registry', true));
   addTlogSignOptions(sign);
   addKeylessSignOptions(sign);
+  addTimestampClientOptions(sign);
+  addCertificateSignOptions(sign);
   addRegistryOptions(sign);
   examples(sign, [
     'signet sign registry.example/app@sha256:…   # keyless, public-good services (browser login, SIGSTORE_ID_TOKEN or GitHub Actions)',
@@ -58,6 +65,8 @@ export function registerImageCommands(program: Command): void {
     'signet sign --key cosign.key --signing-config signing_config.json registry.example/app:v1',
     'COSIGN_PASSWORD=… signet sign --key cosign.key --tlog-upload=false registry.example/app@sha256:…',
     'signet sign --key cosign.key --tlog-upload=false -a build=42 -r registry.example/app:v1',
+    'signet sign --key cosign.key --rekor-url http://127.0.0.1:3000 --timestamp-server-url http://127.0.0.1:3000/api/v1/timestamp registry.example/app:v1',
+    'signet sign --key leaf.key --certificate leaf.pem --certificate-chain ca-chain.pem --tlog-upload=false registry.example/app:v1   # your own CA',
     'signet sign --key env://COSIGN_PRIVATE_KEY --tlog-upload=false --new-bundle-format=false registry.example/app:v1',
     'COSIGN_REPOSITORY=registry.example/signatures signet sign --key cosign.key --tlog-upload=false registry.example/app:v1',
   ]);
@@ -68,11 +77,13 @@ export function registerImageCommands(program: Command): void {
     let signer: Signer;
     let keyless: KeylessSigner | undefined;
     let tlog: Awaited<ReturnType<typeof tlogTarget>>;
+    let extras: KeyedSigningExtras | undefined;
     if (flags.key) {
-      refuseTimestampWithKey(flags);
       tlog = await tlogTarget(flags);
       signer = await loadSigner(flags.key, () => readPassword({ confirm: false }));
+      extras = await keyedSigningExtras(flags, signer.publicKey);
     } else {
+      if (flags.certificate || flags.certificateChain) throw new SignetError('USAGE', '--certificate and --certificate-chain go with --key (keyless signing gets its certificate from the CA)');
       // Every image signed in this run shares one ephemeral key and certificate, as with cosign.
       keyless = await keylessSignerFromFlags(flags);
       signer = keyless.signer;
@@ -89,6 +100,7 @@ export function registerImageCommands(program: Command): void {
       onEvent: (m) => ui.info(m),
       ...(tlog ? { tlog } : {}),
       ...(keyless ? { keyless } : {}),
+      ...(extras ?? {}),
     });
     for (const r of results) if (r.unchanged) ui.info(`${r.input}: an identical signature was already present; nothing added`);
   });
@@ -122,6 +134,7 @@ export function registerImageCommands(program: Command): void {
     const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
     const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
     const trust = flags.key ? undefined : await keylessTrust(flags);
+    const tsas = flags.key ? await timestampAuthorities(flags) : undefined;
     if (flags.insecureIgnoreTlog) {
       ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');
     }
@@ -132,6 +145,7 @@ export function registerImageCommands(program: Command): void {
       ...(trust ? { trust } : {}),
       ignoreSct: sctFlag(flags),
       useSignedTimestamps: flags.useSignedTimestamps,
+      ...(tsas ? { tsas } : {}),
       images,
       annotations: flags.annotations,
       checkClaims: flags.checkClaims,
