@@ -106,6 +106,8 @@ describe('blobs signed with a certificate from our own CA', () => {
     ok(await verify(['--ca-roots', p('root.pem'), '--ca-intermediates', p('intermediate.pem')]));
     // The key alone still verifies the signature.
     ok(await runCli(['verify-blob', '--key', p('leaf.pub'), '--insecure-ignore-tlog', '--bundle', bundle, artifact], { env }));
+    // With --key the CA flags would go unused: refused rather than ignored.
+    refused(await runCli(['verify-blob', '--key', p('leaf.pub'), '--insecure-ignore-tlog', '--ca-roots', p('other-root.pem'), '--bundle', bundle, artifact], { env }), 2, /cannot be used with --key/);
 
     // Logged: the entry names the certificate, the chain is checked at the log's time.
     const logged = file('logged.sigstore.json');

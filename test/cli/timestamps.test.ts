@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -214,6 +216,51 @@ describe('keyed signatures carry RFC 3161 timestamps when a TSA is configured', 
       }
       ok(await runCli(['verify', '--key', pub, '--trusted-root', srv.trustedRootPath, '--use-signed-timestamps', ref], { env }));
       refused(await runCli(['verify', '--key', pub, '--insecure-ignore-tlog', '--use-signed-timestamps', '--timestamp-certificate-chain', wrongChain, ref], { env }), 12, /not issued by a trusted timestamp authority/);
+    }
+  });
+});
+
+describe('TSA client TLS', () => {
+  test('--timestamp-client-cacert/-cert/-key and --timestamp-server-name reach a TSA that demands a client certificate', async () => {
+    const tls = (name: string): string => join(dir, `tls-${name}`);
+    const sh = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    sh(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', tls('ca.key'), '-out', tls('ca.pem'), '-subj', '/CN=TLS CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+    for (const [name, ext] of [['server', 'subjectAltName=DNS:tsa.internal\nextendedKeyUsage=serverAuth'], ['client', 'extendedKeyUsage=clientAuth']] as const) {
+      writeFileSync(tls(`${name}.ext`), `basicConstraints=CA:FALSE\n${ext}\n`);
+      sh(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', tls(`${name}.key`), '-out', tls(`${name}.csr`), '-subj', `/CN=${name}`]);
+      sh(['x509', '-req', '-in', tls(`${name}.csr`), '-CA', tls('ca.pem'), '-CAkey', tls('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', tls(`${name}.ext`), '-out', tls(`${name}.pem`)]);
+    }
+    // An https front for the server's TSA that accepts only clients with a certificate from the TLS CA.
+    const front = createHttpsServer({ key: readFileSync(tls('server.key')), cert: readFileSync(tls('server.pem')), ca: readFileSync(tls('ca.pem')), requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        void fetch(srv.url + '/api/v1/timestamp', { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: Buffer.concat(chunks) }).then(async (r) => {
+          res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/octet-stream' });
+          res.end(Buffer.from(await r.arrayBuffer()));
+        });
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(front.address() as AddressInfo).port}/api/v1/timestamp`;
+      const base = ['sign-blob', '--key', key, '--tlog-upload=false', '--timestamp-server-url', url, '--timestamp-client-cacert', tls('ca.pem')];
+      const client = ['--timestamp-client-cert', tls('client.pem'), '--timestamp-client-key', tls('client.key')];
+      const bundle = file('mtls.json');
+      ok(await runCli([...base, ...client, '--timestamp-server-name', 'tsa.internal', '--bundle', bundle, artifact], { env }));
+      ok(await runCli(['verify-blob', '--key', pub, '--insecure-ignore-tlog', '--trusted-root', srv.trustedRootPath, '--use-signed-timestamps', '--bundle', bundle, artifact], { env }));
+      // No client certificate: the TSA's TLS refuses the connection. The wrong name: ours refuses the TSA.
+      for (const args of [[...base, '--timestamp-server-name', 'tsa.internal'], [...base, ...client]]) {
+        const b = file('never.json');
+        const r = await runCli([...args, '--bundle', b, artifact], { env });
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('Error: ')).length, 1, r.stderr);
+        assert.equal(existsSync(b), false);
+      }
+      refused(await runCli([...base, '--timestamp-client-cert', tls('client.pem'), '--bundle', file('x.json'), artifact], { env }), 2, /--timestamp-client-cert and --timestamp-client-key go together/);
+    } finally {
+      front.closeAllConnections();
+      await new Promise((resolve) => front.close(resolve));
     }
   });
 });

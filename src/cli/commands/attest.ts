@@ -19,6 +19,7 @@ import {
   sctFlag,
   type KeylessSignFlags,
   timestampAuthorities,
+  refuseCaFlagsWithKey,
   type KeylessVerifyFlags,
 } from './blob.js';
 import { digestFile, readBlob, readSmallFile } from '../../cosign/blob-io.js';
@@ -182,6 +183,7 @@ export async function verifyBlobAttestationAction(file: string | undefined, flag
   if (!flags.bundle && !flags.signature) throw new SignetError('USAGE', 'please specify the attestation with --bundle (or a DSSE envelope with --signature)');
   if (flags.bundle && flags.signature) throw new SignetError('USAGE', '--bundle and --signature cannot be used together');
   if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+  refuseCaFlagsWithKey(flags);
   if (!flags.key && flags.signature) throw new SignetError('USAGE', 'keyless verification needs the certificate: pass --bundle (a Sigstore bundle), not --signature');
   resolvePredicateType(flags.type);
   const identity = flags.key ? undefined : identityPolicyFromFlags(flags);

@@ -194,6 +194,13 @@ export async function readTimestampFile(path: string): Promise<Buffer> {
   return parseTimestampJson((await readSmallFile(path, '--rfc3161-timestamp', FILE_LIMITS.small)).toString('utf8'), `--rfc3161-timestamp ${path}`);
 }
 
+/** With --key the key is the trust anchor: CA flags would be silently unused, so they are refused. */
+export function refuseCaFlagsWithKey(f: KeylessVerifyFlags & { key?: string }): void {
+  if (!f.key) return;
+  const given = (['certificateChain', 'caRoots', 'caIntermediates'] as const).filter((k) => f[k]);
+  if (given.length > 0) throw new SignetError('USAGE', '--certificate-chain, --ca-roots and --ca-intermediates verify certificates against your CA: they cannot be used with --key');
+}
+
 /** True when any identity flag was given (with --key, that is a usage error). */
 export function hasIdentityFlags(f: KeylessVerifyFlags): boolean {
   return [f.certificateIdentity, f.certificateIdentityRegexp, f.certificateOidcIssuer, f.certificateOidcIssuerRegexp].some((v) => v !== undefined && v !== '');
@@ -386,6 +393,7 @@ async function verifyBlobKeylessAction(target: string, flags: VerifyBlobFlags): 
 export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): Promise<void> {
   if (!flags.key) return verifyBlobKeylessAction(target, flags);
   if (hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+  refuseCaFlagsWithKey(flags);
   if (!flags.bundle && !flags.signature) throw new SignetError('USAGE', 'pass --bundle or --signature');
   if (flags.bundle && flags.signature) throw new SignetError('USAGE', '--bundle and --signature cannot be used together');
   const artifactDigest = await artifactTarget(target);
@@ -448,6 +456,9 @@ export function registerBlobCommands(program: Command): void {
     'COSIGN_PASSWORD=… signet sign-blob --key cosign.key --tlog-upload=false --bundle artifact.sigstore.json artifact.tar.gz',
     'cat artifact | signet sign-blob --key cosign.key --tlog-upload=false --bundle artifact.sigstore.json -',
     'signet sign-blob --key cosign.key --tlog-upload=false --new-bundle-format=false artifact.tar.gz > artifact.sig',
+    'signet sign-blob --key cosign.key --signing-config DIR/signing_config.json --bundle a.sigstore.json a.tar.gz   # logged and timestamped (the config\'s TSA)',
+    'signet sign-blob --key cosign.key --tlog-upload=false --timestamp-server-url https://tsa.example/api/v1/timestamp --timestamp-client-cacert tsa-ca.pem --new-bundle-format=false --output-signature a.sig --rfc3161-timestamp a.tsr.json a.tar.gz',
+    'signet sign-blob --key leaf.key --certificate leaf.pem --certificate-chain ca-chain.pem --tlog-upload=false --bundle a.sigstore.json a.tar.gz   # your own CA',
   ]);
   signBlob.action((file: string, flags: SignBlobFlags) => signBlobAction(file, flags));
 
@@ -469,6 +480,9 @@ export function registerBlobCommands(program: Command): void {
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json artifact.tar.gz',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json sha256:<hex>',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --signature artifact.sig artifact.tar.gz',
+    'signet verify-blob --key cosign.pub --trusted-root trusted_root.json --use-signed-timestamps --bundle a.sigstore.json a.tar.gz',
+    'signet verify-blob --key cosign.pub --insecure-ignore-tlog --use-signed-timestamps --timestamp-certificate-chain tsa-chain.pem --signature a.sig --rfc3161-timestamp a.tsr.json a.tar.gz',
+    'signet verify-blob --certificate-chain ca-chain.pem --certificate-identity signer@example.org --certificate-oidc-issuer-regexp \'.*\' --insecure-ignore-sct --insecure-ignore-tlog --bundle a.sigstore.json a.tar.gz   # your own CA',
   ]);
   verifyBlob.action((target: string, flags: VerifyBlobFlags) => verifyBlobAction(target, flags));
 }

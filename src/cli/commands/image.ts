@@ -23,6 +23,7 @@ import {
   type KeyedSignFlags,
   keylessTrust,
   sctFlag,
+  refuseCaFlagsWithKey,
   timestampAuthorities,
   type KeylessSignFlags,
   type KeylessVerifyFlags,
@@ -125,11 +126,14 @@ export function registerImageCommands(program: Command): void {
     'signet verify --key cosign.pub --insecure-ignore-tlog registry.example/app:v1',
     'signet verify --key cosign.pub --insecure-ignore-tlog -a build=42 registry.example/app@sha256:…',
     'signet verify --key cosign.pub --insecure-ignore-tlog -o text img1 img2 img3',
+    'signet verify --key cosign.pub --trusted-root trusted_root.json --use-signed-timestamps registry.example/app:v1',
+    'signet verify --ca-roots root.pem --ca-intermediates intermediates.pem --certificate-identity signer@example.org --certificate-oidc-issuer-regexp \'.*\' --insecure-ignore-sct --insecure-ignore-tlog registry.example/app:v1   # your own CA',
   ]);
   verify.action(async (images: string[], flags: VerifyFlags) => {
     if (flags.output !== 'json' && flags.output !== 'text') throw new SignetError('USAGE', `unknown output format "${flags.output}" (json or text)`);
     const maxWorkers = parsePositiveInt(flags.maxWorkers);
     if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+    refuseCaFlagsWithKey(flags);
     const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
     const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
     const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
