@@ -187,6 +187,18 @@ describe('keyed signatures carry RFC 3161 timestamps when a TSA is configured', 
     refused(await runCli(['sign-blob', '--key', key, '--tlog-upload=false', '--rfc3161-timestamp', file('x'), '--bundle', file('y'), artifact], { env }), 2, /--rfc3161-timestamp needs a timestamp authority/);
   });
 
+  test('attest-blob --key with a TSA: the bundle is timestamped and verify-blob-attestation --use-signed-timestamps accepts it; the legacy format refuses an explicit TSA', async () => {
+    const bundle = file('att-ts.json');
+    ok(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--timestamp-server-url', srv.url + '/api/v1/timestamp', '--predicate', predicate, '--bundle', bundle, artifact], { env }));
+    assert.equal(JSON.parse(readFileSync(bundle, 'utf8')).verificationMaterial.timestampVerificationData.rfc3161Timestamps.length, 1);
+    const verify = (extra: string[]): Promise<CliResult> => runCli(['verify-blob-attestation', '--key', pub, '--insecure-ignore-tlog', '--use-signed-timestamps', '--bundle', bundle, ...extra, artifact], { env });
+    ok(await verify(['--trusted-root', srv.trustedRootPath]));
+    refused(await verify(['--timestamp-certificate-chain', wrongChain]), 1, /not issued by a trusted timestamp authority/);
+    const legacy = file('att-legacy.json');
+    refused(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--new-bundle-format=false', '--timestamp-server-url', srv.url + '/api/v1/timestamp', '--predicate', predicate, '--bundle', legacy, artifact], { env }), 2, /legacy attestation bundle has no place for an RFC 3161 timestamp/);
+    assert.equal(existsSync(legacy), false);
+  });
+
   test('the sigstore package verifies a keyed, timestamped blob bundle', async () => {
     const bundle = file('for-sigstore-js.json');
     ok(await runCli(['sign-blob', '--key', key, '--signing-config', srv.signingConfigPath, '--bundle', bundle, artifact], { env }));

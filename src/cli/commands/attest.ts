@@ -5,7 +5,7 @@ import { SignetError } from '../../errors.js';
 import { FILE_LIMITS, ioError, writeFileAtomic } from '../../fsutil.js';
 import { loadPublicKey, loadSigner, type PasswordSource } from '../../keys/index.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
-import { tlogTarget } from '../../sigstore/tlog-target.js';
+import { keyedTimestampUrls, tlogTarget } from '../../sigstore/tlog-target.js';
 import { readPassword } from '../password.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
 import { addTlogSignOptions, type TlogSignFlags } from './log.js';
@@ -19,7 +19,10 @@ import {
   sctFlag,
   type KeylessSignFlags,
   timestampAuthorities,
+  timestampTls,
+  addTimestampClientOptions,
   refuseCaFlagsWithKey,
+  type KeyedSignFlags,
   type KeylessVerifyFlags,
 } from './blob.js';
 import { digestFile, readBlob, readSmallFile } from '../../cosign/blob-io.js';
@@ -43,7 +46,7 @@ const TLOG_SKIP_WARNING =
 
 const TYPE_HELP = `predicate type: ${Object.keys(PREDICATE_TYPE_ALIASES).join('|')} or a URI`;
 
-interface AttestBlobFlags extends TlogSignFlags, KeylessSignFlags {
+interface AttestBlobFlags extends TlogSignFlags, KeylessSignFlags, KeyedSignFlags {
   key?: string;
   predicate?: string;
   statement?: string;
@@ -119,8 +122,15 @@ export async function attestBlobAction(file: string, flags: AttestBlobFlags): Pr
   if (flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', 'must specify --bundle with --new-bundle-format');
   if (!flags.key && !flags.newBundleFormat) throw new SignetError('USAGE', 'keyless attest-blob writes a Sigstore bundle: drop --new-bundle-format=false (the legacy format needs --key)');
   if (flags.hash) checkSha256Hex(flags.hash);
-  if (flags.key && flags.timestampServerUrl) throw new SignetError('USAGE', '--timestamp-server-url is not supported with --key yet: the attestation would carry no timestamp');
   const tlog = flags.key ? await tlogTarget(flags) : undefined;
+  let timestampUrls = flags.key ? await keyedTimestampUrls(flags) : [];
+  if (flags.key && !flags.newBundleFormat && timestampUrls.length > 0) {
+    if (flags.timestampServerUrl !== undefined) throw new SignetError('USAGE', 'the legacy attestation bundle has no place for an RFC 3161 timestamp: use --new-bundle-format with --timestamp-server-url');
+    ui.warn('the legacy attestation bundle has no place for an RFC 3161 timestamp: the signing config\'s timestamp authority is not used');
+    timestampUrls = [];
+  }
+  const tsaTls = flags.key ? await timestampTls(flags) : undefined;
+  if (tsaTls && flags.key && timestampUrls.length === 0) throw new SignetError('USAGE', 'the --timestamp-client-* and --timestamp-server-name flags need a timestamp authority: pass --timestamp-server-url or a signing config listing one');
   if (flags.key) checkBlobTlog(tlog, flags.newBundleFormat);
   if (flags.statement) await checkFile(flags.statement, 'statement');
   if (flags.predicate && flags.predicate !== '-') await checkFile(flags.predicate, 'predicate');
@@ -130,11 +140,11 @@ export async function attestBlobAction(file: string, flags: AttestBlobFlags): Pr
   const keyless = flags.key ? undefined : await keylessSignerFromFlags(flags);
   const r = await attestBlob(
     statement,
-    keyless ? { keyless } : { signer: await loadSigner(flags.key!, passwordSource(stdinTaken)), newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}) },
+    keyless ? { keyless } : { signer: await loadSigner(flags.key!, passwordSource(stdinTaken)), newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}), timestampUrls, ...(tsaTls ? { timestampTls: tsaTls } : {}) },
   );
   const logIndex = r.tlogEntries[0]?.logIndex ?? (r.rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex;
   if (logIndex !== undefined) ui.info(`tlog entry created with index: ${String(logIndex)}`);
-  if (keyless && r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${keyless.services.tsaUrls.join(', ')}`);
+  if (r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${(keyless ? keyless.services.tsaUrls : timestampUrls).join(', ')}`);
 
   // Everything signed and logged: only now is anything written.
   if (flags.bundle) {
@@ -237,6 +247,7 @@ export function registerAttestCommands(program: Command): void {
     .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'));
   addTlogSignOptions(attest);
   addKeylessSignOptions(attest);
+  addTimestampClientOptions(attest);
   examples(attest, [
     'signet attest-blob --predicate provenance.json --type slsaprovenance1 --bundle app.att.sigstore.json app.tar.gz   # keyless, public-good services',
     'signet attest-blob --signing-config DIR/signing_config.json --identity-token "$(signet dev token --server URL --email me@example.com)" --predicate sbom.cdx.json --type cyclonedx --bundle a.att.json a.tar.gz',
