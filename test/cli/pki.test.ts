@@ -131,6 +131,32 @@ describe('blobs signed with a certificate from our own CA', () => {
     refused(await verify([...ID, '--certificate-chain', p('chain.pem')], expired), 1, /certificate is not valid at the signing time/);
   });
 
+  test('legacy formats: the LocalSignedPayload carries the certificate; --signature with --certificate; through the log and with a timestamp', async () => {
+    const legacy = file('legacy.json');
+    const sig = file('sig');
+    ok(await runCli(['sign-blob', ...signFlags('leaf'), '--rekor-url', srv.url, '--new-bundle-format=false', '--bundle', legacy, '--output-signature', sig, artifact], { env }));
+    const doc = JSON.parse(readFileSync(legacy, 'utf8'));
+    assert.equal(Buffer.from(doc.cert, 'base64').toString(), readFileSync(p('leaf.pem'), 'utf8'));
+    const chain = ['--certificate-chain', p('chain.pem'), '--insecure-ignore-sct'];
+    ok(await runCli(['verify-blob', '--trusted-root', srv.trustedRootPath, ...ID, ...chain, '--bundle', legacy, artifact], { env }));
+    refused(await runCli(['verify-blob', '--trusted-root', srv.trustedRootPath, ...ID, '--ca-roots', p('other-root.pem'), '--insecure-ignore-sct', '--bundle', legacy, artifact], { env }), 1, /certificate chain: .*not issued by a trusted certificate authority/);
+    refused(await runCli(['verify-blob', '--trusted-root', srv.trustedRootPath, '--certificate-identity', 'mallory@example.org', '--certificate-oidc-issuer-regexp', '.*', ...chain, '--bundle', legacy, artifact], { env }), 1, /identity policy: .*does not match "mallory@example.org"/);
+
+    // A bare signature and its certificate, timestamped, no log.
+    const tsSig = file('ts-sig');
+    const ts = file('ts.json');
+    ok(await runCli(['sign-blob', ...signFlags('leaf'), '--tlog-upload=false', '--timestamp-server-url', srv.url + '/api/v1/timestamp', '--new-bundle-format=false', '--output-signature', tsSig, '--rfc3161-timestamp', ts, artifact], { env }));
+    const bare = (extra: string[]): Promise<CliResult> => runCli(['verify-blob', '--trusted-root', srv.trustedRootPath, ...ID, ...chain, '--insecure-ignore-tlog', '--signature', tsSig, ...extra, artifact], { env });
+    ok(await bare(['--certificate', p('leaf.pem'), '--rfc3161-timestamp', ts, '--use-signed-timestamps']));
+    refused(await bare(['--certificate', p('leaf.pem'), '--use-signed-timestamps']), 1, /no RFC 3161 timestamp/);
+    refused(await bare(['--certificate', p('mallory.pem')]), 1, /artifact signature: signature does not verify/);
+    refused(await bare([]), 2, /needs the signing certificate: pass --certificate/);
+    // A legacy bundle made with a bare key carries no certificate.
+    const keyOnly = file('key-only.json');
+    ok(await runCli(['sign-blob', '--key', p('leaf.key'), '--tlog-upload=false', '--new-bundle-format=false', '--bundle', keyOnly, artifact], { env }));
+    refused(await runCli(['verify-blob', ...OFFLINE, ...ID, ...chain, '--bundle', keyOnly, artifact], { env }), 13, /carries no certificate/);
+  });
+
   test('signing refuses a certificate for another key and a chain that does not issue it, before anything is written', async () => {
     const bundle = file('never.json');
     refused(await runCli(['sign-blob', '--key', p('leaf.key'), '--certificate', p('mallory.pem'), '--tlog-upload=false', '--bundle', bundle, artifact], { env }), 2, /--certificate certifies a different public key than the signing key/);

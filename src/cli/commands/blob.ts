@@ -274,6 +274,7 @@ interface SignBlobFlags extends TlogSignFlags, KeylessSignFlags, KeyedSignFlags 
 
 interface VerifyBlobFlags extends KeylessVerifyFlags {
   key?: string;
+  certificate?: string;
   rfc3161Timestamp?: string;
   bundle?: string;
   signature?: string;
@@ -367,14 +368,33 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   if (!flags.outputSignature) ui.out(signature.toString('base64') + '\n');
 }
 
-/** Keyless `verify-blob`: a Sigstore bundle with a certificate, checked by the engine under the identity policy. */
+/**
+ * Certificate `verify-blob`: a Sigstore bundle with a certificate (the engine), or a signature with its
+ * certificate — a legacy bundle's `cert`, or `--signature` with `--certificate` — under the identity policy.
+ */
 async function verifyBlobKeylessAction(target: string, flags: VerifyBlobFlags): Promise<void> {
   const identity = identityPolicyFromFlags(flags);
-  if (flags.signature) throw new SignetError('USAGE', 'keyless verification needs the certificate: pass --bundle (a Sigstore bundle), not --signature');
-  if (!flags.bundle) throw new SignetError('USAGE', 'keyless verification needs --bundle (a Sigstore bundle carrying the certificate)');
+  if (flags.bundle && flags.signature) throw new SignetError('USAGE', '--bundle and --signature cannot be used together');
+  if (flags.signature && !flags.certificate) throw new SignetError('USAGE', 'verifying --signature without --key needs the signing certificate: pass --certificate (or a bundle carrying it)');
+  if (!flags.bundle && !flags.signature) throw new SignetError('USAGE', 'certificate verification needs --bundle (carrying the certificate), or --signature with --certificate');
   const artifactDigest = await artifactTarget(target);
-  const evidence = await readBlobBundle(flags.bundle);
-  keylessBlobBundle(evidence, flags.bundle);
+  const evidence: BlobEvidence = flags.bundle
+    ? await readBlobBundle(flags.bundle)
+    : { kind: 'signature', signature: await readSignatureFlag(flags.signature!), tlogEntries: 0 };
+  if (flags.certificate) {
+    const [given, ...rest] = await readCertificates(flags.certificate, '--certificate');
+    if (rest.length > 0) throw new SignetError('USAGE', `--certificate ${flags.certificate} holds ${rest.length + 1} certificates: pass the signing certificate alone, and its CAs with --certificate-chain`);
+    const carried = evidence.kind === 'bundle'
+      ? (evidence.bundle.verificationMaterial.kind === 'certificate' ? evidence.bundle.verificationMaterial.certificate : evidence.bundle.verificationMaterial.kind === 'x509CertificateChain' ? evidence.bundle.verificationMaterial.certificates[0] : undefined)
+      : evidence.certificate;
+    if (carried && !carried.equals(given!)) throw new SignetError('VERIFICATION', `--certificate ${flags.certificate} is not the certificate the signature carries`);
+    if (evidence.kind === 'signature') evidence.certificate = given!;
+  }
+  if (flags.rfc3161Timestamp) {
+    if (evidence.kind === 'bundle') throw new SignetError('USAGE', '--rfc3161-timestamp goes with --signature or a legacy bundle: a Sigstore bundle carries its own timestamps');
+    evidence.timestamps = [await readTimestampFile(flags.rfc3161Timestamp)];
+  }
+  keylessBlobBundle(evidence, flags.bundle ?? flags.signature);
   const trust = await keylessTrust(flags);
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
   await verifyBlob(artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { path: target }, {
@@ -393,6 +413,7 @@ async function verifyBlobKeylessAction(target: string, flags: VerifyBlobFlags): 
 export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): Promise<void> {
   if (!flags.key) return verifyBlobKeylessAction(target, flags);
   if (hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+  if (flags.certificate) throw new SignetError('USAGE', '--key and --certificate cannot be used together: the key or the certificate is what the signature is verified with');
   refuseCaFlagsWithKey(flags);
   if (!flags.bundle && !flags.signature) throw new SignetError('USAGE', 'pass --bundle or --signature');
   if (flags.bundle && flags.signature) throw new SignetError('USAGE', '--bundle and --signature cannot be used together');
@@ -469,6 +490,7 @@ export function registerBlobCommands(program: Command): void {
     .addOption(opt('--key <ref>', 'public key: a file path or env://VAR (PEM public key, certificate, or cosign private key)'))
     .addOption(opt('--bundle <file>', 'Sigstore bundle or cosign legacy bundle holding the signature'))
     .addOption(opt('--signature <file|base64>', 'signature file, or the base64 signature itself (legacy)'))
+    .addOption(opt('--certificate <file>', 'without --key: the signing certificate (PEM) for --signature, or the one the bundle must carry'))
     .addOption(opt('--rfc3161-timestamp <file>', 'with --signature or a legacy bundle: the RFC 3161 timestamp (cosign\'s JSON, as sign-blob --rfc3161-timestamp writes it)'))
     .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signature'))
     .addOption(opt('--trusted-root <file>', 'trusted_root.json: the CAs, logs and TSAs to trust (keyless default: the pinned public-good root)'));
