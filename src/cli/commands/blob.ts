@@ -42,6 +42,16 @@ export function addKeylessSignOptions(cmd: Command): Command {
     .addOption(opt('--oidc-client-id <id>', 'OIDC client ID for the interactive login', 'sigstore'));
 }
 
+/**
+ * For keyed flows that do not timestamp yet: a flag that is silently dropped would leave a signature
+ * without the timestamp its signer asked for. (sign, sign-blob and attest-blob timestamp keyed signatures.)
+ */
+export function refuseTimestampWithKey(flags: KeylessSignFlags): void {
+  if (flags.timestampServerUrl !== undefined) {
+    throw new SignetError('USAGE', '--timestamp-server-url (or COSIGN_TIMESTAMP_SERVER_URL) is not supported with --key yet for this command: the signature would carry no timestamp; leave it out or sign keyless');
+  }
+}
+
 /** What keyed signing adds to a signature beyond the key: timestamps, and the organisation's certificate. */
 export interface KeyedSignFlags {
   timestampServerUrl?: string;
