@@ -23,6 +23,8 @@ import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { encryptPrivateKey, generateKeyPair } from '../../src/keys/index.js';
 import { pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
+import { requestTimestamp } from '../../src/sigstore/tsa-client.js';
+import { timestampJson } from '../../src/cosign/pki.js';
 
 let srv: RunningServer;
 let reg: RunningRegistry;
@@ -194,6 +196,15 @@ describe('keyed signatures carry RFC 3161 timestamps when a TSA is configured', 
     const verify = (extra: string[]): Promise<CliResult> => runCli(['verify-blob-attestation', '--key', pub, '--insecure-ignore-tlog', '--use-signed-timestamps', '--bundle', bundle, ...extra, artifact], { env });
     ok(await verify(['--trusted-root', srv.trustedRootPath]));
     refused(await verify(['--timestamp-certificate-chain', wrongChain]), 1, /not issued by a trusted timestamp authority/);
+    // A bare envelope with its timestamp beside it (cosign's --rfc3161-timestamp).
+    const envelope = file('envelope.json');
+    ok(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--new-bundle-format=false', '--predicate', predicate, '--output-signature', envelope, artifact], { env }));
+    const sig = Buffer.from(JSON.parse(readFileSync(envelope, 'utf8')).signatures[0].sig, 'base64');
+    const ts = file('envelope-ts.json');
+    writeFileSync(ts, timestampJson(await requestTimestamp(srv.url + '/api/v1/timestamp', sig)));
+    const bare = (extra: string[]): Promise<CliResult> => runCli(['verify-blob-attestation', '--key', pub, '--insecure-ignore-tlog', '--trusted-root', srv.trustedRootPath, '--use-signed-timestamps', '--signature', envelope, ...extra, artifact], { env });
+    ok(await bare(['--rfc3161-timestamp', ts]));
+    refused(await bare([]), 1, NO_TIMESTAMP);
     const legacy = file('att-legacy.json');
     refused(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--new-bundle-format=false', '--timestamp-server-url', srv.url + '/api/v1/timestamp', '--predicate', predicate, '--bundle', legacy, artifact], { env }), 2, /legacy attestation bundle has no place for an RFC 3161 timestamp/);
     assert.equal(existsSync(legacy), false);

@@ -20,6 +20,7 @@ import {
   type KeylessSignFlags,
   timestampAuthorities,
   timestampTls,
+  readTimestampFile,
   addTimestampClientOptions,
   refuseCaFlagsWithKey,
   type KeyedSignFlags,
@@ -70,6 +71,7 @@ interface VerifyBlobAttestationFlags extends KeylessVerifyFlags {
   digestAlg: string;
   insecureIgnoreTlog: boolean;
   trustedRoot?: string;
+  rfc3161Timestamp?: string;
 }
 
 /** When the blob or predicate comes from standard input, the key password must come from COSIGN_PASSWORD. */
@@ -203,6 +205,10 @@ export async function verifyBlobAttestationAction(file: string | undefined, flag
   const evidence: AttestationEvidence = flags.bundle
     ? await readAttestationBundle(flags.bundle)
     : parseEnvelopeSignature(await readSmallFile(flags.signature!, 'signature', FILE_LIMITS.small), flags.signature!);
+  if (flags.rfc3161Timestamp) {
+    if (evidence.kind === 'bundle') throw new SignetError('USAGE', '--rfc3161-timestamp goes with --signature or a legacy bundle: a Sigstore bundle carries its own timestamps');
+    evidence.timestamps = [await readTimestampFile(flags.rfc3161Timestamp)];
+  }
   const base: VerifyBlobAttestationOptions = {
     evidence,
     evidenceName: flags.bundle ?? flags.signature!,
@@ -263,6 +269,7 @@ export function registerAttestCommands(program: Command): void {
     .argument('[file]', 'the file the attestation is about (omit it and pass --digest to verify by digest)')
     .addOption(opt('--bundle <file>', 'Sigstore bundle (or cosign legacy bundle) holding the attestation'))
     .addOption(opt('--signature <file>', 'with --key: a bare DSSE envelope (JSON, or base64 of it) instead of a bundle'))
+    .addOption(opt('--rfc3161-timestamp <file>', 'with --signature or a legacy bundle: the RFC 3161 timestamp over the envelope\'s signature (cosign\'s JSON)'))
     .addOption(opt('--type <type>', TYPE_HELP + '; the statement\'s predicateType must be this', 'custom'))
     .addOption(boolOpt('--check-claims', 'check that the statement names the file (or --digest) among its subjects', true))
     .addOption(opt('--digest <hex>', 'the artifact\'s digest in hex, when the file is not given'))
