@@ -252,6 +252,8 @@ function isDuplicate(existing: Descriptor, layer: LegacySignatureLayer, signer: 
     // The log bundle and the timestamp differ per request (a re-signed SET, a new time) while vouching for the same signature.
     if (k !== ANNOTATION.signature && k !== ANNOTATION.bundle && k !== ANNOTATION.rfc3161 && a[k] !== v) return false;
   }
+  // An existing signature without the timestamp this one carries is not the same proof.
+  if (layer.annotations[ANNOTATION.rfc3161] !== undefined && a[ANNOTATION.rfc3161] === undefined) return false;
   const sig = a[ANNOTATION.signature];
   return typeof sig === 'string' && verifySignature(signer.publicKey, layer.payload, Buffer.from(sig, 'base64'));
 }

@@ -243,6 +243,18 @@ describe('keyed signatures carry RFC 3161 timestamps when a TSA is configured', 
   });
 });
 
+test('re-signing a .sig-signed image with a TSA adds the timestamped signature instead of calling it a duplicate', async () => {
+  const repo = { registry: reg.host, repository: 'ts/resign' };
+  const img = await pushRandomImage(client, repo, 'v1');
+  const ref = `${reg.host}/${repo.repository}@${img.digest}`;
+  ok(await runCli(['sign', '--key', key, '--rekor-url', srv.url, '--new-bundle-format=false', ref], { env }));
+  refused(await runCli(['verify', '--key', pub, '--trusted-root', srv.trustedRootPath, '--use-signed-timestamps', ref], { env }), 12, NO_TIMESTAMP);
+  const r = await runCli(['sign', '--key', key, '--signing-config', srv.signingConfigPath, '--new-bundle-format=false', ref], { env });
+  ok(r);
+  assert.doesNotMatch(r.stderr, /nothing added/);
+  ok(await runCli(['verify', '--key', pub, '--trusted-root', srv.trustedRootPath, '--use-signed-timestamps', ref], { env }));
+});
+
 describe('TSA client TLS', () => {
   test('--timestamp-client-cacert/-cert/-key and --timestamp-server-name reach a TSA that demands a client certificate', async () => {
     const tls = (name: string): string => join(dir, `tls-${name}`);
