@@ -35,7 +35,21 @@ export type { TrustMaterial } from './sigstore/verifier.js';
 export type { KeylessSigner } from './sigstore/sign-keyless.js';
 
 // Blob flows (sign-blob, verify-blob) and the set-up they share with the image flows.
-export { tlogTarget, type TlogTargetOptions } from './sigstore/tlog-target.js';
+export { tlogTarget, keyedTimestampUrls, type TlogTargetOptions } from './sigstore/tlog-target.js';
+// Own PKI and timestamps: certificates and CAs from cosign's flags, TSAs, cosign's timestamp JSON.
+export {
+  authoritiesFromChain,
+  authoritiesFromPools,
+  certificatesFromPem,
+  certificatesPem,
+  checkCertificateKey,
+  checkSigningChain,
+  parseTimestampJson,
+  timestampAuthorityFromChain,
+  timestampJson,
+} from './cosign/pki.js';
+export { verifySignatureTimestamps } from './sigstore/verifier.js';
+export type { TsaTlsOptions } from './sigstore/tsa-client.js';
 export { keylessSigner, signerIdentity, identityPolicy, keylessTrust, type KeylessSignOptions, type IdentityPolicyInput } from './sigstore/keyless.js';
 export { signBlob, checkBlobTlog, messageDigestAlg, type SignBlobOptions, type SignBlobWithKeyOptions, type SignBlobKeylessOptions, type BlobSignature } from './cosign/sign-blob.js';
 export {

@@ -11,6 +11,7 @@ import type { Signer } from '../keys/index.js';
 import { buildDsseBundle, envelopeToJSON, IN_TOTO_PAYLOAD_TYPE, pae, signDsse, type DsseEnvelope, type TlogEntryJSON } from '../sigstore/index.js';
 import { dsseV001, RekorV1Client, rekorBundleAnnotation, uploadToTlog, type TlogTarget } from '../sigstore/rekor-client.js';
 import { signDsseKeyless } from '../sigstore/sign-keyless.js';
+import { requestTimestamp, type TsaTlsOptions } from '../sigstore/tsa-client.js';
 import { checkBlobTlog, type SignBlobOptions } from './sign-blob.js';
 import { buildAttestationStatement, checkStatementFile } from './predicate.js';
 
@@ -51,7 +52,7 @@ export interface BlobAttestation {
   /** The envelope as cosign prints it (`--output-signature`, stdout): go-securesystemslib's JSON. */
   envelopeJson: Buffer;
   tlogEntries: TlogEntryJSON[];
-  /** DER TimeStampResp, one per TSA (keyless). */
+  /** DER TimeStampResp, one per TSA. */
   timestamps: Buffer[];
   /** The Sigstore bundle bytes; absent in the legacy format. */
   bundle?: Buffer;
@@ -69,16 +70,19 @@ export async function attestBlob(statement: Buffer, o: AttestBlobOptions): Promi
     const envelope = r.envelope;
     return { statement, envelope, envelopeJson: envelopeToJSON(envelope), tlogEntries: r.tlogEntries, timestamps: r.timestamps, bundle: r.bundle };
   }
-  return attestBlobWithKey(statement, o.signer, o.tlog, o.newBundleFormat !== false);
+  return attestBlobWithKey(statement, o.signer, o.tlog, o.newBundleFormat !== false, o);
 }
 
-async function attestBlobWithKey(statement: Buffer, signer: Signer, tlog: TlogTarget | undefined, newBundleFormat: boolean): Promise<BlobAttestation> {
+async function attestBlobWithKey(statement: Buffer, signer: Signer, tlog: TlogTarget | undefined, newBundleFormat: boolean, o: { timestampUrls?: string[]; timestampTls?: TsaTlsOptions }): Promise<BlobAttestation> {
   checkBlobTlog(tlog, newBundleFormat);
+  const timestampUrls = o.timestampUrls ?? [];
+  if (!newBundleFormat && timestampUrls.length > 0) throw new SignetError('USAGE', 'the legacy attestation bundle has no place for an RFC 3161 timestamp: use --new-bundle-format, or leave the timestamp authority out');
   const envelope = await signDsse(signer, IN_TOTO_PAYLOAD_TYPE, statement);
   const signature = envelope.signatures[0]!.sig;
   const envelopeJson = envelopeToJSON(envelope);
 
-  // Log first: when the upload fails, nothing is returned to be written.
+  // Log and timestamp first: when either fails, nothing is returned to be written.
+  const timestamped = Promise.all(timestampUrls.map((url) => requestTimestamp(url, signature, o.timestampTls ? { tls: o.timestampTls } : {})));
   let tlogEntries: TlogEntryJSON[] = [];
   let rekorBundle: Record<string, unknown> | undefined;
   if (tlog && newBundleFormat) {
@@ -87,9 +91,10 @@ async function attestBlobWithKey(statement: Buffer, signer: Signer, tlog: TlogTa
     const { entry } = await new RekorV1Client({ baseUrl: tlog.url }).createEntry(dsseV001({ envelopeJson: envelopeJson.toString('utf8'), verifierPems: [signer.publicKey.pem] }));
     rekorBundle = JSON.parse(rekorBundleAnnotation(entry)) as Record<string, unknown>;
   }
+  const timestamps = await timestamped;
   if (newBundleFormat) {
-    const bundle = buildDsseBundle({ envelope, publicKeyHint: signer.publicKey.hint, tlogEntries });
-    return { statement, envelope, envelopeJson, tlogEntries, timestamps: [], bundle };
+    const bundle = buildDsseBundle({ envelope, publicKeyHint: signer.publicKey.hint, tlogEntries, rfc3161Timestamps: timestamps });
+    return { statement, envelope, envelopeJson, tlogEntries, timestamps, bundle };
   }
   // cosign's LocalSignedPayload: the signature is the whole envelope JSON; `cert` holds the public key PEM.
   const legacy = {

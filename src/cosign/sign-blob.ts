@@ -11,6 +11,8 @@ import type { PublicKeyInfo, Signer } from '../keys/index.js';
 import { buildMessageSignatureBundle, type HashAlg, type TlogEntryJSON } from '../sigstore/index.js';
 import { hashedrekordV001, RekorV1Client, rekorBundleAnnotation, uploadToTlog, type TlogTarget } from '../sigstore/rekor-client.js';
 import { signBlobKeyless, type KeylessSigner } from '../sigstore/sign-keyless.js';
+import { requestTimestamp, type TsaTlsOptions } from '../sigstore/tsa-client.js';
+import { encodePem } from '../keys/index.js';
 
 export interface SignBlobWithKeyOptions {
   signer: Signer;
@@ -18,6 +20,16 @@ export interface SignBlobWithKeyOptions {
   tlog?: TlogTarget;
   /** true (default): a Sigstore bundle; false: cosign's legacy signature / LocalSignedPayload. */
   newBundleFormat?: boolean;
+  /** RFC 3161 timestamp authorities (full …/api/v1/timestamp URLs) to timestamp the signature with. */
+  timestampUrls?: string[];
+  /** TLS settings for https timestamp authorities. */
+  timestampTls?: TsaTlsOptions;
+  /**
+   * The signing key's certificate (DER), from the organisation's CA: the bundle carries it instead of
+   * a key hint, the log entry names it, and the legacy bundle's `cert` holds it. The caller checks it
+   * certifies the signer's key (pki.ts `checkCertificateKey`).
+   */
+  certificate?: Buffer;
 }
 
 export interface SignBlobKeylessOptions {
@@ -34,7 +46,7 @@ export interface BlobSignature {
   digest: Buffer;
   /** The log entries created (Sigstore bundle format). */
   tlogEntries: TlogEntryJSON[];
-  /** DER TimeStampResp, one per TSA (keyless). */
+  /** DER TimeStampResp, one per TSA. */
   timestamps: Buffer[];
   /** The Sigstore bundle bytes; absent in the legacy format. */
   bundle?: Buffer;
@@ -62,27 +74,33 @@ export async function signBlob(data: Buffer, o: SignBlobOptions): Promise<BlobSi
     const r = await signBlobKeyless(o.keyless, data);
     return { signature: r.signature, hashAlg: r.hashAlg, digest: r.digest, tlogEntries: r.tlogEntries, timestamps: r.timestamps, bundle: r.bundle };
   }
-  const { signer, tlog } = o;
+  const { signer, tlog, certificate } = o;
   const newBundleFormat = o.newBundleFormat !== false;
   checkBlobTlog(tlog, newBundleFormat);
   const hashAlg = messageDigestAlg(signer.publicKey);
   const digest = createHash(hashAlg).update(data).digest();
   const signature = await signer.sign(data);
+  const verifierPem = certificate ? encodePem('CERTIFICATE', certificate) : signer.publicKey.pem;
 
-  // Log first: when the upload fails, nothing is returned to be written.
+  // Log and timestamp first (both at once): when either fails, nothing is returned to be written.
+  const timestamped = Promise.all((o.timestampUrls ?? []).map((url) => requestTimestamp(url, signature, o.timestampTls ? { tls: o.timestampTls } : {})));
   let tlogEntries: TlogEntryJSON[] = [];
   let rekorBundle: Record<string, unknown> | undefined;
-  if (tlog && newBundleFormat) {
-    tlogEntries = [await uploadToTlog(tlog, { kind: 'digest', hashAlg, digest, signature, key: signer.publicKey })];
-  } else if (tlog) {
-    const { entry } = await new RekorV1Client({ baseUrl: tlog.url }).createEntry(hashedrekordV001({ hashAlg, digest, signature, verifierPem: signer.publicKey.pem }));
-    rekorBundle = JSON.parse(rekorBundleAnnotation(entry)) as Record<string, unknown>;
-  }
+  const logged = (async (): Promise<void> => {
+    if (tlog && newBundleFormat) {
+      tlogEntries = [await uploadToTlog(tlog, { kind: 'digest', hashAlg, digest, signature, key: signer.publicKey, ...(certificate ? { certificate } : {}) })];
+    } else if (tlog) {
+      const { entry } = await new RekorV1Client({ baseUrl: tlog.url }).createEntry(hashedrekordV001({ hashAlg, digest, signature, verifierPem }));
+      rekorBundle = JSON.parse(rekorBundleAnnotation(entry)) as Record<string, unknown>;
+    }
+  })();
+  const [timestamps] = await Promise.all([timestamped, logged]);
   if (newBundleFormat) {
-    const bundle = buildMessageSignatureBundle({ digest, hashAlg, signature, publicKeyHint: signer.publicKey.hint, tlogEntries });
-    return { signature, hashAlg, digest, tlogEntries, timestamps: [], bundle };
+    const material = certificate ? { certificate } : { publicKeyHint: signer.publicKey.hint };
+    const bundle = buildMessageSignatureBundle({ digest, hashAlg, signature, ...material, tlogEntries, rfc3161Timestamps: timestamps });
+    return { signature, hashAlg, digest, tlogEntries, timestamps, bundle };
   }
-  // cosign's LocalSignedPayload; for a key, `cert` holds base64 of the public key PEM.
-  const legacy = { base64Signature: signature.toString('base64'), cert: Buffer.from(signer.publicKey.pem).toString('base64'), ...(rekorBundle ? { rekorBundle } : {}) };
-  return { signature, hashAlg, digest, tlogEntries, timestamps: [], ...(rekorBundle ? { rekorBundle } : {}), legacyBundle: JSON.stringify(legacy) };
+  // cosign's LocalSignedPayload: `cert` holds base64 of the certificate PEM, or of the public key PEM.
+  const legacy = { base64Signature: signature.toString('base64'), cert: Buffer.from(verifierPem).toString('base64'), ...(rekorBundle ? { rekorBundle } : {}) };
+  return { signature, hashAlg, digest, tlogEntries, timestamps, ...(rekorBundle ? { rekorBundle } : {}), legacyBundle: JSON.stringify(legacy) };
 }

@@ -25,7 +25,9 @@ import {
   type LegacySignatureLayer,
 } from './storage.js';
 import { resolveTargets, type Target } from './targets.js';
-import { requestTimestamp } from '../sigstore/tsa-client.js';
+import { requestTimestamp, type TsaTlsOptions } from '../sigstore/tsa-client.js';
+import { encodePem } from '../keys/index.js';
+import { certificatesPem, timestampJson } from './pki.js';
 import { verifySignature } from '../keys/index.js';
 import { timestampAndLog, type KeylessSigner } from '../sigstore/sign-keyless.js';
 
@@ -55,6 +57,17 @@ export interface SignImagesOptions {
    * and logged per `keyless.services` (`tlog` is then ignored).
    */
   keyless?: KeylessSigner;
+  /** Keyed: RFC 3161 timestamp authorities (full URLs) to timestamp every signature with. */
+  timestampUrls?: string[];
+  /** TLS settings for https timestamp authorities. */
+  timestampTls?: TsaTlsOptions;
+  /**
+   * Keyed: the key's certificate from the organisation's CA (DER; the caller checks it certifies the
+   * key) and its chain, issuer first (DER). Bundles carry the certificate, log entries name it, and the
+   * legacy format stores both in cosign's certificate and chain annotations.
+   */
+  certificate?: Buffer;
+  chain?: Buffer[];
 }
 
 export interface SignedImage {
@@ -163,18 +176,22 @@ async function prepareBundle(opts: SignImagesOptions, target: Target): Promise<P
     const { manifest, bundleDescriptor } = buildBundleReferrerManifest({ bundle, subject: target.subject, predicateType: COSIGN_SIGN_PREDICATE, content: 'dsse-envelope' });
     return { kind: 'bundle', target, bundle, manifest, bundleDescriptor };
   }
-  const tlogEntries = opts.tlog
-    ? [
-        await uploadToTlog(opts.tlog, {
+  const signature = envelope.signatures[0]!.sig;
+  const [tlogEntries, rfc3161Timestamps] = await Promise.all([
+    opts.tlog
+      ? uploadToTlog(opts.tlog, {
           kind: 'dsse',
           envelopeJson: envelopeToJSON(envelope).toString('utf8'),
           pae: pae(envelope.payloadType, envelope.payload),
-          signature: envelope.signatures[0]!.sig,
+          signature,
           key: opts.signer.publicKey,
-        }),
-      ]
-    : [];
-  const bundle = buildDsseBundle({ envelope, publicKeyHint: opts.signer.publicKey.hint, tlogEntries });
+          ...(opts.certificate ? { certificate: opts.certificate } : {}),
+        }).then((e) => [e])
+      : Promise.resolve([]),
+    keyedTimestamps(opts, signature),
+  ]);
+  const material = opts.certificate ? { certificate: opts.certificate } : { publicKeyHint: opts.signer.publicKey.hint };
+  const bundle = buildDsseBundle({ envelope, ...material, tlogEntries, rfc3161Timestamps });
   const { manifest, bundleDescriptor } = buildBundleReferrerManifest({ bundle, subject: target.subject, predicateType: COSIGN_SIGN_PREDICATE, content: 'dsse-envelope' });
   return { kind: 'bundle', target, bundle, manifest, bundleDescriptor };
 }
@@ -199,7 +216,8 @@ async function prepareLegacy(opts: SignImagesOptions, target: Target): Promise<P
     annotations[ANNOTATION.chain] = ks.chainPem;
     // The TSA countersigns the raw signature bytes; cosign's annotation holds one timestamp.
     const tsa = ks.services.tsaUrls[0];
-    if (tsa) annotations[ANNOTATION.rfc3161] = JSON.stringify({ SignedRFC3161Timestamp: (await requestTimestamp(tsa, signature)).toString('base64') });
+    const tls = ks.services.tsaTls;
+    if (tsa) annotations[ANNOTATION.rfc3161] = timestampJson(await requestTimestamp(tsa, signature, tls ? { tls } : {}));
     const log = ks.services.tlogs[0];
     if (log) {
       const hashAlg = ks.signer.publicKey.hash ?? 'sha256';
@@ -209,14 +227,26 @@ async function prepareLegacy(opts: SignImagesOptions, target: Target): Promise<P
     }
     return { kind: 'legacy', target, layer: { payload, mediaType: SIMPLE_SIGNING_MEDIA_TYPE, annotations } };
   }
+  if (opts.certificate) {
+    annotations[ANNOTATION.certificate] = encodePem('CERTIFICATE', opts.certificate);
+    annotations[ANNOTATION.chain] = certificatesPem(opts.chain ?? []);
+  }
+  const [stamp] = await keyedTimestamps(opts, signature);
+  if (stamp) annotations[ANNOTATION.rfc3161] = timestampJson(stamp);
   if (opts.tlog) {
     // cosign logs a hashedrekord over the payload digest; the key's own hash keeps non-P-256 keys verifiable.
     const hashAlg = opts.signer.publicKey.hash ?? 'sha256';
-    const proposed = hashedrekordV001({ hashAlg, digest: createHash(hashAlg).update(payload).digest(), signature, verifierPem: opts.signer.publicKey.pem });
+    const verifierPem = opts.certificate ? encodePem('CERTIFICATE', opts.certificate) : opts.signer.publicKey.pem;
+    const proposed = hashedrekordV001({ hashAlg, digest: createHash(hashAlg).update(payload).digest(), signature, verifierPem });
     const { entry } = await new RekorV1Client({ baseUrl: opts.tlog.url }).createEntry(proposed);
     annotations[ANNOTATION.bundle] = rekorBundleAnnotation(entry);
   }
   return { kind: 'legacy', target, layer: { payload, mediaType: SIMPLE_SIGNING_MEDIA_TYPE, annotations } };
+}
+
+/** Keyed: the signature timestamped by every configured TSA (none configured: none). */
+function keyedTimestamps(opts: SignImagesOptions, signature: Buffer): Promise<Buffer[]> {
+  return Promise.all((opts.timestampUrls ?? []).map((url) => requestTimestamp(url, signature, opts.timestampTls ? { tls: opts.timestampTls } : {})));
 }
 
 /**
@@ -227,9 +257,11 @@ function isDuplicate(existing: Descriptor, layer: LegacySignatureLayer, signer: 
   if (existing.digest !== payloadDigest || existing.mediaType !== layer.mediaType) return false;
   const a = existing.annotations ?? {};
   for (const [k, v] of Object.entries(layer.annotations)) {
-    // The log bundle differs per upload (a re-signed SET) while vouching for the same signature.
-    if (k !== ANNOTATION.signature && k !== ANNOTATION.bundle && a[k] !== v) return false;
+    // The log bundle and the timestamp differ per request (a re-signed SET, a new time) while vouching for the same signature.
+    if (k !== ANNOTATION.signature && k !== ANNOTATION.bundle && k !== ANNOTATION.rfc3161 && a[k] !== v) return false;
   }
+  // An existing signature without the timestamp this one carries is not the same proof.
+  if (layer.annotations[ANNOTATION.rfc3161] !== undefined && a[ANNOTATION.rfc3161] === undefined) return false;
   const sig = a[ANNOTATION.signature];
   return typeof sig === 'string' && verifySignature(signer.publicKey, layer.payload, Buffer.from(sig, 'base64'));
 }

@@ -25,7 +25,8 @@ import {
 import type { IdentityPolicy } from '../sigstore/identity.js';
 import { verifyBundleTlog, verifyRekorBundle } from '../sigstore/tlog.js';
 import type { TrustedRoot } from '../sigstore/trustedroot.js';
-import { verifyBundle, type TrustMaterial } from '../sigstore/verifier.js';
+import { verifyBundle, verifySignatureTimestamps, type TrustMaterial } from '../sigstore/verifier.js';
+import type { TimestampAuthority } from '../sigstore/timestamp-verify.js';
 import { digestFile, readSmallFile } from './blob-io.js';
 import { resolvePredicateType } from './predicate.js';
 import { parseBlobBundle, type BlobArtifact } from './verify-blob.js';
@@ -33,7 +34,7 @@ import { parseBlobBundle, type BlobArtifact } from './verify-blob.js';
 /** What an attestation came as: a Sigstore bundle with a DSSE envelope, or a bare envelope (legacy). */
 export type AttestationEvidence =
   | { kind: 'bundle'; bundle: ParsedBundle }
-  | { kind: 'envelope'; envelope: DsseEnvelope; rekorBundle?: Record<string, unknown> };
+  | { kind: 'envelope'; envelope: DsseEnvelope; rekorBundle?: Record<string, unknown>; timestamps?: Buffer[] };
 
 function wrap<T>(name: string, f: () => T): T {
   try {
@@ -95,6 +96,8 @@ export interface VerifyBlobAttestationOptions {
   ignoreSct?: boolean;
   /** Require a verified RFC 3161 timestamp. */
   useSignedTimestamps?: boolean;
+  /** Keyed: the timestamp authorities RFC 3161 timestamps are verified against (required with useSignedTimestamps). */
+  tsas?: readonly TimestampAuthority[];
   onWarning?: (warning: string) => void;
 }
 
@@ -172,6 +175,7 @@ export function verifyBlobAttestationEvidence(artifact: Artifact | undefined, o:
     if (c.payloadType !== IN_TOTO_PAYLOAD_TYPE) throw new SignetError('VERIFICATION', `the envelope's payload type "${c.payloadType}" is not an in-toto statement`);
     if (key) {
       for (const w of verifyBundleWithKey(evidence.bundle, key, claimsArtifact).warnings) warn(w);
+      verifySignatureTimestamps(c.signature, evidence.bundle.rfc3161Timestamps, o.tsas, o.useSignedTimestamps ? 1 : 0);
       if (trustedRoot) verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, trustedRoot);
     } else {
       const r = verifyBundle(evidence.bundle, claimsArtifact, o.trust!, {
@@ -189,6 +193,7 @@ export function verifyBlobAttestationEvidence(artifact: Artifact | undefined, o:
     const signed = pae(env.payloadType, env.payload);
     const sig = env.signatures.find((s) => verifySignature(key!, signed, s.sig));
     if (!sig) throw new SignetError('VERIFICATION', 'DSSE signature: no signature of the envelope verifies with the given key');
+    verifySignatureTimestamps(sig.sig, evidence.timestamps ?? [], o.tsas, o.useSignedTimestamps ? 1 : 0);
     if (trustedRoot) {
       if (!evidence.rekorBundle) throw new SignetError('TLOG', 'the attestation comes without a transparency log entry (no rekorBundle); pass --insecure-ignore-tlog to verify the signature only');
       verifyRekorBundle(evidence.rekorBundle, { signature: sig.sig, publicKeySpki: key!.spkiDer, content: { kind: 'dsse', payloadType: env.payloadType, payload: env.payload } }, trustedRoot);

@@ -5,7 +5,10 @@
  * `verifyBlob` also digests a file artifact (blob-io.ts), reading only the digests the evidence needs.
  */
 import { SignetError } from '../errors.js';
-import type { PublicKeyInfo } from '../keys/index.js';
+import { decodePemBlocks, publicKeyInfo, type PublicKeyInfo } from '../keys/index.js';
+import { certificatePublicKey, parseCertificate, verifyCertificateChain } from '../sigstore/certificate.js';
+import { certificateIdentity, checkIdentity } from '../sigstore/identity.js';
+import { verifySct } from '../sigstore/sct.js';
 import {
   checkTlogPolicy,
   IN_TOTO_PAYLOAD_TYPE,
@@ -21,14 +24,23 @@ import {
 import type { IdentityPolicy } from '../sigstore/identity.js';
 import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../sigstore/tlog.js';
 import type { TrustedRoot } from '../sigstore/trustedroot.js';
-import type { TrustMaterial } from '../sigstore/verifier.js';
+import { sctIgnored, verifySignatureTimestamps, type TrustMaterial } from '../sigstore/verifier.js';
+import type { TimestampAuthority } from '../sigstore/timestamp-verify.js';
 import { digestFile, readBlob, readSmallFile } from './blob-io.js';
 import { verifyKeylessBundle } from './verify.js';
 
 /** What a blob's signature came with: a Sigstore bundle, or a signature (from a legacy bundle or alone). */
 export type BlobEvidence =
   | { kind: 'bundle'; bundle: ParsedBundle }
-  | { kind: 'signature'; signature: Buffer; tlogEntries: number; rekorBundle?: Record<string, unknown> };
+  | {
+      kind: 'signature';
+      signature: Buffer;
+      tlogEntries: number;
+      rekorBundle?: Record<string, unknown>;
+      timestamps?: Buffer[];
+      /** The signing certificate (DER): a legacy bundle's `cert` when it holds one, or `--certificate`. */
+      certificate?: Buffer;
+    };
 
 /** `--bundle` holds either a Sigstore bundle or cosign's legacy `{"base64Signature":…}`; tell them apart by shape. */
 export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
@@ -44,7 +56,15 @@ export function parseBlobBundle(bytes: Buffer, path: string): BlobEvidence {
     if ('mediaType' in o) return { kind: 'bundle', bundle: parseBundle(bytes) };
     if ('base64Signature' in o) {
       const legacy = parseLegacyBlobBundle(o);
-      return { kind: 'signature', signature: legacy.signature, tlogEntries: legacy.rekorBundle ? 1 : 0, ...(legacy.rekorBundle ? { rekorBundle: legacy.rekorBundle } : {}) };
+      // `cert` holds the certificate (keyless, or a key with its certificate) or, signed with a bare key, the public key.
+      const cert = legacy.certPem ? decodePemBlocks(legacy.certPem).find((b) => b.label === 'CERTIFICATE') : undefined;
+      return {
+        kind: 'signature',
+        signature: legacy.signature,
+        tlogEntries: legacy.rekorBundle ? 1 : 0,
+        ...(legacy.rekorBundle ? { rekorBundle: legacy.rekorBundle } : {}),
+        ...(cert ? { certificate: Buffer.from(cert.der) } : {}),
+      };
     }
   } catch (e) {
     if (e instanceof SignetError) throw new SignetError(e.code, `${path}: ${e.message}`, { cause: e });
@@ -86,9 +106,16 @@ export function legacyContent(artifact: Artifact, key: PublicKeyInfo): SignedMat
   return { kind: 'digest', hashAlg: alg, digest: d };
 }
 
-/** The Sigstore bundle keyless verification needs; a legacy bundle or a key-signed bundle is refused. `name` is the bundle's in messages. */
-export function keylessBlobBundle(evidence: BlobEvidence, name = 'the bundle'): ParsedBundle {
-  if (evidence.kind !== 'bundle') throw new SignetError('USAGE', `${name} is a legacy cosign bundle; keyless verification of legacy blob bundles is not supported: use a Sigstore bundle`);
+/**
+ * What certificate verification needs: a Sigstore bundle with a certificate, or a signature with its
+ * certificate (a legacy bundle's `cert`, or `--certificate`); key-signed evidence is refused.
+ * `name` is the bundle's in messages.
+ */
+export function keylessBlobBundle(evidence: BlobEvidence, name = 'the bundle'): ParsedBundle | Extract<BlobEvidence, { kind: 'signature' }> {
+  if (evidence.kind !== 'bundle') {
+    if (!evidence.certificate) throw new SignetError('NO_CERTIFICATE', `${name} carries no certificate (it was signed with a key): verify it with --key, or pass --certificate`);
+    return evidence;
+  }
   if (evidence.bundle.verificationMaterial.kind === 'publicKey') {
     throw new SignetError('NO_CERTIFICATE', `${name} was signed with a key and carries no certificate: verify it with --key`);
   }
@@ -113,6 +140,12 @@ export interface VerifyBlobOptions {
   ignoreSct?: boolean;
   /** Require a verified RFC 3161 timestamp. */
   useSignedTimestamps?: boolean;
+  /**
+   * Keyed: the timestamp authorities RFC 3161 timestamps are verified against (the trusted root's, or
+   * `--timestamp-certificate-chain`'s). Required with useSignedTimestamps; without them, timestamps the
+   * signature carries are not checked.
+   */
+  tsas?: readonly TimestampAuthority[];
   /** Called with each warning as it arises (they are also returned). */
   onWarning?: (warning: string) => void;
 }
@@ -126,7 +159,14 @@ export interface BlobVerification {
 /** The artifact: its bytes or digests, or a file (`-`: standard input) digested in one streaming pass. */
 export type BlobArtifact = Artifact | { path: string };
 
+/** The RFC 3161 timestamps a keyed signature came with: the bundle's, or those given beside a bare signature. */
+function evidenceTimestamps(e: BlobEvidence): Buffer[] {
+  return e.kind === 'bundle' ? e.bundle.rfc3161Timestamps : (e.timestamps ?? []);
+}
+
 function checkKeyedPolicy(o: VerifyBlobOptions): void {
+  // A demanded proof that is not there: refused before anything else is read or checked.
+  if (o.useSignedTimestamps && evidenceTimestamps(o.evidence).length === 0) verifySignatureTimestamps(Buffer.alloc(0), [], undefined, 1);
   checkTlogPolicy({
     ignoreTlog: o.ignoreTlog === true,
     entries: o.evidence.kind === 'bundle' ? o.evidence.bundle.tlogEntries.length : o.evidence.tlogEntries,
@@ -145,6 +185,10 @@ export function verifyBlobEvidence(artifact: Artifact, o: VerifyBlobOptions): Bl
   if (!key) {
     const bundle = keylessBlobBundle(evidence, o.evidenceName);
     if (!o.trust || !o.identity) throw new SignetError('USAGE', 'keyless verification needs trust material and an identity policy');
+    if (!('raw' in bundle)) {
+      verifyCertificateSignature(artifact, bundle, o);
+      return { warnings, tlogVerified: !o.ignoreTlog };
+    }
     const r = verifyKeylessBundle(bundle, artifact, {
       trust: o.trust,
       identity: o.identity,
@@ -163,6 +207,8 @@ export function verifyBlobEvidence(artifact: Artifact, o: VerifyBlobOptions): Bl
     const result = verifyBundleWithKey(evidence.bundle, key, artifact);
     for (const w of result.warnings) warn(w);
   }
+  const signature = evidence.kind === 'bundle' ? evidence.bundle.content.signature : evidence.signature;
+  verifySignatureTimestamps(signature, evidenceTimestamps(evidence), o.tsas, o.useSignedTimestamps ? 1 : 0);
   // Offline: the evidence the signature came with, checked against the trusted root; no log is asked.
   if (trustedRoot) {
     if (evidence.kind === 'bundle') verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, trustedRoot);
@@ -172,13 +218,48 @@ export function verifyBlobEvidence(artifact: Artifact, o: VerifyBlobOptions): Bl
   return { warnings, tlogVerified: trustedRoot !== undefined };
 }
 
+function step<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof SignetError && e.code !== 'USAGE') throw new SignetError(e.code === 'TLOG' ? 'TLOG' : 'VERIFICATION', `${name}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+/**
+ * A bare signature with its certificate (cosign's legacy blob bundle, or `--signature` with
+ * `--certificate`), checked as the bundle engine checks a certificate: verified times (the Rekor
+ * bundle's integrated time, RFC 3161 timestamps; now only when the log is ignored), the chain at each,
+ * SCTs, the signature with the certificate's key, then the identity policy.
+ */
+function verifyCertificateSignature(artifact: Artifact, e: Extract<BlobEvidence, { kind: 'signature' }>, o: VerifyBlobOptions): void {
+  const trust = o.trust!;
+  const leaf = step('certificate', () => parseCertificate(e.certificate!, 'signing certificate'));
+  const info = step('certificate', () => publicKeyInfo(certificatePublicKey(leaf)));
+  const times: Date[] = [];
+  if (!o.ignoreTlog) {
+    if (!e.rekorBundle) throw new SignetError('TLOG', 'the signature comes without a transparency log entry (no rekorBundle); pass --insecure-ignore-tlog to verify without the log');
+    const v = step('transparency log entry', () => verifyRekorBundle(e.rekorBundle!, { signature: e.signature, certificate: leaf.der, content: legacyContent(artifact, info) }, trust.root));
+    times.push(new Date(v.integratedTime! * 1000));
+  }
+  times.push(...verifySignatureTimestamps(e.signature, e.timestamps ?? [], trust.tsas, o.useSignedTimestamps ? 1 : 0));
+  if (times.length === 0) times.push(new Date());
+  const chain = step('certificate chain', () => verifyCertificateChain(leaf, trust.cas, times));
+  if (!sctIgnored(trust, o.ignoreSct)) step('SCT', () => verifySct(leaf, chain.chain[1]!, trust.ctlogs, 1));
+  step('artifact signature', () => verifyArtifactSignature(info, artifact, e.signature));
+  step('identity policy', () => checkIdentity(certificateIdentity(leaf), o.identity!));
+}
+
 /** `verifyBlobEvidence` for an artifact that may be a file: what can be refused without reading it is refused first. */
 export async function verifyBlob(artifact: BlobArtifact, o: VerifyBlobOptions): Promise<BlobVerification> {
   if (o.key) checkKeyedPolicy(o);
   else keylessBlobBundle(o.evidence, o.evidenceName);
+  const ev = o.evidence;
+  const key = o.key ?? (ev.kind === 'signature' && ev.certificate ? step('certificate', () => publicKeyInfo(certificatePublicKey(parseCertificate(ev.certificate!, 'signing certificate')))) : undefined);
   let a: Artifact;
   if (!('path' in artifact)) a = artifact;
-  else if (o.key?.kind === 'ed25519') a = { bytes: await readBlob(artifact.path) };
-  else a = { digests: await digestFile(artifact.path, neededDigests(o.evidence, o.key)) };
+  else if (key?.kind === 'ed25519') a = { bytes: await readBlob(artifact.path) };
+  else a = { digests: await digestFile(artifact.path, neededDigests(o.evidence, key)) };
   return verifyBlobEvidence(a, o);
 }

@@ -15,7 +15,9 @@ import type { TrustedRoot } from '../sigstore/trustedroot.js';
 import { ANNOTATION, attachmentTag, COSIGN_SIGN_PREDICATE, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
 import { resolveTargets, type Target } from './targets.js';
 import { checkLegacyKeyless, certificateClaims } from './keyless-verify.js';
-import { sctIgnored, verifyBundle, type TrustMaterial, type VerifiedBundle } from '../sigstore/verifier.js';
+import { sctIgnored, verifyBundle, verifySignatureTimestamps, type TrustMaterial, type VerifiedBundle } from '../sigstore/verifier.js';
+import type { TimestampAuthority } from '../sigstore/timestamp-verify.js';
+import { parseTimestampJson } from './pki.js';
 import type { Artifact } from '../sigstore/verify.js';
 import { validateIdentityPolicy, type FulcioIdentity, type IdentityPolicy } from '../sigstore/identity.js';
 
@@ -40,6 +42,11 @@ export interface VerifyImagesOptions {
   ignoreSct?: boolean;
   /** --use-signed-timestamps: each signature needs a verified RFC 3161 timestamp. */
   useSignedTimestamps?: boolean;
+  /**
+   * Keyed: the timestamp authorities RFC 3161 timestamps are verified against (required with
+   * useSignedTimestamps; without them a keyed signature's timestamps go unchecked).
+   */
+  tsas?: readonly TimestampAuthority[];
   images: string[];
   /** `-a k=v`: every one must be present in the signed claims. */
   annotations?: Record<string, string>;
@@ -220,6 +227,7 @@ function checkBundle(opts: VerifyImagesOptions, target: Target, bytes: Buffer, l
   let identity: FulcioIdentity | undefined;
   if (opts.key) {
     payload = verifyBundleWithKey(bundle, opts.key, artifact).payload!;
+    verifySignatureTimestamps(bundle.content.signature, bundle.rfc3161Timestamps, opts.tsas, opts.useSignedTimestamps ? 1 : 0);
   } else {
     if (bundle.verificationMaterial.kind === 'publicKey') throw new SignetError('NO_CERTIFICATE', 'bundle was signed with a key, not a certificate: verify with --key');
     const r = verifyKeylessBundle(bundle, artifact, opts);
@@ -309,6 +317,9 @@ function checkLegacy(opts: VerifyImagesOptions, target: Target, layer: Descripto
   if (!verifySignature(opts.key, payload, signature)) {
     throw new SignetError('VERIFICATION', 'signature does not verify with the given key');
   }
+  const tsAnnotation = layer.annotations?.[ANNOTATION.rfc3161];
+  const stamps = tsAnnotation ? [parseTimestampJson(tsAnnotation, `the ${ANNOTATION.rfc3161} annotation`)] : [];
+  verifySignatureTimestamps(signature, stamps, opts.tsas, opts.useSignedTimestamps ? 1 : 0);
   const claims = parseSimpleSigningPayload(payload);
   if (opts.checkClaims !== false) checkSimpleSigningClaims(claims, target.subject.digest, opts.annotations);
   const annotation = layer.annotations?.[ANNOTATION.bundle];

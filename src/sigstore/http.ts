@@ -13,7 +13,7 @@
  * Bodies are never decompressed: no Accept-Encoding is sent.
  */
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import { SignetError } from '../errors.js';
 import { abortError, formatDuration, hostOf, MIN_UPLOAD_BYTES_PER_SECOND, netOptions, type NetOptions } from '../net.js';
 import { VERSION } from '../version.js';
@@ -25,6 +25,8 @@ export interface ServiceRequestInit {
   signal?: AbortSignal;
   /** 'follow' (the default) or 'error'. */
   redirect?: 'follow' | 'error';
+  /** An https agent with its own TLS settings (a private CA, a client certificate); https URLs only. */
+  agent?: HttpsAgent;
 }
 
 export interface ServiceResponse {
@@ -103,7 +105,7 @@ class Answer implements ServiceResponse {
 }
 
 /** One request, no redirects: resolves at the answer's head. */
-function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<Answer> {
+function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint8Array | undefined, signal: AbortSignal | undefined, agent?: HttpsAgent): Promise<Answer> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(abortReason(signal));
@@ -122,7 +124,11 @@ function once(url: URL, method: string, headers: OutgoingHttpHeaders, body: Uint
       else req.destroy(reason as Error);
     };
     const done = (): void => signal?.removeEventListener('abort', onAbort);
-    const req = send(url, { method, headers }, (r) => {
+    if (agent && url.protocol !== 'https:') {
+      reject(fetchFailed(new Error(`TLS client settings need an https URL, not ${url.protocol}`)));
+      return;
+    }
+    const req = send(url, agent ? { method, headers, agent } : { method, headers }, (r) => {
       res = r;
       resolve(new Answer(url.href, r, done));
     });
@@ -150,7 +156,7 @@ export async function serviceFetch(input: string, init: ServiceRequestInit = {})
   for (let hop = 0; ; hop++) {
     const headers: OutgoingHttpHeaders = { 'user-agent': USER_AGENT, accept: '*/*', ...given };
     if (body !== undefined) headers['content-length'] = body.byteLength;
-    const res = await once(url, method, headers, body, init.signal);
+    const res = await once(url, method, headers, body, init.signal, init.agent);
     const location = res.headers.get('location');
     if (!REDIRECTS.has(res.status) || location === null) return res;
     await res.body.cancel();

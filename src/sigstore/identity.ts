@@ -261,8 +261,13 @@ export function checkIdentity(identity: FulcioIdentity, policy: IdentityPolicy):
     throw new SignetError('VERIFICATION', `certificate identity ${identity.sans.map((s) => JSON.stringify(s.value)).join(', ')} does not match ${want}`);
   }
   const want = expectation(policy.issuer, policy.issuerRegexp);
-  if (identity.issuer === undefined) throw new SignetError('VERIFICATION', `certificate has no OIDC issuer extension, expected ${want}`);
-  if (!matches(identity.issuer, policy.issuer, policy.issuerRegexp, '--certificate-oidc-issuer-regexp')) {
+  if (identity.issuer === undefined) {
+    // A certificate from an organisation's own CA names no OIDC issuer: cosign matches the empty issuer,
+    // so only a regular expression that accepts "" (such as '.*') lets it through.
+    if (!policy.issuerRegexp || !compile(policy.issuerRegexp, '--certificate-oidc-issuer-regexp').test('')) {
+      throw new SignetError('VERIFICATION', `certificate has no OIDC issuer extension, expected ${want} (a certificate from your own CA names no issuer: --certificate-oidc-issuer-regexp '.*' accepts that)`);
+    }
+  } else if (!matches(identity.issuer, policy.issuer, policy.issuerRegexp, '--certificate-oidc-issuer-regexp')) {
     throw new SignetError('VERIFICATION', `certificate OIDC issuer ${JSON.stringify(identity.issuer)} does not match ${want}`);
   }
   for (const key of Object.keys(WORKFLOW_LABELS) as (keyof typeof RAW_EXTENSIONS)[]) {

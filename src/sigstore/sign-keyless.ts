@@ -14,7 +14,7 @@ import { ephemeralSigner, requestCertificate } from './fulcio-client.js';
 import { uploadToTlog, type TlogTarget, type UploadMaterial } from './rekor-client.js';
 import { loadSigningConfig, publicGoodSigningConfig, selectServices, type SigningConfig } from './signing-config.js';
 import { getIdentityToken } from './identity-token.js';
-import { requestTimestamp } from './tsa-client.js';
+import { requestTimestamp, type TsaTlsOptions } from './tsa-client.js';
 import type { HashAlg } from './encoding.js';
 
 export interface KeylessServices {
@@ -23,6 +23,8 @@ export interface KeylessServices {
   tlogs: TlogTarget[];
   /** TSA endpoints (full URL of …/api/v1/timestamp). */
   tsaUrls: string[];
+  /** TLS settings for https TSAs (cosign's --timestamp-client-* flags). */
+  tsaTls?: TsaTlsOptions;
 }
 
 export interface ServiceOverrides {
@@ -127,7 +129,8 @@ export async function timestampAndLog(
   // that gets both at once starts on it before spending its turn on the timestamp.
   const m: UploadMaterial = { ...material, signature, key: ks.signer.publicKey, certificate: ks.certificate };
   const logged = Promise.all(ks.services.tlogs.map((t) => uploadToTlog(t, m)));
-  const timestamped = Promise.all(ks.services.tsaUrls.map((url) => requestTimestamp(url, signature)));
+  const tls = ks.services.tsaTls;
+  const timestamped = Promise.all(ks.services.tsaUrls.map((url) => requestTimestamp(url, signature, tls ? { tls } : {})));
   const [tlogEntries, timestamps] = await Promise.all([logged, timestamped]);
   return { tlogEntries, timestamps };
 }

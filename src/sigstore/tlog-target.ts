@@ -1,10 +1,12 @@
 /**
  * Which transparency log a keyed signature goes to: none (upload off), a Rekor v1 URL, or the log a
- * signing config selects (Rekor v1 or v2). Usage errors come before anything is signed.
+ * signing config selects (Rekor v1 or v2); and which timestamp authorities timestamp it: the
+ * `--timestamp-server-url`, or those the signing config selects. Usage errors come before anything is signed.
  */
 import { SignetError } from '../errors.js';
 import { readFileLimited } from '../fsutil.js';
 import { RekorV1Client, tlogFromSigningConfig, type TlogTarget } from './rekor-client.js';
+import { loadSigningConfig, selectServices } from './signing-config.js';
 
 export interface TlogTargetOptions {
   /** --tlog-upload: false signs without a log. */
@@ -36,4 +38,23 @@ export async function tlogTarget(flags: TlogTargetOptions): Promise<TlogTarget |
     'USAGE',
     'no transparency log is configured: pass --tlog-upload=false to sign without one (the signature will not be publicly auditable), or --rekor-url / --signing-config to log it',
   );
+}
+
+/**
+ * The RFC 3161 timestamp authorities a keyed signature is timestamped by: `--timestamp-server-url`, else
+ * the signing config's selection (also with --tlog-upload=false), else none.
+ */
+export async function keyedTimestampUrls(flags: { signingConfig?: string; timestampServerUrl?: string }, now = new Date()): Promise<string[]> {
+  if (flags.timestampServerUrl !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(flags.timestampServerUrl);
+    } catch {
+      throw new SignetError('USAGE', `--timestamp-server-url ${JSON.stringify(flags.timestampServerUrl)} is not a URL`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new SignetError('USAGE', `--timestamp-server-url ${flags.timestampServerUrl} is not an http(s) URL`);
+    return [flags.timestampServerUrl];
+  }
+  if (!flags.signingConfig) return [];
+  return selectServices(await loadSigningConfig(flags.signingConfig), now).tsas;
 }

@@ -5,6 +5,8 @@
  * reader, so signing does not load the @peculiar ASN.1 schemas (~250 modules of cold start).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { Agent as HttpsAgent } from 'node:https';
+import { checkServerIdentity } from 'node:tls';
 import { SignetError } from '../errors.js';
 import { clientNet, inContext, isTimeout, type NetOptions } from '../net.js';
 import type { HashAlg } from './encoding.js';
@@ -15,8 +17,40 @@ import { serviceExchange, type ServiceResponse } from './http.js';
 /** Far above any real TimeStampResp (a few KiB with a chain); bounds what a hostile server can make us buffer. */
 const MAX_RESPONSE = 1 << 20;
 
+/** cosign's `--timestamp-client-cacert|cert|key` and `--timestamp-server-name`: TLS to the TSA. */
+export interface TsaTlsOptions {
+  /** PEM CA certificates to trust instead of the system's. */
+  ca?: Buffer;
+  /** PEM client certificate and its private key (mutual TLS). */
+  cert?: Buffer;
+  key?: Buffer;
+  /** The name the TSA's certificate must carry (SNI and verification), instead of the URL's host. */
+  serverName?: string;
+}
+
+const agents = new WeakMap<TsaTlsOptions, HttpsAgent>();
+
+/** One keep-alive agent per TLS settings object. */
+function tlsAgent(tls: TsaTlsOptions): HttpsAgent {
+  let a = agents.get(tls);
+  if (!a) {
+    const serverName = tls.serverName;
+    a = new HttpsAgent({
+      keepAlive: true,
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert ? { cert: tls.cert } : {}),
+      ...(tls.key ? { key: tls.key } : {}),
+      ...(serverName ? { servername: serverName, checkServerIdentity: (_host: string, cert) => checkServerIdentity(serverName, cert) } : {}),
+    });
+    agents.set(tls, a);
+  }
+  return a;
+}
+
 export interface RequestTimestampOptions extends NetOptions {
   hashAlg?: HashAlg;
+  /** TLS settings for an https TSA. */
+  tls?: TsaTlsOptions;
   /** Shorthand for `timeouts`: both the headers and the body-idle bound (default 30 s each). */
   timeoutMs?: number;
 }
@@ -57,7 +91,7 @@ export async function requestTimestamp(url: string, signature: Uint8Array, opts:
   try {
     ({ res, body } = await serviceExchange(
       url,
-      { method: 'POST', headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply' }, body: der },
+      { method: 'POST', headers: { 'content-type': 'application/timestamp-query', accept: 'application/timestamp-reply' }, body: der, ...(opts.tls ? { agent: tlsAgent(opts.tls) } : {}) },
       clientNet(opts),
       MAX_RESPONSE,
       `the answer of the timestamp authority at ${url}`,

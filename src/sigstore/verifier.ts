@@ -352,6 +352,36 @@ export function verifyBundle(bundle: ParsedBundle, artifact: Artifact | undefine
 }
 
 /**
+ * RFC 3161 timestamps over `signature` for signatures verified with a key, or whose proofs live outside
+ * a bundle (cosign's legacy annotation, `--rfc3161-timestamp`): every timestamp given must verify
+ * against `tsas` (one that does not is an error, not a timestamp to skip), and at least `required` must
+ * be there; `required` ≥ 1 is `--use-signed-timestamps`. Returns the verified times.
+ */
+export function verifySignatureTimestamps(signature: Uint8Array, timestamps: readonly Uint8Array[], tsas: readonly TimestampAuthority[] | undefined, required: number): Date[] {
+  if (timestamps.length < required) {
+    fail('VERIFICATION', timestamps.length === 0
+      ? `timestamps: the signature carries no RFC 3161 timestamp, and --use-signed-timestamps requires ${required}`
+      : `timestamps: the signature carries ${timestamps.length} RFC 3161 timestamps, ${required} required`);
+  }
+  const times: Date[] = [];
+  if (!tsas) {
+    // No timestamp authority to check against: a demanded proof cannot be had, an offered one is not used.
+    if (required > 0) fail('USAGE', '--use-signed-timestamps needs timestamp authorities to verify against: pass --trusted-root or --timestamp-certificate-chain');
+    return times;
+  }
+  const seen = new Set<string>();
+  timestamps.forEach((ts, i) => {
+    const name = timestamps.length > 1 ? `RFC 3161 timestamp ${i}` : 'RFC 3161 timestamp';
+    const r = check(name, 'VERIFICATION', () => verifyTimestamp(ts, { signature, authorities: tsas }));
+    const k = `${tsas.indexOf(r.authority)}|${r.time.getTime()}`;
+    if (seen.has(k)) fail('VERIFICATION', 'timestamps: duplicate RFC 3161 timestamp');
+    seen.add(k);
+    times.push(r.time);
+  });
+  return times;
+}
+
+/**
  * Key-based verification through the engine, shaped like verify.ts's `verifyBundleWithKey`
  * (signature and artifact only: the log is the caller's business there). Kept here so that verify.ts
  * can delegate to it and Signet has one verifier.

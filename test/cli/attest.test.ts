@@ -120,7 +120,7 @@ describe('attest-blob / verify-blob-attestation with a key', () => {
     refused(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--predicate', predicate, artifact], { env }), 2, /must specify --bundle/);
     refused(await runCli(['attest-blob', '--key', key, '--predicate', predicate, '--bundle', bundle, artifact], { env }), 2, /no transparency log is configured/);
     refused(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--predicate', predicate, '--hash', 'xyz', '--bundle', bundle, artifact], { env }), 2, /not a sha256 hex digest/);
-    refused(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--predicate', predicate, '--timestamp-server-url', srv.url + '/api/v1/timestamp', '--bundle', bundle, artifact], { env }), 2, /--timestamp-server-url is not supported with --key/);
+    refused(await runCli(['attest-blob', '--key', key, '--tlog-upload=false', '--new-bundle-format=false', '--predicate', predicate, '--timestamp-server-url', srv.url + '/api/v1/timestamp', '--bundle', bundle, artifact], { env }), 2, /legacy attestation bundle has no place for an RFC 3161 timestamp/);
     assert.equal(existsSync(bundle), false);
     refused(await runCli(['verify-blob-attestation', '--key', pub, '--insecure-ignore-tlog', '--bundle', bundle], { env }), 2, /needs the artifact/);
   });

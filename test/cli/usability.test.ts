@@ -173,20 +173,22 @@ describe('keyless signing on a terminal against serve --dev-oidc', { skip: !hasS
   });
 });
 
-test('--timestamp-server-url with --key is refused before anything is signed or pushed, for sign and sign-blob', async () => {
+test('keyed signing whose timestamp authority fails writes and pushes nothing, for sign and sign-blob (COSIGN_TIMESTAMP_SERVER_URL too)', async () => {
   const blob = join(dir, 'ts-blob.txt');
   writeFileSync(blob, 'timestamp me\n');
   const bundle = join(dir, 'ts-blob.sigstore.json');
-  const tsa = `${srv.url}/api/v1/timestamp`;
+  const tsa = `${srv.url}/api/v1/no-such-timestamp`;
   const r1 = await runCli(['sign-blob', '--key', keyPath, '--tlog-upload=false', '--timestamp-server-url', tsa, '--bundle', bundle, blob], { env });
-  assert.equal(r1.code, 2);
-  assert.match(r1.stderr, /^Error: --timestamp-server-url .*not supported with --key yet/m);
+  assert.equal(r1.code, 1);
+  assert.match(r1.stderr, /^Error: timestamp authority at .* answered 404/m);
   assert.equal(existsSync(bundle), false);
   const repo = { registry: reg.host, repository: 'usability/ts-key' };
   const image = await pushRandomImage(client, repo, 'v1');
   const r2 = await runCli(['sign', '--key', keyPath, '--tlog-upload=false', `${repo.registry}/${repo.repository}@${image.digest}`], { env: { ...env, COSIGN_TIMESTAMP_SERVER_URL: tsa } });
-  assert.equal(r2.code, 2);
-  assert.match(r2.stderr, /^Error: --timestamp-server-url .*not supported with --key yet/m);
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /^Error: timestamp authority at .* answered 404/m);
   const tags = await client.listTags(repo);
   assert.deepEqual(tags.filter((t) => t.startsWith('sha256-')), []);
+  const referrers = await client.referrers(repo, image.digest);
+  assert.deepEqual(referrers.manifests, []);
 });

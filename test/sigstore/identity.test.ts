@@ -98,7 +98,10 @@ test('issuer falls back to the deprecated raw 1.1 extension; username otherName 
   assert.equal(certificateIdentity(both).issuer, 'https://new.test');
 
   const none = await makeLeaf(chain, [codeSigningEku(), san]);
-  throwsCode(() => checkIdentity(certificateIdentity(none), { identity: 'alice!example.com', issuer: 'x' }), 'VERIFICATION', /^certificate has no OIDC issuer extension, expected "x"$/);
+  throwsCode(() => checkIdentity(certificateIdentity(none), { identity: 'alice!example.com', issuer: 'x' }), 'VERIFICATION', /^certificate has no OIDC issuer extension, expected "x" \(a certificate from your own CA/);
+  // cosign matches the missing issuer as "": a regexp that accepts it (private PKI's '.*') passes, others do not.
+  checkIdentity(certificateIdentity(none), { identity: 'alice!example.com', issuerRegexp: '.*' });
+  throwsCode(() => checkIdentity(certificateIdentity(none), { identity: 'alice!example.com', issuerRegexp: '.+' }), 'VERIFICATION', /no OIDC issuer extension/);
 
   const badIssuer = await makeLeaf(chain, [codeSigningEku(), san, rawExt('1.3.6.1.4.1.57264.1.8', 'not DER')]);
   throwsCode(() => certificateIdentity(badIssuer), 'MALFORMED', /^certificate OIDC issuer \(1\.3\.6\.1\.4\.1\.57264\.1\.8\) (is truncated|is not a DER UTF8String)/);

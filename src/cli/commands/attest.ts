@@ -5,7 +5,7 @@ import { SignetError } from '../../errors.js';
 import { FILE_LIMITS, ioError, writeFileAtomic } from '../../fsutil.js';
 import { loadPublicKey, loadSigner, type PasswordSource } from '../../keys/index.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
-import { tlogTarget } from '../../sigstore/tlog-target.js';
+import { keyedTimestampUrls, tlogTarget } from '../../sigstore/tlog-target.js';
 import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
@@ -28,6 +28,12 @@ import {
   CERTIFICATE_VERIFIED_LINE,
   sctFlag,
   type KeylessSignFlags,
+  timestampAuthorities,
+  timestampTls,
+  readTimestampFile,
+  addTimestampClientOptions,
+  refuseCaFlagsWithKey,
+  type KeyedSignFlags,
   type KeylessVerifyFlags,
 } from './blob.js';
 import { digestFile, readBlob, readSmallFile } from '../../cosign/blob-io.js';
@@ -51,7 +57,7 @@ const TLOG_SKIP_WARNING =
 
 const TYPE_HELP = `predicate type: ${Object.keys(PREDICATE_TYPE_ALIASES).join('|')} or a URI`;
 
-interface AttestBlobFlags extends TlogSignFlags, KeylessSignFlags {
+interface AttestBlobFlags extends TlogSignFlags, KeylessSignFlags, KeyedSignFlags {
   key?: string;
   predicate?: string;
   statement?: string;
@@ -75,6 +81,7 @@ interface VerifyBlobAttestationFlags extends KeylessVerifyFlags {
   digestAlg: string;
   insecureIgnoreTlog: boolean;
   trustedRoot?: string;
+  rfc3161Timestamp?: string;
 }
 
 /** When the blob or predicate comes from standard input, the key password must come from COSIGN_PASSWORD. */
@@ -127,8 +134,15 @@ export async function attestBlobAction(file: string, flags: AttestBlobFlags): Pr
   if (flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', 'must specify --bundle with --new-bundle-format');
   if (!flags.key && !flags.newBundleFormat) throw new SignetError('USAGE', 'keyless attest-blob writes a Sigstore bundle: drop --new-bundle-format=false (the legacy format needs --key)');
   if (flags.hash) checkSha256Hex(flags.hash);
-  if (flags.key && flags.timestampServerUrl) throw new SignetError('USAGE', '--timestamp-server-url is not supported with --key yet: the attestation would carry no timestamp');
   const tlog = flags.key ? await tlogTarget(flags) : undefined;
+  let timestampUrls = flags.key ? await keyedTimestampUrls(flags) : [];
+  if (flags.key && !flags.newBundleFormat && timestampUrls.length > 0) {
+    if (flags.timestampServerUrl !== undefined) throw new SignetError('USAGE', 'the legacy attestation bundle has no place for an RFC 3161 timestamp: use --new-bundle-format with --timestamp-server-url');
+    ui.warn('the legacy attestation bundle has no place for an RFC 3161 timestamp: the signing config\'s timestamp authority is not used');
+    timestampUrls = [];
+  }
+  const tsaTls = flags.key ? await timestampTls(flags) : undefined;
+  if (tsaTls && flags.key && timestampUrls.length === 0) throw new SignetError('USAGE', 'the --timestamp-client-* and --timestamp-server-name flags need a timestamp authority: pass --timestamp-server-url or a signing config listing one');
   if (flags.key) checkBlobTlog(tlog, flags.newBundleFormat);
   if (flags.statement) await checkFile(flags.statement, 'statement');
   if (flags.predicate && flags.predicate !== '-') await checkFile(flags.predicate, 'predicate');
@@ -138,11 +152,11 @@ export async function attestBlobAction(file: string, flags: AttestBlobFlags): Pr
   const keyless = flags.key ? undefined : await keylessSignerFromFlags(flags);
   const r = await attestBlob(
     statement,
-    keyless ? { keyless } : { signer: await loadSigner(flags.key!, passwordSource(stdinTaken)), newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}) },
+    keyless ? { keyless } : { signer: await loadSigner(flags.key!, passwordSource(stdinTaken)), newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}), timestampUrls, ...(tsaTls ? { timestampTls: tsaTls } : {}) },
   );
   const logIndex = r.tlogEntries[0]?.logIndex ?? (r.rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex;
   if (logIndex !== undefined) ui.info(`tlog entry created with index: ${String(logIndex)}`);
-  if (keyless && r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${keyless.services.tsaUrls.join(', ')}`);
+  if (r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${(keyless ? keyless.services.tsaUrls : timestampUrls).join(', ')}`);
 
   // Everything signed and logged: only now is anything written.
   if (flags.bundle) {
@@ -191,6 +205,7 @@ export async function verifyBlobAttestationAction(file: string | undefined, flag
   if (!flags.bundle && !flags.signature) throw new SignetError('USAGE', 'please specify the attestation with --bundle (or a DSSE envelope with --signature)');
   if (flags.bundle && flags.signature) throw new SignetError('USAGE', '--bundle and --signature cannot be used together');
   if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+  refuseCaFlagsWithKey(flags);
   if (!flags.key && flags.signature) throw new SignetError('USAGE', 'keyless verification needs the certificate: pass --bundle (a Sigstore bundle), not --signature');
   resolvePredicateType(flags.type);
   const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
@@ -200,6 +215,10 @@ export async function verifyBlobAttestationAction(file: string | undefined, flag
   const evidence: AttestationEvidence = flags.bundle
     ? await readAttestationBundle(flags.bundle)
     : parseEnvelopeSignature(await readSmallFile(flags.signature!, 'signature', FILE_LIMITS.small), flags.signature!);
+  if (flags.rfc3161Timestamp) {
+    if (evidence.kind === 'bundle') throw new SignetError('USAGE', '--rfc3161-timestamp goes with --signature or a legacy bundle: a Sigstore bundle carries its own timestamps');
+    evidence.timestamps = [await readTimestampFile(flags.rfc3161Timestamp)];
+  }
   const base: VerifyBlobAttestationOptions = {
     evidence,
     evidenceName: flags.bundle ?? flags.signature!,
@@ -216,6 +235,7 @@ export async function verifyBlobAttestationAction(file: string | undefined, flag
         ...base,
         key: await loadPublicKey(flags.key, passwordSource(file === '-')),
         ...(flags.trustedRoot && !flags.insecureIgnoreTlog ? { trustedRoot: await loadTrustedRoot(flags.trustedRoot) } : {}),
+        ...(await timestampAuthorities(flags).then((tsas) => (tsas ? { tsas } : {}))),
       }
     : { ...base, identity: identity!, trust: await keylessTrust(flags), ...(sctFlag(flags) !== undefined ? { ignoreSct: true } : {}) };
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
@@ -448,6 +468,7 @@ export function registerAttestCommands(program: Command): void {
     .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'));
   addTlogSignOptions(attest);
   addKeylessSignOptions(attest);
+  addTimestampClientOptions(attest);
   examples(attest, [
     'signet attest-blob --predicate provenance.json --type slsaprovenance1 --bundle app.att.sigstore.json app.tar.gz   # keyless, public-good services',
     'signet attest-blob --signing-config DIR/signing_config.json --identity-token "$(signet dev token --server URL --email me@example.com)" --predicate sbom.cdx.json --type cyclonedx --bundle a.att.json a.tar.gz',
@@ -463,6 +484,7 @@ export function registerAttestCommands(program: Command): void {
     .argument('[file]', 'the file the attestation is about (omit it and pass --digest to verify by digest)')
     .addOption(opt('--bundle <file>', 'Sigstore bundle (or cosign legacy bundle) holding the attestation'))
     .addOption(opt('--signature <file>', 'with --key: a bare DSSE envelope (JSON, or base64 of it) instead of a bundle'))
+    .addOption(opt('--rfc3161-timestamp <file>', 'with --signature or a legacy bundle: the RFC 3161 timestamp over the envelope\'s signature (cosign\'s JSON)'))
     .addOption(opt('--type <type>', TYPE_HELP + '; the statement\'s predicateType must be this', 'custom'))
     .addOption(boolOpt('--check-claims', 'check that the statement names the file (or --digest) among its subjects', true))
     .addOption(opt('--digest <hex>', 'the artifact\'s digest in hex, when the file is not given'))

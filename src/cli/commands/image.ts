@@ -18,16 +18,22 @@ import {
   hasIdentityFlags,
   identityPolicyFromFlags,
   keylessSignerFromFlags,
-  refuseTimestampWithKey,
+  addCertificateSignOptions,
+  addTimestampClientOptions,
+  keyedSigningExtras,
+  type KeyedSignFlags,
   keylessTrust,
   sctFlag,
+  refuseCaFlagsWithKey,
+  timestampAuthorities,
   type KeylessSignFlags,
   type KeylessVerifyFlags,
+  type KeyedSigningExtras,
 } from './blob.js';
 import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
 import type { Signer } from '../../keys/index.js';
 
-interface SignFlags extends RegistryFlags, TlogSignFlags, KeylessSignFlags {
+interface SignFlags extends RegistryFlags, TlogSignFlags, KeylessSignFlags, KeyedSignFlags {
   key?: string;
   annotations?: Record<string, string>;
   recursive: boolean;
@@ -51,6 +57,8 @@ export function registerImageCommands(program: Command): void {
     .addOption(boolOpt('--upload', 'push the signature to the registry', true));
   addTlogSignOptions(sign);
   addKeylessSignOptions(sign);
+  addTimestampClientOptions(sign);
+  addCertificateSignOptions(sign);
   addRegistryOptions(sign);
   examples(sign, [
     'signet sign registry.example/app@sha256:…   # keyless, public-good services (browser login, SIGSTORE_ID_TOKEN or GitHub Actions)',
@@ -59,6 +67,8 @@ export function registerImageCommands(program: Command): void {
     'signet sign --key cosign.key --signing-config signing_config.json registry.example/app:v1',
     'COSIGN_PASSWORD=… signet sign --key cosign.key --tlog-upload=false registry.example/app@sha256:…',
     'signet sign --key cosign.key --tlog-upload=false -a build=42 -r registry.example/app:v1',
+    'signet sign --key cosign.key --rekor-url http://127.0.0.1:3000 --timestamp-server-url http://127.0.0.1:3000/api/v1/timestamp registry.example/app:v1',
+    'signet sign --key leaf.key --certificate leaf.pem --certificate-chain ca-chain.pem --tlog-upload=false registry.example/app:v1   # your own CA',
     'signet sign --key env://COSIGN_PRIVATE_KEY --tlog-upload=false --new-bundle-format=false registry.example/app:v1',
     'COSIGN_REPOSITORY=registry.example/signatures signet sign --key cosign.key --tlog-upload=false registry.example/app:v1',
   ]);
@@ -69,11 +79,13 @@ export function registerImageCommands(program: Command): void {
     let signer: Signer;
     let keyless: KeylessSigner | undefined;
     let tlog: Awaited<ReturnType<typeof tlogTarget>>;
+    let extras: KeyedSigningExtras | undefined;
     if (flags.key) {
-      refuseTimestampWithKey(flags);
       tlog = await tlogTarget(flags);
       signer = await loadSigner(flags.key, () => readPassword({ confirm: false }));
+      extras = await keyedSigningExtras(flags, signer.publicKey);
     } else {
+      if (flags.certificate || flags.certificateChain) throw new SignetError('USAGE', '--certificate and --certificate-chain go with --key (keyless signing gets its certificate from the CA)');
       // Every image signed in this run shares one ephemeral key and certificate, as with cosign.
       keyless = await keylessSignerFromFlags(flags);
       signer = keyless.signer;
@@ -90,6 +102,7 @@ export function registerImageCommands(program: Command): void {
       onEvent: (m) => ui.info(m),
       ...(tlog ? { tlog } : {}),
       ...(keyless ? { keyless } : {}),
+      ...(extras ?? {}),
     });
     for (const r of results) if (r.unchanged) ui.info(`${r.input}: an identical signature was already present; nothing added`);
   });
@@ -108,6 +121,8 @@ export function registerImageCommands(program: Command): void {
     'signet verify --key cosign.pub --insecure-ignore-tlog -a build=42 registry.example/app@sha256:…',
     'signet verify --key cosign.pub --insecure-ignore-tlog -o text img1 img2 img3',
     'signet verify --key cosign.pub --trusted-root trusted_root.json --local-image ./app-layout',
+    'signet verify --key cosign.pub --trusted-root trusted_root.json --use-signed-timestamps registry.example/app:v1',
+    'signet verify --ca-roots root.pem --ca-intermediates intermediates.pem --certificate-identity signer@example.org --certificate-oidc-issuer-regexp \'.*\' --insecure-ignore-sct --insecure-ignore-tlog registry.example/app:v1   # your own CA',
   ]);
   verify.action(async (images: string[], flags: VerifyFlags) => {
     const options = await verifyOptionsFromFlags(flags);
@@ -161,10 +176,12 @@ export async function verifyOptionsFromFlags(flags: VerifyFlags): Promise<Omit<V
   if (flags.output !== 'json' && flags.output !== 'text') throw new SignetError('USAGE', `unknown output format "${flags.output}" (json or text)`);
   const maxWorkers = parsePositiveInt(flags.maxWorkers);
   if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
+  refuseCaFlagsWithKey(flags);
   const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
   const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
   const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const trust = flags.key ? undefined : await keylessTrust(flags);
+  const tsas = flags.key ? await timestampAuthorities(flags) : undefined;
   if (flags.insecureIgnoreTlog) {
     ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');
   }
@@ -175,6 +192,7 @@ export async function verifyOptionsFromFlags(flags: VerifyFlags): Promise<Omit<V
     ...(trust ? { trust } : {}),
     ignoreSct: sctFlag(flags),
     useSignedTimestamps: flags.useSignedTimestamps,
+    ...(tsas ? { tsas } : {}),
     annotations: flags.annotations,
     checkClaims: flags.checkClaims,
     ignoreTlog: flags.insecureIgnoreTlog,
