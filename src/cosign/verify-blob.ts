@@ -22,7 +22,7 @@ import {
   type ParsedBundle,
 } from '../sigstore/index.js';
 import type { IdentityPolicy } from '../sigstore/identity.js';
-import { verifyBundleTlog, verifyRekorBundle, type SignedMaterial } from '../sigstore/tlog.js';
+import { checkEntriesWitnessed, verifyBundleTlog, verifyRekorBundle, type SignedMaterial, type WitnessPolicy } from '../sigstore/tlog.js';
 import type { TrustedRoot } from '../sigstore/trustedroot.js';
 import { sctIgnored, verifySignatureTimestamps, type TrustMaterial } from '../sigstore/verifier.js';
 import type { TimestampAuthority } from '../sigstore/timestamp-verify.js';
@@ -148,6 +148,8 @@ export interface VerifyBlobOptions {
   tsas?: readonly TimestampAuthority[];
   /** Called with each warning as it arises (they are also returned). */
   onWarning?: (warning: string) => void;
+  /** --witness-policy: the log entries must carry checkpoints cosigned by this quorum of witnesses. */
+  witnessPolicy?: WitnessPolicy;
 }
 
 export interface BlobVerification {
@@ -182,6 +184,12 @@ export function verifyBlobEvidence(artifact: Artifact, o: VerifyBlobOptions): Bl
     o.onWarning?.(w);
   };
   const { evidence, key } = o;
+  if (o.witnessPolicy) {
+    if (o.ignoreTlog) throw new SignetError('USAGE', '--witness-policy is about the log\'s checkpoints: it cannot be used with --insecure-ignore-tlog');
+    if (key && !o.trustedRoot) throw new SignetError('USAGE', '--witness-policy needs the log\'s key: pass --trusted-root');
+    // Only a bundle's inclusion proof carries a checkpoint; a legacy Rekor bundle has a SET alone.
+    if (evidence.kind !== 'bundle') throw new SignetError('TLOG', 'the signature\'s log evidence is a Rekor bundle (a SET) without a checkpoint, so no witness cosignatures: the witness policy cannot be met');
+  }
   if (!key) {
     const bundle = keylessBlobBundle(evidence, o.evidenceName);
     if (!o.trust || !o.identity) throw new SignetError('USAGE', 'keyless verification needs trust material and an identity policy');
@@ -195,6 +203,7 @@ export function verifyBlobEvidence(artifact: Artifact, o: VerifyBlobOptions): Bl
       ignoreTlog: o.ignoreTlog === true,
       ignoreSct: o.ignoreSct,
       useSignedTimestamps: o.useSignedTimestamps === true,
+      ...(o.witnessPolicy ? { witnessPolicy: o.witnessPolicy } : {}),
     });
     for (const w of r.warnings) warn(w);
     return { warnings, tlogVerified: false };
@@ -211,7 +220,10 @@ export function verifyBlobEvidence(artifact: Artifact, o: VerifyBlobOptions): Bl
   verifySignatureTimestamps(signature, evidenceTimestamps(evidence), o.tsas, o.useSignedTimestamps ? 1 : 0);
   // Offline: the evidence the signature came with, checked against the trusted root; no log is asked.
   if (trustedRoot) {
-    if (evidence.kind === 'bundle') verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, trustedRoot);
+    if (evidence.kind === 'bundle') {
+      const entries = verifyBundleTlog(evidence.bundle, { publicKeySpki: key.spkiDer }, trustedRoot);
+      if (o.witnessPolicy) checkEntriesWitnessed(entries, o.witnessPolicy);
+    }
     else if (!evidence.rekorBundle) throw new SignetError('TLOG', 'the signature comes without a transparency log entry (no rekorBundle); pass --insecure-ignore-tlog to verify the signature only');
     else verifyRekorBundle(evidence.rekorBundle, { signature: evidence.signature, publicKeySpki: key.spkiDer, content: legacyContent(artifact, key) }, trustedRoot);
   }

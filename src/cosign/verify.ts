@@ -10,7 +10,7 @@ import { repositoryName, type ImageReader } from '../oci/index.js';
 import { parseBundle, verifyBundleWithKey, subjectMatches } from '../sigstore/index.js';
 import { checkAnnotations, checkSimpleSigningClaims, parseSimpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, type SimpleSigningPayload } from './payload.js';
 import { readLayers } from './sign.js';
-import { verifyBundleTlog, verifyRekorBundle, type VerifiedTlogEntry } from '../sigstore/tlog.js';
+import { checkEntriesWitnessed, verifyBundleTlog, verifyRekorBundle, type VerifiedTlogEntry, type WitnessPolicy } from '../sigstore/tlog.js';
 import type { TrustedRoot } from '../sigstore/trustedroot.js';
 import { ANNOTATION, attachmentTag, COSIGN_SIGN_PREDICATE, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
 import { resolveTargets, type Target } from './targets.js';
@@ -60,6 +60,8 @@ export interface VerifyImagesOptions {
   tlog?: (evidence: TlogEvidence) => VerifiedTlogEntry[] | void;
   signatureRepository?: string;
   maxWorkers?: number;
+  /** --witness-policy: each accepted signature's log entries must carry checkpoints cosigned by this quorum. */
+  witnessPolicy?: WitnessPolicy;
 }
 
 export type TlogEvidence =
@@ -125,6 +127,7 @@ export async function verifyImages(opts: VerifyImagesOptions): Promise<ImageOutc
 
 /** A key, or (keyless) an identity policy and trust material: usage errors before any network work. */
 function checkMode(opts: VerifyImagesOptions): void {
+  if (opts.witnessPolicy && opts.ignoreTlog) throw new SignetError('USAGE', '--witness-policy is about the log\'s checkpoints: it cannot be used with --insecure-ignore-tlog');
   if (opts.key) {
     if (opts.identity) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
     return;
@@ -154,7 +157,10 @@ export async function verifyOne(opts: VerifyImagesOptions, input: string): Promi
   const reasons = new Set<string>();
   for (const c of candidates) {
     try {
-      verified.push(c.check());
+      const v = c.check();
+      // Keyless bundles are held to the witness policy inside the engine; the other forms here.
+      if (opts.witnessPolicy && v.tlog) checkEntriesWitnessed(v.tlog, opts.witnessPolicy);
+      verified.push(v);
     } catch (e) {
       if (!(e instanceof SignetError)) throw e;
       if (e.code === 'USAGE') throw e;
@@ -266,13 +272,14 @@ function checkBundle(opts: VerifyImagesOptions, target: Target, bytes: Buffer, l
 export function verifyKeylessBundle(
   bundle: ReturnType<typeof parseBundle>,
   artifact: Artifact,
-  opts: { trust?: TrustMaterial; identity?: IdentityPolicy; ignoreTlog?: boolean; ignoreSct?: boolean; useSignedTimestamps?: boolean },
+  opts: { trust?: TrustMaterial; identity?: IdentityPolicy; ignoreTlog?: boolean; ignoreSct?: boolean; useSignedTimestamps?: boolean; witnessPolicy?: WitnessPolicy },
 ): VerifiedBundle {
   return verifyBundle(bundle, artifact, opts.trust!, {
     identity: opts.identity!,
     ignoreTlog: opts.ignoreTlog === true,
     ...(opts.ignoreSct !== undefined ? { ignoreSct: opts.ignoreSct } : {}),
     tsaThreshold: opts.useSignedTimestamps ? 1 : 0,
+    ...(opts.witnessPolicy ? { witnessPolicy: opts.witnessPolicy } : {}),
   });
 }
 

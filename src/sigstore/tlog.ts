@@ -12,6 +12,8 @@ import { SignetError } from '../errors.js';
 import { decodePemBlocks } from '../keys/pem.js';
 import { leafHash, parseNote, verifyCheckpoint, verifyInclusion, verifySET, type NoteVerifier } from '../tlog/index.js';
 import { checkWitnessPolicy, type WitnessPolicy } from '../tlog/witness-policy.js';
+
+export type { WitnessPolicy };
 import { parsedEntryBody, type ParsedBundle, type TlogEntryJSON } from './bundle.js';
 import { pae } from './dsse.js';
 import { decodeBase64Strict, type HashAlg } from './encoding.js';

@@ -2,6 +2,7 @@
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
+import { parseWitnessPolicy, type WitnessPolicy } from '../../tlog/witness-policy.js';
 import { ioError, writeFileAtomic } from '../../fsutil.js';
 import { encodePem, loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } from '../../keys/index.js';
 import { checkTlogPolicy } from '../../sigstore/index.js';
@@ -188,6 +189,20 @@ export function addKeylessVerifyOptions(cmd: Command): Command {
     .addOption(opt('--timestamp-certificate-chain <file>', 'PEM chain of the timestamp authority (its signing certificate first, the root last) to verify RFC 3161 timestamps with, instead of the trusted root\'s'));
 }
 
+/** `--witness-policy FILE`: which witnesses must have cosigned the checkpoints of the log entries. */
+export function addWitnessPolicyOption(cmd: Command): Command {
+  return cmd.addOption(
+    opt('--witness-policy <file>', 'demand witness cosignatures on the log checkpoints in the signatures\' bundles: a policy in Sigsum\'s format (witness NAME VKEY, group NAME any|all|K MEMBER..., quorum NAME)'),
+  );
+}
+
+/** The parsed `--witness-policy` file, if one was given. */
+export async function witnessPolicyFromFlags(flags: { witnessPolicy?: string }): Promise<WitnessPolicy | undefined> {
+  if (!flags.witnessPolicy) return undefined;
+  const text = (await readSmallFile(flags.witnessPolicy, '--witness-policy', FILE_LIMITS.small)).toString('utf8');
+  return parseWitnessPolicy(text, `--witness-policy ${flags.witnessPolicy}`);
+}
+
 /** A PEM file of certificates (1 MiB cap), parsed; `flag` names it in errors. */
 export async function readCertificates(path: string, flag: string): Promise<Buffer[]> {
   return certificatesFromPem((await readSmallFile(path, flag, FILE_LIMITS.small)).toString('utf8'), `${flag} ${path}`);
@@ -289,6 +304,7 @@ interface SignBlobFlags extends TlogSignFlags, KeylessSignFlags, KeyedSignFlags 
 
 interface VerifyBlobFlags extends KeylessVerifyFlags {
   key?: string;
+  witnessPolicy?: string;
   certificate?: string;
   rfc3161Timestamp?: string;
   bundle?: string;
@@ -410,6 +426,7 @@ async function verifyBlobKeylessAction(target: string, flags: VerifyBlobFlags): 
     evidence.timestamps = [await readTimestampFile(flags.rfc3161Timestamp)];
   }
   keylessBlobBundle(evidence, flags.bundle ?? flags.signature);
+  const witnessPolicy = await witnessPolicyFromFlags(flags);
   const trust = await keylessTrust(flags);
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
   await verifyBlob(artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { path: target }, {
@@ -420,6 +437,7 @@ async function verifyBlobKeylessAction(target: string, flags: VerifyBlobFlags): 
     ignoreTlog: flags.insecureIgnoreTlog,
     ignoreSct: sctFlag(flags),
     useSignedTimestamps: flags.useSignedTimestamps,
+    ...(witnessPolicy ? { witnessPolicy } : {}),
     onWarning: (w) => ui.warn(w),
   });
   ui.info('Verified OK');
@@ -452,6 +470,7 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
   const trustedRoot = !flags.insecureIgnoreTlog && flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const tsas = await timestampAuthorities(flags);
+  const witnessPolicy = await witnessPolicyFromFlags(flags);
 
   const r = await verifyBlob(artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { path: target }, {
     evidence,
@@ -461,6 +480,7 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
     ...(trustedRoot ? { trustedRoot } : {}),
     useSignedTimestamps: flags.useSignedTimestamps,
     ...(tsas ? { tsas } : {}),
+    ...(witnessPolicy ? { witnessPolicy } : {}),
     onWarning: (w) => ui.warn(w),
   });
   if (r.tlogVerified) ui.info('tlog entry verified offline');
@@ -510,6 +530,7 @@ export function registerBlobCommands(program: Command): void {
     .addOption(boolOpt('--insecure-ignore-tlog', 'do not require transparency-log evidence for the signature'))
     .addOption(opt('--trusted-root <file>', 'trusted_root.json: the CAs, logs and TSAs to trust (keyless default: the pinned public-good root)'));
   addKeylessVerifyOptions(verifyBlob);
+  addWitnessPolicyOption(verifyBlob);
   examples(verifyBlob, [
     'signet verify-blob --certificate-identity me@example.com --certificate-oidc-issuer https://accounts.google.com --bundle a.sigstore.json a.tar.gz',
     'signet verify-blob --trusted-root DIR/trusted_root.json --insecure-ignore-sct --certificate-identity-regexp \'@example\\.com$\' --certificate-oidc-issuer URL --bundle a.sigstore.json a.tar.gz',

@@ -14,6 +14,8 @@ import { tlogTarget } from '../../sigstore/tlog-target.js';
 import {
   addKeylessSignOptions,
   addKeylessVerifyOptions,
+  addWitnessPolicyOption,
+  witnessPolicyFromFlags,
   CERTIFICATE_VERIFIED_LINE,
   hasIdentityFlags,
   identityPolicyFromFlags,
@@ -155,7 +157,7 @@ export function registerImageCommands(program: Command): void {
 }
 
 export type VerifyFlags = RegistryFlags &
-  KeylessVerifyFlags & { localImage?: boolean; key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string; maxWorkers: string };
+  KeylessVerifyFlags & { witnessPolicy?: string; localImage?: boolean; key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string; maxWorkers: string };
 
 /** `verify`'s flags (key or identity, claims, log, trust, output, registry), shared by the commands that verify images. */
 export function addVerifyOptions(cmd: Command, output: { default: 'json' | 'text'; description?: string } = { default: 'json' }): Command {
@@ -168,6 +170,7 @@ export function addVerifyOptions(cmd: Command, output: { default: 'json' | 'text
     .addOption(opt('-o, --output <format>', output.description ?? 'output format: json or text', output.default))
     .addOption(opt('--max-workers <n>', 'how many images to verify at once', '10'));
   addKeylessVerifyOptions(cmd);
+  addWitnessPolicyOption(cmd);
   return addRegistryOptions(cmd);
 }
 
@@ -182,6 +185,7 @@ export async function verifyOptionsFromFlags(flags: VerifyFlags): Promise<Omit<V
   const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const trust = flags.key ? undefined : await keylessTrust(flags);
   const tsas = flags.key ? await timestampAuthorities(flags) : undefined;
+  const witnessPolicy = await witnessPolicyFromFlags(flags);
   if (flags.insecureIgnoreTlog) {
     ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');
   }
@@ -193,6 +197,7 @@ export async function verifyOptionsFromFlags(flags: VerifyFlags): Promise<Omit<V
     ignoreSct: sctFlag(flags),
     useSignedTimestamps: flags.useSignedTimestamps,
     ...(tsas ? { tsas } : {}),
+    ...(witnessPolicy ? { witnessPolicy } : {}),
     annotations: flags.annotations,
     checkClaims: flags.checkClaims,
     ignoreTlog: flags.insecureIgnoreTlog,
