@@ -27,3 +27,35 @@ export function machineLine(): string {
     `1-min load average ${fmt(loadAtStart, 2)} at start / ${fmt(loadavg()[0]!, 2)} at end`
   );
 }
+
+/**
+ * Drives `bodies` through `urls` (round robin over one undici Pool per server) with `conns` keep-alive
+ * connections in total, POSTing each to `path`; every answer must be 201. Entries/s and latency.
+ */
+export async function writeRun(urls: string[], bodies: string[], conns: number, path = '/api/v1/log/entries'): Promise<{ perSec: number; p50: number; p99: number; accepted: number }> {
+  const { Pool } = await import('undici');
+  const { performance } = await import('node:perf_hooks');
+  const pools = urls.map((u) => new Pool(u, { connections: Math.ceil(conns / urls.length), pipelining: 1 }));
+  const lat: number[] = [];
+  let next = 0;
+  let accepted = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: conns }, async (_, w) => {
+      const pool = pools[w % pools.length]!;
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const s = performance.now();
+        const r = await pool.request({ path, method: 'POST', body, headers: { 'content-type': 'application/json' } });
+        await r.body.dump();
+        lat.push(performance.now() - s);
+        if (r.statusCode === 201) accepted++;
+        else throw new Error(`write answered ${r.statusCode}`);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  await Promise.all(pools.map((p) => p.close()));
+  lat.sort((a, b) => a - b);
+  return { perSec: accepted / secs, p50: pct(lat, 50), p99: pct(lat, 99), accepted };
+}
