@@ -206,7 +206,12 @@ async function referrerCandidates(opts: VerifyImagesOptions, target: Target): Pr
   const repo = target.signatureRepo;
   const { manifests } = await client.referrers(repo, target.subject.digest);
   // Other artifact types (SBOMs, attestations of other tools) are not signatures; unknown types are looked at.
-  const relevant = manifests.filter((d: Descriptor) => !d.artifactType || isBundleMediaType(d.artifactType));
+  // Bundles that say they hold another predicate type are attestations (verify-attestation's), as cosign skips them.
+  const relevant = manifests.filter((d: Descriptor) => {
+    if (d.artifactType && !isBundleMediaType(d.artifactType)) return false;
+    const predicateType = d.annotations?.[ANNOTATION.bundlePredicateType];
+    return predicateType === undefined || predicateType === COSIGN_SIGN_PREDICATE;
+  });
   return Promise.all(
     relevant.map(async (d: Descriptor): Promise<Candidate[]> => {
       const location = `${repositoryName(repo)}@${d.digest}`;

@@ -94,6 +94,10 @@ describe('attest and verify-attestation', () => {
     const missing = await verifyAtt([`${img.repo.registry}/${img.repo.repository}:nope`]);
     assert.equal(missing.code, 11, missing.stderr);
     assert.equal((await attest(['--predicate', predicate, img.ref])).code, 0);
+    // An image with an attestation but no signature: verify finds no signatures (10), as cosign; the
+    // attestation's bundle is not a signature that failed (12).
+    const unsigned = await runCli(['verify', '--key', pubFile, '--insecure-ignore-tlog', img.ref], { env });
+    assert.equal(unsigned.code, 10, unsigned.stderr);
     const wrongKey = await runCli(['verify-attestation', '--key', otherPub, '--insecure-ignore-tlog', img.ref], { env });
     assert.equal(wrongKey.code, 12, wrongKey.stderr);
     assert.equal(errorLines(wrongKey.stderr).length, 1);
