@@ -7,8 +7,9 @@ import { SignetError } from '../errors.js';
 import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
 import { certificateIdentity, validateIdentityPolicy, type IdentityPolicy } from './identity.js';
 import { prepareKeyless, type KeylessSigner } from './sign-keyless.js';
-import { loadTrustedRoot } from './trustedroot.js';
-import { loadPublicGoodTrustedRoot } from './tuf.js';
+import { parseSigningConfig } from './signing-config.js';
+import { loadTrustedRoot, type TrustedRoot } from './trustedroot.js';
+import { loadPublicGoodTrustedRoot, tufTrust } from './tuf.js';
 import { prepareTrust, type TrustMaterial } from './verifier.js';
 
 export interface KeylessSignOptions {
@@ -16,7 +17,7 @@ export interface KeylessSignOptions {
   tlogUpload: boolean;
   /** --rekor-url: a Rekor v1 log instead of the signing config's. */
   rekorUrl?: string;
-  /** --signing-config: a signing_config.json file; default the public-good services. */
+  /** --signing-config: a signing_config.json file; default the TUF cache's (after `initialize`), else the public-good services. */
   signingConfig?: string;
   /** --fulcio-url */
   fulcioUrl?: string;
@@ -48,7 +49,9 @@ export interface KeylessSignOptions {
 export async function keylessSigner(flags: KeylessSignOptions): Promise<KeylessSigner> {
   const secret = flags.oidcClientSecretFile ? (await readFileLimited(flags.oidcClientSecretFile, FILE_LIMITS.small, `OIDC client secret file ${flags.oidcClientSecretFile}`)).toString('utf8').trim() : undefined;
   if (secret === '') throw new SignetError('USAGE', `OIDC client secret file ${flags.oidcClientSecretFile} is empty`);
+  const fromTuf = flags.signingConfig === undefined ? (await tufTrust())?.signingConfigBytes : undefined;
   return prepareKeyless({
+    ...(fromTuf ? { signingConfig: parseSigningConfig(fromTuf) } : {}),
     ...(secret !== undefined ? { oidcClientSecret: secret } : {}),
     ...(flags.oidcRedirectUrl !== undefined && flags.oidcRedirectUrl !== '' ? { oidcRedirectUrl: flags.oidcRedirectUrl } : {}),
     ...(flags.oidcProvider !== undefined && flags.oidcProvider !== '' ? { oidcProvider: flags.oidcProvider } : {}),
@@ -92,8 +95,17 @@ export function identityPolicy(input: IdentityPolicyInput): IdentityPolicy {
   return p;
 }
 
-/** The trust material for keyless verification: a trusted_root.json file, else the pinned public-good root (no network). */
+/** A trusted_root.json file, else the TUF cache's after `initialize` (cosign's order); undefined when neither. */
+export async function configuredTrustedRoot(path: string | undefined): Promise<TrustedRoot | undefined> {
+  if (path) return loadTrustedRoot(path);
+  return (await tufTrust())?.trustedRoot;
+}
+
+/**
+ * The trust material for keyless verification: a trusted_root.json file, else the TUF cache's (after
+ * `initialize`), else the pinned public-good root (no network).
+ */
 export async function keylessTrust(f: { trustedRoot?: string | undefined }): Promise<TrustMaterial> {
-  const root = f.trustedRoot ? await loadTrustedRoot(f.trustedRoot) : await loadPublicGoodTrustedRoot({ offline: true });
+  const root = (await configuredTrustedRoot(f.trustedRoot)) ?? (await loadPublicGoodTrustedRoot({ offline: true }));
   return prepareTrust(root);
 }

@@ -5,6 +5,7 @@
 import { SignetError } from '../errors.js';
 import { readFileLimited } from '../fsutil.js';
 import { RekorV1Client, tlogFromSigningConfig, type TlogTarget } from './rekor-client.js';
+import { tufTrust } from './tuf.js';
 
 export interface TlogTargetOptions {
   /** --tlog-upload: false signs without a log. */
@@ -27,6 +28,11 @@ export async function tlogTarget(flags: TlogTargetOptions): Promise<TlogTarget |
       if (e instanceof SignetError) throw new SignetError(e.code, `${flags.signingConfig}: ${e.message}`, { cause: e });
       throw e;
     }
+  }
+  if (!flags.rekorUrl) {
+    // After `initialize`, the TUF cache's signing config names the log, as cosign v3 takes it.
+    const fromTuf = (await tufTrust())?.signingConfigBytes;
+    if (fromTuf) return tlogFromSigningConfig(fromTuf);
   }
   if (flags.rekorUrl) {
     new RekorV1Client({ baseUrl: flags.rekorUrl }); // validates the URL before anything is signed

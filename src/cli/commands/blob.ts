@@ -6,7 +6,6 @@ import { ioError, writeFileAtomic } from '../../fsutil.js';
 import { loadPublicKey, loadSigner, type PasswordSource } from '../../keys/index.js';
 import { checkTlogPolicy } from '../../sigstore/index.js';
 import { readPassword } from '../password.js';
-import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, type TlogSignFlags } from './log.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
@@ -15,7 +14,7 @@ import { artifactTarget, readBlob, readSignatureFlag } from '../../cosign/blob-i
 import { keylessBlobBundle, readBlobBundle, verifyBlob, type BlobEvidence } from '../../cosign/verify-blob.js';
 import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
 import type { IdentityPolicy } from '../../sigstore/identity.js';
-import { identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity, type KeylessSignOptions } from '../../sigstore/keyless.js';
+import { configuredTrustedRoot, identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity, type KeylessSignOptions } from '../../sigstore/keyless.js';
 import type { TrustMaterial } from '../../sigstore/verifier.js';
 
 const TLOG_SKIP_WARNING =
@@ -257,13 +256,14 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
   const key = await loadPublicKey(flags.key, passwordSource(target === '-'));
 
   // No log evidence and no way to check it: refused before the warning, the root and the artifact are read.
+  // --trusted-root, else the TUF cache's after `initialize`.
+  const trustedRoot = flags.insecureIgnoreTlog ? undefined : await configuredTrustedRoot(flags.trustedRoot);
   checkTlogPolicy({
     ignoreTlog: flags.insecureIgnoreTlog,
     entries: evidence.kind === 'bundle' ? evidence.bundle.tlogEntries.length : evidence.tlogEntries,
-    logConfigured: flags.trustedRoot !== undefined,
+    logConfigured: flags.trustedRoot !== undefined || trustedRoot !== undefined,
   });
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
-  const trustedRoot = !flags.insecureIgnoreTlog && flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
 
   const r = await verifyBlob(artifactDigest ? { digest: artifactDigest, hashAlg: 'sha256' } : { path: target }, {
     evidence,

@@ -7,7 +7,7 @@ import { verifyImages, type ImageVerification, type VerifyImagesOptions } from '
 import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
-import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
+import { configuredTrustedRoot } from '../../sigstore/keyless.js';
 import { addTlogSignOptions, TLOG_VERIFIED_LINE, type TlogSignFlags } from './log.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
 import {
@@ -150,7 +150,7 @@ export async function verifyOptionsFromFlags(flags: VerifyFlags): Promise<Omit<V
   if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
   const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
   const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
-  const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
+  const trustedRoot = flags.key && !flags.insecureIgnoreTlog ? await configuredTrustedRoot(flags.trustedRoot) : undefined;
   const trust = flags.key ? undefined : await keylessTrust(flags);
   if (flags.insecureIgnoreTlog) {
     ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { createHash } from 'node:crypto';
 import { SignetError } from '../../errors.js';
-import { FILE_LIMITS, readFileLimited, writeFileAtomic } from '../../fsutil.js';
+import { writeFileAtomic } from '../../fsutil.js';
 import { serializeSigningConfig } from '../../sigstore/signing-config.js';
 import { buildSigningConfigFromSpecs, buildTrustedRoot, type SigningConfigSpecs, type TrustedRootSpecs } from '../../sigstore/trust-builder.js';
 import { DEFAULT_TUF_MIRROR, defaultTufCacheDir, initialize } from '../../sigstore/tuf.js';
@@ -27,27 +27,35 @@ async function emit(text: string, out: string | undefined): Promise<void> {
   }
 }
 
-async function checkRootChecksum(path: string, spec: string): Promise<void> {
+/** --root-checksum: [sha256:|sha512:]hex, checked against the root's bytes (file or URL) before they are used. */
+function rootChecksum(spec: string): (bytes: Buffer, root: string) => void {
   const m = /^(?:(sha256|sha512):)?([0-9a-fA-F]+)$/.exec(spec);
   const alg = m?.[1] ?? 'sha256';
   if (!m || m[2]!.length !== (alg === 'sha256' ? 64 : 128)) usage(`--root-checksum "${spec}" is not [sha256:|sha512:]<hex digest>`);
-  const bytes = await readFileLimited(path, FILE_LIMITS.small, `--root ${path}`);
-  if (createHash(alg).update(bytes).digest('hex') !== m![2]!.toLowerCase()) {
-    throw new SignetError('VERIFICATION', `--root ${path} does not match --root-checksum`);
-  }
+  return (bytes, root) => {
+    if (createHash(alg).update(bytes).digest('hex') !== m![2]!.toLowerCase()) {
+      throw new SignetError('VERIFICATION', `--root ${root} does not match --root-checksum`);
+    }
+  };
 }
 
 export function registerTrustCommands(program: Command): void {
   const init = program
     .command('initialize')
     .description('initialize the TUF trust root cache (the public-good instance by default)')
-    .addOption(opt('--mirror <url>', 'TUF repository mirror', DEFAULT_TUF_MIRROR))
-    .addOption(opt('--root <file>', 'trusted TUF root.json to start from (required for a mirror other than the default)'))
+    .addOption(opt('--mirror <url>', `TUF repository: http(s)://… or file:///DIR (default $TUF_MIRROR, else ${DEFAULT_TUF_MIRROR})`))
+    .addOption(opt('--root <file|url>', 'trusted TUF root.json to start from, a file or an http(s) URL (default $TUF_ROOT_JSON; required for a mirror other than the default)'))
     .addOption(opt('--root-checksum <digest>', 'expected [sha256:|sha512:]hex digest of --root'))
-    .action(async (o: { mirror: string; root?: string; rootChecksum?: string }) => {
-      if (o.rootChecksum && !o.root) usage('--root-checksum needs --root');
-      if (o.root && o.rootChecksum) await checkRootChecksum(o.root, o.rootChecksum);
-      const r = await initialize({ mirror: o.mirror, ...(o.root ? { root: o.root } : {}), cacheDir: defaultTufCacheDir() });
+    .action(async (o: { mirror?: string; root?: string; rootChecksum?: string }) => {
+      const root = o.root ?? (process.env.TUF_ROOT_JSON || undefined);
+      if (o.rootChecksum && !root) usage('--root-checksum needs --root');
+      const check = o.rootChecksum ? rootChecksum(o.rootChecksum) : undefined;
+      const r = await initialize({
+        mirror: o.mirror ?? (process.env.TUF_MIRROR || DEFAULT_TUF_MIRROR),
+        ...(root ? { root } : {}),
+        ...(check ? { checkRoot: check } : {}),
+        cacheDir: defaultTufCacheDir(),
+      });
       const tr = r.trustedRoot;
       ui.info(
         `Initialized TUF from ${r.mirror} in ${r.cacheDir}: trusted_root.json (${tr.tlogs.length} logs, ${tr.certificateAuthorities.length} CAs, ` +
@@ -58,6 +66,9 @@ export function registerTrustCommands(program: Command): void {
     'signet initialize',
     'signet initialize --mirror https://tuf.example.com --root root.json',
     'TUF_ROOT=/var/cache/sigstore signet initialize',
+    '# a private Sigstore served by `signet serve` (it publishes its trust material under /tuf):',
+    'signet initialize --mirror https://sigstore.example.com/tuf --root https://sigstore.example.com/tuf/root.json --root-checksum sha256:<hex>',
+    'signet initialize --mirror file:///srv/tuf-repo --root /srv/tuf-repo/1.root.json',
   ]);
 
   const tr = program.command('trusted-root').description('create trusted_root.json files for private Sigstore deployments');

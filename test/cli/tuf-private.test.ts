@@ -1,0 +1,124 @@
+/**
+ * The private TUF repository `signet serve` publishes, used the way a new user would: HOME is an empty
+ * directory, `signet initialize --mirror <serve>/tuf --root <serve>/tuf/root.json`, then keyless
+ * sign-blob / verify-blob with no --trusted-root or --signing-config. Tampered targets, a wrong root,
+ * expired metadata and an unreachable mirror are each one clear line.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { startServer, type RunningServer } from '../../src/server/serve.js';
+import { ensureTufRepository } from '../../src/server/tuf/index.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
+
+const DAY = 86_400_000;
+
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function oneLine(r: CliResult, code: number, re: RegExp): void {
+  assert.equal(r.code, code, r.stderr);
+  assert.match(r.stderr, re);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+}
+
+describe('a private TUF repository from signet serve, through initialize', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tuf-private-'));
+  const file = join(dir, 'artifact.txt');
+  let srv: RunningServer;
+  let mirror: string;
+  /** A fresh user's environment: HOME empty, no TUF or token variables from the test runner. */
+  const userEnv = (home: string): Record<string, string | undefined> => ({
+    HOME: home,
+    TUF_ROOT: undefined,
+    TUF_MIRROR: undefined,
+    TUF_ROOT_JSON: undefined,
+    SIGSTORE_ID_TOKEN: undefined,
+  });
+  const freshHome = (name: string): string => mkdtempSync(join(dir, `${name}-`));
+  const token = async (email: string): Promise<string> => {
+    const res = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
+    return ((await res.json()) as { id_token: string }).id_token;
+  };
+
+  before(async () => {
+    writeFileSync(file, 'hello, private sigstore\n');
+    srv = await startServer({ dataDir: join(dir, 'srv'), listen: '127.0.0.1:0', requestLog: false, devOidc: true, rekorApiVersion: 2 });
+    mirror = `${srv.url}/tuf`;
+  });
+  after(async () => {
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('fresh HOME: initialize, then keyless sign-blob and verify-blob with no trust flags; a tampered target is refused', async () => {
+    const home = freshHome('home');
+    const env = userEnv(home);
+    let r = await runCli(['initialize', '--mirror', mirror, '--root', `${mirror}/root.json`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Initialized TUF from .*\/tuf in .*\.sigstore\/root: trusted_root\.json \(1 logs, 1 CAs, .*signing_config\.v0\.2\.json/);
+    assert.deepEqual(JSON.parse(readFileSync(join(home, '.sigstore', 'root', 'remote.json'), 'utf8')), { mirror });
+
+    const bundle = join(dir, 'artifact.sigstore.json');
+    r = await runCli(['sign-blob', '--yes', '--identity-token', await token('dana@example.com'), '--bundle', bundle, file], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`with a certificate from ${srv.url}`));
+    const verifyArgs = ['verify-blob', '--bundle', bundle, '--certificate-identity', 'dana@example.com', '--certificate-oidc-issuer', `${srv.url}/oidc`, file];
+    r = await runCli(verifyArgs, { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Verified OK/);
+
+    // Without the initialized cache, the pinned public-good root does not trust this server's CA.
+    r = await runCli(verifyArgs, { env: userEnv(freshHome('other')) });
+    assert.notEqual(r.code, 0);
+
+    // The trusted root changed on disk after signing, in the repository and in the user's cache: the
+    // bytes no longer match the signed targets metadata, so the TUF client refuses them.
+    const repoTargets = join(dir, 'srv', 'tuf', 'repo', 'targets');
+    const served = readdirSync(repoTargets).find((f) => f.endsWith('.trusted_root.json'))!;
+    const cached = join(home, '.sigstore', 'root', encodeURIComponent(new URL(mirror).host + '/tuf'), 'targets', 'trusted_root.json');
+    assert.ok(existsSync(cached), cached);
+    const tampered = readFileSync(join(repoTargets, served), 'utf8').replace('"tlogs"', '"tlogs" ');
+    writeFileSync(join(repoTargets, served), tampered);
+    writeFileSync(cached, tampered);
+    r = await runCli(verifyArgs, { env });
+    oneLine(r, 1, /does not match its signed TUF metadata/);
+    // A new user initializing from the tampered repository is refused too, and records no mirror.
+    const home2 = freshHome('home2');
+    r = await runCli(['initialize', '--mirror', mirror, '--root', `${mirror}/root.json`], { env: userEnv(home2) });
+    oneLine(r, 1, /does not match its signed TUF metadata/);
+    assert.equal(existsSync(join(home2, '.sigstore', 'root', 'remote.json')), false);
+  });
+
+  test('bad inputs: an unreachable mirror, a wrong root, expired metadata: one clear line each', async () => {
+    const env = userEnv(freshHome('bad'));
+    const port = await closedPort();
+    let r = await runCli(['initialize', '--mirror', `http://127.0.0.1:${port}/tuf`, '--root', srv.tufRootPath], { env });
+    oneLine(r, 1, new RegExp(`^Error: cannot update TUF metadata from http://127.0.0.1:${port}/tuf: .*ECONNREFUSED`));
+
+    // The root of another repository: nothing the server serves is signed by its keys.
+    const other = await ensureTufRepository({ dir: join(dir, 'other'), targets: { 'trusted_root.json': Buffer.from('{}') } });
+    r = await runCli(['initialize', '--mirror', mirror, '--root', other.rootPath], { env });
+    oneLine(r, 1, /is not signed by the trusted TUF root .*is --root the root of this repository\?/);
+
+    // A repository whose metadata expired (signed two years ago), read from a directory mirror.
+    const old = await ensureTufRepository({ dir: join(dir, 'old'), targets: { 'trusted_root.json': readFileSync(srv.trustedRootPath) }, now: new Date(Date.now() - 730 * DAY) });
+    r = await runCli(['initialize', '--mirror', pathToFileURL(old.repoDir).href, '--root', old.rootPath], { env });
+    oneLine(r, 1, /TUF metadata from file:.* has expired/);
+
+    r = await runCli(['initialize', '--mirror', 'ftp://example.com/tuf', '--root', srv.tufRootPath], { env });
+    oneLine(r, 2, /not an http\(s\):\/\/ or file:\/\/ URL/);
+    r = await runCli(['initialize', '--mirror', `${srv.url}/nothing`, '--root', `${srv.url}/nothing/root.json`], { env });
+    oneLine(r, 11, /cannot fetch the TUF root .*HTTP 404/);
+  });
+});
