@@ -10,5 +10,8 @@ export function registryClient(flags: RegistryFlags): RegistryClient {
     password: flags.registryPassword,
     token: flags.registryToken,
     caCertFile: flags.registryCacert,
+    clientCertFile: flags.registryClientCert,
+    clientKeyFile: flags.registryClientKey,
+    serverName: flags.registryServerName,
   });
 }

@@ -16,6 +16,10 @@ export interface RegistryClientOptions {
   password?: string;
   token?: string;
   caCertFile?: string;
+  /** Mutual TLS (transport.ts): client certificate, its key, and the TLS server name. */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  serverName?: string;
   retry?: Partial<RetryOptions>;
   /** Aborts every request (a deadline); default: the one set by withNetOptions, if any. */
   signal?: AbortSignal;
