@@ -9,7 +9,7 @@ import { certificateIdentity, validateIdentityPolicy, type IdentityPolicy } from
 import { prepareKeyless, type KeylessSigner } from './sign-keyless.js';
 import { parseSigningConfig } from './signing-config.js';
 import { loadTrustedRoot, type TrustedRoot } from './trustedroot.js';
-import { loadPublicGoodTrustedRoot, tufTrust } from './tuf.js';
+import { loadPublicGoodTrustedRoot, signingConfigInPlay, tufTrust } from './tuf.js';
 import { prepareTrust, type TrustMaterial } from './verifier.js';
 
 export interface KeylessSignOptions {
@@ -19,6 +19,8 @@ export interface KeylessSignOptions {
   rekorUrl?: string;
   /** --signing-config: a signing_config.json file; default the TUF cache's (after `initialize`), else the public-good services. */
   signingConfig?: string;
+  /** --use-signing-config (default true): cosign v3's rules, see tuf.ts signingConfigInPlay. */
+  useSigningConfig?: boolean;
   /** --fulcio-url */
   fulcioUrl?: string;
   /** --timestamp-server-url */
@@ -49,9 +51,9 @@ export interface KeylessSignOptions {
 export async function keylessSigner(flags: KeylessSignOptions): Promise<KeylessSigner> {
   const secret = flags.oidcClientSecretFile ? (await readFileLimited(flags.oidcClientSecretFile, FILE_LIMITS.small, `OIDC client secret file ${flags.oidcClientSecretFile}`)).toString('utf8').trim() : undefined;
   if (secret === '') throw new SignetError('USAGE', `OIDC client secret file ${flags.oidcClientSecretFile} is empty`);
-  const fromTuf = flags.signingConfig === undefined ? (await tufTrust())?.signingConfigBytes : undefined;
+  const src = await signingConfigInPlay(flags);
   return prepareKeyless({
-    ...(fromTuf ? { signingConfig: parseSigningConfig(fromTuf) } : {}),
+    ...(src?.kind === 'tuf' ? { signingConfig: parseSigningConfig(src.bytes) } : {}),
     ...(secret !== undefined ? { oidcClientSecret: secret } : {}),
     ...(flags.oidcRedirectUrl !== undefined && flags.oidcRedirectUrl !== '' ? { oidcRedirectUrl: flags.oidcRedirectUrl } : {}),
     ...(flags.oidcProvider !== undefined && flags.oidcProvider !== '' ? { oidcProvider: flags.oidcProvider } : {}),

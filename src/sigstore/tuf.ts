@@ -354,3 +354,60 @@ export async function loadPublicGoodTrustedRoot(opts: PublicGoodOptions = {}): P
   if (opts.offline) return parseTrustedRoot(publicGoodTrustedRootBytes());
   return (await initialize({ ...opts, mirror: DEFAULT_TUF_MIRROR })).trustedRoot;
 }
+
+export interface ServiceFlags {
+  /** --use-signing-config (default true): take the services from a signing config when there is one. */
+  useSigningConfig?: boolean;
+  /** --signing-config FILE. */
+  signingConfig?: string;
+  tlogUpload: boolean;
+  rekorUrl?: string;
+  fulcioUrl?: string;
+  timestampServerUrl?: string;
+}
+
+/** Where the signing config in play comes from, and its bytes when it came from the TUF cache. */
+export type SigningConfigSource = { kind: 'file'; path: string } | { kind: 'tuf'; mirror: string; bytes: Buffer };
+
+/**
+ * cosign v3's rules for where a signer's services come from. A signing config is in play when
+ * --signing-config names one, or (with --use-signing-config, the default) when `initialize` left one in
+ * the TUF cache. Then the service URL flags (--rekor-url, --fulcio-url, --timestamp-server-url) and
+ * --tlog-upload=false are refused, as cosign refuses them: the config alone decides, and a config
+ * without logs is how to sign without one. With no signing config in play the flags apply as given.
+ */
+export async function signingConfigInPlay(f: ServiceFlags): Promise<SigningConfigSource | undefined> {
+  let src: SigningConfigSource | undefined;
+  if (f.signingConfig) src = { kind: 'file', path: f.signingConfig };
+  else if (f.useSigningConfig !== false) {
+    const t = await tufTrust();
+    if (t?.signingConfigBytes) src = { kind: 'tuf', mirror: t.mirror, bytes: t.signingConfigBytes };
+  }
+  if (!src) return undefined;
+  const given = (
+    [
+      ['--rekor-url', f.rekorUrl],
+      ['--fulcio-url', f.fulcioUrl],
+      ['--timestamp-server-url', f.timestampServerUrl],
+    ] as const
+  )
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k]) => k);
+  if (given.length > 0) {
+    throw new SignetError(
+      'USAGE',
+      src.kind === 'file'
+        ? `${given.join(', ')} and --signing-config cannot be used together (cosign: cannot specify service URLs and use signing config): put the services in the signing config`
+        : `cannot use ${given.join(', ')} with the signing config from TUF (${src.mirror}): pass --use-signing-config=false to use the flags instead`,
+    );
+  }
+  if (!f.tlogUpload) {
+    throw new SignetError(
+      'USAGE',
+      src.kind === 'file'
+        ? '--tlog-upload=false is not supported with --signing-config: give a signing config without rekorTlogUrls (signet signing-config create --base-config FILE --no-default-rekor … ) instead'
+        : `--tlog-upload=false is not supported with the signing config from TUF (${src.mirror}): pass --use-signing-config=false, or --signing-config with a config without rekorTlogUrls`,
+    );
+  }
+  return src;
+}

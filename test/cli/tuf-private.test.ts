@@ -88,7 +88,8 @@ describe('a private TUF repository from signet serve, through initialize', () =>
     const served = readdirSync(repoTargets).find((f) => f.endsWith('.trusted_root.json'))!;
     const cached = join(home, '.sigstore', 'root', encodeURIComponent(new URL(mirror).host + '/tuf'), 'targets', 'trusted_root.json');
     assert.ok(existsSync(cached), cached);
-    const tampered = readFileSync(join(repoTargets, served), 'utf8').replace('"tlogs"', '"tlogs" ');
+    const genuine = readFileSync(join(repoTargets, served), 'utf8');
+    const tampered = genuine.replace('"tlogs"', '"tlogs" ');
     writeFileSync(join(repoTargets, served), tampered);
     writeFileSync(cached, tampered);
     r = await runCli(verifyArgs, { env });
@@ -98,6 +99,37 @@ describe('a private TUF repository from signet serve, through initialize', () =>
     r = await runCli(['initialize', '--mirror', mirror, '--root', `${mirror}/root.json`], { env: userEnv(home2) });
     oneLine(r, 1, /does not match its signed TUF metadata/);
     assert.equal(existsSync(join(home2, '.sigstore', 'root', 'remote.json')), false);
+    writeFileSync(join(repoTargets, served), genuine);
+  });
+
+  test('after initialize: keyed signing logs where the TUF signing config says, keyed verify takes the TUF root; cosign v3 service-flag rules', async () => {
+    const home = freshHome('keyed');
+    const env = { ...userEnv(home), COSIGN_PASSWORD: 'pw' };
+    let r = await runCli(['initialize', '--mirror', mirror, '--root', srv.tufRootPath], { env });
+    assert.equal(r.code, 0, r.stderr);
+    r = await runCli(['generate-key-pair', '--output-key-prefix', join(home, 'cosign')], { env, cwd: home });
+    assert.equal(r.code, 0, r.stderr);
+    const key = join(home, 'cosign.key');
+    const pub = join(home, 'cosign.pub');
+    const bundle = join(home, 'keyed.sigstore.json');
+    r = await runCli(['sign-blob', '--yes', '--key', key, '--bundle', bundle, file], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(readFileSync(bundle, 'utf8')) as { verificationMaterial: { tlogEntries: unknown[] } };
+    assert.equal(doc.verificationMaterial.tlogEntries.length, 1, 'logged in the log the TUF signing config names');
+    r = await runCli(['verify-blob', '--key', pub, '--bundle', bundle, file], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Verified OK/);
+
+    // Service URL flags and --tlog-upload=false conflict with the signing config from TUF, unless --use-signing-config=false.
+    r = await runCli(['sign-blob', '--yes', '--key', key, '--rekor-url', srv.url, '--bundle', bundle, file], { env });
+    oneLine(r, 2, /cannot use --rekor-url with the signing config from TUF .*--use-signing-config=false/);
+    r = await runCli(['sign-blob', '--yes', '--key', key, '--tlog-upload=false', '--bundle', bundle, file], { env });
+    oneLine(r, 2, /--tlog-upload=false is not supported with the signing config from TUF/);
+    r = await runCli(['sign-blob', '--yes', '--key', key, '--use-signing-config=false', '--tlog-upload=false', '--bundle', bundle, file], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(readFileSync(bundle, 'utf8')) as { verificationMaterial: { tlogEntries?: unknown[] } }).verificationMaterial.tlogEntries, undefined);
+    r = await runCli(['sign-blob', '--yes', '--identity-token', await token('erin@example.com'), '--fulcio-url', srv.url, '--bundle', bundle, file], { env });
+    oneLine(r, 2, /cannot use --fulcio-url with the signing config from TUF/);
   });
 
   test('bad inputs: an unreachable mirror, a wrong root, expired metadata: one clear line each', async () => {

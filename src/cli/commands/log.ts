@@ -12,7 +12,7 @@ import type { TlogTargetOptions } from '../../sigstore/tlog-target.js';
 import { trustedRootFromLogKey, verifyLogEntry, verifyLogInfo } from '../../sigstore/log-monitor.js';
 import { verifyTlogEntryProofs } from '../../sigstore/tlog.js';
 import { loadTrustedRoot, type TrustedRoot } from '../../sigstore/trustedroot.js';
-import { examples, opt, ui } from '../common.js';
+import { boolOpt, examples, opt, ui } from '../common.js';
 
 export const TLOG_VERIFIED_LINE = 'Existence of the claims in the transparency log was verified offline';
 
@@ -21,7 +21,8 @@ export type TlogSignFlags = TlogTargetOptions;
 export function addTlogSignOptions(cmd: Command): Command {
   return cmd
     .addOption(opt('--rekor-url <url>', 'Rekor v1 API of the transparency log to upload to'))
-    .addOption(opt('--signing-config <file>', 'signing_config.json naming the transparency log (rekorTlogUrls, API version 1 or 2)'));
+    .addOption(opt('--signing-config <file>', 'signing_config.json naming the transparency log (rekorTlogUrls, API version 1 or 2)'))
+    .addOption(boolOpt('--use-signing-config', 'take the services from the signing config `initialize` cached from TUF; service URL flags then need --use-signing-config=false', true));
 }
 
 interface LogFlags {
