@@ -98,16 +98,16 @@ export function identityPolicy(input: IdentityPolicyInput): IdentityPolicy {
 }
 
 /** A trusted_root.json file, else the TUF cache's after `initialize` (cosign's order); undefined when neither. */
-export async function configuredTrustedRoot(path: string | undefined): Promise<TrustedRoot | undefined> {
+export async function configuredTrustedRoot(path: string | undefined, opts: { offline?: boolean } = {}): Promise<TrustedRoot | undefined> {
   if (path) return loadTrustedRoot(path);
-  return (await tufTrust())?.trustedRoot;
+  return (await tufTrust(opts.offline ? { offline: true } : {}))?.trustedRoot;
 }
 
 /**
  * The trust material for keyless verification: a trusted_root.json file, else the TUF cache's (after
  * `initialize`), else the pinned public-good root (no network).
  */
-export async function keylessTrust(f: { trustedRoot?: string | undefined }): Promise<TrustMaterial> {
-  const root = (await configuredTrustedRoot(f.trustedRoot)) ?? (await loadPublicGoodTrustedRoot({ offline: true }));
+export async function keylessTrust(f: { trustedRoot?: string | undefined; offline?: boolean }): Promise<TrustMaterial> {
+  const root = (await configuredTrustedRoot(f.trustedRoot, { offline: f.offline === true })) ?? (await loadPublicGoodTrustedRoot({ offline: true }));
   return prepareTrust(root);
 }

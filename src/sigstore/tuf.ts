@@ -192,6 +192,18 @@ async function makeFetcher(m: TufModules, net: NetOptions, retries: number): Pro
   return new SignetFetcher();
 }
 
+/** With --offline, any fetch means the cache is not enough: say so instead of going to the network. */
+function offlineFetcher(m: TufModules, mirror: string): InstanceType<TufModules['BaseFetcher']> {
+  class OfflineFetcher extends m.BaseFetcher {
+    override fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+      return Promise.reject(
+        new SignetError('VERIFICATION', `--offline: the cached TUF metadata of ${mirror} is expired or incomplete (it needs ${url.slice(mirror.length + 1)}); run signet initialize again, or pass --trusted-root`),
+      );
+    }
+  }
+  return new OfflineFetcher();
+}
+
 /** One line for what tuf-js threw, naming the mirror. */
 function tufError(e: unknown, mirror: string, cacheDir: string): SignetError {
   if (e instanceof SignetError) return e;
@@ -231,6 +243,8 @@ interface FetchTargetsOptions {
   forceCache: boolean;
   net: NetOptions;
   retries: number;
+  /** Never fetch: cached metadata must be valid and complete. */
+  offline?: boolean;
 }
 
 /** trusted_root.json and signing_config.v0.2.json (if published) through tuf-js: every byte checked against signed metadata. */
@@ -243,7 +257,7 @@ async function fetchTargets(o: FetchTargetsOptions): Promise<[string, string | u
     metadataDir: dir,
     targetDir: join(dir, 'targets'),
     forceCache: o.forceCache,
-    fetcher: await makeFetcher(m, o.net, o.retries),
+    fetcher: o.offline ? offlineFetcher(m, o.mirror) : await makeFetcher(m, o.net, o.retries),
   });
   const get = async (name: string): Promise<string | undefined> => {
     const info = await updater.getTargetInfo(name);
@@ -313,7 +327,7 @@ export async function initialize(opts: TufOptions = {}): Promise<TufResult> {
  * no longer match the signed metadata is fetched again and checked, never used. Undefined when nothing
  * was initialized (callers then use the pinned public-good root).
  */
-export async function tufTrust(opts: { env?: NodeJS.ProcessEnv; cacheDir?: string; signal?: AbortSignal } = {}): Promise<TufResult | undefined> {
+export async function tufTrust(opts: { env?: NodeJS.ProcessEnv; cacheDir?: string; signal?: AbortSignal; offline?: boolean } = {}): Promise<TufResult | undefined> {
   const env = opts.env ?? process.env;
   const cacheDir = opts.cacheDir ?? defaultTufCacheDir(env);
   let mirror = env.TUF_MIRROR || undefined;
@@ -329,6 +343,7 @@ export async function tufTrust(opts: { env?: NodeJS.ProcessEnv; cacheDir?: strin
   }
   mirror = checkMirror(mirror);
   if (!(await pathExists(join(mirrorCacheDir(cacheDir, mirror), 'root.json')))) {
+    if (opts.offline) throw new SignetError('USAGE', `--offline: the TUF cache ${cacheDir} holds nothing for ${mirror}; run signet initialize first, or pass --trusted-root`);
     // TUF_MIRROR without an initialized cache: initialize now, from TUF_ROOT_JSON or the pinned seed.
     return initialize({ mirror, cacheDir, ...(env.TUF_ROOT_JSON ? { root: env.TUF_ROOT_JSON } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
   }
@@ -336,9 +351,10 @@ export async function tufTrust(opts: { env?: NodeJS.ProcessEnv; cacheDir?: strin
   const net: NetOptions = { ...(signal ? { signal } : {}), timeouts: { headersMs: 10_000, bodyIdleMs: 10_000 } };
   let texts: [string, string | undefined];
   try {
-    texts = await raceSignal(fetchTargets({ mirror, cacheDir, forceCache: true, net, retries: 2 }), signal, `reading TUF metadata of ${mirror}`);
+    texts = await raceSignal(fetchTargets({ mirror, cacheDir, forceCache: true, net, retries: 2, offline: opts.offline === true }), signal, `reading TUF metadata of ${mirror}`);
   } catch (e) {
     const err = tufError(e, mirror, cacheDir);
+    if (err.message.includes('run signet initialize again')) throw err;
     throw new SignetError(err.code, `${err.message} (TUF cache ${cacheDir}; run signet initialize again, or pass --trusted-root)`, { cause: e });
   }
   return toResult(mirror, cacheDir, texts[0], texts[1]);

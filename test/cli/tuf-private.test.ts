@@ -61,15 +61,19 @@ describe('a private TUF repository from signet serve, through initialize', () =>
     rmSync(dir, { recursive: true, force: true });
   });
 
+  let firstHome = '';
+  const firstBundle = join(dir, 'artifact.sigstore.json');
+
   test('fresh HOME: initialize, then keyless sign-blob and verify-blob with no trust flags; a tampered target is refused', async () => {
     const home = freshHome('home');
+    firstHome = home;
     const env = userEnv(home);
     let r = await runCli(['initialize', '--mirror', mirror, '--root', `${mirror}/root.json`], { env });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /Initialized TUF from .*\/tuf in .*\.sigstore\/root: trusted_root\.json \(1 logs, 1 CAs, .*signing_config\.v0\.2\.json/);
     assert.deepEqual(JSON.parse(readFileSync(join(home, '.sigstore', 'root', 'remote.json'), 'utf8')), { mirror });
 
-    const bundle = join(dir, 'artifact.sigstore.json');
+    const bundle = firstBundle;
     r = await runCli(['sign-blob', '--yes', '--identity-token', await token('dana@example.com'), '--bundle', bundle, file], { env });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`with a certificate from ${srv.url}`));
@@ -100,6 +104,7 @@ describe('a private TUF repository from signet serve, through initialize', () =>
     oneLine(r, 1, /does not match its signed TUF metadata/);
     assert.equal(existsSync(join(home2, '.sigstore', 'root', 'remote.json')), false);
     writeFileSync(join(repoTargets, served), genuine);
+    writeFileSync(cached, genuine);
   });
 
   test('after initialize: keyed signing logs where the TUF signing config says, keyed verify takes the TUF root; cosign v3 service-flag rules', async () => {
@@ -152,5 +157,21 @@ describe('a private TUF repository from signet serve, through initialize', () =>
     oneLine(r, 2, /not an http\(s\):\/\/ or file:\/\/ URL/);
     r = await runCli(['initialize', '--mirror', `${srv.url}/nothing`, '--root', `${srv.url}/nothing/root.json`], { env });
     oneLine(r, 11, /cannot fetch the TUF root .*HTTP 404/);
+  });
+
+  test('verify-blob --offline with the server stopped: the bundle and the TUF cache alone', async () => {
+    await srv.close();
+    const env = userEnv(firstHome);
+    const args = ['verify-blob', '--offline', '--bundle', firstBundle, '--certificate-identity', 'dana@example.com', '--certificate-oidc-issuer', `${srv.url}/oidc`, file];
+    let r = await runCli(args, { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Verified OK/);
+    // Expired cached metadata is not refreshed with --offline: one line saying so.
+    const cache = join(firstHome, '.sigstore', 'root', encodeURIComponent(new URL(mirror).host + '/tuf'));
+    const ts = JSON.parse(readFileSync(join(cache, 'timestamp.json'), 'utf8'));
+    ts.signed.expires = '2000-01-01T00:00:00Z';
+    writeFileSync(join(cache, 'timestamp.json'), JSON.stringify(ts));
+    r = await runCli(args, { env });
+    oneLine(r, 1, /--offline: the cached TUF metadata of .* is expired or incomplete/);
   });
 });

@@ -76,6 +76,8 @@ export interface KeylessVerifyFlags {
   insecureIgnoreSct: boolean;
   useSignedTimestamps: boolean;
   trustedRoot?: string;
+  /** --offline: no TUF refresh (verification itself never calls the log). */
+  offline?: boolean;
 }
 
 export function addKeylessVerifyOptions(cmd: Command): Command {
@@ -90,7 +92,8 @@ export function addKeylessVerifyOptions(cmd: Command): Command {
     .addOption(opt('--certificate-github-workflow-repository <repo>', 'keyless: required GitHub workflow repository claim'))
     .addOption(opt('--certificate-github-workflow-ref <ref>', 'keyless: required GitHub workflow ref claim'))
     .addOption(boolOpt('--insecure-ignore-sct', 'keyless: do not require an embedded signed certificate timestamp'))
-    .addOption(boolOpt('--use-signed-timestamps', 'require a verified RFC 3161 timestamp for each signature'));
+    .addOption(boolOpt('--use-signed-timestamps', 'require a verified RFC 3161 timestamp for each signature'))
+    .addOption(boolOpt('--offline', 'verify from the signatures\' own evidence and the trusted root alone: no transparency log lookups (Signet never makes any) and no TUF refresh'));
 }
 
 /** True when any identity flag was given (with --key, that is a usage error). */
@@ -114,7 +117,7 @@ export function identityPolicyFromFlags(f: KeylessVerifyFlags): IdentityPolicy {
 }
 
 /** --trusted-root, else the pinned public-good root (no network); a note when SCTs cannot be checked. */
-export async function keylessTrust(f: { trustedRoot?: string; insecureIgnoreSct?: boolean }): Promise<TrustMaterial> {
+export async function keylessTrust(f: { trustedRoot?: string; insecureIgnoreSct?: boolean; offline?: boolean }): Promise<TrustMaterial> {
   const trust = await keylessTrustMaterial(f);
   if (trust.ctlogs.length === 0 && !f.insecureIgnoreSct) {
     ui.info('Note: the trusted root lists no CT logs, so certificates are not checked for SCTs.');
@@ -257,7 +260,7 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
 
   // No log evidence and no way to check it: refused before the warning, the root and the artifact are read.
   // --trusted-root, else the TUF cache's after `initialize`.
-  const trustedRoot = flags.insecureIgnoreTlog ? undefined : await configuredTrustedRoot(flags.trustedRoot);
+  const trustedRoot = flags.insecureIgnoreTlog ? undefined : await configuredTrustedRoot(flags.trustedRoot, { offline: flags.offline });
   checkTlogPolicy({
     ignoreTlog: flags.insecureIgnoreTlog,
     entries: evidence.kind === 'bundle' ? evidence.bundle.tlogEntries.length : evidence.tlogEntries,

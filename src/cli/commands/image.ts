@@ -150,7 +150,7 @@ export async function verifyOptionsFromFlags(flags: VerifyFlags): Promise<Omit<V
   if (flags.key && hasIdentityFlags(flags)) throw new SignetError('USAGE', '--key and --certificate-identity/--certificate-oidc-issuer cannot be used together');
   const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
   const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
-  const trustedRoot = flags.key && !flags.insecureIgnoreTlog ? await configuredTrustedRoot(flags.trustedRoot) : undefined;
+  const trustedRoot = flags.key && !flags.insecureIgnoreTlog ? await configuredTrustedRoot(flags.trustedRoot, { offline: flags.offline === true }) : undefined;
   const trust = flags.key ? undefined : await keylessTrust(flags);
   if (flags.insecureIgnoreTlog) {
     ui.warn('Skipping tlog verification is an insecure practice that lacks transparency and auditability verification for the signature.');
