@@ -109,7 +109,8 @@ export function addRegistryOptions(cmd: Command): Command {
     .addOption(opt('--registry-cacert <file>', 'PEM file of CA certificates to trust for the registry'))
     .addOption(opt('--registry-client-cert <file>', 'PEM client certificate for registries that require mutual TLS (with --registry-client-key)'))
     .addOption(opt('--registry-client-key <file>', 'PEM private key of --registry-client-cert'))
-    .addOption(opt('--registry-server-name <name>', 'TLS server name (SNI) to expect from the registry instead of its host name'));
+    .addOption(opt('--registry-server-name <name>', 'TLS server name (SNI) to expect from the registry instead of its host name'))
+    .addOption(opt('--registry-referrers-mode <mode>', 'legacy: the OCI 1.1 referrers API when the registry has it, else the sha256-<digest> tag; oci-1-1: the API only (an error where there is none)', 'legacy'));
 }
 
 export interface RegistryFlags {
@@ -122,6 +123,7 @@ export interface RegistryFlags {
   registryClientCert?: string;
   registryClientKey?: string;
   registryServerName?: string;
+  registryReferrersMode?: string;
 }
 
 /** Append an "Examples:" section to a command's --help. */
