@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { ensureTufRepository } from '../../src/server/tuf/index.js';
+import { publicGoodTrustedRootBytes } from '../../src/sigstore/tuf.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 
 const DAY = 86_400_000;
@@ -135,6 +136,26 @@ describe('a private TUF repository from signet serve, through initialize', () =>
     assert.equal((JSON.parse(readFileSync(bundle, 'utf8')) as { verificationMaterial: { tlogEntries?: unknown[] } }).verificationMaterial.tlogEntries, undefined);
     r = await runCli(['sign-blob', '--yes', '--identity-token', await token('erin@example.com'), '--fulcio-url', srv.url, '--bundle', bundle, file], { env });
     oneLine(r, 2, /cannot use --fulcio-url with the signing config from TUF/);
+
+    // sign-blob --trusted-root: the new bundle is verified before it is written (cosign v3).
+    const checked = join(home, 'checked.sigstore.json');
+    r = await runCli(['sign-blob', '--yes', '--identity-token', await token('erin@example.com'), '--trusted-root', srv.trustedRootPath, '--bundle', checked, file], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(existsSync(checked));
+    r = await runCli(['sign-blob', '--yes', '--key', key, '--trusted-root', srv.trustedRootPath, '--bundle', checked, file], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const pinned = join(home, 'public-good-root.json');
+    writeFileSync(pinned, publicGoodTrustedRootBytes());
+    const refused = join(home, 'refused.sigstore.json');
+    r = await runCli(['sign-blob', '--yes', '--identity-token', await token('erin@example.com'), '--trusted-root', pinned, '--bundle', refused, file], { env });
+    assert.equal(r.code, 1, r.stderr);
+    const errors = r.stderr.trim().split('\n').filter((l) => !l.startsWith('Signing as '));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0]!, /^Error: the new signature does not verify against --trusted-root .*nothing was written: .*trusted root does not list/);
+    assert.equal(existsSync(refused), false);
+    r = await runCli(['sign-blob', '--yes', '--key', key, '--trusted-root', pinned, '--bundle', refused, file], { env });
+    oneLine(r, 1, /the new signature does not verify against --trusted-root .*nothing was written/);
+    assert.equal(existsSync(refused), false);
   });
 
   test('bad inputs: an unreachable mirror, a wrong root, expired metadata: one clear line each', async () => {

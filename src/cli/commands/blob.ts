@@ -11,7 +11,9 @@ import { tlogTarget } from '../../sigstore/tlog-target.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
 import { checkBlobTlog, signBlob } from '../../cosign/sign-blob.js';
 import { artifactTarget, readBlob, readSignatureFlag } from '../../cosign/blob-io.js';
-import { keylessBlobBundle, readBlobBundle, verifyBlob, type BlobEvidence } from '../../cosign/verify-blob.js';
+import { keylessBlobBundle, parseBlobBundle, readBlobBundle, verifyBlob, verifyBlobEvidence, type BlobEvidence } from '../../cosign/verify-blob.js';
+import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
+import { prepareTrust } from '../../sigstore/verifier.js';
 import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
 import type { IdentityPolicy } from '../../sigstore/identity.js';
 import { configuredTrustedRoot, identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity, type KeylessSignOptions } from '../../sigstore/keyless.js';
@@ -134,6 +136,8 @@ export const CERTIFICATE_VERIFIED_LINE = 'The code-signing certificate was verif
 
 interface SignBlobFlags extends TlogSignFlags, KeylessSignFlags {
   key?: string;
+  /** --trusted-root: verify the new bundle against it before anything is written. */
+  trustedRoot?: string;
   bundle?: string;
   outputSignature?: string;
   outputCertificate?: string;
@@ -160,6 +164,16 @@ function passwordSource(blobFromStdin: boolean): PasswordSource {
   };
 }
 
+/** cosign v3's sign --trusted-root: the new signature must verify before any file is written. */
+function checkedAfterSigning(rootPath: string, verify: () => unknown): void {
+  try {
+    verify();
+  } catch (e) {
+    if (!(e instanceof SignetError)) throw e;
+    throw new SignetError('VERIFICATION', `the new signature does not verify against --trusted-root ${rootPath}, so nothing was written: ${e.message}`, { cause: e });
+  }
+}
+
 /** Keyless `sign-blob`: certificate, timestamp and log entry first; the bundle is written only after all succeeded. */
 async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promise<void> {
   if (!flags.newBundleFormat || !flags.bundle) {
@@ -172,8 +186,20 @@ async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promis
     if (st.isDirectory()) throw new SignetError('IO', `${file}: is a directory`);
   }
   const data = await readBlob(file);
+  const root = flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const ks = await keylessSignerFromFlags(flags);
   const r = await signBlob(data, { keyless: ks });
+  if (root) {
+    const id = signerIdentity(ks);
+    checkedAfterSigning(flags.trustedRoot!, () =>
+      verifyBlobEvidence({ bytes: data }, {
+        evidence: parseBlobBundle(r.bundle!, 'the new bundle'),
+        trust: prepareTrust(root),
+        identity: identityPolicy({ identity: id.subject, issuer: id.issuer }),
+        ignoreTlog: r.tlogEntries.length === 0,
+      }),
+    );
+  }
   for (const e of r.tlogEntries) ui.info(`tlog entry created with index: ${String(e.logIndex)}`);
   if (r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${ks.services.tsaUrls.join(', ')}`);
   if (flags.outputSignature) {
@@ -201,10 +227,21 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
     });
     if (st.isDirectory()) throw new SignetError('IO', `${file}: is a directory`);
   }
+  if (flags.trustedRoot && !flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', '--trusted-root checks the bundle after signing: pass --bundle FILE');
+  const root = flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const signer = await loadSigner(flags.key, passwordSource(fromStdin));
   const data = await readBlob(file);
   const r = await signBlob(data, { signer, newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}) });
   const { signature, rekorBundle } = r;
+  if (root) {
+    checkedAfterSigning(flags.trustedRoot!, () =>
+      verifyBlobEvidence({ bytes: data }, {
+        evidence: parseBlobBundle(r.bundle ?? Buffer.from(r.legacyBundle!), 'the new bundle'),
+        key: signer.publicKey,
+        ...(tlog ? { trustedRoot: root } : { ignoreTlog: true }),
+      }),
+    );
+  }
   if (tlog) ui.info(`tlog entry created with index: ${String(r.tlogEntries[0]?.logIndex ?? (rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex)}`);
 
   if (flags.outputSignature) {
@@ -292,6 +329,7 @@ export function registerBlobCommands(program: Command): void {
     .addOption(boolOpt('--tlog-upload', 'upload the signature to a transparency log', true))
     .addOption(boolOpt('--b64', 'write --output-signature base64-encoded (false: raw bytes)', true))
     .addOption(opt('--output-certificate <file>', 'keyless: also write the signing certificate (PEM) to this file'))
+    .addOption(opt('--trusted-root <file>', 'verify the new bundle against this trusted_root.json before writing anything (as cosign v3)'))
     .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'));
   addTlogSignOptions(signBlob);
   addKeylessSignOptions(signBlob);
