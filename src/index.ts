@@ -99,3 +99,9 @@ export {
 
 // Trust configuration for private deployments (trusted-root create, signing-config create).
 export { buildTrustedRoot, buildSigningConfigFromSpecs, parseServiceSpec, parseSelector, type TrustedRootSpecs, type SigningConfigSpecs } from './sigstore/trust-builder.js';
+
+// TUF: `initialize`, the cached trust material every command uses after it, cosign v3's signing-config rules,
+// and the TUF repository `signet serve` publishes (for servers of one's own).
+export { initialize, tufTrust, signingConfigInPlay, defaultTufCacheDir, type TufOptions, type TufResult, type ServiceFlags, type SigningConfigSource } from './sigstore/tuf.js';
+export { configuredTrustedRoot } from './sigstore/keyless.js';
+export { ensureTufRepository, type TufRepositoryOptions, type TufRepositoryState } from './server/tuf/index.js';

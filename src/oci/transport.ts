@@ -105,7 +105,8 @@ function retryable(e: unknown): boolean {
   return !isTimeout(e) && RETRY_CODES.has(errorCode(e));
 }
 
-const SOCKET_CLOSED = /^(UND_ERR_SOCKET|ECONNRESET|EPIPE)$/;
+/** undici's "other side closed": what a TLS 1.3 server's refusal of the client certificate looks like to fetch (a reset during the handshake is ECONNRESET, and not probed). */
+const SOCKET_CLOSED = /^UND_ERR_SOCKET$/;
 const PEM_CERT = /-----BEGIN CERTIFICATE-----/;
 const PEM_KEY = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/;
 
