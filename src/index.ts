@@ -143,3 +143,9 @@ export { buildTrustedRoot, buildSigningConfigFromSpecs, parseServiceSpec, parseS
 
 // Policies over attestations (verify-attestation --policy): CUE, Rego (through an opa on PATH) and CEL.
 export { loadPolicies, loadPolicy, policyLanguage, type AttestationPolicy, type PolicyLanguage, type PolicyVerdict } from './policy/index.js';
+
+// TUF: `initialize`, the cached trust material every command uses after it, cosign v3's signing-config rules,
+// and the TUF repository `signet serve` publishes (for servers of one's own).
+export { initialize, tufTrust, signingConfigInPlay, defaultTufCacheDir, type TufOptions, type TufResult, type ServiceFlags, type SigningConfigSource } from './sigstore/tuf.js';
+export { configuredTrustedRoot } from './sigstore/keyless.js';
+export { ensureTufRepository, type TufRepositoryOptions, type TufRepositoryState } from './server/tuf/index.js';

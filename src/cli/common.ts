@@ -106,7 +106,11 @@ export function addRegistryOptions(cmd: Command): Command {
     .addOption(opt('--registry-username <user>', 'username for registry basic auth'))
     .addOption(opt('--registry-password <password>', 'password for registry basic auth'))
     .addOption(opt('--registry-token <token>', 'bearer token for the registry'))
-    .addOption(opt('--registry-cacert <file>', 'PEM file of CA certificates to trust for the registry'));
+    .addOption(opt('--registry-cacert <file>', 'PEM file of CA certificates to trust for the registry'))
+    .addOption(opt('--registry-client-cert <file>', 'PEM client certificate for registries that require mutual TLS (with --registry-client-key)'))
+    .addOption(opt('--registry-client-key <file>', 'PEM private key of --registry-client-cert'))
+    .addOption(opt('--registry-server-name <name>', 'TLS server name (SNI) to expect from the registry instead of its host name'))
+    .addOption(opt('--registry-referrers-mode <mode>', 'legacy: the OCI 1.1 referrers API when the registry has it, else the sha256-<digest> tag; oci-1-1: the API only (an error where there is none)', 'legacy'));
 }
 
 export interface RegistryFlags {
@@ -116,6 +120,10 @@ export interface RegistryFlags {
   registryPassword?: string;
   registryToken?: string;
   registryCacert?: string;
+  registryClientCert?: string;
+  registryClientKey?: string;
+  registryServerName?: string;
+  registryReferrersMode?: string;
 }
 
 /** Append an "Examples:" section to a command's --help. */

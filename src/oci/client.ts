@@ -17,6 +17,16 @@ export interface RegistryClientOptions {
   password?: string;
   token?: string;
   caCertFile?: string;
+  /**
+   * cosign's --registry-referrers-mode: `legacy` (default) uses the referrers API when the registry has
+   * it and the `sha256-<hex>` fallback tag otherwise; `oci-1-1` uses the API only, and a registry
+   * without it is an error before anything is written.
+   */
+  referrersMode?: 'legacy' | 'oci-1-1';
+  /** Mutual TLS (transport.ts): client certificate, its key, and the TLS server name. */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  serverName?: string;
   retry?: Partial<RetryOptions>;
   /** Aborts every request (a deadline); default: the one set by withNetOptions, if any. */
   signal?: AbortSignal;
@@ -171,6 +181,7 @@ export class RegistryClient implements ImageReader {
   private readonly streamChunkSize: number;
   private readonly referrerAttempts: number;
   private readonly manifestPutAttempts: number;
+  private readonly referrersMode: 'legacy' | 'oci-1-1';
   /**
    * Pending fallback-index additions per repository+subject: in this process one writer drains the
    * queue, adding every waiting entry in a single read-modify-write.
@@ -185,6 +196,7 @@ export class RegistryClient implements ImageReader {
     if (!(this.streamChunkSize > 0)) throw new SignetError('USAGE', 'streamChunkSize must be positive');
     this.referrerAttempts = options.referrerAttempts ?? 10;
     this.manifestPutAttempts = options.manifestPutAttempts ?? 5;
+    this.referrersMode = options.referrersMode ?? 'legacy';
     if (!(this.manifestPutAttempts >= 1)) throw new SignetError('USAGE', 'manifestPutAttempts must be at least 1');
     if (!(this.chunkSize > 0)) throw new SignetError('USAGE', 'chunkSize must be positive');
   }
@@ -571,8 +583,13 @@ export class RegistryClient implements ImageReader {
     const api = await this.referrersFromApi(repo, subjectDigest, opts.artifactType);
     const filter = (ds: Descriptor[]): Descriptor[] => (opts.artifactType ? ds.filter((d) => d.artifactType === opts.artifactType) : ds);
     if (api) return { manifests: filter(api), source: 'api' };
+    if (this.referrersMode === 'oci-1-1') throw this.noReferrersApi(repo);
     const tag = referrersFallbackTag(subjectDigest);
     return { manifests: filter(await this.readList(repo, tag, fallbackIndexCodec(`referrers fallback index ${repositoryName(repo)}:${tag}`))), source: 'tag' };
+  }
+
+  private noReferrersApi(repo: Repo): SignetError {
+    return new SignetError('REGISTRY', `${repo.registry} has no OCI 1.1 referrers API, and --registry-referrers-mode=oci-1-1 forbids the sha256-<digest> tag fallback; use --registry-referrers-mode=legacy`);
   }
 
   /** The API's answer, or undefined when the registry has no referrers API. */
@@ -616,6 +633,7 @@ export class RegistryClient implements ImageReader {
     if (manifest.subject?.digest !== subject.digest) {
       throw new SignetError('INTERNAL', `referrer manifest names subject ${String(manifest.subject?.digest)}, expected ${subject.digest}`);
     }
+    if (this.referrersMode === 'oci-1-1' && !(await this.referrersFromApi(repo, subject.digest))) throw this.noReferrersApi(repo);
     const digest = sha256Digest(manifestBytes);
     const put = await this.putManifestRaw(repo, digest, manifestBytes, mediaType, opts.blobs ?? []);
     if (put.subjectHeader) return digest;

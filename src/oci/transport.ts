@@ -7,7 +7,8 @@
  * is imported only when TLS needs custom settings (--allow-insecure-registry, --registry-cacert).
  */
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { isIP } from 'node:net';
+import { connect as tlsConnect, createSecureContext, rootCertificates, type ConnectionOptions } from 'node:tls';
 import type { Agent } from 'undici';
 import { SignetError, type ErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
@@ -31,6 +32,12 @@ export interface TransportOptions extends ExplicitCredentials {
   allowHttp?: boolean;
   /** PEM file with CA certificates to trust in addition to the system roots. */
   caCertFile?: string;
+  /** Mutual TLS: PEM client certificate (chain) presented to the registry; needs clientKeyFile. */
+  clientCertFile?: string;
+  /** Mutual TLS: PEM private key of clientCertFile. */
+  clientKeyFile?: string;
+  /** TLS server name (SNI, and the name the certificate is checked against) instead of the registry host. */
+  serverName?: string;
   retry?: Partial<RetryOptions>;
   /** Aborts every request (a deadline); default: the one set by withNetOptions, if any. */
   signal?: AbortSignal;
@@ -97,6 +104,14 @@ const RETRY_CODES = new Set([
 function retryable(e: unknown): boolean {
   return !isTimeout(e) && RETRY_CODES.has(errorCode(e));
 }
+
+/** undici's "other side closed": what a TLS 1.3 server's refusal of the client certificate looks like to fetch (a reset during the handshake is ECONNRESET, and not probed). */
+const SOCKET_CLOSED = /^UND_ERR_SOCKET$/;
+const PEM_CERT = /-----BEGIN CERTIFICATE-----/;
+const PEM_KEY = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/;
+
+/** The server refused our client certificate, or its absence (OpenSSL's names for TLS alerts 42, 43, 46, 48, 116; they differ between OpenSSL versions). */
+const CLIENT_CERT_ERRORS = /^ERR_SSL_.*ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE)$/;
 
 /** The TLS handshake met a server speaking plain HTTP (OpenSSL's errors for an HTTP answer to a ClientHello). */
 const PLAIN_HTTP_ERRORS = /ERR_SSL_(PACKET_LENGTH_TOO_LONG|WRONG_VERSION_NUMBER|HTTP_REQUEST)/;
@@ -168,16 +183,32 @@ export class Transport {
     this.retry = { ...DEFAULT_RETRY, ...(opts.retry ?? {}) };
     const connect: Record<string, unknown> = {};
     if (opts.insecure) connect.rejectUnauthorized = false;
-    if (opts.caCertFile) {
+    const readPem = (file: string, what: string, label: RegExp): string => {
       let pem: string;
       try {
-        pem = readFileSync(opts.caCertFile, 'utf8');
+        pem = readFileSync(file, 'utf8');
       } catch (e) {
-        throw new SignetError('IO', `cannot read registry CA file ${opts.caCertFile}: ${(e as Error).message}`);
+        throw new SignetError('IO', `cannot read ${what} ${file}: ${(e as Error).message}`);
       }
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new SignetError('MALFORMED', `registry CA file ${opts.caCertFile} holds no PEM certificate`);
-      connect.ca = [...rootCertificates, pem];
+      if (!label.test(pem)) throw new SignetError('MALFORMED', `${what} ${file} holds no PEM ${label === PEM_CERT ? 'certificate' : 'private key'}`);
+      return pem;
+    };
+    if (opts.caCertFile) connect.ca = [...rootCertificates, readPem(opts.caCertFile, 'registry CA file', PEM_CERT)];
+    if ((opts.clientCertFile === undefined) !== (opts.clientKeyFile === undefined)) {
+      throw new SignetError('USAGE', '--registry-client-cert and --registry-client-key go together: give both or neither');
     }
+    if (opts.clientCertFile && opts.clientKeyFile) {
+      const cert = readPem(opts.clientCertFile, 'registry client certificate', PEM_CERT);
+      const key = readPem(opts.clientKeyFile, 'registry client key', PEM_KEY);
+      try {
+        createSecureContext({ cert, key });
+      } catch (e) {
+        throw new SignetError('KEY_FORMAT', `registry client key ${opts.clientKeyFile} does not fit certificate ${opts.clientCertFile} (or is encrypted): ${(e as Error).message}`);
+      }
+      connect.cert = cert;
+      connect.key = key;
+    }
+    if (opts.serverName) connect.servername = opts.serverName;
     this.connect = Object.keys(connect).length > 0 ? connect : undefined;
   }
 
@@ -211,10 +242,29 @@ export class Transport {
       } catch (e) {
         if (isTimeout(e)) throw e;
         const code = errorCode(e);
+        if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+          const name = this.opts.serverName ?? new URL(url).hostname;
+          throw new SignetError(
+            'NETWORK',
+            `${method} ${displayUrl(url)}: the registry's TLS certificate does not name ${name} (${code})${this.opts.serverName ? '; check --registry-server-name' : '; pass --registry-server-name with a name it holds'}`,
+            { cause: e },
+          );
+        }
         if (CERT_ERRORS.test(code)) {
           throw new SignetError(
             'NETWORK',
             `${method} ${displayUrl(url)}: TLS certificate not trusted (${code}); pass --registry-cacert or --allow-insecure-registry`,
+            { cause: e },
+          );
+        }
+        // Over TLS 1.3 a refused client certificate reaches fetch as a closed socket; a bare handshake tells.
+        const alert = CLIENT_CERT_ERRORS.test(code) ? code : url.startsWith('https:') && SOCKET_CLOSED.test(code) ? await this.clientCertAlert(url) : undefined;
+        if (alert) {
+          throw new SignetError(
+            'REGISTRY_AUTH',
+            this.opts.clientCertFile
+              ? `${method} ${displayUrl(url)}: the registry refused the TLS client certificate ${this.opts.clientCertFile} (${alert}); check --registry-client-cert / --registry-client-key`
+              : `${method} ${displayUrl(url)}: the registry requires a TLS client certificate (${alert}); pass --registry-client-cert and --registry-client-key`,
             { cause: e },
           );
         }
@@ -239,6 +289,30 @@ export class Transport {
       }
       return res;
     }
+  }
+
+  /**
+   * A bare TLS handshake with this transport's settings, to learn whether the server refuses our client
+   * certificate (or its absence): the alert code, or undefined for any other outcome (5 s at most).
+   */
+  private clientCertAlert(url: string): Promise<string | undefined> {
+    const u = new URL(url);
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (v: string | undefined): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(v);
+      };
+      const host = u.hostname.replace(/^\[|\]$/g, '');
+      const socket = tlsConnect({ host, port: Number(u.port || 443), ...(isIP(host) ? {} : { servername: host }), ...(this.connect ?? {}) } as ConnectionOptions);
+      const timer = setTimeout(() => finish(undefined), 5_000);
+      socket.on('error', (e: NodeJS.ErrnoException) => finish(CLIENT_CERT_ERRORS.test(e.code ?? '') ? e.code : undefined));
+      socket.on('close', () => finish(undefined));
+      socket.on('data', () => finish(undefined));
+    });
   }
 
   /** Exponential backoff with full jitter between minDelay·2^n/2 and minDelay·2^n. */
@@ -272,7 +346,7 @@ export class Transport {
     } catch (e) {
       const code = errorCode((e as SignetError).cause);
       // Plain http only for a server that failed TLS outright; not after a timeout or a certificate problem.
-      if (!mayUseHttp || isTimeout(e) || CERT_ERRORS.test(code) || /certificate not trusted/.test((e as Error).message)) throw e;
+      if (!mayUseHttp || isTimeout(e) || CERT_ERRORS.test(code) || (e as SignetError).code === 'REGISTRY_AUTH' || /certificate not trusted/.test((e as Error).message)) throw e;
       base = `http://${registry}`;
       try {
         res = await this.fetchWithRetry(`${base}/v2/`, { headers }, 'GET');

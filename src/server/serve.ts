@@ -25,6 +25,7 @@ import { openLog } from './log/index.js';
 import type { TransparencyLog } from './log/types.js';
 import { type DevIssuer, type OidcConfig, OidcError, OidcVerifier, createDevIssuer } from './oidc/index.js';
 import { TIMESTAMP_PATH, type Tsa, createTsa } from './tsa/index.js';
+import { publishTufRepository, type PublishedTufRepository } from './tuf/index.js';
 
 export const TRUSTED_ROOT_FILE = 'trusted_root.json';
 export const SIGNING_CONFIG_FILE = 'signing_config.json';
@@ -108,6 +109,8 @@ export interface RunningServer {
   port: number;
   trustedRootPath: string;
   signingConfigPath: string;
+  /** The root.json of the TUF repository served under /tuf (clients: `signet initialize --mirror URL/tuf --root …`). */
+  tufRootPath: string;
   log: TransparencyLog;
   ca: CertificateAuthority;
   tsa: Tsa;
@@ -277,7 +280,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   let entryVerifier: ReturnType<typeof verifierPool> | undefined;
   let log: TransparencyLog | undefined;
   let cosigning: CheckpointCosigning | undefined;
+  let tuf: PublishedTufRepository | undefined;
   const closeAll = async (): Promise<void> => {
+    tuf?.stop();
     // Writes waiting for witnesses are answered (503) first, so that closing does not wait out their timeout.
     const cosigned = cosigning?.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -364,8 +369,15 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       certificateAuthorities: [ca.trustedRootCertificateAuthority(url)],
       timestampAuthorities: [tsa.trustedRootTimestampAuthority(url + TIMESTAMP_PATH)],
     });
-    await writeFileAtomic(trustedRootPath, JSON.stringify(root, null, 2) + '\n');
-    await writeFileAtomic(signingConfigPath, buildServerSigningConfig({ url, devOidc: !!opts.devOidc, rekorApiVersion, start: new Date(start) }));
+    const rootText = JSON.stringify(root, null, 2) + '\n';
+    const signingConfigText = buildServerSigningConfig({ url, devOidc: !!opts.devOidc, rekorApiVersion, start: new Date(start) });
+    await writeFileAtomic(trustedRootPath, rootText);
+    await writeFileAtomic(signingConfigPath, signingConfigText);
+    tuf = await publishTufRepository(router, {
+      dir: join(opts.dataDir, 'tuf'),
+      targets: { 'trusted_root.json': Buffer.from(rootText), 'signing_config.v0.2.json': Buffer.from(signingConfigText) },
+      warn: opts.warn ?? ((line) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg: line })}\n`)),
+    });
   } catch (e) {
     markFailed(e);
     await closeAll();
@@ -380,6 +392,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     port: addr.port,
     trustedRootPath,
     signingConfigPath,
+    tufRootPath: tuf!.rootPath,
     log,
     ca,
     tsa,

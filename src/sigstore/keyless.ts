@@ -7,8 +7,9 @@ import { SignetError } from '../errors.js';
 import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
 import { certificateIdentity, validateIdentityPolicy, type IdentityPolicy } from './identity.js';
 import { prepareKeyless, type KeylessSigner } from './sign-keyless.js';
-import { loadTrustedRoot } from './trustedroot.js';
-import { loadPublicGoodTrustedRoot } from './tuf.js';
+import { parseSigningConfig } from './signing-config.js';
+import { loadTrustedRoot, type TrustedRoot } from './trustedroot.js';
+import { loadPublicGoodTrustedRoot, signingConfigInPlay, tufTrust } from './tuf.js';
 import { prepareTrust, type TrustMaterial } from './verifier.js';
 
 export interface KeylessSignOptions {
@@ -16,8 +17,10 @@ export interface KeylessSignOptions {
   tlogUpload: boolean;
   /** --rekor-url: a Rekor v1 log instead of the signing config's. */
   rekorUrl?: string;
-  /** --signing-config: a signing_config.json file; default the public-good services. */
+  /** --signing-config: a signing_config.json file; default the TUF cache's (after `initialize`), else the public-good services. */
   signingConfig?: string;
+  /** --use-signing-config (default true): cosign v3's rules, see tuf.ts signingConfigInPlay. */
+  useSigningConfig?: boolean;
   /** --fulcio-url */
   fulcioUrl?: string;
   /** --timestamp-server-url */
@@ -48,7 +51,9 @@ export interface KeylessSignOptions {
 export async function keylessSigner(flags: KeylessSignOptions): Promise<KeylessSigner> {
   const secret = flags.oidcClientSecretFile ? (await readFileLimited(flags.oidcClientSecretFile, FILE_LIMITS.small, `OIDC client secret file ${flags.oidcClientSecretFile}`)).toString('utf8').trim() : undefined;
   if (secret === '') throw new SignetError('USAGE', `OIDC client secret file ${flags.oidcClientSecretFile} is empty`);
+  const src = await signingConfigInPlay(flags);
   return prepareKeyless({
+    ...(src?.kind === 'tuf' ? { signingConfig: parseSigningConfig(src.bytes) } : {}),
     ...(secret !== undefined ? { oidcClientSecret: secret } : {}),
     ...(flags.oidcRedirectUrl !== undefined && flags.oidcRedirectUrl !== '' ? { oidcRedirectUrl: flags.oidcRedirectUrl } : {}),
     ...(flags.oidcProvider !== undefined && flags.oidcProvider !== '' ? { oidcProvider: flags.oidcProvider } : {}),
@@ -92,8 +97,17 @@ export function identityPolicy(input: IdentityPolicyInput): IdentityPolicy {
   return p;
 }
 
-/** The trust material for keyless verification: a trusted_root.json file, else the pinned public-good root (no network). */
-export async function keylessTrust(f: { trustedRoot?: string | undefined }): Promise<TrustMaterial> {
-  const root = f.trustedRoot ? await loadTrustedRoot(f.trustedRoot) : await loadPublicGoodTrustedRoot({ offline: true });
+/** A trusted_root.json file, else the TUF cache's after `initialize` (cosign's order); undefined when neither. */
+export async function configuredTrustedRoot(path: string | undefined, opts: { offline?: boolean } = {}): Promise<TrustedRoot | undefined> {
+  if (path) return loadTrustedRoot(path);
+  return (await tufTrust(opts.offline ? { offline: true } : {}))?.trustedRoot;
+}
+
+/**
+ * The trust material for keyless verification: a trusted_root.json file, else the TUF cache's (after
+ * `initialize`), else the pinned public-good root (no network).
+ */
+export async function keylessTrust(f: { trustedRoot?: string | undefined; offline?: boolean }): Promise<TrustMaterial> {
+  const root = (await configuredTrustedRoot(f.trustedRoot, { offline: f.offline === true })) ?? (await loadPublicGoodTrustedRoot({ offline: true }));
   return prepareTrust(root);
 }

@@ -163,6 +163,8 @@ export async function signBlobKeyless(ks: KeylessSigner, data: Buffer): Promise<
 export interface KeylessSetup {
   /** --signing-config: a file path; default the public-good services. */
   signingConfigPath?: string;
+  /** A signing config already loaded (e.g. from the TUF cache); the path wins when both are given. */
+  signingConfig?: SigningConfig;
   overrides?: ServiceOverrides;
   /** --identity-token (value or file). */
   identityToken?: string;
@@ -191,7 +193,7 @@ export interface KeylessSetup {
  * the ephemeral key and its certificate. Usage errors come before any network traffic.
  */
 export async function prepareKeyless(o: KeylessSetup): Promise<KeylessSigner> {
-  const config = o.signingConfigPath ? await loadSigningConfig(o.signingConfigPath) : publicGoodSigningConfig();
+  const config = o.signingConfigPath ? await loadSigningConfig(o.signingConfigPath) : (o.signingConfig ?? publicGoodSigningConfig());
   const services = resolveKeylessServices(config, o.overrides);
   const issuer = o.oidcIssuer ?? selectServices(config, o.overrides?.now ?? new Date()).oidc;
   const login = issuer

@@ -7,6 +7,7 @@ import { SignetError } from '../errors.js';
 import { readFileLimited } from '../fsutil.js';
 import { RekorV1Client, tlogFromSigningConfig, type TlogTarget } from './rekor-client.js';
 import { loadSigningConfig, selectServices } from './signing-config.js';
+import { signingConfigInPlay } from './tuf.js';
 
 export interface TlogTargetOptions {
   /** --tlog-upload: false signs without a log. */
@@ -15,18 +16,23 @@ export interface TlogTargetOptions {
   rekorUrl?: string;
   /** --signing-config: a signing_config.json file naming the log. */
   signingConfig?: string;
+  /** --use-signing-config (default true): the TUF cache's signing config, after `initialize`, names the log. */
+  useSigningConfig?: boolean;
 }
 
-/** Where to log signatures, or undefined with --tlog-upload=false. */
+/** Where to log signatures, or undefined with --tlog-upload=false (or a signing config that lists no log). */
 export async function tlogTarget(flags: TlogTargetOptions): Promise<TlogTarget | undefined> {
+  const src = await signingConfigInPlay(flags);
   if (!flags.tlogUpload) return undefined;
-  if (flags.rekorUrl && flags.signingConfig) throw new SignetError('USAGE', '--rekor-url and --signing-config cannot be used together');
-  if (flags.signingConfig) {
-    const bytes = await readFileLimited(flags.signingConfig, 4 * 1024 * 1024, `signing config ${flags.signingConfig}`);
+  if (src) {
+    const where = src.kind === 'file' ? src.path : `the signing config from TUF (${src.mirror})`;
+    const bytes = src.kind === 'file' ? await readFileLimited(src.path, 4 * 1024 * 1024, `signing config ${src.path}`) : src.bytes;
+    // A config without logs is how cosign v3 signs without one.
+    if (!hasTlogs(bytes)) return undefined;
     try {
       return tlogFromSigningConfig(bytes);
     } catch (e) {
-      if (e instanceof SignetError) throw new SignetError(e.code, `${flags.signingConfig}: ${e.message}`, { cause: e });
+      if (e instanceof SignetError) throw new SignetError(e.code, `${where}: ${e.message}`, { cause: e });
       throw e;
     }
   }
@@ -57,4 +63,13 @@ export async function keyedTimestampUrls(flags: { signingConfig?: string; timest
   }
   if (!flags.signingConfig) return [];
   return selectServices(await loadSigningConfig(flags.signingConfig), now).tsas;
+}
+
+function hasTlogs(bytes: Buffer): boolean {
+  try {
+    const urls = (JSON.parse(bytes.toString('utf8')) as { rekorTlogUrls?: unknown }).rekorTlogUrls;
+    return !Array.isArray(urls) || urls.length > 0;
+  } catch {
+    return true; // tlogFromSigningConfig reports what is wrong
+  }
 }

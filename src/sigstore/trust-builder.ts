@@ -174,6 +174,13 @@ export interface TrustedRootSpecs {
   rekor?: string[];
   ctfe?: string[];
   tsa?: string[];
+  /**
+   * --with-default-services: a trusted_root.json whose entries fill every kind of service the specs
+   * leave out (cosign takes them from its TUF root); the specs of a kind replace its defaults.
+   */
+  defaults?: Buffer;
+  /** --no-default-fulcio/-rekor/-ctfe/-tsa: drop that kind's defaults. */
+  noDefault?: { fulcio?: boolean; rekor?: boolean; ctfe?: boolean; tsa?: boolean };
 }
 
 const startOf = (j: Json): number => {
@@ -196,6 +203,21 @@ export async function buildTrustedRoot(specs: TrustedRootSpecs): Promise<string>
     const id = (l.logId as { keyId: string }).keyId;
     if (ids.has(id)) usage(`two logs share the log ID ${id} (same key given twice?)`);
     ids.add(id);
+  }
+  if (specs.defaults) {
+    let d: Json;
+    try {
+      d = JSON.parse(specs.defaults.toString('utf8')) as Json;
+    } catch {
+      return usage('the default trusted root is not JSON');
+    }
+    const take = (given: unknown[] | undefined, key: string, drop: boolean | undefined): Json[] =>
+      given && given.length > 0 ? [] : drop ? [] : Array.isArray(d[key]) ? (d[key] as Json[]) : [];
+    const nd = specs.noDefault ?? {};
+    cas.push(...(take(specs.fulcio, 'certificateAuthorities', nd.fulcio) as typeof cas));
+    tlogs.push(...(take(specs.rekor, 'tlogs', nd.rekor) as typeof tlogs));
+    ctlogs.push(...(take(specs.ctfe, 'ctlogs', nd.ctfe) as typeof ctlogs));
+    tsas.push(...(take(specs.tsa, 'timestampAuthorities', nd.tsa) as typeof tsas));
   }
   // Verifiers expect each list ordered by validity start.
   const byStart = (a: Json, b: Json): number => startOf(a) - startOf(b);
@@ -236,9 +258,32 @@ export interface SigningConfigSpecs {
   tsa?: string[];
   rekorConfig?: string;
   tsaConfig?: string;
+  /**
+   * --with-default-services (or --base-config FILE): a signing config whose services fill every kind
+   * the specs leave out; the specs of a kind replace its defaults, and so do --rekor-config/--tsa-config.
+   */
+  defaults?: SigningConfig;
+  /** --no-default-fulcio/-rekor/-oidc/-tsa: drop that kind's defaults. */
+  noDefault?: { fulcio?: boolean; rekor?: boolean; oidc?: boolean; tsa?: boolean };
 }
 
 export function buildSigningConfigFromSpecs(specs: SigningConfigSpecs): SigningConfig {
+  const d = specs.defaults;
+  if (d) {
+    const nd = specs.noDefault ?? {};
+    const own = buildSigningConfigFromSpecs({ ...specs, defaults: undefined });
+    const pick = (given: string[] | undefined, mine: ServiceEntry[], theirs: ServiceEntry[], drop: boolean | undefined): ServiceEntry[] =>
+      given && given.length > 0 ? mine : drop ? [] : theirs;
+    return {
+      mediaType: SIGNING_CONFIG_MEDIA_TYPE,
+      caUrls: pick(specs.fulcio, own.caUrls, d.caUrls, nd.fulcio),
+      oidcUrls: pick(specs.oidcProvider, own.oidcUrls, d.oidcUrls, nd.oidc),
+      rekorTlogUrls: pick(specs.rekor, own.rekorTlogUrls, d.rekorTlogUrls, nd.rekor),
+      tsaUrls: pick(specs.tsa, own.tsaUrls, d.tsaUrls, nd.tsa),
+      rekorTlogConfig: specs.rekorConfig !== undefined ? own.rekorTlogConfig : d.rekorTlogConfig,
+      tsaConfig: specs.tsaConfig !== undefined ? own.tsaConfig : d.tsaConfig,
+    };
+  }
   const newestFirst = (a: ServiceEntry, b: ServiceEntry): number => b.validFor.start.getTime() - a.validFor.start.getTime();
   const cfg: SigningConfig = {
     mediaType: SIGNING_CONFIG_MEDIA_TYPE,

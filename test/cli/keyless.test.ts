@@ -152,7 +152,12 @@ describe('keyless blobs', () => {
   test('a certificate from another CA is refused even when log and TSA are trusted', async () => {
     const b = file('other-ca.json');
     const token = await devToken(other, 'alice@example.com');
-    const r = await runCli(['sign-blob', '--signing-config', srv.signingConfigPath, '--fulcio-url', other.url, '--identity-token', token, '--bundle', b, artifact], { env });
+    // cosign v3's rules: service URLs go in the signing config, not beside it.
+    const cfg = JSON.parse(readFileSync(srv.signingConfigPath, 'utf8'));
+    cfg.caUrls[0].url = other.url;
+    const otherCaConfig = file('other-ca-config.json');
+    writeFileSync(otherCaConfig, JSON.stringify(cfg));
+    const r = await runCli(['sign-blob', '--signing-config', otherCaConfig, '--identity-token', token, '--bundle', b, artifact], { env });
     assert.equal(r.code, 0, r.stderr);
     const v = await runCli(verifyBlobArgs(b, artifact, ['--certificate-identity', 'alice@example.com', '--certificate-oidc-issuer', other.url + '/oidc']), { env });
     assert.equal(v.code, 1);
@@ -180,7 +185,18 @@ describe('keyless blobs', () => {
   test('SIGSTORE_ID_TOKEN works; --tlog-upload=false signs with the TSA alone; Rekor v2 without TSA is refused', async () => {
     const b = file('env.json');
     const token = await devToken(srv, 'alice@example.com');
+    // cosign v3's rules: no log means a signing config that lists none, not --tlog-upload=false beside it.
+    const noLog = JSON.parse(readFileSync(srv.signingConfigPath, 'utf8'));
+    delete noLog.rekorTlogUrls;
+    const noLogConfig = file('no-log-config.json');
+    writeFileSync(noLogConfig, JSON.stringify(noLog));
     let r = await runCli(['sign-blob', '--signing-config', srv.signingConfigPath, '--tlog-upload=false', '--bundle', b, artifact], { env: { ...env, SIGSTORE_ID_TOKEN: token } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--tlog-upload=false is not supported with --signing-config/);
+    r = await runCli(['sign-blob', '--signing-config', srv.signingConfigPath, '--fulcio-url', srv.url, '--bundle', b, artifact], { env: { ...env, SIGSTORE_ID_TOKEN: token } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--fulcio-url and --signing-config cannot be used together/);
+    r = await runCli(['sign-blob', '--signing-config', noLogConfig, '--bundle', b, artifact], { env: { ...env, SIGSTORE_ID_TOKEN: token } });
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(readFileSync(b, 'utf8'));
     assert.equal(doc.verificationMaterial.tlogEntries, undefined);

@@ -13,6 +13,7 @@ import { x509 } from '../../src/server/ca/x509.js';
 import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
 import { parseSigningConfig, selectServices } from '../../src/sigstore/signing-config.js';
 import { noteKeyHash } from '../../src/tlog/note.js';
+import { publicGoodTrustedRootBytes } from '../../src/sigstore/tuf.js';
 import { runCli } from '../helpers/cli.js';
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
@@ -192,6 +193,44 @@ describe('signet trusted-root create / signing-config create / initialize', () =
     r = await runCli(['initialize', '--mirror', `http://127.0.0.1:${port}`, '--root', realRoot, '--root-checksum', digest], { env: { TUF_ROOT: cache } });
     assert.match(r.stderr, /cannot update TUF metadata/, 'a matching checksum proceeds to the mirror');
     assert.equal(existsSync(cache) ? readdirSync(cache).includes('remote.json') : false, false);
+  });
+
+  it('--with-default-services: the pinned public-good services, a kind given by flags replaced, --no-default-* dropped', async () => {
+    const env = { TUF_ROOT: join(dir, 'no-tuf-cache') };
+    const pinned = JSON.parse(publicGoodTrustedRootBytes().toString());
+    let r = await runCli(['trusted-root', 'create', '--with-default-services', '--no-default-ctfe', '--fulcio', `url=https://ca.example.com,certificate-chain=${caChain}`], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const root = parseTrustedRoot(Buffer.from(r.stdout));
+    assert.deepEqual((root.certificateAuthorities as { uri: string }[]).map((c) => c.uri), ['https://ca.example.com'], 'the given CA replaces the default ones');
+    assert.equal(root.ctlogs.length, 0);
+    const doc = JSON.parse(r.stdout);
+    assert.deepEqual(doc.tlogs, pinned.tlogs);
+    assert.deepEqual(doc.timestampAuthorities, pinned.timestampAuthorities);
+    r = await runCli(['trusted-root', 'create', '--no-default-ctfe', '--fulcio', `url=https://ca.example.com,certificate-chain=${caChain}`], { env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--no-default-\* flags need --with-default-services/);
+
+    r = await runCli(['signing-config', 'create', '--with-default-services', '--no-default-rekor'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const noLog = parseSigningConfig(r.stdout);
+    assert.equal(noLog.rekorTlogUrls.length, 0);
+    assert.deepEqual(noLog.caUrls.map((c) => c.url), ['https://fulcio.sigstore.dev']);
+    assert.ok(noLog.tsaUrls.length >= 1);
+    const base = join(dir, 'base-signing-config.json');
+    writeFileSync(base, r.stdout);
+    r = await runCli(['signing-config', 'create', '--base-config', base, '--no-default-oidc', '--tsa', 'url=https://tsa2.example.com/api/v1/timestamp,api-version=1,start-time=2025-01-01T00:00:00Z,operator=example.com', '--tsa-config', 'EXACT:1'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const derived = parseSigningConfig(r.stdout);
+    assert.deepEqual(derived.tsaUrls.map((t) => t.url), ['https://tsa2.example.com/api/v1/timestamp']);
+    assert.deepEqual(derived.tsaConfig, { selector: 'EXACT', count: 1 });
+    assert.deepEqual(derived.caUrls, noLog.caUrls);
+    assert.equal(derived.oidcUrls.length, 0);
+    assert.equal(derived.rekorTlogUrls.length, 0);
+    r = await runCli(['signing-config', 'create', '--base-config', base, '--with-default-services'], { env });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot be used together/);
+    r = await runCli(['signing-config', 'create', '--no-default-rekor'], { env });
+    assert.equal(r.code, 2);
   });
 
   it('has --help with examples', async () => {

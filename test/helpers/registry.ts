@@ -33,6 +33,8 @@ export interface RunningRegistry {
 export interface RegistryOptions {
   auth?: 'none' | 'basic' | 'token';
   tls?: boolean;
+  /** With tls: a PEM file of CAs; the registry then requires a client certificate they issued (mutual TLS). */
+  clientCas?: string;
   /** Token auth only: anonymous callers may pull. */
   anonymousPull?: boolean;
   /** Token auth only: token lifetime in seconds. */
@@ -103,6 +105,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
       stdio: 'ignore',
     });
     lines.push('  tls:', `    certificate: ${caCertFile}`, `    key: ${key}`);
+    if (opts.clientCas) lines.push('    clientcas:', `      - ${opts.clientCas}`);
   }
   let username: string | undefined;
   let password: string | undefined;

@@ -7,15 +7,16 @@ import { ioError, writeFileAtomic } from '../../fsutil.js';
 import { encodePem, loadPublicKey, loadSigner, type PasswordSource, type PublicKeyInfo } from '../../keys/index.js';
 import { checkTlogPolicy } from '../../sigstore/index.js';
 import { readPassword } from '../password.js';
-import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, type TlogSignFlags } from './log.js';
 import { boolOpt, examples, opt, ui } from '../common.js';
 import { checkBlobTlog, signBlob } from '../../cosign/sign-blob.js';
 import { artifactTarget, readBlob, readSignatureFlag } from '../../cosign/blob-io.js';
-import { keylessBlobBundle, readBlobBundle, verifyBlob, type BlobEvidence } from '../../cosign/verify-blob.js';
+import { keylessBlobBundle, parseBlobBundle, readBlobBundle, verifyBlob, verifyBlobEvidence, type BlobEvidence } from '../../cosign/verify-blob.js';
+import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
+import { prepareTrust } from '../../sigstore/verifier.js';
 import type { KeylessSigner } from '../../sigstore/sign-keyless.js';
 import type { IdentityPolicy } from '../../sigstore/identity.js';
-import { identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity, type KeylessSignOptions } from '../../sigstore/keyless.js';
+import { configuredTrustedRoot, identityPolicy, keylessSigner, keylessTrust as keylessTrustMaterial, signerIdentity, type KeylessSignOptions } from '../../sigstore/keyless.js';
 import type { TrustMaterial } from '../../sigstore/verifier.js';
 import type { TimestampAuthority } from '../../sigstore/timestamp-verify.js';
 import { FILE_LIMITS } from '../../fsutil.js';
@@ -168,6 +169,8 @@ export interface KeylessVerifyFlags {
   certificateChain?: string;
   caRoots?: string;
   caIntermediates?: string;
+  /** --offline: no TUF refresh (verification itself never calls the log). */
+  offline?: boolean;
 }
 
 export function addKeylessVerifyOptions(cmd: Command): Command {
@@ -183,6 +186,7 @@ export function addKeylessVerifyOptions(cmd: Command): Command {
     .addOption(opt('--certificate-github-workflow-ref <ref>', 'keyless: required GitHub workflow ref claim'))
     .addOption(boolOpt('--insecure-ignore-sct', 'keyless: do not require an embedded signed certificate timestamp'))
     .addOption(boolOpt('--use-signed-timestamps', 'require a verified RFC 3161 timestamp for each signature (keyed too)'))
+    .addOption(boolOpt('--offline', 'verify from the signatures\' own evidence and the trusted root alone: no transparency log lookups (Signet never makes any) and no TUF refresh'))
     .addOption(opt('--certificate-chain <file>', 'your own CA: PEM chain the signing certificate must lead to, its issuer first and the root last (instead of the trusted root\'s CAs)'))
     .addOption(opt('--ca-roots <file>', 'your own CA: PEM root certificates to anchor signing certificates at (instead of the trusted root\'s CAs)'))
     .addOption(opt('--ca-intermediates <file>', 'with --ca-roots: PEM intermediate CA certificates between the roots and the signing certificates'))
@@ -259,6 +263,7 @@ export async function keylessTrust(f: {
   certificateChain?: string;
   caRoots?: string;
   caIntermediates?: string;
+  offline?: boolean;
 }): Promise<TrustMaterial> {
   const cas = await ownAuthorities(f);
   let trust = await keylessTrustMaterial(f);
@@ -294,6 +299,8 @@ export const CERTIFICATE_VERIFIED_LINE = 'The code-signing certificate was verif
 interface SignBlobFlags extends TlogSignFlags, KeylessSignFlags, KeyedSignFlags {
   key?: string;
   rfc3161Timestamp?: string;
+  /** --trusted-root: verify the new bundle against it before anything is written. */
+  trustedRoot?: string;
   bundle?: string;
   outputSignature?: string;
   outputCertificate?: string;
@@ -323,6 +330,16 @@ function passwordSource(blobFromStdin: boolean): PasswordSource {
   };
 }
 
+/** cosign v3's sign --trusted-root: the new signature must verify before any file is written. */
+function checkedAfterSigning(rootPath: string, verify: () => unknown): void {
+  try {
+    verify();
+  } catch (e) {
+    if (!(e instanceof SignetError)) throw e;
+    throw new SignetError('VERIFICATION', `the new signature does not verify against --trusted-root ${rootPath}, so nothing was written: ${e.message}`, { cause: e });
+  }
+}
+
 /** Keyless `sign-blob`: certificate, timestamp and log entry first; the bundle is written only after all succeeded. */
 async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promise<void> {
   if (!flags.newBundleFormat || !flags.bundle) {
@@ -335,8 +352,20 @@ async function signBlobKeylessAction(file: string, flags: SignBlobFlags): Promis
     if (st.isDirectory()) throw new SignetError('IO', `${file}: is a directory`);
   }
   const data = await readBlob(file);
+  const root = flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const ks = await keylessSignerFromFlags(flags);
   const r = await signBlob(data, { keyless: ks });
+  if (root) {
+    const id = signerIdentity(ks);
+    checkedAfterSigning(flags.trustedRoot!, () =>
+      verifyBlobEvidence({ bytes: data }, {
+        evidence: parseBlobBundle(r.bundle!, 'the new bundle'),
+        trust: prepareTrust(root),
+        identity: identityPolicy({ identity: id.subject, issuer: id.issuer }),
+        ignoreTlog: r.tlogEntries.length === 0,
+      }),
+    );
+  }
   for (const e of r.tlogEntries) ui.info(`tlog entry created with index: ${String(e.logIndex)}`);
   if (r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${ks.services.tsaUrls.join(', ')}`);
   if (flags.outputSignature) {
@@ -366,12 +395,23 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
     });
     if (st.isDirectory()) throw new SignetError('IO', `${file}: is a directory`);
   }
+  if (flags.trustedRoot && !flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', '--trusted-root checks the bundle after signing: pass --bundle FILE');
+  const root = flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const signer = await loadSigner(flags.key, passwordSource(fromStdin));
   const extras = await keyedSigningExtras(flags, signer.publicKey);
   if (flags.rfc3161Timestamp && extras.timestampUrls.length === 0) throw new SignetError('USAGE', '--rfc3161-timestamp needs a timestamp authority: pass --timestamp-server-url or a signing config listing one');
   const data = await readBlob(file);
   const r = await signBlob(data, { signer, newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}), ...extras });
   const { signature, rekorBundle } = r;
+  if (root) {
+    checkedAfterSigning(flags.trustedRoot!, () =>
+      verifyBlobEvidence({ bytes: data }, {
+        evidence: parseBlobBundle(r.bundle ?? Buffer.from(r.legacyBundle!), 'the new bundle'),
+        key: signer.publicKey,
+        ...(tlog ? { trustedRoot: root } : { ignoreTlog: true }),
+      }),
+    );
+  }
   if (tlog) ui.info(`tlog entry created with index: ${String(r.tlogEntries[0]?.logIndex ?? (rekorBundle?.Payload as { logIndex?: unknown } | undefined)?.logIndex)}`);
   if (r.timestamps.length > 0) ui.info(`RFC 3161 timestamp${r.timestamps.length > 1 ? 's' : ''} obtained from ${extras.timestampUrls.join(', ')}`);
   if (flags.rfc3161Timestamp) {
@@ -462,13 +502,14 @@ export async function verifyBlobAction(target: string, flags: VerifyBlobFlags): 
   const key = await loadPublicKey(flags.key, passwordSource(target === '-'));
 
   // No log evidence and no way to check it: refused before the warning, the root and the artifact are read.
+  // --trusted-root, else the TUF cache's after `initialize`.
+  const trustedRoot = flags.insecureIgnoreTlog ? undefined : await configuredTrustedRoot(flags.trustedRoot, { offline: flags.offline });
   checkTlogPolicy({
     ignoreTlog: flags.insecureIgnoreTlog,
     entries: evidence.kind === 'bundle' ? evidence.bundle.tlogEntries.length : evidence.tlogEntries,
-    logConfigured: flags.trustedRoot !== undefined,
+    logConfigured: flags.trustedRoot !== undefined || trustedRoot !== undefined,
   });
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
-  const trustedRoot = !flags.insecureIgnoreTlog && flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const tsas = await timestampAuthorities(flags);
   const witnessPolicy = await witnessPolicyFromFlags(flags);
 
@@ -500,6 +541,7 @@ export function registerBlobCommands(program: Command): void {
     .addOption(boolOpt('--b64', 'write --output-signature base64-encoded (false: raw bytes)', true))
     .addOption(opt('--output-certificate <file>', 'also write the signing certificate (PEM) to this file (keyless, or --certificate)'))
     .addOption(opt('--rfc3161-timestamp <file>', 'with --key and a timestamp authority: also write the RFC 3161 timestamp (cosign\'s JSON) to this file, for the legacy format'))
+    .addOption(opt('--trusted-root <file>', 'verify the new bundle against this trusted_root.json before writing anything (as cosign v3)'))
     .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'));
   addTlogSignOptions(signBlob);
   addKeylessSignOptions(signBlob);

@@ -8,7 +8,7 @@ import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
 import { LayoutImageReader, LayoutSource } from '../../cosign/save-load.js';
-import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
+import { configuredTrustedRoot } from '../../sigstore/keyless.js';
 import { addTlogSignOptions, TLOG_VERIFIED_LINE, type TlogSignFlags } from './log.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
 import {
@@ -182,7 +182,7 @@ export async function verifyOptionsFromFlags(flags: VerifyFlags): Promise<Omit<V
   refuseCaFlagsWithKey(flags);
   const identity = flags.key ? undefined : identityPolicyFromFlags(flags);
   const key = flags.key ? await loadPublicKey(flags.key, () => readPassword({ confirm: false })) : undefined;
-  const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
+  const trustedRoot = flags.key && !flags.insecureIgnoreTlog ? await configuredTrustedRoot(flags.trustedRoot, { offline: flags.offline === true }) : undefined;
   const trust = flags.key ? undefined : await keylessTrust(flags);
   const tsas = flags.key ? await timestampAuthorities(flags) : undefined;
   const witnessPolicy = await witnessPolicyFromFlags(flags);

@@ -23,7 +23,8 @@ export type TlogSignFlags = TlogTargetOptions;
 export function addTlogSignOptions(cmd: Command): Command {
   return cmd
     .addOption(opt('--rekor-url <url>', 'Rekor v1 API of the transparency log to upload to'))
-    .addOption(opt('--signing-config <file>', 'signing_config.json naming the transparency log (rekorTlogUrls, API version 1 or 2)'));
+    .addOption(opt('--signing-config <file>', 'signing_config.json naming the transparency log (rekorTlogUrls, API version 1 or 2)'))
+    .addOption(boolOpt('--use-signing-config', 'take the services from the signing config `initialize` cached from TUF; service URL flags then need --use-signing-config=false', true));
 }
 
 interface LogFlags {
