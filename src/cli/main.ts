@@ -49,6 +49,8 @@ export async function main(argv: string[]): Promise<number> {
     let top = action;
     while (top.parent && top.parent !== program) top = top.parent;
     if (top.name() === 'serve') return;
+    // The webhook runs until stopped, as serve does; `admission test` keeps the deadline.
+    if (top.name() === 'admission' && action === top) return;
     const ms = parseDuration(String(program.opts().timeout));
     if (ms > 0) net.signal = deadlineSignal(ms, '-t/--timeout');
   });

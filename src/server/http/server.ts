@@ -4,6 +4,8 @@
  * JSON log line per request on stderr, /metrics.
  */
 import { type IncomingMessage, type Server, type ServerOptions, type ServerResponse, createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import { HttpError, type Reply, type RequestContext, Router, statusForError } from './router.js';
 import { Metrics } from './metrics.js';
 import {
@@ -41,6 +43,8 @@ export interface HttpServerOptions {
    * the connection came in on. Never the request's Host header, which the client chooses.
    */
   publicUrl?: () => string | undefined;
+  /** Serve HTTPS with this certificate and key (node:https; `setSecureContext` swaps them later). */
+  tls?: SecureContextOptions;
 }
 
 export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
@@ -148,7 +152,7 @@ export function createHttpServer(opts: HttpServerOptions): Server {
     // Node checks both timeouts only this often (30 s by default), so a timeout is enforced that late.
     connectionsCheckingInterval: Math.min(CONNECTIONS_CHECKING_INTERVAL_MS, Math.max(100, Math.floor(headersTimeout / 4))),
   };
-  const server = createServer(serverOptions, (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const start = process.hrtime.bigint();
     const method = req.method ?? 'GET';
     let routeName = 'unmatched';
@@ -225,7 +229,9 @@ export function createHttpServer(opts: HttpServerOptions): Server {
         return errorReply(status, message, headers);
       }
     })().then(finish, () => finish(errorReply(500, 'internal server error')));
-  });
+  };
+  // An https.Server is a tls.Server, not an http.Server, but it has the same request-side API.
+  const server = opts.tls ? (createHttpsServer({ ...serverOptions, ...opts.tls }, handler) as unknown as Server) : createServer(serverOptions, handler);
   server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   const maxConnections = opts.maxConnections ?? defaultMaxConnections(descriptorLimit());
   server.maxConnections = maxConnections;
