@@ -306,7 +306,7 @@ export class AdmissionEngine {
     const seen: string[] = [];
     for (const s of r.verified) {
       if (!s.identity) continue;
-      const ok = a.identities.some((id) => {
+      const ok = a.identities.length === 0 || a.identities.some((id) => {
         try {
           checkIdentity(s.identity!, id);
           return true;
@@ -323,7 +323,7 @@ export class AdmissionEngine {
 
   async #attestation(a: Extract<Authority, { kind: 'key' | 'keyless' }>, rule: { name: string; predicateType: string; policy?: import('../policy/types.js').AttestationPolicy }, target: string): Promise<Match[]> {
     const reasons: string[] = [];
-    for (const identity of a.kind === 'key' ? [undefined] : a.identities) {
+    for (const identity of a.kind === 'key' ? [undefined] : a.identities.length > 0 ? a.identities : [ANY_IDENTITY]) {
       const [out] = await verifyImageAttestations({
         ...this.#common(a),
         ...(identity ? { identity } : {}),

@@ -48,7 +48,7 @@ export type Authority =
       kind: 'key' | 'keyless';
       name: string;
       key?: PublicKeyInfo;
-      /** Keyless: any one of them must match the certificate. */
+      /** Keyless: any one of them must match the certificate; none given: any identity the CA certified. */
       identities: IdentityPolicy[];
       trust: Trust;
       attestations: AttestationRule[];
@@ -345,8 +345,8 @@ async function compileAuthority(
     if (k['ca-cert'] !== undefined || k.caCert !== undefined) g.fail(`${field}.keyless.ca-cert`, 'a CA certificate alone is not supported; give the CA in a TrustRoot (trustRootRef) or --trusted-root');
     trustRefs.push(['keyless.trustRootRef', k.trustRootRef]);
     ignoreSct = g.bool(k.insecureIgnoreSCT, `${field}.keyless.insecureIgnoreSCT`);
-    const ids = g.list(k.identities, `${field}.keyless.identities`);
-    if (ids.length === 0) g.fail(`${field}.keyless.identities`, 'needs at least one identity');
+    // As policy-controller: without identities, any signer the trust root's CA certified is accepted.
+    const ids = k.identities === undefined || k.identities === null ? [] : g.list(k.identities, `${field}.keyless.identities`);
     ids.forEach((raw, j) => {
       const at = `${field}.keyless.identities[${j}]`;
       const id = g.obj(raw, at);
