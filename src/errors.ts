@@ -24,11 +24,13 @@ export type ErrorCode =
   | 'TLOG' // transparency-log problems
   | 'STORAGE_CORRUPT' // stored log data does not match the tree it committed (a file changed or went missing)
   | 'CONFLICT' // a concurrent writer changed what we were updating
+  | 'LOG_ALARM' // log monitor: a checkpoint that does not verify, or a log that is not append-only (exit 3)
   | 'INTERNAL';
 
-/** Exit codes follow cosign's documented ones where cosign has one (10–13); everything else exits 1, usage 2. */
+/** Exit codes follow cosign's documented ones where cosign has one (10–13); everything else exits 1, usage 2, a log monitor's alarm 3. */
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   USAGE: 2,
+  LOG_ALARM: 3,
   NO_SIGNATURES: 10,
   NOT_FOUND: 11,
   NO_MATCHING_SIGNATURES: 12,

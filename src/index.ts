@@ -5,6 +5,7 @@
  *   import { signBlob, verifyBlob, parseBlobBundle, keylessSigner, identityPolicy, keylessTrust } from 'signet';
  *   import { attestBlob, blobAttestationStatement, verifyBlobAttestation } from 'signet';
  *   import { attestImages, verifyImageAttestations } from 'signet';
+ *   import { copyImage, saveImage, loadImage, attachSignature, generatePayload } from 'signet';
  *
  * The commands in cli/ are these calls plus flags, prompts and printing.
  */
@@ -18,8 +19,14 @@ export { dockerfileImages, expandDockerfileVars, type DockerfileImage, type Dock
 export { manifestImages, type ManifestImage } from './cosign/k8s-images.js';
 export { triangulate, tree, downloadSignatures, clean, type AttachmentTree, type CleanType } from './cosign/inspect.js';
 export { simpleSigningPayload, parseSimpleSigningPayload, type SimpleSigningPayload } from './cosign/payload.js';
+
+// Moving signed images (copy, save, load) and signing in two steps (generate, attach).
+export { LayoutReader, LayoutWriter, type ImageReader } from './oci/index.js';
+export { copyImage, planTransfer, executeTransfer, registrySource, registrySink, parseOnly, type CopyOptions, type TransferStats, type TransferPlan } from './cosign/copy.js';
+export { saveImage, loadImage, LayoutSource, LayoutImageReader, type SaveOptions, type LoadOptions } from './cosign/save-load.js';
+export { generatePayload, attachSignature, attachSbom, downloadSboms, sbomMediaType, SBOM_MEDIA_TYPE, type AttachSignatureOptions, type AttachSbomOptions } from './cosign/attach.js';
 export { attachmentTag, buildBundleReferrerManifest, buildLegacySignatureManifest } from './cosign/storage.js';
-export { RekorV1Client, type TlogTarget, type V1LogEntry, type V1LogInfo } from './sigstore/rekor-client.js';
+export { RekorV1Client, TileLogClient, type TlogTarget, type V1LogEntry, type V1LogInfo } from './sigstore/rekor-client.js';
 export { loadTrustedRoot, parseTrustedRoot, type TrustedRoot, type TrustedLog } from './sigstore/trustedroot.js';
 export { parseSigningConfig, loadSigningConfig, serializeSigningConfig, type SigningConfig } from './sigstore/signing-config.js';
 export type { Artifact, HashAlg } from './sigstore/index.js';
@@ -81,7 +88,6 @@ export {
 } from './cosign/verify-attestation.js';
 export { downloadAttestations, platformImage } from './cosign/inspect.js';
 export { githubActionsProvenance, inGithubActions, GITHUB_WORKFLOW_BUILD_TYPE } from './cosign/slsa-github.js';
-export type { AttestationPolicy, PolicyVerdict, PolicyLanguage } from './policy/types.js';
 
 // Transparency-log monitoring (log info / log verify).
 export {
@@ -96,6 +102,30 @@ export {
   type StoredCheckpoint,
   type VerifiedCheckpoint,
 } from './sigstore/log-monitor.js';
+// `log monitor`: consistency rounds and identity watch (rekor-monitor's jobs).
+export {
+  monitorRound,
+  readMonitorState,
+  parseMonitorConfig,
+  loadMonitorConfig,
+  entryMatcher,
+  parseEntryBody,
+  LogAlarm,
+  type MonitorOptions,
+  type MonitorState,
+  type MonitorEvent,
+  type MonitorConfig,
+  type MonitoredValues,
+  type CertIdentityRule,
+  type OidMatcher,
+  type WatchedEntry,
+  type EntryMatch,
+  type RoundResult,
+  type AlarmReason,
+} from './sigstore/log-watch.js';
 
 // Trust configuration for private deployments (trusted-root create, signing-config create).
 export { buildTrustedRoot, buildSigningConfigFromSpecs, parseServiceSpec, parseSelector, type TrustedRootSpecs, type SigningConfigSpecs } from './sigstore/trust-builder.js';
+
+// Policies over attestations (verify-attestation --policy): CUE, Rego (through an opa on PATH) and CEL.
+export { loadPolicies, loadPolicy, policyLanguage, type AttestationPolicy, type PolicyLanguage, type PolicyVerdict } from './policy/index.js';

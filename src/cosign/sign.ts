@@ -261,7 +261,7 @@ async function appendLegacy(opts: SignImagesOptions, p: Extract<Prepared, { kind
 }
 
 /** The layers of a `.sig`/`.att` image, or none when the tag does not exist. */
-export async function readLayers(client: RegistryClient, repo: { registry: string; repository: string }, tag: string): Promise<Descriptor[]> {
+export async function readLayers(client: Pick<RegistryClient, 'getManifest'>, repo: { registry: string; repository: string }, tag: string): Promise<Descriptor[]> {
   try {
     const m = await client.getManifest(repo, tag);
     return parseImageManifest(m.bytes).layers;

@@ -4,7 +4,7 @@
  * moves where signatures live.
  */
 import { SignetError } from '../errors.js';
-import { parseReference, repositoryName, type Reference, type RegistryClient } from '../oci/index.js';
+import { parseReference, repositoryName, type ImageReader, type Reference } from '../oci/index.js';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX, type Descriptor } from './storage.js';
 
 export interface Target {
@@ -28,7 +28,7 @@ export function signatureRepository(image: Reference, override?: string): Refere
 
 /** Resolve one image argument to the manifest(s) it names. */
 export async function resolveTargets(
-  client: RegistryClient,
+  client: ImageReader,
   input: string,
   opts: { recursive?: boolean; signatureRepository?: string },
 ): Promise<Target[]> {

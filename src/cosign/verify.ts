@@ -6,7 +6,7 @@
 import { SignetError } from '../errors.js';
 import type { PublicKeyInfo } from '../keys/index.js';
 import { verifySignature } from '../keys/index.js';
-import { repositoryName, type RegistryClient } from '../oci/index.js';
+import { repositoryName, type ImageReader } from '../oci/index.js';
 import { parseBundle, verifyBundleWithKey, subjectMatches } from '../sigstore/index.js';
 import { checkAnnotations, checkSimpleSigningClaims, parseSimpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, type SimpleSigningPayload } from './payload.js';
 import { readLayers } from './sign.js';
@@ -24,7 +24,8 @@ const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
 const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024;
 
 export interface VerifyImagesOptions {
-  client: RegistryClient;
+  /** A registry client, or an OCI layout's reader (`verify --local-image`). */
+  client: ImageReader;
   /** Key-based verification. Without it, verification is keyless: `identity` and `trust` are required. */
   key?: PublicKeyInfo;
   /** Keyless: who must have signed (cosign's --certificate-identity/--certificate-oidc-issuer family). */

@@ -3,6 +3,7 @@
  * tags, and OCI 1.1 referrers with the `sha256-<hex>` fallback tag. One instance is meant to be shared
  * by many concurrent operations, so connections and tokens are reused.
  */
+import { createHash } from 'node:crypto';
 import { SignetError, isSignetError } from '../errors.js';
 import { readLimited, type HttpTimeouts } from '../net.js';
 import { isValidDigest, isValidTag, repositoryName } from './reference.js';
@@ -21,10 +22,15 @@ export interface RegistryClientOptions {
   signal?: AbortSignal;
   /** Per-request bounds on waiting for headers and on body silence (default 30 s each). */
   timeouts?: Partial<HttpTimeouts>;
-  /** Upper bound for any manifest or index we read (default 4 MiB). */
+  /** Upper bound for any manifest or index we read (default 2 MiB). */
   maxManifestBytes?: number;
   /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */
   chunkSize?: number;
+  /**
+   * Streamed uploads (`putBlobStream`) go out in PATCH chunks of this size, the most of a blob held in
+   * memory at once, twice over: one chunk is sent while the next fills (default 2 MiB).
+   */
+  streamChunkSize?: number;
   /** Attempts for the read-modify-write of a referrers fallback index (default 10). */
   referrerAttempts?: number;
   /**
@@ -58,9 +64,21 @@ export interface ReferrersResult {
   source: 'api' | 'tag';
 }
 
+/**
+ * What reading an image and its signatures needs: a registry client, or an OCI image layout on disk
+ * (`layout.ts`), so the verifier reads either without a fork.
+ */
+export interface ImageReader {
+  headManifest(repo: Repo, ref: string, opts?: { accept?: string[] }): Promise<{ mediaType: string; digest: string; size: number } | null>;
+  getManifest(repo: Repo, refOrDigest: string, opts?: { accept?: string[] }): Promise<Manifest>;
+  getBlob(repo: Repo, digest: string, opts?: { maxBytes?: number }): Promise<Buffer>;
+  referrers(repo: Repo, subjectDigest: string, opts?: { artifactType?: string }): Promise<ReferrersResult>;
+}
+
 const DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024;
 const DEFAULT_MAX_BLOB = 128 * 1024 * 1024;
 const DEFAULT_CHUNK = 16 * 1024 * 1024;
+const DEFAULT_STREAM_CHUNK = 2 * 1024 * 1024;
 const MAX_PAGES = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -146,10 +164,11 @@ function serializeIndex(manifests: Descriptor[]): Buffer {
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests: ordered }));
 }
 
-export class RegistryClient {
+export class RegistryClient implements ImageReader {
   readonly transport: Transport;
   private readonly maxManifestBytes: number;
   private readonly chunkSize: number;
+  private readonly streamChunkSize: number;
   private readonly referrerAttempts: number;
   private readonly manifestPutAttempts: number;
   /**
@@ -162,6 +181,8 @@ export class RegistryClient {
     this.transport = new Transport(options);
     this.maxManifestBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST;
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
+    this.streamChunkSize = options.streamChunkSize ?? DEFAULT_STREAM_CHUNK;
+    if (!(this.streamChunkSize > 0)) throw new SignetError('USAGE', 'streamChunkSize must be positive');
     this.referrerAttempts = options.referrerAttempts ?? 10;
     this.manifestPutAttempts = options.manifestPutAttempts ?? 5;
     if (!(this.manifestPutAttempts >= 1)) throw new SignetError('USAGE', 'manifestPutAttempts must be at least 1');
@@ -320,6 +341,98 @@ export class RegistryClient {
     const actual = digestWithAlgorithmOf(digest, bytes);
     if (actual !== digest) throw new SignetError('MALFORMED', `${where}: the registry sent content with digest ${actual}`);
     return bytes;
+  }
+
+  /**
+   * A blob's bytes as a stream, unread: for copies that must not hold a blob whole. The caller checks
+   * the digest while reading (`putBlobStream` does) and cancels the stream when it stops early.
+   */
+  async openBlob(repo: Repo, digest: string): Promise<{ stream: ReadableStream<Uint8Array>; size: number | undefined }> {
+    checkDigest(repo, digest);
+    const res = await this.transport.request({ registry: repo.registry, method: 'GET', path: this.path(repo, 'blobs', digest), scopes: this.pull(repo) });
+    const declared = res.headers.get('content-length');
+    const size = declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined;
+    return { stream: res.body ?? new ReadableStream({ start: (c) => c.close() }), size };
+  }
+
+  /**
+   * Upload a blob from a stream of chunks without holding it whole: PATCH chunks of streamChunkSize
+   * (one monolithic PUT when it is smaller), the digest computed on the way. The upload is committed
+   * (the final PUT) only when the bytes hash to `digest`; otherwise it is cancelled and MALFORMED is
+   * thrown naming `from`, so a corrupt source never lands in the registry. Does not check whether the
+   * registry already has the blob (see blobExists).
+   */
+  async putBlobStream(repo: Repo, digest: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, from = 'the source'): Promise<void> {
+    checkDigest(repo, digest);
+    const algorithm = digest.slice(0, digest.indexOf(':'));
+    const hash = createHash(algorithm);
+    let location: string | undefined;
+    let offset = 0;
+    const patch = async (chunk: Buffer): Promise<void> => {
+      location ??= await this.startUpload(repo);
+      const res = await this.transport.request({
+        registry: repo.registry,
+        method: 'PATCH',
+        path: location,
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}` },
+        body: chunk,
+        scopes: this.push(repo),
+      });
+      await res.body?.cancel().catch(() => {});
+      location = this.location(res, location, repo);
+      offset += chunk.length;
+    };
+    // Two chunk buffers: one being sent while the next fills from the source, so reading and
+    // uploading overlap; a buffer is refilled only after its PATCH (and any retry of it) is done.
+    const size = this.streamChunkSize;
+    const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    let current = 0;
+    let filled = 0;
+    let inflight: Promise<void> | undefined;
+    const send = async (): Promise<void> => {
+      await inflight;
+      inflight = undefined;
+      const p = patch(buffers[current]!.subarray(0, filled));
+      p.catch(() => {}); // awaited below or at the next send
+      inflight = p;
+      current ^= 1;
+      filled = 0;
+    };
+    let pending: Buffer[] = [];
+    let pendingLength = 0;
+    try {
+      for await (const part of source) {
+        hash.update(part);
+        let at = 0;
+        while (at < part.byteLength) {
+          const n = Math.min(size - filled, part.byteLength - at);
+          buffers[current]!.set(part.subarray(at, at + n), filled);
+          filled += n;
+          at += n;
+          if (filled === size) await send();
+        }
+      }
+      await inflight;
+      inflight = undefined;
+      pending = filled > 0 ? [buffers[current]!.subarray(0, filled)] : [];
+      pendingLength = filled;
+      const actual = `${algorithm}:${hash.digest('hex')}`;
+      if (actual !== digest) throw new SignetError('MALFORMED', `blob ${digest} from ${from} has digest ${actual}: refusing to copy it`);
+      const tail = Buffer.concat(pending, pendingLength);
+      if (location === undefined) {
+        await this.finishUpload(repo, await this.startUpload(repo), digest, tail);
+      } else {
+        if (tail.length > 0) await patch(tail);
+        await this.finishUpload(repo, location!, digest, Buffer.alloc(0));
+      }
+    } catch (e) {
+      await inflight?.catch(() => {});
+      if (location !== undefined) {
+        const cancel = await this.transport.request({ registry: repo.registry, method: 'DELETE', path: location, scopes: this.push(repo), accept: () => true }).catch(() => undefined);
+        await cancel?.body?.cancel().catch(() => {});
+      }
+      throw e;
+    }
   }
 
   async blobExists(repo: Repo, digest: string): Promise<boolean> {

@@ -5,7 +5,6 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SignetError } from '../errors.js';
@@ -14,9 +13,10 @@ import { writeFileAtomic } from '../fsutil.js';
 import { buildSigningConfig, checkServiceUrl, serializeSigningConfig } from '../sigstore/signing-config.js';
 import { noteKeyHash } from '../tlog/index.js';
 import { type CertificateAuthority, type TokenVerifier, type TrustedRootCertificateAuthority, createCa } from './ca/index.js';
-import { Metrics, Router, createHttpServer } from './http/server.js';
+import { Metrics, Router, createHttpServer, listenOn } from './http/server.js';
 import { registerRekorRoutes } from './http/rekor.js';
 import { CheckpointCosigning, type WitnessEndpoint } from './witness/cosigning.js';
+import { registerExplorerRoutes } from './explorer/routes.js';
 import { mountServiceRoutes } from './http/services.js';
 import { isLoopbackAddress } from './routes.js';
 import { ecdsaBackend } from '../rekor/ecdsa.js';
@@ -271,19 +271,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
     ...(opts.requestLog !== undefined ? { log: opts.requestLog } : {}),
   });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new SignetError('IO', `cannot listen on ${listen}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
-  }
-  const addr = server.address() as AddressInfo;
+  const addr = await listenOn(server, host, port, listen);
   url = publicUrlOpt ?? `http://${publicHost}:${addr.port}`;
 
   let entryVerifier: ReturnType<typeof verifierPool> | undefined;
@@ -359,6 +347,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       verifier: entryVerifier,
       ...(cosigning ? { witnesses: { latest: () => cosigning!.latest(), waitFor: (n: number) => cosigning!.waitFor(n), waitForQuorum: !!opts.waitForWitnesses } } : {}),
     });
+    registerExplorerRoutes(router, openedLog);
     mountServiceRoutes(router, ca.routes);
     mountServiceRoutes(router, tsa.routes());
 

@@ -348,6 +348,28 @@ export class RekorV1Client {
     return { rootHash: String(d.rootHash ?? ''), hashes: d.hashes as string[] };
   }
 
+  /**
+   * Entries by log index through `POST /api/v1/log/entries/retrieve` (Rekor answers at most 10 per
+   * request), returned in the order asked; an index the log does not have is a NOT_FOUND error.
+   */
+  async retrieveByIndexes(indexes: readonly number[]): Promise<V1LogEntry[]> {
+    if (indexes.length === 0) return [];
+    const r = await this.http.request('POST', '/api/v1/log/entries/retrieve', { logIndexes: indexes });
+    if (r.status !== 200) this.http.fail(r, `entries ${indexes[0]}..${indexes[indexes.length - 1]}`);
+    const doc = this.http.json(r, 'entries by index');
+    if (!Array.isArray(doc)) throw new SignetError('MALFORMED', `transparency log ${this.baseUrl} entries by index: the answer is not a list`);
+    const byIndex = new Map<number, V1LogEntry>();
+    for (const item of doc) {
+      const e = parseV1LogEntry(item, `transparency log ${this.baseUrl} entries by index`);
+      byIndex.set(e.logIndex, e);
+    }
+    return indexes.map((i) => {
+      const e = byIndex.get(i);
+      if (!e) throw new SignetError('NOT_FOUND', `transparency log ${this.baseUrl} did not return entry ${i}`);
+      return e;
+    });
+  }
+
   /** The log's public key, PEM. */
   async publicKey(): Promise<string> {
     const r = await this.http.request('GET', '/api/v1/log/publicKey', undefined, 'application/x-pem-file');
@@ -411,6 +433,51 @@ export class RekorV2Client {
       }
     }
     this.http.fail(r, 'refused the entry');
+  }
+}
+
+/**
+ * The C2SP tlog-tiles read API of a log (Rekor v2's, under `<url>/api/v2/`): the signed checkpoint,
+ * Merkle tiles and entry bundles. Answers are returned as read; callers verify them.
+ */
+export class TileLogClient {
+  private readonly http: Http;
+  readonly prefix: string;
+
+  constructor(opts: RekorClientOptions & { prefix?: string }) {
+    this.http = new Http(opts);
+    this.prefix = opts.prefix ?? '/api/v2';
+  }
+
+  get baseUrl(): string {
+    return this.http.baseUrl;
+  }
+
+  /** The signed checkpoint note, or undefined when the log serves no tiles. */
+  async checkpoint(): Promise<string | undefined> {
+    const r = await this.http.request('GET', `${this.prefix}/checkpoint`, undefined, 'text/plain');
+    // A log without the tile API answers 404 (or 400/405/501 from a router that knows no such path).
+    if ([400, 404, 405, 501].includes(r.status)) return undefined;
+    if (r.status !== 200) this.http.fail(r, 'checkpoint');
+    return r.body.toString('utf8');
+  }
+
+  /**
+   * A tile or entry bundle (`tile/<L>/<N>[.p/<W>]`, `tile/entries/<N>[.p/<W>]`) at `width`. A partial
+   * resource the log no longer serves (C2SP lets it go once the full one exists) is read from the wider
+   * one, cut to `width` by the caller's `cut`.
+   */
+  async resource(path: string, fullPath: string | undefined): Promise<Buffer | undefined> {
+    const r = await this.http.request('GET', `${this.prefix}/${path}`, undefined, 'application/octet-stream');
+    if (r.status === 200) return r.body;
+    if (r.status === 404 && fullPath !== undefined) {
+      const f = await this.http.request('GET', `${this.prefix}/${fullPath}`, undefined, 'application/octet-stream');
+      if (f.status === 200) return f.body;
+      if (f.status !== 404) this.http.fail(f, fullPath);
+      return undefined;
+    }
+    if (r.status === 404) return undefined;
+    this.http.fail(r, path);
   }
 }
 

@@ -26,7 +26,7 @@ function largestPow2Below(n: number): number {
   return k;
 }
 
-function isPowerOfTwo(n: number): boolean {
+export function isPowerOfTwo(n: number): boolean {
   let k = 1;
   while (k < n) k *= 2;
   return k === n;
@@ -216,6 +216,17 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
   let path: readonly Hash[] = proof;
   // An old tree that is a perfect subtree is not repeated in the proof (RFC 9162 §2.1.4.2 step 2).
   if (isPowerOfTwo(size1)) path = [root1, ...proof];
+  const { fr, sr } = walkConsistency(size1, size2, path, fail);
+  if (!hashEquals(fr, root1)) fail(`it leads to old root ${short(fr)}…, expected ${short(root1)}…`);
+  if (!hashEquals(sr, root2)) fail(`it leads to new root ${short(sr)}…, expected ${short(root2)}…`);
+}
+
+/**
+ * RFC 9162 §2.1.4.2's walk over a consistency proof (`path` starts with the old root when the old tree is
+ * a perfect subtree): the old and new roots it leads to, and the old tree's compact range (its perfect
+ * subtrees, leftmost first), which are the proof's left-hand nodes.
+ */
+function walkConsistency(size1: number, size2: number, path: readonly Hash[], fail: (why: string) => never): { fr: Hash; sr: Hash; left: Hash[] } {
   let fn = size1 - 1;
   let sn = size2 - 1;
   while (fn % 2 === 1) {
@@ -224,12 +235,14 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
   }
   let fr = path[0]!;
   let sr = path[0]!;
+  const left: Hash[] = [path[0]!];
   for (let i = 1; i < path.length; i++) {
     const c = path[i]!;
     if (sn === 0) fail('the proof has more hashes than the trees need');
     if (fn % 2 === 1 || fn === sn) {
       fr = nodeHash(c, fr);
       sr = nodeHash(c, sr);
+      left.push(c);
       while (fn % 2 === 0 && fn !== 0) {
         fn /= 2;
         sn = Math.floor(sn / 2);
@@ -241,6 +254,31 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
     sn = Math.floor(sn / 2);
   }
   if (sn !== 0) fail('the proof has fewer hashes than the trees need');
-  if (!hashEquals(fr, root1)) fail(`it leads to old root ${short(fr)}…, expected ${short(root1)}…`);
-  if (!hashEquals(sr, root2)) fail(`it leads to new root ${short(sr)}…, expected ${short(root2)}…`);
+  return { fr, sr, left: left.reverse() };
+}
+
+/**
+ * Checks a consistency proof from `size1` to `size2` against `root2` (and `root1` when known) and
+ * returns the compact range of the old tree, leftmost first: the check against `root2` vouches for the
+ * proof's left-hand nodes, which are exactly the old tree's perfect subtrees. A monitor that kept only
+ * a checkpoint learns from it the hashes it needs to extend the tree entry by entry. A power-of-two
+ * `size1` needs `root1` (the proof leaves out an old tree that is one whole subtree).
+ */
+export function frontierFromConsistency(size1: number, size2: number, proof: readonly Hash[], root1: Hash | undefined, root2: Hash): Hash[] {
+  const fail = (why: string): never => {
+    throw new SignetError('TLOG', `consistency proof from tree size ${size1} to ${size2} does not verify: ${why}`);
+  };
+  if (size1 === 0) {
+    if (proof.length > 0) fail('a proof from the empty tree must be empty');
+    return [];
+  }
+  if (size1 >= size2) fail('the new tree must be larger than the old one');
+  if (root1) verifyConsistency(size1, size2, proof, root1, root2);
+  const pow2 = isPowerOfTwo(size1);
+  if (pow2 && !root1) fail('the old tree is a perfect subtree; its root is needed');
+  const path = pow2 ? [root1!, ...proof] : proof;
+  if (path.length === 0) fail('the proof is empty');
+  const { sr, left } = walkConsistency(size1, size2, path, fail);
+  if (!hashEquals(sr, root2)) fail('it does not lead to the new root');
+  return left;
 }

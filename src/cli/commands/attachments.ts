@@ -1,12 +1,11 @@
 /** `triangulate`, `tree`, `download signature` and `clean`: what is attached to an image. */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { SignetError } from '../../errors.js';
 import { assertCleanType, clean, downloadAttestations, downloadSignatures, platformImage, tree, triangulate, type AttachmentKind } from '../../cosign/inspect.js';
-import { attachAttestations } from '../../cosign/attest.js';
-import { readSmallFile } from '../../cosign/blob-io.js';
 import { addRegistryOptions, boolOpt, examples, opt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
+import { downloadSboms } from '../../cosign/attach.js';
 
 const sigRepo = (): string | undefined => process.env.COSIGN_REPOSITORY || undefined;
 
@@ -88,26 +87,17 @@ export function registerAttachmentCommands(program: Command): void {
     ui.out(lines.join('\n') + '\n');
   });
 
-  const attach = program.command('attach').description('attach things made elsewhere to an image');
-  const aatt = attach
-    .command('attestation')
-    .description('attach ready DSSE envelopes (e.g. from attest-blob --output-signature or another tool) to an image as layers of its .att image, as cosign does')
-    .argument('<image...>', 'image references')
-    .addOption(new Option('--attestation <file>', 'a DSSE envelope (JSON) to attach (repeatable)').argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]));
-  addRegistryOptions(aatt);
-  examples(aatt, ['signet attach attestation --attestation envelope.json registry.example/app:v1', 'signet attach attestation --attestation a.json --attestation b.json registry.example/app@sha256:…']);
-  aatt.action(async (images: string[], flags: RegistryFlags & { attestation?: string[] }) => {
-    if (!flags.attestation || flags.attestation.length === 0) throw new SignetError('USAGE', 'pass the envelope to attach with --attestation FILE');
-    // Every file read and checked before anything is pushed.
-    const envelopes = await Promise.all(flags.attestation.map((f) => readSmallFile(f, 'attestation')));
-    const done = await attachAttestations({
-      client: registryClient(flags),
-      images,
-      envelopes,
-      signatureRepository: sigRepo(),
-      dockerMediaTypes: ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? ''),
-    });
-    for (const d of done) ui.info(`Attached ${envelopes.length} attestation${envelopes.length > 1 ? 's' : ''} to ${d.input} at ${d.location}`);
+  const dsbom = download
+    .command('sbom')
+    .description('print the SBOM attached to an image (with attach sbom or cosign); its media type goes to stderr')
+    .argument('<image>', 'image reference');
+  addRegistryOptions(dsbom);
+  examples(dsbom, ['signet download sbom registry.example/app:v1 > sbom.spdx.json', 'signet --output-file sbom.json download sbom registry.example/app:v1']);
+  dsbom.action(async (image: string, flags: RegistryFlags) => {
+    for (const s of await downloadSboms(registryClient(flags), image, sigRepo())) {
+      ui.info(`Found SBOM of media type: ${s.mediaType}`);
+      ui.out(s.bytes.toString('utf8'));
+    }
   });
 
   const cl = program

@@ -7,6 +7,7 @@ import { verifyImages, type ImageVerification, type VerifyImagesOptions } from '
 import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
+import { LayoutImageReader, LayoutSource } from '../../cosign/save-load.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { addTlogSignOptions, TLOG_VERIFIED_LINE, type TlogSignFlags } from './log.js';
 import { tlogTarget } from '../../sigstore/tlog-target.js';
@@ -96,7 +97,8 @@ export function registerImageCommands(program: Command): void {
   const verify = program
     .command('verify')
     .description('verify the signatures of container images (with a key, or keyless against a signer identity), printing the verified payloads as JSON')
-    .argument('<image...>', 'image references');
+    .argument('<image...>', 'image references')
+    .addOption(boolOpt('--local-image', 'the arguments are OCI layout directories written by save (or cosign save): verify with no registry'));
   addVerifyOptions(verify);
   examples(verify, [
     'signet verify --certificate-identity me@example.com --certificate-oidc-issuer https://accounts.google.com registry.example/app:v1',
@@ -105,9 +107,20 @@ export function registerImageCommands(program: Command): void {
     'signet verify --key cosign.pub --insecure-ignore-tlog registry.example/app:v1',
     'signet verify --key cosign.pub --insecure-ignore-tlog -a build=42 registry.example/app@sha256:…',
     'signet verify --key cosign.pub --insecure-ignore-tlog -o text img1 img2 img3',
+    'signet verify --key cosign.pub --trusted-root trusted_root.json --local-image ./app-layout',
   ]);
   verify.action(async (images: string[], flags: VerifyFlags) => {
-    const outcomes = await verifyImages({ ...(await verifyOptionsFromFlags(flags)), images });
+    const options = await verifyOptionsFromFlags(flags);
+    // --local-image: each argument is an OCI layout, read through the registry reader interface.
+    const outcomes = flags.localImage
+      ? await Promise.all(
+          images.map(async (dir) => {
+            const reader = new LayoutImageReader(await LayoutSource.open(dir));
+            const [o] = await verifyImages({ ...options, client: reader, images: [reader.reference] });
+            return { ...o!, input: dir, ...(o!.result ? { result: { ...o!.result, input: dir } } : {}) };
+          }),
+        )
+      : await verifyImages({ ...options, images });
     let firstError: SignetError | undefined;
     for (const o of outcomes) {
       if (o.result) printVerification(o.result, flags);
@@ -127,7 +140,7 @@ export function registerImageCommands(program: Command): void {
 }
 
 export type VerifyFlags = RegistryFlags &
-  KeylessVerifyFlags & { key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string; maxWorkers: string };
+  KeylessVerifyFlags & { localImage?: boolean; key?: string; annotations?: Record<string, string>; checkClaims: boolean; insecureIgnoreTlog: boolean; output: string; maxWorkers: string };
 
 /** `verify`'s flags (key or identity, claims, log, trust, output, registry), shared by the commands that verify images. */
 export function addVerifyOptions(cmd: Command, output: { default: 'json' | 'text'; description?: string } = { default: 'json' }): Command {

@@ -10,7 +10,8 @@ type Loader = () => Promise<(program: Command) => void>;
 const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['sign', 'verify'], load: async () => (await import('./image.js')).registerImageCommands },
   { commands: ['dockerfile', 'manifest'], load: async () => (await import('./images-in-files.js')).registerImagesInFilesCommands },
-  { commands: ['triangulate', 'tree', 'download', 'attach', 'clean'], load: async () => (await import('./attachments.js')).registerAttachmentCommands },
+  { commands: ['triangulate', 'tree', 'download', 'clean'], load: async () => (await import('./attachments.js')).registerAttachmentCommands },
+  { commands: ['save', 'load', 'copy', 'attach', 'generate'], load: async () => (await import('./move.js')).registerMoveCommands },
   { commands: ['sign-blob', 'verify-blob'], load: async () => (await import('./blob.js')).registerBlobCommands },
   { commands: ['attest', 'verify-attestation', 'attest-blob', 'verify-blob-attestation'], load: async () => (await import('./attest.js')).registerAttestCommands },
   { commands: ['generate-key-pair', 'import-key-pair', 'public-key'], load: async () => (await import('./keys.js')).registerKeyCommands },

@@ -10,9 +10,11 @@ import { FILE_LIMITS, readFileLimited } from '../../fsutil.js';
 import { RekorV1Client, v1EntryToBundleEntry, type V1LogEntry } from '../../sigstore/rekor-client.js';
 import type { TlogTargetOptions } from '../../sigstore/tlog-target.js';
 import { trustedRootFromLogKey, verifyLogEntry, verifyLogInfo } from '../../sigstore/log-monitor.js';
+import { LogAlarm, loadMonitorConfig, monitorRound, type MonitorEvent } from '../../sigstore/log-watch.js';
+import { deadlineSignal, parseDuration, sleep, withNetOptions } from '../../net.js';
 import { verifyTlogEntryProofs } from '../../sigstore/tlog.js';
 import { loadTrustedRoot, type TrustedRoot } from '../../sigstore/trustedroot.js';
-import { examples, opt, ui } from '../common.js';
+import { boolOpt, envNameFor, examples, opt, ui } from '../common.js';
 
 export const TLOG_VERIFIED_LINE = 'Existence of the claims in the transparency log was verified offline';
 
@@ -142,6 +144,7 @@ export function registerLogCommands(program: Command): void {
     'signet log verify --rekor-url http://127.0.0.1:3000 --trusted-root trusted_root.json --uuid <uuid> -o json',
   ]);
   registerFsck(log);
+  registerMonitor(log);
   verify.action(async (flags: LogFlags & { uuid?: string; logIndex?: string }) => {
     checkOutput(flags);
     const c = client(flags);
@@ -203,3 +206,114 @@ function registerFsck(log: Command): void {
   });
 }
 
+
+/** One line of text for a monitor event (`-o text`). */
+function eventText(e: MonitorEvent | { type: 'error'; log: string; message: string }): string {
+  switch (e.type) {
+    case 'match': {
+      const m = e.entry;
+      const who = m.identity ? `${m.identity.subject ?? '?'} (issuer ${m.identity.issuer ?? '?'})` : `key ${m.fingerprint ?? '?'}`;
+      return `MATCH index ${m.index} uuid ${m.uuid} ${m.kind} ${m.apiVersion} by ${who}${m.digest ? ` digest ${m.digest}` : ''}: ${m.matches.map((x) => `${x.type} ${x.rule}`).join(', ')}`;
+    }
+    case 'entry-unreadable':
+      return `UNREADABLE index ${e.index} uuid ${e.uuid}: ${e.error}`;
+    case 'checkpoint':
+      return `OK tree size ${e.size}${e.previousSize !== undefined && e.previousSize !== e.size ? ` (was ${e.previousSize})` : ''}, root ${e.rootHash}, ${e.entriesRead} entries read, ${e.matches} matches`;
+    case 'stale':
+      return `STALE the log serves tree size ${e.size}, smaller than the stored ${e.storedSize}; state kept`;
+    case 'alarm':
+      return `ALARM ${e.reason}: ${e.message}`;
+    case 'error':
+      return `ERROR ${e.message}`;
+  }
+}
+
+/** Failures a later round may not meet again (the log or the network); anything else stops the monitor. */
+const TRANSIENT = new Set(['NETWORK', 'TIMEOUT', 'NOT_FOUND', 'TLOG', 'REGISTRY']);
+
+/**
+ * cosign has no monitor, so its flags read SIGNET_MONITOR_<FLAG> rather than COSIGN_<FLAG>: COSIGN_URL or
+ * COSIGN_STATE would be too generic a name to claim.
+ */
+function monitorOpt(flags: string, description: string): Option {
+  return new Option(flags, description).env(envNameFor(flags).replace(/^COSIGN_/, 'SIGNET_MONITOR_'));
+}
+
+/** `log monitor`: rekor-monitor's consistency check and identity watch (src/sigstore/log-watch.ts). */
+function registerMonitor(log: Command): void {
+  const mon = log
+    .command('monitor')
+    .description('watch a transparency log: prove each new checkpoint extends the last one (a fork or a bad signature is an alarm, exit 3) and report entries of watched identities and keys as JSON lines')
+    .addOption(monitorOpt('--url <url>', 'base URL of the transparency log (its tiles under /api/v2/ when it serves them, else the Rekor v1 API)'))
+    .addOption(opt('--trusted-root <file>', 'trusted_root.json holding the log key'))
+    .addOption(monitorOpt('--state <file>', 'state file: the last verified checkpoint and the next entry to read (created by the first round)'))
+    .addOption(monitorOpt('--from-index <n>', 'with a new state file: read entries from this index on (default: from the current checkpoint on)'))
+    .addOption(monitorOpt('--interval <duration>', 'time between rounds (default 5m)'))
+    .addOption(boolOpt('--once', 'run one round and exit (cron, CI)').env('SIGNET_MONITOR_ONCE'))
+    .addOption(monitorOpt('--config <file>', "what to watch, rekor-monitor's YAML: monitoredValues with certIdentities (certSubject, issuers), subjects, fingerprints, fulcioExtensions, customExtensions, oidMatchers"))
+    .addOption(opt('-o, --output <format>', 'json: one event per line; text: one line per event for people', 'json'));
+  examples(mon, [
+    'signet log monitor --url http://127.0.0.1:3000 --trusted-root trusted_root.json --state monitor.json --once',
+    'signet log monitor --url http://127.0.0.1:3000 --trusted-root trusted_root.json --state monitor.json --config watch.yaml --interval 1m',
+    'signet log monitor --url http://127.0.0.1:3000 --trusted-root trusted_root.json --state new.json --from-index 0 --config watch.yaml --once -o text',
+    '',
+    'watch.yaml:',
+    '  monitoredValues:',
+    '    certIdentities:',
+    '      - certSubject: ^alice@example\\.com$',
+    '        issuers: [^https://accounts\\.example\\.com$]',
+    '    fingerprints: [<hex sha256 of a DER public key>]',
+    '',
+    'Events on stdout: match (index, uuid, kind, digest, identity, fingerprint, matches), checkpoint (each',
+    'verified round), stale, entry-unreadable, alarm; with --interval also error. Exit codes: 0, 1 (a failure:',
+    'the log unreachable, a bad state file), 2 (usage), 3 (alarm: the state file is left as it was).',
+  ]);
+  mon.action(async (flags: { url?: string; trustedRoot?: string; state?: string; fromIndex?: string; interval?: string; once?: boolean; config?: string; output: string }) => {
+    checkOutput({ output: flags.output });
+    if (!flags.url) throw new SignetError('USAGE', 'log monitor needs --url (the transparency log)');
+    if (!flags.trustedRoot) throw new SignetError('USAGE', 'log monitor needs --trusted-root FILE (where the log key comes from)');
+    if (!flags.state) throw new SignetError('USAGE', 'log monitor needs --state FILE (the last verified checkpoint is kept there)');
+    if (flags.once && flags.interval !== undefined) throw new SignetError('USAGE', 'pass --once or --interval, not both');
+    const intervalMs = parseDuration(flags.interval ?? '5m');
+    if (intervalMs <= 0) throw new SignetError('USAGE', '--interval must be longer than 0');
+    let fromIndex: number | undefined;
+    if (flags.fromIndex !== undefined) {
+      if (!/^(0|[1-9][0-9]*)$/.test(flags.fromIndex) || !Number.isSafeInteger(Number(flags.fromIndex))) throw new SignetError('USAGE', `--from-index must be a non-negative integer, got "${flags.fromIndex}"`);
+      fromIndex = Number(flags.fromIndex);
+    }
+    const trustedRoot = await loadTrustedRoot(flags.trustedRoot);
+    if (trustedRoot.tlogs.length === 0) throw new SignetError('USAGE', `${flags.trustedRoot} lists no transparency log key`);
+    const config = flags.config !== undefined ? await loadMonitorConfig(flags.config) : undefined;
+    // -t/--timeout bounds each round, when given: a backlog may take longer than the 3m default, and
+    // every request has its own header and body-idle timeouts anyway.
+    const program = mon.parent!.parent!;
+    const timeoutMs = program.getOptionValueSource('timeout') === 'default' ? 0 : parseDuration(String(program.opts<{ timeout?: string }>().timeout));
+    const emit = (e: MonitorEvent | { type: 'error'; log: string; message: string }): void => ui.out((flags.output === 'json' ? JSON.stringify(e) : eventText(e)) + '\n');
+    for (;;) {
+      try {
+        const signal = timeoutMs > 0 ? deadlineSignal(timeoutMs, '-t/--timeout, for one round') : undefined;
+        const r = await withNetOptions(signal ? { signal } : {}, () =>
+          monitorRound({
+            url: flags.url!,
+            trustedRoot,
+            statePath: flags.state!,
+            ...(fromIndex ?? config?.startIndex) !== undefined ? { fromIndex: (fromIndex ?? config?.startIndex)! } : {},
+            ...(config ? { watch: config.monitoredValues } : {}),
+            emit,
+          }),
+        );
+        ui.info(`log monitor: ${flags.url} at tree size ${r.size}${r.previousSize !== undefined && r.previousSize !== r.size ? ` (was ${r.previousSize})` : ''}, consistent; ${r.entriesRead} entries read, ${r.matches} matches`);
+      } catch (e) {
+        if (e instanceof LogAlarm) {
+          emit(e.event);
+          throw e;
+        }
+        if (flags.once || !(e instanceof SignetError) || !TRANSIENT.has(e.code)) throw e;
+        emit({ type: 'error', log: flags.url, message: e.message });
+        ui.warn(`log monitor: ${e.message}; trying again in ${flags.interval ?? '5m'}`);
+      }
+      if (flags.once) return;
+      await sleep(intervalMs, undefined, 'waiting for the next round');
+    }
+  });
+}

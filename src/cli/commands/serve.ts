@@ -208,6 +208,7 @@ export function registerServe(program: Command): void {
         ...(witnesses.length > 0 ? { witnesses, witnessQuorum: witnessQuorum ?? 1, waitForWitnesses: witnessQuorum !== undefined } : {}),
       });
       ui.out(`Listening on ${srv.url}\nTrusted root: ${srv.trustedRootPath}\nSigning config: ${srv.signingConfigPath}\n`);
+      ui.info(`Log explorer (search, entries, proofs checked in the browser) at ${srv.url}/`);
       if (srv.devIssuer && flags.devOidcInsecureAnyAddress) {
         ui.warn(`--dev-oidc-insecure-any-address: anyone who can reach ${srv.url} can mint a token for any email address at ${srv.devIssuer.issuerUrl}/token and get certificates for it`);
       }

@@ -6,6 +6,8 @@
 import { type IncomingMessage, type Server, type ServerOptions, type ServerResponse, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { SignetError } from '../../errors.js';
 import { HttpError, type Reply, type RequestContext, Router, statusForError } from './router.js';
 import { Metrics } from './metrics.js';
 import {
@@ -262,6 +264,23 @@ function localUrl(req: IncomingMessage): string {
   const addr = req.socket.localAddress ?? '127.0.0.1';
   const host = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
   return `http://${host.includes(':') ? `[${host}]` : host}:${req.socket.localPort ?? 80}`;
+}
+
+/** Listen on `host:port` (as parsed from `listen`, which names the address in the error); resolves to the bound address. */
+export async function listenOn(server: Server, host: string, port: number, listen: string): Promise<AddressInfo> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new SignetError('IO', `cannot listen on ${listen}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
+  }
+  return server.address() as AddressInfo;
 }
 
 export { Metrics, Router, HttpError };
