@@ -5,7 +5,6 @@
  * `data.signature.allow`; a policy written for policy-controller (`package sigstore`) is moved to
  * cosign's package with `allow` defined as `isCompliant`, so the same evaluator runs it.
  */
-import { SignetError } from '../errors.js';
 import type { AttestationPolicy } from '../policy/types.js';
 
 export type PolicyType = 'cue' | 'rego' | 'cel';
@@ -16,6 +15,14 @@ export function regoForCosign(text: string): string {
   return text.replace(/^(\s*)package\s+sigstore\s*$/m, '$1package signature') + '\n\nallow {\n  isCompliant\n}\n';
 }
 
-export async function compilePolicyText(name: string, type: PolicyType, _text: string): Promise<AttestationPolicy> {
-  throw new SignetError('USAGE', `${name}: ${type} policies are not available in this build yet`);
+/** Compile an inline policy (each language's module loaded only when a policy uses it). */
+export async function compilePolicyText(name: string, type: PolicyType, text: string): Promise<AttestationPolicy> {
+  switch (type) {
+    case 'cue':
+      return (await import('../policy/cue.js')).loadCuePolicy(name, text);
+    case 'rego':
+      return (await import('../policy/rego.js')).loadRegoPolicy(name, regoForCosign(text));
+    case 'cel':
+      return (await import('../policy/cel.js')).loadCelPolicy(name, text);
+  }
 }

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { compileGlob, fullImageName, globMatches, imagePointer, loadNamespaces, loadPolicySet, writtenRepository } from '../../src/admission/index.js';
+import { AdmissionEngine, compileGlob, fullImageName, globMatches, imagePointer, loadNamespaces, loadPolicySet, writtenRepository } from '../../src/admission/index.js';
+import { regoForCosign } from '../../src/admission/evaluators.js';
+import { RegistryClient } from '../../src/oci/index.js';
 import { isSignetError } from '../../src/index.js';
 import { publicGoodTrustedRootBytes } from '../../src/sigstore/tuf.js';
 
@@ -103,6 +105,54 @@ describe('policy-controller examples', () => {
     assert.equal(a.trust.name, 'public-good');
     // "**" matches every image, Docker Hub's short names included.
     assert.ok(p.globs[0]!.re.test(fullImageName('nginx')));
+  });
+
+  test('allow-only-pods: the CIP-level CUE policy sees the type meta: a Pod passes, a Deployment does not', async () => {
+    const set = await loadPolicySet([fixture('allow-only-pods.yaml')]);
+    const p = set.policies[0]!;
+    assert.equal(p.policy?.includeTypeMeta, true);
+    const client = new RegistryClient({});
+    try {
+      const engine = new AdmissionEngine(set, { client });
+      // A digest reference: nothing to resolve, and the only authority is static, so no registry is asked.
+      const image = 'ghcr.io/sigstore/timestamp-server@sha256:' + 'c'.repeat(64);
+      const pod = await engine.evaluate(image, { object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: {} } });
+      assert.equal(pod.verdict, 'pass', JSON.stringify(pod));
+      const dep = await engine.evaluate(image, { object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: {} } });
+      assert.equal(dep.verdict, 'fail');
+      assert.match(dep.errors[0]!, /policy image-policy-typemeta-allow-only-pods: CIP-level policy failed: .*Deployment/);
+      // Other images are not this policy's business.
+      assert.equal(engine.matching('ghcr.io/sigstore/cosign:v2').length, 0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('custom-key- and keyless-attestation-sbom-spdxjson: spdxjson is SPDX\'s predicate type, and the CUE policy holds only for SPDX statements', async () => {
+    for (const [f, kind] of [['custom-key-attestation-sbom-spdxjson.yaml', 'key'], ['keyless-attestation-sbom-spdxjson.yaml', 'keyless']] as const) {
+      const set = await loadPolicySet([fixture(f)]);
+      const a = set.policies[0]!.authorities[0]!;
+      assert.equal(a.kind as string, kind);
+      if (a.kind === 'static') throw new Error('not a static authority');
+      assert.equal(a.attestations.length, 1);
+      const rule = a.attestations[0]!;
+      assert.equal(rule.name, 'must-have-spdxjson');
+      assert.equal(rule.predicateType, 'https://spdx.dev/Document');
+      const [spdx, other] = await rule.policy!.evaluate([
+        { _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://spdx.dev/Document', subject: [], predicate: {} },
+        { _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://cyclonedx.org/bom', subject: [], predicate: {} },
+      ]);
+      assert.equal(spdx!.ok, true);
+      assert.equal(other!.ok, false);
+    }
+  });
+
+  test('Rego written for policy-controller (package sigstore, isCompliant) is run with cosign\'s query', () => {
+    const text = 'package sigstore\ndefault isCompliant = false\nisCompliant {\n  input.predicateType == "x"\n}\n';
+    const out = regoForCosign(text);
+    assert.match(out, /^package signature$/m);
+    assert.match(out, /allow \{\n {2}isCompliant\n\}/);
+    assert.equal(regoForCosign('package signature\nallow { true }\n'), 'package signature\nallow { true }\n');
   });
 
   test('signed-by-aws-kms-key: refused at load, naming the field and the KMS plug-in that would serve it', async () => {

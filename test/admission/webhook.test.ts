@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { generateKeyPair, signerFromPrivateKey, tlogTarget } from '../../src/index.js';
+import { attestImages, generateKeyPair, signerFromPrivateKey, tlogTarget } from '../../src/index.js';
 import { RegistryClient, type Repo } from '../../src/oci/index.js';
 import { signImages } from '../../src/cosign/sign.js';
 import { obtainKeylessSigner, resolveKeylessServices, type KeylessSigner } from '../../src/sigstore/sign-keyless.js';
@@ -108,6 +108,27 @@ spec:
   authorities:
   - static:
       action: fail
+---
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata:
+  name: provenance
+spec:
+  images:
+  - glob: "${reg.host}/adm/att/**"
+  authorities:
+  - name: alice-provenance
+    keyless:
+      identities:
+      - issuer: ${issuer}
+        subject: alice@example.com
+    attestations:
+    - name: built-by-example
+      predicateType: slsaprovenance1
+      policy:
+        type: cue
+        data: |
+          predicate: runDetails: builder: id: "https://example.com/builder"
 `;
 }
 
@@ -217,7 +238,16 @@ before(async () => {
     push('otherkey', 'adm/otherkey/app'),
     push('warn', 'adm/warn/app'),
     push('nomatch', 'adm/elsewhere/app'),
+    push('attGood', 'adm/att/good'),
+    push('attBad', 'adm/att/bad'),
+    push('attNone', 'adm/att/none'),
+    push('attMallory', 'adm/att/mallory'),
   ]);
+  const provenance = (builder: string) => Buffer.from(JSON.stringify({ buildDefinition: { buildType: 'https://example.com/build/v1', externalParameters: {} }, runDetails: { builder: { id: builder } } }));
+  await attestImages({ client, signer: alice.signer, keyless: alice, images: [img.attGood!.byDigest], predicate: provenance('https://example.com/builder'), type: 'slsaprovenance1' });
+  await attestImages({ client, signer: alice.signer, keyless: alice, images: [img.attBad!.byDigest], predicate: provenance('https://evil.example.com/builder'), type: 'slsaprovenance1' });
+  await attestImages({ client, signer: mallory.signer, keyless: mallory, images: [img.attMallory!.byDigest], predicate: provenance('https://example.com/builder'), type: 'slsaprovenance1' });
+  await signImages({ client, signer: alice.signer, keyless: alice, images: [img.attNone!.byDigest] });
   await signImages({ client, signer: alice.signer, keyless: alice, images: [img.alice!.byDigest, img.alice2!.byDigest] });
   await signImages({ client, signer: mallory.signer, keyless: mallory, images: [img.mallory!.byDigest] });
   const tlog = await tlogTarget({ tlogUpload: true, rekorUrl: srv.url });
@@ -362,6 +392,22 @@ describe('validating', () => {
   });
 });
 
+describe('attestations', () => {
+  test('an attestation by the right identity that passes its CUE policy is admitted', async () => {
+    const r = await post('/validate', review(deployment('att', [img.attGood!.byTag])));
+    assert.equal(r.json.response.allowed, true, JSON.stringify(r.json));
+  });
+
+  test('a failing attestation policy, a missing attestation, an attestation by the wrong identity: denied with the reason', async () => {
+    const r = await post('/validate', review(deployment('att', [img.attBad!.byTag, img.attNone!.byTag, img.attMallory!.byTag])));
+    assert.equal(r.json.response.allowed, false);
+    const m: string = r.json.response.status.message;
+    assert.match(m, /containers\[0\]\.image: .*adm\/att\/bad.*policy provenance: authority alice-provenance: attestation built-by-example \(https:\/\/slsa\.dev\/provenance\/v1\): .*validation errors?.*evil\.example\.com/);
+    assert.match(m, /containers\[1\]\.image: .*adm\/att\/none.*attestation built-by-example .*(no attestations|none of the attestations)/);
+    assert.match(m, /containers\[2\]\.image: .*adm\/att\/mallory.*attestation built-by-example .*mallory@example\.com/);
+  });
+});
+
 describe('mutating', () => {
   test('tags are patched to the digests the validating side verifies; the JSONPatch applies', async () => {
     const obj = deployment('m', [img.alice!.byTag, img.keyed!.byDigest]);
@@ -402,7 +448,7 @@ describe('operations', () => {
   test('/healthz, /readyz and /metrics (reviews by verdict, latency histogram, cache hits)', async () => {
     assert.equal((await get('/healthz')).status, 200);
     const ready = await get('/readyz');
-    assert.equal(JSON.parse(ready.text).policies, 4);
+    assert.equal(JSON.parse(ready.text).policies, 5);
     // The same review twice: the second is served from the cache.
     await post('/validate', review(deployment('c1', [img.alice!.byTag])));
     await post('/validate', review(deployment('c2', [img.alice!.byTag])));
@@ -429,8 +475,8 @@ describe('operations', () => {
         `---\napiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: allow-unsigned}\nspec:\n  images: [{glob: "${reg.host}/adm/keyless/unsigned**"}]\n  authorities: [{static: {action: pass}}]\n`,
     );
     // The watcher picks it up by itself.
-    for (let i = 0; i < 100 && adm.engine.policySet.policies.length !== 5; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(adm.engine.policySet.policies.length, 5);
+    for (let i = 0; i < 100 && adm.engine.policySet.policies.length !== 6; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(adm.engine.policySet.policies.length, 6);
     assert.equal((await post('/validate', review(deployment('r2', [img.unsigned!.byTag])))).json.response.allowed, true);
     writeFileSync(file, cips());
     assert.equal(await adm.reload(), true);
