@@ -174,7 +174,7 @@ function post(path: string, body: unknown, raw = false): Promise<{ status: numbe
 
 function get(path: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    request(new URL(path, adm.url), { ca }, (res) => {
+    request(new URL(path, adm.url), { ca, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString() }));
@@ -408,6 +408,56 @@ describe('attestations', () => {
   });
 });
 
+/** A TrustRoot resource (sigstoreKeys: base64 of PEM, as the CRD's []byte fields) made from a trusted_root.json. */
+function trustRootYaml(name: string, rootJson: any): string {
+  const b64pem = (label: string, der: string) => Buffer.from(`-----BEGIN ${label}-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`).toString('base64');
+  const auths = (list: any[]) => list.map((c) => `    - subject: {organization: signet, commonName: test}\n      uri: ${c.uri}\n      certChain: ${c.certChain.certificates.map((x: any) => b64pem('CERTIFICATE', x.rawBytes)).join('')}`).join('\n');
+  const tlog = rootJson.tlogs[0];
+  return [
+    'apiVersion: policy.sigstore.dev/v1alpha1',
+    'kind: TrustRoot',
+    `metadata: {name: ${name}}`,
+    'spec:',
+    '  sigstoreKeys:',
+    '    certificateAuthorities:',
+    auths(rootJson.certificateAuthorities),
+    '    timestampAuthorities:',
+    auths(rootJson.timestampAuthorities),
+    '    tLogs:',
+    `    - baseURL: ${tlog.baseUrl}`,
+    '      hashAlgorithm: sha-256',
+    `      publicKey: ${b64pem('PUBLIC KEY', tlog.publicKey.rawBytes)}`,
+    '',
+  ].join('\n');
+}
+
+describe('trust roots', () => {
+  test('a TrustRoot (sigstoreKeys of the private Sigstore) named by trustRootRef admits its signatures; the public-good default does not', async () => {
+    const trDir = join(dir, 'trustroot');
+    mkdirSync(trDir);
+    const issuer = srv.url + '/oidc';
+    const cip = (name: string, ref: string) =>
+      `apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: ${name}}\nspec:\n  images: [{glob: "${reg.host}/adm/keyless/**"}]\n  authorities:\n  - keyless:\n${ref}      identities: [{issuer: "${issuer}", subject: alice@example.com}]\n`;
+    writeFileSync(join(trDir, 'a.yaml'), trustRootYaml('private', JSON.parse(readFileSync(srv.trustedRootPath, 'utf8'))) + '---\n' + cip('private-sigstore', '      trustRootRef: private\n'));
+    const c = new RegistryClient({});
+    try {
+      // No --trusted-root: authorities without a trustRootRef get the public-good root.
+      const withRef = new AdmissionEngine(await loadPolicySet([trDir]), { client: c });
+      const ok = await withRef.evaluate(img.alice!.byTag);
+      assert.equal(ok.verdict, 'pass', JSON.stringify(ok.errors));
+      const deny = await withRef.evaluate(img.mallory!.byTag);
+      assert.equal(deny.verdict, 'fail');
+      writeFileSync(join(trDir, 'a.yaml'), cip('public-good', ''));
+      const publicGood = new AdmissionEngine(await loadPolicySet([trDir]), { client: c });
+      const v = await publicGood.evaluate(img.alice!.byTag);
+      assert.equal(v.verdict, 'fail');
+      assert.match(v.errors[0]!, /policy public-good: authority authority-0: /);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 describe('mutating', () => {
   test('tags are patched to the digests the validating side verifies; the JSONPatch applies', async () => {
     const obj = deployment('m', [img.alice!.byTag, img.keyed!.byDigest]);
@@ -489,6 +539,27 @@ describe('operations', () => {
       assert.equal(v.verdict, verdict);
       assert.equal(v.noMatch, true);
     }
+  });
+});
+
+describe('TLS', () => {
+  test('a new certificate and key in the files are served to new connections without a restart', async () => {
+    const oldCa = ca;
+    const next = join(dir, 'next');
+    mkdirSync(next);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=renewed', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', join(next, 'tls.key'), '-out', join(next, 'tls.crt')], { stdio: 'ignore' });
+    writeFileSync(join(dir, 'tls.key'), readFileSync(join(next, 'tls.key')));
+    writeFileSync(join(dir, 'tls.crt'), readFileSync(join(next, 'tls.crt')));
+    ca = readFileSync(join(next, 'tls.crt'));
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      status = await get('/healthz').then((r) => r.status, () => 0);
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status, 200, 'the renewed certificate is served');
+    ca = oldCa;
+    await assert.rejects(get('/healthz'), /self[- ]signed|certificate/i);
+    ca = readFileSync(join(next, 'tls.crt'));
   });
 });
 
