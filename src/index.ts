@@ -129,3 +129,21 @@ export { buildTrustedRoot, buildSigningConfigFromSpecs, parseServiceSpec, parseS
 
 // Policies over attestations (verify-attestation --policy): CUE, Rego (through an opa on PATH) and CEL.
 export { loadPolicies, loadPolicy, policyLanguage, type AttestationPolicy, type PolicyLanguage, type PolicyVerdict } from './policy/index.js';
+
+// Kubernetes admission (signet admission): policy-controller's ClusterImagePolicies over AdmissionReviews.
+export {
+  AdmissionEngine,
+  loadPolicySet,
+  loadNamespaces,
+  parseReview,
+  validateRequest,
+  mutateRequest,
+  reviewOut,
+  compileGlob,
+  type ImagePolicy,
+  type PolicySet,
+  type ImageVerdict,
+  type NoMatchAction,
+  type AdmissionRequest,
+  type AdmissionResponse,
+} from './admission/index.js';
