@@ -373,6 +373,9 @@ async function compileAuthority(
   if (ctlog) trustRefs.push(['ctlog.trustRootRef', ctlog.trustRootRef]);
   const tsa = g.optObj(a.rfc3161timestamp, `${field}.rfc3161timestamp`);
   if (tsa) trustRefs.push(['rfc3161timestamp.trustRootRef', tsa.trustRootRef]);
+  // Signet checks RFC 3161 timestamps of keyed signatures only where a bundle carries them; refusing the
+  // option beats accepting signatures without the timestamp the policy asks for.
+  if (tsa && kind === 'key') g.fail(`${field}.rfc3161timestamp`, 'required signed timestamps are supported for keyless authorities only');
   const named = trustRefs.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([f2, v]) => [f2, g.str(v, `${field}.${f2}`)] as const);
   const distinct = [...new Set(named.map(([, v]) => v))];
   if (distinct.length > 1) g.fail(field, `different trust roots in one authority (${distinct.join(', ')}) are not supported: name one TrustRoot`);

@@ -458,6 +458,61 @@ describe('trust roots', () => {
   });
 });
 
+describe('authority options', () => {
+  test('source.oci reads signatures from another repository; rfc3161timestamp: keyless signatures with a signed timestamp pass, key authorities cannot ask for one', async () => {
+    const optDir = join(dir, 'options');
+    mkdirSync(optDir);
+    const issuer = srv.url + '/oidc';
+    await push('elsewhereSigned', 'adm/src/app');
+    await signImages({ client, signer: alice.signer, keyless: alice, images: [img.elsewhereSigned!.byDigest], signatureRepository: `${reg.host}/adm/signatures` });
+    const root = JSON.parse(readFileSync(srv.trustedRootPath, 'utf8'));
+    writeFileSync(
+      join(optDir, 'p.yaml'),
+      trustRootYaml('private', root) +
+        `---
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: signatures-elsewhere}
+spec:
+  images: [{glob: "${reg.host}/adm/src/**"}]
+  authorities:
+  - keyless:
+      identities: [{issuer: "${issuer}", subject: alice@example.com}]
+    source: [{oci: "${reg.host}/adm/signatures"}]
+---
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: timestamped}
+spec:
+  images: [{glob: "${reg.host}/adm/keyless/app*"}, {glob: "${reg.host}/adm/key/**"}]
+  authorities:
+  - name: alice
+    keyless:
+      trustRootRef: private
+      identities: [{issuer: "${issuer}", subject: alice@example.com}]
+    rfc3161timestamp: {trustRootRef: private}
+`,
+    );
+    const engine = new AdmissionEngine(await loadPolicySet([optDir], { defaultTrust: trust }), { client });
+    const moved = await engine.evaluate(img.elsewhereSigned!.byTag);
+    assert.equal(moved.verdict, 'pass', JSON.stringify(moved.errors));
+    // The image's own repository has no signatures: without source.oci it would be denied.
+    const plainDir = join(dir, 'options-plain');
+    mkdirSync(plainDir);
+    writeFileSync(join(plainDir, 'p.yaml'), readFileSync(join(optDir, 'p.yaml'), 'utf8').replace(`    source: [{oci: "${reg.host}/adm/signatures"}]\n`, ''));
+    const plain = new AdmissionEngine(await loadPolicySet([plainDir], { defaultTrust: trust }), { client });
+    const unmoved = await plain.evaluate(img.elsewhereSigned!.byTag);
+    assert.equal(unmoved.verdict, 'fail');
+    assert.match(unmoved.errors[0]!, /no signatures found/);
+    // Keyless signatures from signet serve carry RFC 3161 timestamps; the keyed ones here do not.
+    const stamped = await engine.evaluate(img.alice!.byTag);
+    assert.equal(stamped.verdict, 'pass', JSON.stringify(stamped.errors));
+    // A key authority cannot ask for them (refused at load rather than ignored).
+    writeFileSync(join(plainDir, 'p.yaml'), `apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: k}\nspec:\n  images: [{glob: "**"}]\n  authorities:\n  - key:\n      data: |\n${indent(pem(keys), 8)}\n    rfc3161timestamp: {}\n`);
+    await assert.rejects(loadPolicySet([plainDir], { defaultTrust: trust }), /spec\.authorities\[0\]\.rfc3161timestamp: required signed timestamps are supported for keyless authorities only/);
+  });
+});
+
 describe('mutating', () => {
   test('tags are patched to the digests the validating side verifies; the JSONPatch applies', async () => {
     const obj = deployment('m', [img.alice!.byTag, img.keyed!.byDigest]);
