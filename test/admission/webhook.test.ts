@@ -638,4 +638,19 @@ describe('signet admission test', () => {
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--policies/);
   });
+
+  test('the webhook refuses to start on a broken policy file (naming file and field) or without TLS', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: b}\nspec:\n  images: [{glob: "**"}]\n  authorities: [{static: {action: perhaps}}]\n');
+    const r = await runCli(['admission', '--policies', bad, '--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key'), '--listen', '127.0.0.1:0']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^Error: .*bad\.yaml \(document 1\): ClusterImagePolicy b: spec\.authorities\[0\]\.static\.action: expected pass or fail, got "perhaps"\n$/);
+    const noTls = await runCli(['admission', '--policies', policyDir]);
+    assert.equal(noTls.code, 2);
+    assert.match(noTls.stderr, /--tls-cert and --tls-key/);
+    const help = await runCli(['admission', 'test', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Examples:\n {2}signet admission test --policies/);
+  });
 });
