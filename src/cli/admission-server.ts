@@ -5,7 +5,8 @@
  * certificate and key are re-read when either file changes. Lives in cli/ because admission/ does not
  * import server/.
  */
-import { watch, watchFile, unwatchFile, type FSWatcher } from 'node:fs';
+import { statSync, watch, watchFile, unwatchFile, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import { SignetError } from '../errors.js';
@@ -211,7 +212,13 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
   const watchers: FSWatcher[] = [];
   for (const p of opts.policies) {
     try {
-      watchers.push(watch(p, { persistent: false }, schedule));
+      // A file is watched through its directory: editors and ConfigMap mounts replace files by renaming,
+      // which ends a watch on the file itself.
+      if (statSync(p).isDirectory()) watchers.push(watch(p, { persistent: false }, schedule));
+      else {
+        const name = basename(p);
+        watchers.push(watch(dirname(p), { persistent: false }, (_event, changed) => (changed === null || changed === name || changed.startsWith('..') ? schedule() : undefined)));
+      }
     } catch (e) {
       note({ level: 'warn', message: `cannot watch ${p} for changes: ${(e as Error).message}` });
     }

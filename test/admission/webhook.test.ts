@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -585,6 +585,30 @@ describe('operations', () => {
     assert.equal((await post('/validate', review(deployment('r2', [img.unsigned!.byTag])))).json.response.allowed, true);
     writeFileSync(file, cips());
     assert.equal(await adm.reload(), true);
+  });
+
+  test('a policy file given by path is reloaded when it is replaced by a rename (as editors and ConfigMap mounts do)', async () => {
+    const fdir = join(dir, 'single');
+    mkdirSync(fdir);
+    const f = join(fdir, 'cip.yaml');
+    const one = (name: string) => `apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: ${name}}\nspec:\n  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n`;
+    writeFileSync(f, one('first'));
+    const a = await startAdmissionServer({ policies: [f], client, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key'), listen: '127.0.0.1:0', log: false, reloadDelayMs: 20 });
+    const current = (): string => a.engine.policySet.policies[0]!.name;
+    try {
+      assert.equal(current(), 'first');
+      writeFileSync(f + '.tmp', one('second'));
+      renameSync(f + '.tmp', f);
+      for (let i = 0; i < 100 && current() !== 'second'; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(current(), 'second');
+      // And again: the watch survives the first replacement.
+      writeFileSync(f + '.tmp', one('third'));
+      renameSync(f + '.tmp', f);
+      for (let i = 0; i < 100 && current() !== 'third'; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(current(), 'third');
+    } finally {
+      await a.close();
+    }
   });
 
   test('no-match deny, warn and allow', async () => {
