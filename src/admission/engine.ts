@@ -5,7 +5,7 @@
  * CIP-level policy, if any, over what the authorities matched. `mode: warn` policies turn their failures
  * into warnings. Images no policy names get the no-match verdict.
  *
- * Outcomes are cached per (digest, policy) for `cacheTtlMs`, and tag → digest resolutions for as long:
+ * Outcomes are cached per (repository@digest, policy) for `cacheTtlMs`, and tag → digest resolutions for as long:
  * the mutating endpoint pins what was resolved, so what runs is what was verified. Evaluations of the
  * same key already under way are shared. Failures to reach a registry are never cached and always fail
  * closed (a denial naming the registry), unless every matching policy is in warn mode.
@@ -201,7 +201,9 @@ export class AdmissionEngine {
       policies.map(async (p) => {
         // A CIP-level policy that reads the object depends on more than the digest: not cached as a whole.
         const perObject = p.policy && (p.policy.includeSpec || p.policy.includeObjectMeta || p.policy.includeTypeMeta);
-        const { value, hit } = this.#cached(this.#verdicts, `${resolved.digest}|${p.key}`, () => this.#evaluateAuthorities(p, target), (o) => !o.authorities.some((a) => a.transient));
+        // Keyed by repository and digest: signatures live beside the image, so the same manifest in another
+        // repository has its own (or none).
+        const { value, hit } = this.#cached(this.#verdicts, `${target}|${p.key}`, () => this.#evaluateAuthorities(p, target), (o) => !o.authorities.some((a) => a.transient));
         if (hit) this.stats.cacheHits++;
         else {
           this.stats.cacheMisses++;

@@ -304,6 +304,19 @@ describe('validating', () => {
     assert.match(m, /containers\[2\]\.image: .*otherkey.*policy keyed-other: authority authority-0: no matching signatures/);
   });
 
+  test('verdicts are cached per repository: the same manifest copied into a repository without signatures is denied', async () => {
+    const src = img.alice!.repo;
+    const dst = { registry: reg.host, repository: 'adm/keyless/copied' };
+    const m = await client.getManifest(src, img.alice!.digest);
+    for (const d of [m.json.config, ...m.json.layers]) await client.putBlob(dst, await client.getBlob(src, d.digest));
+    await client.putManifest(dst, 'v1', m.bytes, m.mediaType);
+    assert.equal((await post('/validate', review(deployment('orig', [img.alice!.byDigest])))).json.response.allowed, true);
+    const copy = `${reg.host}/adm/keyless/copied@${img.alice!.digest}`;
+    const r = await post('/validate', review(deployment('copy', [copy])));
+    assert.equal(r.json.response.allowed, false);
+    assert.match(r.json.response.status.message, /adm\/keyless\/copied.*no signatures found/);
+  });
+
   test('a key authority admits what its key signed (with the log entry checked against the trusted root)', async () => {
     const body = review(deployment('keyed', [img.keyed!.byDigest]));
     const r = await post('/validate', body);
