@@ -10,7 +10,7 @@ import { basename, dirname } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import { SignetError } from '../errors.js';
-import { AdmissionEngine, loadPolicySet, mutateRequest, parseReview, reviewOut, validateRequest, type LoadPoliciesOptions, type NamespaceLabels } from '../admission/index.js';
+import { AdmissionEngine, loadNamespaces, loadPolicySet, mutateRequest, parseReview, reviewOut, validateRequest, type LoadPoliciesOptions, type NamespaceLabels, type ReviewContext } from '../admission/index.js';
 import type { RegistryClient } from '../oci/index.js';
 import { Metrics, Router, createHttpServer } from '../server/http/server.js';
 import { parseListen } from '../server/serve.js';
@@ -24,6 +24,8 @@ export interface AdmissionServerOptions {
   listen?: string;
   noMatch?: 'deny' | 'warn' | 'allow';
   namespaces?: NamespaceLabels;
+  /** `--namespaces FILE`: read now and again whenever it changes (a broken file keeps the labels in use). */
+  namespacesFile?: string;
   cacheTtlMs?: number;
   /** A review that takes longer is denied (fail closed); default 9 s, under the API server's 10 s. */
   reviewTimeoutMs?: number;
@@ -126,7 +128,8 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
   const metrics = new Metrics();
   const router = new Router();
   const timeoutMs = opts.reviewTimeoutMs ?? 9_000;
-  const ctx = { engine, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}) };
+  const ctx: ReviewContext = { engine, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}) };
+  if (opts.namespacesFile) ctx.namespaces = await loadNamespaces(opts.namespacesFile);
   const json = (body: unknown) => ({ status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(body)) });
 
   router.add('POST', '/validate', '/validate', async (c) => {
@@ -210,18 +213,35 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
     timer = setTimeout(() => void reload(), delay);
   };
   const watchers: FSWatcher[] = [];
-  for (const p of opts.policies) {
+  // A file is watched through its directory: editors and ConfigMap mounts replace files by renaming,
+  // which ends a watch on the file itself.
+  const watchPath = (p: string, onChange: () => void): void => {
     try {
-      // A file is watched through its directory: editors and ConfigMap mounts replace files by renaming,
-      // which ends a watch on the file itself.
-      if (statSync(p).isDirectory()) watchers.push(watch(p, { persistent: false }, schedule));
+      if (statSync(p).isDirectory()) watchers.push(watch(p, { persistent: false }, onChange));
       else {
         const name = basename(p);
-        watchers.push(watch(dirname(p), { persistent: false }, (_event, changed) => (changed === null || changed === name || changed.startsWith('..') ? schedule() : undefined)));
+        watchers.push(watch(dirname(p), { persistent: false }, (_event, changed) => (changed === null || changed === name || changed.startsWith('..') ? onChange() : undefined)));
       }
     } catch (e) {
       note({ level: 'warn', message: `cannot watch ${p} for changes: ${(e as Error).message}` });
     }
+  };
+  for (const p of opts.policies) watchPath(p, schedule);
+  let nsTimer: NodeJS.Timeout | undefined;
+  const nsFile = opts.namespacesFile;
+  if (nsFile) {
+    watchPath(nsFile, () => {
+      clearTimeout(nsTimer);
+      nsTimer = setTimeout(() => {
+        loadNamespaces(nsFile).then(
+          (ns) => {
+            ctx.namespaces = ns;
+            note({ level: 'info', message: `namespaces reloaded: ${ns.size} from ${nsFile}` });
+          },
+          (e: Error) => note({ level: 'error', message: `namespaces reload failed, keeping the previous labels: ${e.message}` }),
+        );
+      }, delay);
+    });
   }
   const tlsChanged = (): void => {
     void readTls(opts.tlsCert, opts.tlsKey).then(
@@ -245,6 +265,7 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
     reload,
     async close() {
       clearTimeout(timer);
+      clearTimeout(nsTimer);
       for (const w of watchers) w.close();
       unwatchFile(opts.tlsCert, tlsChanged);
       unwatchFile(opts.tlsKey, tlsChanged);

@@ -624,6 +624,40 @@ describe('operations', () => {
     }
   });
 
+  test('--namespaces FILE is re-read when it changes (the sync CronJob of deploy/ rewrites it)', async () => {
+    const nsDir = join(dir, 'ns');
+    mkdirSync(nsDir);
+    const nsFile = join(nsDir, 'namespaces.yaml');
+    writeFileSync(nsFile, 'team: {}\n');
+    const a = await startAdmissionServer({ policies: [policyDir], loadOptions: { defaultTrust: trust }, client, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key'), listen: '127.0.0.1:0', log: false, reloadDelayMs: 20, namespacesFile: nsFile });
+    try {
+      const send = async () => {
+        const body = review(deployment('ns', [img.unsigned!.byTag]), { namespace: 'team' });
+        const data = Buffer.from(JSON.stringify(body));
+        return new Promise<boolean>((resolve, reject) => {
+          request(new URL('/validate', a.url), { method: 'POST', ca, agent: false, headers: { 'content-type': 'application/json', 'content-length': data.length } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()).response.allowed));
+          })
+            .on('error', reject)
+            .end(data);
+        });
+      };
+      assert.equal(await send(), true, 'not opted in yet');
+      writeFileSync(nsFile + '.tmp', 'team: {policy.sigstore.dev/include: "true"}\n');
+      renameSync(nsFile + '.tmp', nsFile);
+      let allowed = true;
+      for (let i = 0; i < 100 && allowed; i++) {
+        allowed = await send();
+        if (allowed) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(allowed, false, 'checked once the label is in the file');
+    } finally {
+      await a.close();
+    }
+  });
+
   test('no-match deny, warn and allow', async () => {
     const set = await loadPolicySet([policyDir], { defaultTrust: trust });
     for (const [noMatch, verdict] of [['deny', 'fail'], ['warn', 'warn'], ['allow', 'pass']] as const) {

@@ -8,7 +8,7 @@ import { SignetError } from '../../errors.js';
 import { parseDuration } from '../../net.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { prepareTrust } from '../../sigstore/verifier.js';
-import { AdmissionEngine, loadNamespaces, loadPolicySet, type ImageVerdict, type LoadPoliciesOptions, type NoMatchAction } from '../../admission/index.js';
+import { AdmissionEngine, loadPolicySet, type ImageVerdict, type LoadPoliciesOptions, type NoMatchAction } from '../../admission/index.js';
 import { addRegistryOptions, examples, opt, ui, type RegistryFlags } from '../common.js';
 import { registryClient } from '../registry.js';
 
@@ -79,7 +79,7 @@ export function registerAdmission(program: Command): void {
     .addOption(opt('--tls-cert <file>', 'PEM certificate (chain) the webhook serves; re-read when it changes'))
     .addOption(opt('--tls-key <file>', 'PEM private key of --tls-cert'))
     .addOption(new Option('--listen <host:port>', 'address to listen on').default(':8443').env('SIGNET_LISTEN'))
-    .addOption(opt('--namespaces <file>', 'Namespace objects (YAML/JSON) or a mapping name → labels: where the include label is read, since an AdmissionReview does not carry it'))
+    .addOption(opt('--namespaces <file>', 'Namespace objects (YAML/JSON) or a mapping name → labels: where the include label is read, since an AdmissionReview does not carry it; re-read when it changes'))
     .addOption(opt('--review-timeout <duration>', 'deny a review that takes longer (fail closed); keep it under the webhook timeoutSeconds', '9s'))
     .action(async (flags: ServeFlags) => {
       const policies = requirePolicies(flags);
@@ -96,7 +96,7 @@ export function registerAdmission(program: Command): void {
         noMatch: noMatchOf(flags),
         cacheTtlMs: parseDuration(flags.cacheTtl ?? '5m'),
         reviewTimeoutMs: parseDuration(flags.reviewTimeout ?? '9s'),
-        ...(flags.namespaces ? { namespaces: await loadNamespaces(flags.namespaces) } : {}),
+        ...(flags.namespaces ? { namespacesFile: flags.namespaces } : {}),
       });
       ui.out(`Listening on ${a.url} with ${a.engine.policySet.policies.length} ClusterImagePolicies\n`);
       await new Promise<void>((resolve, reject) => {
