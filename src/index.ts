@@ -149,3 +149,21 @@ export { loadPolicies, loadPolicy, policyLanguage, type AttestationPolicy, type 
 export { initialize, tufTrust, signingConfigInPlay, defaultTufCacheDir, type TufOptions, type TufResult, type ServiceFlags, type SigningConfigSource } from './sigstore/tuf.js';
 export { configuredTrustedRoot } from './sigstore/keyless.js';
 export { ensureTufRepository, type TufRepositoryOptions, type TufRepositoryState } from './server/tuf/index.js';
+
+// Kubernetes admission (signet admission): policy-controller's ClusterImagePolicies over AdmissionReviews.
+export {
+  AdmissionEngine,
+  loadPolicySet,
+  loadNamespaces,
+  parseReview,
+  validateRequest,
+  mutateRequest,
+  reviewOut,
+  compileGlob,
+  type ImagePolicy,
+  type PolicySet,
+  type ImageVerdict,
+  type NoMatchAction,
+  type AdmissionRequest,
+  type AdmissionResponse,
+} from './admission/index.js';

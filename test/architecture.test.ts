@@ -119,6 +119,7 @@ const LAYERS: Record<string, string[] | '*'> = {
   cli: '*',
   index: '*', // the package entry point re-exports the public API
   conformance: ['sigstore', 'keys', 'fsutil'],
+  admission: ['cosign', 'policy', 'sigstore', 'oci', 'keys', 'fsutil', 'net'],
   cosign: ['sigstore', 'oci', 'keys', 'policy', 'fsutil'],
   policy: ['fsutil'],
   server: ['rekor', 'sigstore', 'tlog', 'keys', 'native', 'batching', 'fsutil'],

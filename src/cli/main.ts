@@ -50,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
     while (top.parent && top.parent !== program) top = top.parent;
     // `serve` runs until stopped; `log monitor` applies the deadline to each of its rounds itself.
     if (top.name() === 'serve' || (top.name() === 'log' && action.name() === 'monitor')) return;
+    // The webhook runs until stopped, as serve does; `admission test` keeps the deadline.
+    if (top.name() === 'admission' && action === top) return;
     const ms = parseDuration(String(program.opts().timeout));
     if (ms > 0) net.signal = deadlineSignal(ms, '-t/--timeout');
   });

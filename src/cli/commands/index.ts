@@ -22,6 +22,7 @@ const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['initialize', 'trusted-root', 'signing-config'], load: async () => (await import('./trust.js')).registerTrustCommands },
   { commands: ['version'], load: async () => (await import('./version.js')).registerVersion },
   { commands: ['witness'], load: async () => (await import('./witness.js')).registerWitness },
+  { commands: ['admission'], load: async () => (await import('./admission.js')).registerAdmission },
   { commands: ['dev'], load: async () => (await import('./dev.js')).registerDevCommands },
 ];
 

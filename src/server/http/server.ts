@@ -4,6 +4,8 @@
  * JSON log line per request on stderr, /metrics.
  */
 import { type IncomingMessage, type Server, type ServerOptions, type ServerResponse, createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { SignetError } from '../../errors.js';
 import { HttpError, type Reply, type RequestContext, Router, statusForError } from './router.js';
@@ -43,6 +45,8 @@ export interface HttpServerOptions {
    * the connection came in on. Never the request's Host header, which the client chooses.
    */
   publicUrl?: () => string | undefined;
+  /** Serve HTTPS with this certificate and key (node:https; `setSecureContext` swaps them later). */
+  tls?: SecureContextOptions;
 }
 
 export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
@@ -150,7 +154,7 @@ export function createHttpServer(opts: HttpServerOptions): Server {
     // Node checks both timeouts only this often (30 s by default), so a timeout is enforced that late.
     connectionsCheckingInterval: Math.min(CONNECTIONS_CHECKING_INTERVAL_MS, Math.max(100, Math.floor(headersTimeout / 4))),
   };
-  const server = createServer(serverOptions, (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const start = process.hrtime.bigint();
     const method = req.method ?? 'GET';
     let routeName = 'unmatched';
@@ -227,7 +231,9 @@ export function createHttpServer(opts: HttpServerOptions): Server {
         return errorReply(status, message, headers);
       }
     })().then(finish, () => finish(errorReply(500, 'internal server error')));
-  });
+  };
+  // An https.Server is a tls.Server, not an http.Server, but it has the same request-side API.
+  const server = opts.tls ? (createHttpsServer({ ...serverOptions, ...opts.tls }, handler) as unknown as Server) : createServer(serverOptions, handler);
   server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   const maxConnections = opts.maxConnections ?? defaultMaxConnections(descriptorLimit());
   server.maxConnections = maxConnections;
