@@ -121,6 +121,25 @@ describe('sign --upload=false', () => {
     assert.equal(await treeSize(), sizeBefore);
   });
 
+  test('--output-certificate writes the certificate given with --key (own CA); the bundle carries it', async () => {
+    const repo = repoOf();
+    await pushRandomImage(client, repo, 'v1');
+    const [k] = opensslKey();
+    const pkcs8 = file('leaf.pkcs8');
+    execFileSync('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', k, '-out', pkcs8]);
+    const prefix = file('leaf');
+    const imp = await runCli(['import-key-pair', '--key', pkcs8, '--output-key-prefix', prefix, '--yes'], { env });
+    assert.equal(imp.code, 0, imp.stderr);
+    const cert = file('leaf.pem');
+    execFileSync('openssl', ['req', '-new', '-x509', '-key', k, '-out', cert, '-days', '1', '-subj', '/CN=two-step signer'], { stdio: 'ignore' });
+    const [outCert, bundle] = [file('out-cert.pem'), file('bundle.json')];
+    const r = await runCli(['sign', '--key', `${prefix}.key`, '--certificate', cert, '--tlog-upload=false', '--upload=false', '--output-certificate', outCert, '--bundle', bundle, ref(repo, 'v1')], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const der = (pem: string): string => pem.replace(/-----[^-]+-----|\s+/g, '');
+    assert.equal(der(readFileSync(outCert, 'utf8')), der(readFileSync(cert, 'utf8')));
+    assert.equal(JSON.parse(readFileSync(bundle, 'utf8')).verificationMaterial.certificate.rawBytes, der(readFileSync(cert, 'utf8')));
+  });
+
   test('bad uses: outputs for several images, the same file twice, a certificate to write without one; nothing written or pushed', async () => {
     const repo = repoOf();
     await pushRandomImage(client, repo, 'v1');
