@@ -3,7 +3,8 @@
  * nothing (the log entry is still made); those files verify on their own (verify-blob, the sigstore
  * verifier) and can be pushed later with `attach signature`; `sign --payload` signs a payload from
  * `generate`; `bundle create` assembles a bundle from an openssl signature, its key and the log entry,
- * which `verify-blob` and the sigstore verifier accept. Bad inputs write and push nothing.
+ * which `verify-blob` and the sigstore verifier accept; `upload blob`/`upload wasm` push files as images
+ * that are then signed and verified. Bad inputs write and push nothing.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -263,5 +264,61 @@ describe('bundle create', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.equal(existsSync(out), false);
     }
+  });
+});
+
+describe('upload blob / upload wasm', () => {
+  test('a file becomes a one-layer image that signs and verifies; several files with platforms an index; bad uses push nothing', async () => {
+    const repo = repoOf();
+    const script = file('install.sh');
+    writeFileSync(script, '#!/bin/sh\necho hello\n');
+    const up = await runCli(['upload', 'blob', '-f', script, ref(repo, 'v1')], { env });
+    assert.equal(up.code, 0, up.stderr);
+    const [, digest] = up.stdout.trim().split('@');
+    const m = await client.getManifest(repo, 'v1');
+    assert.equal(m.digest, digest);
+    const doc = JSON.parse(m.bytes.toString('utf8'));
+    assert.equal(doc.layers.length, 1);
+    assert.equal(doc.layers[0].mediaType, 'text/plain');
+    assert.deepEqual(await client.getBlob(repo, doc.layers[0].digest), readFileSync(script));
+    const s = await runCli(['sign', '--key', keyFile, '--tlog-upload=false', ref(repo, 'v1')], { env });
+    assert.equal(s.code, 0, s.stderr);
+    const v = await runCli(['verify', '--key', pubFile, '--insecure-ignore-tlog', ref(repo, 'v1')], { env });
+    assert.equal(v.code, 0, v.stderr);
+
+    const [linux, darwin] = [file('tool-linux'), file('tool-darwin')];
+    writeFileSync(linux, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x01, 0x00]));
+    writeFileSync(darwin, Buffer.from([0xcf, 0xfa, 0xed, 0xfe, 0x00, 0x01]));
+    const multi = await runCli(['upload', 'blob', '--ct', 'application/x-executable', '-f', `${linux}:linux/amd64`, '-f', `${darwin}:darwin/arm64`, ref(repo, 'tools')], { env });
+    assert.equal(multi.code, 0, multi.stderr);
+    const idx = JSON.parse((await client.getManifest(repo, 'tools')).bytes.toString('utf8'));
+    assert.deepEqual(idx.manifests.map((d: any) => `${d.platform.os}/${d.platform.architecture}`), ['linux/amd64', 'darwin/arm64']);
+    const child = JSON.parse((await client.getManifest(repo, idx.manifests[1].digest)).bytes.toString('utf8'));
+    assert.equal(child.layers[0].mediaType, 'application/x-executable');
+    assert.deepEqual(await client.getBlob(repo, child.layers[0].digest), readFileSync(darwin));
+
+    const wasmFile = file('module.wasm');
+    writeFileSync(wasmFile, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
+    const w = await runCli(['upload', 'wasm', '-f', wasmFile, ref(repo, 'wasm')], { env });
+    assert.equal(w.code, 0, w.stderr);
+    const wm = JSON.parse((await client.getManifest(repo, 'wasm')).bytes.toString('utf8'));
+    assert.equal(wm.config.mediaType, 'application/vnd.wasm.config.v1+json');
+    assert.equal(wm.layers[0].mediaType, 'application/vnd.wasm.content.layer.v1+wasm');
+
+    const tagsBefore = (await client.listTags(repo)).sort();
+    const bad: Array<[string[], RegExp]> = [
+      [['blob', '-f', linux, '-f', darwin, ref(repo, 'bad')], /unique platform/],
+      [['blob', '-f', `${linux}:linux`, '-f', `${darwin}:linux`, ref(repo, 'bad')], /unique platform/],
+      [['blob', '-f', file('missing'), ref(repo, 'bad')], /missing/],
+      [['blob', ref(repo, 'bad')], /-f FILE/],
+      [['wasm', '-f', script, ref(repo, 'bad')], /not a wasm module/],
+    ];
+    for (const [args, msg] of bad) {
+      const r = await runCli(['upload', ...args], { env });
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, msg);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    assert.deepEqual((await client.listTags(repo)).sort(), tagsBefore);
   });
 });

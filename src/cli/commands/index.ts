@@ -12,6 +12,7 @@ const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['dockerfile', 'manifest'], load: async () => (await import('./images-in-files.js')).registerImagesInFilesCommands },
   { commands: ['triangulate', 'tree', 'download', 'clean'], load: async () => (await import('./attachments.js')).registerAttachmentCommands },
   { commands: ['save', 'load', 'copy', 'attach', 'generate'], load: async () => (await import('./move.js')).registerMoveCommands },
+  { commands: ['upload'], load: async () => (await import('./upload.js')).registerUploadCommands },
   { commands: ['bundle'], load: async () => (await import('./bundle.js')).registerBundleCommands },
   { commands: ['sign-blob', 'verify-blob'], load: async () => (await import('./blob.js')).registerBlobCommands },
   { commands: ['attest', 'verify-attestation', 'attest-blob', 'verify-blob-attestation'], load: async () => (await import('./attest.js')).registerAttestCommands },
