@@ -13,6 +13,7 @@ import { buildMessageSignatureBundle, type TlogEntryJSON } from '../sigstore/ind
 import { decodeBase64Strict } from '../sigstore/encoding.js';
 import { RekorV1Client, v1EntryToBundleEntry, type V1LogEntry } from '../sigstore/rekor-client.js';
 import { parseCertificate } from '../sigstore/certificate.js';
+import { hashAlgFromOid, readTimestampAnswer } from '../sigstore/timestamp-verify.js';
 import { messageDigestAlg } from './sign-blob.js';
 
 export interface CreateBundleOptions {
@@ -43,6 +44,13 @@ export async function createBundle(o: CreateBundleOptions): Promise<{ bundle: Bu
   const key = (o.key ?? certKey)!;
   if (!verifySignature(key, o.artifact, o.signature)) {
     throw new SignetError('VERIFICATION', `the signature does not verify over the artifact with the ${o.certificate ? 'certificate' : 'key'} given`);
+  }
+  for (const ts of o.rfc3161Timestamps ?? []) {
+    const answer = readTimestampAnswer(ts);
+    const alg = hashAlgFromOid(answer.imprintAlg);
+    if (!alg || !createHash(alg).update(o.signature).digest().equals(answer.imprint)) {
+      throw new SignetError('VERIFICATION', 'the RFC 3161 timestamp is for other data than this signature');
+    }
   }
   const hashAlg = messageDigestAlg(key);
   const digest = createHash(hashAlg).update(o.artifact).digest();

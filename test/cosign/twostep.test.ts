@@ -20,6 +20,7 @@ import { encryptPrivateKey, generateKeyPair, parsePublicKey, publicKeyInfo } fro
 import { RegistryClient, type Repo } from '../../src/oci/index.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { hashedrekordV001, RekorV1Client } from '../../src/sigstore/rekor-client.js';
+import { requestTimestamp } from '../../src/sigstore/tsa-client.js';
 import { pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -221,6 +222,25 @@ describe('bundle create', () => {
     writeFileSync(bareFile, bare.stdout);
     const vbare = await runCli(['verify-blob', '--key', p, '--insecure-ignore-tlog', '--bundle', bareFile, artifact], { env });
     assert.equal(vbare.code, 0, vbare.stderr);
+
+    // A timestamp over the signature from the TSA: the bundle carries it and verifies with --use-signed-timestamps.
+    const ts = file('ts.json');
+    writeFileSync(ts, JSON.stringify({ SignedRFC3161Timestamp: (await requestTimestamp(`${log.url}/api/v1/timestamp`, readFileSync(sig))).toString('base64') }));
+    const stamped = file('stamped.json');
+    const cs = await runCli(['bundle', 'create', '--artifact', artifact, '--signature', sig, '--key', p, '--ignore-tlog', '--rfc3161-timestamp', ts, '--out', stamped], { env });
+    assert.equal(cs.code, 0, cs.stderr);
+    const vts = await runCli(['verify-blob', '--key', p, '--insecure-ignore-tlog', '--trusted-root', log.trustedRootPath, '--use-signed-timestamps', '--bundle', stamped, artifact], { env });
+    assert.equal(vts.code, 0, vts.stderr);
+    const vnone = await runCli(['verify-blob', '--key', p, '--insecure-ignore-tlog', '--trusted-root', log.trustedRootPath, '--use-signed-timestamps', '--bundle', bareFile, artifact], { env });
+    assert.notEqual(vnone.code, 0);
+    // A timestamp over another signature is refused, nothing written.
+    const otherTs = file('other-ts.json');
+    writeFileSync(otherTs, JSON.stringify({ SignedRFC3161Timestamp: (await requestTimestamp(`${log.url}/api/v1/timestamp`, Buffer.from('another signature'))).toString('base64') }));
+    const wrongTs = file('wrong-ts.json');
+    const cw = await runCli(['bundle', 'create', '--artifact', artifact, '--signature', sig, '--key', p, '--ignore-tlog', '--rfc3161-timestamp', otherTs, '--out', wrongTs], { env });
+    assert.notEqual(cw.code, 0);
+    assert.match(cw.stderr, /timestamp is for other data/);
+    assert.equal(existsSync(wrongTs), false);
   });
 
   test('from a certificate and an old-format bundle; bad inputs: one line each, nothing written', async () => {
