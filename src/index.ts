@@ -5,7 +5,7 @@
  *   import { signBlob, verifyBlob, parseBlobBundle, keylessSigner, identityPolicy, keylessTrust } from 'signet';
  *   import { attestBlob, blobAttestationStatement, verifyBlobAttestation } from 'signet';
  *   import { attestImages, verifyImageAttestations } from 'signet';
- *   import { copyImage, saveImage, loadImage, attachSignature, generatePayload } from 'signet';
+ *   import { copyImage, saveImage, loadImage, attachSignature, generatePayload, createBundle, uploadFiles } from 'signet';
  *
  * The commands in cli/ are these calls plus flags, prompts and printing.
  */
@@ -13,19 +13,21 @@ export { SignetError, isSignetError, type ErrorCode } from './errors.js';
 export * from './keys/index.js';
 export { RegistryClient, parseReference, repositoryName, referenceString, loginToDockerConfig, type Reference, type Descriptor, type RegistryClientOptions } from './oci/index.js';
 export { parseBundle, buildDsseBundle, buildMessageSignatureBundle, verifyBundleWithKey, pae, signDsse, type ParsedBundle } from './sigstore/index.js';
-export { signImages, type SignImagesOptions, type SignedImage } from './cosign/sign.js';
+export { signImages, type SignImagesOptions, type SignedImage, type SignatureMaterial } from './cosign/sign.js';
 export { verifyImages, verifyOne, type VerifyImagesOptions, type ImageVerification, type ImageOutcome, type VerifiedSignature } from './cosign/verify.js';
 export { dockerfileImages, expandDockerfileVars, type DockerfileImage, type DockerfileImages } from './cosign/dockerfile.js';
 export { manifestImages, type ManifestImage } from './cosign/k8s-images.js';
 export { triangulate, tree, downloadSignatures, clean, type AttachmentTree, type CleanType } from './cosign/inspect.js';
 export { simpleSigningPayload, parseSimpleSigningPayload, type SimpleSigningPayload } from './cosign/payload.js';
 
-// Moving signed images (copy, save, load) and signing in two steps (generate, attach).
+// Moving signed images (copy, save, load), signing in two steps (generate, attach, bundle create), upload.
 export { LayoutReader, LayoutWriter, type ImageReader } from './oci/index.js';
 export { copyImage, planTransfer, executeTransfer, registrySource, registrySink, parseOnly, type CopyOptions, type TransferStats, type TransferPlan } from './cosign/copy.js';
 export { saveImage, loadImage, LayoutSource, LayoutImageReader, type SaveOptions, type LoadOptions } from './cosign/save-load.js';
 export { generatePayload, attachSignature, attachSbom, downloadSboms, sbomMediaType, SBOM_MEDIA_TYPE, type AttachSignatureOptions, type AttachSbomOptions } from './cosign/attach.js';
 export { attachmentTag, buildBundleReferrerManifest, buildLegacySignatureManifest } from './cosign/storage.js';
+export { createBundle, type CreateBundleOptions } from './cosign/bundle-create.js';
+export { uploadFiles, parseFileFlag, sniffMediaType, WASM_LAYER_MEDIA_TYPE, WASM_CONFIG_MEDIA_TYPE, type UploadFile, type UploadFilesOptions } from './cosign/upload.js';
 export { RekorV1Client, TileLogClient, type TlogTarget, type V1LogEntry, type V1LogInfo } from './sigstore/rekor-client.js';
 export { loadTrustedRoot, parseTrustedRoot, type TrustedRoot, type TrustedLog } from './sigstore/trustedroot.js';
 export { parseSigningConfig, loadSigningConfig, serializeSigningConfig, type SigningConfig } from './sigstore/signing-config.js';

@@ -10,7 +10,7 @@ import { repositoryName, type RegistryClient } from '../oci/index.js';
 import { buildDsseBundle, buildImageStatement, envelopeToJSON, IN_TOTO_PAYLOAD_TYPE, pae, signDsse } from '../sigstore/index.js';
 import { hashedrekordV001, RekorV1Client, rekorBundleAnnotation, uploadToTlog, type TlogTarget } from '../sigstore/rekor-client.js';
 import { createHash } from 'node:crypto';
-import { simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.js';
+import { parseSimpleSigningPayload, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.js';
 import {
   ANNOTATION,
   attachmentTag,
@@ -68,6 +68,28 @@ export interface SignImagesOptions {
    */
   certificate?: Buffer;
   chain?: Buffer[];
+  /**
+   * false (`--upload=false`): sign (and log and timestamp) as usual but push nothing; the results
+   * carry what would have been pushed (`SignedImage.material`). Default true.
+   */
+  upload?: boolean;
+  /**
+   * cosign's `sign --payload`: sign these bytes instead of the generated simple-signing payload
+   * (legacy format only, one image; a simple-signing payload must name the image's digest).
+   */
+  payload?: Buffer;
+}
+
+/** What a signature consists of, for `--output-payload`/`--output-signature`/`--output-certificate`/`--bundle`. */
+export interface SignatureMaterial {
+  /** The signed payload: the in-toto statement (bundle format) or the simple-signing payload (legacy). */
+  payload: Buffer;
+  /** Raw signature bytes: over the DSSE PAE of the payload (bundle format) or over the payload (legacy). */
+  signature: Buffer;
+  /** The Sigstore bundle (bundle format), or cosign's LocalSignedPayload JSON (legacy). */
+  bundle: Buffer;
+  /** The signing certificate (keyless, or `--certificate`), PEM. */
+  certificatePem?: string;
 }
 
 export interface SignedImage {
@@ -78,6 +100,8 @@ export interface SignedImage {
   location: string;
   /** True when an identical legacy signature was already present. */
   unchanged?: boolean;
+  /** The signature's parts (always set by signImages). */
+  material?: SignatureMaterial;
 }
 
 /** A bundle ready to push as a referrer of its target (signatures and attestations alike). */
@@ -107,6 +131,8 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
   if (!newFormat && tlogs.some((t) => t.majorApiVersion !== 1)) {
     throw new SignetError('USAGE', 'the legacy .sig format records Rekor v1 bundles only: use --new-bundle-format or a Rekor v1 URL');
   }
+  if (opts.payload && newFormat) throw new SignetError('USAGE', '--payload signs a payload of your own in the legacy .sig format: add --new-bundle-format=false');
+  if (opts.payload && targets.length !== 1) throw new SignetError('USAGE', `--payload signs one image, but ${targets.length} were given (or found with --recursive)`);
   if (!newFormat && tlogs.length > 1) throw new SignetError('USAGE', 'the legacy .sig format holds one log entry per signature, but the signing config selects several logs');
   // Sign and log everything first: a failure here must not leave some images signed and others not.
   const prepared: Prepared[] = await mapBounded(targets, opts.maxWorkers ?? 8, async (target) => {
@@ -114,6 +140,15 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
     if (tlogs.length > 0) for (const index of logIndices(p)) say(`tlog entry created with index: ${index}`);
     return p;
   });
+  if (opts.upload === false) {
+    return prepared.map((p) => ({
+      input: p.target.input,
+      digest: p.target.subject.digest,
+      format: p.kind,
+      location: '(not uploaded)',
+      material: materialOf(opts, p),
+    }));
+  }
   // Push with bounded concurrency: many images in one call share connections and tokens.
   const results: SignedImage[] = new Array(prepared.length);
   let next = 0;
@@ -121,7 +156,7 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
     while (next < prepared.length) {
       const i = next++;
       const p = prepared[i]!;
-      results[i] = p.kind === 'bundle' ? await pushBundle(opts.client, p) : await appendLegacy(opts, p);
+      results[i] = { ...(p.kind === 'bundle' ? await pushBundle(opts.client, p) : await appendLegacy(opts, p)), material: materialOf(opts, p) };
       say(`Pushed signature for ${p.target.input} to ${results[i]!.location}`);
     }
   };
@@ -129,6 +164,23 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
   // pushers per worker keep the registry as busy as before the pause existed.
   await Promise.all(Array.from({ length: Math.min((opts.maxWorkers ?? 8) * PUSHERS_PER_WORKER, prepared.length) }, worker));
   return results;
+}
+
+/** The parts of a prepared signature, as `--output-*` and `--bundle` write them. */
+function materialOf(opts: SignImagesOptions, p: Prepared): SignatureMaterial {
+  const certificatePem = opts.keyless ? opts.keyless.certificatePem : opts.certificate ? encodePem('CERTIFICATE', opts.certificate) : undefined;
+  const cert = certificatePem ? { certificatePem } : {};
+  if (p.kind === 'bundle') {
+    const doc = JSON.parse(p.bundle.toString('utf8')) as { dsseEnvelope: { payload: string; signatures: Array<{ sig: string }> } };
+    return { payload: Buffer.from(doc.dsseEnvelope.payload, 'base64'), signature: Buffer.from(doc.dsseEnvelope.signatures[0]!.sig, 'base64'), bundle: p.bundle, ...cert };
+  }
+  const a = p.layer.annotations;
+  const signature = Buffer.from(a[ANNOTATION.signature]!, 'base64');
+  // cosign's LocalSignedPayload (what `sign-blob --new-bundle-format=false --bundle` writes): `cert` is
+  // base64 of the certificate PEM, or of the public key PEM.
+  const rekorBundle = a[ANNOTATION.bundle] ? (JSON.parse(a[ANNOTATION.bundle]) as unknown) : undefined;
+  const local = { base64Signature: a[ANNOTATION.signature], cert: Buffer.from(certificatePem ?? opts.signer.publicKey.pem).toString('base64'), ...(rekorBundle ? { rekorBundle } : {}) };
+  return { payload: p.layer.payload, signature, bundle: Buffer.from(JSON.stringify(local)), ...cert };
 }
 
 /** Concurrent pushes per `maxWorkers`: a push mostly waits out appendToList's re-check pause. */
@@ -207,7 +259,8 @@ export async function pushBundle(client: RegistryClient, p: PreparedBundle): Pro
 }
 
 async function prepareLegacy(opts: SignImagesOptions, target: Target): Promise<Prepared> {
-  const payload = simpleSigningPayload(repositoryName(target.image), target.subject.digest, opts.annotations);
+  const payload = opts.payload ?? simpleSigningPayload(repositoryName(target.image), target.subject.digest, opts.annotations);
+  if (opts.payload) checkPayloadNames(opts.payload, target);
   const signature = await opts.signer.sign(payload);
   const annotations: Record<string, string> = { [ANNOTATION.signature]: signature.toString('base64') };
   if (opts.keyless) {
@@ -242,6 +295,17 @@ async function prepareLegacy(opts: SignImagesOptions, target: Target): Promise<P
     annotations[ANNOTATION.bundle] = rekorBundleAnnotation(entry);
   }
   return { kind: 'legacy', target, layer: { payload, mediaType: SIMPLE_SIGNING_MEDIA_TYPE, annotations } };
+}
+
+/** A simple-signing payload of one's own must be about the image being signed (other formats are signed as given, as cosign does). */
+function checkPayloadNames(payload: Buffer, target: Target): void {
+  let claimed: string | undefined;
+  try {
+    claimed = parseSimpleSigningPayload(payload).critical.image['docker-manifest-digest'];
+  } catch {
+    return;
+  }
+  if (claimed !== target.subject.digest) throw new SignetError('USAGE', `the payload is for ${claimed}, not for ${target.input} (${target.subject.digest})`);
 }
 
 /** Keyed: the signature timestamped by every configured TSA (none configured: none). */

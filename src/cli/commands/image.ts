@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { loadPublicKey, loadSigner } from '../../keys/index.js';
-import { signImages } from '../../cosign/sign.js';
+import { signImages, type SignatureMaterial } from '../../cosign/sign.js';
+import { writeFileAtomic } from '../../fsutil.js';
+import { readSmallFile } from '../../cosign/blob-io.js';
 import { verifyImages, type ImageVerification, type VerifyImagesOptions } from '../../cosign/verify.js';
 import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
@@ -43,6 +45,11 @@ interface SignFlags extends RegistryFlags, TlogSignFlags, KeylessSignFlags, Keye
   newBundleFormat: boolean;
   tlogUpload: boolean;
   upload: boolean;
+  outputPayload?: string;
+  outputSignature?: string;
+  outputCertificate?: string;
+  bundle?: string;
+  payload?: string;
 }
 
 export function registerImageCommands(program: Command): void {
@@ -56,7 +63,12 @@ export function registerImageCommands(program: Command): void {
     .addOption(boolOpt('-y, --yes', 'skip confirmation prompts'))
     .addOption(boolOpt('--new-bundle-format', 'store a Sigstore bundle as an OCI 1.1 referrer (cosign v3); false writes the legacy .sig tag', true))
     .addOption(boolOpt('--tlog-upload', 'upload the signature to a transparency log', true))
-    .addOption(boolOpt('--upload', 'push the signature to the registry', true));
+    .addOption(boolOpt('--upload', 'push the signature to the registry (false: only log it and write the --output-* / --bundle files)', true))
+    .addOption(opt('--output-payload <file>', 'write the signed payload to FILE (the in-toto statement, or the simple-signing payload with --new-bundle-format=false)'))
+    .addOption(opt('--output-signature <file>', 'write the signature to FILE, base64 (over the DSSE PAE of the payload, or over the payload itself in the legacy format)'))
+    .addOption(opt('--output-certificate <file>', 'write the signing certificate to FILE, PEM (keyless, or --certificate)'))
+    .addOption(opt('--bundle <file>', 'write everything needed to verify to FILE: the Sigstore bundle (legacy format: cosign\'s LocalSignedPayload)'))
+    .addOption(opt('--payload <file>', 'sign this payload file instead of generating one (legacy .sig format, one image)'));
   addTlogSignOptions(sign);
   addKeylessSignOptions(sign);
   addTimestampClientOptions(sign);
@@ -73,11 +85,18 @@ export function registerImageCommands(program: Command): void {
     'signet sign --key leaf.key --certificate leaf.pem --certificate-chain ca-chain.pem --tlog-upload=false registry.example/app:v1   # your own CA',
     'signet sign --key env://COSIGN_PRIVATE_KEY --tlog-upload=false --new-bundle-format=false registry.example/app:v1',
     'COSIGN_REPOSITORY=registry.example/signatures signet sign --key cosign.key --tlog-upload=false registry.example/app:v1',
+    'signet sign --key cosign.key --upload=false --bundle app.sigstore.json --output-signature app.sig --output-payload app.payload registry.example/app:v1   # sign here, push elsewhere',
+    'signet sign --key cosign.key --new-bundle-format=false --upload=false --output-signature sig.b64 --output-payload payload.json registry.example/app:v1   # then: signet attach signature --payload payload.json --signature sig.b64 registry.example/app:v1',
+    'signet sign --key cosign.key --new-bundle-format=false --payload payload.json registry.example/app:v1   # payload from signet generate',
   ]);
   sign.action(async (images: string[], flags: SignFlags) => {
-    if (!flags.upload) {
-      throw new SignetError('USAGE', '--upload=false is not supported yet: signatures are always pushed');
+    const outputs = [flags.outputPayload, flags.outputSignature, flags.outputCertificate, flags.bundle].filter((f): f is string => !!f);
+    if (outputs.length > 0 && (images.length > 1 || flags.recursive)) {
+      throw new SignetError('USAGE', '--output-payload/--output-signature/--output-certificate/--bundle write one signature: sign one image, without --recursive');
     }
+    if (new Set(outputs).size !== outputs.length) throw new SignetError('USAGE', 'the --output-* and --bundle files must be different files');
+    if (flags.outputCertificate && !flags.certificate && flags.key) throw new SignetError('USAGE', '--output-certificate: a key signs without a certificate here (pass --certificate, or sign keyless)');
+    const payload = flags.payload ? await readSmallFile(flags.payload, '--payload') : undefined;
     let signer: Signer;
     let keyless: KeylessSigner | undefined;
     let tlog: Awaited<ReturnType<typeof tlogTarget>>;
@@ -105,7 +124,13 @@ export function registerImageCommands(program: Command): void {
       ...(tlog ? { tlog } : {}),
       ...(keyless ? { keyless } : {}),
       ...(extras ?? {}),
+      upload: flags.upload,
+      ...(payload ? { payload } : {}),
     });
+    // Written only once everything signed, logged and (unless --upload=false) pushed.
+    const m = results[0]?.material;
+    if (m) await writeSignatureFiles(m, flags);
+    if (!flags.upload) ui.info(outputs.length > 0 ? 'Signature not uploaded (--upload=false)' : 'Signature not uploaded (--upload=false) and no --output-* or --bundle file asked for: nothing kept but the log entry, if any');
     for (const r of results) if (r.unchanged) ui.info(`${r.input}: an identical signature was already present; nothing added`);
   });
 
@@ -154,6 +179,25 @@ export function registerImageCommands(program: Command): void {
       throw firstError;
     }
   });
+}
+
+async function writeSignatureFiles(m: SignatureMaterial, flags: SignFlags): Promise<void> {
+  if (flags.outputPayload) {
+    await writeFileAtomic(flags.outputPayload, m.payload);
+    ui.info(`Payload wrote in the file ${flags.outputPayload}`);
+  }
+  if (flags.outputSignature) {
+    await writeFileAtomic(flags.outputSignature, m.signature.toString('base64'));
+    ui.info(`Signature wrote in the file ${flags.outputSignature}`);
+  }
+  if (flags.outputCertificate && m.certificatePem) {
+    await writeFileAtomic(flags.outputCertificate, m.certificatePem);
+    ui.info(`Certificate wrote in the file ${flags.outputCertificate}`);
+  }
+  if (flags.bundle) {
+    await writeFileAtomic(flags.bundle, m.bundle);
+    ui.info(`Wrote bundle to file ${flags.bundle}`);
+  }
 }
 
 export type VerifyFlags = RegistryFlags &

@@ -1,0 +1,121 @@
+/**
+ * `signet bundle create`, as cosign's: a Sigstore bundle (v0.3, message signature) assembled from pieces
+ * made elsewhere — a signature over an artifact (openssl, an HSM, an older cosign), the public key or
+ * the signing certificate, RFC 3161 timestamps, and the log entry, looked up in a Rekor v1 log by the
+ * artifact's hash. The signature is checked against the key before anything is looked up, and the log
+ * entry must be for this very signature and verifier, so the bundle written verifies with `verify-blob`.
+ * Nothing here writes files.
+ */
+import { createHash } from 'node:crypto';
+import { SignetError } from '../errors.js';
+import { decodePemBlocks, parsePublicKey, verifySignature, type PublicKeyInfo } from '../keys/index.js';
+import { buildMessageSignatureBundle, type TlogEntryJSON } from '../sigstore/index.js';
+import { decodeBase64Strict } from '../sigstore/encoding.js';
+import { RekorV1Client, v1EntryToBundleEntry, type V1LogEntry } from '../sigstore/rekor-client.js';
+import { parseCertificate } from '../sigstore/certificate.js';
+import { hashAlgFromOid, readTimestampAnswer } from '../sigstore/timestamp-verify.js';
+import { messageDigestAlg } from './sign-blob.js';
+
+export interface CreateBundleOptions {
+  /** The signed artifact's bytes. */
+  artifact: Buffer;
+  /** The raw signature over the artifact. */
+  signature: Buffer;
+  /** The signer's public key; with `certificate`, the certificate must certify it. */
+  key?: PublicKeyInfo;
+  /** The signing certificate (DER): the bundle carries it instead of a key hint. */
+  certificate?: Buffer;
+  /** DER RFC 3161 TimeStampResp blobs over the signature. */
+  rfc3161Timestamps?: Buffer[];
+  /** Rekor v1 log to find the signature's hashedrekord entry in; none: the bundle carries no log entry. */
+  rekorUrl?: string;
+}
+
+/** How many entries with the artifact's hash are read looking for ours. */
+const MAX_CANDIDATES = 64;
+
+export async function createBundle(o: CreateBundleOptions): Promise<{ bundle: Buffer; tlogEntry?: TlogEntryJSON }> {
+  if (!o.key && !o.certificate) throw new SignetError('USAGE', 'bundle create needs the verifier: pass --key or --certificate');
+  if (o.signature.length === 0) throw new SignetError('USAGE', 'the signature is empty');
+  const certKey = o.certificate ? certificateKey(o.certificate) : undefined;
+  if (o.key && certKey && !certKey.spkiDer.equals(o.key.spkiDer)) {
+    throw new SignetError('USAGE', '--certificate certifies a different public key than --key');
+  }
+  const key = (o.key ?? certKey)!;
+  if (!verifySignature(key, o.artifact, o.signature)) {
+    throw new SignetError('VERIFICATION', `the signature does not verify over the artifact with the ${o.certificate ? 'certificate' : 'key'} given`);
+  }
+  for (const ts of o.rfc3161Timestamps ?? []) {
+    const answer = readTimestampAnswer(ts);
+    const alg = hashAlgFromOid(answer.imprintAlg);
+    if (!alg || !createHash(alg).update(o.signature).digest().equals(answer.imprint)) {
+      throw new SignetError('VERIFICATION', 'the RFC 3161 timestamp is for other data than this signature');
+    }
+  }
+  const hashAlg = messageDigestAlg(key);
+  const digest = createHash(hashAlg).update(o.artifact).digest();
+  let tlogEntry: TlogEntryJSON | undefined;
+  if (o.rekorUrl) tlogEntry = v1EntryToBundleEntry(await findEntry(o.rekorUrl, hashAlg, digest, o.signature, key, o.certificate));
+  const material = o.certificate ? { certificate: o.certificate } : { publicKeyHint: key.hint };
+  const bundle = buildMessageSignatureBundle({
+    digest,
+    hashAlg,
+    signature: o.signature,
+    ...material,
+    tlogEntries: tlogEntry ? [tlogEntry] : [],
+    rfc3161Timestamps: o.rfc3161Timestamps ?? [],
+  });
+  return { bundle, ...(tlogEntry ? { tlogEntry } : {}) };
+}
+
+function certificateKey(der: Buffer): PublicKeyInfo {
+  const cert = parseCertificate(der, 'signing certificate');
+  return parsePublicKey(Buffer.from(`-----BEGIN PUBLIC KEY-----\n${cert.spki.toString('base64')}\n-----END PUBLIC KEY-----\n`));
+}
+
+interface HashedRekordBody {
+  kind?: unknown;
+  spec?: { data?: { hash?: { algorithm?: unknown; value?: unknown } }; signature?: { content?: unknown; publicKey?: { content?: unknown } } };
+}
+
+/**
+ * The hashedrekord entry recording exactly this signature over this digest, by this verifier (the
+ * certificate when one is given, else the key): what `verify-blob` will compare the bundle against.
+ */
+async function findEntry(url: string, hashAlg: string, digest: Buffer, signature: Buffer, key: PublicKeyInfo, certificate?: Buffer): Promise<V1LogEntry> {
+  const rekor = new RekorV1Client({ baseUrl: url });
+  const hex = digest.toString('hex');
+  const uuids = await rekor.searchIndex({ hash: `${hashAlg}:${hex}` });
+  let otherVerifier = false;
+  for (const uuid of uuids.slice(0, MAX_CANDIDATES)) {
+    const entry = await rekor.getByUuid(uuid);
+    let body: HashedRekordBody;
+    try {
+      body = JSON.parse(decodeBase64Strict(entry.body, 'log entry body').toString('utf8')) as HashedRekordBody;
+    } catch {
+      continue;
+    }
+    const spec = body.spec;
+    if (body.kind !== 'hashedrekord' || spec?.data?.hash?.value !== hex || spec.data.hash.algorithm !== hashAlg) continue;
+    if (typeof spec.signature?.content !== 'string' || !Buffer.from(spec.signature.content, 'base64').equals(signature)) continue;
+    const verifier = typeof spec.signature.publicKey?.content === 'string' ? Buffer.from(spec.signature.publicKey.content, 'base64').toString('utf8') : '';
+    if (sameVerifier(verifier, key, certificate)) return entry;
+    otherVerifier = true;
+  }
+  if (otherVerifier) {
+    throw new SignetError('TLOG', `the log at ${url} records this signature with ${certificate ? 'a public key instead of the certificate given' : 'a certificate: pass it with --certificate'}`);
+  }
+  throw new SignetError('NOT_FOUND', `the log at ${url} has no entry for this signature (log it first, e.g. sign-blob --rekor-url, or pass --ignore-tlog)`);
+}
+
+function sameVerifier(pem: string, key: PublicKeyInfo, certificate?: Buffer): boolean {
+  const block = decodePemBlocks(pem)[0];
+  if (!block) return false;
+  if (certificate) return block.label === 'CERTIFICATE' && block.der.equals(certificate);
+  if (block.label !== 'PUBLIC KEY') return false;
+  try {
+    return parsePublicKey(pem).spkiDer.equals(key.spkiDer);
+  } catch {
+    return false;
+  }
+}
