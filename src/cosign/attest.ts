@@ -17,7 +17,7 @@ import { dsseV001, RekorV1Client, rekorBundleAnnotation, uploadToTlog, type Tlog
 import { timestampAndLog, type KeylessSigner } from '../sigstore/sign-keyless.js';
 import { requestTimestamp } from '../sigstore/tsa-client.js';
 import { buildAttestationStatement, resolvePredicateType } from './predicate.js';
-import { mapBounded, pushBundle, PUSHERS_PER_WORKER, readLayers, type PreparedBundle } from './sign.js';
+import { logIndices, mapBounded, pushBundle, PUSHERS_PER_WORKER, readLayers, type PreparedBundle } from './sign.js';
 import {
   ANNOTATION,
   attachmentTag,
@@ -114,19 +114,6 @@ export async function attestImages(opts: AttestImagesOptions): Promise<AttestedI
     say(`Pushed attestation for ${p.target.input} to ${r.location}`);
     return r;
   });
-}
-
-function logIndices(p: Prepared): string[] {
-  try {
-    if (p.kind === 'bundle') {
-      const doc = JSON.parse(p.bundle.toString('utf8')) as { verificationMaterial?: { tlogEntries?: Array<{ logIndex?: unknown }> } };
-      return (doc.verificationMaterial?.tlogEntries ?? []).map((e) => String(e.logIndex));
-    }
-    const annotation = p.layer.annotations[ANNOTATION.bundle];
-    return annotation ? [String((JSON.parse(annotation) as { Payload?: { logIndex?: unknown } }).Payload?.logIndex)] : [];
-  } catch {
-    return [];
-  }
 }
 
 async function prepareBundle(opts: AttestImagesOptions, target: Target, statement: Buffer, predicateType: string): Promise<Prepared> {

@@ -187,7 +187,7 @@ function materialOf(opts: SignImagesOptions, p: Prepared): SignatureMaterial {
 export const PUSHERS_PER_WORKER = 4;
 
 /** The log indices of a prepared signature's entries (bundle tlogEntries, or the legacy Rekor bundle annotation), as cosign prints them. */
-function logIndices(p: Prepared): string[] {
+export function logIndices(p: Pick<PreparedBundle, 'kind' | 'bundle'> | { kind: 'legacy'; layer: Pick<LegacySignatureLayer, 'annotations'> }): string[] {
   try {
     if (p.kind === 'bundle') {
       const doc = JSON.parse(p.bundle.toString('utf8')) as { verificationMaterial?: { tlogEntries?: Array<{ logIndex?: unknown }> } };
