@@ -64,6 +64,8 @@ export interface TransferSink {
   putManifest(p: PlannedManifest): Promise<void>;
   referrerDigests(subject: string): Promise<Set<string>>;
   putReferrer(p: PlannedManifest): Promise<void>;
+  /** Many referrers at once (a registry folds each subject's index update into one); else one by one. */
+  putReferrers?(ps: PlannedManifest[]): Promise<void>;
 }
 
 export interface TransferStats {
@@ -295,34 +297,32 @@ export async function executeTransfer(plan: TransferPlan, source: TransferSource
     stats.manifestsPushed++;
     if (p.tag) say(`Copied ${p.manifest.digest} to ${sink.name}:${p.tag}`);
   }
-  // Referrers go in waves, each after the wave holding its subject. Within a wave they are pushed
-  // together: on a registry without the referrers API, the client folds the additions to one subject's
-  // fallback index into one read-modify-write instead of one (with its re-check pause) per referrer.
-  const referrersAt = new Map<string, Promise<Set<string>>>();
-  const known = (subject: string): Promise<Set<string>> => {
-    let p = referrersAt.get(subject);
-    if (!p) {
-      p = sink.referrerDigests(subject);
-      referrersAt.set(subject, p);
-    }
-    return p;
-  };
+  // Referrers go in waves, each after the wave holding its subject. A wave goes to the sink in one
+  // call: on a registry without the referrers API, each subject's fallback index then takes all of the
+  // wave's additions in one read-modify-write (one re-check pause) instead of one per referrer.
+  const referrersAt = new Map<string, Set<string>>();
   let pending = plan.manifests.filter((p) => p.role === 'referrer');
   while (pending.length > 0) {
     const waiting = new Set(pending.map((p) => p.manifest.digest));
     const wave = pending.filter((p) => !waiting.has(p.subject!.digest));
     if (wave.length === 0) throw new SignetError('MALFORMED', `${source.name}: referrers form a cycle`);
     pending = pending.filter((p) => !wave.includes(p));
-    await eachBounded(wave, 16, async (p) => {
-      const present = await known(p.subject!.digest);
+    const subjects = [...new Set(wave.map((p) => p.subject!.digest))].filter((s) => !referrersAt.has(s));
+    await eachBounded(subjects, 8, async (s) => void referrersAt.set(s, await sink.referrerDigests(s)));
+    const todo: PlannedManifest[] = [];
+    for (const p of wave) {
+      const present = referrersAt.get(p.subject!.digest)!;
       if (present.has(p.manifest.digest)) {
         stats.manifestsSkipped++;
-        return;
+        continue;
       }
-      await sink.putReferrer(p);
       present.add(p.manifest.digest);
-      stats.manifestsPushed++;
-    });
+      todo.push(p);
+    }
+    if (todo.length === 0) continue;
+    if (sink.putReferrers) await sink.putReferrers(todo);
+    else await eachBounded(todo, 16, (p) => sink.putReferrer(p));
+    stats.manifestsPushed += todo.length;
   }
   return stats;
 }
@@ -380,6 +380,12 @@ export function registrySink(client: RegistryClient, repo: Repo): TransferSink {
     },
     async putReferrer(p) {
       await client.pushReferrer(repo, p.manifest.bytes, p.manifest.mediaType, p.subject!);
+    },
+    async putReferrers(ps) {
+      await client.pushReferrers(
+        repo,
+        ps.map((p) => ({ bytes: p.manifest.bytes, mediaType: p.manifest.mediaType, subject: p.subject! })),
+      );
     },
   };
 }

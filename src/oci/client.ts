@@ -56,6 +56,14 @@ export interface ManifestPutOptions {
   blobs?: Buffer[];
 }
 
+/** One referrer for pushReferrers: its manifest (naming `subject`) and the blobs it references that the caller holds. */
+export interface ReferrerPush {
+  bytes: Buffer;
+  mediaType: string;
+  subject: Descriptor;
+  blobs?: Buffer[];
+}
+
 /** A repository on a registry; a full Reference fits too. */
 export interface Repo {
   registry: string;
@@ -627,26 +635,70 @@ export class RegistryClient implements ImageReader {
    * putManifest).
    */
   async pushReferrer(repo: Repo, manifestBytes: Buffer, mediaType: string, subject: Descriptor, opts: ManifestPutOptions = {}): Promise<string> {
-    checkDigest(repo, subject.digest);
-    const manifest = parseJson(manifestBytes, 'referrer manifest');
-    if (!manifest || typeof manifest !== 'object') throw new SignetError('MALFORMED', 'referrer manifest is not a JSON object');
-    if (manifest.subject?.digest !== subject.digest) {
-      throw new SignetError('INTERNAL', `referrer manifest names subject ${String(manifest.subject?.digest)}, expected ${subject.digest}`);
+    return (await this.pushReferrers(repo, [{ bytes: manifestBytes, mediaType, subject, ...(opts.blobs ? { blobs: opts.blobs } : {}) }]))[0]!;
+  }
+
+  /**
+   * Push many referrers at once (a copy's attachments): every manifest is PUT (a few at a time), then,
+   * on a registry without the referrers API, each subject's fallback index gets all of its new entries
+   * in one read-modify-write (appendToList: same re-reads, re-check pause and guarantees against
+   * concurrent writers as for one entry), instead of one update and one pause per referrer. All
+   * manifests are checked before anything is written. Returns the digests in the order given.
+   */
+  async pushReferrers(repo: Repo, items: ReferrerPush[], opts: { concurrency?: number } = {}): Promise<string[]> {
+    const prepared = items.map((it) => {
+      checkDigest(repo, it.subject.digest);
+      const manifest = parseJson(it.bytes, 'referrer manifest');
+      if (!manifest || typeof manifest !== 'object') throw new SignetError('MALFORMED', 'referrer manifest is not a JSON object');
+      if (manifest.subject?.digest !== it.subject.digest) {
+        throw new SignetError('INTERNAL', `referrer manifest names subject ${String(manifest.subject?.digest)}, expected ${it.subject.digest}`);
+      }
+      const digest = sha256Digest(it.bytes);
+      const entry: Descriptor = { mediaType: it.mediaType, digest, size: it.bytes.length };
+      const artifactType = typeof manifest.artifactType === 'string' && manifest.artifactType ? manifest.artifactType : manifest.config?.mediaType;
+      if (typeof artifactType === 'string' && artifactType) entry.artifactType = artifactType;
+      if (manifest.annotations && typeof manifest.annotations === 'object' && Object.keys(manifest.annotations).length) entry.annotations = manifest.annotations;
+      return { it, digest, entry, indexed: false };
+    });
+    // --registry-referrers-mode=oci-1-1: the API is the only way, so a registry without it is refused
+    // before anything is written.
+    if (this.referrersMode === 'oci-1-1') {
+      for (const subject of new Set(prepared.map((q) => q.it.subject.digest))) {
+        if (!(await this.referrersFromApi(repo, subject))) throw this.noReferrersApi(repo);
+      }
     }
-    if (this.referrersMode === 'oci-1-1' && !(await this.referrersFromApi(repo, subject.digest))) throw this.noReferrersApi(repo);
-    const digest = sha256Digest(manifestBytes);
-    const put = await this.putManifestRaw(repo, digest, manifestBytes, mediaType, opts.blobs ?? []);
-    if (put.subjectHeader) return digest;
-    if (await this.referrersFromApi(repo, subject.digest)) return digest;
+    // PUT the manifests, a few at a time; the first failure stops new PUTs and is thrown once the
+    // running ones have settled.
+    let next = 0;
+    let failed: { error: unknown } | undefined;
+    const worker = async (): Promise<void> => {
+      while (next < prepared.length && !failed) {
+        const p = prepared[next++]!;
+        try {
+          p.indexed = (await this.putManifestRaw(repo, p.digest, p.it.bytes, p.it.mediaType, p.it.blobs ?? [])).subjectHeader;
+        } catch (e) {
+          failed ??= { error: e };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(Math.max(1, opts.concurrency ?? 8), prepared.length) }, worker));
+    if (failed) throw failed.error;
 
-    const entry: Descriptor = { mediaType, digest, size: manifestBytes.length };
-    const artifactType = typeof manifest.artifactType === 'string' && manifest.artifactType ? manifest.artifactType : manifest.config?.mediaType;
-    if (typeof artifactType === 'string' && artifactType) entry.artifactType = artifactType;
-    if (manifest.annotations && typeof manifest.annotations === 'object' && Object.keys(manifest.annotations).length) entry.annotations = manifest.annotations;
-
-    const tag = referrersFallbackTag(subject.digest);
-    await this.appendToList(repo, tag, [entry], fallbackIndexCodec(`referrers fallback index ${repositoryName(repo)}:${tag}`));
-    return digest;
+    const bySubject = new Map<string, Descriptor[]>();
+    for (const p of prepared) {
+      if (p.indexed) continue;
+      const list = bySubject.get(p.it.subject.digest) ?? [];
+      list.push(p.entry);
+      bySubject.set(p.it.subject.digest, list);
+    }
+    await Promise.all(
+      [...bySubject].map(async ([subject, entries]) => {
+        if (await this.referrersFromApi(repo, subject)) return;
+        const tag = referrersFallbackTag(subject);
+        await this.appendToList(repo, tag, entries, fallbackIndexCodec(`referrers fallback index ${repositoryName(repo)}:${tag}`));
+      }),
+    );
+    return prepared.map((p) => p.digest);
   }
 
   /**

@@ -24,6 +24,6 @@ export {
   type ExplicitCredentials,
 } from './auth.js';
 export { DEFAULT_RETRY, RegistryHttpError, Transport, parseChallenge, type RetryOptions, type TransportOptions } from './transport.js';
-export { RegistryClient, referrersFallbackTag, type ImageReader, type ListCodec, type Manifest, type ReferrersResult, type RegistryClientOptions, type Repo } from './client.js';
+export { RegistryClient, referrersFallbackTag, type ImageReader, type ListCodec, type Manifest, type ReferrerPush, type ReferrersResult, type RegistryClientOptions, type Repo } from './client.js';
 export { DEFAULT_MANIFEST_ACCEPT, MEDIA_TYPE, digestWithAlgorithmOf, parseDescriptor, sha256Digest, type Descriptor, type Platform } from './types.js';
 export { LayoutReader, LayoutWriter, type LayoutManifest } from './layout.js';

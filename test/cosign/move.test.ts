@@ -107,6 +107,32 @@ describe('copy', () => {
     }
   });
 
+  test('many referrers of one image reach the destination in one fallback-index update, not one per referrer', async () => {
+    const src = fresh(a);
+    const img = await pushRandomImage(client, src, 'v1');
+    const N = 6;
+    for (let i = 0; i < N; i++) await signImages({ client, signer, images: [ref(src, 'v1')], annotations: { n: String(i) } });
+    const dst = fresh(b, 'batched');
+    const copier = new RegistryClient({ streamChunkSize: 64 * 1024 });
+    const indexPuts: string[] = [];
+    const original = copier.transport.request.bind(copier.transport);
+    copier.transport.request = (req) => {
+      if (req.method === 'PUT' && /\/manifests\/sha256-[a-f0-9]{64}$/.test(req.path)) indexPuts.push(req.path);
+      return original(req);
+    };
+    try {
+      const stats = await copyImage({ client: copier, source: ref(src, 'v1'), destination: ref(dst, 'v1') });
+      assert.equal(stats.referrers, N);
+      assert.equal(indexPuts.length, 1, `fallback index written ${indexPuts.length} times`);
+      const found = await client.referrers(dst, img.digest);
+      assert.deepEqual(found.manifests.map((d) => d.digest).sort(), (await client.referrers(src, img.digest)).manifests.map((d) => d.digest).sort());
+      assert.equal(found.manifests.length, N);
+      assert.equal((await verifyKeyed({ client }, ref(dst, 'v1'))).verified.length, N);
+    } finally {
+      await copier.close();
+    }
+  });
+
   test('within one registry, blobs are mounted across repositories', async () => {
     const src = fresh(a);
     await pushRandomImage(client, src, 'v1');

@@ -206,6 +206,51 @@ describe('RegistryClient against docker-registry', () => {
     }
   });
 
+  test('pushReferrers: a batch lands in one index update; batches and single pushes racing from other clients keep every entry', async () => {
+    const r = repo('ref/batch-race');
+    const img = await pushRandomImage(client, r, 'v1');
+    await client.putBlob(r, Buffer.from('{}'));
+    const batch = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ bytes: referrerManifest(img.descriptor, from + i), mediaType: MEDIA_TYPE.ociManifest, subject: img.descriptor }));
+    // Alone: the whole batch is one PUT of the fallback index.
+    const counted = new RegistryClient();
+    const counts = countRequests(counted);
+    const first = await counted.pushReferrers(r, batch(0, 10));
+    assert.equal(counts.get('PUT manifests'), 10 + 1, 'ten referrers and one fallback-index write');
+    assert.deepEqual(first, batch(0, 10).map((b) => sha256Digest(b.bytes)));
+    // Racing: three batches and four single pushes, each through its own client (as separate processes).
+    const others = Array.from({ length: 7 }, () => new RegistryClient());
+    try {
+      const results = await Promise.all([
+        others[0]!.pushReferrers(r, batch(100, 6)),
+        others[1]!.pushReferrers(r, batch(200, 6)),
+        others[2]!.pushReferrers(r, [...batch(300, 5), ...batch(0, 2)]),
+        ...[0, 1, 2, 3].map((i) => others[3 + i]!.pushReferrer(r, referrerManifest(img.descriptor, 400 + i), MEDIA_TYPE.ociManifest, img.descriptor).then((d) => [d])),
+      ]);
+      const expected = new Set([...first, ...results.flat()]);
+      assert.equal(expected.size, 10 + 6 + 6 + 5 + 4);
+      const { manifests: found } = await client.referrers(r, img.digest);
+      assert.deepEqual(found.map((d) => d.digest).sort(), [...expected].sort());
+    } finally {
+      await Promise.all([counted.close(), ...others.map((c) => c.close())]);
+    }
+  });
+
+  test('pushReferrers checks every manifest before writing any', async () => {
+    const r = repo('ref/batch-bad');
+    const img = await pushRandomImage(client, r, 'v1');
+    const other = { ...img.descriptor, digest: sha256Digest(Buffer.from('other')) };
+    const good = referrerManifest(img.descriptor, 0);
+    await assert.rejects(
+      client.pushReferrers(r, [
+        { bytes: good, mediaType: MEDIA_TYPE.ociManifest, subject: img.descriptor },
+        { bytes: referrerManifest(other, 1), mediaType: MEDIA_TYPE.ociManifest, subject: img.descriptor },
+      ]),
+      (e: unknown) => isSignetError(e, 'INTERNAL'),
+    );
+    assert.equal(await client.headManifest(r, sha256Digest(good)), null);
+  });
+
   test('pushReferrer refuses a manifest whose subject is another image', async () => {
     const r = repo('ref/mismatch');
     const img = await pushRandomImage(client, r, 'v1');
