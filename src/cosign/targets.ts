@@ -3,7 +3,7 @@
  * user is told), `--recursive` expands an index into its platform images, and COSIGN_REPOSITORY
  * moves where signatures live.
  */
-import { SignetError } from '../errors.js';
+import { SignetError, isSignetError } from '../errors.js';
 import { parseReference, repositoryName, type ImageReader, type Reference } from '../oci/index.js';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX, type Descriptor } from './storage.js';
 
@@ -30,11 +30,11 @@ export function signatureRepository(image: Reference, override?: string): Refere
 export async function resolveTargets(
   client: ImageReader,
   input: string,
-  opts: { recursive?: boolean; signatureRepository?: string },
+  opts: { recursive?: boolean; signatureRepository?: string; get?: boolean },
 ): Promise<Target[]> {
   const ref = parseReference(input);
   const image: Reference = { registry: ref.registry, repository: ref.repository };
-  const head = await client.headManifest(ref, ref.digest ?? ref.tag ?? 'latest');
+  const head = opts.get ? await getDescriptor(client, ref, ref.digest ?? ref.tag ?? 'latest') : await client.headManifest(ref, ref.digest ?? ref.tag ?? 'latest');
   if (!head) {
     throw new SignetError('NOT_FOUND', `image ${input} not found in ${repositoryName(ref)}`);
   }
@@ -56,4 +56,20 @@ export async function resolveTargets(
     }
   }
   return targets;
+}
+
+/**
+ * The manifest's descriptor from a GET rather than a HEAD (`get` above): docker-registry (distribution
+ * 2.x) answers every HEAD with `Connection: close`, so a run over many images that HEADs each one
+ * opens a TCP connection per image, while a GET of the small manifest keeps the connection. The
+ * digest is then computed from the bytes (and checked against a digest reference).
+ */
+async function getDescriptor(client: ImageReader, repo: Reference, ref: string): Promise<{ mediaType: string; digest: string; size: number } | null> {
+  try {
+    const m = await client.getManifest(repo, ref);
+    return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+  } catch (e) {
+    if (isSignetError(e, 'NOT_FOUND')) return null;
+    throw e;
+  }
 }

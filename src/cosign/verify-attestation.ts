@@ -8,7 +8,7 @@
  */
 import { SignetError } from '../errors.js';
 import { verifySignature, type PublicKeyInfo } from '../keys/index.js';
-import { repositoryName, type RegistryClient } from '../oci/index.js';
+import { parseReference, repositoryName, type RegistryClient, type Repo } from '../oci/index.js';
 import { envelopeToJSON, IN_TOTO_PAYLOAD_TYPE, pae, parseBundle, parseEnvelope, parseStatement, verifyBundleWithKey, type DsseEnvelope, type Statement } from '../sigstore/index.js';
 import { validateIdentityPolicy, type FulcioIdentity, type IdentityPolicy } from '../sigstore/identity.js';
 import { verifyBundleTlog, verifyRekorBundle, type VerifiedTlogEntry } from '../sigstore/tlog.js';
@@ -20,7 +20,7 @@ import { checkLegacyKeyless } from './keyless-verify.js';
 import { resolvePredicateType } from './predicate.js';
 import { readLayers } from './sign.js';
 import { ANNOTATION, attachmentTag, COSIGN_SIGN_PREDICATE, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
-import { resolveTargets, type Target } from './targets.js';
+import { resolveTargets, signatureRepository, type Target } from './targets.js';
 
 const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
 
@@ -171,9 +171,21 @@ export async function verifyImageAttestations(o: VerifyAttestationsOptions): Pro
 }
 
 async function checkImage(o: VerifyAttestationsOptions, input: string): Promise<Checked> {
-  const [target] = await resolveTargets(o.client, input, { signatureRepository: o.signatureRepository });
-  const [fromReferrers, fromLegacy] = await Promise.all([referrerCandidates(o, target!), legacyCandidates(o, target!)]);
-  const candidates = [...fromReferrers, ...fromLegacy];
+  const lookups = (repo: Repo, digest: string): Promise<Candidate[][]> => Promise.all([referrerCandidates(o, repo, digest), legacyCandidates(o, repo, digest)]);
+  // Given a digest, both formats' lookups need only it: they go out together with the read that
+  // checks the image exists, whose answer (not found, another digest) still comes first.
+  const ref = parseReference(input);
+  const early = ref.digest ? lookups(signatureRepository({ registry: ref.registry, repository: ref.repository }, o.signatureRepository), ref.digest) : undefined;
+  early?.catch(() => {});
+  let target: Target | undefined;
+  try {
+    [target] = await resolveTargets(o.client, input, { signatureRepository: o.signatureRepository, get: true });
+  } catch (e) {
+    await early?.catch(() => {});
+    throw e;
+  }
+  const [fromReferrers, fromLegacy] = await (early ?? lookups(target!.signatureRepo, target!.subject.digest));
+  const candidates = [...fromReferrers!, ...fromLegacy!];
   if (candidates.length === 0) throw new SignetError('NO_SIGNATURES', `no attestations found for ${input} (${target!.subject.digest})`);
   const verified: Checked['verified'] = [];
   const rejected: Checked['rejected'] = [];
@@ -201,9 +213,8 @@ async function checkImage(o: VerifyAttestationsOptions, input: string): Promise<
   return { input, target: target!, verified, rejected };
 }
 
-async function referrerCandidates(o: VerifyAttestationsOptions, target: Target): Promise<Candidate[]> {
-  const repo = target.signatureRepo;
-  const { manifests } = await o.client.referrers(repo, target.subject.digest);
+async function referrerCandidates(o: VerifyAttestationsOptions, repo: Repo, digest: string): Promise<Candidate[]> {
+  const { manifests } = await o.client.referrers(repo, digest);
   const relevant = manifests.filter(
     (d: Descriptor) => (!d.artifactType || isBundleMediaType(d.artifactType)) && d.annotations?.[ANNOTATION.bundlePredicateType] !== COSIGN_SIGN_PREDICATE,
   );
@@ -218,15 +229,14 @@ async function referrerCandidates(o: VerifyAttestationsOptions, target: Target):
         return [{ source: 'referrer', location, check: () => { throw new SignetError('TOO_LARGE', `bundle of ${layers[0]!.size} bytes exceeds ${MAX_BUNDLE_BYTES}`); } }];
       }
       const bytes = await o.client.getBlob(repo, layers[0]!.digest, { maxBytes: MAX_BUNDLE_BYTES });
-      return [{ source: 'referrer', location, check: () => checkBundle(o, target, bytes, location) }];
+      return [{ source: 'referrer', location, check: () => checkBundle(o, digest, bytes, location) }];
     }),
   );
   return lists.flat();
 }
 
-async function legacyCandidates(o: VerifyAttestationsOptions, target: Target): Promise<Candidate[]> {
-  const repo = target.signatureRepo;
-  const tag = attachmentTag(target.subject.digest, 'att');
+async function legacyCandidates(o: VerifyAttestationsOptions, repo: Repo, digest: string): Promise<Candidate[]> {
+  const tag = attachmentTag(digest, 'att');
   const location = `${repositoryName(repo)}:${tag}`;
   const layers = await readLayers(o.client, repo, tag);
   return Promise.all(
@@ -236,7 +246,7 @@ async function legacyCandidates(o: VerifyAttestationsOptions, target: Target): P
         return { source: 'legacy', location: where, check: () => { throw new SignetError('TOO_LARGE', `attestation layer of ${layer.size} bytes exceeds ${MAX_ENVELOPE_BYTES}`); } };
       }
       const bytes = await o.client.getBlob(repo, layer.digest, { maxBytes: MAX_ENVELOPE_BYTES });
-      return { source: 'legacy', location: where, check: () => checkLegacy(o, target, layer, bytes, where) };
+      return { source: 'legacy', location: where, check: () => checkLegacy(o, digest, layer, bytes, where) };
     }),
   );
 }
@@ -250,15 +260,15 @@ function statementOf(payload: Buffer): Statement {
 }
 
 /** The statement must name the image digest among its subjects (cosign's claim check). */
-function checkClaims(o: VerifyAttestationsOptions, target: Target, statement: Statement): void {
+function checkClaims(o: VerifyAttestationsOptions, digest: string, statement: Statement): void {
   if (o.checkClaims === false) return;
-  const hex = target.subject.digest.replace(/^sha256:/, '');
+  const hex = digest.replace(/^sha256:/, '');
   if (!statement.subject.some((s) => s.digest.sha256?.toLowerCase() === hex)) {
-    throw new SignetError('VERIFICATION', `the statement does not name the image ${target.subject.digest} among its subjects`);
+    throw new SignetError('VERIFICATION', `the statement does not name the image ${digest} among its subjects`);
   }
 }
 
-function checkBundle(o: VerifyAttestationsOptions, target: Target, bytes: Buffer, location: string): Omit<VerifiedAttestation, 'verdicts'> {
+function checkBundle(o: VerifyAttestationsOptions, digest: string, bytes: Buffer, location: string): Omit<VerifiedAttestation, 'verdicts'> {
   const bundle = parseBundle(bytes);
   const c = bundle.content;
   if (c.kind !== 'dsse') throw new SignetError('VERIFICATION', 'the bundle holds a message signature, not an attestation');
@@ -285,11 +295,11 @@ function checkBundle(o: VerifyAttestationsOptions, target: Target, bytes: Buffer
     logged = o.ignoreTlog ? 0 : r.tlogEntries;
   }
   const statement = statementOf(c.payload);
-  checkClaims(o, target, statement);
+  checkClaims(o, digest, statement);
   return { source: 'referrer', location, envelopeJson: envelopeToJSON(c.envelope), payload: c.payload, statement, predicateType: statement.predicateType, tlogVerified: tlog?.length ?? logged, ...(identity ? { identity } : {}), ...(tlog ? { tlog } : {}) };
 }
 
-function checkLegacy(o: VerifyAttestationsOptions, target: Target, layer: Descriptor, bytes: Buffer, location: string): Omit<VerifiedAttestation, 'verdicts'> {
+function checkLegacy(o: VerifyAttestationsOptions, digest: string, layer: Descriptor, bytes: Buffer, location: string): Omit<VerifiedAttestation, 'verdicts'> {
   let env: DsseEnvelope;
   try {
     env = parseEnvelope(bytes, 'attestation layer');
@@ -338,7 +348,7 @@ function checkLegacy(o: VerifyAttestationsOptions, target: Target, layer: Descri
     if (last !== undefined) throw last;
   }
   const statement = statementOf(env.payload);
-  checkClaims(o, target, statement);
+  checkClaims(o, digest, statement);
   return { source: 'legacy', location, envelopeJson: bytes, payload: env.payload, statement, predicateType: statement.predicateType, tlogVerified: tlog?.length ?? 0, ...(identity ? { identity } : {}), ...(tlog ? { tlog } : {}) };
 }
 

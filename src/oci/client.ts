@@ -163,6 +163,26 @@ function parseJson(bytes: Buffer, what: string): any {
   }
 }
 
+const NO_API_BODY_LIMIT = 64 * 1024;
+
+/**
+ * Registry error codes in a 404/400 that speak of this repository or subject rather than of a missing
+ * endpoint (OCI says a registry with the API never answers 404, but one that misbehaves could for an
+ * unknown name or manifest): such an answer is not cached as "no referrers API".
+ */
+const NAME_OR_SUBJECT_CODES = new Set(['NAME_UNKNOWN', 'NAME_INVALID', 'MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'DIGEST_INVALID', 'DENIED', 'UNAUTHORIZED']);
+
+function namesRepositoryOrSubject(body: Buffer): boolean {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  const errors = (doc as { errors?: unknown } | null)?.errors;
+  return Array.isArray(errors) && errors.some((e) => NAME_OR_SUBJECT_CODES.has(String((e as { code?: unknown } | null)?.code)));
+}
+
 function indexManifests(doc: any, what: string): Descriptor[] {
   if (!doc || typeof doc !== 'object' || (doc.manifests !== undefined && !Array.isArray(doc.manifests))) {
     throw new SignetError('MALFORMED', `${what} is not an image index`);
@@ -195,6 +215,12 @@ export class RegistryClient implements ImageReader {
    * queue, adding every waiting entry in a single read-modify-write.
    */
   private readonly listQueues = new Map<string, ListQueue<unknown>>();
+  /**
+   * Repositories (`registry/repository`) whose registry answered a referrers request with a 404/400
+   * that is not a registry error about the repository or the subject: it has no referrers API, so
+   * later reads go straight to the fallback tag (one request less per image for a run over many).
+   */
+  private readonly noReferrersApi = new Set<string>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
@@ -588,7 +614,7 @@ export class RegistryClient implements ImageReader {
    */
   async referrers(repo: Repo, subjectDigest: string, opts: { artifactType?: string } = {}): Promise<ReferrersResult> {
     checkDigest(repo, subjectDigest);
-    const api = await this.referrersFromApi(repo, subjectDigest, opts.artifactType);
+    const api = this.noReferrersApi.has(repositoryName(repo)) ? undefined : await this.referrersFromApi(repo, subjectDigest, opts.artifactType);
     const filter = (ds: Descriptor[]): Descriptor[] => (opts.artifactType ? ds.filter((d) => d.artifactType === opts.artifactType) : ds);
     if (api) return { manifests: filter(api), source: 'api' };
     if (this.referrersMode === 'oci-1-1') throw this.noReferrersApi(repo);
@@ -617,7 +643,11 @@ export class RegistryClient implements ImageReader {
         accept: (s) => (s >= 200 && s < 300) || (page === 0 && (s === 404 || s === 400)),
       });
       if (res.status === 404 || res.status === 400 || (page === 0 && (res.status !== 200 || contentType(res) !== MEDIA_TYPE.ociIndex))) {
-        await res.body?.cancel().catch(() => {});
+        // Read the (small) answer rather than cancel it: a cancelled body costs the connection.
+        const body = await readLimited(res, NO_API_BODY_LIMIT, 'referrers answer').catch(() => undefined);
+        if (page === 0 && (res.status === 404 || res.status === 400) && body !== undefined && !namesRepositoryOrSubject(body)) {
+          this.noReferrersApi.add(repositoryName(repo));
+        }
         return undefined;
       }
       const what = `referrers of ${repositoryName(repo)}@${subjectDigest}`;

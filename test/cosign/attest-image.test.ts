@@ -6,6 +6,7 @@
  * package verifying the bundles Signet pushed.
  */
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import { createHash, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -271,6 +272,29 @@ describe('keyed', () => {
     assert.ok(isSignetError(m!.error, 'NOT_FOUND'));
     await assert.rejects(attest([missing]), code('NOT_FOUND'));
     await assert.rejects(verify([img.ref], { type: 'not a type' }), code('USAGE'));
+  });
+
+  test('many images: a connection is kept across images (no per-image HEAD, which docker-registry answers with Connection: close)', async () => {
+    const images: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const img = await freshImage();
+      await attest([img.ref], { type: 'slsaprovenance1', predicate: PROVENANCE });
+      images.push(img.ref);
+    }
+    const verifier = new RegistryClient({});
+    let connects = 0;
+    const counted = (): void => void connects++;
+    diagnostics.subscribe('undici:client:connected', counted);
+    try {
+      const out = await verifyImageAttestations({ client: verifier, images, key: pub, ignoreTlog: true, type: SLSA1, maxWorkers: 1 });
+      assert.deepEqual(out.map((o) => o.error?.message), images.map(() => undefined));
+      assert.deepEqual(out.map((o) => o.result!.attestations[0]!.statement.subject[0]!.digest.sha256), images.map((r) => r.split('@sha256:')[1]));
+    } finally {
+      diagnostics.unsubscribe('undici:client:connected', counted);
+      await verifier.close();
+    }
+    // One image at a time needs at most three requests at once (image, fallback index, .att tag).
+    assert.ok(connects <= 4, `${connects} connections for ${images.length} images`);
   });
 
   test('a bad predicate or a failed log upload pushes nothing', async () => {

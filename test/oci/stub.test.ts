@@ -235,6 +235,33 @@ describe('referrers', () => {
     }
   });
 
+  test('a repository without the API is asked once per client; a 404 that is a registry error about the name or subject, every time', async () => {
+    const answers: Array<[string, string, number]> = [
+      ['plain 404 (distribution 2.x)', '404 page not found\n', 1],
+      ['NAME_UNKNOWN', '{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}', 3],
+      ['MANIFEST_UNKNOWN', '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}', 3],
+    ];
+    for (const [name, body, asked] of answers) {
+      const { repo, hits } = await stub((req, res) => {
+        if (req.url!.includes('/referrers/')) return void res.writeHead(404, { 'content-type': body.startsWith('{') ? 'application/json' : 'text/plain' }).end(body);
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}');
+      });
+      const c = new RegistryClient({ retry: fast });
+      for (let i = 0; i < 3; i++) assert.deepEqual(await c.referrers(repo, SUBJECT), { manifests: [], source: 'tag' }, name);
+      const api = (r: string) => hits.filter((h) => h.startsWith(`GET /v2/${r}/referrers/`)).length;
+      assert.equal(api('stub/app'), asked, name);
+      assert.equal(hits.filter((h) => h.includes('/manifests/sha256-')).length, 3, `${name}: the fallback tag is read every time`);
+      // Another repository on the same registry is asked for itself.
+      await c.referrers({ ...repo, repository: 'stub/other' }, SUBJECT);
+      assert.equal(api('stub/other'), 1, name);
+      // A fresh client asks again.
+      const fresh = new RegistryClient({ retry: fast });
+      await fresh.referrers(repo, SUBJECT);
+      assert.equal(api('stub/app'), asked + 1, name);
+      await Promise.all([c.close(), fresh.close()]);
+    }
+  });
+
   test('429 (after retries), 401, 500 and garbage on the referrers API throw instead of "no referrers"', async () => {
     const cases: Array<[string, (res: ServerResponse) => void, string]> = [
       ['429', (res) => void res.writeHead(429, { 'retry-after': '0' }).end(), 'REGISTRY'],
