@@ -220,7 +220,7 @@ export class RegistryClient implements ImageReader {
    * that is not a registry error about the repository or the subject: it has no referrers API, so
    * later reads go straight to the fallback tag (one request less per image for a run over many).
    */
-  private readonly noReferrersApi = new Set<string>();
+  private readonly reposWithoutReferrersApi = new Set<string>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
@@ -614,7 +614,7 @@ export class RegistryClient implements ImageReader {
    */
   async referrers(repo: Repo, subjectDigest: string, opts: { artifactType?: string } = {}): Promise<ReferrersResult> {
     checkDigest(repo, subjectDigest);
-    const api = this.noReferrersApi.has(repositoryName(repo)) ? undefined : await this.referrersFromApi(repo, subjectDigest, opts.artifactType);
+    const api = this.reposWithoutReferrersApi.has(repositoryName(repo)) ? undefined : await this.referrersFromApi(repo, subjectDigest, opts.artifactType);
     const filter = (ds: Descriptor[]): Descriptor[] => (opts.artifactType ? ds.filter((d) => d.artifactType === opts.artifactType) : ds);
     if (api) return { manifests: filter(api), source: 'api' };
     if (this.referrersMode === 'oci-1-1') throw this.noReferrersApi(repo);
@@ -646,7 +646,7 @@ export class RegistryClient implements ImageReader {
         // Read the (small) answer rather than cancel it: a cancelled body costs the connection.
         const body = await readLimited(res, NO_API_BODY_LIMIT, 'referrers answer').catch(() => undefined);
         if (page === 0 && (res.status === 404 || res.status === 400) && body !== undefined && !namesRepositoryOrSubject(body)) {
-          this.noReferrersApi.add(repositoryName(repo));
+          this.reposWithoutReferrersApi.add(repositoryName(repo));
         }
         return undefined;
       }
