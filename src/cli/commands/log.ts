@@ -13,6 +13,7 @@ import { trustedRootFromLogKey, verifyLogEntry, verifyLogInfo } from '../../sigs
 import { verifyTlogEntryProofs } from '../../sigstore/tlog.js';
 import { loadTrustedRoot, type TrustedRoot } from '../../sigstore/trustedroot.js';
 import { examples, opt, ui } from '../common.js';
+import { registerImport } from './log-import.js';
 
 export const TLOG_VERIFIED_LINE = 'Existence of the claims in the transparency log was verified offline';
 
@@ -142,6 +143,7 @@ export function registerLogCommands(program: Command): void {
     'signet log verify --rekor-url http://127.0.0.1:3000 --trusted-root trusted_root.json --uuid <uuid> -o json',
   ]);
   registerFsck(log);
+  registerImport(log);
   verify.action(async (flags: LogFlags & { uuid?: string; logIndex?: string }) => {
     checkOutput(flags);
     const c = client(flags);

@@ -127,6 +127,8 @@ export class SearchIndex {
   /** Multi-row statements by purpose and row count (known, #insertRows). */
   readonly #multi = new Map<string, StatementSync>();
   #closed = false;
+  /** Pending rows include those of a bulk append: inserted ignoring leaf hashes already indexed. */
+  #bulk = false;
 
   /** `db` has index.sqlite attached as `ix` and INDEX_SCHEMA created; `dir` holds both files. */
   constructor(db: DatabaseSync, dir: string, syncMs = INDEX_SYNC_MS) {
@@ -172,9 +174,18 @@ export class SearchIndex {
   }
 
   /** After that transaction committed: its rows are due (served from memory until applied). */
-  committed(batch: IndexBatch, durable: number): void {
+  committed(batch: IndexBatch, durable: number, bulk = false): void {
     this.#journalFloor = Math.max(this.#journalFloor, durable);
+    if (bulk) this.#bulk = true;
     this.#queue(batch);
+  }
+
+  /** Applies the pending rows now (bulk appends, whose leaf hashes may repeat: the first index is kept). */
+  applyNow(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#apply();
+    if (this.#pending.length > 0) throw new SignetError('IO', `cannot write the search index ${join(this.#dir, INDEX_DB)}`);
   }
 
   /**
@@ -277,7 +288,8 @@ export class SearchIndex {
   #queue(batch: IndexBatch): void {
     this.#pending.push(batch);
     batch.entries.forEach((e, j) => {
-      this.#pendingLeaves.set(e.leafHash.toString('latin1'), batch.start + j);
+      const lk = e.leafHash.toString("latin1");
+      if (!this.#pendingLeaves.has(lk)) this.#pendingLeaves.set(lk, batch.start + j);
       for (const key of e.indexKeys) {
         const l = this.#pendingSearch.get(key);
         if (l) l.push(batch.start + j);
@@ -310,7 +322,7 @@ export class SearchIndex {
     const upTo = last.start + last.entries.length;
     try {
       transaction(this.#db, () => {
-        this.#indexRows(batches, false);
+        this.#indexRows(batches, this.#bulk);
         this.#stmt.indexed.run(upTo);
       });
     } catch {
@@ -318,6 +330,7 @@ export class SearchIndex {
       return;
     }
     this.#pending = [];
+    this.#bulk = false;
     this.#pendingLeaves.clear();
     this.#pendingSearch.clear();
     this.#applied = upTo;
