@@ -338,8 +338,7 @@ export class EmbeddedStorage implements LogStorage {
    * Bulk append (`signet log import`, bench prefill): `items` go to the end of the log in the order given,
    * as one commit, without the duplicate check of the request path (entries of another log, kept in its
    * order so that the tree matches its checkpoints; a leaf hash already indexed keeps its first index).
-   * The completed files are flushed before the commit instead of being kept in the WAL until a sweep,
-   * and the index rows are applied at once. Crash-safe like any batch: the commit is the one transaction,
+   * The index rows become a run before it returns. Crash-safe like any batch: the commit is the one transaction,
    * files it wrote sit beyond the committed tree until then. `integratedTime` (unix seconds) per item
    * where the source has one, else now. `check` sees the new size and root before anything is written
    * and may refuse the batch by throwing.
@@ -383,13 +382,14 @@ export class EmbeddedStorage implements LogStorage {
       checkpoint = this.#signer.sign(end, root);
       full = writes.filter((w) => w.width === TILE_WIDTH);
       partial = writes.filter((w) => w.width < TILE_WIDTH);
-      // Durable before the commit: the transaction then needs only the partial versions.
-      await this.#tiles.writeFull(full, true);
+      // As for any batch: into place without a flush, their bytes in the commit (`unsynced`) until a
+      // sweep has flushed them in the background (a flush per file here cost two thirds of an import).
+      await this.#tiles.writeFull(full);
       const firstPartial = Math.floor(end / TILE_WIDTH) * TILE_WIDTH;
       const from = Math.max(start, firstPartial);
       const newEntries = items.slice(from - start).map((it, j) => ({ idx: from + j, body: it.body }));
       transaction(this.#db, () => {
-        this.#tiles.record(full, partial, newEntries, firstPartial, start, false);
+        this.#tiles.record(full, partial, newEntries, firstPartial, start);
         this.#index.journal(start, indexRows, ixDurable);
         let last: number | undefined;
         items.forEach((it, j) => {
@@ -408,6 +408,7 @@ export class EmbeddedStorage implements LogStorage {
         this.#checkpoint = checkpoint;
         throw e;
       }
+      this.#tiles.durable(full);
     } catch (e) {
       this.#appender = null;
       this.#tail = null;
@@ -418,6 +419,7 @@ export class EmbeddedStorage implements LogStorage {
     this.#checkpoint = checkpoint;
     this.#tail = newTail;
     this.#tiles.applied(full, partial);
+    void this.#tiles.maybeSweep();
     // The rows as a run before the next chunk, so that an import holds few rows in memory.
     await this.#index.flushNow();
     return checkpoint;

@@ -141,11 +141,11 @@ export class TileStore {
    * Before a batch's commit: its completed files into place, without a flush. Until the commit they sit
    * only at paths beyond the committed tree; a failure here (disk full, permissions) rejects the batch.
    */
-  async writeFull(full: TileWrite[], durable = false): Promise<void> {
+  async writeFull(full: TileWrite[]): Promise<void> {
     if (full.length === 0) return;
     await this.#writer.write(
       full.map((w) => ({ path: this.file(w.kind, w.index, w.width), data: w.data })),
-      durable,
+      false,
     );
   }
 
@@ -154,10 +154,9 @@ export class TileStore {
    * versions, the new entries of the partial bundle (those from `firstPartial` on; older rows dropped),
    * and the deletion of the rows of files a sweep has flushed.
    */
-  record(full: TileWrite[], partial: TileWrite[], entries: { idx: number; body: Buffer }[], firstPartial: number, start: number, keepFull = true): void {
+  record(full: TileWrite[], partial: TileWrite[], entries: { idx: number; body: Buffer }[], firstPartial: number, start: number): void {
     for (const w of full) {
-      // (Not kept when the caller flushed the files before the commit: bulkAppend.)
-      if (keepFull) this.#stmt.putUnsynced.run(kindCode(w.kind), w.index, w.width, w.data);
+      this.#stmt.putUnsynced.run(kindCode(w.kind), w.index, w.width, w.data);
       this.#stmt.dropPartial.run(kindCode(w.kind), w.index);
     }
     for (const w of partial) this.#stmt.putPartial.run(kindCode(w.kind), w.index, w.width, w.data);
