@@ -487,9 +487,11 @@ export class SearchIndex {
   async close(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#closed = true; // no new merge
+    // A merge in progress is cut short (its file, unlisted, goes on the next start): a large one may take minutes.
+    await this.#merger.close();
     await this.#flushing;
     if (this.#pending.length > 0) await this.#flush().catch(() => false);
-    this.#closed = true;
     await this.#merging;
     await this.closeWorkers();
   }
