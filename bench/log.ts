@@ -15,6 +15,10 @@
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_READ_CONN (16),
  * SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL, SIGNET_BENCH_LOG_WRK=0 to skip the wrk run,
  * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write server under --cpu-prof (one profile per thread).
+ * `--prefill N` (or SIGNET_BENCH_LOG_PREFILL=N): the wrk write run starts on a log of N entries, and the
+ * reads run at N entries; logs are filled through the bulk path (`signet log import`'s), and after the
+ * reads the root is rebuilt from the level-0 tiles served over HTTP and compared with the checkpoint;
+ * server RSS and disk bytes per entry are reported.
  * The embedded write run also reports the server's CPU per entry by thread (Linux /proc), which moves
  * far less than entries/s when other work shares the machine.
  */
@@ -28,7 +32,8 @@ import { Pool } from 'undici';
 import { parsePublicKey } from '../src/keys/index.js';
 import { canonicalizeProposedEntry } from '../src/rekor/index.js';
 import { ecdsaBackend, verifyEcdsaDigest, verifyEcdsaDigestEcdh } from '../src/keys/ecdsa.js';
-import { openLog } from '../src/server/log/index.js';
+import { importLog, type ImportItem } from '../src/server/log/import.js';
+import { MerkleFrontier, TILE_WIDTH, parseCheckpoint, tileHashes, tilePath, toHex } from '../src/tlog/index.js';
 import { ecKey, hashedRekordV1 } from '../test/rekor/fixtures.js';
 import { aptInstall } from '../test/helpers/apt.js';
 import { spawnServe } from '../test/server/http/spawn.js';
@@ -41,7 +46,74 @@ const CONNS = (process.env.SIGNET_BENCH_LOG_CONN ?? '64,256').split(',').map(Num
 const CONN = Math.max(...CONNS);
 /** Read runs: a moderate concurrency, so that their latency says what one read costs. */
 const READ_CONN = Number(process.env.SIGNET_BENCH_LOG_READ_CONN ?? 16);
-const PROOF_N = Number(process.env.SIGNET_BENCH_LOG_PROOF_N ?? 1_000_000);
+const argPrefill = process.argv.indexOf('--prefill');
+const PREFILL = Number(argPrefill >= 0 ? process.argv[argPrefill + 1] : (process.env.SIGNET_BENCH_LOG_PREFILL ?? 0));
+if (!Number.isSafeInteger(PREFILL) || PREFILL < 0) throw new Error('--prefill takes a number of entries');
+const PROOF_N = PREFILL > 0 ? PREFILL : Number(process.env.SIGNET_BENCH_LOG_PROOF_N ?? 1_000_000);
+
+/** Fills a stopped log with `n` synthetic hashedrekord-shaped entries through the bulk path; returns seconds. */
+async function prefill(dir: string, n: number): Promise<number> {
+  const prefix = randomBytes(8).toString('hex');
+  const t0 = performance.now();
+  let last = t0;
+  await importLog({
+    dataDir: dir,
+    chunk: 65_536,
+    source: {
+      name: 'synthetic entries',
+      async *read(from: number) {
+        for (let i = from; i < n; i += 4096) {
+          const part: ImportItem[] = [];
+          for (let k = i; k < Math.min(n, i + 4096); k++) {
+            const d = createHash('sha256').update(`${prefix}-${k}`).digest('hex');
+            part.push({ body: Buffer.from(`{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256","value":"${d}"}}}}`), indexKeys: [`sha256:${d}`] });
+          }
+          yield part;
+        }
+      },
+    },
+    progress: (size) => {
+      if (performance.now() - last < 10_000) return;
+      last = performance.now();
+      note(`  ${fmt(size)} (${fmt(size / ((last - t0) / 1000))} entries/s)`);
+    },
+  });
+  return (performance.now() - t0) / 1000;
+}
+
+/** Bytes under a directory. */
+function diskBytes(dir: string): number {
+  const r = spawnSync('du', ['-sb', dir], { encoding: 'utf8' });
+  return Number(r.stdout.split(/\s/)[0] ?? 0);
+}
+
+/** The resident set of a (Linux) process, in MiB; 0 where /proc is not available. */
+function rssMiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * An independent check: the root rebuilt from the level-0 tiles the server serves (leaf hashes only, no
+ * code of the log's storage) against the root of its checkpoint.
+ */
+async function rootFromServedTiles(url: string): Promise<{ size: number; match: boolean; root: string }> {
+  const note0 = await (await fetch(`${url}/api/v2/checkpoint`)).text();
+  const cp = parseCheckpoint(note0.slice(0, note0.indexOf('\n\n') + 1));
+  const f = MerkleFrontier.empty();
+  for (let k = 0; k * TILE_WIDTH < cp.size; k++) {
+    const w = Math.min(TILE_WIDTH, cp.size - k * TILE_WIDTH);
+    const res = await fetch(`${url}/api/v2/${tilePath(0, k, w)}`);
+    if (res.status !== 200) throw new Error(`tile 0/${k} answered ${res.status}`);
+    for (const h of tileHashes(new Uint8Array(await res.arrayBuffer()))) f.append(h);
+  }
+  const root = toHex(f.root());
+  return { size: cp.size, match: root === toHex(cp.rootHash), root };
+}
 const PG = process.env.SIGNET_BENCH_LOG_PG !== '0';
 
 const rows: string[][] = [];
@@ -249,6 +321,10 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
       ].join('\n'),
     );
     const dir = mkdtempSync(join(tmpdir(), 'signet-bench-log-'));
+    if (PREFILL > 0) {
+      note(`prefilling ${fmt(PREFILL)} entries for the wrk run…`);
+      await prefill(dir, PREFILL);
+    }
     const { child, url } = await spawnServe(dir);
     try {
       note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage)…`);
@@ -268,7 +344,7 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
       if (requests > total) throw new Error('wrk ran out of unique entries: raise the total');
       const accepted = requests - non2xx;
       rows.push([
-        `writes, embedded, wrk, ${CONN} conns, ${SECS} s`,
+        `writes, embedded, wrk, ${CONN} conns, ${SECS} s${PREFILL > 0 ? `, on a ${fmt(PREFILL)}-entry log` : ', fresh log'}`,
         `${fmt(accepted / (us / 1e6))} entries/s`,
         `p50 ${fmt(p50us / 1000, 1)} ms, p99 ${fmt(p99us / 1000, 1)} ms, ${non2xx} not 201${cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / accepted)} µs per entry` : ''}`,
       ]);
@@ -284,24 +360,10 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
 {
   const dir = mkdtempSync(join(tmpdir(), 'signet-bench-proof-'));
   try {
-    note(`populating ${fmt(PROOF_N)} entries through the library…`);
-    const log = await openLog({ dataDir: dir });
-    const t0 = performance.now();
-    const prefix = randomBytes(8).toString('hex');
-    const WAVE = 16_384;
-    for (let i = 0; i < PROOF_N; i += WAVE) {
-      const n = Math.min(WAVE, PROOF_N - i);
-      await Promise.all(
-        Array.from({ length: n }, (_, k) => {
-          const d = createHash('sha256').update(`${prefix}-${i + k}`).digest('hex');
-          return log.append({ body: Buffer.from(`{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256","value":"${d}"}}}}`), indexKeys: [`sha256:${d}`] });
-        }),
-      );
-      if ((i / WAVE) % 8 === 0) note(`  ${fmt(i + n)} (${fmt((i + n) / ((performance.now() - t0) / 1000))} appends/s)`);
-    }
-    const popSecs = (performance.now() - t0) / 1000;
-    await log.close();
-    rows.push([`library appends (populate, embedded, in-process)`, `${fmt(PROOF_N / popSecs)} entries/s`, `${fmt(PROOF_N)} entries in ${fmt(popSecs, 1)} s`]);
+    note(`filling ${fmt(PROOF_N)} entries through the bulk path…`);
+    const popSecs = await prefill(dir, PROOF_N);
+    rows.push([`bulk append (signet log import's path), embedded`, `${fmt(PROOF_N / popSecs)} entries/s`, `${fmt(PROOF_N)} entries in ${fmt(popSecs, 1)} s`]);
+    rows.push([`disk bytes per entry at ${fmt(PROOF_N)} entries`, `${fmt(diskBytes(dir) / PROOF_N)} B`, 'tiles, bundles, log.sqlite, index runs']);
     const { child, url } = await spawnServe(dir);
     try {
       const rnd = (): number => Math.floor(Math.random() * PROOF_N);
@@ -316,6 +378,12 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
       ]);
       const p = await readRun(url, () => `/api/v1/log/proof?firstSize=${1 + rnd()}&lastSize=${PROOF_N}`, 5);
       rows.push([`GET consistency proof (random firstSize → ${fmt(PROOF_N)}), ${READ_CONN} conns`, `${fmt(p.perSec)} /s`, `p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms`]);
+      const fullTiles = Math.max(1, Math.floor(PROOF_N / TILE_WIDTH));
+      const t = await readRun(url, () => `/api/v2/${tilePath(0, Math.floor(Math.random() * fullTiles))}`, 5);
+      rows.push([`GET full level-0 tile (random) at ${fmt(PROOF_N)} entries, ${READ_CONN} conns`, `${fmt(t.perSec)} /s`, `p50 ${fmt(t.p50, 1)} ms, p99 ${fmt(t.p99, 1)} ms`]);
+      rows.push([`server RSS after the reads at ${fmt(PROOF_N)} entries`, `${fmt(rssMiB(child.pid!), 1)} MiB`, '']);
+      const check = await rootFromServedTiles(url);
+      rows.push([`root rebuilt from the served level-0 tiles vs checkpoint (${fmt(check.size)})`, check.match ? 'match' : 'MISMATCH', check.root]);
     } finally {
       await stop(child);
     }

@@ -15,6 +15,7 @@ import { deadlineSignal, parseDuration, sleep, withNetOptions } from '../../net.
 import { verifyTlogEntryProofs } from '../../sigstore/tlog.js';
 import { loadTrustedRoot, type TrustedRoot } from '../../sigstore/trustedroot.js';
 import { boolOpt, envNameFor, examples, opt, ui } from '../common.js';
+import { registerImport } from './log-import.js';
 
 export const TLOG_VERIFIED_LINE = 'Existence of the claims in the transparency log was verified offline';
 
@@ -146,6 +147,7 @@ export function registerLogCommands(program: Command): void {
   ]);
   registerFsck(log);
   registerMonitor(log);
+  registerImport(log);
   verify.action(async (flags: LogFlags & { uuid?: string; logIndex?: string }) => {
     checkOutput(flags);
     const c = client(flags);

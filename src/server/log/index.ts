@@ -189,7 +189,7 @@ export async function openLog(opts: OpenLogOptions): Promise<TransparencyLog> {
   checkSigningKey(key);
   let storage: LogStorage;
   if (storageKind === 'embedded') {
-    storage = await EmbeddedStorage.open(opts.dataDir, key, opts.origin, opts.defaultOrigin, opts.indexSyncMs);
+    storage = await EmbeddedStorage.open(opts.dataDir, key, opts.origin, opts.defaultOrigin, opts.searchIndex);
   } else {
     const { PostgresStorage } = await import('./postgres.js');
     storage = await PostgresStorage.open(storageKind, key, opts.origin, opts.defaultOrigin);

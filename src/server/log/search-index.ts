@@ -1,23 +1,33 @@
 /**
- * The embedded log's search index (leaf hash → index, search key → indexes) in its own database file,
- * index.sqlite, attached to log.sqlite's connection as `ix`.
+ * The embedded log's search index (leaf hash → index, search key → indexes) as a log-structured index:
+ * sorted runs, immutable SQLite files under <dir>/index each covering a range of entries (index-runs.ts),
+ * listed in log.sqlite's `index_runs` (the manifest), and the newest rows in memory.
  *
- * The index has a file of its own because its random-key B-tree inserts were most of what each commit
- * wrote (~10 of 16 KiB per entry) and so most of what each commit's flush waited for. A batch's commit
- * records its index rows only as one packed, sequential `index_journal` row in log.sqlite (flushed with
- * it, see `journal`); they are written into index.sqlite after the batch is answered (within 250 ms, the
- * batches of that time in one transaction) and served from memory until then, so lookups, searches and
- * the duplicate check see them at once. index.sqlite's WAL is flushed in the background (at most once a
- * second), after which the next commit deletes the journal rows it covers. On start (`recover`), an
- * index behind the log (a crash before rows were applied, or a power cut that lost unflushed index
- * writes) is replayed from the journal, one ahead of it (the log lost its last, unacknowledged batch) is
- * trimmed, and one kept in log.sqlite (the older layout) is moved here.
+ * Why: the index used to be one B-tree (index.sqlite) taking random inserts; past a million entries each
+ * row dirtied a page of its own and writes slowed by a third. A run is written once, in key order.
+ *
+ * A batch's commit records its index rows as one packed, sequential `index_journal` row in log.sqlite
+ * (flushed with it, see `journal`); they are served from memory at once (lookups, searches and the
+ * duplicate check see them), and within 250 ms (or past 8192 entries) the pending rows are written as a
+ * new run by a worker thread — flushed and renamed into place before the manifest lists it, in the
+ * transaction that drops the journal rows it covers. Runs of similar size are merged, FAN_IN at a time,
+ * on another worker thread; the merged run replaces its inputs in one manifest transaction and the
+ * inputs are deleted once that is durable. A lookup asks the runs oldest first (a Bloom filter per run
+ * skips those that cannot hold a leaf hash), then the rows in memory, so it is exact at every moment:
+ * the manifest always lists each entry's rows exactly once, and a file it does not list (a build or
+ * merge cut short, a copy taken mid-merge) is deleted on start.
+ *
+ * On start (`recover`) the journal's batches past the runs are replayed into a run, and an older
+ * layout's index (index.sqlite, or tables in log.sqlite) becomes the first run.
  */
-import type { promises as fs } from 'node:fs';
+import { promises as fs, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { randomBytes } from 'node:crypto';
 import { SignetError } from '../../errors.js';
-import { openWal, transaction } from './io.js';
+import { Run, RunWorker } from './index-runs.js';
+import { corrupt } from './integrity.js';
+import { ioFail, transaction } from './io.js';
 
 /** An entry's index rows: its leaf hash and search keys. */
 export type IndexEntry = { leafHash: Buffer; indexKeys: string[] };
@@ -71,95 +81,126 @@ export function decodeIndexRows(data: Uint8Array): IndexEntry[] {
   return out;
 }
 
-/** The search index's own database file, attached to log.sqlite as `ix` (see the header). */
+/** The index file of the older layout (one B-tree), migrated into a run on open. */
 export const INDEX_DB = 'index.sqlite';
-/** Its tables: the journal in log.sqlite (`main`), the index in index.sqlite (`ix`). */
+/** Where the runs are, under the data directory. */
+export const INDEX_RUNS_DIR = 'index';
+/** Its tables in log.sqlite: the journal and the manifest of runs. */
 export const INDEX_SCHEMA = `
 CREATE TABLE IF NOT EXISTS index_journal (start INTEGER PRIMARY KEY, rows BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS ix.leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ix.search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ix.indexed (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS index_runs (lo INTEGER PRIMARY KEY, hi INTEGER NOT NULL, name TEXT NOT NULL);
 `;
 /**
- * Index rows of committed batches are written into index.sqlite this long after, or at once past this
- * many. Each apply's cost is mostly the index pages it dirties, written whole into the WAL at COMMIT, so
- * rows gathered over a longer time share pages. On 2 cores, fresh log: 50 → 1000 ms gave +11% writes/s
- * (5 of 5 alternating runs), 250 ms as much as 1000, with shorter stalls of the loop per apply. In a
- * large index (1M entries) rows rarely share a page, and the gain is small.
+ * Pending rows are written as a run this long after, or at once past this many entries. Longer means
+ * fewer, larger runs (fewer merges) and more rows held in memory.
  */
 const INDEX_APPLY_MS = 250;
 const INDEX_APPLY_ENTRIES = 8192;
-/** How often, at most, index.sqlite's WAL is flushed in the background (OpenLogOptions.indexSyncMs). */
-export const INDEX_SYNC_MS = 1000;
+/** Runs merged at once, when that many neighbours are of one size tier (size within a factor FAN_IN). */
+const FAN_IN = 4;
 
-/** Rows per multi-row INSERT: well under SQLite's default limit of 32766 bound parameters. */
-const ROWS_PER_INSERT = 128;
+export interface SearchIndexOptions {
+  /** Entries after which pending rows become a run at once (default 8192). */
+  runEntries?: number;
+  /** Milliseconds after which pending rows become a run (default 250; Infinity: only past runEntries, on close or on start). */
+  applyMs?: number;
+  /** Called when a merge's file is complete, before the manifest lists it (tests copy the data dir here). */
+  beforeMergeCommit?: () => Promise<void>;
+}
+
+type Db = typeof DatabaseSync;
 
 export class SearchIndex {
   readonly #db: DatabaseSync;
+  readonly #Database: Db;
   readonly #dir: string;
-  readonly #syncMs: number;
+  readonly #runsDir: string;
+  readonly #syncLog: () => Promise<void>;
+  readonly #opts: SearchIndexOptions;
   readonly #stmt: {
-    leaf: StatementSync;
-    search: StatementSync;
     journal: StatementSync;
     dropJournalBelow: StatementSync;
-    indexed: StatementSync;
+    addRun: StatementSync;
+    dropRun: StatementSync;
   };
-  /** Open descriptor on index.sqlite-wal, flushed in the background. */
-  #wal: fs.FileHandle | null = null;
-  /** The log size up to which index.sqlite holds the index rows. */
-  #applied = 0;
-  /** The log size up to which the index is durable: `index_journal` rows below it are dropped. */
-  #durable = 0;
+  readonly #builder: RunWorker;
+  readonly #merger: RunWorker;
+  /** The runs, oldest (lowest range) first; contiguous from 0 to #indexed. */
+  #runs: Run[] = [];
+  /** The log size up to which runs hold the index rows. */
+  #indexed = 0;
   /**
-   * Committed batches whose index rows are not yet in index.sqlite (they are in `index_journal`), and
-   * those rows in memory for lookups: leaf hash (latin1) → index, search key → indexes.
+   * Committed batches whose index rows are not yet in a run (they are in `index_journal`), and those
+   * rows in memory for lookups: leaf hash (latin1) → index, search key → indexes.
    */
   #pending: IndexBatch[] = [];
-  readonly #pendingLeaves = new Map<string, number>();
-  readonly #pendingSearch = new Map<string, number[]>();
+  #pendingLeaves = new Map<string, number>();
+  #pendingSearch = new Map<string, number[]>();
   #timer: ReturnType<typeof setTimeout> | null = null;
   /** `index_journal` rows below this start are already deleted. */
   #journalFloor = 0;
-  #sync: Promise<void> | null = null;
-  #lastSync = performance.now();
-  /** Multi-row statements by purpose and row count (known, #insertRows). */
-  readonly #multi = new Map<string, StatementSync>();
+  #flushing: Promise<void> | null = null;
+  #merging: Promise<void> | null = null;
+  #mergeFailed = 0;
   #closed = false;
 
-  /** `db` has index.sqlite attached as `ix` and INDEX_SCHEMA created; `dir` holds both files. */
-  constructor(db: DatabaseSync, dir: string, syncMs = INDEX_SYNC_MS) {
+  /**
+   * `db` is log.sqlite with INDEX_SCHEMA created, `Database` node:sqlite's class, `dir` the data
+   * directory; `syncLog` makes log.sqlite's committed transactions durable.
+   */
+  constructor(db: DatabaseSync, Database: Db, dir: string, syncLog: () => Promise<void>, opts: SearchIndexOptions = {}) {
     this.#db = db;
+    this.#Database = Database;
     this.#dir = dir;
-    this.#syncMs = syncMs;
+    this.#runsDir = join(dir, INDEX_RUNS_DIR);
+    this.#syncLog = syncLog;
+    this.#opts = opts;
+    this.#builder = new RunWorker(join(dir, 'tmp'));
+    this.#merger = new RunWorker(join(dir, 'tmp'));
     this.#stmt = {
-      leaf: db.prepare('SELECT idx FROM ix.leaves WHERE leaf_hash = ?'),
-      search: db.prepare('SELECT idx FROM ix.search WHERE key = ? ORDER BY idx'),
       journal: db.prepare('INSERT INTO index_journal (start, rows) VALUES (?, ?)'),
       dropJournalBelow: db.prepare('DELETE FROM index_journal WHERE start < ?'),
-      indexed: db.prepare('UPDATE ix.indexed SET size = ? WHERE id = 1'),
+      addRun: db.prepare('INSERT INTO index_runs (lo, hi, name) VALUES (?, ?, ?)'),
+      dropRun: db.prepare('DELETE FROM index_runs WHERE lo = ?'),
     };
   }
 
-  /** The log size up to which the index is durable in index.sqlite. */
+  /** The log size up to which the index is durable in runs. */
   get durable(): number {
-    return this.#durable;
+    return this.#indexed;
   }
 
-  /** The index of a leaf hash, from the rows in memory or index.sqlite. */
+  /** The runs' ranges, oldest first (for tests and metrics). */
+  get runs(): { lo: number; hi: number }[] {
+    return this.#runs.map((r) => ({ lo: r.lo, hi: r.hi }));
+  }
+
+  /** The first index of a leaf hash: from the runs, oldest first, then the rows in memory. */
   lookup(leafHash: Buffer): number | undefined {
-    const pending = this.#pendingLeaves.get(leafHash.toString('latin1'));
-    if (pending !== undefined) return pending;
-    return (this.#stmt.leaf.get(leafHash) as { idx: number } | undefined)?.idx;
+    for (const r of this.#runs) {
+      const idx = r.leaf(leafHash);
+      if (idx !== undefined) return idx;
+    }
+    return this.#pendingLeaves.get(leafHash.toString('latin1'));
   }
 
-  /** Indexes for one search key, ascending. */
+  /** Indexes for one search key, ascending: the runs cover ascending ranges, the rows in memory follow. */
   search(key: string): number[] {
-    // Pending rows are of the newest batches, so they follow every applied one in index order.
-    const applied = (this.#stmt.search.all(key) as { idx: number }[]).map((r) => r.idx);
+    const out: number[] = [];
+    for (const r of this.#runs) for (const idx of r.search(key)) out.push(idx);
     const pending = this.#pendingSearch.get(key);
-    return pending ? [...applied, ...pending] : applied;
+    if (pending) for (const idx of pending) out.push(idx);
+    return out;
+  }
+
+  /** Indexes of the leaf hashes already in the log (keyed by the hash as a latin1 string). */
+  known(hashes: Buffer[]): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const h of hashes) {
+      const idx = this.lookup(h);
+      if (idx !== undefined) out.set(h.toString('latin1'), idx);
+    }
+    return out;
   }
 
   /**
@@ -171,227 +212,305 @@ export class SearchIndex {
     if (durable > this.#journalFloor) this.#stmt.dropJournalBelow.run(durable);
   }
 
-  /** After that transaction committed: its rows are due (served from memory until applied). */
+  /** After that transaction committed: its rows are served from memory until a run holds them. */
   committed(batch: IndexBatch, durable: number): void {
     this.#journalFloor = Math.max(this.#journalFloor, durable);
     this.#queue(batch);
+    this.#schedule();
+  }
+
+  /** Writes the pending rows as a run now (bulk appends); rejects when that fails (they stay journaled). */
+  async flushNow(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    while (this.#pending.length > 0) {
+      await this.#flushing;
+      if (this.#pending.length === 0) break;
+      if (!(await this.#flush())) throw new SignetError('IO', `cannot write the search index under ${this.#runsDir}`);
+    }
   }
 
   /**
-   * Start-up for the search index (index.sqlite): brings it level with the log from `index_journal`
-   * (after a power cut lost index writes that were never flushed), trims it back (when it outran the
-   * log's last, unacknowledged batch), or moves it out of log.sqlite (logs written before it had a file
-   * of its own). Then makes it durable and drops the journal.
+   * Start-up: opens the runs the manifest lists (deleting files it does not), turns an older layout's
+   * index into the first run, replays the journal's batches past the runs, and drops the journal rows
+   * the runs cover.
    */
   async recover(size: number): Promise<void> {
     const db = this.#db;
-    const ixPath = join(this.#dir, INDEX_DB);
-    const legacy = (db.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name IN ('leaves', 'search')").all() as { name: string }[]).map(
+    try {
+      await fs.mkdir(this.#runsDir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw ioFail(`cannot create ${this.#runsDir}`, e);
+    }
+    const rows = db.prepare('SELECT lo, hi, name FROM index_runs ORDER BY lo').all() as { lo: number; hi: number; name: string }[];
+    const listed = new Set(rows.map((r) => r.name));
+    try {
+      for (const f of await fs.readdir(this.#runsDir)) if (!listed.has(f)) await fs.rm(join(this.#runsDir, f), { force: true });
+    } catch (e) {
+      throw ioFail(`cannot clean up ${this.#runsDir}`, e);
+    }
+    let next = 0;
+    for (const r of rows) {
+      const path = join(this.#runsDir, r.name);
+      if (r.lo !== next) throw corrupt(path, `starts at entry ${r.lo}, where the runs before it end at ${next}`);
+      if (!existsSync(path)) throw corrupt(path, 'is missing');
+      let run: Run;
+      try {
+        run = new Run(this.#Database, path);
+      } catch (e) {
+        throw corrupt(path, `cannot be read as a run of the search index (${(e as Error).message})`);
+      }
+      if (run.lo !== r.lo || run.hi !== r.hi) {
+        run.close();
+        throw corrupt(path, `holds entries ${run.lo}..${run.hi}, not ${r.lo}..${r.hi} as listed`);
+      }
+      this.#runs.push(run);
+      next = r.hi;
+    }
+    this.#indexed = next;
+    if (next > size) throw new SignetError('TLOG', `the search index under ${this.#runsDir} covers ${next} entries, more than the log's ${size}; restore the data directory from a backup`);
+
+    // Older layouts: the index in log.sqlite, or in index.sqlite.
+    const legacyTables = (db.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name IN ('leaves', 'search')").all() as { name: string }[]).map(
       (r) => r.name,
     );
-    let indexed = (db.prepare('SELECT size FROM ix.indexed WHERE id = 1').get() as { size: number } | undefined)?.size;
-    if (legacy.length > 0) {
-      transaction(this.#db, () => {
-        if (legacy.includes('leaves')) db.exec('INSERT OR IGNORE INTO ix.leaves (leaf_hash, idx) SELECT leaf_hash, idx FROM main.leaves');
-        if (legacy.includes('search')) db.exec('INSERT OR IGNORE INTO ix.search (key, idx) SELECT key, idx FROM main.search');
-        db.prepare('INSERT OR REPLACE INTO ix.indexed (id, size) VALUES (1, ?)').run(size);
-      });
-      indexed = size;
-    } else if (indexed === undefined) {
+    const ixPath = join(this.#dir, INDEX_DB);
+    if (this.#runs.length === 0 && size > 0) {
+      if (legacyTables.length > 0) {
+        const leaves = legacyTables.includes('leaves') ? (db.prepare('SELECT leaf_hash, idx FROM main.leaves WHERE idx < ?').all(size) as { leaf_hash: Uint8Array; idx: number }[]) : [];
+        const search = legacyTables.includes('search') ? (db.prepare('SELECT key, idx FROM main.search WHERE idx < ?').all(size) as { key: string; idx: number }[]) : [];
+        await this.#addRun(0, size, async (out) => {
+          await this.#builder.run({ op: 'build', lo: 0, hi: size, ...packRows(leaves.map((r) => [r.leaf_hash, r.idx]), search.map((r) => [r.key, r.idx])), out });
+        });
+      } else if (existsSync(ixPath)) {
+        await this.#addRun(0, size, async (out) => {
+          await this.#merger.run({ op: 'merge', lo: 0, hi: size, inputs: [ixPath], legacy: true, out });
+        });
+      }
+    }
+    if (this.#runs.length === 0 && size > 0) {
       const first = (db.prepare('SELECT min(start) AS start FROM index_journal').get() as { start: number | null }).start;
-      if (size > 0 && first !== 0) {
-        throw new SignetError('TLOG', `the log in ${this.#dir} has ${size} entries but its search index ${ixPath} is missing; restore it from a backup`);
+      if (first !== 0) {
+        throw new SignetError('TLOG', `the log in ${this.#dir} has ${size} entries but its search index (${this.#runsDir}) is missing; restore it from a backup`);
       }
-      transaction(this.#db, () => db.prepare('INSERT INTO ix.indexed (id, size) VALUES (1, 0)').run());
-      indexed = 0;
     }
-    if (indexed > size) {
-      transaction(this.#db, () => {
-        db.prepare('DELETE FROM ix.leaves WHERE idx >= ?').run(size);
-        db.prepare('DELETE FROM ix.search WHERE idx >= ?').run(size);
-      });
-    } else if (indexed < size) {
-      const rows = db.prepare('SELECT start, rows FROM index_journal WHERE start >= ? AND start < ? ORDER BY start').all(indexed, size) as { start: number; rows: Uint8Array }[];
+    const indexed = this.#indexed;
+    if (indexed < size) {
+      const jr = db.prepare('SELECT start, rows FROM index_journal WHERE start >= ? AND start < ? ORDER BY start').all(indexed, size) as { start: number; rows: Uint8Array }[];
       const incomplete = (): never => {
-        throw new SignetError('TLOG', `the search index ${ixPath} covers ${indexed} of the log's ${size} entries and the journal to rebuild it is incomplete; restore it from a backup`);
+        throw new SignetError('TLOG', `the search index under ${this.#runsDir} covers ${indexed} of the log's ${size} entries and the journal to rebuild it is incomplete; restore it from a backup`);
       };
-      const batches = rows.map((r) => ({ start: r.start, entries: decodeIndexRows(r.rows) }));
-      // The journal's batches must run without a gap from the index's size to the log's.
-      let next = indexed;
+      let at = indexed;
+      const batches = jr.map((r) => ({ start: r.start, entries: decodeIndexRows(r.rows) }));
       for (const b of batches) {
-        if (b.start !== next) incomplete();
-        next += b.entries.length;
+        if (b.start !== at) incomplete();
+        at += b.entries.length;
       }
-      if (next !== size) incomplete();
-      transaction(this.#db, () => this.#indexRows(batches, true));
+      if (at !== size) incomplete();
+      for (const b of batches) this.#queue(b);
+      await this.flushNow();
     }
-    // Also creates index.sqlite-wal where no write above did.
-    transaction(this.#db, () => this.#stmt.indexed.run(size));
-    this.#wal = await openWal(ixPath, this.#dir);
-    this.#applied = size;
-    this.#durable = size;
-    transaction(this.#db, () => {
-      this.#stmt.dropJournalBelow.run(size);
-      // Only now that the index is durable in its own file does the older layout's copy go.
-      for (const t of legacy) db.exec(`DROP TABLE main.${t}`);
-    });
-    this.#journalFloor = size;
-  }
-
-  /**
-   * Flushes index.sqlite's WAL in the background, at most once per `indexSyncMs`: until then the index rows of
-   * recent batches are also in `index_journal` (flushed with every commit), which the next commit
-   * trims up to what this flush made durable.
-   */
-  maybeSync(force = false): Promise<void> {
-    if (this.#sync) return this.#sync;
-    const upTo = this.#applied;
-    if (!this.#wal || this.#durable >= upTo) return Promise.resolve();
-    if (!force && performance.now() - this.#lastSync < this.#syncMs) return Promise.resolve();
-    this.#lastSync = performance.now();
-    this.#sync = this.#wal.datasync().then(
-      () => {
-        this.#durable = Math.max(this.#durable, upTo);
-      },
-      () => undefined, // kept in the journal; the next flush tries again
-    );
-    this.#sync = this.#sync.finally(() => (this.#sync = null));
-    return this.#sync;
-  }
-
-  /** Inserts the index rows of journaled batches (`replay`: over an index that may hold some already). */
-  #indexRows(batches: IndexBatch[], replay: boolean): void {
-    const leafRows: (Buffer | number)[] = [];
-    const searchRows: (string | number)[] = [];
-    for (const b of batches) {
-      b.entries.forEach((e, j) => {
-        leafRows.push(e.leafHash, b.start + j);
-        for (const key of e.indexKeys) searchRows.push(key, b.start + j);
+    transaction(db, () => this.#stmt.dropJournalBelow.run(this.#indexed));
+    this.#journalFloor = this.#indexed;
+    if (legacyTables.length > 0 || existsSync(ixPath)) {
+      // Only once the runs replacing them are durable do the older layout's copies go.
+      await this.#syncLog();
+      transaction(db, () => {
+        for (const t of legacyTables) db.exec(`DROP TABLE main.${t}`);
       });
+      for (const f of [ixPath, `${ixPath}-wal`, `${ixPath}-shm`]) await fs.rm(f, { force: true });
     }
-    this.#insertRows('leaves', leafRows, replay);
-    this.#insertRows('search', searchRows, replay);
+  }
+
+  /** Has `make` write a run of [lo, hi) to a new file, then lists it (and drops the journal it covers). */
+  async #addRun(lo: number, hi: number, make: (out: string) => Promise<void>): Promise<Run> {
+    const name = `run-${lo}-${hi}-${randomBytes(4).toString('hex')}.sqlite`;
+    const path = join(this.#runsDir, name);
+    await make(path);
+    const run = new Run(this.#Database, path);
+    try {
+      transaction(this.#db, () => {
+        this.#stmt.addRun.run(run.lo, run.hi, name);
+        this.#stmt.dropJournalBelow.run(run.hi);
+      });
+    } catch (e) {
+      run.close();
+      await fs.rm(path, { force: true });
+      throw e;
+    }
+    this.#runs.push(run);
+    this.#indexed = run.hi;
+    this.#journalFloor = Math.max(this.#journalFloor, run.hi);
+    return run;
   }
 
   /** Adds a committed batch's index rows to the pending ones (and to the in-memory lookups). */
   #queue(batch: IndexBatch): void {
     this.#pending.push(batch);
     batch.entries.forEach((e, j) => {
-      this.#pendingLeaves.set(e.leafHash.toString('latin1'), batch.start + j);
+      const lk = e.leafHash.toString('latin1');
+      if (!this.#pendingLeaves.has(lk)) this.#pendingLeaves.set(lk, batch.start + j);
       for (const key of e.indexKeys) {
         const l = this.#pendingSearch.get(key);
         if (l) l.push(batch.start + j);
         else this.#pendingSearch.set(key, [batch.start + j]);
       }
     });
-    this.#schedule();
   }
 
-  /** Applies the pending batches soon: at once past INDEX_APPLY_ENTRIES, else after INDEX_APPLY_MS. */
-  #schedule(delay = this.#pending.reduce((n, b) => n + b.entries.length, 0) >= INDEX_APPLY_ENTRIES ? 0 : INDEX_APPLY_MS): void {
+  /** Writes the pending batches as a run soon: at once past runEntries, else after INDEX_APPLY_MS. */
+  #schedule(): void {
+    if (this.#closed || this.#pending.length === 0) return;
+    const n = this.#pending.reduce((s, b) => s + b.entries.length, 0);
+    const delay = n >= (this.#opts.runEntries ?? INDEX_APPLY_ENTRIES) ? 0 : (this.#opts.applyMs ?? INDEX_APPLY_MS);
+    if (!Number.isFinite(delay)) return;
     if (this.#timer && delay > 0) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      if (!this.#closed) this.#apply();
+      if (!this.#closed && !this.#flushing) void this.#flush();
     }, delay);
     // Nothing is lost if the process ends first: the rows are journaled.
     this.#timer.unref();
   }
 
   /**
-   * Writes the pending batches' rows into index.sqlite, in one transaction, after their writes were
-   * answered. On failure they stay pending (and journaled) and the next schedule retries.
+   * Writes the pending batches as a run (on the builder thread), lists it, and drops those batches from
+   * memory. False when that failed: they stay pending (and journaled) and are tried again later.
    */
-  #apply(): void {
-    if (this.#pending.length === 0) return;
-    const batches = this.#pending;
+  #flush(): Promise<boolean> {
+    const batches = this.#pending.slice();
+    if (batches.length === 0) return Promise.resolve(true);
+    const lo = batches[0]!.start;
     const last = batches[batches.length - 1]!;
-    const upTo = last.start + last.entries.length;
-    try {
-      transaction(this.#db, () => {
-        this.#indexRows(batches, false);
-        this.#stmt.indexed.run(upTo);
+    const hi = last.start + last.entries.length;
+    const leaves: [Uint8Array, number][] = [];
+    const search: [string, number][] = [];
+    for (const b of batches) {
+      b.entries.forEach((e, j) => {
+        leaves.push([e.leafHash, b.start + j]);
+        for (const k of e.indexKeys) search.push([k, b.start + j]);
       });
-    } catch {
-      this.#schedule(INDEX_APPLY_MS);
-      return;
     }
-    this.#pending = [];
-    this.#pendingLeaves.clear();
-    this.#pendingSearch.clear();
-    this.#applied = upTo;
+    const p = this.#addRun(lo, hi, (out) => this.#builder.run({ op: 'build', lo, hi, ...packRows(leaves, search), out })).then(
+      () => {
+        this.#pending = this.#pending.slice(batches.length);
+        this.#pendingLeaves = new Map();
+        this.#pendingSearch = new Map();
+        const rest = this.#pending;
+        this.#pending = [];
+        for (const b of rest) this.#queue(b);
+        void this.#maybeMerge();
+        return true;
+      },
+      () => false,
+    );
+    this.#flushing = p.then(() => undefined);
+    return p.finally(() => {
+      this.#flushing = null;
+      // Batches that came meanwhile, or a failed flush: again later.
+      if (this.#pending.length > 0 && !this.#closed) this.#schedule();
+    });
   }
 
-  /** Indexes of the leaf hashes already in the log (keyed by the hash as a latin1 string), many per query. */
-  known(hashes: Buffer[]): Map<string, number> {
-    const out = new Map<string, number>();
-    if (this.#pendingLeaves.size > 0) {
-      for (const h of hashes) {
-        const k = h.toString('latin1');
-        const idx = this.#pendingLeaves.get(k);
-        if (idx !== undefined) out.set(k, idx);
-      }
+  /** Merges the newest FAN_IN neighbouring runs of one size tier, on the merger thread, one merge at a time. */
+  #maybeMerge(): Promise<void> {
+    if (this.#merging || this.#closed) return this.#merging ?? Promise.resolve();
+    if (this.#mergeFailed > 0 && performance.now() - this.#mergeFailed < 10_000) return Promise.resolve();
+    const base = this.#opts.runEntries ?? INDEX_APPLY_ENTRIES;
+    const tier = (r: Run): number => Math.max(0, Math.ceil(Math.log((r.hi - r.lo) / base) / Math.log(FAN_IN) - 1e-9));
+    // The smallest tier t whose newest runs (all of tier t or lower) number FAN_IN or more: those merge
+    // (the newest 2 * FAN_IN at most), so each tier keeps fewer than FAN_IN runs of its own.
+    const runs = this.#runs;
+    let group: Run[] | null = null;
+    const top = runs.reduce((m, r) => Math.max(m, tier(r)), 0);
+    for (let t = 0; t <= top && !group; t++) {
+      let start = runs.length;
+      while (start > 0 && tier(runs[start - 1]!) <= t) start--;
+      if (runs.length - start >= FAN_IN) group = runs.slice(Math.max(start, runs.length - 2 * FAN_IN));
     }
-    for (let at = 0; at < hashes.length; at += ROWS_PER_INSERT) {
-      const part = hashes.slice(at, at + ROWS_PER_INSERT);
-      const key = `known/${part.length}`;
-      let stmt = this.#multi.get(key);
-      if (!stmt) {
-        this.#multi.set(key, (stmt = this.#db.prepare(`SELECT leaf_hash, idx FROM ix.leaves WHERE leaf_hash IN (${Array(part.length).fill('?').join(', ')})`)));
+    if (!group) return Promise.resolve();
+    const inputs = group;
+    const lo = inputs[0]!.lo;
+    const hi = inputs[inputs.length - 1]!.hi;
+    const name = `run-${lo}-${hi}-${randomBytes(4).toString('hex')}.sqlite`;
+    const path = join(this.#runsDir, name);
+    const work = async (): Promise<void> => {
+      await this.#merger.run({ op: 'merge', lo, hi, inputs: inputs.map((r) => r.path), out: path });
+      await this.#opts.beforeMergeCommit?.();
+      if (this.#closed) return; // the file is not listed: deleted on the next start
+      const run = new Run(this.#Database, path);
+      try {
+        transaction(this.#db, () => {
+          for (const r of inputs) this.#stmt.dropRun.run(r.lo);
+          this.#stmt.addRun.run(lo, hi, name);
+        });
+      } catch (e) {
+        run.close();
+        throw e;
       }
-      for (const row of stmt.all(...part) as { leaf_hash: Uint8Array; idx: number }[]) {
-        out.set(Buffer.from(row.leaf_hash).toString('latin1'), row.idx);
-      }
-    }
-    return out;
+      const at = this.#runs.indexOf(inputs[0]!);
+      this.#runs = [...this.#runs.slice(0, at), run, ...this.#runs.slice(at + inputs.length)];
+      for (const r of inputs) r.close();
+      // The inputs go once the manifest without them is durable (until then a power cut restores it).
+      await this.#syncLog();
+      for (const r of inputs) await fs.rm(r.path, { force: true }).catch(() => undefined);
+    };
+    this.#merging = work().then(
+      () => {
+        this.#mergeFailed = 0;
+      },
+      async () => {
+        this.#mergeFailed = performance.now();
+        await fs.rm(path, { force: true }).catch(() => undefined);
+      },
+    );
+    this.#merging = this.#merging.finally(() => {
+      this.#merging = null;
+      void this.#maybeMerge();
+    });
+    return this.#merging;
   }
 
-  /**
-   * Inserts (a, b) pairs, many rows per statement: node:sqlite's cost is mostly per statement run, and a
-   * write batch inserts two or three rows per entry.
-   */
-  #insertRows(table: 'leaves' | 'search', flat: (Buffer | string | number)[], replay = false): void {
-    for (let at = 0; at < flat.length; at += 2 * ROWS_PER_INSERT) {
-      const part = flat.slice(at, at + 2 * ROWS_PER_INSERT);
-      const rows = part.length / 2;
-      const key = `${table}/${rows}/${replay}`;
-      let stmt = this.#multi.get(key);
-      if (!stmt) {
-        // A new leaf hash is unique (the sequencer merges duplicates): a conflict fails the batch, except
-        // when journal rows are replayed over an index that may already hold some of them.
-        const sql =
-          table === 'leaves'
-            ? `INSERT${replay ? ' OR IGNORE' : ''} INTO ix.leaves (leaf_hash, idx) VALUES ${Array(rows).fill('(?, ?)').join(', ')}`
-            : `INSERT OR IGNORE INTO ix.search (key, idx) VALUES ${Array(rows).fill('(?, ?)').join(', ')}`;
-        this.#multi.set(key, (stmt = this.#db.prepare(sql)));
-      }
-      stmt.run(...part);
-    }
+  /** Waits for the merges due now (tests). */
+  async settle(): Promise<void> {
+    await this.#flushing;
+    while (this.#merging) await this.#merging;
   }
 
-  /** Ends background applies: the log is closing. */
+  /** Ends background work: the log is closing. */
   stop(): void {
     this.#closed = true;
   }
 
-  /** Applies and flushes what is pending and drops the journal it covers; best effort, the rest is replayed on start. */
+  /** Writes what is pending as a run (best effort: the rest is replayed on start), and ends the workers. */
   async close(): Promise<void> {
-    this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    this.#apply(); // best effort: what fails stays in the journal for the next start
-    await this.#sync;
-    await this.maybeSync(true);
-    try {
-      if (this.#durable > this.#journalFloor) transaction(this.#db, () => this.#stmt.dropJournalBelow.run(this.#durable));
-    } catch {
-      // left for the next start
-    }
-    await this.closeWal();
+    this.#closed = true; // no new merge
+    // A merge in progress is cut short (its file, unlisted, goes on the next start): a large one may take minutes.
+    await this.#merger.close();
+    await this.#flushing;
+    if (this.#pending.length > 0) await this.#flush().catch(() => false);
+    await this.#merging;
+    await this.closeWorkers();
   }
 
-  async closeWal(): Promise<void> {
-    await this.#wal?.close().catch(() => undefined);
+  async closeWorkers(): Promise<void> {
+    this.#closed = true;
+    for (const r of this.#runs) r.close();
+    await this.#builder.close();
+    await this.#merger.close();
   }
+}
+
+/** Rows for a build job, packed for transfer to the worker. */
+function packRows(leaves: [Uint8Array, number][], search: [string, number][]): { leafHashes: Uint8Array; leafIdx: Float64Array; keys: string[]; keyIdx: Float64Array } {
+  const leafHashes = new Uint8Array(leaves.length * 32);
+  const leafIdx = new Float64Array(leaves.length);
+  leaves.forEach(([h, i], j) => {
+    leafHashes.set(h, j * 32);
+    leafIdx[j] = i;
+  });
+  return { leafHashes, leafIdx, keys: search.map((s) => s[0]), keyIdx: Float64Array.from(search, (s) => s[1]) };
 }

@@ -3,6 +3,7 @@
  * and v2 APIs, storage-independent. Implementations: embedded (files + SQLite) and PostgreSQL.
  */
 import type { KeyObject } from 'node:crypto';
+import type { SearchIndexOptions } from './search-index.js';
 
 export interface SignedCheckpoint {
   origin: string;
@@ -90,9 +91,6 @@ export interface OpenLogOptions {
   defaultOrigin?: string | ((treeId: bigint) => string);
   /** Largest group-commit batch (default 2048). */
   maxBatch?: number;
-  /**
-   * Embedded storage: how often, at most, the search index file is flushed in the background (default
-   * 1000 ms). Until then its rows are also kept in the log's journal, which is flushed with every batch.
-   */
-  indexSyncMs?: number;
+  /** Embedded storage: tuning of the search index's runs (search-index.ts), and a hook for tests. */
+  searchIndex?: SearchIndexOptions;
 }

@@ -225,31 +225,27 @@ async function assertIndexed(log: Awaited<ReturnType<typeof openLog>>, tag: stri
   }
 }
 
-test('embedded: index rows a power cut lost from index.sqlite are rebuilt from the journal', async () => {
-  // index.sqlite is flushed in the background, not per batch; its rows for recent batches are also in
-  // log.sqlite's index_journal. A crash-consistent copy whose index is as of the last flush (here: the
-  // open, with the background flush off) must come back with every entry found and searchable.
+test('embedded: index rows not yet in a run are rebuilt from the journal; a gap in the journal is refused', async () => {
+  // A batch's index rows become part of a run shortly after its answer; until then they are only in
+  // log.sqlite's index_journal. A crash-consistent copy taken while they are pending (here: the
+  // background writing of runs off) must come back with every entry found and searchable.
   const dir = tempDir();
   const first = await openLog({ dataDir: dir });
   const a = await wave(first, 'a', 40);
   await first.close();
-  const log = await openLog({ dataDir: dir, indexSyncMs: Number.POSITIVE_INFINITY });
-  const flushed = tempDir();
-  cpSync(join(dir, 'index.sqlite'), join(flushed, 'index.sqlite'));
-  cpSync(join(dir, 'index.sqlite-wal'), join(flushed, 'index.sqlite-wal'));
+  const log = await openLog({ dataDir: dir, searchIndex: { applyMs: Number.POSITIVE_INFINITY } });
   const b = await wave(log, 'b', 300);
   const c = await wave(log, 'c', 7);
   const copy = tempDir();
   cpSync(dir, copy, { recursive: true });
   await log.close();
-  for (const f of ['index.sqlite', 'index.sqlite-wal']) cpSync(join(flushed, f), join(copy, f));
   // Without a batch of the journal the index cannot be rebuilt: refused, not served with a hole.
   const gap = tempDir();
   cpSync(copy, gap, { recursive: true });
   const { DatabaseSync } = await import('node:sqlite');
   const g = new DatabaseSync(join(gap, 'log.sqlite'));
   const starts = (g.prepare('SELECT start FROM index_journal ORDER BY start').all() as { start: number }[]).map((r) => r.start);
-  assert.equal(starts[0], 40, 'the journal holds every batch since the index was last flushed');
+  assert.equal(starts[0], 40, 'the journal holds every batch since the last run');
   g.prepare('DELETE FROM index_journal WHERE start = ?').run(starts[1]!);
   g.close();
   await assert.rejects(openLog({ dataDir: gap }), (e: unknown) => isSignetError(e, 'TLOG') && /covers 40 of the log's 347 entries and the journal to rebuild it is incomplete/.test((e as Error).message));
@@ -264,7 +260,7 @@ test('embedded: index rows a power cut lost from index.sqlite are rebuilt from t
     await reopened.close();
   }
   const db = new DatabaseSync(join(copy, 'log.sqlite'));
-  assert.equal((db.prepare('SELECT count(*) AS n FROM index_journal').get() as { n: number }).n, 0, 'a durable index needs no journal');
+  assert.equal((db.prepare('SELECT count(*) AS n FROM index_journal').get() as { n: number }).n, 0, 'an index in runs needs no journal');
   db.close();
 });
 
@@ -295,49 +291,94 @@ test('embedded: index rows of a batch the log itself lost are dropped on start',
   }
 });
 
-test('embedded: a log whose index is in log.sqlite (the older layout) moves it to index.sqlite', async () => {
+/** Turns a closed log's index back into an older layout: `where` 'log.sqlite' (tables there) or 'index.sqlite' (a file of its own). */
+async function toOlderLayout(dir: string, entries: Map<number, Buffer>, tag: string, where: 'log.sqlite' | 'index.sqlite', indexed = entries.size): Promise<void> {
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'));
+  const prefix = where === 'log.sqlite' ? 'main' : 'ix';
+  if (where === 'index.sqlite') {
+    db.prepare('ATTACH DATABASE ? AS ix').run(join(dir, 'index.sqlite'));
+    db.exec('CREATE TABLE ix.indexed (id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL); INSERT INTO ix.indexed VALUES (1, ' + indexed + ');');
+  }
+  db.exec(`CREATE TABLE ${prefix}.leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE ${prefix}.search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
+    DROP TABLE main.index_runs; DELETE FROM main.index_journal;`);
+  const min = Math.min(...entries.keys());
+  for (const [index, leaf] of entries) {
+    if (index >= indexed) continue;
+    db.prepare(`INSERT INTO ${prefix}.leaves VALUES (?, ?)`).run(leaf, index);
+    for (const k of [tag, `${tag}:${index - min}`]) db.prepare(`INSERT INTO ${prefix}.search VALUES (?, ?)`).run(k, index);
+  }
+  if (where === 'index.sqlite') db.exec('DETACH DATABASE ix');
+  db.close();
+  rmSync(join(dir, 'index'), { recursive: true });
+}
+
+test('embedded: a log whose index is in log.sqlite (the oldest layout) moves it into a run', async () => {
   const dir = tempDir();
   const log = await openLog({ dataDir: dir });
   const a = await wave(log, 'a', 30);
   await log.close();
-  const { DatabaseSync } = await import('node:sqlite');
-  const db = new DatabaseSync(join(dir, 'log.sqlite'));
-  db.prepare('ATTACH DATABASE ? AS ix').run(join(dir, 'index.sqlite'));
-  db.exec(`CREATE TABLE leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
-    CREATE TABLE search (key TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID;
-    INSERT INTO main.leaves SELECT leaf_hash, idx FROM ix.leaves; INSERT INTO main.search SELECT key, idx FROM ix.search;
-    DROP TABLE main.index_journal;`);
-  db.exec('DETACH DATABASE ix');
-  db.close();
-  rmSync(join(dir, 'index.sqlite'));
+  await toOlderLayout(dir, a, 'a', 'log.sqlite');
   const reopened = await openLog({ dataDir: dir });
   try {
     await assertIndexed(reopened, 'a', a);
   } finally {
     await reopened.close();
   }
+  const { DatabaseSync } = await import('node:sqlite');
   const after = new DatabaseSync(join(dir, 'log.sqlite'));
   const tables = (after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
   after.close();
   assert.ok(!tables.includes('leaves') && !tables.includes('search'), `moved out: ${tables.join(', ')}`);
+  assert.equal(readdirSync(join(dir, 'index')).length, 1);
 });
 
-test('embedded: a missing index.sqlite is refused with a clear error, not served as an empty index', async () => {
+test('embedded: a log whose index is one B-tree in index.sqlite (the older layout) moves it into a run, rows past the log dropped', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  const a = await wave(log, 'a', 30);
+  await log.close();
+  // An index.sqlite that outran the log (the log lost its last batch): rows at 30 and up must not survive.
+  const extra = new Map(a);
+  extra.set(30, Buffer.alloc(32, 7));
+  await toOlderLayout(dir, extra, 'a', 'index.sqlite', 31);
+  const reopened = await openLog({ dataDir: dir });
+  try {
+    await assertIndexed(reopened, 'a', a);
+    assert.equal(await reopened.entryByLeafHash(Buffer.alloc(32, 7)), null);
+    const r = await reopened.append({ body: body('new', 0), indexKeys: ['a'] });
+    assert.equal(r.entry.index, 30);
+    assert.deepEqual(await reopened.search('a'), [...a.keys(), 30]);
+  } finally {
+    await reopened.close();
+  }
+  assert.ok(!existsSync(join(dir, 'index.sqlite')), 'index.sqlite removed once moved');
+});
+
+test('embedded: a missing run of the search index is refused with a clear error naming it, not served as an empty index', async () => {
   const dir = tempDir();
   const log = await openLog({ dataDir: dir });
   await wave(log, 'a', 5);
   await log.close();
-  rmSync(join(dir, 'index.sqlite'));
+  const [run] = readdirSync(join(dir, 'index'));
+  rmSync(join(dir, 'index', run!));
   await assert.rejects(openLog({ dataDir: dir }), (e: unknown) => {
-    assert.ok(isSignetError(e, 'TLOG'));
-    assert.match((e as Error).message, /has 5 entries but its search index .*index\.sqlite is missing/);
+    assert.ok(isSignetError(e, 'STORAGE_CORRUPT'));
+    assert.ok((e as Error).message.includes(run!));
     assert.ok(!(e as Error).message.includes('\n'));
     return true;
   });
+  // With the manifest gone too (and no journal to rebuild from), the index is missing: refused.
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'));
+  db.exec('DELETE FROM index_runs');
+  db.close();
+  await assert.rejects(openLog({ dataDir: dir }), (e: unknown) => isSignetError(e, 'TLOG') && /has 5 entries but its search index .* is missing/.test((e as Error).message));
 });
 
-test('embedded: entries are found by hash and key both before and after their index rows reach index.sqlite', async () => {
-  // Index rows are written into index.sqlite shortly after their batch is answered; until then lookups
+test('embedded: entries are found by hash and key both before and after their index rows reach a run', async () => {
+  // Index rows are written as a run shortly after their batch is answered; until then lookups
   // are served from memory, and a search key spans both.
   const dir = tempDir();
   const log = await openLog({ dataDir: dir });
