@@ -37,7 +37,7 @@ import { MerkleFrontier, TILE_WIDTH, parseCheckpoint, tileHashes, tilePath, toHe
 import { ecKey, hashedRekordV1 } from '../test/rekor/fixtures.js';
 import { aptInstall } from '../test/helpers/apt.js';
 import { spawnServe } from '../test/server/http/spawn.js';
-import { fmt, machineLine, note, pct, stop } from './common.js';
+import { fmt, machineLine, note, pct, stop, writeRun } from './common.js';
 
 const N = Number(process.env.SIGNET_BENCH_LOG_N ?? 20_000);
 /** Entries written before each measured write run (see the header). */
@@ -118,32 +118,8 @@ const PG = process.env.SIGNET_BENCH_LOG_PG !== '0';
 
 const rows: string[][] = [];
 
-/** Drives `bodies` through `urls` (round robin over one Pool per server) with `conns` connections in total. */
-async function writeRun(urls: string[], bodies: string[], conns = CONN): Promise<{ perSec: number; p50: number; p99: number; accepted: number }> {
-  const pools = urls.map((u) => new Pool(u, { connections: Math.ceil(conns / urls.length), pipelining: 1 }));
-  const lat: number[] = [];
-  let next = 0;
-  let accepted = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: conns }, async (_, w) => {
-      const pool = pools[w % pools.length]!;
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const s = performance.now();
-        const r = await pool.request({ path: '/api/v1/log/entries', method: 'POST', body, headers: { 'content-type': 'application/json' } });
-        await r.body.dump();
-        lat.push(performance.now() - s);
-        if (r.statusCode === 201) accepted++;
-        else throw new Error(`write answered ${r.statusCode}`);
-      }
-    }),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  await Promise.all(pools.map((p) => p.close()));
-  lat.sort((a, b) => a - b);
-  return { perSec: accepted / secs, p50: pct(lat, 50), p99: pct(lat, 99), accepted };
-}
+/** `writeRun` (bench/common.ts) at this bench's default connection count. */
+const writeRunAt = (urls: string[], bodies: string[], conns = CONN): ReturnType<typeof writeRun> => writeRun(urls, bodies, conns);
 
 /**
  * CPU seconds per thread of a (Linux) process, grouped by thread name, from /proc: wall-clock rates
@@ -257,10 +233,10 @@ for (const [run, conns] of CONNS.entries()) {
   const { child, url } = await spawnServe(dir, [], env);
   try {
     note(`writing ${N} entries over HTTP (${conns} connections, embedded storage)…`);
-    await writeRun([url], warmSets[run]!, conns);
+    await writeRunAt([url], warmSets[run]!, conns);
     const c0 = threadCpu(child.pid!);
     const u0 = process.cpuUsage();
-    const r = await writeRun([url], sets[run]!, conns);
+    const r = await writeRunAt([url], sets[run]!, conns);
     const u1 = process.cpuUsage(u0);
     const cpu = cpuDelta(c0, threadCpu(child.pid!));
     const v = (globalThis as any).__verifyPerSec as number;
@@ -328,7 +304,7 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
     const { child, url } = await spawnServe(dir);
     try {
       note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage)…`);
-      await writeRun([url], warmSets[CONNS.length + 2]!, CONN);
+      await writeRunAt([url], warmSets[CONNS.length + 2]!, CONN);
       const c0 = threadCpu(child.pid!);
       const out = await new Promise<string>((resolve, reject) => {
         const w = spawn('wrk', ['-t1', `-c${CONN}`, `-d${SECS}s`, '-s', script, url, '--', bodiesFile], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -412,8 +388,8 @@ if (PG) {
         try {
           for (const d of dirs) children.push(await spawnServe(d, ['--storage', pgServer.url, '--log-key', pgKeyFile]));
           note(`writing ${N} entries over HTTP to ${servers} server(s) on PostgreSQL…`);
-          await writeRun(children.map((c) => c.url), warmSets[CONNS.length + servers - 1]!);
-          const r = await writeRun(children.map((c) => c.url), set);
+          await writeRunAt(children.map((c) => c.url), warmSets[CONNS.length + servers - 1]!);
+          const r = await writeRunAt(children.map((c) => c.url), set);
           rows.push([`writes, PostgreSQL, ${servers} server${servers > 1 ? 's' : ''}, ${CONN} conns, ${fmt(N)} entries`, `${fmt(r.perSec)} entries/s`, `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms`]);
         } catch (e) {
           rows.push([`writes, PostgreSQL, ${servers} server(s)`, 'failed', (e as Error).message.split('\n')[0]!]);
