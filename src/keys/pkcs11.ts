@@ -53,7 +53,9 @@ async function openModule(path: string): Promise<Lib> {
     throw new SignetError('KEY_SERVICE', `cannot load PKCS#11 module ${path}: ${oneLine(e)}`, { cause: e });
   }
   try {
-    lib.C_Initialize();
+    // Signing runs on the thread pool in several sessions at once: the module must lock for itself, or
+    // concurrent calls corrupt it (SoftHSM2 crashed the process when initialized without the flag).
+    lib.C_Initialize({ flags: p11().CKF_OS_LOCKING_OK });
   } catch (e) {
     if (ckr(e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
       throw new SignetError('KEY_SERVICE', `PKCS#11 module ${path} failed to initialize: ${oneLine(e)}`, { cause: e });

@@ -198,3 +198,25 @@ describe('pkcs11-tool', () => {
     assert.match(m.stderr, /--module-path/);
   });
 });
+
+describe('pkcs11: concurrency', () => {
+  test('hundreds of signatures at once from one token (EC and RSA) all verify: the module is initialized for threads', async () => {
+    // In this process, with the test token's configuration: signing runs on the thread pool in several
+    // sessions at once, which crashed SoftHSM2 (a segmentation fault) before C_Initialize asked it to lock.
+    const saved = { ...process.env };
+    Object.assign(process.env, token.env);
+    const { pkcs11Signer, closePkcs11Modules } = await import('../../src/keys/pkcs11.js');
+    const { verifySignature } = await import('../../src/keys/index.js');
+    try {
+      for (const label of ['p256', 'rsa']) {
+        const signer = await pkcs11Signer(token.uri(label));
+        const messages = Array.from({ length: label === 'rsa' ? 200 : 400 }, (_, i) => Buffer.from(`message ${i}`));
+        const sigs = await Promise.all(messages.map((m) => signer.sign(m)));
+        sigs.forEach((s, i) => assert.ok(verifySignature(signer.publicKey, messages[i]!, s), `${label} signature ${i}`));
+      }
+    } finally {
+      closePkcs11Modules();
+      process.env = saved;
+    }
+  });
+});
