@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { JobWorker, type JobReply } from './job-worker.js';
 
 interface WriteJob {
   id: number;
@@ -32,49 +33,13 @@ interface SyncJob {
 
 type Job = WriteJob | SyncJob;
 
-interface Reply {
-  id: number;
-  error?: { message: string; code?: string };
-}
 
 export class FileWriter {
-  readonly #worker: Worker;
-  readonly #waiting = new Map<number, { resolve(): void; reject(e: unknown): void }>();
-  #next = 0;
-  #dead: Error | null = null;
+  readonly #jobs: JobWorker<Omit<WriteJob, 'id'> | Omit<SyncJob, 'id'>>;
 
   /** `tmpDir`: where temp files are made (same filesystem as the targets, emptied on start). */
   constructor(tmpDir: string) {
-    this.#worker = new Worker(new URL(import.meta.url), { workerData: { tmpDir } });
-    this.#worker.unref();
-    this.#worker.on('message', (r: Reply) => {
-      const w = this.#waiting.get(r.id);
-      this.#waiting.delete(r.id);
-      if (!w) return;
-      if (!r.error) return w.resolve();
-      const e = new Error(r.error.message) as NodeJS.ErrnoException;
-      if (r.error.code) e.code = r.error.code;
-      w.reject(e);
-    });
-    const fail = (e: Error): void => {
-      this.#dead ??= e;
-      for (const w of this.#waiting.values()) w.reject(e);
-      this.#waiting.clear();
-    };
-    this.#worker.on('error', fail);
-    this.#worker.on('exit', (code) => fail(new Error(`the log's file writer exited (code ${code})`)));
-  }
-
-  #send(job: Job, transfer: ArrayBuffer[]): Promise<void> {
-    if (this.#dead) return Promise.reject(this.#dead);
-    return new Promise<void>((resolve, reject) => {
-      this.#waiting.set(job.id, { resolve, reject });
-      // Referenced while work is outstanding, so a pending commit keeps the process alive.
-      this.#worker.ref();
-      this.#worker.postMessage(job, transfer);
-    }).finally(() => {
-      if (this.#waiting.size === 0) this.#worker.unref();
-    });
+    this.#jobs = new JobWorker(new URL(import.meta.url), { tmpDir }, "the log's file writer");
   }
 
   /**
@@ -91,7 +56,7 @@ export class FileWriter {
       data.set(f.data, at);
       at += f.data.byteLength;
     }
-    return this.#send({ id: this.#next++, op: 'write', durable, paths: files.map((f) => f.path), ends, data: data.buffer }, [
+    return this.#jobs.send({ op: 'write', durable, paths: files.map((f) => f.path), ends, data: data.buffer }, [
       data.buffer,
       ends.buffer as ArrayBuffer,
     ]);
@@ -99,11 +64,11 @@ export class FileWriter {
 
   /** Makes files written with `durable: false` durable; paths removed meanwhile are skipped. */
   sync(paths: string[]): Promise<void> {
-    return this.#send({ id: this.#next++, op: 'sync', paths }, []);
+    return this.#jobs.send({ op: 'sync', paths });
   }
 
   async close(): Promise<void> {
-    await this.#worker.terminate();
+    await this.#jobs.terminate();
   }
 }
 
@@ -174,7 +139,7 @@ function runWorker(tmpDir: string): void {
     for (const d of dirs) syncPath(d, fsc.O_RDONLY);
   };
   parentPort!.on('message', (job: Job) => {
-    const reply: Reply = { id: job.id };
+    const reply: JobReply = { id: job.id };
     try {
       if (job.op === 'write') write(job);
       else sync(job);

@@ -14,7 +14,8 @@
 import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { JobWorker, type JobReply } from './job-worker.js';
 import { loadSqlite } from './sqlite.js';
 
 type Db = typeof DatabaseSync;
@@ -84,54 +85,22 @@ export interface MergeJob {
 }
 
 export type RunJob = BuildJob | MergeJob;
-interface Reply {
-  id: number;
-  error?: { message: string; code?: string };
-}
 
 /** Runs the build and merge jobs on a thread of its own. */
 export class RunWorker {
-  readonly #worker: Worker;
-  readonly #waiting = new Map<number, { resolve(): void; reject(e: unknown): void }>();
-  #next = 0;
-  #dead: Error | null = null;
+  readonly #jobs: JobWorker<Omit<BuildJob, 'id'> | Omit<MergeJob, 'id'>>;
 
   constructor(tmpDir: string) {
-    this.#worker = new Worker(new URL(import.meta.url), { workerData: { indexRunsTmp: tmpDir } });
-    this.#worker.unref();
-    this.#worker.on('message', (r: Reply) => {
-      const w = this.#waiting.get(r.id);
-      this.#waiting.delete(r.id);
-      if (!w) return;
-      if (!r.error) return w.resolve();
-      const e = new Error(r.error.message) as NodeJS.ErrnoException;
-      if (r.error.code) e.code = r.error.code;
-      w.reject(e);
-    });
-    const fail = (e: Error): void => {
-      this.#dead ??= e;
-      for (const w of this.#waiting.values()) w.reject(e);
-      this.#waiting.clear();
-    };
-    this.#worker.on('error', fail);
-    this.#worker.on('exit', (code) => fail(new Error(`the search index's worker exited (code ${code})`)));
+    this.#jobs = new JobWorker(new URL(import.meta.url), { indexRunsTmp: tmpDir }, "the search index's worker");
   }
 
   run(job: Omit<BuildJob, 'id'> | Omit<MergeJob, 'id'>): Promise<void> {
-    if (this.#dead) return Promise.reject(this.#dead);
-    const id = this.#next++;
-    return new Promise<void>((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      this.#worker.ref();
-      const transfer = job.op === 'build' ? [job.leafHashes.buffer as ArrayBuffer, job.leafIdx.buffer as ArrayBuffer, job.keyIdx.buffer as ArrayBuffer] : [];
-      this.#worker.postMessage({ ...job, id }, transfer);
-    }).finally(() => {
-      if (this.#waiting.size === 0) this.#worker.unref();
-    });
+    const transfer = job.op === 'build' ? [job.leafHashes.buffer as ArrayBuffer, job.leafIdx.buffer as ArrayBuffer, job.keyIdx.buffer as ArrayBuffer] : [];
+    return this.#jobs.send(job, transfer);
   }
 
   async close(): Promise<void> {
-    await this.#worker.terminate();
+    await this.#jobs.terminate();
   }
 }
 
@@ -280,7 +249,7 @@ async function runWorker(tmpDir: string): Promise<void> {
   Sqlite = (await loadSqlite()).DatabaseSync;
   let n = 0;
   parentPort!.on('message', (job: RunJob) => {
-    const reply: Reply = { id: job.id };
+    const reply: JobReply = { id: job.id };
     const tmp = join(tmpDir, `ix-${process.pid}-${job.id}-${n++}.tmp`);
     try {
       if (job.op === 'build') build(job, tmp);
