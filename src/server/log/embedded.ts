@@ -226,6 +226,46 @@ export class EmbeddedStorage implements LogStorage {
     await this.#tiles.checkFiles();
   }
 
+
+  /**
+   * The commit point of a batch (appended or bulk-imported): its partial tiles, index journal row,
+   * integration times (`times`) and the new state in one transaction, then the WAL flush. The batch's
+   * index rows are due once committed, even should the flush fail (the entries are in the log);
+   * committed means visible to a restart after SIGKILL, durable against power loss only after the
+   * flush. Should the flush fail, the batch is not acknowledged and the in-memory state is rebuilt.
+   */
+  async #commit(
+    b: {
+      start: number;
+      end: number;
+      checkpoint: SignedCheckpoint;
+      full: TileWrite[];
+      partial: TileWrite[];
+      newEntries: Parameters<TileStore['record']>[2];
+      firstPartial: number;
+      indexRows: IndexEntry[];
+      ixDurable: number;
+    },
+    times: () => void,
+  ): Promise<void> {
+    transaction(this.#db, () => {
+      this.#tiles.record(b.full, b.partial, b.newEntries, b.firstPartial, b.start);
+      this.#index.journal(b.start, b.indexRows, b.ixDurable);
+      times();
+      this.#stmt.state.run(b.end, b.checkpoint.rootHash, b.checkpoint.note);
+    });
+    this.#tiles.recorded();
+    this.#index.committed({ start: b.start, entries: b.indexRows }, b.ixDurable);
+    try {
+      await this.#wal!.datasync();
+    } catch (e) {
+      this.#size = b.end;
+      this.#checkpoint = b.checkpoint;
+      throw e;
+    }
+    // Durable from here: the files' bytes are in `unsynced` until a sweep has flushed the files.
+    this.#tiles.durable(b.full);
+  }
   async commitBatch(items: BatchItem[]): Promise<BatchOutcome> {
     if (this.#closed) throw new SignetError('TLOG', 'the transparency log is closed');
     if (!this.#appender || !this.#tail) await this.#restore();
@@ -295,26 +335,7 @@ export class EmbeddedStorage implements LogStorage {
       // The new entries of the partial bundle (the last `end - firstPartial` of the batch, or all of it).
       const from = Math.max(start, firstPartial);
       const newEntries = fresh.slice(from - start).map((i, j) => ({ idx: from + j, body: items[i]!.body }));
-      transaction(this.#db, () => {
-        this.#tiles.record(full, partial, newEntries, firstPartial, start);
-        this.#index.journal(start, indexRows, ixDurable);
-        this.#stmt.insBatch.run(start, itime);
-        this.#stmt.state.run(end, checkpoint.rootHash, checkpoint.note);
-      });
-      this.#tiles.recorded();
-      // Committed: its index rows are due even should the flush below fail (the entries are in the log).
-      this.#index.committed({ start, entries: indexRows }, ixDurable);
-      // Committed (visible to a restart after SIGKILL); durable against power loss only after this.
-      // Should the sync fail, the batch is not acknowledged and the in-memory state is rebuilt.
-      try {
-        await this.#wal!.datasync();
-      } catch (e) {
-        this.#size = end;
-        this.#checkpoint = checkpoint;
-        throw e;
-      }
-      // Durable from here: the files' bytes are in `unsynced` until a sweep has flushed the files.
-      this.#tiles.durable(full);
+      await this.#commit({ start, end, checkpoint, full, partial, newEntries, firstPartial, indexRows, ixDurable }, () => this.#stmt.insBatch.run(start, itime));
     } catch (e) {
       this.#appender = null;
       this.#tail = null;
@@ -388,27 +409,14 @@ export class EmbeddedStorage implements LogStorage {
       const firstPartial = Math.floor(end / TILE_WIDTH) * TILE_WIDTH;
       const from = Math.max(start, firstPartial);
       const newEntries = items.slice(from - start).map((it, j) => ({ idx: from + j, body: it.body }));
-      transaction(this.#db, () => {
-        this.#tiles.record(full, partial, newEntries, firstPartial, start);
-        this.#index.journal(start, indexRows, ixDurable);
+      await this.#commit({ start, end, checkpoint, full, partial, newEntries, firstPartial, indexRows, ixDurable }, () => {
         let last: number | undefined;
         items.forEach((it, j) => {
           const t = it.integratedTime ?? now;
           if (t !== last) this.#stmt.insBatch.run(start + j, t);
           last = t;
         });
-        this.#stmt.state.run(end, checkpoint.rootHash, checkpoint.note);
       });
-      this.#tiles.recorded();
-      this.#index.committed({ start, entries: indexRows }, ixDurable);
-      try {
-        await this.#wal!.datasync();
-      } catch (e) {
-        this.#size = end;
-        this.#checkpoint = checkpoint;
-        throw e;
-      }
-      this.#tiles.durable(full);
     } catch (e) {
       this.#appender = null;
       this.#tail = null;
