@@ -130,3 +130,13 @@ export interface RegistryFlags {
 export function examples(cmd: Command, lines: string[]): Command {
   return cmd.addHelpText('after', '\nExamples:\n' + lines.map((l) => '  ' + l).join('\n') + '\n');
 }
+
+/** COSIGN_REPOSITORY: where signatures and attestations are stored instead of beside the image. */
+export function signatureRepository(): string | undefined {
+  return process.env.COSIGN_REPOSITORY || undefined;
+}
+
+/** COSIGN_DOCKER_MEDIA_TYPES: write Docker media types rather than OCI ones, as cosign's variable does. */
+export function dockerMediaTypes(): boolean {
+  return ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? '');
+}

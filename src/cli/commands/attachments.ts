@@ -3,11 +3,10 @@ import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { SignetError } from '../../errors.js';
 import { assertCleanType, clean, downloadAttestations, downloadSignatures, platformImage, tree, triangulate, type AttachmentKind } from '../../cosign/inspect.js';
-import { addRegistryOptions, boolOpt, examples, opt, ui, type RegistryFlags } from '../common.js';
+import { addRegistryOptions, boolOpt, examples, opt, ui, type RegistryFlags, signatureRepository } from '../common.js';
 import { registryClient } from '../registry.js';
 import { downloadSboms } from '../../cosign/attach.js';
 
-const sigRepo = (): string | undefined => process.env.COSIGN_REPOSITORY || undefined;
 
 export function registerAttachmentCommands(program: Command): void {
   const tri = program
@@ -21,7 +20,7 @@ export function registerAttachmentCommands(program: Command): void {
     if (!['signature', 'attestation', 'sbom', 'digest'].includes(flags.type)) {
       throw new SignetError('USAGE', `unknown --type "${flags.type}" (signature, attestation, sbom or digest)`);
     }
-    ui.out((await triangulate(registryClient(flags), image, flags.type as AttachmentKind | 'digest', sigRepo())) + '\n');
+    ui.out((await triangulate(registryClient(flags), image, flags.type as AttachmentKind | 'digest', signatureRepository())) + '\n');
   });
 
   const tr = program
@@ -32,7 +31,7 @@ export function registerAttachmentCommands(program: Command): void {
   addRegistryOptions(tr);
   examples(tr, ['signet tree registry.example/app:v1', 'signet tree -o json registry.example/app@sha256:…']);
   tr.action(async (image: string, flags: RegistryFlags & { output: string }) => {
-    const t = await tree(registryClient(flags), image, sigRepo());
+    const t = await tree(registryClient(flags), image, signatureRepository());
     if (flags.output === 'json') {
       ui.out(JSON.stringify(t, null, 2) + '\n');
       return;
@@ -61,7 +60,7 @@ export function registerAttachmentCommands(program: Command): void {
   addRegistryOptions(dsig);
   examples(dsig, ['signet download signature registry.example/app:v1 | jq .']);
   dsig.action(async (image: string, flags: RegistryFlags) => {
-    const lines = await downloadSignatures(registryClient(flags), image, sigRepo());
+    const lines = await downloadSignatures(registryClient(flags), image, signatureRepository());
     if (lines.length === 0) throw new SignetError('NO_SIGNATURES', `no signatures found for ${image}`);
     ui.out(lines.join('\n') + '\n');
   });
@@ -80,7 +79,7 @@ export function registerAttachmentCommands(program: Command): void {
   datt.action(async (image: string, flags: RegistryFlags & { predicateType?: string; platform?: string }) => {
     const client = registryClient(flags);
     const target = flags.platform ? await platformImage(client, image, flags.platform) : image;
-    const lines = await downloadAttestations(client, target, { ...(flags.predicateType ? { predicateType: flags.predicateType } : {}), signatureRepository: sigRepo() });
+    const lines = await downloadAttestations(client, target, { ...(flags.predicateType ? { predicateType: flags.predicateType } : {}), signatureRepository: signatureRepository() });
     if (lines.length === 0) {
       throw new SignetError('NO_SIGNATURES', `no attestations found for ${image}${flags.predicateType ? ` of predicate type ${flags.predicateType}` : ''}`);
     }
@@ -94,7 +93,7 @@ export function registerAttachmentCommands(program: Command): void {
   addRegistryOptions(dsbom);
   examples(dsbom, ['signet download sbom registry.example/app:v1 > sbom.spdx.json', 'signet --output-file sbom.json download sbom registry.example/app:v1']);
   dsbom.action(async (image: string, flags: RegistryFlags) => {
-    for (const s of await downloadSboms(registryClient(flags), image, sigRepo())) {
+    for (const s of await downloadSboms(registryClient(flags), image, signatureRepository())) {
       ui.info(`Found SBOM of media type: ${s.mediaType}`);
       ui.out(s.bytes.toString('utf8'));
     }
@@ -117,7 +116,7 @@ export function registerAttachmentCommands(program: Command): void {
       rl.close();
       if (!/^y(es)?$/i.test(answer.trim())) throw new SignetError('USAGE', 'aborted');
     }
-    const removed = await clean(registryClient(flags), image, type, sigRepo());
+    const removed = await clean(registryClient(flags), image, type, signatureRepository());
     for (const r of removed) ui.info(`Removed ${r}`);
     if (removed.length === 0) ui.info(`Nothing to remove for ${image}`);
   });

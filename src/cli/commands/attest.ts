@@ -7,7 +7,7 @@ import { loadPublicKey, loadSigner, type PasswordSource } from '../../keys/index
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { keyedTimestampUrls, tlogTarget } from '../../sigstore/tlog-target.js';
 import { readPassword } from '../password.js';
-import { addRegistryOptions, boolOpt, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
+import { addRegistryOptions, boolOpt, examples, opt, parsePositiveInt, ui, type RegistryFlags, signatureRepository, dockerMediaTypes } from '../common.js';
 import { registryClient } from '../registry.js';
 import { attestImages } from '../../cosign/attest.js';
 import { verifyImageAttestations, type AttestationOutcome, type VerifiedAttestation } from '../../cosign/verify-attestation.js';
@@ -311,8 +311,8 @@ export async function attestAction(images: string[], flags: AttestFlags): Promis
     recursive: flags.recursive,
     replace: flags.replace,
     newBundleFormat: flags.newBundleFormat,
-    signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
-    dockerMediaTypes: ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? ''),
+    signatureRepository: signatureRepository(),
+    dockerMediaTypes: dockerMediaTypes(),
     onEvent: (m) => ui.info(m),
     ...(tlog ? { tlog } : {}),
     ...(keyless ? { keyless } : {}),
@@ -375,7 +375,7 @@ export async function verifyAttestationAction(images: string[], flags: VerifyAtt
     ignoreTlog: flags.insecureIgnoreTlog,
     type: flags.type,
     policies,
-    signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
+    signatureRepository: signatureRepository(),
     maxWorkers,
   });
   let firstError: SignetError | undefined;

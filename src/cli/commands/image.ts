@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../../fsutil.js';
 import { readSmallFile } from '../../cosign/blob-io.js';
 import { verifyImages, type ImageVerification, type VerifyImagesOptions } from '../../cosign/verify.js';
 import { readPassword } from '../password.js';
-import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags } from '../common.js';
+import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, parsePositiveInt, ui, type RegistryFlags, signatureRepository, dockerMediaTypes } from '../common.js';
 import { registryClient } from '../registry.js';
 import { LayoutImageReader, LayoutSource } from '../../cosign/save-load.js';
 import { configuredTrustedRoot } from '../../sigstore/keyless.js';
@@ -118,8 +118,8 @@ export function registerImageCommands(program: Command): void {
       annotations: flags.annotations,
       recursive: flags.recursive,
       newBundleFormat: flags.newBundleFormat,
-      signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
-      dockerMediaTypes: ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? ''),
+      signatureRepository: signatureRepository(),
+      dockerMediaTypes: dockerMediaTypes(),
       onEvent: (m) => ui.info(m),
       ...(tlog ? { tlog } : {}),
       ...(keyless ? { keyless } : {}),
@@ -246,7 +246,7 @@ export async function verifyOptionsFromFlags(flags: VerifyFlags): Promise<Omit<V
     checkClaims: flags.checkClaims,
     ignoreTlog: flags.insecureIgnoreTlog,
     trustedRoot,
-    signatureRepository: process.env.COSIGN_REPOSITORY || undefined,
+    signatureRepository: signatureRepository(),
     maxWorkers,
   };
 }

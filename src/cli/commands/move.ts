@@ -7,10 +7,9 @@ import { loadImage, saveImage } from '../../cosign/save-load.js';
 import { attachSbom, attachSignature, decodeSignatureFile, generatePayload } from '../../cosign/attach.js';
 import { attachAttestations } from '../../cosign/attest.js';
 import { readSmallFile } from '../../cosign/blob-io.js';
-import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, ui, type RegistryFlags } from '../common.js';
+import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, ui, type RegistryFlags, signatureRepository, dockerMediaTypes } from '../common.js';
 import { registryClient } from '../registry.js';
 
-const sigRepo = (): string | undefined => process.env.COSIGN_REPOSITORY || undefined;
 
 interface OutputFlags {
   output: string;
@@ -129,7 +128,7 @@ export function registerMoveCommands(program: Command): void {
       ...(payload ? { payload } : {}),
       ...(certificate ? { certificate } : {}),
       ...(certificateChain ? { certificateChain } : {}),
-      signatureRepository: sigRepo(),
+      signatureRepository: signatureRepository(),
     });
     ui.info(r.unchanged ? `${image}: this signature was already attached at ${r.location}` : `Attached the signature of ${r.digest} at ${r.location}`);
   });
@@ -146,7 +145,7 @@ export function registerMoveCommands(program: Command): void {
   asbom.action(async (image: string, flags: RegistryFlags & { sbom?: string; type: string; inputFormat?: string }) => {
     if (!flags.sbom) throw new SignetError('USAGE', 'attach sbom needs --sbom FILE');
     const sbom = await readFileLimited(flags.sbom, 128 * 1024 * 1024, `SBOM ${flags.sbom}`);
-    const r = await attachSbom({ client: registryClient(flags), image, sbom, type: flags.type, ...(flags.inputFormat ? { inputFormat: flags.inputFormat } : {}), signatureRepository: sigRepo() });
+    const r = await attachSbom({ client: registryClient(flags), image, sbom, type: flags.type, ...(flags.inputFormat ? { inputFormat: flags.inputFormat } : {}), signatureRepository: signatureRepository() });
     ui.info(`Attached the SBOM (${r.mediaType}) of ${r.digest} at ${r.location}`);
   });
 
@@ -165,8 +164,8 @@ export function registerMoveCommands(program: Command): void {
       client: registryClient(flags),
       images,
       envelopes,
-      signatureRepository: sigRepo(),
-      dockerMediaTypes: ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? ''),
+      signatureRepository: signatureRepository(),
+      dockerMediaTypes: dockerMediaTypes(),
     });
     for (const d of done) ui.info(`Attached ${envelopes.length} attestation${envelopes.length > 1 ? 's' : ''} to ${d.input} at ${d.location}`);
   });
