@@ -88,6 +88,7 @@ export function registerImageCommands(program: Command): void {
     'signet sign --key cosign.key --upload=false --bundle app.sigstore.json --output-signature app.sig --output-payload app.payload registry.example/app:v1   # sign here, push elsewhere',
     'signet sign --key cosign.key --new-bundle-format=false --upload=false --output-signature sig.b64 --output-payload payload.json registry.example/app:v1   # then: signet attach signature --payload payload.json --signature sig.b64 registry.example/app:v1',
     'signet sign --key cosign.key --new-bundle-format=false --payload payload.json registry.example/app:v1   # payload from signet generate',
+    'signet sign --key cosign.key --new-bundle-format=false --registry-referrers-mode=oci-1-1 registry.example/app:v1   # cosign\'s experimental OCI 1.1 signature referrer',
   ]);
   sign.action(async (images: string[], flags: SignFlags) => {
     const outputs = [flags.outputPayload, flags.outputSignature, flags.outputCertificate, flags.bundle].filter((f): f is string => !!f);
@@ -120,6 +121,7 @@ export function registerImageCommands(program: Command): void {
       newBundleFormat: flags.newBundleFormat,
       signatureRepository: signatureRepository(),
       dockerMediaTypes: dockerMediaTypes(),
+      referrersMode: flags.registryReferrersMode === 'oci-1-1' ? 'oci-1-1' : 'legacy',
       onEvent: (m) => ui.info(m),
       ...(tlog ? { tlog } : {}),
       ...(keyless ? { keyless } : {}),
