@@ -169,6 +169,8 @@ export interface KeylessVerifyFlags {
   certificateChain?: string;
   caRoots?: string;
   caIntermediates?: string;
+  /** --allow-certificate-chain: a bundle's own certificate chain is accepted and its intermediates used. */
+  allowCertificateChain?: boolean;
   /** --offline: no TUF refresh (verification itself never calls the log). */
   offline?: boolean;
 }
@@ -190,6 +192,7 @@ export function addKeylessVerifyOptions(cmd: Command): Command {
     .addOption(opt('--certificate-chain <file>', 'your own CA: PEM chain the signing certificate must lead to, its issuer first and the root last (instead of the trusted root\'s CAs)'))
     .addOption(opt('--ca-roots <file>', 'your own CA: PEM root certificates to anchor signing certificates at (instead of the trusted root\'s CAs)'))
     .addOption(opt('--ca-intermediates <file>', 'with --ca-roots: PEM intermediate CA certificates between the roots and the signing certificates'))
+    .addOption(boolOpt('--allow-certificate-chain', 'accept a bundle that carries its signing certificate\'s chain (x509CertificateChain, refused in v0.3 bundles otherwise) and use its intermediates to reach a trusted root CA; the roots still come from the trusted root'))
     .addOption(opt('--timestamp-certificate-chain <file>', 'PEM chain of the timestamp authority (its signing certificate first, the root last) to verify RFC 3161 timestamps with, instead of the trusted root\'s'));
 }
 
@@ -264,11 +267,13 @@ export async function keylessTrust(f: {
   caRoots?: string;
   caIntermediates?: string;
   offline?: boolean;
+  allowCertificateChain?: boolean;
 }): Promise<TrustMaterial> {
   const cas = await ownAuthorities(f);
   let trust = await keylessTrustMaterial(f);
   if (f.timestampCertificateChain) trust = { ...trust, tsas: (await timestampAuthorities(f))! };
   if (cas) trust = { ...trust, cas };
+  if (f.allowCertificateChain) trust = { ...trust, allowCertificateChain: true };
   if (trust.ctlogs.length === 0 && !f.insecureIgnoreSct) {
     ui.info('Note: the trusted root lists no CT logs, so certificates are not checked for SCTs.');
   }
