@@ -113,22 +113,29 @@ export interface KeyedSigningExtras {
  * --timestamp-server-url or the signing config) and their TLS settings; the certificate, which must
  * certify the key, and its chain, which must lead from it to a self-signed root.
  */
-export async function keyedSigningExtras(f: KeyedSignFlags, key: PublicKeyInfo): Promise<KeyedSigningExtras> {
+export async function keyedSigningExtras(f: KeyedSignFlags, key: PublicKeyInfo, stored?: Buffer): Promise<KeyedSigningExtras> {
   const out: KeyedSigningExtras = { timestampUrls: await keyedTimestampUrls(f) };
   const tls = await timestampTls(f);
   if (tls) {
     if (out.timestampUrls.length === 0) throw new SignetError('USAGE', 'the --timestamp-client-* and --timestamp-server-name flags need a timestamp authority: pass --timestamp-server-url or a signing config listing one');
     out.timestampTls = tls;
   }
-  if (f.certificateChain && !f.certificate) throw new SignetError('USAGE', '--certificate-chain needs --certificate (the signing certificate it leads from)');
+  // A certificate stored with the key (a PKCS#11 token's) is the signing certificate, as in cosign,
+  // which also refuses to let --certificate override it.
+  if (stored && f.certificate) throw new SignetError('USAGE', `the PKCS#11 token holds a certificate for this key, and --certificate ${f.certificate} would override it: drop --certificate (the token's certificate is attached)`);
+  if (f.certificateChain && !f.certificate && !stored) throw new SignetError('USAGE', '--certificate-chain needs --certificate (the signing certificate it leads from), or a certificate stored with the key in its PKCS#11 token');
+  let leaf = stored;
   if (f.certificate) {
-    const [leaf, ...rest] = await readCertificates(f.certificate, '--certificate');
+    const [given, ...rest] = await readCertificates(f.certificate, '--certificate');
     if (rest.length > 0) throw new SignetError('USAGE', `--certificate ${f.certificate} holds ${rest.length + 1} certificates: pass the signing certificate alone, and its CAs with --certificate-chain`);
-    checkCertificateKey(leaf!, key);
-    out.certificate = leaf!;
+    leaf = given!;
+  }
+  if (leaf) {
+    checkCertificateKey(leaf, key);
+    out.certificate = leaf;
     if (f.certificateChain) {
       out.chain = await readCertificates(f.certificateChain, '--certificate-chain');
-      checkSigningChain(leaf!, out.chain);
+      checkSigningChain(leaf, out.chain);
     }
   }
   return out;
@@ -403,7 +410,7 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   if (flags.trustedRoot && !flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', '--trusted-root checks the bundle after signing: pass --bundle FILE');
   const root = flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const signer = await loadSigner(flags.key, passwordSource(fromStdin));
-  const extras = await keyedSigningExtras(flags, signer.publicKey);
+  const extras = await keyedSigningExtras(flags, signer.publicKey, signer.certificate);
   if (flags.rfc3161Timestamp && extras.timestampUrls.length === 0) throw new SignetError('USAGE', '--rfc3161-timestamp needs a timestamp authority: pass --timestamp-server-url or a signing config listing one');
   const data = await readBlob(file);
   const r = await signBlob(data, { signer, newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}), ...extras });
@@ -562,6 +569,7 @@ export function registerBlobCommands(program: Command): void {
     'signet sign-blob --key cosign.key --signing-config DIR/signing_config.json --bundle a.sigstore.json a.tar.gz   # logged and timestamped (the config\'s TSA)',
     'signet sign-blob --key cosign.key --tlog-upload=false --timestamp-server-url https://tsa.example/api/v1/timestamp --timestamp-client-cacert tsa-ca.pem --new-bundle-format=false --output-signature a.sig --rfc3161-timestamp a.tsr.json a.tar.gz',
     'signet sign-blob --key leaf.key --certificate leaf.pem --certificate-chain ca-chain.pem --tlog-upload=false --bundle a.sigstore.json a.tar.gz   # your own CA',
+    'signet sign-blob --key "pkcs11:token=ci;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so" --bundle a.sigstore.json a.tar.gz   # the token\'s certificate for the key goes in the bundle',
   ]);
   signBlob.action((file: string, flags: SignBlobFlags) => signBlobAction(file, flags));
 
@@ -585,6 +593,7 @@ export function registerBlobCommands(program: Command): void {
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json artifact.tar.gz',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json sha256:<hex>',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --signature artifact.sig artifact.tar.gz',
+    'signet verify-blob --trusted-root trusted_root.json --allow-certificate-chain --certificate-identity signer@example.org --certificate-oidc-issuer-regexp \'.*\' --bundle a.sigstore.json a.tar.gz   # a bundle carrying its own intermediates',
     'signet verify-blob --key cosign.pub --trusted-root trusted_root.json --use-signed-timestamps --bundle a.sigstore.json a.tar.gz',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --use-signed-timestamps --timestamp-certificate-chain tsa-chain.pem --signature a.sig --rfc3161-timestamp a.tsr.json a.tar.gz',
     'signet verify-blob --certificate-chain ca-chain.pem --certificate-identity signer@example.org --certificate-oidc-issuer-regexp \'.*\' --insecure-ignore-sct --insecure-ignore-tlog --bundle a.sigstore.json a.tar.gz   # your own CA',
