@@ -22,12 +22,14 @@ import { isSignetError } from '../../src/errors.js';
 import { pushRandomImage, startRegistry, type PushedImage, type RunningRegistry } from '../helpers/registry.js';
 import { startReferrersProxy, type ReferrersProxy } from '../helpers/referrers-proxy.js';
 import { runCli } from '../helpers/cli.js';
+import { startServer, type RunningServer } from '../../src/server/serve.js';
 
 const SIG_ARTIFACT = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json';
 
 let reg: RunningRegistry;
+let srv: RunningServer;
 let proxy: ReferrersProxy;
 let direct: RegistryClient;
 let viaApi: RegistryClient;
@@ -85,7 +87,7 @@ async function signedByCosign(client: RegistryClient, host: string, topLevelArti
 }
 
 before(async () => {
-  reg = await startRegistry();
+  [reg, srv] = await Promise.all([startRegistry(), startServer({ dataDir: join(dir, 'srv'), listen: '127.0.0.1:0', requestLog: false, devOidc: true })]);
   proxy = await startReferrersProxy(reg.host);
   direct = new RegistryClient({});
   viaApi = new RegistryClient({ referrersMode: 'oci-1-1' });
@@ -95,6 +97,7 @@ after(async () => {
   await viaApi?.close();
   await proxy?.stop();
   await reg?.stop();
+  await srv?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -177,6 +180,27 @@ describe('Signet\'s writer: sign --new-bundle-format=false --registry-referrers-
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /docker-manifest-digest/);
     r = await runCli(['verify', ...common, '--certificate-identity', 'mallory@example.org', ref], { env });
+    assert.equal(r.code, 12, r.stderr);
+  });
+
+  test('keyless through the dev CA, log and TSA: sign writes the referrer with certificate, chain, log bundle and timestamp; verify holds it to the identity', async () => {
+    const env = { SIGSTORE_ID_TOKEN: undefined, ACTIONS_ID_TOKEN_REQUEST_URL: undefined, SIGNET_HOME: join(dir, 'home-keyless'), TUF_ROOT: join(dir, 'tuf-keyless') };
+    const res = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email: 'alice@example.com' }) });
+    const token = ((await res.json()) as { id_token: string }).id_token;
+    const repo = { registry: proxy.host, repository: `exp/app${++n}` };
+    const img = await pushRandomImage(viaApi, repo);
+    const ref = `${proxy.host}/${repo.repository}@${img.digest}`;
+    let r = await runCli(['sign', '--signing-config', srv.signingConfigPath, '--identity-token', token, '--new-bundle-format=false', '--registry-referrers-mode=oci-1-1', '-y', ref], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const listed = (await viaApi.referrers(repo, img.digest)).manifests;
+    assert.deepEqual(listed.map((d) => d.artifactType), [SIG_ARTIFACT]);
+    const a = JSON.parse((await viaApi.getManifest(repo, listed[0]!.digest)).bytes.toString()).layers[0].annotations;
+    assert.deepEqual(Object.keys(a), ['dev.cosignproject.cosign/signature', 'dev.sigstore.cosign/bundle', 'dev.sigstore.cosign/certificate', 'dev.sigstore.cosign/chain', 'dev.sigstore.cosign/rfc3161timestamp']);
+    const verify = (who: string) => runCli(['verify', '--trusted-root', srv.trustedRootPath, '--insecure-ignore-sct', '--certificate-identity', who, '--certificate-oidc-issuer', srv.url + '/oidc', ref], { env });
+    r = await verify('alice@example.com');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).length, 1);
+    r = await verify('bob@example.com');
     assert.equal(r.code, 12, r.stderr);
   });
 });
