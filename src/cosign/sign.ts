@@ -15,6 +15,7 @@ import {
   ANNOTATION,
   attachmentTag,
   buildBundleReferrerManifest,
+  buildExperimentalSignatureReferrer,
   buildLegacySignatureManifest,
   COSIGN_SIGN_PREDICATE,
   EMPTY_JSON,
@@ -43,6 +44,12 @@ export interface SignImagesOptions {
   signatureRepository?: string;
   /** COSIGN_DOCKER_MEDIA_TYPES: legacy signature images with Docker media types. */
   dockerMediaTypes?: boolean;
+  /**
+   * --registry-referrers-mode. With `oci-1-1` the legacy format is pushed as cosign's experimental
+   * OCI 1.1 referrer (`application/vnd.dev.cosign.artifact.sig.v1+json`, one per signature) instead
+   * of a layer of the `.sig` tag; bundles are referrers in either mode.
+   */
+  referrersMode?: 'legacy' | 'oci-1-1';
   /** How many signatures to push at once (default 8). */
   maxWorkers?: number;
   /** Progress and notices for people ("resolved tag …", "pushed …"). */
@@ -156,7 +163,8 @@ export async function signImages(opts: SignImagesOptions): Promise<SignedImage[]
     while (next < prepared.length) {
       const i = next++;
       const p = prepared[i]!;
-      results[i] = { ...(p.kind === 'bundle' ? await pushBundle(opts.client, p) : await appendLegacy(opts, p)), material: materialOf(opts, p) };
+      const pushed = p.kind === 'bundle' ? await pushBundle(opts.client, p) : opts.referrersMode === 'oci-1-1' ? await pushExperimentalReferrer(opts.client, p) : await appendLegacy(opts, p);
+      results[i] = { ...pushed, material: materialOf(opts, p) };
       say(`Pushed signature for ${p.target.input} to ${results[i]!.location}`);
     }
   };
@@ -256,6 +264,19 @@ export async function pushBundle(client: RegistryClient, p: PreparedBundle): Pro
   // Every signer uploads the same `{}` config: the registry may briefly fail to read it (see putManifest).
   const digest = await client.pushReferrer(repo, p.manifest, OCI_MANIFEST, p.target.subject, { blobs: [EMPTY_JSON, p.bundle] });
   return { input: p.target.input, digest: p.target.subject.digest, format: 'bundle', location: `${repositoryName(repo)}@${digest}` };
+}
+
+/**
+ * cosign's `WriteSignaturesExperimentalOCI`: the payload and the config blob, then the `.sig`-shaped
+ * manifest with the image as its subject (the referrers API, or the fallback index where allowed).
+ */
+async function pushExperimentalReferrer(client: RegistryClient, p: Extract<Prepared, { kind: 'legacy' }>): Promise<SignedImage> {
+  const repo = p.target.signatureRepo;
+  const built = buildExperimentalSignatureReferrer([{ descriptor: layerDescriptor(p.layer) }], p.target.subject);
+  await client.putBlob(repo, p.layer.payload);
+  await client.putBlob(repo, built.config);
+  const digest = await client.pushReferrer(repo, built.manifest, OCI_MANIFEST, p.target.subject, { blobs: [built.config, p.layer.payload] });
+  return { input: p.target.input, digest: p.target.subject.digest, format: 'legacy', location: `${repositoryName(repo)}@${digest}` };
 }
 
 async function prepareLegacy(opts: SignImagesOptions, target: Target): Promise<Prepared> {

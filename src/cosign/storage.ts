@@ -19,6 +19,11 @@ export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifes
 export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 export const BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 export const DSSE_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
+/**
+ * cosign's experimental OCI 1.1 signature referrer (`sign --registry-referrers-mode=oci-1-1` in the
+ * legacy format): the `.sig` image's manifest with this as config media type and artifactType.
+ */
+export const COSIGN_SIG_ARTIFACT = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 /** The `{}` config blob every OCI artifact manifest points at. */
 export const EMPTY_JSON = Buffer.from('{}');
 
@@ -114,6 +119,25 @@ export function buildLegacySignatureManifest(layers: Array<{ descriptor: Descrip
     layers: layers.map((l) => descriptorJson(l.descriptor)),
   });
   return { manifest, mediaType, config, configDescriptor, layers: layers.map((l) => l.descriptor) };
+}
+
+/**
+ * The referrer cosign's `WriteSignaturesExperimentalOCI` pushes: the `.sig` image of these layers (the
+ * same config blob), its config media type replaced by COSIGN_SIG_ARTIFACT, then the subject and the
+ * top-level artifactType, in that field order (Go's v1.Manifest, then cosign's referrerManifest field).
+ */
+export function buildExperimentalSignatureReferrer(layers: Array<{ descriptor: Descriptor }>, subject: Descriptor): BuiltManifest {
+  const legacy = buildLegacySignatureManifest(layers);
+  const configDescriptor: Descriptor = { ...legacy.configDescriptor, mediaType: COSIGN_SIG_ARTIFACT };
+  const manifest = serialize({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: descriptorJson(configDescriptor),
+    layers: layers.map((l) => descriptorJson(l.descriptor)),
+    subject: descriptorJson({ mediaType: subject.mediaType, size: subject.size, digest: subject.digest }),
+    artifactType: COSIGN_SIG_ARTIFACT,
+  });
+  return { manifest, mediaType: OCI_MANIFEST, config: legacy.config, configDescriptor, layers: legacy.layers };
 }
 
 export function layerDescriptor(layer: LegacySignatureLayer): Descriptor {

@@ -12,7 +12,7 @@ import { checkAnnotations, checkSimpleSigningClaims, parseSimpleSigningPayload, 
 import { readLayers } from './sign.js';
 import { checkEntriesWitnessed, verifyBundleTlog, verifyRekorBundle, type VerifiedTlogEntry, type WitnessPolicy } from '../sigstore/tlog.js';
 import type { TrustedRoot } from '../sigstore/trustedroot.js';
-import { ANNOTATION, attachmentTag, COSIGN_SIGN_PREDICATE, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
+import { ANNOTATION, attachmentTag, COSIGN_SIG_ARTIFACT, COSIGN_SIGN_PREDICATE, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
 import { resolveTargets, type Target } from './targets.js';
 import { checkLegacyKeyless, certificateClaims } from './keyless-verify.js';
 import { sctIgnored, verifyBundle, verifySignatureTimestamps, type TrustMaterial, type VerifiedBundle } from '../sigstore/verifier.js';
@@ -207,8 +207,9 @@ async function referrerCandidates(opts: VerifyImagesOptions, target: Target): Pr
   const { manifests } = await client.referrers(repo, target.subject.digest);
   // Other artifact types (SBOMs, attestations of other tools) are not signatures; unknown types are looked at.
   // Bundles that say they hold another predicate type are attestations (verify-attestation's), as cosign skips them.
+  // cosign's experimental OCI 1.1 signatures (COSIGN_SIG_ARTIFACT) are `.sig` images under another name.
   const relevant = manifests.filter((d: Descriptor) => {
-    if (d.artifactType && !isBundleMediaType(d.artifactType)) return false;
+    if (d.artifactType && !isBundleMediaType(d.artifactType) && d.artifactType !== COSIGN_SIG_ARTIFACT) return false;
     const predicateType = d.annotations?.[ANNOTATION.bundlePredicateType];
     return predicateType === undefined || predicateType === COSIGN_SIGN_PREDICATE;
   });
@@ -216,7 +217,12 @@ async function referrerCandidates(opts: VerifyImagesOptions, target: Target): Pr
     relevant.map(async (d: Descriptor): Promise<Candidate[]> => {
       const location = `${repositoryName(repo)}@${d.digest}`;
       const m = await client.getManifest(repo, d.digest);
-      const layers = parseImageManifest(m.bytes).layers.filter((l) => isBundleMediaType(l.mediaType));
+      const manifest = parseImageManifest(m.bytes);
+      // The manifest's own word decides (an index entry may lack artifactType): artifactType, else the config's media type.
+      const kind = manifest.artifactType || manifest.config?.mediaType;
+      if (kind === COSIGN_SIG_ARTIFACT) return signatureLayerCandidates(opts, target, manifest.layers, location, 'referrer');
+      if (d.artifactType === COSIGN_SIG_ARTIFACT) return [];
+      const layers = manifest.layers.filter((l) => isBundleMediaType(l.mediaType));
       if (layers.length !== 1) return [];
       if (layers[0]!.size > MAX_BUNDLE_BYTES) {
         return [{ source: 'referrer', location, check: () => { throw new SignetError('TOO_LARGE', `bundle of ${layers[0]!.size} bytes exceeds ${MAX_BUNDLE_BYTES}`); } }];
@@ -290,18 +296,23 @@ export function verifyKeylessBundle(
 
 
 async function legacyCandidates(opts: VerifyImagesOptions, target: Target): Promise<Candidate[]> {
-  const { client } = opts;
   const repo = target.signatureRepo;
   const tag = attachmentTag(target.subject.digest, 'sig');
-  const location = `${repositoryName(repo)}:${tag}`;
-  const layers = (await readLayers(client, repo, tag)).filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE);
+  const layers = await readLayers(opts.client, repo, tag);
+  return signatureLayerCandidates(opts, target, layers, `${repositoryName(repo)}:${tag}`, 'legacy');
+}
+
+/** The simple-signing layers of a `.sig` image, or of cosign's experimental referrer of the same shape. */
+function signatureLayerCandidates(opts: VerifyImagesOptions, target: Target, all: Descriptor[], location: string, source: Candidate['source']): Promise<Candidate[]> {
+  const repo = target.signatureRepo;
+  const layers = all.filter((l) => l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE);
   return Promise.all(
     layers.map(async (layer): Promise<Candidate> => {
       if (layer.size > MAX_PAYLOAD_BYTES) {
-        return { source: 'legacy', location, check: () => { throw new SignetError('TOO_LARGE', `signature payload of ${layer.size} bytes exceeds ${MAX_PAYLOAD_BYTES}`); } };
+        return { source, location, check: () => { throw new SignetError('TOO_LARGE', `signature payload of ${layer.size} bytes exceeds ${MAX_PAYLOAD_BYTES}`); } };
       }
-      const payload = await client.getBlob(repo, layer.digest, { maxBytes: MAX_PAYLOAD_BYTES });
-      return { source: 'legacy', location, check: () => checkLegacy(opts, target, layer, payload, location) };
+      const payload = await opts.client.getBlob(repo, layer.digest, { maxBytes: MAX_PAYLOAD_BYTES });
+      return { source, location, check: () => ({ ...checkLegacy(opts, target, layer, payload, location), source }) };
     }),
   );
 }

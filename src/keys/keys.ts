@@ -41,6 +41,11 @@ export interface PublicKeyInfo {
  */
 export interface Signer {
   readonly publicKey: PublicKeyInfo;
+  /**
+   * A certificate stored with the key (DER), checked to certify `publicKey`: a PKCS#11 token's
+   * certificate object with the key's CKA_ID/CKA_LABEL. Signatures carry it, as cosign attaches it.
+   */
+  readonly certificate?: Buffer;
   /** DER ECDSA, PKCS#1 v1.5 or raw Ed25519 signature over `data`, hashed with `publicKey.hash`. */
   sign(data: Uint8Array): Buffer | Promise<Buffer>;
 }

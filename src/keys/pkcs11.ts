@@ -303,6 +303,32 @@ function findPublicKey(lib: Lib, session: Handle, uri: Pkcs11Uri, shown: string)
   throw new SignetError('USAGE', `${shown}: no public key or certificate with ${describeKey(uri)} in PKCS#11 token "${tokenName(uri)}"`);
 }
 
+/**
+ * The certificate stored beside the key, as cosign's pkcs11key `Certificate()` finds it (crypto11's
+ * FindCertificate: a certificate object with the URI's CKA_ID and CKA_LABEL, each when given; the first
+ * one found), or undefined. It must certify the key's public key, as cosign requires.
+ */
+function findCertificate(lib: Lib, session: Handle, uri: Pkcs11Uri, shown: string, key: PublicKeyInfo): Buffer | undefined {
+  const P = p11();
+  const template: Array<{ type: number; value: number | Buffer | string }> = [{ type: P.CKA_CLASS, value: P.CKO_CERTIFICATE }];
+  if (uri.id) template.push({ type: P.CKA_ID, value: uri.id });
+  if (uri.object !== undefined) template.push({ type: P.CKA_LABEL, value: uri.object });
+  const [obj] = findObjects(lib, session, template);
+  if (!obj) return undefined;
+  let der: Buffer;
+  let certKey: PublicKeyInfo;
+  try {
+    der = attr(lib, session, obj, P.CKA_VALUE);
+    certKey = publicKeyInfo(new X509Certificate(der).publicKey);
+  } catch (e) {
+    throw new SignetError('KEY_FORMAT', `${shown}: the token's certificate for ${describeKey(uri)} cannot be read: ${oneLine(e)}`, { cause: e });
+  }
+  if (!certKey.spkiDer.equals(key.spkiDer)) {
+    throw new SignetError('KEY_SERVICE', `${shown}: the token's certificate for ${describeKey(uri)} does not certify the key's public key (pkcs11 key and certificate do not match)`);
+  }
+  return der;
+}
+
 function tokenName(uri: Pkcs11Uri): string {
   return uri.token ?? `slot ${uri.slotId}`;
 }
@@ -364,6 +390,7 @@ const MAX_SESSIONS = 4;
 /** A signer over a key in a token. Signing runs on the thread pool, in up to four sessions at once. */
 class Pkcs11Signer implements Signer {
   readonly publicKey: PublicKeyInfo;
+  readonly certificate?: Buffer;
   readonly #lib: Lib;
   readonly #slot: Handle;
   readonly #key: Handle;
@@ -372,8 +399,9 @@ class Pkcs11Signer implements Signer {
   #open: number;
   readonly #shown: string;
 
-  constructor(lib: Lib, slot: Handle, session: Handle, key: Handle, publicKey: PublicKeyInfo, shown: string) {
+  constructor(lib: Lib, slot: Handle, session: Handle, key: Handle, publicKey: PublicKeyInfo, shown: string, certificate?: Buffer) {
     this.#lib = lib;
+    if (certificate) this.certificate = certificate;
     this.#slot = slot;
     this.#key = key;
     this.#idle = [session];
@@ -444,7 +472,8 @@ export async function pkcs11Signer(ref: string): Promise<Signer> {
     if (found.length > 1) throw new SignetError('USAGE', `${shown}: ${found.length} private keys match ${describeKey(uri)}; name the key by id`);
     const publicKey = findPublicKey(lib, session, uri, shown);
     if (publicKey.kind === 'ed25519') throw new SignetError('KEY_UNSUPPORTED', `${shown}: Ed25519 keys in PKCS#11 tokens are not supported`);
-    return new Pkcs11Signer(lib, slot, session, found[0]!, publicKey, shown);
+    const certificate = findCertificate(lib, session, uri, shown, publicKey);
+    return new Pkcs11Signer(lib, slot, session, found[0]!, publicKey, shown, certificate);
   } catch (e) {
     try {
       lib.C_CloseSession(session);

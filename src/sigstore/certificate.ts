@@ -459,9 +459,12 @@ export interface VerifiedChain {
  * verified timestamps and/or log integration). The leaf must be a code-signing end-entity certificate
  * with no critical extension we do not understand; its path must end in a CA whose validity window
  * covers every time, with every certificate on the path valid at every time (Go crypto/x509 semantics:
- * bounds inclusive) and path lengths honoured. Throws SignetError('VERIFICATION') with the reason.
+ * bounds inclusive) and path lengths honoured. `untrusted` are intermediates that came with the
+ * signature (a bundle's x509CertificateChain under --allow-certificate-chain): they may link the leaf to
+ * a trusted CA, checked as CA certificates on the path are, but never anchor it. Throws
+ * SignetError('VERIFICATION') with the reason.
  */
-export function verifyCertificateChain(leafIn: Uint8Array | ParsedCertificate, cas: readonly CertificateAuthority[], at: readonly Date[]): VerifiedChain {
+export function verifyCertificateChain(leafIn: Uint8Array | ParsedCertificate, cas: readonly CertificateAuthority[], at: readonly Date[], untrusted: readonly Uint8Array[] = []): VerifiedChain {
   const leaf = leafIn instanceof Uint8Array ? parseCertificate(leafIn) : leafIn;
   if (at.length === 0) throw new SignetError('VERIFICATION', 'no verified signing time to check the certificate against');
 
@@ -482,25 +485,64 @@ export function verifyCertificateChain(leafIn: Uint8Array | ParsedCertificate, c
     }
   }
 
+  // Intermediates a bundle carries (--allow-certificate-chain) may link the leaf to a trusted CA; they
+  // are never anchors, and self-signed ones are left out (protobuf-specs forbids them in a bundle).
+  const pool = untrusted
+    .map((d, i) => parseCertificate(d, `intermediate certificate ${i + 1} of the bundle's chain`))
+    .filter((c) => !c.subjectRaw.equals(c.issuerRaw))
+    .map((cert) => ({ cert, key: certificatePublicKey(cert) }));
+
   let firstProblem: string | undefined;
   const unusable: string[] = [];
-  for (const ca of cas) {
-    const p = prepare(ca);
-    if (p.certs.length === 0 && p.problem) unusable.push(p.problem);
-    for (let idx = 0; idx < p.certs.length; idx++) {
-      const issuer = p.certs[idx]!;
-      if (!issuer.subjectRaw.equals(leaf.issuerRaw) || !isSignedBy(leaf, p.keys[idx]!)) continue;
-      const path = p.certs.slice(idx);
-      const problem = pathProblem(ca, p, idx, path, at);
-      if (!problem) return { leaf, chain: [leaf, ...path], authority: ca };
-      firstProblem ??= problem;
+  const search = (current: ParsedCertificate, below: ParsedCertificate[]): VerifiedChain | undefined => {
+    for (const ca of cas) {
+      const p = prepare(ca);
+      if (p.certs.length === 0 && p.problem && below.length === 0) unusable.push(p.problem);
+      for (let idx = 0; idx < p.certs.length; idx++) {
+        const issuer = p.certs[idx]!;
+        if (!issuer.subjectRaw.equals(current.issuerRaw) || !isSignedBy(current, p.keys[idx]!)) continue;
+        const path = p.certs.slice(idx);
+        const problem = pathProblem(ca, p, idx, path, at, below.length);
+        if (!problem) return { leaf, chain: [leaf, ...below, ...path], authority: ca };
+        firstProblem ??= problem;
+      }
     }
-  }
+    for (const u of pool) {
+      if (below.includes(u.cert) || !u.cert.subjectRaw.equals(current.issuerRaw) || !isSignedBy(current, u.key)) continue;
+      const problem = intermediateProblem(u.cert, below.length, at);
+      if (problem) {
+        firstProblem ??= problem;
+        continue;
+      }
+      const found = search(u.cert, [...below, u.cert]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  const found = search(leaf, []);
+  if (found) return found;
   const notIssued = 'certificate was not issued by a trusted certificate authority';
   throw new SignetError('VERIFICATION', firstProblem ?? (unusable.length ? `${notIssued} (${unusable.join('; ')})` : notIssued));
 }
 
-function pathProblem(ca: CertificateAuthority, p: PreparedAuthority, idx: number, path: ParsedCertificate[], at: readonly Date[]): string | undefined {
+/** Why an intermediate from the bundle cannot stand on the path (`depth` intermediates below it), or undefined. */
+function intermediateProblem(c: ParsedCertificate, depth: number, at: readonly Date[]): string | undefined {
+  const bc = basicConstraints(c);
+  if (!bc?.ca) return 'certificate chain is invalid: an intermediate certificate of the bundle is not a CA certificate';
+  if (bc.pathLen !== undefined && depth > bc.pathLen) return 'certificate chain is invalid: path length constraint of an intermediate certificate of the bundle exceeded';
+  const eku = extendedKeyUsages(c);
+  if (eku && !eku.includes(OID_EKU_CODE_SIGNING) && !eku.includes(OID_EKU_ANY)) return 'certificate chain is invalid: an intermediate certificate of the bundle does not allow code signing';
+  const crit = unhandledCritical(c);
+  if (crit) return `certificate chain is invalid: an intermediate certificate of the bundle has an unhandled critical extension ${crit}`;
+  for (const t of at) {
+    if (!within(t, c.notBefore, c.notAfter)) {
+      return `certificate chain is invalid: an intermediate certificate of the bundle is not valid at the signing time ${iso(t)} (valid from ${iso(c.notBefore)} to ${iso(c.notAfter)})`;
+    }
+  }
+  return undefined;
+}
+
+function pathProblem(ca: CertificateAuthority, p: PreparedAuthority, idx: number, path: ParsedCertificate[], at: readonly Date[], extra = 0): string | undefined {
   if (p.problem) return `certificate chain is invalid: ${p.problem}`;
   for (const t of at) {
     if (!within(t, ca.validFor.start, ca.validFor.end)) {
@@ -512,10 +554,10 @@ function pathProblem(ca: CertificateAuthority, p: PreparedAuthority, idx: number
       }
     }
   }
-  // path[j] has j intermediates below it (the leaf is not counted).
+  // path[j] has j intermediates below it (the leaf is not counted), plus the bundle's `extra`.
   for (let j = 0; j < path.length; j++) {
     const max = p.pathLens[idx + j];
-    if (max !== undefined && j > max) return `certificate chain is invalid: path length constraint of CA certificate ${idx + j} exceeded`;
+    if (max !== undefined && j + extra > max) return `certificate chain is invalid: path length constraint of CA certificate ${idx + j} exceeded`;
   }
   return undefined;
 }

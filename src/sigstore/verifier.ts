@@ -48,6 +48,11 @@ export interface TrustMaterial {
   cas: readonly CertificateAuthority[];
   ctlogs: readonly CtLog[];
   tsas: readonly TimestampAuthority[];
+  /**
+   * cosign's --allow-certificate-chain: a bundle's x509CertificateChain is accepted in v0.3 too (the
+   * format forbids it there), and its intermediates may link the leaf to one of `cas`.
+   */
+  allowCertificateChain?: boolean;
 }
 
 export interface VerifyPolicy {
@@ -242,6 +247,9 @@ export function verifyBundle(bundle: ParsedBundle, artifact: Artifact | undefine
     } else {
       if (!policy.identity) fail('USAGE', 'keyless verification needs an identity policy (--certificate-identity and --certificate-oidc-issuer)');
       validateIdentityPolicy(policy.identity);
+      if (vm.kind === 'x509CertificateChain' && bundle.version === '0.3' && !trust.allowCertificateChain) {
+        fail('VERIFICATION', 'certificate: a v0.3 bundle must carry the signing certificate alone, but this one carries a certificate chain: pass --allow-certificate-chain to accept it and use its intermediates');
+      }
       signer = { key, leaf };
     }
   }
@@ -307,7 +315,8 @@ export function verifyBundle(bundle: ParsedBundle, artifact: Artifact | undefine
       if (!ignoreTlog) fail('VERIFICATION', 'timestamps: no verified time (tlog SET or RFC 3161 timestamp) to check the certificate against');
       times = [policy.now ?? new Date()];
     }
-    const chain = check('certificate chain', 'VERIFICATION', () => verifyCertificateChain(leaf, trust.cas, times));
+    const intermediates = vm.kind === 'x509CertificateChain' && trust.allowCertificateChain ? vm.certificates.slice(1) : [];
+    const chain = check('certificate chain', 'VERIFICATION', () => verifyCertificateChain(leaf, trust.cas, times, intermediates));
     const ctlogThreshold = policy.ctlogThreshold ?? (sctIgnored(trust, policy.ignoreSct) ? 0 : 1);
     if (ctlogThreshold > 0) check('SCT', 'VERIFICATION', () => verifySct(leaf, chain.chain[1]!, trust.ctlogs, ctlogThreshold));
     identity = check('certificate identity', 'VERIFICATION', () => certificateIdentity(leaf));

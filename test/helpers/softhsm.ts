@@ -31,6 +31,8 @@ export interface SoftToken {
   slot: number;
   /** Generate a key pair in the token: `EC:prime256v1`, `EC:secp384r1`, `rsa:2048`… */
   generate(keyType: string, label: string, idHex: string): void;
+  /** Store a DER certificate in the token (pkcs11-tool --write-object), beside the key of that label and id. */
+  writeCertificate(derPath: string, label: string, idHex: string): void;
   /** `pkcs11:` URI of a key, with the module path and (unless `pin` is false) the PIN. */
   uri(label: string, opts?: { pin?: boolean }): string;
 }
@@ -54,6 +56,9 @@ export function createSoftToken(dir: string, label = 'signet-test', pin = '1234'
     slot,
     generate(keyType, keyLabel, idHex) {
       run('pkcs11-tool', ['--module', module, '--token-label', label, '--login', '--pin', pin, '--keypairgen', '--key-type', keyType, '--label', keyLabel, '--id', idHex]);
+    },
+    writeCertificate(derPath, keyLabel, idHex) {
+      run('pkcs11-tool', ['--module', module, '--token-label', label, '--login', '--pin', pin, '--write-object', derPath, '--type', 'cert', '--label', keyLabel, '--id', idHex]);
     },
     uri(keyLabel, opts = {}) {
       return `pkcs11:token=${label};object=${keyLabel}?module-path=${module}${opts.pin === false ? '' : `&pin-value=${pin}`}`;

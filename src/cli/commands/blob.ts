@@ -113,22 +113,29 @@ export interface KeyedSigningExtras {
  * --timestamp-server-url or the signing config) and their TLS settings; the certificate, which must
  * certify the key, and its chain, which must lead from it to a self-signed root.
  */
-export async function keyedSigningExtras(f: KeyedSignFlags, key: PublicKeyInfo): Promise<KeyedSigningExtras> {
+export async function keyedSigningExtras(f: KeyedSignFlags, key: PublicKeyInfo, stored?: Buffer): Promise<KeyedSigningExtras> {
   const out: KeyedSigningExtras = { timestampUrls: await keyedTimestampUrls(f) };
   const tls = await timestampTls(f);
   if (tls) {
     if (out.timestampUrls.length === 0) throw new SignetError('USAGE', 'the --timestamp-client-* and --timestamp-server-name flags need a timestamp authority: pass --timestamp-server-url or a signing config listing one');
     out.timestampTls = tls;
   }
-  if (f.certificateChain && !f.certificate) throw new SignetError('USAGE', '--certificate-chain needs --certificate (the signing certificate it leads from)');
+  // A certificate stored with the key (a PKCS#11 token's) is the signing certificate, as in cosign,
+  // which also refuses to let --certificate override it.
+  if (stored && f.certificate) throw new SignetError('USAGE', `the PKCS#11 token holds a certificate for this key, and --certificate ${f.certificate} would override it: drop --certificate (the token's certificate is attached)`);
+  if (f.certificateChain && !f.certificate && !stored) throw new SignetError('USAGE', '--certificate-chain needs --certificate (the signing certificate it leads from), or a certificate stored with the key in its PKCS#11 token');
+  let leaf = stored;
   if (f.certificate) {
-    const [leaf, ...rest] = await readCertificates(f.certificate, '--certificate');
+    const [given, ...rest] = await readCertificates(f.certificate, '--certificate');
     if (rest.length > 0) throw new SignetError('USAGE', `--certificate ${f.certificate} holds ${rest.length + 1} certificates: pass the signing certificate alone, and its CAs with --certificate-chain`);
-    checkCertificateKey(leaf!, key);
-    out.certificate = leaf!;
+    leaf = given!;
+  }
+  if (leaf) {
+    checkCertificateKey(leaf, key);
+    out.certificate = leaf;
     if (f.certificateChain) {
       out.chain = await readCertificates(f.certificateChain, '--certificate-chain');
-      checkSigningChain(leaf!, out.chain);
+      checkSigningChain(leaf, out.chain);
     }
   }
   return out;
@@ -169,6 +176,8 @@ export interface KeylessVerifyFlags {
   certificateChain?: string;
   caRoots?: string;
   caIntermediates?: string;
+  /** --allow-certificate-chain: a bundle's own certificate chain is accepted and its intermediates used. */
+  allowCertificateChain?: boolean;
   /** --offline: no TUF refresh (verification itself never calls the log). */
   offline?: boolean;
 }
@@ -190,6 +199,7 @@ export function addKeylessVerifyOptions(cmd: Command): Command {
     .addOption(opt('--certificate-chain <file>', 'your own CA: PEM chain the signing certificate must lead to, its issuer first and the root last (instead of the trusted root\'s CAs)'))
     .addOption(opt('--ca-roots <file>', 'your own CA: PEM root certificates to anchor signing certificates at (instead of the trusted root\'s CAs)'))
     .addOption(opt('--ca-intermediates <file>', 'with --ca-roots: PEM intermediate CA certificates between the roots and the signing certificates'))
+    .addOption(boolOpt('--allow-certificate-chain', 'accept a bundle that carries its signing certificate\'s chain (x509CertificateChain, refused in v0.3 bundles otherwise) and use its intermediates to reach a trusted root CA; the roots still come from the trusted root'))
     .addOption(opt('--timestamp-certificate-chain <file>', 'PEM chain of the timestamp authority (its signing certificate first, the root last) to verify RFC 3161 timestamps with, instead of the trusted root\'s'));
 }
 
@@ -264,11 +274,13 @@ export async function keylessTrust(f: {
   caRoots?: string;
   caIntermediates?: string;
   offline?: boolean;
+  allowCertificateChain?: boolean;
 }): Promise<TrustMaterial> {
   const cas = await ownAuthorities(f);
   let trust = await keylessTrustMaterial(f);
   if (f.timestampCertificateChain) trust = { ...trust, tsas: (await timestampAuthorities(f))! };
   if (cas) trust = { ...trust, cas };
+  if (f.allowCertificateChain) trust = { ...trust, allowCertificateChain: true };
   if (trust.ctlogs.length === 0 && !f.insecureIgnoreSct) {
     ui.info('Note: the trusted root lists no CT logs, so certificates are not checked for SCTs.');
   }
@@ -398,7 +410,7 @@ export async function signBlobAction(file: string, flags: SignBlobFlags): Promis
   if (flags.trustedRoot && !flags.newBundleFormat && !flags.bundle) throw new SignetError('USAGE', '--trusted-root checks the bundle after signing: pass --bundle FILE');
   const root = flags.trustedRoot ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const signer = await loadSigner(flags.key, passwordSource(fromStdin));
-  const extras = await keyedSigningExtras(flags, signer.publicKey);
+  const extras = await keyedSigningExtras(flags, signer.publicKey, signer.certificate);
   if (flags.rfc3161Timestamp && extras.timestampUrls.length === 0) throw new SignetError('USAGE', '--rfc3161-timestamp needs a timestamp authority: pass --timestamp-server-url or a signing config listing one');
   const data = await readBlob(file);
   const r = await signBlob(data, { signer, newBundleFormat: flags.newBundleFormat, ...(tlog ? { tlog } : {}), ...extras });
@@ -557,6 +569,7 @@ export function registerBlobCommands(program: Command): void {
     'signet sign-blob --key cosign.key --signing-config DIR/signing_config.json --bundle a.sigstore.json a.tar.gz   # logged and timestamped (the config\'s TSA)',
     'signet sign-blob --key cosign.key --tlog-upload=false --timestamp-server-url https://tsa.example/api/v1/timestamp --timestamp-client-cacert tsa-ca.pem --new-bundle-format=false --output-signature a.sig --rfc3161-timestamp a.tsr.json a.tar.gz',
     'signet sign-blob --key leaf.key --certificate leaf.pem --certificate-chain ca-chain.pem --tlog-upload=false --bundle a.sigstore.json a.tar.gz   # your own CA',
+    'signet sign-blob --key "pkcs11:token=ci;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so" --bundle a.sigstore.json a.tar.gz   # the token\'s certificate for the key goes in the bundle',
   ]);
   signBlob.action((file: string, flags: SignBlobFlags) => signBlobAction(file, flags));
 
@@ -580,6 +593,7 @@ export function registerBlobCommands(program: Command): void {
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json artifact.tar.gz',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --bundle artifact.sigstore.json sha256:<hex>',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --signature artifact.sig artifact.tar.gz',
+    'signet verify-blob --trusted-root trusted_root.json --allow-certificate-chain --certificate-identity signer@example.org --certificate-oidc-issuer-regexp \'.*\' --bundle a.sigstore.json a.tar.gz   # a bundle carrying its own intermediates',
     'signet verify-blob --key cosign.pub --trusted-root trusted_root.json --use-signed-timestamps --bundle a.sigstore.json a.tar.gz',
     'signet verify-blob --key cosign.pub --insecure-ignore-tlog --use-signed-timestamps --timestamp-certificate-chain tsa-chain.pem --signature a.sig --rfc3161-timestamp a.tsr.json a.tar.gz',
     'signet verify-blob --certificate-chain ca-chain.pem --certificate-identity signer@example.org --certificate-oidc-issuer-regexp \'.*\' --insecure-ignore-sct --insecure-ignore-tlog --bundle a.sigstore.json a.tar.gz   # your own CA',

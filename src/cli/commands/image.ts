@@ -83,11 +83,13 @@ export function registerImageCommands(program: Command): void {
     'signet sign --key cosign.key --tlog-upload=false -a build=42 -r registry.example/app:v1',
     'signet sign --key cosign.key --rekor-url http://127.0.0.1:3000 --timestamp-server-url http://127.0.0.1:3000/api/v1/timestamp registry.example/app:v1',
     'signet sign --key leaf.key --certificate leaf.pem --certificate-chain ca-chain.pem --tlog-upload=false registry.example/app:v1   # your own CA',
+    'signet sign --key "pkcs11:token=ci;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so" --certificate-chain ca-chain.pem registry.example/app:v1   # the token\'s certificate for the key is attached',
     'signet sign --key env://COSIGN_PRIVATE_KEY --tlog-upload=false --new-bundle-format=false registry.example/app:v1',
     'COSIGN_REPOSITORY=registry.example/signatures signet sign --key cosign.key --tlog-upload=false registry.example/app:v1',
     'signet sign --key cosign.key --upload=false --bundle app.sigstore.json --output-signature app.sig --output-payload app.payload registry.example/app:v1   # sign here, push elsewhere',
     'signet sign --key cosign.key --new-bundle-format=false --upload=false --output-signature sig.b64 --output-payload payload.json registry.example/app:v1   # then: signet attach signature --payload payload.json --signature sig.b64 registry.example/app:v1',
     'signet sign --key cosign.key --new-bundle-format=false --payload payload.json registry.example/app:v1   # payload from signet generate',
+    'signet sign --key cosign.key --new-bundle-format=false --registry-referrers-mode=oci-1-1 registry.example/app:v1   # cosign\'s experimental OCI 1.1 signature referrer',
   ]);
   sign.action(async (images: string[], flags: SignFlags) => {
     const outputs = [flags.outputPayload, flags.outputSignature, flags.outputCertificate, flags.bundle].filter((f): f is string => !!f);
@@ -95,7 +97,9 @@ export function registerImageCommands(program: Command): void {
       throw new SignetError('USAGE', '--output-payload/--output-signature/--output-certificate/--bundle write one signature: sign one image, without --recursive');
     }
     if (new Set(outputs).size !== outputs.length) throw new SignetError('USAGE', 'the --output-* and --bundle files must be different files');
-    if (flags.outputCertificate && !flags.certificate && flags.key) throw new SignetError('USAGE', '--output-certificate: a key signs without a certificate here (pass --certificate, or sign keyless)');
+    const noCertificate = "--output-certificate: a key signs without a certificate here (pass --certificate, keep one beside the key in its PKCS#11 token, or sign keyless)";
+    // A PKCS#11 key may have its certificate in the token: known once the key is loaded.
+    if (flags.outputCertificate && !flags.certificate && flags.key && !flags.key.startsWith('pkcs11:')) throw new SignetError('USAGE', noCertificate);
     const payload = flags.payload ? await readSmallFile(flags.payload, '--payload') : undefined;
     let signer: Signer;
     let keyless: KeylessSigner | undefined;
@@ -104,7 +108,8 @@ export function registerImageCommands(program: Command): void {
     if (flags.key) {
       tlog = await tlogTarget(flags);
       signer = await loadSigner(flags.key, () => readPassword({ confirm: false }));
-      extras = await keyedSigningExtras(flags, signer.publicKey);
+      extras = await keyedSigningExtras(flags, signer.publicKey, signer.certificate);
+      if (flags.outputCertificate && !extras.certificate) throw new SignetError('USAGE', noCertificate);
     } else {
       if (flags.certificate || flags.certificateChain) throw new SignetError('USAGE', '--certificate and --certificate-chain go with --key (keyless signing gets its certificate from the CA)');
       // Every image signed in this run shares one ephemeral key and certificate, as with cosign.
@@ -120,6 +125,7 @@ export function registerImageCommands(program: Command): void {
       newBundleFormat: flags.newBundleFormat,
       signatureRepository: signatureRepository(),
       dockerMediaTypes: dockerMediaTypes(),
+      referrersMode: flags.registryReferrersMode === 'oci-1-1' ? 'oci-1-1' : 'legacy',
       onEvent: (m) => ui.info(m),
       ...(tlog ? { tlog } : {}),
       ...(keyless ? { keyless } : {}),
