@@ -79,21 +79,51 @@ export function hashTileProblem(data: Uint8Array, expected: Uint8Array): string 
 
 /**
  * Decodes `width` entries of a bundle and checks them against the leaf hashes of their level-0 tile
- * (`only`: just that one entry, for a read of one entry). Returns the entries, or the problem.
+ * (checkBundleEntry for one entry). Returns the entries, or the problem.
  */
-export function checkBundle(data: Uint8Array, width: number, level0: Uint8Array, only?: number): { entries: Uint8Array[] } | { problem: string } {
+export function checkBundle(data: Uint8Array, width: number, level0: Uint8Array): { entries: Uint8Array[] } | { problem: string } {
   let entries: Uint8Array[];
   try {
     entries = decodeEntryBundle(data, width);
   } catch (e) {
     return { problem: `does not decode (${(e as Error).message})` };
   }
-  const from = only ?? 0;
-  const to = only === undefined ? width : only + 1;
-  for (let j = from; j < to; j++) {
+  for (let j = 0; j < width; j++) {
     if (!hashEquals(entryLeafHash(entries[j]!), hashAt(level0, j))) return { problem: `holds an entry ${j} that does not match its leaf hash in the level-0 tile` };
   }
   return { entries };
+}
+
+/**
+ * Entry `j` of a bundle of `width` entries (a view), the bundle's framing checked as decodeEntryBundle
+ * does, without a view made for every entry: a read of one entry needs one.
+ */
+export function bundleEntryAt(data: Uint8Array, width: number, j: number): Uint8Array {
+  let pos = 0;
+  let found: Uint8Array | undefined;
+  let n = 0;
+  for (; pos < data.length; n++) {
+    if (n >= width) throw new SignetError('MALFORMED', `expected an entry bundle of ${width} entries, got more`);
+    if (pos + 2 > data.length) throw new SignetError('MALFORMED', `entry bundle is truncated at byte ${pos}`);
+    const len = (data[pos]! << 8) | data[pos + 1]!;
+    if (pos + 2 + len > data.length) throw new SignetError('MALFORMED', `entry bundle is truncated: entry ${n} needs ${len} bytes`);
+    if (n === j) found = data.subarray(pos + 2, pos + 2 + len);
+    pos += 2 + len;
+  }
+  if (n !== width || !found) throw new SignetError('MALFORMED', `expected an entry bundle of ${width} entries, got ${n}`);
+  return found;
+}
+
+/** Entry `j` of a bundle, checked against its leaf hash in the level-0 tile; or the problem. */
+export function checkBundleEntry(data: Uint8Array, width: number, level0: Uint8Array, j: number): { entry: Uint8Array } | { problem: string } {
+  let entry: Uint8Array;
+  try {
+    entry = bundleEntryAt(data, width, j);
+  } catch (e) {
+    return { problem: `does not decode (${(e as Error).message})` };
+  }
+  if (!hashEquals(entryLeafHash(entry), hashAt(level0, j))) return { problem: `holds an entry ${j} that does not match its leaf hash in the level-0 tile` };
+  return { entry };
 }
 
 /** Byte strings that were checked against the tree, least recently used dropped first. */

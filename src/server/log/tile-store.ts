@@ -21,7 +21,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { SignetError } from '../../errors.js';
 import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entriesPath, hashEquals, tileWidth } from '../../tlog/index.js';
 import { FileWriter } from './file-writer.js';
-import { CheckedDigests, type Kind, VerifiedBytes, checkBundle, corrupt, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
+import { CheckedDigests, type Kind, VerifiedBytes, bundleEntryAt, checkBundle, checkBundleEntry, corrupt, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
 import { ioFail, isEnoent, transaction } from './io.js';
 
 /** Its tables in log.sqlite. */
@@ -477,24 +477,36 @@ export class TileStore {
   }
 
   /**
-   * A full entry bundle and its entries, each entry (`only`: that one) checked against its leaf hash in
-   * the level-0 tile: STORAGE_CORRUPT naming the file otherwise.
+   * A full entry bundle and its entries, each checked against its leaf hash in the level-0 tile:
+   * STORAGE_CORRUPT naming the file otherwise.
    */
-  async fullBundle(index: number, only?: number): Promise<{ data: Uint8Array; entries: Uint8Array[] }> {
+  async fullBundle(index: number): Promise<{ data: Uint8Array; entries: Uint8Array[] }> {
     const { data, fromDisk } = await this.#readFull('entries', index);
     if (!fromDisk) return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
     const path = this.file('entries', index, TILE_WIDTH);
-    // A whole bundle checked before is compared with its digest: one SHA-256 instead of 256 leaf hashes
-    // and a read of its level-0 tile. One entry's check stays cheaper than hashing the whole file.
-    const known = only === undefined ? this.#digests.get('entries', index) : undefined;
+    // A bundle checked before is compared with its digest: one SHA-256 instead of 256 leaf hashes and a
+    // read of its level-0 tile.
+    const known = this.#digests.get('entries', index);
     if (known) {
       if (!hashEquals(fileDigest(data), known)) throw corrupt(path, 'changed since it was checked against the tree');
       return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
     }
-    const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index), only);
+    const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index));
     if ('problem' in checked) throw corrupt(path, checked.problem);
-    if (only === undefined) this.#digests.set('entries', index, fileDigest(data));
+    this.#digests.set('entries', index, fileDigest(data));
     return { data, entries: checked.entries };
+  }
+
+  /**
+   * Entry `j` of full bundle `index`, checked against its leaf hash in the level-0 tile (one entry's
+   * check costs less than hashing the whole file): STORAGE_CORRUPT naming the file otherwise.
+   */
+  async bundleEntry(index: number, j: number): Promise<Uint8Array> {
+    const { data, fromDisk } = await this.#readFull('entries', index);
+    if (!fromDisk) return bundleEntryAt(data, TILE_WIDTH, j);
+    const checked = checkBundleEntry(data, TILE_WIDTH, await this.#fullTile(0, index), j);
+    if ('problem' in checked) throw corrupt(this.file('entries', index, TILE_WIDTH), checked.problem);
+    return checked.entry;
   }
 
 
