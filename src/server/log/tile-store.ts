@@ -47,10 +47,10 @@ const SWEEP_MS = 1000;
  */
 const START_CHECK_FILES = 16;
 /**
- * Full tiles kept in memory once checked against the tree (8 KiB each, 16 MiB): reads of them skip the
+ * Full tiles kept in memory once checked against the tree (8 KiB each, 32 MiB: every tile of a 1M-entry log; at 10M, a tenth of the level-0 tiles): reads of them skip the
  * disk and the check. Settable before a log opens (tests shrink it to reach the paths of evicted tiles).
  */
-export const tileStoreLimits = { verifiedTiles: 2048 };
+export const tileStoreLimits = { verifiedTiles: 4096 };
 
 /**
  * Files up to this size are read synchronously: a full tile (8 KiB) or a bundle of small entries comes
@@ -419,7 +419,7 @@ export class TileStore {
         }
         data = mem;
       }
-      const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       if (have === width) return buf;
       return buf.subarray(0, kind === 'entries' ? bundlePrefixLength(buf, width) : width * 32);
     }
