@@ -47,8 +47,9 @@ const SWEEP_MS = 1000;
  */
 const START_CHECK_FILES = 16;
 /**
- * Full tiles kept in memory once checked against the tree (8 KiB each, 32 MiB: every tile of a 1M-entry log; at 10M, a tenth of the level-0 tiles): reads of them skip the
- * disk and the check. Settable before a log opens (tests shrink it to reach the paths of evicted tiles).
+ * Full tiles kept in memory once checked against the tree (8 KiB each, 32 MiB: every tile of a log of 1M
+ * entries, a tenth of the level-0 tiles at 10M): reads of them skip the disk and the check. Settable
+ * before a log opens (tests shrink it to reach the paths of evicted tiles).
  */
 export const tileStoreLimits = { verifiedTiles: 4096 };
 
