@@ -5,7 +5,10 @@
  *     `signet serve` child on loopback (durable storage); accepted entries/s, p50/p99 latency;
  *   - the CPU cost of verifying one entry's ECDSA P-256 signature (what every write pays) on one core;
  *   - proof reads: a log of P entries populated through the library, then GET
- *     /api/v1/log/entries?logIndex=<random> (entry + SET + inclusion proof) and /api/v1/log/proof;
+ *     /api/v1/log/entries?logIndex=<random> (entry + SET + inclusion proof), /api/v1/log/proof and random
+ *     full level-0 tiles, driven by wrk (64 connections) where it is installed (else the Node client), each
+ *     with the server's CPU per read (all threads, and the main thread alone); as the yardstick for
+ *     tiles, a bare node:http server answering every request with 8 KiB under the same wrk load;
  *   - the same writes against PostgreSQL with one and two servers sharing the log (skipped when
  *     PostgreSQL cannot be started).
  * Every write run starts with a warm-up of WARM_N other entries, not measured: a server runs for days, and
@@ -152,6 +155,89 @@ function cpuDelta(before: Map<string, number>, after: Map<string, number>): Map<
 /** Seconds of CPU all of `pid`'s threads used since `before` (a threadCpu reading). */
 function totalCpuSince(pid: number, before: Map<string, number>): number {
   return [...cpuDelta(before, threadCpu(pid)).values()].reduce((a, b) => a + b, 0);
+}
+
+/** CPU seconds of a (Linux) process's main thread (whose thread id is the pid); 0 where /proc is not available. */
+function mainThreadCpu(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+const haveWrk = (): boolean => spawnSync('wrk', ['--version']).error === undefined;
+
+/** wrk's connections for read runs: reads are cheap, and wrk costs a fraction of a Node client per request. */
+const WRK_READ_CONN = 64;
+
+/**
+ * GETs from wrk for `seconds` (after 2 s of warm-up, not measured), the path of each request from the Lua
+ * expression `pathExpr`; with the CPU per read of process `pid` (all threads, and its main thread).
+ */
+async function wrkReadRun(url: string, pathExpr: string, seconds: number, pid: number): Promise<{ perSec: number; p50: number; p99: number; n: number; cpuUs: number; mainUs: number }> {
+  const work = mkdtempSync(join(tmpdir(), 'signet-bench-wrk-read-'));
+  try {
+    const script = join(work, 'get.lua');
+    writeFileSync(
+      script,
+      [
+        'math.randomseed(os.time())',
+        `function request() return wrk.format("GET", ${pathExpr}) end`,
+        'function done(s, lat)',
+        '  io.write(string.format("WRK %d %d %d %d %d\\n", s.requests, s.errors.status, lat:percentile(50), lat:percentile(99), s.duration))',
+        'end',
+      ].join('\n'),
+    );
+    const run = (secs: number): string => {
+      const r = spawnSync('wrk', ['-t1', `-c${WRK_READ_CONN}`, `-d${secs}s`, '-s', script, url], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`wrk exited with ${r.status}: ${r.stderr}`);
+      return r.stdout;
+    };
+    run(2);
+    const c0 = threadCpu(pid);
+    const m0 = mainThreadCpu(pid);
+    const out = run(seconds);
+    const cpu = totalCpuSince(pid, c0);
+    const main = mainThreadCpu(pid) - m0;
+    const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+    if (!m) throw new Error(`no summary from wrk: ${out}`);
+    const [requests, non2xx, p50us, p99us, us] = m.slice(1).map(Number) as [number, number, number, number, number];
+    if (non2xx > 0) throw new Error(`${non2xx} reads did not answer 200`);
+    return { perSec: requests / (us / 1e6), p50: p50us / 1000, p99: p99us / 1000, n: requests, cpuUs: (cpu * 1e6) / requests, mainUs: (main * 1e6) / requests };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Lua for a random full level-0 tile's path among `tiles` (C2SP: x-prefixed groups of three digits). */
+function luaRandomTilePath(tiles: number): string {
+  return `(function() local k = math.random(0, ${tiles - 1}); local p = string.format("%03d", k % 1000); local q = math.floor(k / 1000); while q > 0 do p = string.format("x%03d/", q % 1000) .. p; q = math.floor(q / 1000) end; return "/api/v2/tile/0/" .. p end)()`;
+}
+
+/** A bare node:http server that answers every request with the same 8 KiB: the ceiling of Node's http on this machine. */
+async function bareHttpServer(): Promise<{ child: ChildProcess; url: string }> {
+  const src = [
+    "const body = Buffer.alloc(8192, 7);",
+    "const s = require('node:http').createServer({ keepAlive: true }, (req, res) => {",
+    "  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '8192' });",
+    '  res.end(body);',
+    '});',
+    "s.listen(0, '127.0.0.1', () => console.log('Listening on http://127.0.0.1:' + s.address().port));",
+  ].join('\n');
+  const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /Listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the bare server exited with ${code}`)));
+  });
+  return { child, url };
 }
 
 async function readRun(url: string, paths: () => string, seconds: number): Promise<{ perSec: number; p50: number; p99: number; n: number }> {
@@ -343,20 +429,43 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
     const { child, url } = await spawnServe(dir);
     try {
       const rnd = (): number => Math.floor(Math.random() * PROOF_N);
-      const c0 = threadCpu(child.pid!);
-      const e = await readRun(url, () => `/api/v1/log/entries?logIndex=${rnd()}`, 8);
-      const cpu = totalCpuSince(child.pid!, c0);
-      const perRead = cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / e.n)} µs per read` : '';
-      rows.push([
-        `GET entry by random logIndex (+ SET + inclusion proof) at ${fmt(PROOF_N)} entries, ${READ_CONN} conns`,
-        `${fmt(e.perSec)} /s`,
-        `p50 ${fmt(e.p50, 1)} ms, p99 ${fmt(e.p99, 1)} ms${perRead}`,
-      ]);
+      const fullTiles = Math.max(1, Math.floor(PROOF_N / TILE_WIDTH));
+      const wrk = haveWrk();
+      const cpuNote = (r: { cpuUs: number; mainUs: number }): string =>
+        r.cpuUs > 0 ? `, server CPU ${fmt(r.cpuUs)} µs per read (main thread ${fmt(r.mainUs)} µs: at most ${fmt(1e6 / r.mainUs)} /s on its one core)` : '';
+      if (wrk) {
+        const e = await wrkReadRun(url, `"/api/v1/log/entries?logIndex=" .. math.random(0, ${PROOF_N - 1})`, 8, child.pid!);
+        rows.push([`GET entry by random logIndex (+ SET + inclusion proof) at ${fmt(PROOF_N)} entries, wrk, ${WRK_READ_CONN} conns`, `${fmt(e.perSec)} /s`, `p50 ${fmt(e.p50, 1)} ms, p99 ${fmt(e.p99, 1)} ms${cpuNote(e)}`]);
+      } else {
+        const c0 = threadCpu(child.pid!);
+        const e = await readRun(url, () => `/api/v1/log/entries?logIndex=${rnd()}`, 8);
+        const cpu = totalCpuSince(child.pid!, c0);
+        const perRead = cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / e.n)} µs per read` : '';
+        rows.push([
+          `GET entry by random logIndex (+ SET + inclusion proof) at ${fmt(PROOF_N)} entries, ${READ_CONN} conns`,
+          `${fmt(e.perSec)} /s`,
+          `p50 ${fmt(e.p50, 1)} ms, p99 ${fmt(e.p99, 1)} ms${perRead}`,
+        ]);
+      }
       const p = await readRun(url, () => `/api/v1/log/proof?firstSize=${1 + rnd()}&lastSize=${PROOF_N}`, 5);
       rows.push([`GET consistency proof (random firstSize → ${fmt(PROOF_N)}), ${READ_CONN} conns`, `${fmt(p.perSec)} /s`, `p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms`]);
-      const fullTiles = Math.max(1, Math.floor(PROOF_N / TILE_WIDTH));
-      const t = await readRun(url, () => `/api/v2/${tilePath(0, Math.floor(Math.random() * fullTiles))}`, 5);
-      rows.push([`GET full level-0 tile (random) at ${fmt(PROOF_N)} entries, ${READ_CONN} conns`, `${fmt(t.perSec)} /s`, `p50 ${fmt(t.p50, 1)} ms, p99 ${fmt(t.p99, 1)} ms`]);
+      if (wrk) {
+        const t = await wrkReadRun(url, luaRandomTilePath(fullTiles), 8, child.pid!);
+        rows.push([`GET full level-0 tile (random) at ${fmt(PROOF_N)} entries, wrk, ${WRK_READ_CONN} conns`, `${fmt(t.perSec)} /s`, `p50 ${fmt(t.p50, 1)} ms, p99 ${fmt(t.p99, 1)} ms${cpuNote(t)}`]);
+        const bare = await bareHttpServer();
+        try {
+          const b = await wrkReadRun(bare.url, luaRandomTilePath(fullTiles), 8, bare.child.pid!);
+          rows.push([`yardstick: bare node:http answering 8 KiB, the same wrk load`, `${fmt(b.perSec)} /s`, `p50 ${fmt(b.p50, 1)} ms, p99 ${fmt(b.p99, 1)} ms${cpuNote(b)}`]);
+        } finally {
+          await stop(bare.child);
+        }
+      } else {
+        const c0 = threadCpu(child.pid!);
+        const t = await readRun(url, () => `/api/v2/${tilePath(0, Math.floor(Math.random() * fullTiles))}`, 5);
+        const cpu = totalCpuSince(child.pid!, c0);
+        const perRead = cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / t.n)} µs per read` : '';
+        rows.push([`GET full level-0 tile (random) at ${fmt(PROOF_N)} entries, ${READ_CONN} conns`, `${fmt(t.perSec)} /s`, `p50 ${fmt(t.p50, 1)} ms, p99 ${fmt(t.p99, 1)} ms${perRead}`]);
+      }
       rows.push([`server RSS after the reads at ${fmt(PROOF_N)} entries`, `${fmt(rssMiB(child.pid!), 1)} MiB`, '']);
       const check = await rootFromServedTiles(url);
       rows.push([`root rebuilt from the served level-0 tiles vs checkpoint (${fmt(check.size)})`, check.match ? 'match' : 'MISMATCH', check.root]);

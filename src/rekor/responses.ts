@@ -26,8 +26,10 @@ export interface V1LogEntryInput {
   logId: Buffer;
   entry: EntryForResponse;
   proof: ProofForResponse;
-  /** Signs with the log key (the SET). */
+  /** Signs with the log key (the SET); not called when `set` is given. */
   sign: (data: Buffer) => Uint8Array;
+  /** The entry's SET (base64) signed before: its payload is not built again. */
+  set?: string;
 }
 
 export type V1LogEntry = Record<string, {
@@ -50,7 +52,7 @@ export function buildV1LogEntry(input: V1LogEntryInput): V1LogEntry {
   const { entry, proof } = input;
   const body = entry.body.toString('base64');
   const logID = input.logId.toString('hex');
-  const set = input.sign(setPayload({ body, integratedTime: entry.integratedTime, logID, logIndex: entry.index }));
+  const set = input.set ?? Buffer.from(input.sign(setPayload({ body, integratedTime: entry.integratedTime, logID, logIndex: entry.index }))).toString('base64');
   return {
     [v1EntryId(input.treeId, entry.body, entry.leafHash)]: {
       body,
@@ -65,7 +67,7 @@ export function buildV1LogEntry(input: V1LogEntryInput): V1LogEntry {
           rootHash: proof.rootHash.toString('hex'),
           treeSize: proof.treeSize,
         },
-        signedEntryTimestamp: Buffer.from(set).toString('base64'),
+        signedEntryTimestamp: set,
       },
     },
   };

@@ -15,6 +15,7 @@ import {
 } from '../../rekor/index.js';
 import { decodeBase64Strict } from '../../sigstore/index.js';
 import { leafHash, noteKeyHash, parseEntryId, parseTilePath, rootFromInclusionProof } from '../../tlog/index.js';
+import { Lru } from '../log/lru.js';
 import type { SignedCheckpoint, StoredEntry, TransparencyLog } from '../log/types.js';
 import type { Metrics } from './metrics.js';
 import { type EntryVerifier, inlineVerifier } from './verify-pool.js';
@@ -24,6 +25,19 @@ import { HttpError, type Reply, type RequestContext, type Router } from './route
 export const MAX_RETRIEVE = 10;
 
 const SEARCH_RESULT_LIMIT = 10_000;
+
+/**
+ * SETs kept once signed, by log index (~200 B each with the map's overhead: ~3 MiB). A SET signs the
+ * entry's body, integratedTime, logIndex and logID, all fixed when the entry was integrated, so the one
+ * made for a write's answer (or a first read) stays valid for every later read of that entry: the reads
+ * that follow a write — a client fetching its new entry, a verifier — cost no ECDSA signature. Held in
+ * memory only; an entry that is not in it is signed again.
+ */
+const SET_CACHE_ENTRIES = 16_384;
+
+/** Headers of tile answers: full tiles never change; a partial tile is replaced by a wider one as the tree grows. */
+const FULL_TILE_HEADERS = Object.freeze({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=31536000, immutable' });
+const PARTIAL_TILE_HEADERS = Object.freeze({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=10' });
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): Reply => ({
   status,
@@ -64,6 +78,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   const publicKeyPem = log.publicKey.export({ format: 'pem', type: 'spki' }).toString();
   const treeIdDecimal = log.treeId.toString();
   const verifier = opts.verifier ?? inlineVerifier();
+  const sets = new Lru<string>(SET_CACHE_ENTRIES);
 
   const witnesses = opts.witnesses;
   /** The checkpoint an answer about entry `index` carries: a cosigned one where there is one that covers it. */
@@ -93,7 +108,14 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     // The checkpoint is fetched after the entry so that it always covers it.
     const checkpoint = await answerCheckpoint(e.index, cp ?? (await log.checkpoint()), write);
     const proof = await proofAt(e.index, checkpoint);
-    if (!verifier.sign) return buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: (d) => log.sign(d) });
+    const key = String(e.index);
+    const cached = sets.get(key);
+    if (cached !== undefined) return buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: () => new Uint8Array(0), set: cached });
+    if (!verifier.sign) {
+      const out = buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: (d) => log.sign(d) });
+      for (const v of Object.values(out)) sets.set(key, v.verification.signedEntryTimestamp);
+      return out;
+    }
     let payload: Buffer | undefined;
     const out = buildV1LogEntry({
       treeId: log.treeId,
@@ -107,8 +129,9 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     });
     // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry that
     // is in the log.
-    const set = await verifier.sign(payload!).catch(() => log.sign(payload!));
-    for (const v of Object.values(out)) v.verification.signedEntryTimestamp = set.toString('base64');
+    const set = (await verifier.sign(payload!).catch(() => log.sign(payload!))).toString('base64');
+    sets.set(key, set);
+    for (const v of Object.values(out)) v.verification.signedEntryTimestamp = set;
     return out;
   }
 
@@ -306,15 +329,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     const partial = p.width < 256;
     const bytes = p.kind === 'entries' ? await log.entryBundle(p.index, partial ? p.width : undefined) : await log.tile(p.level, p.index, partial ? p.width : undefined);
     if (!bytes) throw new HttpError(404, `${ctx.params.path} is beyond the current tree`);
-    return {
-      status: 200,
-      headers: {
-        'content-type': 'application/octet-stream',
-        // Full tiles never change; a partial tile is replaced by a wider one as the tree grows.
-        'cache-control': partial ? 'max-age=10' : 'max-age=31536000, immutable',
-      },
-      body: bytes,
-    };
+    return { status: 200, headers: partial ? PARTIAL_TILE_HEADERS : FULL_TILE_HEADERS, body: bytes };
   });
 
   opts.metrics?.addGauge({ name: 'signet_log_size', help: 'Entries in the transparency log.', type: 'gauge', value: () => log.metrics().size });

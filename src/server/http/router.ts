@@ -49,7 +49,39 @@ interface Route {
   /** Metric label: the route's template, never the concrete path (bounded cardinality). */
   name: string;
   pattern: RegExp;
+  /** What every path the pattern matches starts with: a route whose prefix differs is skipped without running its pattern. */
+  prefix: string;
   handler: Handler;
+}
+
+/** Characters after which a pattern's source stops being a literal prefix. */
+const REGEX_SPECIAL = new Set(['(', '[', '.', '*', '+', '?', '{', '|', '$', '^']);
+
+/**
+ * The literal text every match of an anchored `^…` pattern starts with (escaped punctuation included);
+ * empty where that is not plain (unanchored, case-insensitive, or an escape class first).
+ */
+function literalPrefix(re: RegExp): string {
+  const src = re.source;
+  if (!src.startsWith('^') || re.flags.includes('i')) return '';
+  let out = '';
+  for (let i = 1; i < src.length; i++) {
+    let c = src[i]!;
+    let width = 1;
+    if (c === '\\') {
+      const next = src[i + 1];
+      // Only escaped punctuation is itself; \d, \w, \s, \b … are classes or assertions.
+      if (next === undefined || /[A-Za-z0-9]/.test(next)) break;
+      c = next;
+      width = 2;
+    } else if (REGEX_SPECIAL.has(c)) break;
+    // A quantifier after it makes this character optional or repeated: the prefix ends before it.
+    const after = src[i + width];
+    if (after === '*' || after === '+' || after === '?' || after === '{') break;
+    out += c;
+    i += width - 1;
+  }
+  return out;
 }
 
 export interface Match {
@@ -59,19 +91,23 @@ export interface Match {
   otherMethods: string[];
 }
 
+/** Exposed for tests. */
+export const routePrefixForTest = literalPrefix;
+
 export class Router {
   readonly #routes: Route[] = [];
 
   /** `path` is either an exact path or a RegExp with named groups, anchored by the caller. */
   add(method: string, name: string, path: string | RegExp, handler: Handler): this {
     const pattern = typeof path === 'string' ? new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : path;
-    this.#routes.push({ method: method.toUpperCase(), name, pattern, handler });
+    this.#routes.push({ method: method.toUpperCase(), name, pattern, prefix: literalPrefix(pattern), handler });
     return this;
   }
 
   match(method: string, path: string): Match {
     const otherMethods: string[] = [];
     for (const r of this.#routes) {
+      if (!path.startsWith(r.prefix)) continue;
       const m = r.pattern.exec(path);
       if (!m) continue;
       if (r.method === method || (method === 'HEAD' && r.method === 'GET')) {

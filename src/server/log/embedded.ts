@@ -447,7 +447,7 @@ export class EmbeddedStorage implements LogStorage {
     if (tail && this.#size === size && k === Math.floor(size / TILE_WIDTH) && tail.length === size % TILE_WIDTH) {
       body = tail[index % TILE_WIDTH]!;
     } else if (tileWidth(0, k, size) === TILE_WIDTH) {
-      body = Buffer.from((await this.#tiles.fullBundle(k, index % TILE_WIDTH)).entries[index % TILE_WIDTH]!);
+      body = Buffer.from(await this.#tiles.bundleEntry(k, index % TILE_WIDTH));
     } else {
       const data = await this.#tiles.read('entries', k, tileWidth(0, k, size));
       if (!data) throw new SignetError('TLOG', `entry ${index} is missing from the log's entry bundles`);

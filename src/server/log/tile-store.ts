@@ -15,13 +15,13 @@
  * Only the newest version of each partial tile is kept: a tile of width w is the first w hashes of any
  * wider version (bundles likewise), so older widths are served as prefixes.
  */
-import { promises as fs, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, promises as fs, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { SignetError } from '../../errors.js';
-import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entriesPath, tileWidth } from '../../tlog/index.js';
+import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entriesPath, hashEquals, tileWidth } from '../../tlog/index.js';
 import { FileWriter } from './file-writer.js';
-import { type Kind, VerifiedBytes, checkBundle, corrupt, hashAt, hashTileProblem, resourcePath } from './integrity.js';
+import { CheckedDigests, type Kind, VerifiedBytes, bundleEntryAt, checkBundle, checkBundleEntry, corrupt, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
 import { ioFail, isEnoent, transaction } from './io.js';
 
 /** Its tables in log.sqlite. */
@@ -46,8 +46,41 @@ const SWEEP_MS = 1000;
  * Older files are checked when first read, and every file by `signet log fsck`.
  */
 const START_CHECK_FILES = 16;
-/** Full tiles kept in memory once checked against the tree (8 KiB each): reads of them skip the disk and the check. */
-const VERIFIED_TILES = 2048;
+/**
+ * Full tiles kept in memory once checked against the tree (8 KiB each, 32 MiB: every tile of a log of 1M
+ * entries, a tenth of the level-0 tiles at 10M): reads of them skip the disk and the check. Settable
+ * before a log opens (tests shrink it to reach the paths of evicted tiles).
+ */
+export const tileStoreLimits = { verifiedTiles: 4096 };
+
+/**
+ * Files up to this size are read synchronously: a full tile (8 KiB) or a bundle of small entries comes
+ * from the page cache in ~10 µs of the event loop's time, where fs.promises.readFile (open, fstat, read,
+ * close: four trips through the thread pool) cost ~100 µs of it, most of a tile read's CPU. Larger
+ * bundles are read off the event loop.
+ */
+const SYNC_READ_MAX = 256 * 1024;
+
+/** The bytes of a file, read synchronously when it is at most SYNC_READ_MAX bytes; null when larger. */
+function readSmallFile(path: string): Buffer | null {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > SYNC_READ_MAX) return null;
+    // A buffer of its own (never the pool's), so that integrity.ts can key the tile's levels by it.
+    const buf = Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    while (at < size) {
+      const n = readSync(fd, buf, at, size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    // A file that shrank meanwhile is returned short and fails its check.
+    return at === size ? buf : buf.subarray(0, at);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** Byte length of the first `n` entries of an entry bundle. */
 function bundlePrefixLength(data: Uint8Array, n: number): number {
@@ -114,7 +147,9 @@ export class TileStore {
   #sweep: Promise<void> | null = null;
   #lastSweep = performance.now();
   /** Full tiles read from disk and found to match the tree (see integrity.ts), by file path. */
-  readonly #verified = new VerifiedBytes(VERIFIED_TILES);
+  readonly #verified = new VerifiedBytes(tileStoreLimits.verifiedTiles);
+  /** The SHA-256 of each full file once checked (integrity.ts): a re-read is compared with it, not re-hashed up its tree. */
+  readonly #digests = new CheckedDigests();
 
   /** `db` is log.sqlite with TILE_SCHEMA created; `tree` is the log's committed state, read live. */
   constructor(dir: string, db: DatabaseSync, tree: TreeView) {
@@ -333,6 +368,7 @@ export class TileStore {
     }
     // Each tile is checked again on its first read, so a file changed while the log runs is caught there.
     this.#verified.clear();
+    this.#digests.clear();
   }
 
   /** Deletes, inside the caller's transaction, the `unsynced` rows of files a sweep has flushed. */
@@ -384,7 +420,7 @@ export class TileStore {
         }
         data = mem;
       }
-      const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       if (have === width) return buf;
       return buf.subarray(0, kind === 'entries' ? bundlePrefixLength(buf, width) : width * 32);
     }
@@ -399,7 +435,7 @@ export class TileStore {
     const recent = this.#recent.get(path);
     if (recent) return { data: recent, fromDisk: false };
     try {
-      return { data: await fs.readFile(path), fromDisk: true };
+      return { data: readSmallFile(path) ?? (await fs.readFile(path)), fromDisk: true };
     } catch (e) {
       if (isEnoent(e)) throw corrupt(path, 'is missing');
       throw ioFail(`cannot read ${resourcePath(kind, index, TILE_WIDTH)}`, e);
@@ -417,8 +453,15 @@ export class TileStore {
     if (hit) return hit;
     const { data, fromDisk } = await this.#readFull(level, index);
     if (!fromDisk) return data;
-    const problem = hashTileProblem(data, await this.#hashAbove(level, index));
-    if (problem) throw corrupt(path, problem);
+    const checked = this.#digests.get(level, index);
+    if (checked) {
+      // Checked against the tree before, and its bytes since evicted: the same bytes, or a changed file.
+      if (!hashEquals(fileDigest(data), checked)) throw corrupt(path, 'changed since it was checked against the tree');
+    } else {
+      const problem = hashTileProblem(data, await this.#hashAbove(level, index));
+      if (problem) throw corrupt(path, problem);
+      this.#digests.set(level, index, fileDigest(data));
+    }
     this.#verified.set(path, data);
     return data;
   }
@@ -435,15 +478,36 @@ export class TileStore {
   }
 
   /**
-   * A full entry bundle and its entries, each entry (`only`: that one) checked against its leaf hash in
-   * the level-0 tile: STORAGE_CORRUPT naming the file otherwise.
+   * A full entry bundle and its entries, each checked against its leaf hash in the level-0 tile:
+   * STORAGE_CORRUPT naming the file otherwise.
    */
-  async fullBundle(index: number, only?: number): Promise<{ data: Uint8Array; entries: Uint8Array[] }> {
+  async fullBundle(index: number): Promise<{ data: Uint8Array; entries: Uint8Array[] }> {
     const { data, fromDisk } = await this.#readFull('entries', index);
     if (!fromDisk) return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
-    const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index), only);
-    if ('problem' in checked) throw corrupt(this.file('entries', index, TILE_WIDTH), checked.problem);
+    const path = this.file('entries', index, TILE_WIDTH);
+    // A bundle checked before is compared with its digest: one SHA-256 instead of 256 leaf hashes and a
+    // read of its level-0 tile.
+    const known = this.#digests.get('entries', index);
+    if (known) {
+      if (!hashEquals(fileDigest(data), known)) throw corrupt(path, 'changed since it was checked against the tree');
+      return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
+    }
+    const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index));
+    if ('problem' in checked) throw corrupt(path, checked.problem);
+    this.#digests.set('entries', index, fileDigest(data));
     return { data, entries: checked.entries };
+  }
+
+  /**
+   * Entry `j` of full bundle `index`, checked against its leaf hash in the level-0 tile (one entry's
+   * check costs less than hashing the whole file): STORAGE_CORRUPT naming the file otherwise.
+   */
+  async bundleEntry(index: number, j: number): Promise<Uint8Array> {
+    const { data, fromDisk } = await this.#readFull('entries', index);
+    if (!fromDisk) return bundleEntryAt(data, TILE_WIDTH, j);
+    const checked = checkBundleEntry(data, TILE_WIDTH, await this.#fullTile(0, index), j);
+    if ('problem' in checked) throw corrupt(this.file('entries', index, TILE_WIDTH), checked.problem);
+    return checked.entry;
   }
 
 

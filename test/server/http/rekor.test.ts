@@ -138,6 +138,23 @@ describe('Rekor v1 API', () => {
     }
   });
 
+  it('answers reads of an entry with the SET its write answered (signed once, kept), which verifies with the log key', async () => {
+    const r = await post('/api/v1/log/entries', hashedRekordV1(key));
+    assert.equal(r.status, 201);
+    const doc = (await r.json()) as Record<string, unknown>;
+    checkV1Entry(doc);
+    const written = (Object.values(doc)[0] as any).verification.signedEntryTimestamp as string;
+    await post('/api/v1/log/entries', hashedRekordV1(key)); // grow the tree: a new proof, the same SET
+    const id = Object.keys(doc)[0]!;
+    for (const path of [`/api/v1/log/entries/${id}`, `/api/v1/log/entries?logIndex=${(Object.values(doc)[0] as any).logIndex}`]) {
+      const g = await getJson(path);
+      assert.equal(g.status, 200);
+      checkV1Entry(g.body);
+      // ECDSA signatures are randomized: an equal SET is the one kept, not one made again.
+      assert.equal((Object.values(g.body)[0] as any).verification.signedEntryTimestamp, written, path);
+    }
+  });
+
   it('404s unknown entries and 400s bad IDs', async () => {
     await expectError(fetch(`${base}/api/v1/log/entries/${'ab'.repeat(32)}`), 404, /no entry with UUID/);
     await expectError(fetch(`${base}/api/v1/log/entries/${'0000000000000001' + 'ab'.repeat(32)}`), 404, /not in this log/);

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { isSignetError } from '../../../src/errors.js';
 import { fsckLog } from '../../../src/server/log/fsck.js';
 import { openLog } from '../../../src/server/log/index.js';
+import { tileStoreLimits } from '../../../src/server/log/tile-store.js';
 import { startServer } from '../../../src/server/serve.js';
 import { entriesPath, leafHash, tilePath, verifyInclusion } from '../../../src/tlog/index.js';
 
@@ -184,6 +185,57 @@ test('integrity: a flipped byte in a level-0 tile is refused when read (entries,
   const newest = file(dir2, tilePath(0, 257));
   flip(newest);
   await assertRefused(dir2, corruptNaming(newest));
+});
+
+test('integrity: a tile or bundle changed on disk after its check and its eviction from memory is refused on its next read (by its digest)', async () => {
+  const dir = copyOfLog();
+  const saved = tileStoreLimits.verifiedTiles;
+  tileStoreLimits.verifiedTiles = 2;
+  let log;
+  try {
+    log = await openLog({ dataDir: dir });
+  } finally {
+    tileStoreLimits.verifiedTiles = saved;
+  }
+  const tile3 = file(dir, tilePath(0, 3));
+  const bundle5 = file(dir, entriesPath(5));
+  try {
+    const good = await log.tile(0, 3);
+    assert.ok(good);
+    assert.ok(await log.entryBundle(5));
+    // Evict tile 3's bytes: the next read comes from the file again.
+    for (let k = 10; k < 20; k++) await log.tile(0, k);
+    assert.deepEqual(await log.tile(0, 3), good, 'an unchanged file is served after its eviction');
+    assert.ok(await log.entryBundle(5));
+    for (let k = 10; k < 20; k++) await log.tile(0, k);
+    flip(tile3, 7 * 32);
+    flip(bundle5);
+    const changed = (path: string) => (e: unknown) => corruptNaming(path)(e) && /changed since it was checked/.test((e as Error).message);
+    await assert.rejects(log.tile(0, 3), changed(tile3));
+    await assert.rejects(log.entryBundle(5), changed(bundle5));
+    // Reads of one entry check that entry against its leaf hash, as on a first read.
+    await assert.rejects(log.entryByIndex(5 * 256 + 255), corruptNaming(bundle5));
+  } finally {
+    await log.close();
+  }
+});
+
+test('integrity: after a restart, a tile read before is checked against the tree again on its first read', async () => {
+  const dir = copyOfLog();
+  const tile3 = file(dir, tilePath(0, 3));
+  let log = await openLog({ dataDir: dir });
+  try {
+    assert.ok(await log.tile(0, 3));
+  } finally {
+    await log.close();
+  }
+  flip(tile3, 0);
+  log = await openLog({ dataDir: dir });
+  try {
+    await assert.rejects(log.tile(0, 3), (e: unknown) => corruptNaming(tile3)(e) && /does not hash to the value the tile above it holds/.test((e as Error).message));
+  } finally {
+    await log.close();
+  }
 });
 
 test('integrity: a flipped byte in a level-1 tile is refused when read, on start and by fsck', async () => {
