@@ -98,6 +98,8 @@ const INDEX_APPLY_MS = 250;
 const INDEX_APPLY_ENTRIES = 8192;
 /** Runs merged at once, when that many neighbours are of one size tier (size within a factor FAN_IN). */
 const FAN_IN = 4;
+/** Runs merged at once at most (SQLite attaches at most 10 databases by default). */
+const MAX_MERGE = 2 * FAN_IN;
 
 export interface SearchIndexOptions {
   /** Entries after which pending rows become a run at once (default 8192). */
@@ -413,23 +415,13 @@ export class SearchIndex {
     });
   }
 
-  /** Merges the newest FAN_IN neighbouring runs of one size tier, on the merger thread, one merge at a time. */
+  /** Merges FAN_IN neighbouring runs of one size tier (with any smaller ones after them), on the merger thread, one merge at a time. */
   #maybeMerge(): Promise<void> {
     if (this.#merging || this.#closed) return this.#merging ?? Promise.resolve();
     if (this.#mergeFailed > 0 && performance.now() - this.#mergeFailed < 10_000) return Promise.resolve();
-    const base = this.#opts.runEntries ?? INDEX_APPLY_ENTRIES;
-    const tier = (r: Run): number => Math.max(0, Math.ceil(Math.log((r.hi - r.lo) / base) / Math.log(FAN_IN) - 1e-9));
-    // The smallest tier t whose newest runs (all of tier t or lower) number FAN_IN or more: those merge
-    // (the newest 2 * FAN_IN at most), so each tier keeps fewer than FAN_IN runs of its own.
-    const runs = this.#runs;
-    let group: Run[] | null = null;
-    const top = runs.reduce((m, r) => Math.max(m, tier(r)), 0);
-    for (let t = 0; t <= top && !group; t++) {
-      let start = runs.length;
-      while (start > 0 && tier(runs[start - 1]!) <= t) start--;
-      if (runs.length - start >= FAN_IN) group = runs.slice(Math.max(start, runs.length - 2 * FAN_IN));
-    }
-    if (!group) return Promise.resolve();
+    const pick = pickMerge(this.#runs.map((r) => r.hi - r.lo), this.#opts.runEntries ?? INDEX_APPLY_ENTRIES);
+    if (!pick) return Promise.resolve();
+    const group = this.#runs.slice(pick[0], pick[1]);
     const inputs = group;
     const lo = inputs[0]!.lo;
     const hi = inputs[inputs.length - 1]!.hi;
@@ -502,6 +494,35 @@ export class SearchIndex {
     await this.#builder.close();
     await this.#merger.close();
   }
+}
+
+/**
+ * The size tier of a run of `entries` entries: 0 up to `base` entries, then one tier per factor FAN_IN.
+ */
+export function runTier(entries: number, base: number): number {
+  return Math.max(0, Math.ceil(Math.log(entries / base) / Math.log(FAN_IN) - 1e-9));
+}
+
+/**
+ * Which runs to merge, given their sizes oldest first: [from, to) or null. The smallest tier t that has
+ * FAN_IN runs of its own among the newest runs of tier t or lower: those newest runs, oldest first (at most
+ * MAX_MERGE of them). So a tier holds fewer than FAN_IN runs once merges
+ * have caught up, and an entry is merged about once per tier (log_FAN_IN of the log's size): a large run is
+ * never merged again with a few small ones, which rewrote it (and most of the index) every few seconds.
+ */
+export function pickMerge(sizes: number[], base: number): [number, number] | null {
+  const tiers = sizes.map((n) => runTier(n, base));
+  const top = tiers.reduce((m, t) => Math.max(m, t), 0);
+  for (let t = 0; t <= top; t++) {
+    let start = sizes.length;
+    let same = 0;
+    while (start > 0 && tiers[start - 1]! <= t) {
+      start--;
+      if (tiers[start] === t) same++;
+    }
+    if (same >= FAN_IN) return [start, Math.min(sizes.length, start + MAX_MERGE)];
+  }
+  return null;
 }
 
 /** Rows for a build job, packed for transfer to the worker. */

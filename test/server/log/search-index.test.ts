@@ -8,7 +8,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { after, test } from 'node:test';
 import { openLog } from '../../../src/server/log/index.js';
 import { transaction } from '../../../src/server/log/io.js';
-import { INDEX_RUNS_DIR, INDEX_SCHEMA, SearchIndex } from '../../../src/server/log/search-index.js';
+import { INDEX_RUNS_DIR, INDEX_SCHEMA, SearchIndex, pickMerge, runTier } from '../../../src/server/log/search-index.js';
 import { loadSqlite } from '../../../src/server/log/sqlite.js';
 import { leafHash } from '../../../src/tlog/index.js';
 
@@ -150,4 +150,34 @@ test('search index: a copy of the data dir taken mid-merge opens with every entr
     await checkAll(c, size + 300);
   }
   assert.ok(existsSync(join(dir, 'log.sqlite')));
+});
+
+test('search index: the merge policy rewrites each entry about once per size tier and keeps few runs', () => {
+  // Runs of 50 entries appear (base 16), as new rows do under load; merges are applied as soon as they are
+  // due, or (second pass) only after every 10th new run, as when the merger lags behind the writes.
+  for (const lag of [1, 10]) {
+    const sizes: number[] = [];
+    let merged = 0;
+    let maxRuns = 0;
+    let total = 0;
+    for (let i = 1; i <= 2000; i++) {
+      sizes.push(50);
+      total += 50;
+      maxRuns = Math.max(maxRuns, sizes.length);
+      if (i % lag !== 0) continue;
+      for (let pick = pickMerge(sizes, 16); pick; pick = pickMerge(sizes, 16)) {
+        const [from, to] = pick;
+        assert.ok(to - from >= 2 && to - from <= 8, `merges 2..8 runs at once (${to - from})`);
+        const n = sizes.slice(from, to).reduce((a, b) => a + b, 0);
+        merged += n;
+        sizes.splice(from, to - from, n);
+      }
+    }
+    assert.equal(sizes.reduce((a, b) => a + b, 0), total);
+    const tiers = runTier(total, 16) + 1;
+    // Before: a large run was merged again with every few small ones, so the index was rewritten over and over.
+    assert.ok(merged / total <= tiers, `each entry merged ${(merged / total).toFixed(1)} times, at most once per tier (${tiers})`);
+    assert.ok(sizes.length <= 3 * tiers, `${sizes.length} runs left, at most 3 per tier`);
+    assert.ok(maxRuns <= 3 * tiers + lag, `at most ${maxRuns} runs at any moment`);
+  }
 });
