@@ -15,7 +15,7 @@ import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, renameSync
 import { dirname, join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { JobWorker, type JobReply } from './job-worker.js';
+import { JobWorker, type JobReply, niceThisThread } from './job-worker.js';
 import { loadSqlite } from './sqlite.js';
 
 type Db = typeof DatabaseSync;
@@ -90,8 +90,9 @@ export type RunJob = BuildJob | MergeJob;
 export class RunWorker {
   readonly #jobs: JobWorker<Omit<BuildJob, 'id'> | Omit<MergeJob, 'id'>>;
 
-  constructor(tmpDir: string) {
-    this.#jobs = new JobWorker(new URL(import.meta.url), { indexRunsTmp: tmpDir }, "the search index's worker");
+  /** `nice`: the thread's scheduling priority (Linux), for work that may wait (merges). */
+  constructor(tmpDir: string, nice = 0) {
+    this.#jobs = new JobWorker(new URL(import.meta.url), { indexRunsTmp: tmpDir, nice }, "the search index's worker");
   }
 
   run(job: Omit<BuildJob, 'id'> | Omit<MergeJob, 'id'>): Promise<void> {
@@ -245,7 +246,8 @@ function merge(job: MergeJob, tmp: string): void {
   }
 }
 
-async function runWorker(tmpDir: string): Promise<void> {
+async function runWorker(tmpDir: string, nice: number): Promise<void> {
+  if (nice !== 0) niceThisThread(nice);
   Sqlite = (await loadSqlite()).DatabaseSync;
   let n = 0;
   parentPort!.on('message', (job: RunJob) => {
@@ -262,4 +264,5 @@ async function runWorker(tmpDir: string): Promise<void> {
   });
 }
 
-if (!isMainThread && (workerData as { indexRunsTmp?: string } | null)?.indexRunsTmp) void runWorker((workerData as { indexRunsTmp: string }).indexRunsTmp);
+const wd = workerData as { indexRunsTmp?: string; nice?: number } | null;
+if (!isMainThread && wd?.indexRunsTmp) void runWorker(wd.indexRunsTmp, wd.nice ?? 0);

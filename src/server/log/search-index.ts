@@ -98,6 +98,12 @@ const INDEX_APPLY_MS = 250;
 const INDEX_APPLY_ENTRIES = 8192;
 /** Runs merged at once, when that many neighbours are of one size tier (size within a factor FAN_IN). */
 const FAN_IN = 4;
+/**
+ * The merger thread's scheduling priority (Linux nice): under load a merge (minutes for the largest at 10M
+ * entries) yields the cores to the request path, and catches up when writes pause. The runs it leaves
+ * meanwhile cost a Bloom filter probe each per lookup.
+ */
+const MERGE_NICE = 10;
 /** Runs merged at once at most (SQLite attaches at most 10 databases by default). */
 const MAX_MERGE = 2 * FAN_IN;
 
@@ -158,7 +164,8 @@ export class SearchIndex {
     this.#syncLog = syncLog;
     this.#opts = opts;
     this.#builder = new RunWorker(join(dir, 'tmp'));
-    this.#merger = new RunWorker(join(dir, 'tmp'));
+    // Merges can wait: they take the CPU that writes and reads leave (see MERGE_NICE).
+    this.#merger = new RunWorker(join(dir, 'tmp'), MERGE_NICE);
     this.#stmt = {
       journal: db.prepare('INSERT INTO index_journal (start, rows) VALUES (?, ?)'),
       dropJournalBelow: db.prepare('DELETE FROM index_journal WHERE start < ?'),

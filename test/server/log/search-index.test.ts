@@ -1,7 +1,7 @@
 /** The embedded log's search index (search-index.ts, index-runs.ts): rows in memory, sorted runs, merges. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
@@ -179,5 +179,24 @@ test('search index: the merge policy rewrites each entry about once per size tie
     assert.ok(merged / total <= tiers, `each entry merged ${(merged / total).toFixed(1)} times, at most once per tier (${tiers})`);
     assert.ok(sizes.length <= 3 * tiers, `${sizes.length} runs left, at most 3 per tier`);
     assert.ok(maxRuns <= 3 * tiers + lag, `at most ${maxRuns} runs at any moment`);
+  }
+});
+
+test('search index: merges run on a thread of lower priority than the request path (Linux)', { skip: process.platform !== 'linux' }, async () => {
+  const nice = (tid: string): number => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  };
+  const own = nice(String(process.pid));
+  const log = await openLog({ dataDir: tmp() });
+  try {
+    let niced: number[] = [];
+    for (let i = 0; i < 100 && niced.length === 0; i++) {
+      niced = readdirSync('/proc/self/task').map(nice).filter((n) => n > own);
+      if (niced.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(niced, [Math.min(19, own + 10)], 'one thread (the merger) at nice +10');
+  } finally {
+    await log.close();
   }
 });
