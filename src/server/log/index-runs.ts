@@ -5,8 +5,8 @@
  * full — and a Bloom filter of its leaf hashes (table `meta`), kept in memory so that the duplicate
  * check of a write costs a B-tree lookup only in the runs that may hold the hash.
  *
- * Runs are built and merged on worker threads of their own (this module, started twice: one builds the
- * runs of new rows, one merges), off the event loop: a new file in <dir>/tmp, flushed, renamed into
+ * Runs are built and merged on worker threads of their own (this module, started three times: one builds
+ * the runs of new rows, two merge — small merges and large ones, at a lower priority), off the event loop: a new file in <dir>/tmp, flushed, renamed into
  * <dir>/index, its directory flushed. Only then does the main thread list it in log.sqlite's
  * `index_runs` (the manifest), in the same transaction that drops what it replaces: the manifest is the
  * one truth, a file it does not list is an unfinished build or merge and is deleted on start.

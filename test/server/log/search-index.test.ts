@@ -191,12 +191,56 @@ test('search index: merges run on a thread of lower priority than the request pa
   const log = await openLog({ dataDir: tmp() });
   try {
     let niced: number[] = [];
-    for (let i = 0; i < 100 && niced.length === 0; i++) {
+    for (let i = 0; i < 100 && niced.length < 2; i++) {
       niced = readdirSync('/proc/self/task').map(nice).filter((n) => n > own);
-      if (niced.length === 0) await new Promise((r) => setTimeout(r, 50));
+      if (niced.length < 2) await new Promise((r) => setTimeout(r, 50));
     }
-    assert.deepEqual(niced, [Math.min(19, own + 10)], 'one thread (the merger) at nice +10');
+    const n10 = Math.min(19, own + 10);
+    assert.deepEqual(niced, [n10, n10], 'the two merge threads at nice +10');
   } finally {
     await log.close();
   }
+});
+
+test('search index: small runs keep being merged while a large merge runs', async () => {
+  const dir = tmp();
+  // runEntries 64: merges of more than 64 × 4² = 1024 entries are large. The first one is held back until
+  // 1500 more entries are written; meanwhile the new runs must keep being merged.
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((r) => (release = r));
+  let large: { lo: number; hi: number } | null = null;
+  let smallDuring = 0;
+  let maxRuns = 0;
+  const log = await openLog({
+    dataDir: dir,
+    searchIndex: {
+      runEntries: 64,
+      beforeMergeCommit: async (m) => {
+        if (m.hi - m.lo > 1024 && !large) {
+          large = m;
+          await held;
+        } else if (large) smallDuring++;
+      },
+    },
+  });
+  let i = 0;
+  try {
+    const runFiles = (): number => readdirSync(join(dir, INDEX_RUNS_DIR)).length;
+    for (; i < 30_000 && !large; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => log.append({ body: bodyOf(i + j), indexKeys: [`k${i + j}`, ...((i + j) % 3 === 0 ? ['shared'] : [])] })));
+    }
+    assert.ok(large, 'a large merge started');
+    const stopAt = i + 1500;
+    for (; i < stopAt; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => log.append({ body: bodyOf(i + j), indexKeys: [`k${i + j}`, ...((i + j) % 3 === 0 ? ['shared'] : [])] })));
+      maxRuns = Math.max(maxRuns, runFiles());
+    }
+    // New runs of 50-200 entries; without merges beside the held one, they would pile up.
+    assert.ok(smallDuring >= 2, `small merges went on beside the large one (${smallDuring})`);
+    assert.ok(maxRuns < 25, `runs stayed few (${maxRuns} files at most)`);
+  } finally {
+    release();
+    await log.close();
+  }
+  await checkAll(dir, i);
 });
