@@ -101,7 +101,7 @@ const INDEX_APPLY_ENTRIES = 8192;
 /** Runs merged at once, when that many neighbours are of one size tier (size within a factor FAN_IN). */
 const FAN_IN = 4;
 /**
- * The merger thread's scheduling priority (Linux nice): under load a merge (minutes for the largest at 10M
+ * The merge threads' scheduling priority (Linux nice): under load a merge (minutes for the largest at 10M
  * entries) yields the cores to the request path, and catches up when writes pause. The runs it leaves
  * meanwhile cost a Bloom filter probe each per lookup.
  */

@@ -182,12 +182,13 @@ test('search index: the merge policy rewrites each entry about once per size tie
   }
 });
 
-test('search index: merges run on a thread of lower priority than the request path (Linux)', { skip: process.platform !== 'linux' }, async () => {
+test('search index: merges run on a thread of lower priority than the request path (Linux)', { skip: process.platform !== 'linux' }, async (t) => {
   const nice = (tid: string): number => {
     const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
   };
   const own = nice(String(process.pid));
+  if (own >= 19) return t.skip('this process already runs at the lowest priority');
   const log = await openLog({ dataDir: tmp() });
   try {
     let niced: number[] = [];
