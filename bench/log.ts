@@ -399,7 +399,8 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
         w.on('error', reject);
         w.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))));
       });
-      const cpu = totalCpuSince(child.pid!, c0);
+      const byThread = cpuDelta(c0, threadCpu(child.pid!));
+      const cpu = [...byThread.values()].reduce((a, b) => a + b, 0);
       const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
       if (!m) throw new Error(`no summary from wrk: ${out}`);
       const [requests, non2xx, p50us, p99us, us] = m.slice(1).map(Number) as [number, number, number, number, number];
@@ -410,6 +411,11 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
         `${fmt(accepted / (us / 1e6))} entries/s`,
         `p50 ${fmt(p50us / 1000, 1)} ms, p99 ${fmt(p99us / 1000, 1)} ms, ${non2xx} not 201${cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / accepted)} µs per entry` : ''}`,
       ]);
+      if (cpu > 0) {
+        // By thread: the run builder and merge threads (WorkerThread) are where a large log used to cost more.
+        const parts = [...byThread].filter(([, s]) => s * 1e6 >= accepted).sort((a, b) => b[1] - a[1]).map(([k, s]) => `${k} ${fmt((s * 1e6) / accepted)} µs`);
+        rows.push(['wrk run: server CPU per entry by thread', `${fmt((cpu * 1e6) / accepted)} µs`, parts.join(', ')]);
+      }
     } finally {
       await stop(child);
       rmSync(dir, { recursive: true, force: true });

@@ -102,6 +102,8 @@ export class EmbeddedStorage implements LogStorage {
   #tail: Buffer[] | null = null;
   /** Open descriptor on log.sqlite-wal, fsynced after each COMMIT (see the header). */
   #wal: fs.FileHandle | null = null;
+  /** The previous bulk append's index rows being written as a run (see bulkAppend). */
+  #indexBehind: Promise<void> | null = null;
   readonly #tiles: TileStore;
   readonly #index: SearchIndex;
   #closed = false;
@@ -359,7 +361,7 @@ export class EmbeddedStorage implements LogStorage {
    * Bulk append (`signet log import`, bench prefill): `items` go to the end of the log in the order given,
    * as one commit, without the duplicate check of the request path (entries of another log, kept in its
    * order so that the tree matches its checkpoints; a leaf hash already indexed keeps its first index).
-   * The index rows become a run before it returns. Crash-safe like any batch: the commit is the one transaction,
+   * The index rows become a run before the next call proceeds (or `flushIndex`). Crash-safe like any batch: the commit is the one transaction,
    * files it wrote sit beyond the committed tree until then. `integratedTime` (unix seconds) per item
    * where the source has one, else now. `check` sees the new size and root before anything is written
    * and may refuse the batch by throwing.
@@ -370,6 +372,11 @@ export class EmbeddedStorage implements LogStorage {
   ): Promise<SignedCheckpoint> {
     if (this.#closed) throw new SignetError('TLOG', 'the transparency log is closed');
     if (items.length === 0) return this.#checkpoint;
+    if (this.#indexBehind) {
+      const behind = this.#indexBehind;
+      this.#indexBehind = null;
+      await behind;
+    }
     if (!this.#appender || !this.#tail) await this.#restore();
     const appender = this.#appender!;
     const tail = this.#tail!;
@@ -428,9 +435,24 @@ export class EmbeddedStorage implements LogStorage {
     this.#tail = newTail;
     this.#tiles.applied(full, partial);
     void this.#tiles.maybeSweep();
-    // The rows as a run before the next chunk, so that an import holds few rows in memory.
-    await this.#index.flushNow();
+    // The rows become a run on the builder thread while the caller prepares its next chunk; that next
+    // call waits for it first (and fails should it fail), so an import holds two chunks' rows at most.
+    this.#indexBehind = this.#index.flushNow();
+    this.#indexBehind.catch(() => undefined);
     return checkpoint;
+  }
+
+  /** The log size up to which the search index is in runs (the rest is in memory and the journal). */
+  get indexedSize(): number {
+    return this.#index.durable;
+  }
+
+  /** After bulk appends: their index rows written as runs (rejects when that failed; they stay journaled). */
+  async flushIndex(): Promise<void> {
+    const behind = this.#indexBehind;
+    this.#indexBehind = null;
+    await behind;
+    await this.#index.flushNow();
   }
 
   async checkpoint(): Promise<SignedCheckpoint> {

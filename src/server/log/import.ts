@@ -157,6 +157,7 @@ export async function importLog(opts: ImportOptions): Promise<ImportReport> {
     }
     if (prefix && pos < start.size) notPrefix();
     await commit();
+    await storage.flushIndex();
     const end = await storage.checkpoint();
     if (cp && end.size !== cp.size) {
       throw new SignetError('TLOG', `${source.name} served ${end.size - start.size} of the ${cp.size - start.size} entries its checkpoint promises; run the import again to resume`);

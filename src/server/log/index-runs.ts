@@ -5,8 +5,8 @@
  * full — and a Bloom filter of its leaf hashes (table `meta`), kept in memory so that the duplicate
  * check of a write costs a B-tree lookup only in the runs that may hold the hash.
  *
- * Runs are built and merged on worker threads of their own (this module, started twice: one builds the
- * runs of new rows, one merges), off the event loop: a new file in <dir>/tmp, flushed, renamed into
+ * Runs are built and merged on worker threads of their own (this module, started three times: one builds
+ * the runs of new rows, two merge — small merges and large ones, at a lower priority), off the event loop: a new file in <dir>/tmp, flushed, renamed into
  * <dir>/index, its directory flushed. Only then does the main thread list it in log.sqlite's
  * `index_runs` (the manifest), in the same transaction that drops what it replaces: the manifest is the
  * one truth, a file it does not list is an unfinished build or merge and is deleted on start.
@@ -15,7 +15,7 @@ import { closeSync, constants as fsc, fsyncSync, mkdirSync, openSync, renameSync
 import { dirname, join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { JobWorker, type JobReply } from './job-worker.js';
+import { JobWorker, type JobReply, niceThisThread } from './job-worker.js';
 import { loadSqlite } from './sqlite.js';
 
 type Db = typeof DatabaseSync;
@@ -90,8 +90,9 @@ export type RunJob = BuildJob | MergeJob;
 export class RunWorker {
   readonly #jobs: JobWorker<Omit<BuildJob, 'id'> | Omit<MergeJob, 'id'>>;
 
-  constructor(tmpDir: string) {
-    this.#jobs = new JobWorker(new URL(import.meta.url), { indexRunsTmp: tmpDir }, "the search index's worker");
+  /** `nice`: the thread's scheduling priority (Linux), for work that may wait (merges). */
+  constructor(tmpDir: string, nice = 0) {
+    this.#jobs = new JobWorker(new URL(import.meta.url), { indexRunsTmp: tmpDir, nice }, "the search index's worker");
   }
 
   run(job: Omit<BuildJob, 'id'> | Omit<MergeJob, 'id'>): Promise<void> {
@@ -245,7 +246,8 @@ function merge(job: MergeJob, tmp: string): void {
   }
 }
 
-async function runWorker(tmpDir: string): Promise<void> {
+async function runWorker(tmpDir: string, nice: number): Promise<void> {
+  if (nice !== 0) niceThisThread(nice);
   Sqlite = (await loadSqlite()).DatabaseSync;
   let n = 0;
   parentPort!.on('message', (job: RunJob) => {
@@ -262,4 +264,5 @@ async function runWorker(tmpDir: string): Promise<void> {
   });
 }
 
-if (!isMainThread && (workerData as { indexRunsTmp?: string } | null)?.indexRunsTmp) void runWorker((workerData as { indexRunsTmp: string }).indexRunsTmp);
+const wd = workerData as { indexRunsTmp?: string; nice?: number } | null;
+if (!isMainThread && wd?.indexRunsTmp) void runWorker(wd.indexRunsTmp, wd.nice ?? 0);

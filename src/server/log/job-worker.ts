@@ -4,7 +4,25 @@
  * outstanding, so pending work keeps the process alive and an idle thread does not; once the thread
  * fails or exits, every waiting and later job is rejected with that error.
  */
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
+
+/**
+ * On a worker thread: lowers this thread's scheduling priority by `nice` (Linux, where a thread has a
+ * priority of its own; elsewhere nothing happens). Background work (merging index runs) then takes the CPU
+ * the request path leaves, and catches up when the log is idle. Returns whether it was applied.
+ */
+export function niceThisThread(nice: number): boolean {
+  try {
+    const tid = Number(/\/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1]);
+    if (!Number.isSafeInteger(tid) || tid <= 0) return false;
+    setPriority(tid, Math.min(19, getPriority(tid) + nice));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export interface JobReply {
   id: number;

@@ -8,10 +8,10 @@
  *
  * A batch's commit records its index rows as one packed, sequential `index_journal` row in log.sqlite
  * (flushed with it, see `journal`); they are served from memory at once (lookups, searches and the
- * duplicate check see them), and within 250 ms (or past 8192 entries) the pending rows are written as a
+ * duplicate check see them), and within a second (or past 8192 entries) the pending rows are written as a
  * new run by a worker thread — flushed and renamed into place before the manifest lists it, in the
- * transaction that drops the journal rows it covers. Runs of similar size are merged, FAN_IN at a time,
- * on another worker thread; the merged run replaces its inputs in one manifest transaction and the
+ * transaction that drops the journal rows it covers. Runs of similar size are merged, FAN_IN at a time
+ * (pickMerge), on two other worker threads, small merges on one and large ones on the other; the merged run replaces its inputs in one manifest transaction and the
  * inputs are deleted once that is durable. A lookup asks the runs oldest first (a Bloom filter per run
  * skips those that cannot hold a leaf hash), then the rows in memory, so it is exact at every moment:
  * the manifest always lists each entry's rows exactly once, and a file it does not list (a build or
@@ -92,23 +92,46 @@ CREATE TABLE IF NOT EXISTS index_runs (lo INTEGER PRIMARY KEY, hi INTEGER NOT NU
 `;
 /**
  * Pending rows are written as a run this long after, or at once past this many entries. Longer means
- * fewer, larger runs (fewer merges) and more rows held in memory.
+ * fewer, larger runs (fewer merges) and more rows held in memory. 250 ms made runs of a few hundred
+ * entries under load, each with its flushes and a level of merges more: the run threads' CPU per written
+ * entry halved at 1 s (wrk, 256 connections, fresh log: 32-34 µs → 17-20, load average 12).
  */
-const INDEX_APPLY_MS = 250;
+const INDEX_APPLY_MS = 1000;
 const INDEX_APPLY_ENTRIES = 8192;
 /** Runs merged at once, when that many neighbours are of one size tier (size within a factor FAN_IN). */
 const FAN_IN = 4;
+/**
+ * The merge threads' scheduling priority (Linux nice): under load a merge (minutes for the largest at 10M
+ * entries) yields the cores to the request path, and catches up when writes pause. The runs it leaves
+ * meanwhile cost a Bloom filter probe each per lookup.
+ */
+const MERGE_NICE = 10;
+/** Merges whose run is of this tier or above (base × FAN_IN² entries and more) run on a thread of their own. */
+const LARGE_TIER = 3;
+/** Runs merged at once at most (SQLite attaches at most 10 databases by default). */
+const MAX_MERGE = 2 * FAN_IN;
 
 export interface SearchIndexOptions {
   /** Entries after which pending rows become a run at once (default 8192). */
   runEntries?: number;
-  /** Milliseconds after which pending rows become a run (default 250; Infinity: only past runEntries, on close or on start). */
+  /** Milliseconds after which pending rows become a run (default 1000; Infinity: only past runEntries, on close or on start). */
   applyMs?: number;
   /** Called when a merge's file is complete, before the manifest lists it (tests copy the data dir here). */
-  beforeMergeCommit?: () => Promise<void>;
+  beforeMergeCommit?: (merged: { lo: number; hi: number }) => Promise<void>;
 }
 
 type Db = typeof DatabaseSync;
+
+/** A merge thread, and the merge it runs. */
+interface MergeLane {
+  readonly large: boolean;
+  readonly worker: RunWorker;
+  busy: Promise<void> | null;
+  /** The runs being merged. */
+  group: Run[] | null;
+  /** When its last merge failed (performance.now()), 0 when it did not. */
+  failedAt: number;
+}
 
 export class SearchIndex {
   readonly #db: DatabaseSync;
@@ -124,7 +147,6 @@ export class SearchIndex {
     dropRun: StatementSync;
   };
   readonly #builder: RunWorker;
-  readonly #merger: RunWorker;
   /** The runs, oldest (lowest range) first; contiguous from 0 to #indexed. */
   #runs: Run[] = [];
   /** The log size up to which runs hold the index rows. */
@@ -140,8 +162,8 @@ export class SearchIndex {
   /** `index_journal` rows below this start are already deleted. */
   #journalFloor = 0;
   #flushing: Promise<void> | null = null;
-  #merging: Promise<void> | null = null;
-  #mergeFailed = 0;
+  /** The merge threads: small merges and large ones (see #maybeMerge). */
+  readonly #lanes: MergeLane[];
   #closed = false;
 
   /**
@@ -156,7 +178,8 @@ export class SearchIndex {
     this.#syncLog = syncLog;
     this.#opts = opts;
     this.#builder = new RunWorker(join(dir, 'tmp'));
-    this.#merger = new RunWorker(join(dir, 'tmp'));
+    // Merges can wait: they take the CPU that writes and reads leave (see MERGE_NICE).
+    this.#lanes = [false, true].map((large) => ({ large, worker: new RunWorker(join(dir, 'tmp'), MERGE_NICE), busy: null, group: null, failedAt: 0 }));
     this.#stmt = {
       journal: db.prepare('INSERT INTO index_journal (start, rows) VALUES (?, ?)'),
       dropJournalBelow: db.prepare('DELETE FROM index_journal WHERE start < ?'),
@@ -284,7 +307,7 @@ export class SearchIndex {
         });
       } else if (existsSync(ixPath)) {
         await this.#addRun(0, size, async (out) => {
-          await this.#merger.run({ op: 'merge', lo: 0, hi: size, inputs: [ixPath], legacy: true, out });
+          await this.#lanes[1]!.worker.run({ op: 'merge', lo: 0, hi: size, inputs: [ixPath], legacy: true, out });
         });
       }
     }
@@ -400,7 +423,7 @@ export class SearchIndex {
         const rest = this.#pending;
         this.#pending = [];
         for (const b of rest) this.#queue(b);
-        void this.#maybeMerge();
+        this.#maybeMerge();
         return true;
       },
       () => false,
@@ -413,31 +436,50 @@ export class SearchIndex {
     });
   }
 
-  /** Merges the newest FAN_IN neighbouring runs of one size tier, on the merger thread, one merge at a time. */
-  #maybeMerge(): Promise<void> {
-    if (this.#merging || this.#closed) return this.#merging ?? Promise.resolve();
-    if (this.#mergeFailed > 0 && performance.now() - this.#mergeFailed < 10_000) return Promise.resolve();
+  /**
+   * Starts the merges due (pickMerge), one at a time per lane: merges of up to LARGE_TIER's size on one
+   * thread, larger ones on another, so that the small runs new rows make keep being merged while a large
+   * merge (minutes at 10M entries) runs, and do not pile up meanwhile. A lane takes only runs the other
+   * lane's merge does not hold.
+   */
+  #maybeMerge(): void {
+    if (this.#closed) return;
     const base = this.#opts.runEntries ?? INDEX_APPLY_ENTRIES;
-    const tier = (r: Run): number => Math.max(0, Math.ceil(Math.log((r.hi - r.lo) / base) / Math.log(FAN_IN) - 1e-9));
-    // The smallest tier t whose newest runs (all of tier t or lower) number FAN_IN or more: those merge
-    // (the newest 2 * FAN_IN at most), so each tier keeps fewer than FAN_IN runs of its own.
-    const runs = this.#runs;
-    let group: Run[] | null = null;
-    const top = runs.reduce((m, r) => Math.max(m, tier(r)), 0);
-    for (let t = 0; t <= top && !group; t++) {
-      let start = runs.length;
-      while (start > 0 && tier(runs[start - 1]!) <= t) start--;
-      if (runs.length - start >= FAN_IN) group = runs.slice(Math.max(start, runs.length - 2 * FAN_IN));
+    for (const lane of this.#lanes) {
+      if (lane.busy || (lane.failedAt > 0 && performance.now() - lane.failedAt < 10_000)) continue;
+      const runs = this.#runs;
+      const held = this.#lanes.find((l) => l !== lane)!.group;
+      const ranges: [number, number][] = [];
+      if (held) {
+        const from = runs.indexOf(held[0]!);
+        ranges.push([from + held.length, runs.length], [0, from]);
+      } else ranges.push([0, runs.length]);
+      const sizes = runs.map((r) => r.hi - r.lo);
+      let group: Run[] | null = null;
+      for (const [a, b0] of ranges) {
+        // The smallest tier's merge first; one for the other lane leaves the runs before it to this one.
+        for (let b = b0; b > a && !group; ) {
+          const pick = pickMerge(sizes.slice(a, b), base);
+          if (!pick) break;
+          const entries = sizes.slice(a + pick[0], a + pick[1]).reduce((x, y) => x + y, 0);
+          if ((runTier(entries, base) >= LARGE_TIER) === lane.large) group = runs.slice(a + pick[0], a + pick[1]);
+          else b = a + pick[0];
+        }
+        if (group) break;
+      }
+      if (group) this.#merge(lane, group);
     }
-    if (!group) return Promise.resolve();
-    const inputs = group;
+  }
+
+  /** Merges `inputs` (neighbouring runs) into one on `lane`'s thread, and lists it in their place. */
+  #merge(lane: MergeLane, inputs: Run[]): void {
     const lo = inputs[0]!.lo;
     const hi = inputs[inputs.length - 1]!.hi;
     const name = `run-${lo}-${hi}-${randomBytes(4).toString('hex')}.sqlite`;
     const path = join(this.#runsDir, name);
     const work = async (): Promise<void> => {
-      await this.#merger.run({ op: 'merge', lo, hi, inputs: inputs.map((r) => r.path), out: path });
-      await this.#opts.beforeMergeCommit?.();
+      await lane.worker.run({ op: 'merge', lo, hi, inputs: inputs.map((r) => r.path), out: path });
+      await this.#opts.beforeMergeCommit?.({ lo, hi });
       if (this.#closed) return; // the file is not listed: deleted on the next start
       const run = new Run(this.#Database, path);
       try {
@@ -451,31 +493,34 @@ export class SearchIndex {
       }
       const at = this.#runs.indexOf(inputs[0]!);
       this.#runs = [...this.#runs.slice(0, at), run, ...this.#runs.slice(at + inputs.length)];
+      lane.group = null;
       for (const r of inputs) r.close();
       // The inputs go once the manifest without them is durable (until then a power cut restores it).
       await this.#syncLog();
       for (const r of inputs) await fs.rm(r.path, { force: true }).catch(() => undefined);
     };
-    this.#merging = work().then(
-      () => {
-        this.#mergeFailed = 0;
-      },
-      async () => {
-        this.#mergeFailed = performance.now();
-        await fs.rm(path, { force: true }).catch(() => undefined);
-      },
-    );
-    this.#merging = this.#merging.finally(() => {
-      this.#merging = null;
-      void this.#maybeMerge();
-    });
-    return this.#merging;
+    lane.group = inputs;
+    lane.busy = work()
+      .then(
+        () => {
+          lane.failedAt = 0;
+        },
+        async () => {
+          lane.failedAt = performance.now();
+          await fs.rm(path, { force: true }).catch(() => undefined);
+        },
+      )
+      .finally(() => {
+        lane.busy = null;
+        lane.group = null;
+        this.#maybeMerge();
+      });
   }
 
   /** Waits for the merges due now (tests). */
   async settle(): Promise<void> {
     await this.#flushing;
-    while (this.#merging) await this.#merging;
+    for (let busy = this.#lanes.find((l) => l.busy); busy; busy = this.#lanes.find((l) => l.busy)) await busy.busy;
   }
 
   /** Ends background work: the log is closing. */
@@ -489,10 +534,10 @@ export class SearchIndex {
     this.#timer = null;
     this.#closed = true; // no new merge
     // A merge in progress is cut short (its file, unlisted, goes on the next start): a large one may take minutes.
-    await this.#merger.close();
+    for (const l of this.#lanes) await l.worker.close();
     await this.#flushing;
     if (this.#pending.length > 0) await this.#flush().catch(() => false);
-    await this.#merging;
+    for (const l of this.#lanes) await l.busy;
     await this.closeWorkers();
   }
 
@@ -500,8 +545,37 @@ export class SearchIndex {
     this.#closed = true;
     for (const r of this.#runs) r.close();
     await this.#builder.close();
-    await this.#merger.close();
+    for (const l of this.#lanes) await l.worker.close();
   }
+}
+
+/**
+ * The size tier of a run of `entries` entries: 0 up to `base` entries, then one tier per factor FAN_IN.
+ */
+export function runTier(entries: number, base: number): number {
+  return Math.max(0, Math.ceil(Math.log(entries / base) / Math.log(FAN_IN) - 1e-9));
+}
+
+/**
+ * Which runs to merge, given their sizes oldest first: [from, to) or null. The smallest tier t that has
+ * FAN_IN runs of its own among the newest runs of tier t or lower: those newest runs, oldest first (at most
+ * MAX_MERGE of them). So a tier holds fewer than FAN_IN runs once merges
+ * have caught up, and an entry is merged about once per tier (log_FAN_IN of the log's size): a large run is
+ * never merged again with a few small ones, which rewrote it (and most of the index) every few seconds.
+ */
+export function pickMerge(sizes: number[], base: number): [number, number] | null {
+  const tiers = sizes.map((n) => runTier(n, base));
+  const top = tiers.reduce((m, t) => Math.max(m, t), 0);
+  for (let t = 0; t <= top; t++) {
+    let start = sizes.length;
+    let same = 0;
+    while (start > 0 && tiers[start - 1]! <= t) {
+      start--;
+      if (tiers[start] === t) same++;
+    }
+    if (same >= FAN_IN) return [start, Math.min(sizes.length, start + MAX_MERGE)];
+  }
+  return null;
 }
 
 /** Rows for a build job, packed for transfer to the worker. */

@@ -17,6 +17,7 @@ import { fsckLog } from '../../../src/server/log/fsck.js';
 import { fileSource, importLog, indexKeysOfBody, urlSource } from '../../../src/server/log/import.js';
 import { canonicalizeProposedEntry } from '../../../src/rekor/index.js';
 import { hashedrekordV001 } from '../../../src/sigstore/rekor-client.js';
+import { EmbeddedStorage } from '../../../src/server/log/embedded.js';
 import { openLog } from '../../../src/server/log/index.js';
 import { startServer } from '../../../src/server/serve.js';
 import { leafHash, rootFromLeafHashes, toHex } from '../../../src/tlog/index.js';
@@ -222,5 +223,29 @@ test('import: a chunk the source\'s consistency proof does not vouch for is not 
     await checkTilesMatch(log, cp);
   } finally {
     await log.close();
+  }
+});
+
+test('bulk append: a chunk\'s index run is built while the next chunk is prepared, its entries found meanwhile', async () => {
+  const dir = tmp();
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const storage = await EmbeddedStorage.open(dir, key);
+  try {
+    const chunk = (from: number): { leafHash: Buffer; body: Buffer; indexKeys: string[] }[] =>
+      Array.from({ length: 500 }, (_, j) => ({ leafHash: Buffer.from(leafHash(body('bulk', from + j))), body: body('bulk', from + j), indexKeys: [`bulk-${from + j}`] }));
+    await storage.bulkAppend(chunk(0));
+    // Returned before its run is built (the import goes on reading meanwhile); served from memory.
+    assert.equal(storage.indexedSize, 0);
+    assert.equal((await storage.entryByLeafHash(Buffer.from(leafHash(body('bulk', 7)))))!.index, 7);
+    assert.deepEqual(await storage.search('bulk-499'), [499]);
+    // The next chunk waits for that run first: at most two chunks' rows in memory.
+    await storage.bulkAppend(chunk(500));
+    assert.equal(storage.indexedSize, 500);
+    await storage.flushIndex();
+    assert.equal(storage.indexedSize, 1000);
+    assert.equal((await storage.entryByLeafHash(Buffer.from(leafHash(body('bulk', 999)))))!.index, 999);
+    assert.deepEqual(await storage.search('bulk-7'), [7]);
+  } finally {
+    await storage.close();
   }
 });

@@ -1,14 +1,14 @@
 /** The embedded log's search index (search-index.ts, index-runs.ts): rows in memory, sorted runs, merges. */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { after, test } from 'node:test';
 import { openLog } from '../../../src/server/log/index.js';
 import { transaction } from '../../../src/server/log/io.js';
-import { INDEX_RUNS_DIR, INDEX_SCHEMA, SearchIndex } from '../../../src/server/log/search-index.js';
+import { INDEX_RUNS_DIR, INDEX_SCHEMA, SearchIndex, pickMerge, runTier } from '../../../src/server/log/search-index.js';
 import { loadSqlite } from '../../../src/server/log/sqlite.js';
 import { leafHash } from '../../../src/tlog/index.js';
 
@@ -150,4 +150,97 @@ test('search index: a copy of the data dir taken mid-merge opens with every entr
     await checkAll(c, size + 300);
   }
   assert.ok(existsSync(join(dir, 'log.sqlite')));
+});
+
+test('search index: the merge policy rewrites each entry about once per size tier and keeps few runs', () => {
+  // Runs of 50 entries appear (base 16), as new rows do under load; merges are applied as soon as they are
+  // due, or (second pass) only after every 10th new run, as when the merger lags behind the writes.
+  for (const lag of [1, 10]) {
+    const sizes: number[] = [];
+    let merged = 0;
+    let maxRuns = 0;
+    let total = 0;
+    for (let i = 1; i <= 2000; i++) {
+      sizes.push(50);
+      total += 50;
+      maxRuns = Math.max(maxRuns, sizes.length);
+      if (i % lag !== 0) continue;
+      for (let pick = pickMerge(sizes, 16); pick; pick = pickMerge(sizes, 16)) {
+        const [from, to] = pick;
+        assert.ok(to - from >= 2 && to - from <= 8, `merges 2..8 runs at once (${to - from})`);
+        const n = sizes.slice(from, to).reduce((a, b) => a + b, 0);
+        merged += n;
+        sizes.splice(from, to - from, n);
+      }
+    }
+    assert.equal(sizes.reduce((a, b) => a + b, 0), total);
+    const tiers = runTier(total, 16) + 1;
+    // Before: a large run was merged again with every few small ones, so the index was rewritten over and over.
+    assert.ok(merged / total <= tiers, `each entry merged ${(merged / total).toFixed(1)} times, at most once per tier (${tiers})`);
+    assert.ok(sizes.length <= 3 * tiers, `${sizes.length} runs left, at most 3 per tier`);
+    assert.ok(maxRuns <= 3 * tiers + lag, `at most ${maxRuns} runs at any moment`);
+  }
+});
+
+test('search index: merges run on a thread of lower priority than the request path (Linux)', { skip: process.platform !== 'linux' }, async (t) => {
+  const nice = (tid: string): number => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  };
+  const own = nice(String(process.pid));
+  if (own >= 19) return t.skip('this process already runs at the lowest priority');
+  const log = await openLog({ dataDir: tmp() });
+  try {
+    let niced: number[] = [];
+    for (let i = 0; i < 100 && niced.length < 2; i++) {
+      niced = readdirSync('/proc/self/task').map(nice).filter((n) => n > own);
+      if (niced.length < 2) await new Promise((r) => setTimeout(r, 50));
+    }
+    const n10 = Math.min(19, own + 10);
+    assert.deepEqual(niced, [n10, n10], 'the two merge threads at nice +10');
+  } finally {
+    await log.close();
+  }
+});
+
+test('search index: small runs keep being merged while a large merge runs', async () => {
+  const dir = tmp();
+  // runEntries 64: merges of more than 64 × 4² = 1024 entries are large. The first one is held back while
+  // more entries are written; meanwhile the new runs must keep being merged (with one merge thread they
+  // waited for it, however many piled up).
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((r) => (release = r));
+  let large: { lo: number; hi: number } | null = null;
+  let smallDuring = 0;
+  const log = await openLog({
+    dataDir: dir,
+    searchIndex: {
+      runEntries: 64,
+      beforeMergeCommit: async (m) => {
+        if (m.hi - m.lo > 1024 && !large) {
+          large = m;
+          await held;
+        } else if (large) smallDuring++;
+      },
+    },
+  });
+  let i = 0;
+  try {
+    for (; i < 30_000 && !large; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => log.append({ body: bodyOf(i + j), indexKeys: [`k${i + j}`, ...((i + j) % 3 === 0 ? ['shared'] : [])] })));
+    }
+    assert.ok(large, 'a large merge started');
+    // Until two small merges are done beside the held one (a loaded machine is slow to run them: the merge
+    // threads run at a lower priority), or 6000 entries.
+    const stopAt = i + 6000;
+    for (; i < stopAt && smallDuring < 2; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => log.append({ body: bodyOf(i + j), indexKeys: [`k${i + j}`, ...((i + j) % 3 === 0 ? ['shared'] : [])] })));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(smallDuring >= 2, `small merges went on beside the large one (${smallDuring})`);
+  } finally {
+    release();
+    await log.close();
+  }
+  await checkAll(dir, i);
 });
