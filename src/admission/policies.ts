@@ -21,6 +21,7 @@ import type { AttestationPolicy } from '../policy/types.js';
 import { compileGlob } from './glob.js';
 import { compilePolicyText, type PolicyType } from './evaluators.js';
 import { sigstoreKeysToTrustedRoot } from './trustroot.js';
+import { readMounted, type MountKind } from './mounts.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -86,6 +87,16 @@ export interface PolicySet {
 export interface LoadPoliciesOptions {
   /** `--trusted-root`: the trust root of authorities that name none (the pinned public-good root otherwise). */
   defaultTrust?: Trust;
+  /** `--secrets-dir`: Secrets mounted as volumes (`DIR/<name>/<key>`), for `key.secretRef`. */
+  secretsDir?: string;
+  /** `--configmaps-dir`: ConfigMaps mounted as volumes (`DIR/<name>/<key>`), for `policy.configMapRef`. */
+  configMapsDir?: string;
+}
+
+/** What a ClusterImagePolicy read from mounted Secrets and ConfigMaps: their contents go into its cache key. */
+interface MountCtx {
+  opts: LoadPoliciesOptions;
+  read: string[];
 }
 
 interface Doc {
@@ -196,7 +207,7 @@ export async function loadPolicySet(paths: readonly string[], opts: LoadPolicies
   const names = new Set<string>();
   const policies: ImagePolicy[] = [];
   for (const d of cips) {
-    const p = await compileCip(d, roots, defaultOf);
+    const p = await compileCip(d, roots, defaultOf, opts);
     if (names.has(p.name)) throw new SignetError('MALFORMED', `${p.source}: ClusterImagePolicy ${p.name} is defined twice`);
     names.add(p.name);
     policies.push(p);
@@ -237,7 +248,8 @@ function parseTrustedRootOrFail(json: unknown, f: Fields, field: string): Truste
   }
 }
 
-async function compileCip(d: Doc, roots: Map<string, { trust: Trust; hash: string }>, defaultOf: () => Promise<Trust>): Promise<ImagePolicy> {
+async function compileCip(d: Doc, roots: Map<string, { trust: Trust; hash: string }>, defaultOf: () => Promise<Trust>, opts: LoadPoliciesOptions): Promise<ImagePolicy> {
+  const mounts: MountCtx = { opts, read: [] };
   const source = `${d.file} (document ${d.index})`;
   const f: Fields = new Fields(source);
   const name = f.str(f.obj(d.value.metadata, 'metadata').name, 'metadata.name');
@@ -263,7 +275,7 @@ async function compileCip(d: Doc, roots: Map<string, { trust: Trust; hash: strin
   const authorities: Authority[] = [];
   const authNames = new Set<string>();
   for (const [i, raw] of authList.entries()) {
-    const a = await compileAuthority(g, `spec.authorities[${i}]`, g.obj(raw, `spec.authorities[${i}]`), i, roots, defaultOf, usedRoots);
+    const a = await compileAuthority(g, `spec.authorities[${i}]`, g.obj(raw, `spec.authorities[${i}]`), i, roots, defaultOf, usedRoots, mounts);
     if (authNames.has(a.name)) g.fail(`spec.authorities[${i}].name`, `authority name ${a.name} is used twice`);
     authNames.add(a.name);
     authorities.push(a);
@@ -272,29 +284,67 @@ async function compileCip(d: Doc, roots: Map<string, { trust: Trust; hash: strin
   const pol = g.optObj(spec.policy, 'spec.policy');
   if (pol) {
     policy = {
-      evaluator: await policyOf(g, 'spec.policy', pol, `ClusterImagePolicy ${name}`),
+      evaluator: await policyOf(g, 'spec.policy', pol, `ClusterImagePolicy ${name}`, mounts),
       includeSpec: g.bool(pol.includeSpec, 'spec.policy.includeSpec'),
       includeObjectMeta: g.bool(pol.includeObjectMeta, 'spec.policy.includeObjectMeta'),
       includeTypeMeta: g.bool(pol.includeTypeMeta, 'spec.policy.includeTypeMeta'),
     };
   }
   const defaults = await defaultOf();
-  const key = hashOf({ spec, roots: usedRoots.map((r) => roots.get(r)?.hash ?? r), defaultRoot: defaults.name });
+  const key = hashOf({ spec, roots: usedRoots.map((r) => roots.get(r)?.hash ?? r), defaultRoot: defaults.name, mounted: mounts.read });
   return { name, source, globs, authorities, mode: modeRaw, ...(policy ? { policy } : {}), key };
 }
 
-async function policyOf(f: Fields, field: string, o: Obj, label: string): Promise<AttestationPolicy> {
+async function policyOf(f: Fields, field: string, o: Obj, label: string, mounts: MountCtx): Promise<AttestationPolicy> {
   const type = f.str(o.type, `${field}.type`);
   if (type !== 'cue' && type !== 'rego' && type !== 'cel') f.fail(`${field}.type`, `expected cue, rego or cel, got ${JSON.stringify(type)}`);
   if (o.remote !== undefined) f.fail(`${field}.remote`, 'policies fetched from URLs are not supported; put the policy inline as data');
-  if (o.configMapRef !== undefined) f.fail(`${field}.configMapRef`, 'ConfigMaps are not available without an API server; put the policy inline as data');
-  const data = f.str(o.data, `${field}.data`);
+  let data: string;
+  if (o.configMapRef !== undefined) {
+    if (o.data !== undefined) f.fail(`${field}`, 'data and configMapRef cannot both be set');
+    data = await mountedValue(f, `${field}.configMapRef`, o.configMapRef, 'ConfigMap', mounts);
+  } else data = f.str(o.data, `${field}.data`);
   try {
     return await compilePolicyText(`${label} ${field}`, type as PolicyType, data);
   } catch (e) {
-    if (e instanceof SignetError) f.fail(`${field}.data`, e.message);
+    if (e instanceof SignetError) f.fail(o.configMapRef !== undefined ? `${field}.configMapRef` : `${field}.data`, e.message);
     throw e;
   }
+}
+
+/**
+ * The value a `secretRef` (`{name}`: the Secret's one key, as policy-controller reads it) or a
+ * `configMapRef` (`{name, key}`; `key` may be left out when the ConfigMap has one) names, from the
+ * volumes mounted under --secrets-dir / --configmaps-dir.
+ */
+async function mountedValue(f: Fields, field: string, raw: unknown, kind: MountKind, mounts: MountCtx): Promise<string> {
+  const ref = f.obj(raw, field);
+  const name = f.str(ref.name, `${field}.name`);
+  const dir = kind === 'Secret' ? mounts.opts.secretsDir : mounts.opts.configMapsDir;
+  const flag = kind === 'Secret' ? '--secrets-dir' : '--configmaps-dir';
+  if (!dir) f.fail(field, `${kind}s are read from volumes mounted under ${flag} (signet admission does not call the Kubernetes API): mount ${kind} ${name} at DIR/${name} and pass ${flag} DIR`);
+  let entries: Map<string, Buffer>;
+  try {
+    entries = await readMounted(dir, name, kind);
+  } catch (e) {
+    if (e instanceof SignetError) f.fail(field, e.message);
+    throw e;
+  }
+  const keys = [...entries.keys()];
+  let value: Buffer;
+  const wanted = kind === 'ConfigMap' ? f.optStr(ref.key, `${field}.key`) : undefined;
+  if (wanted !== undefined) {
+    if (!entries.has(wanted)) f.fail(`${field}.key`, `${kind} ${name} has no key ${wanted} (it has ${keys.length > 0 ? keys.join(', ') : 'none'})`);
+    value = entries.get(wanted)!;
+  } else {
+    if (keys.length === 0) f.fail(field, `${kind} ${name} has no data`);
+    if (keys.length > 1) {
+      f.fail(field, kind === 'Secret' ? `Secret ${name} has ${keys.length} keys (${keys.join(', ')}); it must hold exactly one, the public key` : `ConfigMap ${name} has ${keys.length} keys (${keys.join(', ')}); name one with key`);
+    }
+    value = entries.get(keys[0]!)!;
+  }
+  mounts.read.push(`${kind}/${name}:${createHash('sha256').update(value).digest('hex')}`);
+  return value.toString('utf8');
 }
 
 async function compileAuthority(
@@ -305,6 +355,7 @@ async function compileAuthority(
   roots: Map<string, { trust: Trust; hash: string }>,
   defaultOf: () => Promise<Trust>,
   usedRoots: string[],
+  mounts: MountCtx,
 ): Promise<Authority> {
   const name = g.optStr(a.name, `${field}.name`) ?? `authority-${index}`;
   const kinds = (['key', 'keyless', 'static'] as const).filter((k) => a[k] !== undefined && a[k] !== null);
@@ -323,11 +374,17 @@ async function compileAuthority(
   let ignoreSct = false;
   if (kind === 'key') {
     const k = g.obj(a.key, `${field}.key`);
-    if (k.secretRef !== undefined) g.fail(`${field}.key.secretRef`, 'Kubernetes Secrets are not available without an API server; put the public key inline as key.data');
     const data = g.optStr(k.data, `${field}.key.data`);
     const kms = g.optStr(k.kms, `${field}.key.kms`);
-    if (data && kms) g.fail(`${field}.key`, 'data and kms cannot both be set');
-    if (data) {
+    if ([data, kms, k.secretRef].filter((v) => v !== undefined).length > 1) g.fail(`${field}.key`, 'only one of data, kms and secretRef can be set');
+    if (k.secretRef !== undefined) {
+      const pem = await mountedValue(g, `${field}.key.secretRef`, k.secretRef, 'Secret', mounts);
+      try {
+        key = parsePublicKey(pem);
+      } catch (e) {
+        g.fail(`${field}.key.secretRef`, `Secret ${String((k.secretRef as Obj).name)}: ${(e as Error).message}`);
+      }
+    } else if (data) {
       try {
         key = parsePublicKey(data);
       } catch (e) {
@@ -405,7 +462,7 @@ async function compileAuthority(
       const aname = g.str(o.name, `${at}.name`);
       const predicateType = resolvePredicateType(g.str(o.predicateType, `${at}.predicateType`));
       const pol = g.optObj(o.policy, `${at}.policy`);
-      attestations.push({ name: aname, predicateType, ...(pol ? { policy: await policyOf(g, `${at}.policy`, pol, `attestation ${aname}`) } : {}) });
+      attestations.push({ name: aname, predicateType, ...(pol ? { policy: await policyOf(g, `${at}.policy`, pol, `attestation ${aname}`, mounts) } : {}) });
     }
   }
   return {

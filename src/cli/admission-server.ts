@@ -227,6 +227,15 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
     }
   };
   for (const p of opts.policies) watchPath(p, schedule);
+  // Mounted Secrets and ConfigMaps change inside DIR/<name>/ (the kubelet's `..data` swap): watched whole.
+  for (const d of [opts.loadOptions?.secretsDir, opts.loadOptions?.configMapsDir]) {
+    if (!d) continue;
+    try {
+      watchers.push(watch(d, { persistent: false, recursive: true }, schedule));
+    } catch (e) {
+      note({ level: 'warn', message: `cannot watch ${d} for changes: ${(e as Error).message}` });
+    }
+  }
   let nsTimer: NodeJS.Timeout | undefined;
   const nsFile = opts.namespacesFile;
   if (nsFile) {

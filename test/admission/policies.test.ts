@@ -177,7 +177,7 @@ describe('malformed policies: a clear error at load, naming the file and the fie
     ['two kinds', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}, key: {data: x}}]\n'), /spec\.authorities\[0\]: exactly one of key, keyless or static is required \(got key, static\)/],
     ['bad static', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: maybe}}]\n'), /spec\.authorities\[0\]\.static\.action: expected pass or fail, got "maybe"/],
     ['bad key', cip('  images: [{glob: "**"}]\n  authorities: [{key: {data: "not a key"}}]\n'), /spec\.authorities\[0\]\.key\.data: /],
-    ['secretRef', cip('  images: [{glob: "**"}]\n  authorities: [{key: {secretRef: {name: k}}}]\n'), /key\.secretRef: Kubernetes Secrets are not available/],
+    ['secretRef', cip('  images: [{glob: "**"}]\n  authorities: [{key: {secretRef: {name: k}}}]\n'), /key\.secretRef: Secrets are read from volumes mounted under --secrets-dir/],
     ['identity without subject', cip('  images: [{glob: "**"}]\n  authorities: [{keyless: {identities: [{issuer: https://x}]}}]\n'), /keyless\.identities\[0\]: needs subject or subjectRegExp/],
     ['bad regexp', cip('  images: [{glob: "**"}]\n  authorities: [{keyless: {identities: [{issuer: https://x, subjectRegExp: "("}]}}]\n'), /keyless\.identities\[0\]: .*invalid regular expression/],
     ['unknown trust root', cip('  images: [{glob: "**"}]\n  authorities: [{keyless: {trustRootRef: nope, identities: [{issuer: i, subject: s}]}}]\n'), /keyless\.trustRootRef: no TrustRoot named "nope"/],

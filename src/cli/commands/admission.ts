@@ -18,6 +18,8 @@ interface CommonFlags extends RegistryFlags {
   /** `--no-match`: the action, or true when not given. */
   match?: string | boolean;
   cacheTtl?: string;
+  secretsDir?: string;
+  configmapsDir?: string;
 }
 
 interface ServeFlags extends CommonFlags {
@@ -36,6 +38,8 @@ function addCommon(cmd: Command): Command {
     .addOption(opt('--trusted-root <file>', 'trusted_root.json for authorities that name no trustRootRef (default: the pinned public-good root)'))
     // commander reads `--no-X <value>` as option `X` with the value (true when absent).
     .addOption(new Option('--no-match <action>', 'what to do with images no ClusterImagePolicy matches: deny (default), warn or allow').choices(['deny', 'warn', 'allow']))
+    .addOption(opt('--secrets-dir <dir>', 'Secrets mounted as volumes (DIR/<secret>/<key>) for key.secretRef; re-read when the kubelet updates them'))
+    .addOption(opt('--configmaps-dir <dir>', 'ConfigMaps mounted as volumes (DIR/<configmap>/<key>) for policy.configMapRef; re-read when the kubelet updates them'))
     .addOption(opt('--cache-ttl <duration>', 'how long a verdict per (digest, policy) and a tag\'s digest are reused; 0 disables the cache', '5m'));
   return addRegistryOptions(cmd);
 }
@@ -45,9 +49,10 @@ function noMatchOf(flags: CommonFlags): NoMatchAction {
 }
 
 async function loadOptions(flags: CommonFlags): Promise<LoadPoliciesOptions> {
-  if (!flags.trustedRoot) return {};
+  const mounts: LoadPoliciesOptions = { ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}), ...(flags.configmapsDir ? { configMapsDir: flags.configmapsDir } : {}) };
+  if (!flags.trustedRoot) return mounts;
   const root = await loadTrustedRoot(flags.trustedRoot);
-  return { defaultTrust: { name: flags.trustedRoot, root, material: prepareTrust(root) } };
+  return { ...mounts, defaultTrust: { name: flags.trustedRoot, root, material: prepareTrust(root) } };
 }
 
 function requirePolicies(flags: CommonFlags): string[] {
@@ -108,6 +113,7 @@ export function registerAdmission(program: Command): void {
   examples(cmd, [
     'signet admission --policies /etc/signet/policies --tls-cert tls.crt --tls-key tls.key --namespaces namespaces.yaml',
     'signet admission --policies cip.yaml --trusted-root trusted_root.json --tls-cert tls.crt --tls-key tls.key --listen :8443 --no-match warn',
+    'signet admission --policies /etc/signet/policies --secrets-dir /etc/signet/secrets --configmaps-dir /etc/signet/configmaps --tls-cert tls.crt --tls-key tls.key',
     'signet admission test --policies cip.yaml ghcr.io/example/app:v1',
   ]);
 
