@@ -7,15 +7,16 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { SignetError } from '../errors.js';
-import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
+import { FILE_LIMITS, readFileLimited, writeFileAtomic } from '../fsutil.js';
 import { loadPublicKey, parsePublicKey, type PublicKeyInfo } from '../keys/index.js';
 import { resolvePredicateType } from '../cosign/predicate.js';
 import { validateIdentityPolicy, type IdentityPolicy } from '../sigstore/identity.js';
 import { parseTrustedRoot, type TrustedRoot } from '../sigstore/trustedroot.js';
-import { loadPublicGoodTrustedRoot } from '../sigstore/tuf.js';
+import { defaultTufCacheDir, initialize, loadPublicGoodTrustedRoot } from '../sigstore/tuf.js';
+
 import { prepareTrust, type TrustMaterial } from '../sigstore/verifier.js';
 import type { AttestationPolicy } from '../policy/types.js';
 import { compileGlob } from './glob.js';
@@ -35,6 +36,8 @@ export interface Trust {
   name: string;
   root: TrustedRoot;
   material: TrustMaterial;
+  /** A TrustRoot's `spec.remote`: the SHA-256 of the trusted_root.json its mirror served. */
+  remote?: string;
 }
 
 export interface AttestationRule {
@@ -80,6 +83,8 @@ export interface ImagePolicy {
 export interface PolicySet {
   policies: ImagePolicy[];
   trustRoots: string[];
+  /** True when a TrustRoot comes from a TUF mirror (`spec.remote`): the webhook then reloads periodically. */
+  remote: boolean;
   /** The files read, for messages and for the watcher. */
   files: string[];
 }
@@ -91,6 +96,8 @@ export interface LoadPoliciesOptions {
   secretsDir?: string;
   /** `--configmaps-dir`: ConfigMaps mounted as volumes (`DIR/<name>/<key>`), for `policy.configMapRef`. */
   configMapsDir?: string;
+  /** Where TrustRoots with `spec.remote` keep their TUF caches (one directory each); default beside $TUF_ROOT. */
+  tufCacheDir?: string;
 }
 
 /** What a ClusterImagePolicy read from mounted Secrets and ConfigMaps: their contents go into its cache key. */
@@ -191,7 +198,9 @@ export async function loadPolicySet(paths: readonly string[], opts: LoadPolicies
       const f: Fields = new Fields(where);
       const name = f.str(f.obj(d.value.metadata, 'metadata').name, 'metadata.name');
       if (roots.has(name)) throw new SignetError('MALFORMED', `${where}: TrustRoot ${name} is defined twice`);
-      roots.set(name, { trust: await trustRootResource(name, d.value, f), hash: hashOf(d.value.spec) });
+      const trust = await trustRootResource(name, d.value, f, opts);
+      // A remote root's hash covers what the mirror served, so a refresh that changes it drops the cached verdicts.
+      roots.set(name, { trust, hash: hashOf({ spec: d.value.spec, ...(trust.remote ? { served: trust.remote } : {}) }) });
     } else {
       throw new SignetError('MALFORMED', `${where}: kind: expected ClusterImagePolicy or TrustRoot, got ${JSON.stringify(kind)}`);
     }
@@ -212,31 +221,55 @@ export async function loadPolicySet(paths: readonly string[], opts: LoadPolicies
     names.add(p.name);
     policies.push(p);
   }
-  return { policies, trustRoots: [...roots.keys()], files };
+  return { policies, trustRoots: [...roots.keys()], remote: [...roots.values()].some((r) => r.trust.remote !== undefined), files };
 }
 
 function hashOf(v: unknown): string {
   return createHash('sha256').update(JSON.stringify(v) ?? 'null').digest('hex').slice(0, 32);
 }
 
-async function trustRootResource(name: string, o: Obj, f: Fields): Promise<Trust> {
+async function trustRootResource(name: string, o: Obj, f: Fields, opts: LoadPoliciesOptions): Promise<Trust> {
   const spec = f.obj(o.spec, 'spec');
   if (spec.sigstoreKeys !== undefined) {
     const root = parseTrustedRootOrFail(sigstoreKeysToTrustedRoot(f.obj(spec.sigstoreKeys, 'spec.sigstoreKeys'), f), f, 'spec.sigstoreKeys');
     return { name, root, material: prepareTrust(root) };
   }
-  if (spec.remote !== undefined) {
-    const remote = f.obj(spec.remote, 'spec.remote');
-    const mirror = f.str(remote.mirror, 'spec.remote.mirror');
-    throw new SignetError(
-      'MALFORMED',
-      `${f.where}: spec.remote: TUF mirror ${mirror} is not supported by signet admission (no network TUF client runs in the webhook); fetch its trusted_root.json (\`signet trusted-root\`/\`signet initialize\`) and give it inline as spec.sigstoreKeys or with --trusted-root`,
-    );
-  }
+  if (spec.remote !== undefined) return remoteTrustRoot(name, f, f.obj(spec.remote, 'spec.remote'), opts);
   if (spec.repository !== undefined) {
     f.fail('spec.repository', 'serialized TUF repositories are not supported; give the keys as spec.sigstoreKeys');
   }
   f.fail('spec', 'a TrustRoot needs sigstoreKeys');
+}
+
+/**
+ * `spec.remote: {mirror, root, targets}`: the mirror's trusted_root.json through the TUF client, from the
+ * base64 root.json given, in a cache directory of its own (named by the TrustRoot, the mirror and the
+ * root, so a changed spec starts over). The first load starts from the given root; later loads (each
+ * policy reload, and the webhook's periodic refresh) update from the mirror, starting from the cache.
+ */
+async function remoteTrustRoot(name: string, f: Fields, remote: Obj, opts: LoadPoliciesOptions): Promise<Trust> {
+  const mirror = f.str(remote.mirror, 'spec.remote.mirror');
+  const rootB64 = f.str(remote.root, 'spec.remote.root');
+  const targets = f.optStr(remote.targets, 'spec.remote.targets');
+  if (targets !== undefined && targets !== 'targets') f.fail('spec.remote.targets', `only the TUF default "targets" is supported, got ${JSON.stringify(targets)}`);
+  const rootBytes = Buffer.from(rootB64, 'base64');
+  if (rootBytes.length === 0 || rootBytes.toString('base64').replace(/=+$/, '') !== rootB64.replace(/\s+/g, '').replace(/=+$/, '')) f.fail('spec.remote.root', 'expected a base64 root.json');
+  const base = opts.tufCacheDir ?? join(dirname(defaultTufCacheDir()), 'admission-tuf');
+  const cacheDir = join(base, `${name.replace(/[^a-z0-9.-]/g, '_')}-${hashOf({ mirror, root: rootB64 }).slice(0, 16)}`);
+  let result;
+  try {
+    const seeded = await fs.stat(join(cacheDir, 'given-root.json')).then(() => true, () => false);
+    if (!seeded) {
+      await fs.mkdir(cacheDir, { recursive: true });
+      await writeFileAtomic(join(cacheDir, 'given-root.json.new'), rootBytes);
+    }
+    result = await initialize({ mirror, cacheDir, ...(seeded ? {} : { root: join(cacheDir, 'given-root.json.new') }) });
+    if (!seeded) await fs.rename(join(cacheDir, 'given-root.json.new'), join(cacheDir, 'given-root.json'));
+  } catch (e) {
+    if (e instanceof SignetError) f.fail('spec.remote', `TUF mirror ${mirror}: ${e.message}`);
+    throw e;
+  }
+  return { name, root: result.trustedRoot, material: prepareTrust(result.trustedRoot), remote: createHash('sha256').update(result.trustedRootBytes).digest('hex') };
 }
 
 function parseTrustedRootOrFail(json: unknown, f: Fields, field: string): TrustedRoot {

@@ -31,6 +31,8 @@ export interface AdmissionServerOptions {
   reviewTimeoutMs?: number;
   /** Request log and reload messages; false for none. Default stderr. */
   log?: { write(line: string): unknown } | false;
+  /** With TrustRoots from TUF mirrors (`spec.remote`): how often the policies are reloaded to refresh them (default 10 minutes). */
+  tufRefreshMs?: number;
   /** Debounce of the policy watcher (default 200 ms). */
   reloadDelayMs?: number;
 }
@@ -265,6 +267,10 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
       (e: Error) => note({ level: 'error', message: `TLS certificate reload failed, keeping the previous one: ${e.message}` }),
     );
   };
+  // TrustRoots from TUF mirrors change without a file changing: reloaded (and so refreshed) on a timer.
+  const refreshMs = opts.tufRefreshMs ?? 10 * 60_000;
+  const refresh = refreshMs > 0 ? setInterval(() => (engine.policySet.remote ? void reload() : undefined), refreshMs) : undefined;
+  refresh?.unref();
   watchFile(opts.tlsCert, { interval: 1000, persistent: false }, tlsChanged);
   watchFile(opts.tlsKey, { interval: 1000, persistent: false }, tlsChanged);
 
@@ -275,6 +281,7 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
     async close() {
       clearTimeout(timer);
       clearTimeout(nsTimer);
+      clearInterval(refresh);
       for (const w of watchers) w.close();
       unwatchFile(opts.tlsCert, tlsChanged);
       unwatchFile(opts.tlsKey, tlsChanged);

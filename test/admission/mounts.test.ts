@@ -111,12 +111,12 @@ spec:
         kubeletWrite(configmaps, 'swapping', { a: v, b: v });
         swaps++;
         // Far more often than a kubelet would (its sync period is a minute).
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 20));
       }
     })();
     let reads = 0;
     try {
-      while (reads < 300 || swaps < 40) {
+      while (reads < 100 || swaps < 20) {
         const m = await readMounted(configmaps, 'swapping', 'ConfigMap');
         assert.deepEqual([...m.keys()], ['a', 'b']);
         assert.equal(m.get('a')!.toString(), m.get('b')!.toString(), 'keys from two versions');

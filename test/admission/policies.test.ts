@@ -185,7 +185,7 @@ describe('malformed policies: a clear error at load, naming the file and the fie
     ['bad policy type', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n  policy: {type: js, data: x}\n'), /spec\.policy\.type: expected cue, rego or cel, got "js"/],
     ['remote policy', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n  policy: {type: cue, remote: {url: "https://x"}}\n'), /spec\.policy\.remote: policies fetched from URLs are not supported/],
     ['twice', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n') + '---\n' + cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n'), /ClusterImagePolicy x is defined twice/],
-    ['remote TUF', 'apiVersion: policy.sigstore.dev/v1alpha1\nkind: TrustRoot\nmetadata: {name: t}\nspec:\n  remote: {mirror: "https://tuf.example.com"}\n', /spec\.remote: TUF mirror https:\/\/tuf\.example\.com is not supported/],
+    ['remote TUF', 'apiVersion: policy.sigstore.dev/v1alpha1\nkind: TrustRoot\nmetadata: {name: t}\nspec:\n  remote: {mirror: "https://tuf.example.com"}\n', /spec\.remote\.root: expected a non-empty string/],
   ];
   for (const [what, text, re] of cases) {
     test(what, async () => {

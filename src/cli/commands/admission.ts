@@ -20,6 +20,7 @@ interface CommonFlags extends RegistryFlags {
   cacheTtl?: string;
   secretsDir?: string;
   configmapsDir?: string;
+  tufCacheDir?: string;
 }
 
 interface ServeFlags extends CommonFlags {
@@ -28,6 +29,7 @@ interface ServeFlags extends CommonFlags {
   listen: string;
   namespaces?: string;
   reviewTimeout?: string;
+  tufRefresh?: string;
 }
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
@@ -40,6 +42,7 @@ function addCommon(cmd: Command): Command {
     .addOption(new Option('--no-match <action>', 'what to do with images no ClusterImagePolicy matches: deny (default), warn or allow').choices(['deny', 'warn', 'allow']))
     .addOption(opt('--secrets-dir <dir>', 'Secrets mounted as volumes (DIR/<secret>/<key>) for key.secretRef; re-read when the kubelet updates them'))
     .addOption(opt('--configmaps-dir <dir>', 'ConfigMaps mounted as volumes (DIR/<configmap>/<key>) for policy.configMapRef; re-read when the kubelet updates them'))
+    .addOption(opt('--tuf-cache-dir <dir>', 'TUF caches of TrustRoots with spec.remote, one directory each (default: admission-tuf beside $TUF_ROOT)'))
     .addOption(opt('--cache-ttl <duration>', 'how long a verdict per (digest, policy) and a tag\'s digest are reused; 0 disables the cache', '5m'));
   return addRegistryOptions(cmd);
 }
@@ -49,7 +52,11 @@ function noMatchOf(flags: CommonFlags): NoMatchAction {
 }
 
 async function loadOptions(flags: CommonFlags): Promise<LoadPoliciesOptions> {
-  const mounts: LoadPoliciesOptions = { ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}), ...(flags.configmapsDir ? { configMapsDir: flags.configmapsDir } : {}) };
+  const mounts: LoadPoliciesOptions = {
+    ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
+    ...(flags.configmapsDir ? { configMapsDir: flags.configmapsDir } : {}),
+    ...(flags.tufCacheDir ? { tufCacheDir: flags.tufCacheDir } : {}),
+  };
   if (!flags.trustedRoot) return mounts;
   const root = await loadTrustedRoot(flags.trustedRoot);
   return { ...mounts, defaultTrust: { name: flags.trustedRoot, root, material: prepareTrust(root) } };
@@ -85,6 +92,7 @@ export function registerAdmission(program: Command): void {
     .addOption(opt('--tls-key <file>', 'PEM private key of --tls-cert'))
     .addOption(new Option('--listen <host:port>', 'address to listen on').default(':8443').env('SIGNET_LISTEN'))
     .addOption(opt('--namespaces <file>', 'Namespace objects (YAML/JSON) or a mapping name → labels: where the include label is read, since an AdmissionReview does not carry it; re-read when it changes'))
+    .addOption(opt('--tuf-refresh <duration>', 'how often TrustRoots with spec.remote are refreshed from their TUF mirrors', '10m'))
     .addOption(opt('--review-timeout <duration>', 'deny a review that takes longer (fail closed); keep it under the webhook timeoutSeconds', '9s'))
     .action(async (flags: ServeFlags) => {
       const policies = requirePolicies(flags);
@@ -101,6 +109,7 @@ export function registerAdmission(program: Command): void {
         noMatch: noMatchOf(flags),
         cacheTtlMs: parseDuration(flags.cacheTtl ?? '5m'),
         reviewTimeoutMs: parseDuration(flags.reviewTimeout ?? '9s'),
+        tufRefreshMs: parseDuration(flags.tufRefresh ?? '10m'),
         ...(flags.namespaces ? { namespacesFile: flags.namespaces } : {}),
       });
       ui.out(`Listening on ${a.url} with ${a.engine.policySet.policies.length} ClusterImagePolicies\n`);
