@@ -157,14 +157,14 @@ export class AdmissionEngine {
       this.#digests,
       key,
       async () => {
-        let head;
+        // A GET of the (small) manifest rather than a HEAD: docker-registry closes the connection after
+        // every HEAD, and a new connection per tag is a round trip more on a cold review.
         try {
-          head = await this.#client.headManifest(ref, ref.tag ?? 'latest');
+          return (await this.#client.getManifest(ref, ref.tag ?? 'latest')).digest;
         } catch (e) {
+          if (e instanceof SignetError && e.code === 'NOT_FOUND') throw new SignetError('NOT_FOUND', `image ${image} not found in ${ref.registry}/${ref.repository}`);
           throw registryError(ref.registry, e);
         }
-        if (!head) throw new SignetError('NOT_FOUND', `image ${image} not found in ${ref.registry}/${ref.repository}`);
-        return head.digest;
       },
       () => true,
     );

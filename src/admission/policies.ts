@@ -7,20 +7,22 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { SignetError } from '../errors.js';
-import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
+import { FILE_LIMITS, readFileLimited, writeFileAtomic } from '../fsutil.js';
 import { loadPublicKey, parsePublicKey, type PublicKeyInfo } from '../keys/index.js';
 import { resolvePredicateType } from '../cosign/predicate.js';
 import { validateIdentityPolicy, type IdentityPolicy } from '../sigstore/identity.js';
 import { parseTrustedRoot, type TrustedRoot } from '../sigstore/trustedroot.js';
-import { loadPublicGoodTrustedRoot } from '../sigstore/tuf.js';
+import { defaultTufCacheDir, initialize, loadPublicGoodTrustedRoot } from '../sigstore/tuf.js';
+
 import { prepareTrust, type TrustMaterial } from '../sigstore/verifier.js';
 import type { AttestationPolicy } from '../policy/types.js';
 import { compileGlob } from './glob.js';
 import { compilePolicyText, type PolicyType } from './evaluators.js';
 import { sigstoreKeysToTrustedRoot } from './trustroot.js';
+import { readMounted, type MountKind } from './mounts.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -34,6 +36,8 @@ export interface Trust {
   name: string;
   root: TrustedRoot;
   material: TrustMaterial;
+  /** A TrustRoot's `spec.remote`: the SHA-256 of the trusted_root.json its mirror served. */
+  remote?: string;
 }
 
 export interface AttestationRule {
@@ -79,6 +83,8 @@ export interface ImagePolicy {
 export interface PolicySet {
   policies: ImagePolicy[];
   trustRoots: string[];
+  /** True when a TrustRoot comes from a TUF mirror (`spec.remote`): the webhook then reloads periodically. */
+  remote: boolean;
   /** The files read, for messages and for the watcher. */
   files: string[];
 }
@@ -86,6 +92,18 @@ export interface PolicySet {
 export interface LoadPoliciesOptions {
   /** `--trusted-root`: the trust root of authorities that name none (the pinned public-good root otherwise). */
   defaultTrust?: Trust;
+  /** `--secrets-dir`: Secrets mounted as volumes (`DIR/<name>/<key>`), for `key.secretRef`. */
+  secretsDir?: string;
+  /** `--configmaps-dir`: ConfigMaps mounted as volumes (`DIR/<name>/<key>`), for `policy.configMapRef`. */
+  configMapsDir?: string;
+  /** Where TrustRoots with `spec.remote` keep their TUF caches (one directory each); default beside $TUF_ROOT. */
+  tufCacheDir?: string;
+}
+
+/** What a ClusterImagePolicy read from mounted Secrets and ConfigMaps: their contents go into its cache key. */
+interface MountCtx {
+  opts: LoadPoliciesOptions;
+  read: string[];
 }
 
 interface Doc {
@@ -180,7 +198,9 @@ export async function loadPolicySet(paths: readonly string[], opts: LoadPolicies
       const f: Fields = new Fields(where);
       const name = f.str(f.obj(d.value.metadata, 'metadata').name, 'metadata.name');
       if (roots.has(name)) throw new SignetError('MALFORMED', `${where}: TrustRoot ${name} is defined twice`);
-      roots.set(name, { trust: await trustRootResource(name, d.value, f), hash: hashOf(d.value.spec) });
+      const trust = await trustRootResource(name, d.value, f, opts);
+      // A remote root's hash covers what the mirror served, so a refresh that changes it drops the cached verdicts.
+      roots.set(name, { trust, hash: hashOf({ spec: d.value.spec, ...(trust.remote ? { served: trust.remote } : {}) }) });
     } else {
       throw new SignetError('MALFORMED', `${where}: kind: expected ClusterImagePolicy or TrustRoot, got ${JSON.stringify(kind)}`);
     }
@@ -196,36 +216,60 @@ export async function loadPolicySet(paths: readonly string[], opts: LoadPolicies
   const names = new Set<string>();
   const policies: ImagePolicy[] = [];
   for (const d of cips) {
-    const p = await compileCip(d, roots, defaultOf);
+    const p = await compileCip(d, roots, defaultOf, opts);
     if (names.has(p.name)) throw new SignetError('MALFORMED', `${p.source}: ClusterImagePolicy ${p.name} is defined twice`);
     names.add(p.name);
     policies.push(p);
   }
-  return { policies, trustRoots: [...roots.keys()], files };
+  return { policies, trustRoots: [...roots.keys()], remote: [...roots.values()].some((r) => r.trust.remote !== undefined), files };
 }
 
 function hashOf(v: unknown): string {
   return createHash('sha256').update(JSON.stringify(v) ?? 'null').digest('hex').slice(0, 32);
 }
 
-async function trustRootResource(name: string, o: Obj, f: Fields): Promise<Trust> {
+async function trustRootResource(name: string, o: Obj, f: Fields, opts: LoadPoliciesOptions): Promise<Trust> {
   const spec = f.obj(o.spec, 'spec');
   if (spec.sigstoreKeys !== undefined) {
     const root = parseTrustedRootOrFail(sigstoreKeysToTrustedRoot(f.obj(spec.sigstoreKeys, 'spec.sigstoreKeys'), f), f, 'spec.sigstoreKeys');
     return { name, root, material: prepareTrust(root) };
   }
-  if (spec.remote !== undefined) {
-    const remote = f.obj(spec.remote, 'spec.remote');
-    const mirror = f.str(remote.mirror, 'spec.remote.mirror');
-    throw new SignetError(
-      'MALFORMED',
-      `${f.where}: spec.remote: TUF mirror ${mirror} is not supported by signet admission (no network TUF client runs in the webhook); fetch its trusted_root.json (\`signet trusted-root\`/\`signet initialize\`) and give it inline as spec.sigstoreKeys or with --trusted-root`,
-    );
-  }
+  if (spec.remote !== undefined) return remoteTrustRoot(name, f, f.obj(spec.remote, 'spec.remote'), opts);
   if (spec.repository !== undefined) {
     f.fail('spec.repository', 'serialized TUF repositories are not supported; give the keys as spec.sigstoreKeys');
   }
   f.fail('spec', 'a TrustRoot needs sigstoreKeys');
+}
+
+/**
+ * `spec.remote: {mirror, root, targets}`: the mirror's trusted_root.json through the TUF client, from the
+ * base64 root.json given, in a cache directory of its own (named by the TrustRoot, the mirror and the
+ * root, so a changed spec starts over). The first load starts from the given root; later loads (each
+ * policy reload, and the webhook's periodic refresh) update from the mirror, starting from the cache.
+ */
+async function remoteTrustRoot(name: string, f: Fields, remote: Obj, opts: LoadPoliciesOptions): Promise<Trust> {
+  const mirror = f.str(remote.mirror, 'spec.remote.mirror');
+  const rootB64 = f.str(remote.root, 'spec.remote.root');
+  const targets = f.optStr(remote.targets, 'spec.remote.targets');
+  if (targets !== undefined && targets !== 'targets') f.fail('spec.remote.targets', `only the TUF default "targets" is supported, got ${JSON.stringify(targets)}`);
+  const rootBytes = Buffer.from(rootB64, 'base64');
+  if (rootBytes.length === 0 || rootBytes.toString('base64').replace(/=+$/, '') !== rootB64.replace(/\s+/g, '').replace(/=+$/, '')) f.fail('spec.remote.root', 'expected a base64 root.json');
+  const base = opts.tufCacheDir ?? join(dirname(defaultTufCacheDir()), 'admission-tuf');
+  const cacheDir = join(base, `${name.replace(/[^a-z0-9.-]/g, '_')}-${hashOf({ mirror, root: rootB64 }).slice(0, 16)}`);
+  let result;
+  try {
+    const seeded = await fs.stat(join(cacheDir, 'given-root.json')).then(() => true, () => false);
+    if (!seeded) {
+      await fs.mkdir(cacheDir, { recursive: true });
+      await writeFileAtomic(join(cacheDir, 'given-root.json.new'), rootBytes);
+    }
+    result = await initialize({ mirror, cacheDir, ...(seeded ? {} : { root: join(cacheDir, 'given-root.json.new') }) });
+    if (!seeded) await fs.rename(join(cacheDir, 'given-root.json.new'), join(cacheDir, 'given-root.json'));
+  } catch (e) {
+    if (e instanceof SignetError) f.fail('spec.remote', `TUF mirror ${mirror}: ${e.message}`);
+    throw e;
+  }
+  return { name, root: result.trustedRoot, material: prepareTrust(result.trustedRoot), remote: createHash('sha256').update(result.trustedRootBytes).digest('hex') };
 }
 
 function parseTrustedRootOrFail(json: unknown, f: Fields, field: string): TrustedRoot {
@@ -237,7 +281,8 @@ function parseTrustedRootOrFail(json: unknown, f: Fields, field: string): Truste
   }
 }
 
-async function compileCip(d: Doc, roots: Map<string, { trust: Trust; hash: string }>, defaultOf: () => Promise<Trust>): Promise<ImagePolicy> {
+async function compileCip(d: Doc, roots: Map<string, { trust: Trust; hash: string }>, defaultOf: () => Promise<Trust>, opts: LoadPoliciesOptions): Promise<ImagePolicy> {
+  const mounts: MountCtx = { opts, read: [] };
   const source = `${d.file} (document ${d.index})`;
   const f: Fields = new Fields(source);
   const name = f.str(f.obj(d.value.metadata, 'metadata').name, 'metadata.name');
@@ -263,7 +308,7 @@ async function compileCip(d: Doc, roots: Map<string, { trust: Trust; hash: strin
   const authorities: Authority[] = [];
   const authNames = new Set<string>();
   for (const [i, raw] of authList.entries()) {
-    const a = await compileAuthority(g, `spec.authorities[${i}]`, g.obj(raw, `spec.authorities[${i}]`), i, roots, defaultOf, usedRoots);
+    const a = await compileAuthority(g, `spec.authorities[${i}]`, g.obj(raw, `spec.authorities[${i}]`), i, roots, defaultOf, usedRoots, mounts);
     if (authNames.has(a.name)) g.fail(`spec.authorities[${i}].name`, `authority name ${a.name} is used twice`);
     authNames.add(a.name);
     authorities.push(a);
@@ -272,29 +317,67 @@ async function compileCip(d: Doc, roots: Map<string, { trust: Trust; hash: strin
   const pol = g.optObj(spec.policy, 'spec.policy');
   if (pol) {
     policy = {
-      evaluator: await policyOf(g, 'spec.policy', pol, `ClusterImagePolicy ${name}`),
+      evaluator: await policyOf(g, 'spec.policy', pol, `ClusterImagePolicy ${name}`, mounts),
       includeSpec: g.bool(pol.includeSpec, 'spec.policy.includeSpec'),
       includeObjectMeta: g.bool(pol.includeObjectMeta, 'spec.policy.includeObjectMeta'),
       includeTypeMeta: g.bool(pol.includeTypeMeta, 'spec.policy.includeTypeMeta'),
     };
   }
   const defaults = await defaultOf();
-  const key = hashOf({ spec, roots: usedRoots.map((r) => roots.get(r)?.hash ?? r), defaultRoot: defaults.name });
+  const key = hashOf({ spec, roots: usedRoots.map((r) => roots.get(r)?.hash ?? r), defaultRoot: defaults.name, mounted: mounts.read });
   return { name, source, globs, authorities, mode: modeRaw, ...(policy ? { policy } : {}), key };
 }
 
-async function policyOf(f: Fields, field: string, o: Obj, label: string): Promise<AttestationPolicy> {
+async function policyOf(f: Fields, field: string, o: Obj, label: string, mounts: MountCtx): Promise<AttestationPolicy> {
   const type = f.str(o.type, `${field}.type`);
   if (type !== 'cue' && type !== 'rego' && type !== 'cel') f.fail(`${field}.type`, `expected cue, rego or cel, got ${JSON.stringify(type)}`);
   if (o.remote !== undefined) f.fail(`${field}.remote`, 'policies fetched from URLs are not supported; put the policy inline as data');
-  if (o.configMapRef !== undefined) f.fail(`${field}.configMapRef`, 'ConfigMaps are not available without an API server; put the policy inline as data');
-  const data = f.str(o.data, `${field}.data`);
+  let data: string;
+  if (o.configMapRef !== undefined) {
+    if (o.data !== undefined) f.fail(`${field}`, 'data and configMapRef cannot both be set');
+    data = await mountedValue(f, `${field}.configMapRef`, o.configMapRef, 'ConfigMap', mounts);
+  } else data = f.str(o.data, `${field}.data`);
   try {
     return await compilePolicyText(`${label} ${field}`, type as PolicyType, data);
   } catch (e) {
-    if (e instanceof SignetError) f.fail(`${field}.data`, e.message);
+    if (e instanceof SignetError) f.fail(o.configMapRef !== undefined ? `${field}.configMapRef` : `${field}.data`, e.message);
     throw e;
   }
+}
+
+/**
+ * The value a `secretRef` (`{name}`: the Secret's one key, as policy-controller reads it) or a
+ * `configMapRef` (`{name, key}`; `key` may be left out when the ConfigMap has one) names, from the
+ * volumes mounted under --secrets-dir / --configmaps-dir.
+ */
+async function mountedValue(f: Fields, field: string, raw: unknown, kind: MountKind, mounts: MountCtx): Promise<string> {
+  const ref = f.obj(raw, field);
+  const name = f.str(ref.name, `${field}.name`);
+  const dir = kind === 'Secret' ? mounts.opts.secretsDir : mounts.opts.configMapsDir;
+  const flag = kind === 'Secret' ? '--secrets-dir' : '--configmaps-dir';
+  if (!dir) f.fail(field, `${kind}s are read from volumes mounted under ${flag} (signet admission does not call the Kubernetes API): mount ${kind} ${name} at DIR/${name} and pass ${flag} DIR`);
+  let entries: Map<string, Buffer>;
+  try {
+    entries = await readMounted(dir, name, kind);
+  } catch (e) {
+    if (e instanceof SignetError) f.fail(field, e.message);
+    throw e;
+  }
+  const keys = [...entries.keys()];
+  let value: Buffer;
+  const wanted = kind === 'ConfigMap' ? f.optStr(ref.key, `${field}.key`) : undefined;
+  if (wanted !== undefined) {
+    if (!entries.has(wanted)) f.fail(`${field}.key`, `${kind} ${name} has no key ${wanted} (it has ${keys.length > 0 ? keys.join(', ') : 'none'})`);
+    value = entries.get(wanted)!;
+  } else {
+    if (keys.length === 0) f.fail(field, `${kind} ${name} has no data`);
+    if (keys.length > 1) {
+      f.fail(field, kind === 'Secret' ? `Secret ${name} has ${keys.length} keys (${keys.join(', ')}); it must hold exactly one, the public key` : `ConfigMap ${name} has ${keys.length} keys (${keys.join(', ')}); name one with key`);
+    }
+    value = entries.get(keys[0]!)!;
+  }
+  mounts.read.push(`${kind}/${name}:${createHash('sha256').update(value).digest('hex')}`);
+  return value.toString('utf8');
 }
 
 async function compileAuthority(
@@ -305,6 +388,7 @@ async function compileAuthority(
   roots: Map<string, { trust: Trust; hash: string }>,
   defaultOf: () => Promise<Trust>,
   usedRoots: string[],
+  mounts: MountCtx,
 ): Promise<Authority> {
   const name = g.optStr(a.name, `${field}.name`) ?? `authority-${index}`;
   const kinds = (['key', 'keyless', 'static'] as const).filter((k) => a[k] !== undefined && a[k] !== null);
@@ -323,11 +407,17 @@ async function compileAuthority(
   let ignoreSct = false;
   if (kind === 'key') {
     const k = g.obj(a.key, `${field}.key`);
-    if (k.secretRef !== undefined) g.fail(`${field}.key.secretRef`, 'Kubernetes Secrets are not available without an API server; put the public key inline as key.data');
     const data = g.optStr(k.data, `${field}.key.data`);
     const kms = g.optStr(k.kms, `${field}.key.kms`);
-    if (data && kms) g.fail(`${field}.key`, 'data and kms cannot both be set');
-    if (data) {
+    if ([data, kms, k.secretRef].filter((v) => v !== undefined).length > 1) g.fail(`${field}.key`, 'only one of data, kms and secretRef can be set');
+    if (k.secretRef !== undefined) {
+      const pem = await mountedValue(g, `${field}.key.secretRef`, k.secretRef, 'Secret', mounts);
+      try {
+        key = parsePublicKey(pem);
+      } catch (e) {
+        g.fail(`${field}.key.secretRef`, `Secret ${String((k.secretRef as Obj).name)}: ${(e as Error).message}`);
+      }
+    } else if (data) {
       try {
         key = parsePublicKey(data);
       } catch (e) {
@@ -405,7 +495,7 @@ async function compileAuthority(
       const aname = g.str(o.name, `${at}.name`);
       const predicateType = resolvePredicateType(g.str(o.predicateType, `${at}.predicateType`));
       const pol = g.optObj(o.policy, `${at}.policy`);
-      attestations.push({ name: aname, predicateType, ...(pol ? { policy: await policyOf(g, `${at}.policy`, pol, `attestation ${aname}`) } : {}) });
+      attestations.push({ name: aname, predicateType, ...(pol ? { policy: await policyOf(g, `${at}.policy`, pol, `attestation ${aname}`, mounts) } : {}) });
     }
   }
   return {

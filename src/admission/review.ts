@@ -10,7 +10,7 @@
 import { parseAllDocuments } from 'yaml';
 import { SignetError } from '../errors.js';
 import { FILE_LIMITS, readFileLimited } from '../fsutil.js';
-import { manifestImages, type ManifestImage } from '../cosign/k8s-images.js';
+import { objectImages, type ManifestImage } from '../cosign/k8s-images.js';
 import type { AdmissionEngine, ImageVerdict } from './engine.js';
 
 export const INCLUDE_LABEL = 'policy.sigstore.dev/include';
@@ -133,7 +133,8 @@ export function skipReason(req: AdmissionRequest, namespaces?: NamespaceLabels):
 
 /** The images of a workload object (MALFORMED for a pod spec that is not one). */
 export function workloadImages(object: Obj): ManifestImage[] {
-  return manifestImages(JSON.stringify(object));
+  // The object arrives parsed: walked as it is, not printed and parsed again as YAML.
+  return objectImages(object);
 }
 
 /** `spec.template.spec.containers[0]` → `/spec/template/spec/containers/0/image` (RFC 6901). */

@@ -31,6 +31,8 @@ export interface AdmissionServerOptions {
   reviewTimeoutMs?: number;
   /** Request log and reload messages; false for none. Default stderr. */
   log?: { write(line: string): unknown } | false;
+  /** With TrustRoots from TUF mirrors (`spec.remote`): how often the policies are reloaded to refresh them (default 10 minutes). */
+  tufRefreshMs?: number;
   /** Debounce of the policy watcher (default 200 ms). */
   reloadDelayMs?: number;
 }
@@ -227,6 +229,15 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
     }
   };
   for (const p of opts.policies) watchPath(p, schedule);
+  // Mounted Secrets and ConfigMaps change inside DIR/<name>/ (the kubelet's `..data` swap): watched whole.
+  for (const d of [opts.loadOptions?.secretsDir, opts.loadOptions?.configMapsDir]) {
+    if (!d) continue;
+    try {
+      watchers.push(watch(d, { persistent: false, recursive: true }, schedule));
+    } catch (e) {
+      note({ level: 'warn', message: `cannot watch ${d} for changes: ${(e as Error).message}` });
+    }
+  }
   let nsTimer: NodeJS.Timeout | undefined;
   const nsFile = opts.namespacesFile;
   if (nsFile) {
@@ -256,6 +267,10 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
       (e: Error) => note({ level: 'error', message: `TLS certificate reload failed, keeping the previous one: ${e.message}` }),
     );
   };
+  // TrustRoots from TUF mirrors change without a file changing: reloaded (and so refreshed) on a timer.
+  const refreshMs = opts.tufRefreshMs ?? 10 * 60_000;
+  const refresh = refreshMs > 0 ? setInterval(() => (engine.policySet.remote ? void reload() : undefined), refreshMs) : undefined;
+  refresh?.unref();
   watchFile(opts.tlsCert, { interval: 1000, persistent: false }, tlsChanged);
   watchFile(opts.tlsKey, { interval: 1000, persistent: false }, tlsChanged);
 
@@ -266,6 +281,7 @@ export async function startAdmissionServer(opts: AdmissionServerOptions): Promis
     async close() {
       clearTimeout(timer);
       clearTimeout(nsTimer);
+      clearInterval(refresh);
       for (const w of watchers) w.close();
       unwatchFile(opts.tlsCert, tlsChanged);
       unwatchFile(opts.tlsKey, tlsChanged);

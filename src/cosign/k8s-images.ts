@@ -53,6 +53,13 @@ export function manifestImages(source: string): ManifestImage[] {
   return images;
 }
 
+/** The images of one object already parsed (an AdmissionReview's), read as document 1 of a manifest. */
+export function objectImages(o: Obj): ManifestImage[] {
+  const images: ManifestImage[] = [];
+  collectObject(o, 1, '', images);
+  return images;
+}
+
 function collectObject(o: Obj, document: number, prefix: string, images: ManifestImage[]): void {
   const metadata = isObj(o.metadata) ? o.metadata : {};
   const object = `${typeof o.kind === 'string' ? o.kind : '?'}/${typeof metadata.name === 'string' ? metadata.name : '?'}`;

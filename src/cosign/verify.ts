@@ -6,14 +6,14 @@
 import { SignetError } from '../errors.js';
 import type { PublicKeyInfo } from '../keys/index.js';
 import { verifySignature } from '../keys/index.js';
-import { repositoryName, type ImageReader } from '../oci/index.js';
+import { parseReference, repositoryName, type ImageReader } from '../oci/index.js';
 import { parseBundle, verifyBundleWithKey, subjectMatches } from '../sigstore/index.js';
 import { checkAnnotations, checkSimpleSigningClaims, parseSimpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, type SimpleSigningPayload } from './payload.js';
 import { readLayers } from './sign.js';
 import { checkEntriesWitnessed, verifyBundleTlog, verifyRekorBundle, type VerifiedTlogEntry, type WitnessPolicy } from '../sigstore/tlog.js';
 import type { TrustedRoot } from '../sigstore/trustedroot.js';
 import { ANNOTATION, attachmentTag, COSIGN_SIG_ARTIFACT, COSIGN_SIGN_PREDICATE, isBundleMediaType, parseImageManifest, type Descriptor } from './storage.js';
-import { resolveTargets, type Target } from './targets.js';
+import { resolveTargets, signatureRepository, type Target } from './targets.js';
 import { checkLegacyKeyless, certificateClaims } from './keyless-verify.js';
 import { sctIgnored, verifyBundle, verifySignatureTimestamps, type TrustMaterial, type VerifiedBundle } from '../sigstore/verifier.js';
 import type { TimestampAuthority } from '../sigstore/timestamp-verify.js';
@@ -143,9 +143,29 @@ function checkMode(opts: VerifyImagesOptions): void {
  */
 export async function verifyOne(opts: VerifyImagesOptions, input: string): Promise<ImageVerification> {
   checkMode(opts);
-  const [target] = await resolveTargets(opts.client, input, { signatureRepository: opts.signatureRepository });
-  const [fromReferrers, fromLegacy] = await Promise.all([referrerCandidates(opts, target!), legacyCandidates(opts, target!)]);
-  const candidates = [...fromReferrers, ...fromLegacy];
+  // The manifest is read with a GET, not a HEAD: docker-registry closes the connection after every HEAD.
+  const resolving = resolveTargets(opts.client, input, { signatureRepository: opts.signatureRepository, get: true });
+  const lookup = async (t: Target): Promise<Candidate[]> => {
+    const [fromReferrers, fromLegacy] = await Promise.all([referrerCandidates(opts, t), legacyCandidates(opts, t)]);
+    return [...fromReferrers, ...fromLegacy];
+  };
+  let target: Target | undefined;
+  let candidates: Candidate[];
+  const ref = parseReference(input);
+  if (ref.digest) {
+    // Named by digest, the signatures' places are known already: they are looked up while the manifest is
+    // checked. A missing image is still the error reported first.
+    const image = { registry: ref.registry, repository: ref.repository };
+    const known: Target = { input, image, signatureRepo: signatureRepository(image, opts.signatureRepository), subject: { mediaType: '', digest: ref.digest, size: 0 }, resolvedFromTag: false };
+    const [resolved, found] = await Promise.allSettled([resolving, lookup(known)]);
+    if (resolved.status === 'rejected') throw resolved.reason;
+    if (found.status === 'rejected') throw found.reason;
+    [target] = resolved.value;
+    candidates = found.value;
+  } else {
+    [target] = await resolving;
+    candidates = await lookup(target!);
+  }
   if (candidates.length === 0) {
     throw new SignetError('NO_SIGNATURES', `no signatures found for ${input} (${target!.subject.digest})`);
   }

@@ -63,6 +63,20 @@ test('the pieces fit: Service → container port → --listen; webhook paths; mo
     const path = flag(f)!;
     assert.ok(mounts.some((m) => path.startsWith(m.mountPath)), `--${f}=${path} is not under a mounted volume`);
   }
+  // Secrets and ConfigMaps for secretRef/configMapRef: each its own volume at DIR/<object name>, no subPath.
+  const volumes: Obj[] = dep.spec.template.spec.volumes;
+  for (const [f, field, nameOf] of [['secrets-dir', 'secret', (v: Obj) => v.secret?.secretName], ['configmaps-dir', 'configMap', (v: Obj) => v.configMap?.name]] as const) {
+    const d = flag(f)!;
+    assert.ok(d, `no --${f}`);
+    const under = mounts.filter((m) => m.mountPath.startsWith(d + '/'));
+    assert.ok(under.length > 0, `nothing mounted under --${f}=${d}`);
+    for (const m of under) {
+      const v = volumes.find((x) => x.name === m.name)!;
+      assert.ok(v[field], `${m.mountPath} is not a ${field} volume`);
+      assert.equal(m.mountPath, `${d}/${nameOf(v)}`);
+      assert.equal(m.subPath, undefined);
+    }
+  }
   assert.equal(dep.spec.template.spec.automountServiceAccountToken, false);
   for (const [kind, path] of [['MutatingWebhookConfiguration', '/mutate'], ['ValidatingWebhookConfiguration', '/validate']] as const) {
     const wh = find(kind).webhooks[0];
@@ -106,7 +120,9 @@ test('signet admission starts with the Deployment\'s arguments (paths moved into
   const c = find('Deployment', 'signet-admission').spec.template.spec.containers[0];
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=signet-admission.signet-system.svc', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
   writeFileSync(join(dir, 'namespaces.yaml'), 'apiVersion: v1\nkind: List\nitems: []\n');
-  const moved: Record<string, string> = { policies: join(dir, 'policies'), namespaces: join(dir, 'namespaces.yaml'), 'tls-cert': join(dir, 'tls.crt'), 'tls-key': join(dir, 'tls.key'), listen: '127.0.0.1:0' };
+  const moved: Record<string, string> = { policies: join(dir, 'policies'), namespaces: join(dir, 'namespaces.yaml'), 'tls-cert': join(dir, 'tls.crt'), 'tls-key': join(dir, 'tls.key'), 'secrets-dir': join(dir, 'secrets'), 'configmaps-dir': join(dir, 'configmaps'), listen: '127.0.0.1:0' };
+  mkdirSync(join(dir, 'secrets'));
+  mkdirSync(join(dir, 'configmaps'));
   const args = (c.args as string[]).map((a) => {
     const m = /^--([a-z-]+)=(.*)$/.exec(a);
     return m && moved[m[1]!] ? `--${m[1]}=${moved[m[1]!]}` : a;

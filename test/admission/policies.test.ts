@@ -177,7 +177,7 @@ describe('malformed policies: a clear error at load, naming the file and the fie
     ['two kinds', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}, key: {data: x}}]\n'), /spec\.authorities\[0\]: exactly one of key, keyless or static is required \(got key, static\)/],
     ['bad static', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: maybe}}]\n'), /spec\.authorities\[0\]\.static\.action: expected pass or fail, got "maybe"/],
     ['bad key', cip('  images: [{glob: "**"}]\n  authorities: [{key: {data: "not a key"}}]\n'), /spec\.authorities\[0\]\.key\.data: /],
-    ['secretRef', cip('  images: [{glob: "**"}]\n  authorities: [{key: {secretRef: {name: k}}}]\n'), /key\.secretRef: Kubernetes Secrets are not available/],
+    ['secretRef', cip('  images: [{glob: "**"}]\n  authorities: [{key: {secretRef: {name: k}}}]\n'), /key\.secretRef: Secrets are read from volumes mounted under --secrets-dir/],
     ['identity without subject', cip('  images: [{glob: "**"}]\n  authorities: [{keyless: {identities: [{issuer: https://x}]}}]\n'), /keyless\.identities\[0\]: needs subject or subjectRegExp/],
     ['bad regexp', cip('  images: [{glob: "**"}]\n  authorities: [{keyless: {identities: [{issuer: https://x, subjectRegExp: "("}]}}]\n'), /keyless\.identities\[0\]: .*invalid regular expression/],
     ['unknown trust root', cip('  images: [{glob: "**"}]\n  authorities: [{keyless: {trustRootRef: nope, identities: [{issuer: i, subject: s}]}}]\n'), /keyless\.trustRootRef: no TrustRoot named "nope"/],
@@ -185,7 +185,7 @@ describe('malformed policies: a clear error at load, naming the file and the fie
     ['bad policy type', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n  policy: {type: js, data: x}\n'), /spec\.policy\.type: expected cue, rego or cel, got "js"/],
     ['remote policy', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n  policy: {type: cue, remote: {url: "https://x"}}\n'), /spec\.policy\.remote: policies fetched from URLs are not supported/],
     ['twice', cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n') + '---\n' + cip('  images: [{glob: "**"}]\n  authorities: [{static: {action: pass}}]\n'), /ClusterImagePolicy x is defined twice/],
-    ['remote TUF', 'apiVersion: policy.sigstore.dev/v1alpha1\nkind: TrustRoot\nmetadata: {name: t}\nspec:\n  remote: {mirror: "https://tuf.example.com"}\n', /spec\.remote: TUF mirror https:\/\/tuf\.example\.com is not supported/],
+    ['remote TUF', 'apiVersion: policy.sigstore.dev/v1alpha1\nkind: TrustRoot\nmetadata: {name: t}\nspec:\n  remote: {mirror: "https://tuf.example.com"}\n', /spec\.remote\.root: expected a non-empty string/],
   ];
   for (const [what, text, re] of cases) {
     test(what, async () => {

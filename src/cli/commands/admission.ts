@@ -18,6 +18,9 @@ interface CommonFlags extends RegistryFlags {
   /** `--no-match`: the action, or true when not given. */
   match?: string | boolean;
   cacheTtl?: string;
+  secretsDir?: string;
+  configmapsDir?: string;
+  tufCacheDir?: string;
 }
 
 interface ServeFlags extends CommonFlags {
@@ -26,6 +29,7 @@ interface ServeFlags extends CommonFlags {
   listen: string;
   namespaces?: string;
   reviewTimeout?: string;
+  tufRefresh?: string;
 }
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
@@ -36,6 +40,9 @@ function addCommon(cmd: Command): Command {
     .addOption(opt('--trusted-root <file>', 'trusted_root.json for authorities that name no trustRootRef (default: the pinned public-good root)'))
     // commander reads `--no-X <value>` as option `X` with the value (true when absent).
     .addOption(new Option('--no-match <action>', 'what to do with images no ClusterImagePolicy matches: deny (default), warn or allow').choices(['deny', 'warn', 'allow']))
+    .addOption(opt('--secrets-dir <dir>', 'Secrets mounted as volumes (DIR/<secret>/<key>) for key.secretRef; re-read when the kubelet updates them'))
+    .addOption(opt('--configmaps-dir <dir>', 'ConfigMaps mounted as volumes (DIR/<configmap>/<key>) for policy.configMapRef; re-read when the kubelet updates them'))
+    .addOption(opt('--tuf-cache-dir <dir>', 'TUF caches of TrustRoots with spec.remote, one directory each (default: admission-tuf beside $TUF_ROOT)'))
     .addOption(opt('--cache-ttl <duration>', 'how long a verdict per (digest, policy) and a tag\'s digest are reused; 0 disables the cache', '5m'));
   return addRegistryOptions(cmd);
 }
@@ -45,9 +52,14 @@ function noMatchOf(flags: CommonFlags): NoMatchAction {
 }
 
 async function loadOptions(flags: CommonFlags): Promise<LoadPoliciesOptions> {
-  if (!flags.trustedRoot) return {};
+  const mounts: LoadPoliciesOptions = {
+    ...(flags.secretsDir ? { secretsDir: flags.secretsDir } : {}),
+    ...(flags.configmapsDir ? { configMapsDir: flags.configmapsDir } : {}),
+    ...(flags.tufCacheDir ? { tufCacheDir: flags.tufCacheDir } : {}),
+  };
+  if (!flags.trustedRoot) return mounts;
   const root = await loadTrustedRoot(flags.trustedRoot);
-  return { defaultTrust: { name: flags.trustedRoot, root, material: prepareTrust(root) } };
+  return { ...mounts, defaultTrust: { name: flags.trustedRoot, root, material: prepareTrust(root) } };
 }
 
 function requirePolicies(flags: CommonFlags): string[] {
@@ -80,6 +92,7 @@ export function registerAdmission(program: Command): void {
     .addOption(opt('--tls-key <file>', 'PEM private key of --tls-cert'))
     .addOption(new Option('--listen <host:port>', 'address to listen on').default(':8443').env('SIGNET_LISTEN'))
     .addOption(opt('--namespaces <file>', 'Namespace objects (YAML/JSON) or a mapping name → labels: where the include label is read, since an AdmissionReview does not carry it; re-read when it changes'))
+    .addOption(opt('--tuf-refresh <duration>', 'how often TrustRoots with spec.remote are refreshed from their TUF mirrors', '10m'))
     .addOption(opt('--review-timeout <duration>', 'deny a review that takes longer (fail closed); keep it under the webhook timeoutSeconds', '9s'))
     .action(async (flags: ServeFlags) => {
       const policies = requirePolicies(flags);
@@ -96,6 +109,7 @@ export function registerAdmission(program: Command): void {
         noMatch: noMatchOf(flags),
         cacheTtlMs: parseDuration(flags.cacheTtl ?? '5m'),
         reviewTimeoutMs: parseDuration(flags.reviewTimeout ?? '9s'),
+        tufRefreshMs: parseDuration(flags.tufRefresh ?? '10m'),
         ...(flags.namespaces ? { namespacesFile: flags.namespaces } : {}),
       });
       ui.out(`Listening on ${a.url} with ${a.engine.policySet.policies.length} ClusterImagePolicies\n`);
@@ -108,6 +122,7 @@ export function registerAdmission(program: Command): void {
   examples(cmd, [
     'signet admission --policies /etc/signet/policies --tls-cert tls.crt --tls-key tls.key --namespaces namespaces.yaml',
     'signet admission --policies cip.yaml --trusted-root trusted_root.json --tls-cert tls.crt --tls-key tls.key --listen :8443 --no-match warn',
+    'signet admission --policies /etc/signet/policies --secrets-dir /etc/signet/secrets --configmaps-dir /etc/signet/configmaps --tls-cert tls.crt --tls-key tls.key',
     'signet admission test --policies cip.yaml ghcr.io/example/app:v1',
   ]);
 
