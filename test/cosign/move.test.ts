@@ -134,6 +134,41 @@ describe('copy', () => {
     }
   });
 
+  test('a blob upload cut off mid-stream starts over from the source and the copy completes', async () => {
+    const src = fresh(a);
+    const img = await pushRandomImage(client, src, 'v1');
+    // Layers above the 64 KiB monolithic limit, so they stream in one PATCH.
+    const big = Buffer.alloc(512 * 1024, 7);
+    const layer = await client.putBlob(src, big);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociManifest, config: img.config, layers: [img.layer, { mediaType: MEDIA_TYPE.ociLayerGzip, digest: layer.digest, size: layer.size }] }));
+    await client.putManifest(src, 'big', manifest, MEDIA_TYPE.ociManifest);
+    const [, port] = b.host.split(':');
+    let patches = 0;
+    // Drops the first streamed PATCH's connection once some of its body has arrived.
+    const server: Server = createServer((req, res) => {
+      if (req.method === 'PATCH' && ++patches === 1) {
+        req.once('data', () => req.socket.destroy());
+        return;
+      }
+      const up = request({ host: '127.0.0.1', port: Number(port), method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const dst: Repo = { registry: `127.0.0.1:${(server.address() as { port: number }).port}`, repository: `move/cut${++n}` };
+      const stats = await copyImage({ client, source: ref(src, 'big'), destination: ref(dst, 'big') });
+      assert.ok(patches >= 2, `${patches} PATCH requests`);
+      assert.equal(stats.blobsUploaded, 3);
+      assert.deepEqual(await client.getBlob(dst, layer.digest), big);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   test('within one registry, blobs are mounted across repositories', async () => {
     const src = fresh(a);
     await pushRandomImage(client, src, 'v1');
