@@ -4,6 +4,8 @@
  * fallback tag since distribution 2.x has no referrers API), `signet save` of it to an OCI layout and
  * `signet load` of that layout, beside `skopeo copy` of the image alone in the same run. Each command runs
  * as its own process (the CLI a user runs); its peak RSS is sampled from /proc while it runs.
+ * COPY_BASELINE=/path/to/other/dist/src/cli/main.js adds that build's copy/save/load rows to the same
+ * run (each to fresh destinations), for a before/after on a loaded machine.
  *   npm run bench:copy [-- layer-MiB layers attachments]
  */
 import { spawn } from 'node:child_process';
@@ -83,13 +85,17 @@ async function main(): Promise<void> {
     const rows: Array<[string, { seconds: number; peakMiB: number }]> = [];
     note('skopeo copy…');
     rows.push(['skopeo copy (image only)', await run('skopeo', ['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${a.host}/bench/app:v1`, `docker://${b.host}/skopeo/app:v1`])]);
-    note('signet copy…');
-    rows.push([`signet copy (+${ATTACHMENTS} referrers)`, await run(process.execPath, [MAIN, '-t', '0', 'copy', `${a.host}/bench/app:v1`, `${b.host}/signet/app:v1`])]);
-    note('signet save…');
-    const dir = join(work, 'layout');
-    rows.push([`signet save (+${ATTACHMENTS} referrers)`, await run(process.execPath, [MAIN, '-t', '0', 'save', '--dir', dir, `${a.host}/bench/app:v1`])]);
-    note('signet load…');
-    rows.push([`signet load (+${ATTACHMENTS} referrers)`, await run(process.execPath, [MAIN, '-t', '0', 'load', '--dir', dir, `${b.host}/loaded/app:v1`])]);
+    const builds: Array<[string, string]> = [['signet', MAIN]];
+    if (process.env.COPY_BASELINE) builds.push(['baseline', process.env.COPY_BASELINE]);
+    for (const [i, [label, main]] of builds.entries()) {
+      note(`${label} copy…`);
+      rows.push([`${label} copy (+${ATTACHMENTS} referrers)`, await run(process.execPath, [main, '-t', '0', 'copy', `${a.host}/bench/app:v1`, `${b.host}/${label}/app:v1`])]);
+      note(`${label} save…`);
+      const dir = join(work, `layout-${i}`);
+      rows.push([`${label} save (+${ATTACHMENTS} referrers)`, await run(process.execPath, [main, '-t', '0', 'save', '--dir', dir, `${a.host}/bench/app:v1`])]);
+      note(`${label} load…`);
+      rows.push([`${label} load (+${ATTACHMENTS} referrers)`, await run(process.execPath, [main, '-t', '0', 'load', '--dir', dir, `${b.host}/${label}-loaded/app:v1`])]);
+    }
     note('second signet copy (nothing to do)…');
     rows.push(['signet copy again (no-op)', await run(process.execPath, [MAIN, '-t', '0', 'copy', `${a.host}/bench/app:v1`, `${b.host}/signet/app:v1`])]);
     console.log(machineLine());

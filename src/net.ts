@@ -271,19 +271,88 @@ export async function httpFetch(url: string, init: HttpFetchInit = {}, opts: Net
   const b = init.body as unknown;
   const bodyBytes = typeof b === 'string' ? Buffer.byteLength(b) : b instanceof Uint8Array ? b.byteLength : b instanceof ArrayBuffer ? b.byteLength : 0;
   const headersMs = timeouts.headersMs + Math.ceil((bodyBytes / MIN_UPLOAD_BYTES_PER_SECOND) * 1000);
-  const headersPhase = (): string => (isConnecting(url) ? `connecting to ${host}` : `waiting for response headers from ${host}`);
-  const headersTimer = setTimeout(
-    () => ac.abort(new SignetError('TIMEOUT', `timed out ${headersPhase()} (nothing within ${formatDuration(headersMs)})`)),
-    headersMs,
-  );
+  let sending = false;
+  const headersPhase = (): string =>
+    sending ? `sending the request body to ${host}` : isConnecting(url) ? `connecting to ${host}` : `waiting for response headers from ${host}`;
+  let headersTimer: NodeJS.Timeout | undefined;
+  let answered = false;
+  const armHeaders = (): void => {
+    clearTimeout(headersTimer);
+    if (answered) return;
+    headersTimer = setTimeout(
+      () => ac.abort(new SignetError('TIMEOUT', `timed out ${headersPhase()} (nothing within ${formatDuration(headersMs)})`)),
+      headersMs,
+    );
+  };
+  let sendTimer: NodeJS.Timeout | undefined;
+  let abandon: (() => void) | undefined;
+  let streamed: ReadableStream<Uint8Array> | undefined;
+  if (b instanceof ReadableStream) {
+    // A streamed body (an upload of unknown length): connecting is bounded by the connect timeout,
+    // sending by the silence between chunks the server accepts (bodyIdleMs), and the wait for the
+    // answer starts when the last byte has gone.
+    const source = (b as ReadableStream<Uint8Array>).getReader();
+    // Once the request is aborted or answered, the rest of the source is not read (fetch would go on
+    // draining it to the end): it is cancelled, and the body errors rather than ends, so a cut-off
+    // upload never looks complete to the server.
+    let stopped = false;
+    let sentAll = false;
+    abandon = (): void => {
+      if (stopped || sentAll) return;
+      stopped = true;
+      clearTimeout(sendTimer);
+      void source.cancel(new Error('request abandoned')).catch(() => undefined);
+    };
+    ac.signal.addEventListener('abort', abandon, { once: true });
+    const gone = (): Error => new Error(`the request to ${host} was abandoned`);
+    const stall = (): void => {
+      clearTimeout(sendTimer);
+      if (answered) return;
+      sendTimer = setTimeout(
+        () => ac.abort(new SignetError('TIMEOUT', `timed out sending the request body to ${host} (not accepted for ${formatDuration(timeouts.bodyIdleMs)})`)),
+        timeouts.bodyIdleMs,
+      );
+    };
+    streamed = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller): Promise<void> {
+          if (stopped) return controller.error(gone());
+          sending = true;
+          clearTimeout(sendTimer);
+          const r = await source.read();
+          if (stopped) return controller.error(gone());
+          if (r.done) {
+            sending = false;
+            sentAll = true;
+            controller.close();
+            armHeaders();
+          } else {
+            controller.enqueue(r.value);
+            stall();
+          }
+        },
+        async cancel(reason): Promise<void> {
+          clearTimeout(sendTimer);
+          stopped = true;
+          await source.cancel(reason).catch(() => undefined);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  } else {
+    armHeaders();
+  }
   let res: Response;
   try {
-    res = await fetchImpl(url, { ...init, signal: ac.signal } as RequestInit);
+    res = await fetchImpl(url, { ...init, ...(streamed ? { body: streamed, duplex: 'half' } : {}), signal: ac.signal } as RequestInit);
   } catch (e) {
     done();
     throw translate(e, ac.signal, outer, headersPhase(), host);
   } finally {
+    answered = true;
     clearTimeout(headersTimer);
+    clearTimeout(sendTimer);
+    abandon?.();
   }
   if (!res.body || NULL_BODY_STATUS.has(res.status)) {
     done();

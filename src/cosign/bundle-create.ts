@@ -4,12 +4,16 @@
  * the signing certificate, RFC 3161 timestamps, and the log entry, looked up in a Rekor v1 log by the
  * artifact's hash. The signature is checked against the key before anything is looked up, and the log
  * entry must be for this very signature and verifier, so the bundle written verifies with `verify-blob`.
- * Nothing here writes files.
+ * `createAttestationBundle` does the same for a signed DSSE envelope (cosign's `--attestation`): a DSSE
+ * bundle whose log entry is the `dsse` (or `intoto`) entry recording that envelope's signature, for
+ * `verify-blob-attestation`. Nothing here writes files.
  */
 import { createHash } from 'node:crypto';
 import { SignetError } from '../errors.js';
 import { decodePemBlocks, parsePublicKey, verifySignature, type PublicKeyInfo } from '../keys/index.js';
-import { buildMessageSignatureBundle, type TlogEntryJSON } from '../sigstore/index.js';
+import { buildDsseBundle, buildMessageSignatureBundle, type TlogEntryJSON } from '../sigstore/index.js';
+import { pae, parseEnvelope } from '../sigstore/dsse.js';
+import { parseStatement } from '../sigstore/intoto.js';
 import { decodeBase64Strict } from '../sigstore/encoding.js';
 import { RekorV1Client, v1EntryToBundleEntry, type V1LogEntry } from '../sigstore/rekor-client.js';
 import { parseCertificate } from '../sigstore/certificate.js';
@@ -66,6 +70,110 @@ export async function createBundle(o: CreateBundleOptions): Promise<{ bundle: Bu
     rfc3161Timestamps: o.rfc3161Timestamps ?? [],
   });
   return { bundle, ...(tlogEntry ? { tlogEntry } : {}) };
+}
+
+export interface CreateAttestationBundleOptions {
+  /** The DSSE envelope file's bytes (JSON, one signature). */
+  envelope: Buffer;
+  /** The artifact the statement is about: when given, the statement must name its sha256. */
+  artifact?: Buffer;
+  key?: PublicKeyInfo;
+  certificate?: Buffer;
+  rfc3161Timestamps?: Buffer[];
+  rekorUrl?: string;
+}
+
+/** `bundle create --attestation`: a v0.3 DSSE bundle around a signed envelope made elsewhere. */
+export async function createAttestationBundle(o: CreateAttestationBundleOptions): Promise<{ bundle: Buffer; tlogEntry?: TlogEntryJSON }> {
+  if (!o.key && !o.certificate) throw new SignetError('USAGE', 'bundle create needs the verifier: pass --key or --certificate');
+  const envelope = parseEnvelope(o.envelope, '--attestation');
+  if (envelope.signatures.length !== 1) {
+    throw new SignetError('USAGE', `--attestation holds ${envelope.signatures.length} signatures; a bundle carries one: give an envelope with only the signature to bundle`);
+  }
+  const key = verifierKey(o.key, o.certificate);
+  const signature = envelope.signatures[0]!.sig;
+  if (!verifySignature(key, pae(envelope.payloadType, envelope.payload), signature)) {
+    throw new SignetError('VERIFICATION', `the envelope's signature does not verify with the ${o.certificate ? 'certificate' : 'key'} given`);
+  }
+  if (o.artifact) {
+    let subjects: Array<{ digest: Record<string, string> }>;
+    try {
+      subjects = parseStatement(envelope.payload).subject;
+    } catch (e) {
+      throw new SignetError('VERIFICATION', `--attestation: the payload is not an in-toto statement: ${(e as Error).message}`);
+    }
+    const hex = createHash('sha256').update(o.artifact).digest('hex');
+    if (!subjects.some((s) => s.digest.sha256 === hex)) throw new SignetError('VERIFICATION', `the statement does not name the artifact (sha256:${hex}) among its subjects`);
+  }
+  checkTimestamps(o.rfc3161Timestamps ?? [], signature);
+  let tlogEntry: TlogEntryJSON | undefined;
+  if (o.rekorUrl) tlogEntry = v1EntryToBundleEntry(await findDsseEntry(o.rekorUrl, envelope.payload, signature, key, o.certificate));
+  const material = o.certificate ? { certificate: o.certificate } : { publicKeyHint: key.hint };
+  const bundle = buildDsseBundle({ envelope, ...material, tlogEntries: tlogEntry ? [tlogEntry] : [], rfc3161Timestamps: o.rfc3161Timestamps ?? [] });
+  return { bundle, ...(tlogEntry ? { tlogEntry } : {}) };
+}
+
+function verifierKey(key: PublicKeyInfo | undefined, certificate: Buffer | undefined): PublicKeyInfo {
+  const certKey = certificate ? certificateKey(certificate) : undefined;
+  if (key && certKey && !certKey.spkiDer.equals(key.spkiDer)) throw new SignetError('USAGE', '--certificate certifies a different public key than --key');
+  return (key ?? certKey)!;
+}
+
+function checkTimestamps(timestamps: Buffer[], signature: Buffer): void {
+  for (const ts of timestamps) {
+    const answer = readTimestampAnswer(ts);
+    const alg = hashAlgFromOid(answer.imprintAlg);
+    if (!alg || !createHash(alg).update(signature).digest().equals(answer.imprint)) {
+      throw new SignetError('VERIFICATION', 'the RFC 3161 timestamp is for other data than this signature');
+    }
+  }
+}
+
+interface DsseBody {
+  kind?: unknown;
+  spec?: {
+    payloadHash?: { algorithm?: unknown; value?: unknown };
+    signatures?: Array<{ signature?: unknown; verifier?: unknown }>;
+    content?: { payloadHash?: { value?: unknown }; envelope?: { signatures?: Array<{ sig?: unknown; publicKey?: unknown }> } };
+  };
+}
+
+/**
+ * The `dsse` (or `intoto` v0.0.2) entry recording this envelope's payload with exactly this signature by
+ * this verifier, found through the payload's sha256, which both kinds index.
+ */
+async function findDsseEntry(url: string, payload: Buffer, signature: Buffer, key: PublicKeyInfo, certificate?: Buffer): Promise<V1LogEntry> {
+  const rekor = new RekorV1Client({ baseUrl: url });
+  const hex = createHash('sha256').update(payload).digest('hex');
+  const uuids = await rekor.searchIndex({ hash: `sha256:${hex}` });
+  const sig64 = signature.toString('base64');
+  let otherVerifier = false;
+  for (const uuid of uuids.slice(0, MAX_CANDIDATES)) {
+    const entry = await rekor.getByUuid(uuid);
+    let body: DsseBody;
+    try {
+      body = JSON.parse(decodeBase64Strict(entry.body, 'log entry body').toString('utf8')) as DsseBody;
+    } catch {
+      continue;
+    }
+    // dsse 0.0.1: spec.signatures[{signature, verifier}]; intoto 0.0.2: spec.content.envelope.signatures[{sig (base64 of base64), publicKey}].
+    let pairs: Array<{ sig: string; verifier: unknown }> = [];
+    if (body.kind === 'dsse' && body.spec?.payloadHash?.value === hex) {
+      pairs = (body.spec.signatures ?? []).map((x) => ({ sig: String(x?.signature ?? ''), verifier: x?.verifier }));
+    } else if (body.kind === 'intoto' && body.spec?.content?.payloadHash?.value === hex) {
+      pairs = (body.spec.content.envelope?.signatures ?? []).map((x) => ({ sig: typeof x?.sig === 'string' ? Buffer.from(x.sig, 'base64').toString('utf8') : '', verifier: x?.publicKey }));
+    }
+    for (const p of pairs) {
+      if (p.sig !== sig64) continue;
+      const verifier = typeof p.verifier === 'string' ? Buffer.from(p.verifier, 'base64').toString('utf8') : '';
+      if (sameVerifier(verifier, key, certificate)) return entry;
+      otherVerifier = true;
+    }
+  }
+  if (otherVerifier) {
+    throw new SignetError('TLOG', `the log at ${url} records this envelope's signature with ${certificate ? 'a public key instead of the certificate given' : 'a certificate: pass it with --certificate'}`);
+  }
+  throw new SignetError('NOT_FOUND', `the log at ${url} has no entry for this envelope's signature (log it first, e.g. attest-blob --rekor-url, or pass --ignore-tlog)`);
 }
 
 function certificateKey(der: Buffer): PublicKeyInfo {

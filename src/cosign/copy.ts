@@ -9,7 +9,7 @@
  * subjects before what refers to them.
  */
 import { SignetError, isSignetError } from '../errors.js';
-import { parseReference, repositoryName, type Reference, type RegistryClient, type Repo } from '../oci/index.js';
+import { parseReference, RegistryHttpError, repositoryName, type Reference, type RegistryClient, type Repo } from '../oci/index.js';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX, attachmentTag, type Descriptor } from './storage.js';
 
 /** A manifest as read from a source: bytes kept as received, digest checked. */
@@ -351,6 +351,15 @@ export function registrySource(client: RegistryClient, repo: Repo): TransferSour
   };
 }
 
+/** Extra attempts at a streamed blob upload (a streamed PATCH is sent once; the blob starts over from a fresh source). */
+const BLOB_ATTEMPTS = 3;
+
+/** A dropped or refused connection, or a 429/5xx answer: worth starting the blob over. Not timeouts, digest mismatches or refusals. */
+function blobRetryable(e: unknown): boolean {
+  if (e instanceof RegistryHttpError) return e.status === 429 || e.status >= 500;
+  return isSignetError(e, 'NETWORK');
+}
+
 /** A registry repository as a destination: mounts from the same registry, streams otherwise. */
 export function registrySink(client: RegistryClient, repo: Repo): TransferSink {
   const name = repositoryName(repo);
@@ -363,8 +372,17 @@ export function registrySink(client: RegistryClient, repo: Repo): TransferSink {
         // A mount needs the destination client to pull from the source repository: the same client.
         if (from.client === client && (await client.mountBlob(repo, digest, from.repo))) return 'mounted';
       }
-      await client.putBlobStream(repo, digest, await source.openBlob(digest), source.name);
-      return 'uploaded';
+      // The transport retries buffered requests itself; a streamed one cannot be replayed, so the
+      // whole blob starts over, read again from the source.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.putBlobStream(repo, digest, await source.openBlob(digest), source.name);
+          return 'uploaded';
+        } catch (e) {
+          if (attempt >= BLOB_ATTEMPTS || !blobRetryable(e)) throw e;
+          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+        }
+      }
     },
     async tagDigest(tag) {
       return (await client.headManifest(repo, tag))?.digest ?? null;

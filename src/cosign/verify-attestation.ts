@@ -8,7 +8,7 @@
  */
 import { SignetError } from '../errors.js';
 import { verifySignature, type PublicKeyInfo } from '../keys/index.js';
-import { parseReference, repositoryName, type RegistryClient, type Repo } from '../oci/index.js';
+import { parseReference, repositoryName, type ImageReader, type Repo } from '../oci/index.js';
 import { envelopeToJSON, IN_TOTO_PAYLOAD_TYPE, pae, parseBundle, parseEnvelope, parseStatement, verifyBundleWithKey, type DsseEnvelope, type Statement } from '../sigstore/index.js';
 import { validateIdentityPolicy, type FulcioIdentity, type IdentityPolicy } from '../sigstore/identity.js';
 import { verifyBundleTlog, verifyRekorBundle, type VerifiedTlogEntry } from '../sigstore/tlog.js';
@@ -25,7 +25,8 @@ import { resolveTargets, signatureRepository, type Target } from './targets.js';
 const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
 
 export interface VerifyAttestationsOptions {
-  client: RegistryClient;
+  /** A registry client, or an OCI layout's reader (`verify-attestation --local-image`). */
+  client: ImageReader;
   images: string[];
   /** Key-based verification; without it keyless (`identity` and `trust` required). */
   key?: PublicKeyInfo;

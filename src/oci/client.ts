@@ -37,8 +37,8 @@ export interface RegistryClientOptions {
   /** Blobs larger than this are uploaded in PATCH chunks of this size (default 16 MiB). */
   chunkSize?: number;
   /**
-   * Streamed uploads (`putBlobStream`) go out in PATCH chunks of this size, the most of a blob held in
-   * memory at once, twice over: one chunk is sent while the next fills (default 2 MiB).
+   * Streamed uploads (`putBlobStream`): a source that ends within this many bytes is uploaded in one
+   * monolithic PUT; a longer one streams in one PATCH, with at most this much read ahead (default 1 MiB).
    */
   streamChunkSize?: number;
   /** Attempts for the read-modify-write of a referrers fallback index (default 10). */
@@ -96,7 +96,7 @@ export interface ImageReader {
 const DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024;
 const DEFAULT_MAX_BLOB = 128 * 1024 * 1024;
 const DEFAULT_CHUNK = 16 * 1024 * 1024;
-const DEFAULT_STREAM_CHUNK = 2 * 1024 * 1024;
+const DEFAULT_STREAM_CHUNK = 1024 * 1024;
 const MAX_PAGES = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -402,77 +402,103 @@ export class RegistryClient implements ImageReader {
   }
 
   /**
-   * Upload a blob from a stream of chunks without holding it whole: PATCH chunks of streamChunkSize
-   * (one monolithic PUT when it is smaller), the digest computed on the way. The upload is committed
-   * (the final PUT) only when the bytes hash to `digest`; otherwise it is cancelled and MALFORMED is
-   * thrown naming `from`, so a corrupt source never lands in the registry. Does not check whether the
-   * registry already has the blob (see blobExists).
+   * Upload a blob from a stream of chunks without holding it whole, as skopeo does: the bytes go to the
+   * registry as they are read, in one streamed PATCH (no Content-Range, chunked), the digest computed on
+   * the way. A source that ends within streamChunkSize bytes goes up as one monolithic PUT instead (two
+   * requests, not three, for configs and signatures). The upload is committed (the final PUT with the
+   * digest) only when the bytes hash to `digest`; otherwise it is cancelled and MALFORMED is thrown
+   * naming `from`, so a corrupt source never lands in the registry. An error of the source (a source
+   * registry timing out) is thrown as it is. A streamed PATCH is sent once: on failure the upload is
+   * cancelled and the error thrown, for the caller to start over from a fresh source if it wants to.
+   * Does not check whether the registry already has the blob (see blobExists).
    */
   async putBlobStream(repo: Repo, digest: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, from = 'the source'): Promise<void> {
     checkDigest(repo, digest);
     const algorithm = digest.slice(0, digest.indexOf(':'));
     const hash = createHash(algorithm);
-    let location: string | undefined;
-    let offset = 0;
-    const patch = async (chunk: Buffer): Promise<void> => {
-      location ??= await this.startUpload(repo);
-      const res = await this.transport.request({
-        registry: repo.registry,
-        method: 'PATCH',
-        path: location,
-        headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}` },
-        body: chunk,
-        scopes: this.push(repo),
-      });
-      await res.body?.cancel().catch(() => {});
-      location = this.location(res, location, repo);
-      offset += chunk.length;
-    };
-    // Two chunk buffers: one being sent while the next fills from the source, so reading and
-    // uploading overlap; a buffer is refilled only after its PATCH (and any retry of it) is done.
-    const size = this.streamChunkSize;
-    const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
-    let current = 0;
-    let filled = 0;
-    let inflight: Promise<void> | undefined;
-    const send = async (): Promise<void> => {
-      await inflight;
-      inflight = undefined;
-      const p = patch(buffers[current]!.subarray(0, filled));
-      p.catch(() => {}); // awaited below or at the next send
-      inflight = p;
-      current ^= 1;
-      filled = 0;
-    };
-    let pending: Buffer[] = [];
-    let pendingLength = 0;
-    try {
-      for await (const part of source) {
-        hash.update(part);
-        let at = 0;
-        while (at < part.byteLength) {
-          const n = Math.min(size - filled, part.byteLength - at);
-          buffers[current]!.set(part.subarray(at, at + n), filled);
-          filled += n;
-          at += n;
-          if (filled === size) await send();
-        }
+    const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
+      Symbol.asyncIterator in source ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]() : (source as Iterable<Uint8Array>)[Symbol.iterator]();
+    let ended = false;
+    let sourceError: { error: unknown } | undefined;
+    const next = async (): Promise<Uint8Array | undefined> => {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await iterator.next();
+      } catch (e) {
+        sourceError = { error: e };
+        throw e;
       }
-      await inflight;
-      inflight = undefined;
-      pending = filled > 0 ? [buffers[current]!.subarray(0, filled)] : [];
-      pendingLength = filled;
+      if (r.done) {
+        ended = true;
+        return undefined;
+      }
+      hash.update(r.value);
+      return r.value;
+    };
+    const stop = async (): Promise<void> => {
+      if (!ended) await Promise.resolve(iterator.return?.()).catch(() => undefined);
+    };
+    const mismatch = (): SignetError | undefined => {
       const actual = `${algorithm}:${hash.digest('hex')}`;
-      if (actual !== digest) throw new SignetError('MALFORMED', `blob ${digest} from ${from} has digest ${actual}: refusing to copy it`);
-      const tail = Buffer.concat(pending, pendingLength);
-      if (location === undefined) {
-        await this.finishUpload(repo, await this.startUpload(repo), digest, tail);
-      } else {
-        if (tail.length > 0) await patch(tail);
-        await this.finishUpload(repo, location!, digest, Buffer.alloc(0));
+      return actual === digest ? undefined : new SignetError('MALFORMED', `blob ${digest} from ${from} has digest ${actual}: refusing to copy it`);
+    };
+    // Read ahead up to streamChunkSize: a source that ends there is one monolithic PUT.
+    const head: Uint8Array[] = [];
+    let headLength = 0;
+    try {
+      while (headLength < this.streamChunkSize) {
+        const part = await next();
+        if (part === undefined) break;
+        head.push(part);
+        headLength += part.byteLength;
       }
     } catch (e) {
-      await inflight?.catch(() => {});
+      await stop();
+      throw e;
+    }
+    if (ended) {
+      const bad = mismatch();
+      if (bad) throw bad;
+      await this.finishUpload(repo, await this.startUpload(repo), digest, Buffer.concat(head, headLength));
+      return;
+    }
+    let location: string | undefined;
+    try {
+      location = await this.startUpload(repo);
+      const body = new ReadableStream<Uint8Array>(
+        {
+          async pull(controller): Promise<void> {
+            const part = head.shift() ?? (await next());
+            if (part === undefined) controller.close();
+            else controller.enqueue(part);
+          },
+          cancel: () => stop(),
+        },
+        { highWaterMark: 0 },
+      );
+      let res: Response;
+      try {
+        res = await this.transport.request({
+          registry: repo.registry,
+          method: 'PATCH',
+          path: location,
+          headers: { 'content-type': 'application/octet-stream' },
+          body,
+          scopes: this.push(repo),
+        });
+      } catch (e) {
+        if (sourceError) throw sourceError.error;
+        throw e;
+      }
+      await res.body?.cancel().catch(() => {});
+      if (sourceError) throw sourceError.error;
+      if (!ended) throw new SignetError('REGISTRY', `PATCH ${repositoryName(repo)} upload of ${digest}: the registry answered ${res.status} before the whole blob was sent`);
+      location = this.location(res, location, repo);
+      const bad = mismatch();
+      if (bad) throw bad;
+      await this.finishUpload(repo, location, digest, Buffer.alloc(0));
+    } catch (e) {
+      await stop();
       if (location !== undefined) {
         const cancel = await this.transport.request({ registry: repo.registry, method: 'DELETE', path: location, scopes: this.push(repo), accept: () => true }).catch(() => undefined);
         await cancel?.body?.cancel().catch(() => {});

@@ -50,7 +50,11 @@ export interface RegistryRequest {
   /** A path starting with /v2/, or an absolute URL on the registry (upload Locations). */
   path: string;
   headers?: Record<string, string>;
-  body?: Buffer;
+  /**
+   * A Buffer, or a stream sent as it is read (chunked, no Content-Length). A streamed body can be sent
+   * once: such a request is not retried here (the caller starts the upload over if it wants to).
+   */
+  body?: Buffer | ReadableStream<Uint8Array>;
   /** Token scopes, e.g. `repository:app:pull`. */
   scopes: string[];
   /** Statuses handed back to the caller; others throw. Default: any 2xx. */
@@ -478,8 +482,9 @@ export class Transport {
       if (auth) headers.authorization = auth;
       const init: RequestInit = { headers };
       if (req.body !== undefined) init.body = req.body;
-      const res = await this.fetchWithRetry(url, init, req.method);
-      if (res.status === 401 && authAttempt === 0) {
+      const streamed = req.body instanceof ReadableStream;
+      const res = await this.fetchWithRetry(url, init, req.method, streamed ? 0 : this.retry.retries);
+      if (res.status === 401 && authAttempt === 0 && !streamed) {
         // The token may have expired or lacked a scope, or the challenge changed: learn and try once more.
         const fresh = parseChallenge(res.headers.get('www-authenticate'));
         if (fresh.scheme !== 'none') {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { generateKeyPair, signerFromPrivateKey, publicKeyInfo } from '../../src/keys/index.js';
 import { MEDIA_TYPE, RegistryClient, type Repo } from '../../src/oci/index.js';
 import { signImages } from '../../src/cosign/sign.js';
+import { attestImages } from '../../src/cosign/attest.js';
 import { verifyOne } from '../../src/cosign/verify.js';
 import { copyImage } from '../../src/cosign/copy.js';
 import { saveImage, loadImage } from '../../src/cosign/save-load.js';
@@ -133,6 +134,41 @@ describe('copy', () => {
     }
   });
 
+  test('a blob upload cut off mid-stream starts over from the source and the copy completes', async () => {
+    const src = fresh(a);
+    const img = await pushRandomImage(client, src, 'v1');
+    // Layers above the 64 KiB monolithic limit, so they stream in one PATCH.
+    const big = Buffer.alloc(512 * 1024, 7);
+    const layer = await client.putBlob(src, big);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociManifest, config: img.config, layers: [img.layer, { mediaType: MEDIA_TYPE.ociLayerGzip, digest: layer.digest, size: layer.size }] }));
+    await client.putManifest(src, 'big', manifest, MEDIA_TYPE.ociManifest);
+    const [, port] = b.host.split(':');
+    let patches = 0;
+    // Drops the first streamed PATCH's connection once some of its body has arrived.
+    const server: Server = createServer((req, res) => {
+      if (req.method === 'PATCH' && ++patches === 1) {
+        req.once('data', () => req.socket.destroy());
+        return;
+      }
+      const up = request({ host: '127.0.0.1', port: Number(port), method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const dst: Repo = { registry: `127.0.0.1:${(server.address() as { port: number }).port}`, repository: `move/cut${++n}` };
+      const stats = await copyImage({ client, source: ref(src, 'big'), destination: ref(dst, 'big') });
+      assert.ok(patches >= 2, `${patches} PATCH requests`);
+      assert.equal(stats.blobsUploaded, 3);
+      assert.deepEqual(await client.getBlob(dst, layer.digest), big);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   test('within one registry, blobs are mounted across repositories', async () => {
     const src = fresh(a);
     await pushRandomImage(client, src, 'v1');
@@ -236,6 +272,37 @@ describe('save and load', () => {
     writeFileSync(wrongKey, generateKeyPair('ecdsa-p256').publicKey.export({ type: 'spki', format: 'pem' }) as string);
     const bad = await runCli(['verify', '--key', wrongKey, '--insecure-ignore-tlog', '--local-image', join(work, 'layout1')]);
     assert.equal(bad.code, 12, bad.stderr);
+  });
+
+  test('verify-attestation --local-image: attestations of both formats verify from a saved layout with the registry stopped', async () => {
+    const reg = await startRegistry();
+    const dir = join(work, 'layout-att');
+    try {
+      const src: Repo = { registry: reg.host, repository: 'saved/attested' };
+      await pushRandomImage(client, src, 'v1');
+      // A custom predicate as a referrer bundle (cosign v3's default) and a cyclonedx one in the legacy .att image.
+      await attestImages({ client, signer, images: [ref(src, 'v1')], predicate: Buffer.from('{"result":"passed"}'), type: 'custom' });
+      await attestImages({ client, signer, images: [ref(src, 'v1')], predicate: Buffer.from('{"bomFormat":"CycloneDX"}'), type: 'cyclonedx', newBundleFormat: false });
+      const s = await runCli(['save', '--dir', dir, ref(src, 'v1')]);
+      assert.equal(s.code, 0, s.stderr);
+    } finally {
+      await reg.stop();
+    }
+    for (const type of ['custom', 'cyclonedx']) {
+      const v = await runCli(['verify-attestation', '--key', pubFile, '--insecure-ignore-tlog', '--type', type, '--local-image', dir]);
+      assert.equal(v.code, 0, `${type}: ${v.stderr}`);
+      const lines = v.stdout.trim().split('\n');
+      assert.equal(lines.length, 1, v.stdout);
+      const statement = JSON.parse(Buffer.from(JSON.parse(lines[0]!).payload, 'base64').toString('utf8'));
+      assert.equal(statement.predicateType, type === 'custom' ? 'https://cosign.sigstore.dev/attestation/v1' : 'https://cyclonedx.org/bom');
+    }
+    const wrongKey = join(work, 'other-att.pub');
+    writeFileSync(wrongKey, generateKeyPair('ecdsa-p256').publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    const bad = await runCli(['verify-attestation', '--key', wrongKey, '--insecure-ignore-tlog', '--local-image', dir]);
+    assert.equal(bad.code, 12, bad.stderr);
+    const missing = await runCli(['verify-attestation', '--key', pubFile, '--insecure-ignore-tlog', '--local-image', join(work, 'no-such-layout')]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr.trim().split('\n').at(-1)!, /^Error: OCI layout .*no-such-layout: no such file/, missing.stderr);
   });
 
   test('an index with per-platform signatures saves and loads whole', async () => {

@@ -287,6 +287,60 @@ describe('bundle create', () => {
   });
 });
 
+describe('bundle create --attestation', () => {
+  test('a DSSE envelope from attest-blob and its log entry become a bundle verify-blob-attestation accepts; bad inputs one line each, nothing written', async () => {
+    const artifact = file('app.tar');
+    writeFileSync(artifact, 'attested in two steps\n');
+    const predicate = file('predicate.json');
+    writeFileSync(predicate, JSON.stringify({ buildDefinition: { buildType: 'https://example.com/two-step', externalParameters: {} }, runDetails: { builder: { id: 'https://example.com/builder' } } }));
+    const envelope = file('envelope.json');
+    const made = await runCli(['attest-blob', '--key', keyFile, '--rekor-url', log.url, '--predicate', predicate, '--type', 'slsaprovenance1', '--bundle', file('first.json'), '--output-signature', envelope, '-y', artifact], { env });
+    assert.equal(made.code, 0, made.stderr);
+
+    const out = file('att.sigstore.json');
+    const c = await runCli(['bundle', 'create', '--attestation', envelope, '--artifact', artifact, '--key', pubFile, '--rekor-url', log.url, '--out', out], { env });
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stderr, /Found tlog entry with index: \d+/);
+    assert.ok(JSON.parse(readFileSync(out, 'utf8')).dsseEnvelope);
+    const v = await runCli(['verify-blob-attestation', '--key', pubFile, '--trusted-root', log.trustedRootPath, '--type', 'slsaprovenance1', '--bundle', out, artifact], { env });
+    assert.equal(v.code, 0, v.stderr);
+    // --ignore-tlog, no --artifact (as cosign's example): the bundle holds the envelope alone.
+    const bare = await runCli(['bundle', 'create', '--attestation', envelope, '--key', pubFile, '--ignore-tlog'], { env });
+    assert.equal(bare.code, 0, bare.stderr);
+    const bareFile = file('bare-att.json');
+    writeFileSync(bareFile, bare.stdout);
+    const vb = await runCli(['verify-blob-attestation', '--key', pubFile, '--insecure-ignore-tlog', '--type', 'slsaprovenance1', '--bundle', bareFile, artifact], { env });
+    assert.equal(vb.code, 0, vb.stderr);
+
+    // An envelope signed but never logged.
+    const unlogged = file('unlogged.json');
+    const u = await runCli(['attest-blob', '--key', keyFile, '--tlog-upload=false', '--predicate', predicate, '--type', 'slsaprovenance1', '--bundle', file('u.json'), '--output-signature', unlogged, '-y', artifact], { env });
+    assert.equal(u.code, 0, u.stderr);
+    const other = file('other.txt');
+    writeFileSync(other, 'something else\n');
+    const [, otherPub] = opensslKey();
+    const sig = file('plain.sig');
+    writeFileSync(sig, Buffer.from('AAAA').toString('base64'));
+    const bad: Array<[string[], RegExp]> = [
+      [['--attestation', envelope, '--artifact', other, '--key', pubFile, '--ignore-tlog'], /does not name the artifact/],
+      [['--attestation', envelope, '--key', otherPub, '--ignore-tlog'], /does not verify/],
+      [['--attestation', envelope, '--signature', sig, '--key', pubFile, '--ignore-tlog'], /without --signature or --bundle/],
+      [['--attestation', unlogged, '--key', pubFile, '--rekor-url', log.url], /no entry for this envelope's signature/],
+      [['--attestation', artifact, '--key', pubFile, '--ignore-tlog'], /--attestation is not valid JSON/],
+      [['--attestation', envelope, '--sk', '--ignore-tlog'], /no PIV .*--key/],
+      [['--attestation', envelope, '--slot', 'signature', '--key', pubFile, '--ignore-tlog'], /no PIV/],
+    ];
+    const dest = file('never.json');
+    for (const [args, msg] of bad) {
+      const r = await runCli(['bundle', 'create', ...args, '--out', dest], { env });
+      assert.notEqual(r.code, 0, args.join(' '));
+      assert.match(r.stderr, msg, args.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.equal(existsSync(dest), false);
+    }
+  });
+});
+
 describe('upload blob / upload wasm', () => {
   test('a file becomes a one-layer image that signs and verifies; several files with platforms an index; bad uses push nothing', async () => {
     const repo = repoOf();

@@ -10,7 +10,8 @@ import { readPassword } from '../password.js';
 import { addRegistryOptions, boolOpt, examples, opt, parsePositiveInt, ui, type RegistryFlags, signatureRepository, dockerMediaTypes } from '../common.js';
 import { registryClient } from '../registry.js';
 import { attestImages } from '../../cosign/attest.js';
-import { verifyImageAttestations, type AttestationOutcome, type VerifiedAttestation } from '../../cosign/verify-attestation.js';
+import { LayoutImageReader, LayoutSource } from '../../cosign/save-load.js';
+import { verifyImageAttestations, type AttestationOutcome, type VerifiedAttestation, type VerifyAttestationsOptions } from '../../cosign/verify-attestation.js';
 import { githubActionsProvenance, inGithubActions } from '../../cosign/slsa-github.js';
 import { loadPolicies } from '../../policy/index.js';
 import type { AttestationPolicy } from '../../policy/types.js';
@@ -256,6 +257,7 @@ interface AttestFlags extends RegistryFlags, TlogSignFlags, KeylessSignFlags {
 
 interface VerifyAttestationFlags extends RegistryFlags, KeylessVerifyFlags {
   key?: string;
+  localImage?: boolean;
   type: string;
   checkClaims: boolean;
   insecureIgnoreTlog: boolean;
@@ -362,9 +364,9 @@ export async function verifyAttestationAction(images: string[], flags: VerifyAtt
   const trustedRoot = flags.key && flags.trustedRoot && !flags.insecureIgnoreTlog ? await loadTrustedRoot(flags.trustedRoot) : undefined;
   const trust = flags.key ? undefined : await keylessTrust(flags);
   if (flags.insecureIgnoreTlog) ui.warn(TLOG_SKIP_WARNING);
-  const outcomes = await verifyImageAttestations({
-    client: registryClient(flags),
-    images,
+  const verifyWith = (client: VerifyAttestationsOptions['client'], refs: string[]): Promise<AttestationOutcome[]> => verifyImageAttestations({
+    client,
+    images: refs,
     ...(key ? { key } : {}),
     ...(identity ? { identity } : {}),
     ...(trust ? { trust } : {}),
@@ -378,6 +380,16 @@ export async function verifyAttestationAction(images: string[], flags: VerifyAtt
     signatureRepository: signatureRepository(),
     maxWorkers,
   });
+  // --local-image: each argument is an OCI layout, read through the registry reader interface (as verify --local-image).
+  const outcomes = flags.localImage
+    ? await Promise.all(
+        images.map(async (dir) => {
+          const reader = new LayoutImageReader(await LayoutSource.open(dir));
+          const [o] = await verifyWith(reader, [reader.reference]);
+          return { ...o!, input: dir, ...(o!.result ? { result: { ...o!.result, input: dir } } : {}) };
+        }),
+      )
+    : await verifyWith(registryClient(flags), images);
   let firstError: SignetError | undefined;
   for (const o of outcomes) {
     if (o.result) {
@@ -431,6 +443,7 @@ export function registerAttestCommands(program: Command): void {
     .command('verify-attestation')
     .description('verify the attestations of images (with a key, or keyless against a signer identity), check their predicate type and policies, and print each verified envelope as JSON')
     .argument('<image...>', 'image references')
+    .addOption(boolOpt('--local-image', 'the arguments are OCI layout directories written by save (or cosign save): verify with no registry'))
     .addOption(opt('--key <ref>', 'public key: a file path or env://VAR (PEM public key, certificate, or cosign private key)'))
     .addOption(opt('--type <type>', TYPE_HELP + '; only attestations of this predicate type are kept', 'custom'))
     .addOption(boolOpt('--check-claims', 'check that the statement names the image digest among its subjects', true))
@@ -446,6 +459,7 @@ export function registerAttestCommands(program: Command): void {
     'signet verify-attestation --key cosign.pub --trusted-root trusted_root.json --type cyclonedx registry.example/app:v1',
     'signet verify-attestation --key cosign.pub --insecure-ignore-tlog --type vuln --policy no-critical.cel registry.example/app:v1',
     'signet verify-attestation --key cosign.pub --insecure-ignore-tlog -o text img1 img2 img3',
+    'signet save --dir ./app-layout registry.example/app:v1 && signet verify-attestation --key cosign.pub --trusted-root trusted_root.json --type slsaprovenance1 --local-image ./app-layout   # no registry needed',
   ]);
   va.action((images: string[], flags: VerifyAttestationFlags) => verifyAttestationAction(images, flags));
 

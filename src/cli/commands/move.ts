@@ -4,11 +4,12 @@ import { SignetError } from '../../errors.js';
 import { readFileLimited, FILE_LIMITS } from '../../fsutil.js';
 import { copyImage, parseOnly, type TransferStats } from '../../cosign/copy.js';
 import { loadImage, saveImage } from '../../cosign/save-load.js';
-import { attachSbom, attachSignature, decodeSignatureFile, generatePayload } from '../../cosign/attach.js';
-import { attachAttestations } from '../../cosign/attest.js';
-import { readSmallFile } from '../../cosign/blob-io.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, ui, type RegistryFlags, signatureRepository, dockerMediaTypes } from '../common.js';
 import { registryClient } from '../registry.js';
+
+// attach and generate need the signing side (sigstore/, keys/, ~15 MiB of the process): imported when
+// one of them runs, so copy, save and load stay near the bare registry client's footprint.
+const attachModule = (): Promise<typeof import('../../cosign/attach.js')> => import('../../cosign/attach.js');
 
 
 interface OutputFlags {
@@ -116,6 +117,7 @@ export function registerMoveCommands(program: Command): void {
   ]);
   asig.action(async (image: string, flags: RegistryFlags & { signature?: string; payload?: string; certificate?: string; certificateChain?: string }) => {
     if (!flags.signature) throw new SignetError('USAGE', 'attach signature needs --signature FILE');
+    const { attachSignature, decodeSignatureFile } = await attachModule();
     const signature = decodeSignatureFile(await readFileLimited(flags.signature, FILE_LIMITS.small, `signature ${flags.signature}`));
     const payload = flags.payload ? await readFileLimited(flags.payload, FILE_LIMITS.small, `payload ${flags.payload}`) : undefined;
     const certificate = flags.certificate ? (await readFileLimited(flags.certificate, FILE_LIMITS.small, `certificate ${flags.certificate}`)).toString('utf8') : undefined;
@@ -145,6 +147,7 @@ export function registerMoveCommands(program: Command): void {
   asbom.action(async (image: string, flags: RegistryFlags & { sbom?: string; type: string; inputFormat?: string }) => {
     if (!flags.sbom) throw new SignetError('USAGE', 'attach sbom needs --sbom FILE');
     const sbom = await readFileLimited(flags.sbom, 128 * 1024 * 1024, `SBOM ${flags.sbom}`);
+    const { attachSbom } = await attachModule();
     const r = await attachSbom({ client: registryClient(flags), image, sbom, type: flags.type, ...(flags.inputFormat ? { inputFormat: flags.inputFormat } : {}), signatureRepository: signatureRepository() });
     ui.info(`Attached the SBOM (${r.mediaType}) of ${r.digest} at ${r.location}`);
   });
@@ -159,6 +162,7 @@ export function registerMoveCommands(program: Command): void {
   aatt.action(async (images: string[], flags: RegistryFlags & { attestation?: string[] }) => {
     if (!flags.attestation || flags.attestation.length === 0) throw new SignetError('USAGE', 'pass the envelope to attach with --attestation FILE');
     // Every file read and checked before anything is pushed.
+    const [{ readSmallFile }, { attachAttestations }] = await Promise.all([import('../../cosign/blob-io.js'), import('../../cosign/attest.js')]);
     const envelopes = await Promise.all(flags.attestation.map((f) => readSmallFile(f, 'attestation')));
     const done = await attachAttestations({
       client: registryClient(flags),
@@ -178,6 +182,7 @@ export function registerMoveCommands(program: Command): void {
   addRegistryOptions(gen);
   examples(gen, ['signet generate registry.example/app:v1 > payload.json', 'signet generate -a build=42 registry.example/app@sha256:…']);
   gen.action(async (image: string, flags: RegistryFlags & { annotations?: Record<string, string> }) => {
+    const { generatePayload } = await attachModule();
     const { payload } = await generatePayload(registryClient(flags), image, flags.annotations);
     ui.out(payload.toString('utf8') + '\n');
   });
