@@ -17,23 +17,20 @@ import {
 } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { GeneralName, OtherName, SubjectAlternativeName } from '@peculiar/asn1-x509';
 import { SignetError } from '../../errors.js';
 import { ioError, readTextIfExists, writeFileAtomic } from '../../fsutil.js';
 import { decodePemBlocks, encodePem } from '../../keys/pem.js';
 import { decryptPrivateKey, isEncryptedKeyLabel } from '../../keys/encrypted.js';
 import { parsePublicKey, verifySignature, type PublicKeyInfo } from '../../keys/keys.js';
 import type { OidcConfig } from '../oidc/config.js';
-import { derUtf8String, SIGSTORE_OID, type Principal } from '../oidc/principal.js';
+import type { Principal } from '../oidc/principal.js';
 import { x509 } from './x509.js';
-import { leafSigner, leafTbs, subjectKeyIdOf, type LeafExtension, type LeafSigner } from './leaf.js';
+import { leafSigner, leafTbs, sanExtension, subjectKeyIdOf, type LeafExtension, type LeafSigner } from './leaf.js';
 import { OID_EKU_CODE_SIGNING, parseCertificate } from '../../sigstore/certificate.js';
 import { derOidEncode, derTlv } from '../../sigstore/der.js';
 
 export const LEAF_VALIDITY_MS = 10 * 60_000;
 const CA_VALIDITY_MS = 10 * 365 * 24 * 3600_000;
-const SAN_OID = '2.5.29.17';
 
 /** What the CA needs from the OIDC layer: verification, and the config for `/api/v2/configuration`. */
 export interface TokenVerifier {
@@ -134,31 +131,6 @@ function randomSerialHex(): string {
   const b = randomBytes(20);
   b[0] = (b[0]! & 0x7f) || 0x01;
   return b.toString('hex');
-}
-
-function sanExtension(p: Principal): LeafExtension {
-  let name: GeneralName;
-  switch (p.sanType) {
-    case 'email':
-      name = new GeneralName({ rfc822Name: p.subject });
-      break;
-    case 'uri':
-      name = new GeneralName({ uniformResourceIdentifier: p.subject });
-      break;
-    case 'othername': {
-      const value = derUtf8(p.subject);
-      name = new GeneralName({ otherName: new OtherName({ typeId: SIGSTORE_OID.otherName, value }) });
-      break;
-    }
-  }
-  // Fulcio marks the SAN critical because the subject is empty (RFC 5280 §4.2.1.6).
-  return { oid: SAN_OID, critical: true, value: new Uint8Array(AsnConvert.serialize(new SubjectAlternativeName([name]))) };
-}
-
-/** The OIDC layer's encoder, so the SAN and the extensions carry identical UTF8String bytes. */
-function derUtf8(s: string): ArrayBuffer {
-  const b = derUtf8String(s);
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 }
 
 function pemOf(der: ArrayBuffer | Uint8Array): string {

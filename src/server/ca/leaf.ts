@@ -7,7 +7,10 @@
  * The bytes are the ones that library produced (test/server/ca/leaf.test.ts compares them).
  */
 import { createHash, type KeyObject, sign } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { GeneralName, SubjectAlternativeName } from '@peculiar/asn1-x509';
 import { SignetError } from '../../errors.js';
+import { derUtf8String, SIGSTORE_OID, type Principal } from '../oidc/principal.js';
 import { derRead } from '../../sigstore/certificate.js';
 import { derOidEncode, derTime, derTlv } from '../../sigstore/der.js';
 
@@ -115,3 +118,25 @@ export function leafSigner(key: KeyObject): LeafSigner {
       }),
   };
 }
+
+const SAN_OID = '2.5.29.17';
+
+/**
+ * The subjectAltName naming the principal: an email (rfc822Name), a URI, or Sigstore's otherName with
+ * a UTF8String. Marked critical, as Fulcio does, because the subject is empty (RFC 5280 §4.2.1.6).
+ * IA5String names that are not ASCII go through the schema library, so their bytes stay what it wrote.
+ */
+export function sanExtension(p: Principal): LeafExtension {
+  let name: Buffer | undefined;
+  if (p.sanType === 'othername') {
+    // otherName [0] IMPLICIT SEQUENCE { type-id OID, value [0] EXPLICIT UTF8String }
+    name = derTlv(0xa0, derOidEncode(SIGSTORE_OID.otherName), derTlv(0xa0, derUtf8String(p.subject)));
+  } else if (/^[\x00-\x7f]*$/.test(p.subject)) {
+    // rfc822Name [1] / uniformResourceIdentifier [6], IMPLICIT IA5String
+    name = derTlv(p.sanType === 'email' ? 0x81 : 0x86, Buffer.from(p.subject, 'latin1'));
+  }
+  if (name) return { oid: SAN_OID, critical: true, value: derTlv(0x30, name) };
+  const general = p.sanType === 'email' ? new GeneralName({ rfc822Name: p.subject }) : new GeneralName({ uniformResourceIdentifier: p.subject });
+  return { oid: SAN_OID, critical: true, value: new Uint8Array(AsnConvert.serialize(new SubjectAlternativeName([general]))) };
+}
+

@@ -5,11 +5,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { GeneralName, OtherName, SubjectAlternativeName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { createCa } from '../../../src/server/ca/index.js';
-import { leafSigner, subjectKeyIdOf } from '../../../src/server/ca/leaf.js';
+import { leafSigner, sanExtension, subjectKeyIdOf } from '../../../src/server/ca/leaf.js';
 import { x509 } from '../../../src/server/ca/x509.js';
-import { OidcVerifier, parseOidcConfig } from '../../../src/server/oidc/index.js';
+import { OidcVerifier, parseOidcConfig, SIGSTORE_OID } from '../../../src/server/oidc/index.js';
+import { derUtf8String, type Principal } from '../../../src/server/oidc/principal.js';
 import { parseCertificate } from '../../../src/sigstore/certificate.js';
 import { FakeIssuer } from '../oidc/helpers.js';
 
@@ -115,6 +116,35 @@ describe('CA leaf certificates assembled from DER', () => {
       assert.equal(subjectKeyIdOf(spki), createHash('sha1').update(Buffer.from(lib.subjectPublicKey)).digest('hex'), kind);
     }
     assert.throws(() => subjectKeyIdOf(Buffer.from([0x30, 0x00])), /SubjectPublicKeyInfo|truncated/);
+  });
+
+  test('the SAN is byte for byte what the schema library encodes, for every kind of name', () => {
+    const bySchema = (p: Pick<Principal, 'sanType' | 'subject'>): Buffer => {
+      let name: GeneralName;
+      if (p.sanType === 'email') name = new GeneralName({ rfc822Name: p.subject });
+      else if (p.sanType === 'uri') name = new GeneralName({ uniformResourceIdentifier: p.subject });
+      else {
+        const v = derUtf8String(p.subject);
+        name = new GeneralName({ otherName: new OtherName({ typeId: SIGSTORE_OID.otherName, value: v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer }) });
+      }
+      return Buffer.from(AsnConvert.serialize(new SubjectAlternativeName([name])));
+    };
+    const long = 'a'.repeat(300);
+    const cases: Array<Pick<Principal, 'sanType' | 'subject'>> = [
+      { sanType: 'email', subject: 'alice@example.com' },
+      { sanType: 'email', subject: `${long}@example.com` },
+      { sanType: 'email', subject: 'jörg@example.com' },
+      { sanType: 'uri', subject: 'https://github.com/octo/app/.github/workflows/r.yml@refs/heads/main' },
+      { sanType: 'uri', subject: `https://example.com/${long}` },
+      { sanType: 'othername', subject: 'bob!example.com' },
+      { sanType: 'othername', subject: `bøb!${long}` },
+    ];
+    for (const c of cases) {
+      const ext = sanExtension(c as Principal);
+      assert.equal(ext.oid, '2.5.29.17');
+      assert.equal(ext.critical, true);
+      assert.deepEqual(Buffer.from(ext.value), bySchema(c), `${c.sanType} ${c.subject.slice(0, 30)}`);
+    }
   });
 
   test('the signature algorithm follows the CA key; unsupported keys are refused', () => {
