@@ -11,9 +11,10 @@
  *     start + module load + the four round trips + writing the bundle).
  * Environment: SIGNET_BENCH_KEYLESS_N (signatures per concurrent run, default 400),
  * SIGNET_BENCH_KEYLESS_CONC (comma list, default 8,16), SIGNET_BENCH_KEYLESS_COLD (cold runs, default 10;
- * 0 leaves (c) out), SIGNET_BENCH_KEYLESS_ROUNDS (default 4): split each concurrent run into this many
+ * 0 leaves (c) out), SIGNET_BENCH_KEYLESS_ROUNDS (default 10): split each concurrent run into this many
  * rounds, (a) and (b) taking turns and alternating which goes first, so that a machine whose load drifts
- * weighs on both alike; each round's (a)/(b) throughput ratio goes to stderr and under the table, with
+ * weighs on both alike (with 4 rounds of 100 on a machine loaded by other work, single rounds ranged
+ * from 0.6 to 1.7 and the sum followed whichever side the load spikes happened to fall on); each round's (a)/(b) throughput ratio goes to stderr and under the table, with
  * the CPU time per signature of the client and of the server process (less sensitive to other load than
  * throughput), and the rows sum the rounds.
  */
@@ -33,7 +34,7 @@ import { fmt, machineLine, note, pct, stop } from './common.js';
 const N = Number(process.env.SIGNET_BENCH_KEYLESS_N ?? 400);
 const CONC = (process.env.SIGNET_BENCH_KEYLESS_CONC ?? '8,16').split(',').map(Number);
 const COLD = Number(process.env.SIGNET_BENCH_KEYLESS_COLD ?? 10);
-const ROUNDS = Math.max(1, Number(process.env.SIGNET_BENCH_KEYLESS_ROUNDS ?? 4));
+const ROUNDS = Math.max(1, Number(process.env.SIGNET_BENCH_KEYLESS_ROUNDS ?? 10));
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const signetBin = join(repo, 'bin/signet');

@@ -11,7 +11,7 @@ import { SignetError } from '../errors.js';
 import { clientNet, inContext, isTimeout, type NetOptions } from '../net.js';
 import type { HashAlg } from './encoding.js';
 import { HASH_OID, hashAlgFromOid, readTimestampAnswer } from './timestamp-verify.js';
-import { derTlv } from './der.js';
+import { derOidEncode, derTlv } from './der.js';
 import { serviceExchange, type ServiceResponse } from './http.js';
 
 /** Far above any real TimeStampResp (a few KiB with a chain); bounds what a hostile server can make us buffer. */
@@ -55,17 +55,6 @@ export interface RequestTimestampOptions extends NetOptions {
   timeoutMs?: number;
 }
 
-function oidDer(oid: string): Buffer {
-  const arcs = oid.split('.').map(Number);
-  const out: number[] = [arcs[0]! * 40 + arcs[1]!];
-  for (const arc of arcs.slice(2)) {
-    const b: number[] = [arc & 0x7f];
-    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) b.unshift(0x80 | (v & 0x7f));
-    out.push(...b);
-  }
-  return derTlv(0x06, Buffer.from(out));
-}
-
 /** Build a DER TimeStampReq for `signature` (certReq true, a random 64-bit nonce). */
 export function buildTimestampRequest(signature: Uint8Array, hashAlg: HashAlg = 'sha256'): { der: Buffer; nonce: Buffer } {
   const nonce = randomBytes(8);
@@ -73,7 +62,7 @@ export function buildTimestampRequest(signature: Uint8Array, hashAlg: HashAlg = 
   // TimeStampReq ::= SEQUENCE { version INTEGER (v1), messageImprint MessageImprint, reqPolicy OPTIONAL,
   //   nonce INTEGER OPTIONAL, certReq BOOLEAN DEFAULT FALSE, extensions [0] OPTIONAL }
   // MessageImprint ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier, hashedMessage OCTET STRING }
-  const imprint = derTlv(0x30, derTlv(0x30, oidDer(HASH_OID[hashAlg])), derTlv(0x04, createHash(hashAlg).update(signature).digest()));
+  const imprint = derTlv(0x30, derTlv(0x30, derOidEncode(HASH_OID[hashAlg])), derTlv(0x04, createHash(hashAlg).update(signature).digest()));
   const der = derTlv(0x30, derTlv(0x02, Buffer.from([1])), imprint, derTlv(0x02, nonce), derTlv(0x01, Buffer.from([0xff])));
   return { der, nonce };
 }

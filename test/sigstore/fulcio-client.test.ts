@@ -1,11 +1,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, verify as nodeVerify, webcrypto, X509Certificate } from 'node:crypto';
+import { createPublicKey, ECDH, verify as nodeVerify, webcrypto, X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { x509 } from '../../src/server/ca/x509.js';
 import { ephemeralSigner, requestCertificate, parseSigningCertificateResponse } from '../../src/sigstore/fulcio-client.js';
 import { isSignetError } from '../../src/errors.js';
+import { parseCertificate } from '../../src/sigstore/certificate.js';
 
 const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 const jwt = (claims: Record<string, unknown>): string => `${b64({ alg: 'ES256' })}.${b64(claims)}.c2ln`;
@@ -31,7 +32,8 @@ async function makeRoot(): Promise<Ca> {
 }
 
 async function issueLeaf(ca: Ca, spki: Buffer): Promise<string> {
-  const publicKey = await webcrypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
+  // The SPKI bytes as given (a CryptoKey would be re-encoded with an uncompressed point).
+  const publicKey = spki;
   const leaf = await x509.X509CertificateGenerator.create({
     serialNumber: '02',
     subject: 'CN=leaf',
@@ -45,7 +47,7 @@ async function issueLeaf(ca: Ca, spki: Buffer): Promise<string> {
   return leaf.toString('pem');
 }
 
-type Mode = 'embedded' | 'detached' | 'flaky' | 'down' | 'wrong-key' | 'not-json' | 'no-chain' | 'bad-pem';
+type Mode = 'embedded' | 'detached' | 'flaky' | 'down' | 'wrong-key' | 'not-json' | 'no-chain' | 'bad-pem' | 'compressed';
 
 describe('fulcio-client', () => {
   let server: Server;
@@ -84,7 +86,14 @@ describe('fulcio-client', () => {
           if (mode === 'not-json') return send(200, '<html>');
           if (mode === 'no-chain') return send(200, { signedCertificateEmbeddedSct: { chain: { certificates: [] } } });
           if (mode === 'bad-pem') return send(200, { signedCertificateEmbeddedSct: { chain: { certificates: ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'] } } });
-          const spki = mode === 'wrong-key' ? ephemeralSigner().publicKey.spkiDer : key.export({ type: 'spki', format: 'der' });
+          let spki = mode === 'wrong-key' ? ephemeralSigner().publicKey.spkiDer : key.export({ type: 'spki', format: 'der' });
+          if (mode === 'compressed') {
+            // The same P-256 key with its point compressed: other bytes, the same key.
+            const jwk = key.export({ format: 'jwk' });
+            const raw = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+            const point = ECDH.convertKey(raw, 'prime256v1', undefined, undefined, 'compressed') as Buffer;
+            spki = Buffer.concat([Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), point]);
+          }
           const chain = { certificates: [await issueLeaf(ca, spki), ca.cert.toString('pem')] };
           if (mode === 'detached') {
             const sct = Buffer.from(JSON.stringify({ sct_version: 0, id: 'aWQ=', timestamp: 1, extensions: '', signature: 'c2ln' })).toString('base64');
@@ -164,6 +173,15 @@ describe('fulcio-client', () => {
     calls = 0;
     await assert.rejects(requestCertificate(url, { token, signer: ephemeralSigner(), attempts: 2 }), (e) => isSignetError(e, 'NETWORK') && /HTTP 503: backend unavailable/.test(e.message));
     assert.equal(calls, 2);
+  });
+
+  it('accepts a certificate holding the same key in another encoding (compressed point)', async () => {
+    mode = 'compressed';
+    const signer = ephemeralSigner();
+    const r = await requestCertificate(url, { token, signer });
+    const leafSpki = parseCertificate(r.leafDer).spki;
+    assert.equal(leafSpki.length, 59, 'the leaf holds the compressed form');
+    assert.ok(createPublicKey({ key: leafSpki, format: 'der', type: 'spki' }).equals(signer.publicKey.key));
   });
 
   it('refuses a certificate for another key and malformed answers', async () => {

@@ -8,7 +8,6 @@
  * root this CA describes lists no ctlogs. Verifiers must therefore be told not to demand SCTs.
  */
 import {
-  createHash,
   createPrivateKey,
   generateKeyPairSync,
   type KeyObject,
@@ -18,20 +17,20 @@ import {
 } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { GeneralName, OtherName, SubjectAlternativeName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { SignetError } from '../../errors.js';
 import { ioError, readTextIfExists, writeFileAtomic } from '../../fsutil.js';
 import { decodePemBlocks, encodePem } from '../../keys/pem.js';
 import { decryptPrivateKey, isEncryptedKeyLabel } from '../../keys/encrypted.js';
 import { parsePublicKey, verifySignature, type PublicKeyInfo } from '../../keys/keys.js';
 import type { OidcConfig } from '../oidc/config.js';
-import { derUtf8String, SIGSTORE_OID, type Principal } from '../oidc/principal.js';
+import type { Principal } from '../oidc/principal.js';
 import { x509 } from './x509.js';
+import { leafSigner, leafTbs, sanExtension, subjectKeyIdOf, type LeafExtension, type LeafSigner } from './leaf.js';
+import { OID_EKU_CODE_SIGNING, parseCertificate } from '../../sigstore/certificate.js';
+import { derOidEncode, derTlv } from '../../sigstore/der.js';
 
 export const LEAF_VALIDITY_MS = 10 * 60_000;
 const CA_VALIDITY_MS = 10 * 365 * 24 * 3600_000;
-const SAN_OID = '2.5.29.17';
 
 /** What the CA needs from the OIDC layer: verification, and the config for `/api/v2/configuration`. */
 export interface TokenVerifier {
@@ -127,12 +126,6 @@ async function toSigningCryptoKey(key: KeyObject): Promise<{ key: webcrypto.Cryp
   return { key: await key.toCryptoKey(alg.importAlg, false, ['sign']), alg };
 }
 
-/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING contents. */
-function subjectKeyId(spkiDer: Uint8Array): string {
-  const spki = AsnConvert.parse(spkiDer, SubjectPublicKeyInfo);
-  return createHash('sha1').update(Buffer.from(spki.subjectPublicKey)).digest('hex');
-}
-
 /** A positive 20-byte serial with 159 random bits; the leading byte is never 0 so DER keeps all 20. */
 function randomSerialHex(): string {
   const b = randomBytes(20);
@@ -140,38 +133,13 @@ function randomSerialHex(): string {
   return b.toString('hex');
 }
 
-function sanExtension(p: Principal): x509.Extension {
-  let name: GeneralName;
-  switch (p.sanType) {
-    case 'email':
-      name = new GeneralName({ rfc822Name: p.subject });
-      break;
-    case 'uri':
-      name = new GeneralName({ uniformResourceIdentifier: p.subject });
-      break;
-    case 'othername': {
-      const value = derUtf8(p.subject);
-      name = new GeneralName({ otherName: new OtherName({ typeId: SIGSTORE_OID.otherName, value }) });
-      break;
-    }
-  }
-  // Fulcio marks the SAN critical because the subject is empty (RFC 5280 §4.2.1.6).
-  return new x509.Extension(SAN_OID, true, AsnConvert.serialize(new SubjectAlternativeName([name])));
-}
-
-/** The OIDC layer's encoder, so the SAN and the extensions carry identical UTF8String bytes. */
-function derUtf8(s: string): ArrayBuffer {
-  const b = derUtf8String(s);
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-}
-
 function pemOf(der: ArrayBuffer | Uint8Array): string {
   return encodePem('CERTIFICATE', der instanceof Uint8Array ? der : new Uint8Array(der));
 }
 
 interface LoadedChain {
-  signingKey: webcrypto.CryptoKey;
-  signAlg: SigningAlg['signAlg'];
+  /** Signs leaves with the issuing key (see leaf.ts). */
+  leafSigner: LeafSigner;
   /** Issuing certificate first, root last. */
   certs: X509Certificate[];
   issuingSki: string;
@@ -228,7 +196,7 @@ async function generateChain(dir: string, now: Date): Promise<void> {
   const rootSign = await toSigningCryptoKey(root.privateKey);
   const rootSpki = root.publicKey.export({ type: 'spki', format: 'der' });
   const interSpki = inter.publicKey.export({ type: 'spki', format: 'der' });
-  const rootSki = subjectKeyId(rootSpki);
+  const rootSki = subjectKeyIdOf(rootSpki);
   const caUsage = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
   const rootCert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerialHex(),
@@ -258,7 +226,7 @@ async function generateChain(dir: string, now: Date): Promise<void> {
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(caUsage, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.codeSigning], false),
-      new x509.SubjectKeyIdentifierExtension(subjectKeyId(interSpki)),
+      new x509.SubjectKeyIdentifierExtension(subjectKeyIdOf(interSpki)),
       new x509.AuthorityKeyIdentifierExtension(rootSki),
     ],
   });
@@ -318,9 +286,9 @@ async function loadChain(opts: CaOptions, now: Date): Promise<LoadedChain> {
     certs = parseChainPem(chainText, join(dir, 'chain.pem'));
     checkChain(certs, key, join(dir, 'chain.pem'));
   }
-  const { key: signingKey, alg } = await toSigningCryptoKey(key);
+  signingAlgFor(key); // refuses keys the CA does not sign with, with the same errors as at first start
   const issuingSpki = certs[0]!.publicKey.export({ type: 'spki', format: 'der' });
-  return { signingKey, signAlg: alg.signAlg, certs, issuingSki: subjectKeyId(issuingSpki) };
+  return { leafSigner: leafSigner(key), certs, issuingSki: subjectKeyIdOf(issuingSpki) };
 }
 
 /** Fulcio's `goodkey` policy on top of the key module's: RSA only 2048–4096 bits with e = 65537. */
@@ -346,7 +314,11 @@ export async function createCaCore(opts: CaOptions): Promise<CaCore> {
   const clock = opts.now ?? (() => new Date());
   const chain = await loadChain(opts, clock());
   const chainPem = chain.certs.map((c) => c.toString());
-  const issuingName = new x509.X509Certificate(chain.certs[0]!.raw).subjectName;
+  // The leaf's issuer is the issuing certificate's subject byte for byte (chains are built by byte equality).
+  const issuerRaw = Buffer.from(parseCertificate(chain.certs[0]!.raw, 'CA certificate').subjectRaw);
+  const kuDigitalSignature: LeafExtension = { oid: '2.5.29.15', critical: true, value: Buffer.from([0x03, 0x02, 0x07, 0x80]) };
+  const ekuCodeSigning: LeafExtension = { oid: '2.5.29.37', critical: false, value: derTlv(0x30, derOidEncode(OID_EKU_CODE_SIGNING)) };
+  const aki: LeafExtension = { oid: '2.5.29.35', critical: false, value: derTlv(0x30, derTlv(0x80, Buffer.from(chain.issuingSki, 'hex'))) };
 
   async function subjectKeyFrom(req: IssueRequest, principal: Principal): Promise<PublicKeyInfo> {
     if (req.csr !== undefined) {
@@ -387,24 +359,25 @@ export async function createCaCore(opts: CaOptions): Promise<CaCore> {
       if (notAfter.getTime() > new Date(chain.certs[0]!.validTo).getTime()) {
         throw new SignetError('INTERNAL', 'the CA certificate expires before a certificate issued now would; renew the CA');
       }
-      const leaf = await x509.X509CertificateGenerator.create({
-        serialNumber: randomSerialHex(),
-        issuer: issuingName,
-        notBefore: now,
-        notAfter,
-        publicKey: pub.spkiDer,
-        signingKey: chain.signingKey,
-        signingAlgorithm: chain.signAlg,
+      // Whole seconds, as the x509 library wrote them (Time has no fraction).
+      const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000);
+      const tbs = leafTbs({
+        serial: Buffer.from(randomSerialHex(), 'hex'),
+        issuerRaw,
+        notBefore,
+        notAfter: new Date(notBefore.getTime() + LEAF_VALIDITY_MS),
+        spkiDer: pub.spkiDer,
+        signatureAlgorithm: chain.leafSigner.algorithm,
         extensions: [
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.codeSigning], false),
-          new x509.SubjectKeyIdentifierExtension(subjectKeyId(pub.spkiDer)),
-          new x509.AuthorityKeyIdentifierExtension(chain.issuingSki),
+          kuDigitalSignature,
+          ekuCodeSigning,
+          { oid: '2.5.29.14', critical: false, value: derTlv(0x04, Buffer.from(subjectKeyIdOf(pub.spkiDer), 'hex')) },
+          aki,
           sanExtension(principal),
-          ...principal.extensions.map((e) => new x509.Extension(e.oid, false, e.value)),
+          ...principal.extensions.map((e) => ({ oid: e.oid, critical: false, value: e.value })),
         ],
       });
-      const certificate = pemOf(leaf.rawData);
+      const certificate = pemOf(await chain.leafSigner.sign(tbs));
       return { certificate, chain: [certificate, ...chainPem], principal };
     },
     chainPem: () => [...chainPem],

@@ -10,21 +10,18 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { AsnParser, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier, Certificate, GeneralName, GeneralNames, Time } from '@peculiar/asn1-x509';
+import { AlgorithmIdentifier, Certificate, GeneralName, GeneralNames } from '@peculiar/asn1-x509';
 import {
   Attribute,
   IssuerAndSerialNumber,
   SignerIdentifier,
-  SignerInfo,
-  SignerInfos,
   DigestAlgorithmIdentifiers,
 } from '@peculiar/asn1-cms';
-import { Accuracy, MessageImprint, PKIStatus, PKIStatusInfo, TSTInfo } from '@peculiar/asn1-tsp';
+import { Accuracy, PKIStatus, PKIStatusInfo } from '@peculiar/asn1-tsp';
 import { SignetError } from '../../errors.js';
 import { ioError, readTextIfExists, writeFileAtomic } from '../../fsutil.js';
 import { type HashAlg, DIGEST_LENGTH, decodeBase64Strict } from '../../sigstore/encoding.js';
 import {
-  AttributeSet,
   EssCertIdV2,
   HASH_OID,
   hashAlgFromOid,
@@ -35,7 +32,7 @@ import {
   type TimestampAuthority,
   verifyTimestamp,
 } from '../../sigstore/timestamp.js';
-import { derTlv } from '../../sigstore/der.js';
+import { derGeneralizedTime, derOidEncode, derTime, derTlv } from '../../sigstore/der.js';
 import { type DerElement, derChildren, derOid, derRead } from '../../sigstore/certificate.js';
 import { jsonResponse, header, type ServiceRequest, type ServiceResponse, type ServiceRoute } from '../routes.js';
 
@@ -415,45 +412,70 @@ export async function createTsa(opts: TsaOptions): Promise<Tsa> {
     ),
   );
   const contentTypeAttr = attribute(OID.attrContentType, serialize(new ObjectIdentifierValue(OID.tstInfo)));
+  // Each answer is assembled from DER pieces: the constant ones (attributes, signer identifier, algorithm
+  // identifiers, accuracy) encoded once here through the schema, the per-answer fields (TSTInfo, signing
+  // time, message digest) written directly. Encoding them through the schema's object model cost about
+  // 1.4 ms per answer; a timestamp is a third of the services' work in a keyless signature.
+  const contentTypeAttrDer = serialize(contentTypeAttr);
+  const signingCertAttrDer = serialize(signingCertAttr);
+  const attrSigningTimeOid = derOidEncode(OID.attrSigningTime);
+  const attrMessageDigestOid = derOidEncode(OID.attrMessageDigest);
+  const accuracyDer = serialize(new Accuracy({ seconds: 1 }));
+  const sidDer = serialize(sid);
+  const digestAlgorithmDer = serialize(new AlgorithmIdentifier({ algorithm: HASH_OID[hash] }));
+  const signatureAlgorithmDer = serialize(new AlgorithmIdentifier({ algorithm: sigOid }));
+  const signerInfoVersion1 = Buffer.from([0x02, 0x01, 0x01]);
+  const tstInfoVersion1 = Buffer.from([0x02, 0x01, 0x01]);
+  const policyDer = new Map<string, Buffer>();
+  const derAttribute = (typeOid: Buffer, valueDer: Buffer): Buffer => derTlv(0x30, typeOid, derTlv(0x31, valueDer));
 
   function timestamp(req: TimestampRequest): Buffer {
     const policy = req.policy ?? defaultPolicy;
     if (!accepted.has(policy)) bad(`policy ${policy} is not accepted by this timestamp authority`);
+    let policyOid = policyDer.get(policy);
+    if (!policyOid) {
+      policyOid = derOidEncode(policy);
+      if (policyDer.size < 64) policyDer.set(policy, policyOid);
+    }
     const serial = randomBytes(20);
     serial[0] = (serial[0]! & 0x7f) | 0x01;
     // Whole seconds: genTime then needs no fraction, and the 1 s accuracy covers the truncation.
     const genTime = new Date(Math.floor(now().getTime() / 1000) * 1000);
-    const tstInfo = new TSTInfo({
-      version: 1,
-      policy,
-      messageImprint: new MessageImprint({
-        hashAlgorithm: req.hashAlgorithmId ?? new AlgorithmIdentifier({ algorithm: HASH_OID[req.hashAlgorithm] }),
-        hashedMessage: new OctetString(req.digest),
-      }),
-      serialNumber: new Uint8Array(serial).buffer,
-      genTime,
-      accuracy: new Accuracy({ seconds: 1 }),
-      ordering: false,
-      nonce: req.nonce,
-    });
-    const tstInfoDer = serialize(tstInfo);
+    // The imprint's AlgorithmIdentifier as requested: parameters absent or NULL.
+    const id = req.hashAlgorithmId;
+    const hashAlgId = id
+      ? derTlv(0x30, derOidEncode(id.algorithm), ...(id.parameters === null ? [Buffer.from([0x05, 0x00])] : []))
+      : derTlv(0x30, derOidEncode(HASH_OID[req.hashAlgorithm]));
+    // TSTInfo ::= SEQUENCE { version, policy, messageImprint, serialNumber, genTime GeneralizedTime,
+    //   accuracy OPTIONAL, ordering BOOLEAN DEFAULT FALSE (left out), nonce INTEGER OPTIONAL, … }
+    const tstInfoDer = derTlv(
+      0x30,
+      tstInfoVersion1,
+      policyOid,
+      derTlv(0x30, hashAlgId, derTlv(0x04, req.digest)),
+      derTlv(0x02, serial),
+      derGeneralizedTime(genTime),
+      accuracyDer,
+      ...(req.nonce ? [derTlv(0x02, Buffer.from(req.nonce))] : []),
+    );
 
+    // DER orders SET OF by encoding.
     const attrs = [
-      contentTypeAttr,
-      attribute(OID.attrSigningTime, serialize(new Time({ utcTime: genTime }))),
-      attribute(OID.attrMessageDigest, serialize(new OctetString(createHash(hash).update(tstInfoDer).digest()))),
-      signingCertAttr,
-    ];
-    // DER orders SET OF by encoding; the schema serializer keeps the given order, so sort first.
-    const sorted = attrs
-      .map((a) => ({ a, der: serialize(a) }))
-      .sort((x, y) => Buffer.compare(x.der, y.der))
-      .map((x) => x.a);
-    const signedAttrsDer = serialize(new AttributeSet(sorted));
-    const signature = cryptoSign(hash, signedAttrsDer, key);
+      contentTypeAttrDer,
+      derAttribute(attrSigningTimeOid, derTime(genTime)),
+      derAttribute(attrMessageDigestOid, derTlv(0x04, createHash(hash).update(tstInfoDer).digest())),
+      signingCertAttrDer,
+    ].sort(Buffer.compare);
+    // The signature covers the attributes as a SET; SignerInfo carries them as [0] IMPLICIT.
+    const signature = cryptoSign(hash, derTlv(0x31, ...attrs), key);
 
     // SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, certificates [0] IMPLICIT
     //   OPTIONAL, crls [1] IMPLICIT OPTIONAL, signerInfos }, assembled from its encoded fields.
+    // SignerInfo ::= SEQUENCE { version, sid, digestAlgorithm, signedAttrs [0], signatureAlgorithm, signature }
+    const signerInfos = derTlv(
+      0x31,
+      derTlv(0x30, signerInfoVersion1, sidDer, digestAlgorithmDer, derTlv(0xa0, ...attrs), signatureAlgorithmDer, derTlv(0x04, signature)),
+    );
     const signedDataDer = derTlv(
       0x30,
       signedDataVersion3,
@@ -461,18 +483,7 @@ export async function createTsa(opts: TsaOptions): Promise<Tsa> {
       // EncapsulatedContentInfo ::= SEQUENCE { eContentType, eContent [0] EXPLICIT OCTET STRING }
       derTlv(0x30, tstInfoOidDer, derTlv(0xa0, derTlv(0x04, tstInfoDer))),
       ...(req.certReq ? [certificatesField] : []),
-      serialize(
-        new SignerInfos([
-          new SignerInfo({
-            version: 1,
-            sid,
-            digestAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OID[hash] }),
-            signedAttrs: sorted,
-            signatureAlgorithm: new AlgorithmIdentifier({ algorithm: sigOid }),
-            signature: new OctetString(signature),
-          }),
-        ]),
-      ),
+      signerInfos,
     );
     // TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken ContentInfo }, and
     // ContentInfo ::= SEQUENCE { contentType, content [0] EXPLICIT ANY }.

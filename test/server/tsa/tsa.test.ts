@@ -192,6 +192,42 @@ describe('TSA responses', () => {
     assert.equal(verifyTimestamp(r, { signature: sig, authorities: [withChain.trustedRootTimestampAuthority('u')] }).authority.uri, 'u');
   });
 
+  test('answers assembled from DER pieces are strict DER for every request shape, and verify', () => {
+    const shapes: Array<[string, Buffer]> = [
+      ['DER, NULL parameters, nonce, certReq, policy', tsa.timestampDer(Buffer.from(AsnSerializer.serialize(new TimeStampReq({
+        version: 1,
+        messageImprint: new MessageImprint({ hashAlgorithm: new AlgorithmIdentifier({ algorithm: OID.sha256, parameters: null }), hashedMessage: new OctetString(sha('sha256', 'sig')) }),
+        nonce: new Uint8Array([0x7f, 0xff, 0x01]).buffer,
+        certReq: true,
+        reqPolicy: '1.2.3.4.5',
+      }))))],
+      ['DER, absent parameters, no nonce', tsa.timestampDer(derRequest({ alg: OID.sha384, digest: sha('sha384', 'sig') }))],
+      ['JSON, no certificates', tsa.timestampJson(Buffer.from(JSON.stringify({ artifactHash: sha('sha256', 'sig').toString('base64'), hashAlgorithm: 'sha256' })))],
+      ['JSON, certificates and nonce', tsa.timestampJson(Buffer.from(JSON.stringify({ artifactHash: sha('sha512', 'sig').toString('base64'), hashAlgorithm: 'sha512', certificates: true, nonce: -5 })))],
+      ['the Signet client\'s request', tsa.timestampDer(buildTimestampRequest(Buffer.from('sig')).der)],
+    ];
+    for (const [name, answer] of shapes) {
+      assert.deepEqual(Buffer.from(AsnSerializer.serialize(AsnParser.parse(answer, TimeStampResp))), answer, `${name}: not strict DER`);
+      const ts = parseTimestampResponse(answer);
+      assert.deepEqual(Buffer.from(AsnSerializer.serialize(AsnParser.parse(ts.tstInfoDer, TSTInfo))), Buffer.from(ts.tstInfoDer), `${name}: TSTInfo`);
+      assert.equal(verifyTimestamp(answer, { signature: Buffer.from('sig'), authorities: [tsa.trustedRootTimestampAuthority('u')] }).authority.uri, 'u', name);
+    }
+  });
+
+  test('the signing-time attribute is UTCTime until 2049 and GeneralizedTime from 2050 (RFC 5652 §11.3)', async () => {
+    for (const [iso, tag] of [['2049-12-31T23:59:59Z', 0x17], ['2050-01-01T00:00:00Z', 0x18]] as const) {
+      const at = new Date(iso);
+      const c = await buildChain({ notBefore: new Date(at.getTime() - 86400_000), notAfter: new Date(at.getTime() + 86400_000) });
+      const t = await createTsa({ dataDir: await tmp(), key: c.leafKeyPem!, chain: c.chainPem, now: () => at });
+      const ts = parseTimestampResponse(t.timestamp({ hashAlgorithm: 'sha256', digest: sha('sha256', 'x'), certReq: false }));
+      assert.equal(ts.tstInfo.genTime.getTime(), at.getTime());
+      const st = Buffer.from(ts.attrs.get(OID.attrSigningTime)!);
+      assert.equal(st[0], tag, iso);
+      const text = st.subarray(2).toString('latin1');
+      assert.equal(text, tag === 0x17 ? '491231235959Z' : '20500101000000Z');
+    }
+  });
+
   test('DER requests are read without the ASN.1 schema, accepting and refusing exactly what a schema decode and re-encode did', () => {
     // The reference: the schema reader this replaced (decode, then insist the re-encoding gives the same bytes).
     const reference = (der: Buffer): string => {
