@@ -144,6 +144,8 @@ function checkMode(opts: VerifyImagesOptions): void {
 export async function verifyOne(opts: VerifyImagesOptions, input: string): Promise<ImageVerification> {
   checkMode(opts);
   // The manifest is read with a GET, not a HEAD: docker-registry closes the connection after every HEAD.
+  // Parsed first: a bad reference must fail here, before a lookup promise exists that nobody would await.
+  const ref = parseReference(input);
   const resolving = resolveTargets(opts.client, input, { signatureRepository: opts.signatureRepository, get: true });
   const lookup = async (t: Target): Promise<Candidate[]> => {
     const [fromReferrers, fromLegacy] = await Promise.all([referrerCandidates(opts, t), legacyCandidates(opts, t)]);
@@ -151,7 +153,6 @@ export async function verifyOne(opts: VerifyImagesOptions, input: string): Promi
   };
   let target: Target | undefined;
   let candidates: Candidate[];
-  const ref = parseReference(input);
   if (ref.digest) {
     // Named by digest, the signatures' places are known already: they are looked up while the manifest is
     // checked. A missing image is still the error reported first.
