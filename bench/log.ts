@@ -16,7 +16,8 @@
  * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (connection
  * counts for the embedded write runs, default 64,256; PostgreSQL runs use the largest),
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_READ_CONN (16),
- * SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL, SIGNET_BENCH_LOG_WRK=0 to skip the wrk run,
+ * SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL (=only: run only the PostgreSQL writes, SIGNET_BENCH_LOG_PG_RUNS
+ * times each, default 1), SIGNET_BENCH_LOG_WRK=0 to skip the wrk run,
  * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write server under --cpu-prof (one profile per thread).
  * `--prefill N` (or SIGNET_BENCH_LOG_PREFILL=N): the wrk write run starts on a log of N entries, and the
  * reads run at N entries; logs are filled through the bulk path (`signet log import`'s), and after the
@@ -28,7 +29,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
@@ -118,6 +119,9 @@ async function rootFromServedTiles(url: string): Promise<{ size: number; match: 
   return { size: cp.size, match: root === toHex(cp.rootHash), root };
 }
 const PG = process.env.SIGNET_BENCH_LOG_PG !== '0';
+/** SIGNET_BENCH_LOG_PG=only: the PostgreSQL write runs alone (repeated SIGNET_BENCH_LOG_PG_RUNS times). */
+const ONLY_PG = process.env.SIGNET_BENCH_LOG_PG === 'only';
+const PG_RUNS = ONLY_PG ? Number(process.env.SIGNET_BENCH_LOG_PG_RUNS ?? 1) : 1;
 
 const rows: string[][] = [];
 
@@ -144,6 +148,35 @@ function threadCpu(pid: number): Map<string, number> {
     // not Linux, or the process is gone
   }
   return out;
+}
+
+/**
+ * Seconds of CPU used by a (Linux) process and its children: PostgreSQL's postmaster and its backends
+ * (the live ones from /proc, the exited ones through the postmaster's reaped-children times). 0 where
+ * /proc is not available.
+ */
+function processTreeCpu(pid: number): number {
+  const fields = (p: number | string): string[] => {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  try {
+    const f = fields(pid);
+    // utime, stime, cutime, cstime are fields 14-17 (11-14 after the command).
+    let ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue;
+      try {
+        const c = fields(p);
+        if (Number(c[1]) === pid) ticks += Number(c[11]) + Number(c[12]);
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return ticks / 100;
+  } catch {
+    return 0;
+  }
 }
 
 function cpuDelta(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
@@ -265,6 +298,7 @@ async function readRun(url: string, paths: () => string, seconds: number): Promi
 }
 
 // ---- pre-signed entries (not timed) ----
+if (ONLY_PG) CONNS.length = 0;
 note(`signing ${(N + WARM_N) * (CONNS.length + 2) + WARM_N} hashedrekord entries…`);
 const key = ecKey();
 // One set per write run (each embedded connection count, then PostgreSQL with 1 and 2 servers), and
@@ -273,7 +307,7 @@ const sets = Array.from({ length: CONNS.length + 2 }, () => Array.from({ length:
 const warmSets = Array.from({ length: CONNS.length + 3 }, () => Array.from({ length: WARM_N }, () => JSON.stringify(hashedRekordV1(key))));
 
 // ---- signature verification cost on one core ----
-{
+if (!ONLY_PG) {
   const samples = sets[0]!.slice(0, 5000).map((b) => {
     const spec = (JSON.parse(b) as any).spec;
     return { digest: Buffer.from(spec.data.hash.value, 'hex'), sig: Buffer.from(spec.signature.content, 'base64') };
@@ -350,7 +384,7 @@ for (const [run, conns] of CONNS.entries()) {
 // ---- writes: embedded storage, driven by wrk ----
 // The same writes from a load generator in C (Debian's wrk, installed when missing and we are root),
 // which costs a fraction of the CPU per request that the Node.js client above does on the same 2 cores.
-if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
+if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
   let haveWrk = spawnSync('wrk', ['--version']).error === undefined;
   if (!haveWrk && process.getuid?.() === 0) {
     try {
@@ -425,7 +459,7 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
 }
 
 // ---- proof reads at PROOF_N entries ----
-{
+if (!ONLY_PG) {
   const dir = mkdtempSync(join(tmpdir(), 'signet-bench-proof-'));
   try {
     note(`filling ${fmt(PROOF_N)} entries through the bulk path…`);
@@ -484,8 +518,10 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0') {
 }
 
 // ---- PostgreSQL, one and two servers ----
+// Each run writes to a fresh database (so repeated runs can send the same entries), first WARM_N
+// entries not measured, then N measured; the servers' and PostgreSQL's CPU per entry come from /proc.
 if (PG) {
-  let pgServer: { url: string; stop(): Promise<void> } | undefined;
+  let pgServer: { url: string; pid: number; stop(): Promise<void> } | undefined;
   try {
     const { startPostgres } = await import('../test/helpers/postgres.js');
     pgServer = await startPostgres();
@@ -495,22 +531,43 @@ if (PG) {
   if (pgServer) {
     const pgKeyFile = join(mkdtempSync(join(tmpdir(), 'signet-bench-key-')), 'log.pem');
     writeFileSync(pgKeyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const { default: pg } = await import('pg');
+    let dbs = 0;
     try {
-      for (const [servers, set] of [[1, sets[CONNS.length]!], [2, sets[CONNS.length + 1]!]] as const) {
-        const dirs = Array.from({ length: servers }, () => mkdtempSync(join(tmpdir(), 'signet-bench-pg-')));
-        // The log in PostgreSQL belongs to one key: every server (and both runs) signs with it.
-        const children: Array<{ child: ChildProcess; url: string }> = [];
-        try {
-          for (const d of dirs) children.push(await spawnServe(d, ['--storage', pgServer.url, '--log-key', pgKeyFile]));
-          note(`writing ${N} entries over HTTP to ${servers} server(s) on PostgreSQL…`);
-          await writeRunAt(children.map((c) => c.url), warmSets[CONNS.length + servers - 1]!);
-          const r = await writeRunAt(children.map((c) => c.url), set);
-          rows.push([`writes, PostgreSQL, ${servers} server${servers > 1 ? 's' : ''}, ${CONN} conns, ${fmt(N)} entries`, `${fmt(r.perSec)} entries/s`, `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms`]);
-        } catch (e) {
-          rows.push([`writes, PostgreSQL, ${servers} server(s)`, 'failed', (e as Error).message.split('\n')[0]!]);
-        } finally {
-          for (const c of children) await stop(c.child);
-          for (const d of dirs) rmSync(d, { recursive: true, force: true });
+      for (let rep = 0; rep < PG_RUNS; rep++) {
+        for (const [servers, set] of [[1, sets[CONNS.length]!], [2, sets[CONNS.length + 1]!]] as const) {
+          const dirs = Array.from({ length: servers }, () => mkdtempSync(join(tmpdir(), 'signet-bench-pg-')));
+          const children: Array<{ child: ChildProcess; url: string }> = [];
+          try {
+            const db = `bench${++dbs}`;
+            const admin = new pg.Client({ connectionString: pgServer.url });
+            await admin.connect();
+            await admin.query(`CREATE DATABASE ${db}`);
+            await admin.end();
+            const dbUrl = pgServer.url.replace(/\/postgres$/, `/${db}`);
+            // The first server creates the log; the others join it (they would race to create it).
+            for (const d of dirs) children.push(await spawnServe(d, ['--storage', dbUrl, '--log-key', pgKeyFile]));
+            note(`writing ${N} entries over HTTP to ${servers} server(s) on PostgreSQL (run ${rep + 1})…`);
+            await writeRunAt(children.map((c) => c.url), warmSets[CONNS.length + servers - 1]!);
+            const s0 = children.map((c) => threadCpu(c.child.pid!));
+            const p0 = processTreeCpu(pgServer.pid);
+            const r = await writeRunAt(children.map((c) => c.url), set);
+            const serverCpu = children.reduce((sum, c, i) => sum + totalCpuSince(c.child.pid!, s0[i]!), 0);
+            const pgCpu = processTreeCpu(pgServer.pid) - p0;
+            const us = (secs: number): string => `${fmt((secs * 1e6) / r.accepted)} µs`;
+            rows.push([
+              `writes, PostgreSQL, ${servers} server${servers > 1 ? 's' : ''}, ${CONN} conns, ${fmt(N)} entries${PG_RUNS > 1 ? `, run ${rep + 1}` : ''}`,
+              `${fmt(r.perSec)} entries/s`,
+              `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms` +
+                (serverCpu > 0 ? `; CPU per entry: server${servers > 1 ? 's' : ''} ${us(serverCpu)}, PostgreSQL ${us(pgCpu)}` : '') +
+                `; load ${fmt(loadavg()[0]!, 2)}`,
+            ]);
+          } catch (e) {
+            rows.push([`writes, PostgreSQL, ${servers} server(s)`, 'failed', (e as Error).message.split('\n')[0]!]);
+          } finally {
+            for (const c of children) await stop(c.child);
+            for (const d of dirs) rmSync(d, { recursive: true, force: true });
+          }
         }
       }
     } finally {

@@ -15,6 +15,8 @@ export interface RunningPostgres {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
   url: string;
   port: number;
+  /** The postmaster's process id (benchmarks read its CPU time and its backends' from /proc). */
+  pid: number;
   /** The server's output so far, for failure messages. */
   log(): string;
   stop(): Promise<void>;
@@ -101,5 +103,5 @@ export async function startPostgres(): Promise<RunningPostgres> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url, port, log: () => out, stop };
+  return { url, port, pid: child.pid!, log: () => out, stop };
 }
