@@ -9,7 +9,7 @@ import { x509 } from '../../../src/server/ca/x509.js';
 import { OidcVerifier, parseOidcConfig, SIGSTORE_OID } from '../../../src/server/oidc/index.js';
 import { isSignetError } from '../../../src/errors.js';
 import { encryptPrivateKey } from '../../../src/keys/encrypted.js';
-import { FakeIssuer, RouteHost } from '../oidc/helpers.js';
+import { FakeIssuer, RouteHost, githubWorkflowClaims } from '../oidc/helpers.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'signet-ca-'));
 const pemOf = (k: KeyObject): string => (k.type === 'public' ? k : createPublicKey(k)).export({ type: 'spki', format: 'pem' }).toString();
@@ -133,17 +133,7 @@ describe('certificate authority', () => {
   test('GitHub Actions identity: URI SAN and CI extensions in the certificate', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
     const sub = 'repo:octo/app:ref:refs/heads/main';
-    const token = await gh.token({
-      sub,
-      email: undefined,
-      email_verified: undefined,
-      job_workflow_ref: 'octo/app/.github/workflows/r.yml@refs/heads/main',
-      repository: 'octo/app',
-      event_name: 'push',
-      sha: 'abc',
-      run_id: '1',
-      run_attempt: '1',
-    });
+    const token = await gh.token(githubWorkflowClaims(sub));
     const out = await ca.issue({ token, publicKey: pemOf(publicKey), proofOfPossession: pop(privateKey, sub) });
     const c = new x509.X509Certificate(out.certificate);
     assert.deepEqual(c.getExtension(x509.SubjectAlternativeNameExtension)!.names.toJSON(), [

@@ -14,7 +14,7 @@ import { OidcVerifier, parseOidcConfig } from '../../../src/server/oidc/index.js
 import { certificateAuthoritiesFromTrustedRoot, verifyCertificateChain } from '../../../src/sigstore/certificate.js';
 import { certificateIdentity } from '../../../src/sigstore/identity.js';
 import { isSignetError } from '../../../src/errors.js';
-import { FakeIssuer } from '../oidc/helpers.js';
+import { FakeIssuer, githubWorkflowClaims } from '../oidc/helpers.js';
 
 test('Signet verifies the chain and reads the identity of certificates its CA issued', async () => {
   const gh = await FakeIssuer.start();
@@ -22,17 +22,7 @@ test('Signet verifies the chain and reads the identity of certificates its CA is
     const oidc = new OidcVerifier(parseOidcConfig({ OIDCIssuers: { [gh.url]: { Type: 'github-workflow' } } }));
     const ca = await createCa({ dataDir: mkdtempSync(join(tmpdir(), 'signet-ca-client-')), oidc });
     const sub = 'repo:octo/app:ref:refs/heads/main';
-    const token = await gh.token({
-      sub,
-      email: undefined,
-      email_verified: undefined,
-      job_workflow_ref: 'octo/app/.github/workflows/r.yml@refs/heads/main',
-      repository: 'octo/app',
-      event_name: 'push',
-      sha: 'abc',
-      ref: 'refs/heads/main',
-      workflow: 'Release',
-    });
+    const token = await gh.token(githubWorkflowClaims(sub, { ref: 'refs/heads/main', workflow: 'Release' }));
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const out = await ca.issue({ token, publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(), proofOfPossession: sign('sha256', Buffer.from(sub), privateKey) });
     const leafDer = new X509Certificate(out.certificate).raw;

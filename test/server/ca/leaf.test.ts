@@ -12,7 +12,7 @@ import { x509 } from '../../../src/server/ca/x509.js';
 import { OidcVerifier, parseOidcConfig, SIGSTORE_OID } from '../../../src/server/oidc/index.js';
 import { derUtf8String, type Principal } from '../../../src/server/oidc/principal.js';
 import { parseCertificate } from '../../../src/sigstore/certificate.js';
-import { FakeIssuer } from '../oidc/helpers.js';
+import { FakeIssuer, githubWorkflowClaims } from '../oidc/helpers.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'signet-ca-leaf-'));
 const spkiPem = (k: KeyObject): string => createPublicKey(k).export({ type: 'spki', format: 'pem' }).toString();
@@ -166,17 +166,7 @@ describe('CA leaf certificates assembled from DER', () => {
       const cases: Array<{ token: string; challenge: string }> = [
         { token: await email.token(), challenge: 'alice@example.com' },
         {
-          token: await gh.token({
-            sub,
-            email: undefined,
-            email_verified: undefined,
-            job_workflow_ref: 'octo/app/.github/workflows/r.yml@refs/heads/main',
-            repository: 'octo/app',
-            event_name: 'push',
-            sha: 'abc',
-            run_id: '1',
-            run_attempt: '1',
-          }),
+          token: await gh.token(githubWorkflowClaims(sub)),
           challenge: sub,
         },
         { token: await user.token({ sub: 'bob' }), challenge: 'bob' },

@@ -146,3 +146,22 @@ export class RouteHost {
     return close(this.#server);
   }
 }
+
+/**
+ * The claims of a GitHub Actions token for a push to octo/app's main branch (without an email), as the
+ * CA tests need them; `extra` adds or overrides claims.
+ */
+export function githubWorkflowClaims(sub: string, extra: JWTPayload = {}): JWTPayload {
+  return {
+    sub,
+    email: undefined,
+    email_verified: undefined,
+    job_workflow_ref: 'octo/app/.github/workflows/r.yml@refs/heads/main',
+    repository: 'octo/app',
+    event_name: 'push',
+    sha: 'abc',
+    run_id: '1',
+    run_attempt: '1',
+    ...extra,
+  };
+}
