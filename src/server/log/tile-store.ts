@@ -148,7 +148,7 @@ export class TileStore {
   #lastSweep = performance.now();
   /** Full tiles read from disk and found to match the tree (see integrity.ts), by file path. */
   readonly #verified = new VerifiedBytes(tileStoreLimits.verifiedTiles);
-  /** The SHA-256 of each full file once checked (integrity.ts): a re-read is compared with it, not re-hashed up its tree. */
+  /** The SHA-256 of each full file once checked (integrity.ts) or written: a re-read is compared with it, not re-hashed up its tree. */
   readonly #digests = new CheckedDigests();
 
   /** `db` is log.sqlite with TILE_SCHEMA created; `tree` is the log's committed state, read live. */
@@ -216,6 +216,10 @@ export class TileStore {
     for (const w of full) this.#partials.delete(`${kindCode(w.kind)}/${w.index}`);
     for (const w of partial) this.#partials.set(`${kindCode(w.kind)}/${w.index}`, { width: w.width, data: w.data });
     this.#recent = new Map(full.map((w) => [this.file(w.kind, w.index, w.width), w.data]));
+    // The files this server wrote hold the committed tree's bytes: their later reads are compared with
+    // these digests (one SHA-256 of the file) instead of being hashed up the tree on a first read. Kept in
+    // memory only, so after a restart every file gets the full check once again.
+    for (const w of full) if (w.width === TILE_WIDTH) this.#digests.set(w.kind, w.index, fileDigest(w.data));
   }
 
   /** The partial bundle was rebuilt: its encoding is stale. */
@@ -456,7 +460,7 @@ export class TileStore {
     const checked = this.#digests.get(level, index);
     if (checked) {
       // Checked against the tree before, and its bytes since evicted: the same bytes, or a changed file.
-      if (!hashEquals(fileDigest(data), checked)) throw corrupt(path, 'changed since it was checked against the tree');
+      if (!hashEquals(fileDigest(data), checked)) throw corrupt(path, 'changed since it was written or checked against the tree');
     } else {
       const problem = hashTileProblem(data, await this.#hashAbove(level, index));
       if (problem) throw corrupt(path, problem);
@@ -489,7 +493,7 @@ export class TileStore {
     // read of its level-0 tile.
     const known = this.#digests.get('entries', index);
     if (known) {
-      if (!hashEquals(fileDigest(data), known)) throw corrupt(path, 'changed since it was checked against the tree');
+      if (!hashEquals(fileDigest(data), known)) throw corrupt(path, 'changed since it was written or checked against the tree');
       return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
     }
     const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index));

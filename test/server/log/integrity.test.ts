@@ -210,11 +210,34 @@ test('integrity: a tile or bundle changed on disk after its check and its evicti
     for (let k = 10; k < 20; k++) await log.tile(0, k);
     flip(tile3, 7 * 32);
     flip(bundle5);
-    const changed = (path: string) => (e: unknown) => corruptNaming(path)(e) && /changed since it was checked/.test((e as Error).message);
+    const changed = (path: string) => (e: unknown) => corruptNaming(path)(e) && /changed since it was written or checked/.test((e as Error).message);
     await assert.rejects(log.tile(0, 3), changed(tile3));
     await assert.rejects(log.entryBundle(5), changed(bundle5));
     // Reads of one entry check that entry against its leaf hash, as on a first read.
     await assert.rejects(log.entryByIndex(5 * 256 + 255), corruptNaming(bundle5));
+  } finally {
+    await log.close();
+  }
+});
+
+test('integrity: a tile or bundle this server wrote and that changed on disk since is refused by the digest of what it wrote', async () => {
+  const dir = tempDir();
+  const log = await openLog({ dataDir: dir });
+  try {
+    // Tiles 0 and 1 complete in earlier commits; the last commit (tile 2) keeps its files in memory.
+    for (const [from, n] of [[0, 300], [300, 300], [600, 200]] as const) {
+      await Promise.all(Array.from({ length: n }, (_, j) => log.append({ body: entry(from + j), indexKeys: [] })));
+    }
+    const tile1 = file(dir, tilePath(0, 1));
+    const bundle0 = file(dir, entriesPath(0));
+    flip(tile1, 5 * 32);
+    flip(bundle0);
+    // Never read before: without the written digest, this first read would hash the tile up the tree.
+    const changed = (path: string) => (e: unknown) => corruptNaming(path)(e) && /changed since it was written or checked/.test((e as Error).message);
+    await assert.rejects(log.tile(0, 1), changed(tile1));
+    await assert.rejects(log.entryBundle(0), changed(bundle0));
+    // An untouched file this server wrote is served as written.
+    assert.ok(await log.tile(0, 0));
   } finally {
     await log.close();
   }
