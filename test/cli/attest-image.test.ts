@@ -15,6 +15,7 @@ import { attachmentTag, parseImageManifest } from '../../src/cosign/storage.js';
 import { pushIndex, pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { runCli } from '../helpers/cli.js';
+import { devToken } from '../helpers/dev-token.js';
 
 let reg: RunningRegistry;
 let client: RegistryClient;
@@ -224,8 +225,7 @@ describe('keyless and GitHub Actions', () => {
 
   test('keyless attest through signet serve; verify-attestation by identity, -o text names the signer; another identity exits 12', async () => {
     const img = await freshImage();
-    const r = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email: 'dana@example.com' }) });
-    const token = ((await r.json()) as { id_token: string }).id_token;
+    const token = await devToken(srv.url, 'dana@example.com');
     const keylessEnv = { SIGNET_HOME: join(dir, 'home'), SIGSTORE_ID_TOKEN: undefined, ACTIONS_ID_TOKEN_REQUEST_URL: undefined };
     for (const fmt of ['true', 'false']) {
       const a = await runCli(['attest', '--signing-config', srv.signingConfigPath, '--identity-token', token, `--new-bundle-format=${fmt}`, '--predicate', predicate, '--type', 'slsaprovenance1', img.ref], { env: keylessEnv });

@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { encryptPrivateKey, generateKeyPair } from '../../src/keys/index.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
+import { devToken } from '../helpers/dev-token.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const PUBLIC_GOOD_BUNDLE = join(ROOT, 'test', 'sigstore', 'fixtures-public-good', 'cosign-oci-attestation.sigstore.json');
@@ -141,8 +142,7 @@ describe('attest-blob / verify-blob-attestation with a key', () => {
 describe('attest-blob / verify-blob-attestation keyless', () => {
   const issuer = (): string => srv.url + '/oidc';
   test('signed under the dev issuer; verified for the identity, refused for another and for another file', async () => {
-    const res = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email: 'alice@example.com' }) });
-    const token = ((await res.json()) as { id_token: string }).id_token;
+    const token = await devToken(srv.url, 'alice@example.com');
     const bundle = file('att.json');
     let r = await runCli(['attest-blob', '--signing-config', srv.signingConfigPath, '--identity-token', token, '--predicate', predicate, '--type', 'cyclonedx', '--bundle', bundle, artifact], { env });
     assert.equal(r.code, 0, r.stderr);

@@ -25,6 +25,7 @@ import { pushRandomImage, startRegistry, type RunningRegistry } from '../helpers
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { requestTimestamp } from '../../src/sigstore/tsa-client.js';
 import { timestampJson } from '../../src/cosign/pki.js';
+import { devToken } from '../helpers/dev-token.js';
 
 let srv: RunningServer;
 let reg: RunningRegistry;
@@ -88,12 +89,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function devToken(email: string): Promise<string> {
-  const r = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
-  assert.equal(r.status, 200);
-  return ((await r.json()) as { id_token: string }).id_token;
-}
-
 describe('--use-signed-timestamps demands a verified timestamp on every path', () => {
   const keyedBlob = (b: string, extra: string[] = []): Promise<CliResult> =>
     runCli(['verify-blob', '--key', pub, '--trusted-root', srv.trustedRootPath, '--use-signed-timestamps', '--bundle', b, ...extra, artifact], { env });
@@ -142,7 +137,7 @@ describe('--use-signed-timestamps demands a verified timestamp on every path', (
       const repo = { registry: reg.host, repository: `ts/keyless-${format}` };
       const img = await pushRandomImage(client, repo, 'v1');
       const ref = `${reg.host}/${repo.repository}@${img.digest}`;
-      ok(await runCli(['sign', '--signing-config', configWithoutTsa, '--identity-token', await devToken('alice@example.com'), `--new-bundle-format=${format}`, ref], { env }));
+      ok(await runCli(['sign', '--signing-config', configWithoutTsa, '--identity-token', await devToken(srv.url, 'alice@example.com'), `--new-bundle-format=${format}`, ref], { env }));
       const id = ['--certificate-identity', 'alice@example.com', '--certificate-oidc-issuer', srv.url + '/oidc', '--insecure-ignore-sct'];
       ok(await runCli(['verify', '--trusted-root', srv.trustedRootPath, ...id, ref], { env }));
       refused(await runCli(['verify', '--trusted-root', srv.trustedRootPath, ...id, '--use-signed-timestamps', ref], { env }), 12, /RFC 3161 timestamp/);

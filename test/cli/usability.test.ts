@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { freePort, pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { MAIN, runCli } from '../helpers/cli.js';
+import { devToken } from '../helpers/dev-token.js';
 
 let srv: RunningServer;
 let reg: RunningRegistry;
@@ -40,12 +41,6 @@ after(async () => {
   await Promise.all([srv.close(), reg.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function devToken(email: string): Promise<string> {
-  const r = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
-  assert.equal(r.status, 200);
-  return ((await r.json()) as { id_token: string }).id_token;
-}
 
 describe('global flags', () => {
   test('signet --version prints what signet version prints', async () => {
@@ -135,7 +130,7 @@ describe('images signed with a key and keyless', () => {
   });
 
   test('keyless verify with a wrong identity leads with the identity mismatch, not the key-signed signatures', async () => {
-    const k = await runCli(['sign', '--signing-config', srv.signingConfigPath, '--identity-token', await devToken('alice@example.com'), ref], { env });
+    const k = await runCli(['sign', '--signing-config', srv.signingConfigPath, '--identity-token', await devToken(srv.url, 'alice@example.com'), ref], { env });
     assert.equal(k.code, 0, k.stderr);
     const args = ['verify', '--trusted-root', srv.trustedRootPath, '--certificate-oidc-issuer', srv.url + '/oidc', ref];
     const ok = await runCli([...args, '--certificate-identity', 'alice@example.com'], { env });

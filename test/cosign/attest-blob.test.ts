@@ -36,6 +36,7 @@ import {
 } from '../../src/index.js';
 import { buildStatement } from '../../src/sigstore/index.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
+import { devToken } from '../helpers/dev-token.js';
 
 const code = (c: string, re?: RegExp) => (e: unknown) => isSignetError(e, c as never) && (!re || re.test((e as Error).message));
 const sha256 = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
@@ -197,8 +198,7 @@ describe('blob attestations through the library', () => {
   });
 
   test('keyless: certificate, log entry and timestamp; verified under the identity, refused for another; the sigstore package agrees', async () => {
-    const tokenRes = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email: 'alice@example.com' }) });
-    const token = ((await tokenRes.json()) as { id_token: string }).id_token;
+    const token = await devToken(srv.url, 'alice@example.com');
     const ks = await keylessSigner({ tlogUpload: true, signingConfig: srv.signingConfigPath, identityToken: token });
     const r = await attestBlob(statement, { keyless: ks });
     assert.equal(r.tlogEntries.length, 1);

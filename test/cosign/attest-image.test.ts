@@ -38,6 +38,7 @@ import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
 import { prepareTrust, type TrustMaterial } from '../../src/sigstore/verifier.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { pushIndex, pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { devToken } from '../helpers/dev-token.js';
 
 const CUSTOM = 'https://cosign.sigstore.dev/attestation/v1';
 const SLSA1 = 'https://slsa.dev/provenance/v1';
@@ -71,11 +72,6 @@ async function freshImage(): Promise<{ repo: Repo; digest: string; ref: string }
   const repo = repoOf();
   const img = await pushRandomImage(client, repo, 'v1');
   return { repo, digest: img.digest, ref: `${repo.registry}/${repo.repository}@${img.digest}` };
-}
-
-async function devToken(email: string): Promise<string> {
-  const r = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
-  return ((await r.json()) as { id_token: string }).id_token;
 }
 
 /** PAE by hand, from the DSSE spec. */
@@ -122,7 +118,7 @@ before(async () => {
   client = new RegistryClient({});
   root = await loadTrustedRoot(srv.trustedRootPath);
   trust = prepareTrust(parseTrustedRoot(readFileSync(srv.trustedRootPath)));
-  ks = await obtainKeylessSigner(resolveKeylessServices(parseSigningConfig(readFileSync(srv.signingConfigPath))), await devToken('carol@example.com'));
+  ks = await obtainKeylessSigner(resolveKeylessServices(parseSigningConfig(readFileSync(srv.signingConfigPath))), await devToken(srv.url, 'carol@example.com'));
 });
 after(async () => {
   await client.close();

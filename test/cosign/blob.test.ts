@@ -26,6 +26,7 @@ import {
   type TrustedRoot,
 } from '../../src/index.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
+import { devToken } from '../helpers/dev-token.js';
 
 const code = (c: string, re?: RegExp) => (e: unknown) => isSignetError(e, c as never) && (!re || re.test((e as Error).message));
 
@@ -114,8 +115,7 @@ describe('blob flows through the library', () => {
   });
 
   test('keyless: signed as the token\'s identity; verifies under the identity policy, not under another', async () => {
-    const res = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email: 'carol@example.com' }) });
-    const token = ((await res.json()) as { id_token: string }).id_token;
+    const token = await devToken(srv.url, 'carol@example.com');
     const ks = await keylessSigner({ tlogUpload: true, signingConfig: srv.signingConfigPath, identityToken: token });
     assert.deepEqual(signerIdentity(ks), { subject: 'carol@example.com', issuer: srv.url + '/oidc' });
     const r = await signBlob(data, { keyless: ks });

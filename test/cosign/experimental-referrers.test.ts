@@ -23,6 +23,7 @@ import { pushRandomImage, startRegistry, type PushedImage, type RunningRegistry 
 import { startReferrersProxy, type ReferrersProxy } from '../helpers/referrers-proxy.js';
 import { runCli } from '../helpers/cli.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
+import { devToken } from '../helpers/dev-token.js';
 
 const SIG_ARTIFACT = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -185,8 +186,7 @@ describe('Signet\'s writer: sign --new-bundle-format=false --registry-referrers-
 
   test('keyless through the dev CA, log and TSA: sign writes the referrer with certificate, chain, log bundle and timestamp; verify holds it to the identity', async () => {
     const env = { SIGSTORE_ID_TOKEN: undefined, ACTIONS_ID_TOKEN_REQUEST_URL: undefined, SIGNET_HOME: join(dir, 'home-keyless'), TUF_ROOT: join(dir, 'tuf-keyless') };
-    const res = await fetch(srv.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email: 'alice@example.com' }) });
-    const token = ((await res.json()) as { id_token: string }).id_token;
+    const token = await devToken(srv.url, 'alice@example.com');
     const repo = { registry: proxy.host, repository: `exp/app${++n}` };
     const img = await pushRandomImage(viaApi, repo);
     const ref = `${proxy.host}/${repo.repository}@${img.digest}`;

@@ -20,6 +20,7 @@ import { buildSigningConfig, parseSigningConfig, publicGoodSigningConfig } from 
 import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
 import { prepareTrust, type TrustMaterial } from '../../src/sigstore/verifier.js';
 import { pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { devToken } from '../helpers/dev-token.js';
 
 describe('resolveKeylessServices', () => {
   const start = new Date('2024-01-01T00:00:00Z');
@@ -62,10 +63,6 @@ describe('legacy .sig keyless checks', () => {
   const dir = mkdtempSync(join(tmpdir(), 'signet-keyless-lib-'));
   const policy = () => ({ identity: 'carol@example.com', issuer: srv.url + '/oidc' });
 
-  async function token(s: RunningServer, email: string): Promise<string> {
-    const r = await fetch(s.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
-    return ((await r.json()) as { id_token: string }).id_token;
-  }
   async function signLegacy(signer: KeylessSigner, repository: string): Promise<{ annotations: Record<string, string>; payload: Buffer; ref: string }> {
     const repo = { registry: reg.host, repository };
     const img = await pushRandomImage(client, repo, 'v1');
@@ -83,10 +80,10 @@ describe('legacy .sig keyless checks', () => {
     ]);
     client = new RegistryClient({});
     const services = (s: RunningServer) => resolveKeylessServices(parseSigningConfig(readFileSync(s.signingConfigPath)));
-    ks = await obtainKeylessSigner(services(srv), await token(srv, 'carol@example.com'));
+    ks = await obtainKeylessSigner(services(srv), await devToken(srv.url, 'carol@example.com'));
     trust = prepareTrust(parseTrustedRoot(readFileSync(srv.trustedRootPath)));
     ({ annotations, payload, ref } = await signLegacy(ks, 'lib/legacy'));
-    const oks = await obtainKeylessSigner(services(other), await token(other, 'carol@example.com'));
+    const oks = await obtainKeylessSigner(services(other), await devToken(other.url, 'carol@example.com'));
     foreign = (await signLegacy(oks, 'lib/foreign')).annotations;
   });
   after(async () => {

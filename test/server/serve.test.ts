@@ -23,6 +23,7 @@ import { verifyTimestamp } from '../../src/sigstore/timestamp.js';
 import { parseTrustedRoot } from '../../src/sigstore/trustedroot.js';
 import { leafHash, rootFromInclusionProof, verifySET } from '../../src/tlog/index.js';
 import { ecKey, hashedRekordV1 } from '../rekor/fixtures.js';
+import { devToken } from '../helpers/dev-token.js';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -34,11 +35,6 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function devToken(url: string, email: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const r = await fetch(url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email, ...extra }) });
-  assert.equal(r.status, 200, await r.clone().text());
-  return ((await r.json()) as { id_token: string }).id_token;
-}
 
 /** POST /api/v2/signingCert with a fresh P-256 key and its proof of possession over `subject`. */
 async function requestCert(url: string, token: string, subject: string): Promise<Response> {

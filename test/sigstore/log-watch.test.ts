@@ -36,6 +36,7 @@ import { dsseV1, ecKey, hashedRekordV2, intotoV2 } from '../rekor/fixtures.js';
 import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { runCli } from '../helpers/cli.js';
 import { httpServer } from '../helpers/peers.js';
+import { devToken } from '../helpers/dev-token.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-logwatch-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -95,11 +96,6 @@ const events = (stdout: string): Event[] =>
     .map((l) => JSON.parse(l) as Event);
 const matchIndexes = (ev: Event[]): number[] => ev.filter((e) => e.type === 'match').map((e) => (e.entry as { index: number }).index);
 
-async function devToken(server: RunningServer, email: string): Promise<string> {
-  const r = await fetch(server.url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
-  assert.equal(r.status, 200);
-  return ((await r.json()) as { id_token: string }).id_token;
-}
 
 describe('log monitor: checkpoints, identities, restarts', () => {
   let srv: RunningServer;
@@ -120,7 +116,7 @@ describe('log monitor: checkpoints, identities, restarts', () => {
     const artifact = file('artifact.txt');
     writeFileSync(artifact, `keyless ${blob++}\n`);
     const bundle = file('bundle.json');
-    const r = await runCli(['sign-blob', '--signing-config', srv.signingConfigPath, '--identity-token', await devToken(srv, email), '--bundle', bundle, artifact], { env });
+    const r = await runCli(['sign-blob', '--signing-config', srv.signingConfigPath, '--identity-token', await devToken(srv.url, email), '--bundle', bundle, artifact], { env });
     assert.equal(r.code, 0, r.stderr);
     return Number((JSON.parse(readFileSync(bundle, 'utf8')) as { verificationMaterial: { tlogEntries: Array<{ logIndex: string }> } }).verificationMaterial.tlogEntries[0]!.logIndex);
   };

@@ -15,6 +15,7 @@ import { requestCertificate } from '../../../src/sigstore/fulcio-client.js';
 import { type RunningServer, startServer } from '../../../src/server/serve.js';
 import { aptInstall } from '../../helpers/apt.js';
 import { type TestKey, ecKey, hashedRekordV1, intotoV2 } from '../../rekor/fixtures.js';
+import { devToken } from '../../helpers/dev-token.js';
 
 export const EMAIL = 'alice@example.com';
 
@@ -41,11 +42,6 @@ async function postEntry(url: string, body: unknown): Promise<number> {
   return Object.values(j)[0]!.logIndex;
 }
 
-async function devToken(url: string, email: string): Promise<string> {
-  const r = await fetch(url + '/oidc/token', { method: 'POST', body: JSON.stringify({ email }) });
-  if (r.status !== 200) throw new Error(`dev token: ${r.status}`);
-  return ((await r.json()) as { id_token: string }).id_token;
-}
 
 const pem = (label: string, der: Buffer): string => `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
 
