@@ -49,7 +49,7 @@ function fail(msg: string, cause?: unknown): never {
 }
 
 /** Run one check, naming it in the message; USAGE passes through, TLOG stays TLOG. */
-function step<T>(name: string, fn: () => T): T {
+export function step<T>(name: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {

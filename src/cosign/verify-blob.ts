@@ -28,6 +28,7 @@ import { sctIgnored, verifySignatureTimestamps, type TrustMaterial } from '../si
 import type { TimestampAuthority } from '../sigstore/timestamp-verify.js';
 import { digestFile, readBlob, readSmallFile } from './blob-io.js';
 import { verifyKeylessBundle } from './verify.js';
+import { step } from './keyless-verify.js';
 
 /** What a blob's signature came with: a Sigstore bundle, or a signature (from a legacy bundle or alone). */
 export type BlobEvidence =
@@ -228,15 +229,6 @@ export function verifyBlobEvidence(artifact: Artifact, o: VerifyBlobOptions): Bl
     else verifyRekorBundle(evidence.rekorBundle, { signature: evidence.signature, publicKeySpki: key.spkiDer, content: legacyContent(artifact, key) }, trustedRoot);
   }
   return { warnings, tlogVerified: trustedRoot !== undefined };
-}
-
-function step<T>(name: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof SignetError && e.code !== 'USAGE') throw new SignetError(e.code === 'TLOG' ? 'TLOG' : 'VERIFICATION', `${name}: ${e.message}`, { cause: e });
-    throw e;
-  }
 }
 
 /**

@@ -3,7 +3,7 @@
  * log, through the library's bulk append (server/log/import.ts): from a file of canonical bodies or from
  * a Rekor-compatible log by URL, checked against its signed checkpoint. Resumes where it stopped.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { FILE_LIMITS, readFileLimited } from '../../fsutil.js';
@@ -34,15 +34,7 @@ export function registerImport(log: Command): void {
     const { importLog, fileSource, urlSource } = await import('../../server/log/import.js');
     let source;
     if (isUrl) {
-      let publicKey;
-      if (flags.publicKey !== undefined) {
-        const pem = (await readFileLimited(flags.publicKey, FILE_LIMITS.small, `public key ${flags.publicKey}`)).toString('utf8');
-        try {
-          publicKey = createPublicKey(pem);
-        } catch {
-          throw new SignetError('KEY_FORMAT', `${flags.publicKey} is not a PEM public key`);
-        }
-      }
+      const publicKey = flags.publicKey === undefined ? undefined : await readLogPublicKey(flags.publicKey);
       source = await urlSource(flags.from, {
         ...(publicKey ? { publicKey } : {}),
         onTofu: (u) => ui.warn(`no --public-key given: trusting the public key that ${u} serves itself`),
@@ -73,4 +65,14 @@ export function registerImport(log: Command): void {
       );
     }
   });
+}
+
+/** A log's PEM public key from a file (`--public-key` of `log import` and `log fsck`). */
+export async function readLogPublicKey(path: string): Promise<KeyObject> {
+  const pem = (await readFileLimited(path, FILE_LIMITS.small, `public key ${path}`)).toString('utf8');
+  try {
+    return createPublicKey(pem);
+  } catch {
+    throw new SignetError('KEY_FORMAT', `${path} is not a PEM public key`);
+  }
 }

@@ -3,7 +3,6 @@
  * files of a `signet serve` log (fsck), and the log flags `sign`/`sign-blob` share (`--rekor-url`,
  * `--signing-config`).
  */
-import { createPublicKey } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { FILE_LIMITS, readFileLimited } from '../../fsutil.js';
@@ -15,7 +14,7 @@ import { deadlineSignal, parseDuration, sleep, withNetOptions } from '../../net.
 import { verifyTlogEntryProofs } from '../../sigstore/tlog.js';
 import { loadTrustedRoot, type TrustedRoot } from '../../sigstore/trustedroot.js';
 import { boolOpt, envNameFor, examples, opt, ui } from '../common.js';
-import { registerImport } from './log-import.js';
+import { readLogPublicKey, registerImport } from './log-import.js';
 
 export const TLOG_VERIFIED_LINE = 'Existence of the claims in the transparency log was verified offline';
 
@@ -175,15 +174,7 @@ function registerFsck(log: Command): void {
   fsck.action(async (flags: { dataDir?: string; publicKey?: string; output: string }) => {
     checkOutput({ output: flags.output });
     if (!flags.dataDir) throw new SignetError('USAGE', 'log fsck needs --data-dir DIR');
-    let publicKey;
-    if (flags.publicKey !== undefined) {
-      const pem = (await readFileLimited(flags.publicKey, FILE_LIMITS.small, `public key ${flags.publicKey}`)).toString('utf8');
-      try {
-        publicKey = createPublicKey(pem);
-      } catch {
-        throw new SignetError('KEY_FORMAT', `${flags.publicKey} is not a PEM public key`);
-      }
-    }
+    const publicKey = flags.publicKey === undefined ? undefined : await readLogPublicKey(flags.publicKey);
     const { fsckLog } = await import('../../server/log/fsck.js');
     let last = performance.now();
     const report = await fsckLog(flags.dataDir, {
