@@ -6,8 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,16 +14,9 @@ import { startServer, type RunningServer } from '../../src/server/serve.js';
 import { ensureTufRepository } from '../../src/server/tuf/index.js';
 import { publicGoodTrustedRootBytes } from '../../src/sigstore/tuf.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
+import { freePort } from '../helpers/registry.js';
 
 const DAY = 86_400_000;
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function oneLine(r: CliResult, code: number, re: RegExp): void {
   assert.equal(r.code, code, r.stderr);
@@ -160,7 +151,7 @@ describe('a private TUF repository from signet serve, through initialize', () =>
 
   test('bad inputs: an unreachable mirror, a wrong root, expired metadata: one clear line each', async () => {
     const env = userEnv(freshHome('bad'));
-    const port = await closedPort();
+    const port = await freePort();
     let r = await runCli(['initialize', '--mirror', `http://127.0.0.1:${port}/tuf`, '--root', srv.tufRootPath], { env });
     oneLine(r, 1, new RegExp(`^Error: cannot update TUF metadata from http://127.0.0.1:${port}/tuf: .*ECONNREFUSED`));
 

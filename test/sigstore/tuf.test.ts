@@ -1,21 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultTufCacheDir, initialize, loadPublicGoodTrustedRoot, publicGoodTrustedRootBytes, DEFAULT_TUF_MIRROR } from '../../src/sigstore/tuf.js';
 import { isSignetError } from '../../src/errors.js';
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { freePort } from '../helpers/registry.js';
 
 function productionTufRoot(dir: string): string {
   const seeds = createRequire(import.meta.url)('@sigstore/tuf/seeds.json') as Record<string, { 'root.json': string }>;
@@ -37,7 +28,7 @@ describe('tuf', () => {
 
   it('fails with one clear NETWORK line when the mirror is unreachable, and writes no remote.json', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tuf-'));
-    const mirror = `http://127.0.0.1:${await closedPort()}`;
+    const mirror = `http://127.0.0.1:${await freePort()}`;
     await assert.rejects(
       initialize({ mirror, root: productionTufRoot(dir), cacheDir: join(dir, 'cache'), retries: 0, timeoutMs: 2000 }),
       (e) => isSignetError(e, 'NETWORK') && e.message.startsWith(`cannot update TUF metadata from ${mirror}: `) && /ECONNREFUSED/.test(e.message) && !e.message.includes('\n'),
