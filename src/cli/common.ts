@@ -140,3 +140,12 @@ export function signatureRepository(): string | undefined {
 export function dockerMediaTypes(): boolean {
   return ['1', 'true'].includes(process.env.COSIGN_DOCKER_MEDIA_TYPES ?? '');
 }
+
+/** Resolves once SIGTERM or SIGINT has arrived and `close` has finished: how a long-running command ends. */
+export function untilSignal(close: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const stop = (): void => void close().then(resolve, reject);
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}

@@ -9,7 +9,7 @@ import { parseDuration } from '../../net.js';
 import { loadTrustedRoot } from '../../sigstore/trustedroot.js';
 import { prepareTrust } from '../../sigstore/verifier.js';
 import { AdmissionEngine, loadPolicySet, type ImageVerdict, type LoadPoliciesOptions, type NoMatchAction } from '../../admission/index.js';
-import { addRegistryOptions, examples, opt, ui, type RegistryFlags } from '../common.js';
+import { addRegistryOptions, examples, opt, type RegistryFlags, ui, untilSignal } from '../common.js';
 import { registryClient } from '../registry.js';
 
 interface CommonFlags extends RegistryFlags {
@@ -113,11 +113,7 @@ export function registerAdmission(program: Command): void {
         ...(flags.namespaces ? { namespacesFile: flags.namespaces } : {}),
       });
       ui.out(`Listening on ${a.url} with ${a.engine.policySet.policies.length} ClusterImagePolicies\n`);
-      await new Promise<void>((resolve, reject) => {
-        const stop = (): void => void a.close().then(() => client.close()).then(resolve, reject);
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+      await untilSignal(() => a.close().then(() => client.close()));
     });
   examples(cmd, [
     'signet admission --policies /etc/signet/policies --tls-cert tls.crt --tls-key tls.key --namespaces namespaces.yaml',

@@ -10,7 +10,7 @@ import { encryptPrivateKey, writeKeyPair } from '../../keys/index.js';
 import { parseWitnessedLogs } from '../../server/witness/index.js';
 import { startWitness } from '../../server/witness/server.js';
 import { cosignerVkey } from '../../tlog/cosignature.js';
-import { examples, ui } from '../common.js';
+import { examples, ui, untilSignal } from '../common.js';
 import { readPassword } from '../password.js';
 import { loadKeyFile } from './serve.js';
 
@@ -62,11 +62,7 @@ export function registerWitness(program: Command): void {
       const logs = parseWitnessedLogs((await readFileLimited(flags.logs, FILE_LIMITS.small, `cannot read ${flags.logs}`)).toString('utf8'), flags.logs);
       const w = await startWitness({ name: flags.name, key, logs, dataDir: flags.dataDir, listen: flags.listen });
       ui.out(`Listening on ${w.url}\nWitness key: ${w.witness.vkey}\n`);
-      await new Promise<void>((resolve, reject) => {
-        const stop = (): void => void w.close().then(resolve, reject);
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+      await untilSignal(() => w.close());
     });
   examples(cmd, [
     'COSIGN_PASSWORD=... signet witness --generate-key --key witness.key --name witness.example.com/w1',
