@@ -57,7 +57,8 @@ export interface TransferSource {
 export interface TransferSink {
   readonly name: string;
   hasBlob(digest: string): Promise<boolean>;
-  putBlob(digest: string, source: TransferSource): Promise<'mounted' | 'uploaded'>;
+  /** `size`: the blob's size as its manifest gives it, when known. */
+  putBlob(digest: string, source: TransferSource, size?: number): Promise<'mounted' | 'uploaded'>;
   /** The digest under `tag`, or null. */
   tagDigest(tag: string): Promise<string | null>;
   hasManifest(digest: string): Promise<boolean>;
@@ -278,7 +279,7 @@ export async function executeTransfer(plan: TransferPlan, source: TransferSource
       stats.blobsSkipped++;
       return;
     }
-    const how = await sink.putBlob(digest, source);
+    const how = await sink.putBlob(digest, source, plan.blobs.get(digest));
     if (how === 'mounted') stats.blobsMounted++;
     else stats.blobsUploaded++;
   });
@@ -351,6 +352,9 @@ export function registrySource(client: RegistryClient, repo: Repo): TransferSour
   };
 }
 
+/** Blobs larger than this go registry to registry on the raw data path (smaller: one monolithic PUT through fetch). */
+const WIRE_MIN_BYTES = 1024 * 1024;
+
 /** Extra attempts at a streamed blob upload (a streamed PATCH is sent once; the blob starts over from a fresh source). */
 const BLOB_ATTEMPTS = 3;
 
@@ -366,7 +370,7 @@ export function registrySink(client: RegistryClient, repo: Repo): TransferSink {
   return {
     name,
     hasBlob: (digest) => client.blobExists(repo, digest),
-    async putBlob(digest, source) {
+    async putBlob(digest, source, size) {
       const from = source.registry;
       if (from && from.repo.registry === repo.registry && from.repo.repository !== repo.repository) {
         // A mount needs the destination client to pull from the source repository: the same client.
@@ -376,6 +380,9 @@ export function registrySink(client: RegistryClient, repo: Repo): TransferSink {
       // whole blob starts over, read again from the source.
       for (let attempt = 1; ; attempt++) {
         try {
+          // Blobs above a chunk go on the raw data path (fixed buffers, no garbage per chunk); small
+          // ones, and sources it hands back (a token to renew, an error to report), through fetch.
+          if (from && (size ?? Infinity) > WIRE_MIN_BYTES && (await client.copyBlob(from, repo, digest, source.name))) return 'uploaded';
           await client.putBlobStream(repo, digest, await source.openBlob(digest), source.name);
           return 'uploaded';
         } catch (e) {
