@@ -12,6 +12,7 @@
  * Redirects of the GET (to blob storage) are followed here, without the registry's credentials.
  */
 import { channel } from 'node:diagnostics_channel';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { SignetError } from '../errors.js';
@@ -46,9 +47,23 @@ function publish(method: string, url: string, outcome: string, t0: number): void
   if (announce.hasSubscribers) announce.publish({ method, url, outcome, ms: performance.now() - t0 });
 }
 
+/**
+ * Bytes handed on piece by piece from a few reused buffers: each piece must be `release`d once used
+ * (sent, written), and only then is its buffer read into again. `pipe` resolves once every piece has
+ * been handed on.
+ */
+export interface PieceSource {
+  pipe(onPiece: (piece: Buffer, release: () => void) => void): Promise<void>;
+  /** Stop reading (and close what is open). */
+  close(): void;
+}
+
 const BUFFER_SIZE = 64 * 1024;
 /** Buffers per blob in flight: 8 × 64 KiB (a TLS record fills 16 KiB of one). */
 const POOL_SIZE = 8;
+/** Files are read in larger pieces: 4 × 256 KiB. */
+const FILE_BUFFER_SIZE = 256 * 1024;
+const FILE_POOL_SIZE = 4;
 const HEAD_LIMIT = 64 * 1024;
 const SMALL_BODY_LIMIT = 64 * 1024;
 const MAX_REDIRECTS = 5;
@@ -131,6 +146,7 @@ class ResponseParser {
     const status = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
     if (!status) throw new SignetError('MALFORMED', `not an HTTP/1.1 response: ${JSON.stringify((lines[0] ?? '').slice(0, 60))}`);
     const code = Number(status[1]);
+    if (code < 100 || code > 599) throw new SignetError('MALFORMED', `invalid response status ${code}`);
     const headers = new Headers();
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(':');
@@ -266,7 +282,7 @@ class Watch {
 }
 
 /** A GET whose body is read into pooled buffers: its head first, then `pipe` hands the body on piece by piece. */
-export class WireGet {
+export class WireGet implements PieceSource {
   answer: WireAnswer | undefined;
   private socket: Socket | undefined;
   private readonly pool: Buffer[] = [];
@@ -332,7 +348,8 @@ export class WireGet {
     if (target.signal?.aborted) throw abortError(target.signal, phase);
     try {
       this.socket = await open(url, target, {
-        buffer: () => this.free[this.free.length - 1] ?? this.grow(),
+        // Node asks for the buffer of the next read right after each callback, paused or not.
+        buffer: () => this.free.pop() ?? this.grow(),
         callback: (n, b) => this.onRead(n, b, fail, () => headReady?.resolve()),
       });
     } catch (e) {
@@ -371,18 +388,16 @@ export class WireGet {
     }
   }
 
+  /** Only if Node asks for a buffer when none is free (the pause below is meant to prevent it). */
   private grow(): Buffer {
     const b = Buffer.allocUnsafe(BUFFER_SIZE);
     this.pool.push(b);
-    this.free.push(b);
     return b;
   }
 
   private onRead(n: number, b: Buffer, fail: (e: unknown) => void, headDone: () => void): boolean {
     if (this.failure !== undefined) return false;
     this.watch?.touch();
-    const i = this.free.lastIndexOf(b);
-    if (i >= 0) this.free.splice(i, 1);
     this.users.set(b, 1);
     try {
       const hadHead = this.parser.head !== undefined;
@@ -397,7 +412,9 @@ export class WireGet {
     }
     this.release(b);
     if (this.parser.done) this.finish();
-    if (this.free.length === 0 && !this.ended) {
+    // The next read goes into a buffer taken from `free` as this returns: pause while at most that
+    // one is left, so a read never lands in a buffer whose pieces are still on their way.
+    if (this.free.length <= 1 && !this.ended) {
       this.paused = true;
       this.watch?.idle();
       return false;
@@ -463,6 +480,15 @@ export class WireGet {
     });
   }
 
+  /**
+   * The body as an async iterable for a consumer that is done with each chunk before asking for the
+   * next (a file write): a chunk's buffer is reused once the next one is asked for. Breaking off
+   * closes the connection.
+   */
+  chunks(): AsyncIterable<Buffer> {
+    return iteratePieces(this);
+  }
+
   /** Stop reading and close the connection. */
   close(): void {
     this.watch?.stop();
@@ -478,7 +504,7 @@ export class WireGet {
  */
 export async function wirePatch(
   target: WireTarget,
-  source: WireGet,
+  source: PieceSource,
   onPiece: (piece: Buffer) => void,
 ): Promise<WireAnswer & { early: boolean }> {
   const url = new URL(target.url);
@@ -577,4 +603,90 @@ export async function wirePatch(
         (e: unknown) => fail(e),
       );
   });
+}
+
+/** `source` as an async iterable: each chunk released when the next is asked for (or the loop ends). */
+async function* iteratePieces(source: PieceSource): AsyncGenerator<Buffer> {
+  const queue: Array<{ piece: Buffer; release: () => void }> = [];
+  let wake: (() => void) | undefined;
+  let end: { error?: unknown } | undefined;
+  const piped = source.pipe((piece, release) => {
+    queue.push({ piece, release });
+    wake?.();
+  });
+  piped.then(
+    () => {
+      end = {};
+      wake?.();
+    },
+    (e: unknown) => {
+      end = { error: e };
+      wake?.();
+    },
+  );
+  let current: { release: () => void } | undefined;
+  try {
+    for (;;) {
+      current?.release();
+      current = undefined;
+      while (queue.length === 0 && !end) await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+      const next = queue.shift();
+      if (next) {
+        current = next;
+        yield next.piece;
+        continue;
+      }
+      if (end?.error !== undefined) throw end.error;
+      return;
+    }
+  } finally {
+    current?.release();
+    for (const q of queue.splice(0)) q.release();
+    if (!end) source.close();
+  }
+}
+
+/** A file read into a few reused buffers, as a PieceSource (`load`'s uploads from an OCI layout). */
+export class FilePieces implements PieceSource {
+  private closed = false;
+  private handle: FileHandle | undefined;
+  private wake: (() => void) | undefined;
+  constructor(
+    private readonly path: string,
+    private readonly what: string,
+  ) {}
+
+  async pipe(onPiece: (piece: Buffer, release: () => void) => void): Promise<void> {
+    const free = Array.from({ length: FILE_POOL_SIZE }, () => Buffer.allocUnsafe(FILE_BUFFER_SIZE));
+    try {
+      this.handle = await openFile(this.path, 'r');
+      for (;;) {
+        while (free.length === 0 && !this.closed) await new Promise<void>((r) => (this.wake = r));
+        if (this.closed) return;
+        const buffer = free.pop()!;
+        const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) return;
+        onPiece(buffer.subarray(0, bytesRead), () => {
+          free.push(buffer);
+          const w = this.wake;
+          this.wake = undefined;
+          w?.();
+        });
+      }
+    } catch (e) {
+      if (this.closed) return;
+      throw new SignetError('IO', `cannot read ${this.what}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      await this.handle?.close().catch(() => undefined);
+      this.handle = undefined;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
 }

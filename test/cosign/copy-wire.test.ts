@@ -7,11 +7,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MEDIA_TYPE, RegistryClient, sha256Digest, type Descriptor, type Repo } from '../../src/oci/index.js';
 import { copyImage, executeTransfer, planTransfer, registrySink, registrySource } from '../../src/cosign/copy.js';
+import { saveImage } from '../../src/cosign/save-load.js';
 import { WIRE_CHANNEL } from '../../src/oci/wire.js';
 import { isSignetError } from '../../src/errors.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
@@ -22,6 +26,7 @@ let b: RunningRegistry;
 let client: RegistryClient;
 let n = 0;
 const servers: Server[] = [];
+const work = mkdtempSync(join(tmpdir(), 'signet-wire-'));
 const fresh = (host: string, name = 'app'): Repo => ({ registry: host, repository: `wire/${name}${++n}` });
 const ref = (r: Repo, tag: string): string => `${r.registry}/${r.repository}:${tag}`;
 
@@ -36,6 +41,7 @@ after(async () => {
   }
   await client.close();
   await Promise.all([a.stop(), b.stop()]);
+  rmSync(work, { recursive: true, force: true });
 });
 
 /** Push an image of `layers` random layers of `mib` MiB; its tag `v1`. */
@@ -91,18 +97,51 @@ async function proxy(upstream: string, hook: (req: IncomingMessage, res: ServerR
 
 const isBlobGet = (req: IncomingMessage, digest: string): boolean => req.method === 'GET' && (req.url ?? '').endsWith(`/blobs/${digest}`);
 
-test('the CLI copies 128 MiB between two registries with its peak RSS far below what fetch left (~150-200 MiB)', async () => {
+test('copy, save and load of 128 MiB each peak far below what fetch left (~150-200 MiB)', async () => {
   const src = fresh(a.host);
   await pushImage(client, src, 8, 16);
-  const dst = fresh(b.host);
   // The child reports its own high-water mark as it exits.
   const report = `import{readFileSync}from'node:fs';process.on('exit',()=>process.stderr.write('VmHWM '+/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status','utf8'))[1]+'\\n'))`;
-  const r = await runCli(['copy', ref(src, 'v1'), ref(dst, 'v1')], { env: { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(report)}` } });
-  assert.equal(r.code, 0, r.stderr);
-  const kib = Number(/VmHWM (\d+)/.exec(r.stderr)?.[1]);
-  assert.ok(kib > 0, r.stderr);
-  // Measured (96 MiB): 94 MiB on the raw path (a bare CLI is ~60), 146 MiB through fetch (~200 for 400 MiB).
-  assert.ok(kib < 120 * 1024, `peak RSS ${Math.round(kib / 1024)} MiB`);
+  const env = { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(report)}` };
+  const dir = join(work, `layout${++n}`);
+  const runs: Array<[string, string[]]> = [
+    ['copy', ['copy', ref(src, 'v1'), ref(fresh(b.host), 'v1')]],
+    ['save', ['save', '--dir', dir, ref(src, 'v1')]],
+    ['load', ['load', '--dir', dir, ref(fresh(b.host), 'v1')]],
+  ];
+  for (const [what, args] of runs) {
+    const r = await runCli(args, { env });
+    assert.equal(r.code, 0, r.stderr);
+    const kib = Number(/VmHWM (\d+)/.exec(r.stderr)?.[1]);
+    assert.ok(kib > 0, r.stderr);
+    // Measured (400 MiB): 105/102/102 MiB on the raw path (a bare CLI is ~60); 200/165/164 through fetch.
+    assert.ok(kib < 120 * 1024, `${what}: peak RSS ${Math.round(kib / 1024)} MiB`);
+  }
+});
+
+test('a destination slower than the source: the source waits on the pool and every byte arrives in order', async () => {
+  const src = fresh(a.host);
+  const { layers } = await pushImage(client, src, 1, 3);
+  // Takes the PATCH body a piece at a time with pauses, so the source's buffers all wait on it.
+  const slow = await proxy(b.host, (req, res) => {
+    if (req.method !== 'PATCH') return false;
+    const [host, port] = b.host.split(':') as [string, string];
+    const up = request({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    req.on('data', (d: Buffer) => {
+      req.pause();
+      up.write(d);
+      setTimeout(() => req.resume(), 2);
+    });
+    req.on('end', () => up.end());
+    return true;
+  });
+  const dst: Repo = { registry: slow, repository: fresh(b.host).repository };
+  const stats = await copyImage({ client, source: ref(src, 'v1'), destination: ref(dst, 'v1') });
+  assert.equal(stats.blobsUploaded, 2);
+  assert.equal(sha256Digest(await client.getBlob(dst, layers[0]!.digest, { maxBytes: 4 << 20 })), layers[0]!.digest);
 });
 
 test('large blobs take the raw path and arrive whole; a second copy moves nothing', async () => {
@@ -142,6 +181,11 @@ test('a source that sends other bytes: MALFORMED naming the source, the upload c
   await assert.rejects(copyImage({ client, source: ref(from, 'v1'), destination: ref(dst, 'v1') }), (e) => isSignetError(e, 'MALFORMED') && new RegExp(`blob ${digest} from ${liar}/${src.repository} has digest sha256:`).test(e.message));
   assert.equal(await client.blobExists(dst, digest), false);
   assert.equal(await client.headManifest(dst, 'v1'), null);
+  // save reads the same way: refused, and no layout left behind.
+  const dir = join(work, `liar${++n}`);
+  await assert.rejects(saveImage({ client, image: ref(from, 'v1'), dir }), (e) => isSignetError(e, 'MALFORMED') && /refusing to save it/.test(e.message));
+  assert.equal(existsSync(dir), false);
+  assert.deepEqual(readdirSync(work).filter((f) => f.includes('partial')), []);
 });
 
 test('a source connection dropped mid-body, and a destination dropped mid-PATCH: the blob starts over and the copy completes', async () => {
