@@ -17,7 +17,7 @@ import { MEDIA_TYPE, RegistryClient, sha256Digest, type Descriptor, type Repo } 
 import { copyImage, executeTransfer, planTransfer, registrySink, registrySource } from '../../src/cosign/copy.js';
 import { saveImage } from '../../src/cosign/save-load.js';
 import { WIRE_CHANNEL } from '../../src/oci/wire.js';
-import { isSignetError } from '../../src/errors.js';
+import { SignetError, isSignetError } from '../../src/errors.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -301,5 +301,46 @@ test('a destination that takes the whole PATCH and never answers: a TIMEOUT nami
     );
   } finally {
     await quick.close();
+  }
+});
+
+test('a GET the raw path cannot take (a 401 to renew a token) goes to the fetch path, which copies the blob', async () => {
+  const src = fresh(a.host);
+  const { layers } = await pushImage(client, src, 1, 2);
+  const digest = layers[0]!.digest;
+  let refused = 0;
+  const once = await proxy(a.host, (req, res) => {
+    if (!isBlobGet(req, digest) || ++refused > 1) return false;
+    res.writeHead(401, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'token expired' }] }));
+    return true;
+  });
+  const dst = fresh(b.host);
+  const { value: stats, seen } = await wireRequests(() => copyImage({ client, source: ref({ registry: once, repository: src.repository }, 'v1'), destination: ref(dst, 'v1') }));
+  assert.deepEqual(seen, ['GET 401']);
+  assert.equal(refused, 2);
+  assert.equal(stats.blobsUploaded, 2);
+  assert.equal(sha256Digest(await client.getBlob(dst, digest, { maxBytes: 4 << 20 })), digest);
+});
+
+test("the command's deadline ends a raw transfer that hangs, naming what it was waiting for", async () => {
+  const src = fresh(a.host);
+  await pushImage(client, src, 1, 2);
+  const silent = await proxy(b.host, (req) => {
+    if (req.method !== 'PATCH') return false;
+    req.resume();
+    return true;
+  });
+  const deadline = new AbortController();
+  const bounded = new RegistryClient({ signal: deadline.signal });
+  const timer = setTimeout(() => deadline.abort(new SignetError('TIMEOUT', 'timed out after 1s (-t/--timeout)')), 1000);
+  try {
+    await assert.rejects(
+      copyImage({ client: bounded, source: ref(src, 'v1'), destination: ref({ registry: silent, repository: fresh(b.host).repository }, 'v1') }),
+      (e) => isSignetError(e, 'TIMEOUT') && new RegExp(`timed out after 1s \\(-t/--timeout\\) while waiting for response headers from ${silent}`).test(e.message),
+    );
+  } finally {
+    clearTimeout(timer);
+    await bounded.close();
   }
 });
