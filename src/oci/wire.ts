@@ -335,6 +335,8 @@ export class WireGet implements PieceSource {
     let phase = `connecting to ${url.host}`;
     let headReady: { resolve: () => void; reject: (e: unknown) => void } | undefined;
     const headPromise = new Promise<void>((resolve, reject) => (headReady = { resolve, reject }));
+    // A failure while connecting rejects it before anyone waits on it (the error is thrown below).
+    headPromise.catch(() => undefined);
     const fail = (e: unknown): void => {
       if (this.failure !== undefined) return;
       this.failure = networkError('GET', this.url, e);

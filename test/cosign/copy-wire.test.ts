@@ -344,3 +344,22 @@ test("the command's deadline ends a raw transfer that hangs, naming what it was 
     await bounded.close();
   }
 });
+
+test('a source registry gone mid-copy (connections refused): a NETWORK error after the retries, nothing committed', async () => {
+  const src = fresh(a.host);
+  const { layers } = await pushImage(client, src, 1, 2);
+  const digest = layers[0]!.digest;
+  let server: Server | undefined;
+  const vanishing = await proxy(a.host, (req) => {
+    if (!isBlobGet(req, digest)) return false;
+    // The registry goes away: no more connections, this one dropped.
+    server = servers.at(-1);
+    server!.close();
+    server!.closeAllConnections();
+    return true;
+  });
+  const dst = fresh(b.host);
+  await assert.rejects(copyImage({ client, source: ref({ registry: vanishing, repository: src.repository }, 'v1'), destination: ref(dst, 'v1') }), (e) => isSignetError(e, 'NETWORK') && /ECONNREFUSED/.test(e.message));
+  assert.ok(server);
+  assert.equal(await client.blobExists(dst, digest), false);
+});
