@@ -515,8 +515,9 @@ export async function wirePatch(
   let failed: unknown;
   let reject: (e: unknown) => void = () => undefined;
   let socket: Socket | undefined;
+  let over = false;
   const fail = (e: unknown): void => {
-    if (failed !== undefined) return;
+    if (failed !== undefined || over) return;
     failed = networkError('PATCH', target.url, e);
     publish('PATCH', target.url, `failed: ${(failed as Error).message}`, t0);
     watch.stop();
@@ -546,7 +547,6 @@ export async function wirePatch(
   let sent = false;
   return new Promise((resolve, rejectFn) => {
     reject = rejectFn;
-    let over = false;
     const answered = (): void => {
       if (over) return;
       over = true;
