@@ -510,7 +510,8 @@ export class Transport {
    * signal. Undefined when requests must go through fetch: an HTTP proxy is configured for it.
    */
   async wireTarget(req: Omit<RegistryRequest, 'body' | 'accept'>): Promise<WireTarget | undefined> {
-    if (process.env.NODE_USE_ENV_PROXY && /\S/.test(`${process.env.HTTPS_PROXY ?? ''}${process.env.https_proxy ?? ''}${process.env.HTTP_PROXY ?? ''}${process.env.http_proxy ?? ''}`)) return undefined;
+    const envProxy = !!process.env.NODE_USE_ENV_PROXY || process.execArgv.includes('--use-env-proxy') || /--use-env-proxy/.test(process.env.NODE_OPTIONS ?? '');
+    if (envProxy && /\S/.test(`${process.env.HTTPS_PROXY ?? ''}${process.env.https_proxy ?? ''}${process.env.HTTP_PROXY ?? ''}${process.env.http_proxy ?? ''}`)) return undefined;
     const ep = await this.endpoint(req.registry);
     const url = /^https?:\/\//i.test(req.path) ? req.path : ep.base + req.path;
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...(req.headers ?? {}) };

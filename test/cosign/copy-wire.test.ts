@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
@@ -15,7 +15,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import type { AddressInfo } from 'node:net';
 import { MEDIA_TYPE, RegistryClient, sha256Digest, type Descriptor, type Repo } from '../../src/oci/index.js';
 import { copyImage, executeTransfer, planTransfer, registrySink, registrySource } from '../../src/cosign/copy.js';
-import { saveImage } from '../../src/cosign/save-load.js';
+import { loadImage, saveImage } from '../../src/cosign/save-load.js';
 import { WIRE_CHANNEL } from '../../src/oci/wire.js';
 import { SignetError, isSignetError } from '../../src/errors.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
@@ -362,4 +362,22 @@ test('a source registry gone mid-copy (connections refused): a NETWORK error aft
   await assert.rejects(copyImage({ client, source: ref({ registry: vanishing, repository: src.repository }, 'v1'), destination: ref(dst, 'v1') }), (e) => isSignetError(e, 'NETWORK') && /ECONNREFUSED/.test(e.message));
   assert.ok(server);
   assert.equal(await client.blobExists(dst, digest), false);
+});
+
+test('load of a layout whose large blob file was altered: MALFORMED naming the layout, nothing committed', async () => {
+  const src = fresh(a.host);
+  const { layers } = await pushImage(client, src, 1, 2);
+  const digest = layers[0]!.digest;
+  const dir = join(work, `altered${++n}`);
+  await saveImage({ client, image: ref(src, 'v1'), dir });
+  const file = join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  const bytes = readFileSync(file);
+  bytes[bytes.length >> 1]! ^= 1;
+  writeFileSync(file, bytes);
+  const dst = fresh(b.host);
+  const { value: outcome, seen } = await wireRequests(() => loadImage({ client, dir, image: ref(dst, 'v1') }).then(() => undefined, (e: unknown) => e));
+  assert.ok(isSignetError(outcome, 'MALFORMED') && new RegExp(`blob ${digest} from OCI layout ${dir} has digest sha256:`).test(outcome.message), String(outcome));
+  assert.deepEqual(seen, ['PATCH 202']);
+  assert.equal(await client.blobExists(dst, digest), false);
+  assert.equal(await client.headManifest(dst, 'v1'), null);
 });
