@@ -101,7 +101,9 @@ test('copy, save and load of 128 MiB each peak far below what fetch left (~150-2
   const src = fresh(a.host);
   await pushImage(client, src, 8, 16);
   // The child reports its own high-water mark as it exits.
-  const report = `import{readFileSync}from'node:fs';process.on('exit',()=>process.stderr.write('VmHWM '+/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status','utf8'))[1]+'\\n'))`;
+  const report =
+    `import{readFileSync}from'node:fs';import{getHeapSpaceStatistics}from'node:v8';process.on('exit',()=>process.stderr.write('VmHWM '+/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status','utf8'))[1]+` +
+    `' new_space '+getHeapSpaceStatistics().find((s)=>s.space_name==='new_space').space_size+'\\n'))`;
   const env = { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(report)}` };
   const dir = join(work, `layout${++n}`);
   const runs: Array<[string, string[]]> = [
@@ -116,6 +118,9 @@ test('copy, save and load of 128 MiB each peak far below what fetch left (~150-2
     assert.ok(kib > 0, r.stderr);
     // Measured (400 MiB): 105/102/102 MiB on the raw path (a bare CLI is ~60); 200/165/164 through fetch.
     assert.ok(kib < 120 * 1024, `${what}: peak RSS ${Math.round(kib / 1024)} MiB`);
+    // The young generation stays at its first size (4 MiB here); V8 would double it as it scavenges.
+    const young = Number(/new_space (\d+)/.exec(r.stderr)?.[1]);
+    assert.ok(young > 0 && young < 8 * 1024 * 1024, `${what}: new space ${Math.round(young / 1024)} KiB`);
   }
 });
 
