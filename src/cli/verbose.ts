@@ -63,6 +63,12 @@ export function enableRequestLog(write: (line: string) => void = (l) => process.
     line(request, `failed: ${error.message}`);
   });
 
+  // Registry-to-registry blob copies on raw connections (oci/wire.ts) announce themselves once done.
+  subscribe('signet:wire:request', (m) => {
+    const { method, url, outcome, ms } = m as { method: string; url: string; outcome: string; ms: number };
+    write(`HTTP ${method} ${describeUrl(url, url)} → ${outcome} (${ms.toFixed(0)} ms)`);
+  });
+
   // node:http and node:https clients (ClientRequest): the Host header carries the port.
   const httpStarted = new WeakMap<object, number>();
   const httpLine = (req: ClientRequest, outcome: string): void => {

@@ -9,7 +9,7 @@
  * subjects before what refers to them.
  */
 import { SignetError, isSignetError } from '../errors.js';
-import { parseReference, RegistryHttpError, repositoryName, type Reference, type RegistryClient, type Repo } from '../oci/index.js';
+import { FilePieces, parseReference, RegistryHttpError, repositoryName, type Reference, type RegistryClient, type Repo } from '../oci/index.js';
 import { DOCKER_MANIFEST_LIST, OCI_INDEX, attachmentTag, type Descriptor } from './storage.js';
 
 /** A manifest as read from a source: bytes kept as received, digest checked. */
@@ -49,15 +49,18 @@ export interface TransferSource {
   referrers(subject: string): Promise<Descriptor[]>;
   /** Sources that can say cheaply whether they hold a blob (layouts) are checked before any write. */
   hasBlob?(digest: string): Promise<boolean>;
-  /** A registry source, for cross-repository mounts. */
+  /** A registry source, for cross-repository mounts and the raw data path. */
   readonly registry?: { client: RegistryClient; repo: Repo };
+  /** A source holding blobs as files (a layout): the file of a blob it has, for uploads straight from it. */
+  blobFile?(digest: string): string;
 }
 
 /** Where a plan is written: a registry repository or an OCI layout being built. */
 export interface TransferSink {
   readonly name: string;
   hasBlob(digest: string): Promise<boolean>;
-  putBlob(digest: string, source: TransferSource): Promise<'mounted' | 'uploaded'>;
+  /** `size`: the blob's size as its manifest gives it, when known. */
+  putBlob(digest: string, source: TransferSource, size?: number): Promise<'mounted' | 'uploaded'>;
   /** The digest under `tag`, or null. */
   tagDigest(tag: string): Promise<string | null>;
   hasManifest(digest: string): Promise<boolean>;
@@ -278,7 +281,7 @@ export async function executeTransfer(plan: TransferPlan, source: TransferSource
       stats.blobsSkipped++;
       return;
     }
-    const how = await sink.putBlob(digest, source);
+    const how = await sink.putBlob(digest, source, plan.blobs.get(digest));
     if (how === 'mounted') stats.blobsMounted++;
     else stats.blobsUploaded++;
   });
@@ -351,6 +354,9 @@ export function registrySource(client: RegistryClient, repo: Repo): TransferSour
   };
 }
 
+/** Blobs larger than this go on the raw data path (smaller: one monolithic PUT through fetch). */
+export const WIRE_MIN_BYTES = 1024 * 1024;
+
 /** Extra attempts at a streamed blob upload (a streamed PATCH is sent once; the blob starts over from a fresh source). */
 const BLOB_ATTEMPTS = 3;
 
@@ -366,7 +372,7 @@ export function registrySink(client: RegistryClient, repo: Repo): TransferSink {
   return {
     name,
     hasBlob: (digest) => client.blobExists(repo, digest),
-    async putBlob(digest, source) {
+    async putBlob(digest, source, size) {
       const from = source.registry;
       if (from && from.repo.registry === repo.registry && from.repo.repository !== repo.repository) {
         // A mount needs the destination client to pull from the source repository: the same client.
@@ -376,6 +382,12 @@ export function registrySink(client: RegistryClient, repo: Repo): TransferSink {
       // whole blob starts over, read again from the source.
       for (let attempt = 1; ; attempt++) {
         try {
+          // Blobs above a chunk go on the raw data path (fixed buffers, no garbage per chunk); small
+          // ones, and sources it hands back (a token to renew, an error to report), through fetch.
+          if ((size ?? Infinity) > WIRE_MIN_BYTES) {
+            if (from && (await client.copyBlob(from, repo, digest, source.name))) return 'uploaded';
+            if (source.blobFile && (await client.putBlobPieces(repo, digest, new FilePieces(source.blobFile(digest), `blob ${digest} of the ${source.name}`), source.name))) return 'uploaded';
+          }
           await client.putBlobStream(repo, digest, await source.openBlob(digest), source.name);
           return 'uploaded';
         } catch (e) {

@@ -13,7 +13,7 @@
  */
 import { SignetError } from '../errors.js';
 import { LayoutReader, LayoutWriter, parseReference, type ImageReader, type Manifest, type ReferrersResult, type Repo, type RegistryClient } from '../oci/index.js';
-import { executeTransfer, planTransfer, registrySink, registrySource, repoOf, type AttachmentSuffix, type ExecuteOptions, type PlannedManifest, type SourceManifest, type TransferSink, type TransferSource, type TransferStats } from './copy.js';
+import { WIRE_MIN_BYTES, executeTransfer, planTransfer, registrySink, registrySource, repoOf, type AttachmentSuffix, type ExecuteOptions, type PlannedManifest, type SourceManifest, type TransferSink, type TransferSource, type TransferStats } from './copy.js';
 import { attachmentTag, type Descriptor } from './storage.js';
 
 export const KIND_ANNOTATION = 'kind';
@@ -100,6 +100,10 @@ export class LayoutSource implements TransferSource {
     return this.layout.openBlob(digest);
   }
 
+  blobFile(digest: string): string {
+    return this.layout.blobPath(digest);
+  }
+
   hasBlob(digest: string): Promise<boolean> {
     return this.layout.hasBlob(digest);
   }
@@ -152,8 +156,10 @@ function layoutSink(writer: LayoutWriter, root: Descriptor): TransferSink {
   return {
     name: writer.target,
     hasBlob: async (digest) => writer.hasBlob(digest),
-    async putBlob(digest, source) {
-      await writer.writeBlob(digest, await source.openBlob(digest), source.name);
+    async putBlob(digest, source, size) {
+      // Large blobs from a registry are read on the raw data path, into a few reused buffers.
+      const wire = source.registry && (size ?? Infinity) > WIRE_MIN_BYTES ? await source.registry.client.openBlobWire(source.registry.repo, digest) : undefined;
+      await writer.writeBlob(digest, wire ? wire.chunks() : await source.openBlob(digest), source.name);
       return 'uploaded';
     },
     tagDigest: async () => null,

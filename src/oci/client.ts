@@ -8,6 +8,7 @@ import { SignetError, isSignetError } from '../errors.js';
 import { readLimited, type HttpTimeouts } from '../net.js';
 import { isValidDigest, isValidTag, repositoryName } from './reference.js';
 import { RegistryHttpError, Transport, type RetryOptions } from './transport.js';
+import { WireGet, wirePatch, type PieceSource } from './wire.js';
 import { DEFAULT_MANIFEST_ACCEPT, MEDIA_TYPE, digestWithAlgorithmOf, parseDescriptor, sha256Digest, type Descriptor } from './types.js';
 
 export interface RegistryClientOptions {
@@ -505,6 +506,81 @@ export class RegistryClient implements ImageReader {
       }
       throw e;
     }
+  }
+
+  /**
+   * A blob's body on the raw data path (`wire.ts`), read into a few fixed buffers: `chunks()` for a
+   * consumer that is done with each chunk before the next (a file write), or the source of
+   * `putBlobPieces`. Undefined when the registry does not answer with a plain 200 (a 401 to renew a
+   * token, a registry error) or requests must go through fetch: `openBlob` then deals with those.
+   * Unchecked: the consumer hashes the bytes.
+   */
+  async openBlobWire(repo: Repo, digest: string): Promise<WireGet | undefined> {
+    checkDigest(repo, digest);
+    const target = await this.transport.wireTarget({ registry: repo.registry, method: 'GET', path: this.path(repo, 'blobs', digest), scopes: this.pull(repo) });
+    if (!target) return undefined;
+    const get = await WireGet.send(target);
+    if (get.answer!.status === 200) return get;
+    get.close();
+    return undefined;
+  }
+
+  /**
+   * Copy a blob from a repository of `from` (another registry, or one a mount did not serve) on the raw
+   * data path: the source's body read into a few fixed buffers and sent on from them (`putBlobPieces`).
+   * Returns false, having written nothing, when `openBlobWire` hands the source back: the caller then
+   * takes the `openBlob` + `putBlobStream` path.
+   */
+  async copyBlob(from: { client: RegistryClient; repo: Repo }, repo: Repo, digest: string, fromName = 'the source'): Promise<boolean> {
+    checkDigest(repo, digest);
+    const get = await from.client.openBlobWire(from.repo, digest);
+    if (!get) return false;
+    if (!(await this.putBlobPieces(repo, digest, get, fromName))) {
+      get.close();
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Upload a blob from a PieceSource in one streamed PATCH (chunked) on a raw connection, hashed on the
+   * way, committed only when it hashes to `digest` (else cancelled, MALFORMED naming `fromName`). Sent
+   * once, as `putBlobStream`: on a failure the upload is cancelled, the source closed and the error
+   * thrown. False (nothing sent) when requests must go through fetch.
+   */
+  async putBlobPieces(repo: Repo, digest: string, source: PieceSource, fromName = 'the source'): Promise<boolean> {
+    checkDigest(repo, digest);
+    let location: string | undefined;
+    try {
+      location = await this.startUpload(repo);
+      const dst = await this.transport.wireTarget({ registry: repo.registry, method: 'PATCH', path: location, headers: { 'content-type': 'application/octet-stream' }, scopes: this.push(repo) });
+      if (!dst) {
+        await this.cancelUpload(repo, location);
+        return false;
+      }
+      const algorithm = digest.slice(0, digest.indexOf(':'));
+      const hash = createHash(algorithm);
+      const answer = await wirePatch(dst, source, (piece) => hash.update(piece));
+      const res = new Response([204, 205, 304].includes(answer.status) ? null : answer.body, { status: answer.status, headers: answer.headers });
+      if (answer.status < 200 || answer.status >= 300) throw await this.transport.errorFor('PATCH', location, res, repo.registry);
+      if (answer.early) throw new SignetError('REGISTRY', `PATCH ${repositoryName(repo)} upload of ${digest}: the registry answered ${answer.status} before the whole blob was sent`);
+      location = this.location(res, location, repo);
+      const actual = `${algorithm}:${hash.digest('hex')}`;
+      if (actual !== digest) throw new SignetError('MALFORMED', `blob ${digest} from ${fromName} has digest ${actual}: refusing to copy it`);
+      source.close();
+      await this.finishUpload(repo, location, digest, Buffer.alloc(0));
+      return true;
+    } catch (e) {
+      source.close();
+      if (location !== undefined) await this.cancelUpload(repo, location);
+      throw e;
+    }
+  }
+
+  /** Cancel an upload session (best effort). */
+  private async cancelUpload(repo: Repo, location: string): Promise<void> {
+    const cancel = await this.transport.request({ registry: repo.registry, method: 'DELETE', path: location, scopes: this.push(repo), accept: () => true }).catch(() => undefined);
+    await cancel?.body?.cancel().catch(() => {});
   }
 
   async blobExists(repo: Repo, digest: string): Promise<boolean> {

@@ -27,3 +27,4 @@ export { DEFAULT_RETRY, RegistryHttpError, Transport, parseChallenge, type Retry
 export { RegistryClient, referrersFallbackTag, type ImageReader, type ListCodec, type Manifest, type ReferrerPush, type ReferrersResult, type RegistryClientOptions, type Repo } from './client.js';
 export { DEFAULT_MANIFEST_ACCEPT, MEDIA_TYPE, digestWithAlgorithmOf, parseDescriptor, sha256Digest, type Descriptor, type Platform } from './types.js';
 export { LayoutReader, LayoutWriter, type LayoutManifest } from './layout.js';
+export { FilePieces, WIRE_CHANNEL, type PieceSource } from './wire.js';

@@ -14,6 +14,7 @@ import { SignetError, type ErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
 import { resolveCredentials, type Credentials, type ExplicitCredentials } from './auth.js';
 import { defaultsToPlainHttp } from './reference.js';
+import type { WireTarget } from './wire.js';
 import { CONNECT_TIMEOUT_MS, errorCode, httpFetch, isTimeout, netOptions, readLimited, sleep, type HttpTimeouts } from '../net.js';
 
 export interface RetryOptions {
@@ -501,6 +502,23 @@ export class Transport {
       if (accept(res.status)) return res;
       throw await this.errorFor(req.method, url, res, req.registry);
     }
+  }
+
+  /**
+   * A request prepared for the raw data path (`wire.ts`): its URL on the registry's scheme, its headers
+   * with the credentials (same origin only, as `request` sends them), TLS settings, timeouts and the
+   * signal. Undefined when requests must go through fetch: an HTTP proxy is configured for it.
+   */
+  async wireTarget(req: Omit<RegistryRequest, 'body' | 'accept'>): Promise<WireTarget | undefined> {
+    const envProxy = !!process.env.NODE_USE_ENV_PROXY || process.execArgv.includes('--use-env-proxy') || /--use-env-proxy/.test(process.env.NODE_OPTIONS ?? '');
+    if (envProxy && /\S/.test(`${process.env.HTTPS_PROXY ?? ''}${process.env.https_proxy ?? ''}${process.env.HTTP_PROXY ?? ''}${process.env.http_proxy ?? ''}`)) return undefined;
+    const ep = await this.endpoint(req.registry);
+    const url = /^https?:\/\//i.test(req.path) ? req.path : ep.base + req.path;
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...(req.headers ?? {}) };
+    const auth = new URL(url).origin === new URL(ep.base).origin ? await this.authorization(req.registry, ep.challenge, req.scopes) : undefined;
+    if (auth) headers.authorization = auth;
+    const { signal, timeouts } = netOptions({ signal: this.opts.signal, timeouts: this.opts.timeouts });
+    return { url, headers, tls: this.connect, timeouts, signal };
   }
 
   /** Turn a registry error answer into one line: `GET https://…: 404 MANIFEST_UNKNOWN manifest unknown`. */

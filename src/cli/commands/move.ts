@@ -1,4 +1,5 @@
 /** `save`, `load`, `copy`, `attach signature|sbom|attestation` and `generate`: moving signed images and signing in two steps. */
+import { setFlagsFromString } from 'node:v8';
 import { Option, type Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { readFileLimited, FILE_LIMITS } from '../../fsutil.js';
@@ -6,6 +7,16 @@ import { copyImage, parseOnly, type TransferStats } from '../../cosign/copy.js';
 import { loadImage, saveImage } from '../../cosign/save-load.js';
 import { addRegistryOptions, boolOpt, collectKeyValue, examples, opt, ui, type RegistryFlags, signatureRepository, dockerMediaTypes } from '../common.js';
 import { registryClient } from '../registry.js';
+
+/**
+ * Moving blobs makes short-lived garbage at the speed of the transfer (a few small objects per 64 KiB
+ * piece). V8 answers the scavenges by doubling the young generation, up to 16 MiB a semi-space: RSS
+ * for nothing kept. At its first size the scavenges keep up (1 GiB copy: peak RSS 114 -> 104 MiB, the
+ * same speed). Set before the transfer starts; V8 reads the flag at each scavenge.
+ */
+function keepYoungGenerationSmall(): void {
+  setFlagsFromString('--semi-space-growth-factor=1');
+}
 
 // attach and generate need the signing side (sigstore/, keys/, ~15 MiB of the process): imported when
 // one of them runs, so copy, save and load stay near the bare registry client's footprint.
@@ -47,6 +58,7 @@ export function registerMoveCommands(program: Command): void {
   save.action(async (image: string, flags: RegistryFlags & OutputFlags & { dir?: string }) => {
     checkOutput(flags);
     if (!flags.dir) throw new SignetError('USAGE', 'save needs --dir DIR');
+    keepYoungGenerationSmall();
     const stats = await saveImage({ client: registryClient(flags), image, dir: flags.dir });
     report(`Saved ${image} to ${flags.dir}:`, stats, flags);
   });
@@ -63,6 +75,7 @@ export function registerMoveCommands(program: Command): void {
   load.action(async (image: string, flags: RegistryFlags & OutputFlags & { dir?: string; force: boolean }) => {
     checkOutput(flags);
     if (!flags.dir) throw new SignetError('USAGE', 'load needs --dir DIR');
+    keepYoungGenerationSmall();
     const stats = await loadImage({ client: registryClient(flags), image, dir: flags.dir, force: flags.force, onEvent: (m) => ui.info(m) });
     report(`Loaded ${flags.dir} into ${image}:`, stats, flags);
   });
@@ -87,6 +100,7 @@ export function registerMoveCommands(program: Command): void {
   copy.action(async (source: string, destination: string, flags: RegistryFlags & OutputFlags & { only?: string; platform?: string; force: boolean }) => {
     checkOutput(flags);
     const only = parseOnly(flags.only);
+    keepYoungGenerationSmall();
     const stats = await copyImage({
       client: registryClient(flags),
       source,
