@@ -30,6 +30,8 @@ export interface V1LogEntryInput {
   sign: (data: Buffer) => Uint8Array;
   /** The entry's SET (base64) signed before: its payload is not built again. */
   set?: string;
+  /** `entry.body` as base64, where the caller made it already (for the SET payload). */
+  bodyBase64?: string;
 }
 
 export type V1LogEntry = Record<string, {
@@ -47,10 +49,15 @@ export function v1EntryId(treeId: bigint, body: Buffer, leafHash?: Uint8Array): 
   return entryId(treeId, leafHash ? toHex(leafHash) : entryUuid(body));
 }
 
+/** The bytes an entry's SET signs (its body as base64 given when the caller has it already). */
+export function v1SetPayload(logId: Buffer, entry: EntryForResponse, bodyBase64?: string): Buffer {
+  return setPayload({ body: bodyBase64 ?? entry.body.toString('base64'), integratedTime: entry.integratedTime, logID: logId.toString('hex'), logIndex: entry.index });
+}
+
 /** `{ <entryID>: { body, integratedTime, logID, logIndex, verification } }` as Rekor v1 returns it. */
 export function buildV1LogEntry(input: V1LogEntryInput): V1LogEntry {
   const { entry, proof } = input;
-  const body = entry.body.toString('base64');
+  const body = input.bodyBase64 ?? entry.body.toString('base64');
   const logID = input.logId.toString('hex');
   const set = input.set ?? Buffer.from(input.sign(setPayload({ body, integratedTime: entry.integratedTime, logID, logIndex: entry.index }))).toString('base64');
   return {
@@ -110,4 +117,31 @@ export function bodyKind(body: Buffer): { kind: string; apiVersion: string } {
   } catch {
     return { kind: 'unknown', apiVersion: 'unknown' };
   }
+}
+
+/** The last checkpoint note written as JSON: every answer of one write batch carries the same one. */
+let lastNote = '';
+let lastNoteJson = '""';
+
+/**
+ * JSON.stringify(buildV1LogEntry(input)) written out directly, the same text (the tests compare them):
+ * the members in buildV1LogEntry's order, and every value a number, hex or base64 except the checkpoint
+ * note, which goes through JSON.stringify. A write answers with one of these per entry, and
+ * stringifying the object walked and escape-checked kilobytes of base64 each time.
+ */
+export function v1LogEntryJson(input: V1LogEntryInput & { set: string }): string {
+  const { entry, proof } = input;
+  const body = input.bodyBase64 ?? entry.body.toString('base64');
+  if (proof.checkpoint !== lastNote) {
+    lastNoteJson = JSON.stringify(proof.checkpoint);
+    lastNote = proof.checkpoint;
+  }
+  let hashes = '';
+  for (let i = 0; i < proof.hashes.length; i++) hashes += `${i === 0 ? '"' : ',"'}${proof.hashes[i]!.toString('hex')}"`;
+  return (
+    `{"${v1EntryId(input.treeId, entry.body, entry.leafHash)}":{"body":"${body}","integratedTime":${entry.integratedTime},` +
+    `"logID":"${input.logId.toString('hex')}","logIndex":${entry.index},"verification":{"inclusionProof":{"checkpoint":${lastNoteJson},` +
+    `"hashes":[${hashes}],"logIndex":${entry.index},"rootHash":"${proof.rootHash.toString('hex')}","treeSize":${proof.treeSize}},` +
+    `"signedEntryTimestamp":${JSON.stringify(input.set)}}}}`
+  );
 }

@@ -6,11 +6,15 @@
 import { SignetError } from '../../errors.js';
 import {
   type CanonicalEntry,
+  type V1LogEntry,
+  type V1LogEntryInput,
   buildV1LogEntry,
   buildV2TransparencyLogEntry,
   bodyKind,
   canonicalizeProposedEntry,
   v1EntryId,
+  v1LogEntryJson,
+  v1SetPayload,
   verifierFromPem,
 } from '../../rekor/index.js';
 import { decodeBase64Strict } from '../../sigstore/index.js';
@@ -38,6 +42,9 @@ const SET_CACHE_ENTRIES = 16_384;
 /** Headers of tile answers: full tiles never change; a partial tile is replaced by a wider one as the tree grows. */
 const FULL_TILE_HEADERS = Object.freeze({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=31536000, immutable' });
 const PARTIAL_TILE_HEADERS = Object.freeze({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=10' });
+
+/** `sign` of a V1LogEntryInput whose SET is given (never called). */
+const noSign = (): Uint8Array => new Uint8Array(0);
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): Reply => ({
   status,
@@ -100,39 +107,30 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   }
 
   /**
-   * A v1 LogEntry with its inclusion proof and SET. The SET (one ECDSA signature per entry) is made off
-   * the event loop when the verifier can sign (thread pool or workers): buildV1LogEntry signs
-   * synchronously, so the payload it asks to sign is captured, signed elsewhere, and put in place.
+   * What a v1 LogEntry is built from: the entry, its inclusion proof and its SET. The SET (one ECDSA
+   * signature per entry) is made off the event loop when the verifier can sign (thread pool or workers),
+   * and kept (`sets`) for the reads that follow.
    */
-  async function v1Entry(e: StoredEntry, cp?: SignedCheckpoint, write = false): Promise<ReturnType<typeof buildV1LogEntry>> {
+  async function v1Parts(e: StoredEntry, cp?: SignedCheckpoint, write = false): Promise<V1LogEntryInput & { set: string }> {
     // The checkpoint is fetched after the entry so that it always covers it.
     const checkpoint = await answerCheckpoint(e.index, cp ?? (await log.checkpoint()), write);
     const proof = await proofAt(e.index, checkpoint);
     const key = String(e.index);
-    const cached = sets.get(key);
-    if (cached !== undefined) return buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: () => new Uint8Array(0), set: cached });
-    if (!verifier.sign) {
-      const out = buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: (d) => log.sign(d) });
-      for (const v of Object.values(out)) sets.set(key, v.verification.signedEntryTimestamp);
-      return out;
+    const bodyBase64 = e.body.toString('base64');
+    let set = sets.get(key);
+    if (set === undefined) {
+      const payload = v1SetPayload(log.logId, e, bodyBase64);
+      // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry
+      // that is in the log.
+      set = (verifier.sign ? await verifier.sign(payload).catch(() => log.sign(payload)) : log.sign(payload)).toString('base64');
+      sets.set(key, set);
     }
-    let payload: Buffer | undefined;
-    const out = buildV1LogEntry({
-      treeId: log.treeId,
-      logId: log.logId,
-      entry: e,
-      proof,
-      sign: (d) => {
-        payload = d;
-        return new Uint8Array(0);
-      },
-    });
-    // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry that
-    // is in the log.
-    const set = (await verifier.sign(payload!).catch(() => log.sign(payload!))).toString('base64');
-    sets.set(key, set);
-    for (const v of Object.values(out)) v.verification.signedEntryTimestamp = set;
-    return out;
+    return { treeId: log.treeId, logId: log.logId, entry: e, proof, bodyBase64, sign: noSign, set };
+  }
+
+  /** A v1 LogEntry with its inclusion proof and SET. */
+  async function v1Entry(e: StoredEntry, cp?: SignedCheckpoint, write = false): Promise<V1LogEntry> {
+    return buildV1LogEntry(await v1Parts(e, cp, write));
   }
 
   async function append(entry: CanonicalEntry): Promise<Awaited<ReturnType<TransparencyLog['append']>>> {
@@ -152,7 +150,9 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     if (r.status === 'duplicate') {
       throw new HttpError(409, `an equivalent entry already exists in the transparency log with UUID ${id.slice(16)}`, { location: entryUrl(ctx, id) });
     }
-    return json(201, await v1Entry(r.entry, r.checkpoint, true), { etag: id, location: entryUrl(ctx, id) });
+    // The answer's text is written out directly (v1LogEntryJson: the same bytes as JSON.stringify).
+    const text = v1LogEntryJson(await v1Parts(r.entry, r.checkpoint, true));
+    return { status: 201, headers: { 'content-type': 'application/json', etag: id, location: entryUrl(ctx, id) }, body: text };
   });
 
   router.add('GET', '/api/v1/log/entries/{entryUUID}', /^\/api\/v1\/log\/entries\/(?<id>[^/]+)$/, async (ctx) => {
