@@ -119,29 +119,37 @@ export function bodyKind(body: Buffer): { kind: string; apiVersion: string } {
   }
 }
 
-/** The last checkpoint note written as JSON: every answer of one write batch carries the same one. */
+/** The last checkpoint note as JSON text in UTF-8: every answer of one write batch carries the same one. */
 let lastNote = '';
-let lastNoteJson = '""';
+let lastNoteJson = Buffer.from('""');
 
 /**
- * JSON.stringify(buildV1LogEntry(input)) written out directly, the same text (the tests compare them):
- * the members in buildV1LogEntry's order, and every value a number, hex or base64 except the checkpoint
- * note, which goes through JSON.stringify. A write answers with one of these per entry, and
- * stringifying the object walked and escape-checked kilobytes of base64 each time.
+ * The UTF-8 bytes of JSON.stringify(buildV1LogEntry(input)), written out directly (the tests compare
+ * them): the members in buildV1LogEntry's order, every value a number, hex or base64 except the
+ * checkpoint note, which goes through JSON.stringify once per checkpoint. A write answers with one of
+ * these per entry: stringifying the object walked and escape-checked kilobytes of base64 each time, and
+ * the note's non-ASCII signature line ("—") made the whole answer a two-byte string that had to be
+ * transcoded to UTF-8 for the socket; here everything but the note is one-byte text written as latin1.
  */
-export function v1LogEntryJson(input: V1LogEntryInput & { set: string }): string {
+export function v1LogEntryBytes(input: V1LogEntryInput & { set: string }): Buffer {
   const { entry, proof } = input;
   const body = input.bodyBase64 ?? entry.body.toString('base64');
   if (proof.checkpoint !== lastNote) {
-    lastNoteJson = JSON.stringify(proof.checkpoint);
+    lastNoteJson = Buffer.from(JSON.stringify(proof.checkpoint), 'utf8');
     lastNote = proof.checkpoint;
   }
+  const note = lastNoteJson;
   let hashes = '';
   for (let i = 0; i < proof.hashes.length; i++) hashes += `${i === 0 ? '"' : ',"'}${proof.hashes[i]!.toString('hex')}"`;
-  return (
+  const head =
     `{"${v1EntryId(input.treeId, entry.body, entry.leafHash)}":{"body":"${body}","integratedTime":${entry.integratedTime},` +
-    `"logID":"${input.logId.toString('hex')}","logIndex":${entry.index},"verification":{"inclusionProof":{"checkpoint":${lastNoteJson},` +
-    `"hashes":[${hashes}],"logIndex":${entry.index},"rootHash":"${proof.rootHash.toString('hex')}","treeSize":${proof.treeSize}},` +
-    `"signedEntryTimestamp":${JSON.stringify(input.set)}}}}`
-  );
+    `"logID":"${input.logId.toString('hex')}","logIndex":${entry.index},"verification":{"inclusionProof":{"checkpoint":`;
+  const tail =
+    `,"hashes":[${hashes}],"logIndex":${entry.index},"rootHash":"${proof.rootHash.toString('hex')}","treeSize":${proof.treeSize}},` +
+    `"signedEntryTimestamp":${JSON.stringify(input.set)}}}}`;
+  const out = Buffer.allocUnsafe(head.length + note.length + tail.length);
+  let at = out.write(head, 0, 'latin1');
+  at += note.copy(out, at);
+  out.write(tail, at, 'latin1');
+  return out;
 }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { buildV1LogEntry, v1LogEntryJson, v1SetPayload } from '../../src/rekor/index.js';
+import { buildV1LogEntry, v1LogEntryBytes, v1SetPayload } from '../../src/rekor/index.js';
 import { canonicalJsonBytes, leafHash } from '../../src/tlog/index.js';
 
-test('a v1 LogEntry written out directly is the text JSON.stringify gives of the built object', () => {
+test('a v1 LogEntry written out directly is the UTF-8 of JSON.stringify of the built object', () => {
   const logId = randomBytes(32);
   const notes = [
     'signet.dev - 1234\n42\nq83vbs0=\n\n— signet.dev abcd\n',
@@ -23,8 +23,9 @@ test('a v1 LogEntry written out directly is the text JSON.stringify gives of the
           sign: () => new Uint8Array(0),
           set: randomBytes(71).toString('base64'),
         };
-        assert.equal(v1LogEntryJson(input), JSON.stringify(buildV1LogEntry(input)));
-        assert.equal(v1LogEntryJson({ ...input, bodyBase64: body.toString('base64') }), JSON.stringify(buildV1LogEntry(input)));
+        const want = Buffer.from(JSON.stringify(buildV1LogEntry(input)), 'utf8');
+        assert.deepEqual(v1LogEntryBytes(input), want);
+        assert.deepEqual(v1LogEntryBytes({ ...input, bodyBase64: body.toString('base64') }), want);
       }
     }
   }

@@ -13,7 +13,7 @@ import {
   bodyKind,
   canonicalizeProposedEntry,
   v1EntryId,
-  v1LogEntryJson,
+  v1LogEntryBytes,
   v1SetPayload,
   verifierFromPem,
 } from '../../rekor/index.js';
@@ -150,9 +150,9 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     if (r.status === 'duplicate') {
       throw new HttpError(409, `an equivalent entry already exists in the transparency log with UUID ${id.slice(16)}`, { location: entryUrl(ctx, id) });
     }
-    // The answer's text is written out directly (v1LogEntryJson: the same bytes as JSON.stringify).
-    const text = v1LogEntryJson(await v1Parts(r.entry, r.checkpoint, true));
-    return { status: 201, headers: { 'content-type': 'application/json', etag: id, location: entryUrl(ctx, id) }, body: text };
+    // The answer is written out directly (v1LogEntryBytes: the bytes JSON.stringify would give).
+    const bytes = v1LogEntryBytes(await v1Parts(r.entry, r.checkpoint, true));
+    return { status: 201, headers: { 'content-type': 'application/json', etag: id, location: entryUrl(ctx, id) }, body: bytes };
   });
 
   router.add('GET', '/api/v1/log/entries/{entryUUID}', /^\/api\/v1\/log\/entries\/(?<id>[^/]+)$/, async (ctx) => {
