@@ -85,7 +85,8 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   const publicKeyPem = log.publicKey.export({ format: 'pem', type: 'spki' }).toString();
   const treeIdDecimal = log.treeId.toString();
   const verifier = opts.verifier ?? inlineVerifier();
-  const sets = new Lru<string>(SET_CACHE_ENTRIES);
+  // Keyed by the log index as a number: no key string made and hashed per answer.
+  const sets = new Lru<string, number>(SET_CACHE_ENTRIES);
 
   const witnesses = opts.witnesses;
   /** The checkpoint an answer about entry `index` carries: a cosigned one where there is one that covers it. */
@@ -113,9 +114,10 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
    */
   async function v1Parts(e: StoredEntry, cp?: SignedCheckpoint, write = false): Promise<V1LogEntryInput & { set: string }> {
     // The checkpoint is fetched after the entry so that it always covers it.
-    const checkpoint = await answerCheckpoint(e.index, cp ?? (await log.checkpoint()), write);
-    const proof = await proofAt(e.index, checkpoint);
-    const key = String(e.index);
+    const live = cp ?? (await log.checkpoint());
+    const checkpoint = witnesses ? await answerCheckpoint(e.index, live, write) : live;
+    const proof = { treeSize: checkpoint.size, rootHash: checkpoint.rootHash, hashes: await log.inclusionProof(e.index, checkpoint.size), checkpoint: checkpoint.note };
+    const key = e.index;
     const bodyBase64 = e.body.toString('base64');
     let set = sets.get(key);
     if (set === undefined) {
