@@ -19,7 +19,6 @@ import {
 } from '../../rekor/index.js';
 import { decodeBase64Strict } from '../../sigstore/index.js';
 import { leafHash, noteKeyHash, parseEntryId, parseTilePath, rootFromInclusionProof } from '../../tlog/index.js';
-import { Lru } from '../log/lru.js';
 import type { SignedCheckpoint, StoredEntry, TransparencyLog } from '../log/types.js';
 import type { Metrics } from './metrics.js';
 import { type EntryVerifier, inlineVerifier } from './verify-pool.js';
@@ -38,6 +37,35 @@ const SEARCH_RESULT_LIMIT = 10_000;
  * memory only; an entry that is not in it is signed again.
  */
 const SET_CACHE_ENTRIES = 16_384;
+
+/**
+ * The SET cache: direct-mapped by log index (slot = index mod size), so a lookup or an insert is an array
+ * access, with no key string, hashing or recency bookkeeping per answer. Writes fill consecutive slots,
+ * so the newest `size` entries written stay cached; a read of an older entry takes its slot.
+ */
+export class SetCache {
+  readonly #index: Float64Array;
+  readonly #set: (string | undefined)[];
+  readonly #mask: number;
+
+  /** `size`: a power of two. */
+  constructor(size: number) {
+    this.#index = new Float64Array(size).fill(-1);
+    this.#set = new Array<string | undefined>(size).fill(undefined);
+    this.#mask = size - 1;
+  }
+
+  get(index: number): string | undefined {
+    const slot = index & this.#mask;
+    return this.#index[slot] === index ? this.#set[slot] : undefined;
+  }
+
+  set(index: number, set: string): void {
+    const slot = index & this.#mask;
+    this.#index[slot] = index;
+    this.#set[slot] = set;
+  }
+}
 
 /** Headers of tile answers: full tiles never change; a partial tile is replaced by a wider one as the tree grows. */
 const FULL_TILE_HEADERS = Object.freeze({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=31536000, immutable' });
@@ -85,8 +113,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   const publicKeyPem = log.publicKey.export({ format: 'pem', type: 'spki' }).toString();
   const treeIdDecimal = log.treeId.toString();
   const verifier = opts.verifier ?? inlineVerifier();
-  // Keyed by the log index as a number: no key string made and hashed per answer.
-  const sets = new Lru<string, number>(SET_CACHE_ENTRIES);
+  const sets = new SetCache(SET_CACHE_ENTRIES);
 
   const witnesses = opts.witnesses;
   /** The checkpoint an answer about entry `index` carries: a cosigned one where there is one that covers it. */

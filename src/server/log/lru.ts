@@ -1,13 +1,13 @@
-/** A least-recently-used map bounded by count: the log's caches of tiles (expanded, or checked bytes), and SETs by log index. */
-export class Lru<V, K = string> {
+/** A least-recently-used map bounded by count: the log's caches of tiles (expanded, or checked bytes). */
+export class Lru<V> {
   readonly #max: number;
-  readonly #map = new Map<K, V>();
+  readonly #map = new Map<string, V>();
 
   constructor(max: number) {
     this.#max = max;
   }
 
-  get(key: K): V | undefined {
+  get(key: string): V | undefined {
     const v = this.#map.get(key);
     if (v !== undefined) {
       this.#map.delete(key);
@@ -16,7 +16,7 @@ export class Lru<V, K = string> {
     return v;
   }
 
-  set(key: K, v: V): void {
+  set(key: string, v: V): void {
     this.#map.delete(key);
     this.#map.set(key, v);
     if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
