@@ -45,8 +45,18 @@ export type V1LogEntry = Record<string, {
   };
 }>;
 
+/** The tree ID's 16 hex digits, for the last tree asked about (a server has one). */
+let lastTreeId: bigint | undefined;
+let lastTreePrefix = '';
+
 export function v1EntryId(treeId: bigint, body: Buffer, leafHash?: Uint8Array): string {
-  return entryId(treeId, leafHash ? toHex(leafHash) : entryUuid(body));
+  if (!leafHash || leafHash.length !== 32) return entryId(treeId, leafHash ? toHex(leafHash) : entryUuid(body));
+  // A leaf hash's hex is always a valid UUID: only the tree ID's part needs entryId's checks, once per tree.
+  if (treeId !== lastTreeId) {
+    lastTreePrefix = entryId(treeId, toHex(leafHash)).slice(0, 16);
+    lastTreeId = treeId;
+  }
+  return lastTreePrefix + toHex(leafHash);
 }
 
 /** The bytes an entry's SET signs (its body as base64 given when the caller has it already). */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { buildV1LogEntry, v1LogEntryBytes, v1SetPayload } from '../../src/rekor/index.js';
-import { canonicalJsonBytes, leafHash } from '../../src/tlog/index.js';
+import { buildV1LogEntry, v1EntryId, v1LogEntryBytes, v1SetPayload } from '../../src/rekor/index.js';
+import { canonicalJsonBytes, entryId, entryUuid, leafHash } from '../../src/tlog/index.js';
 
 test('a v1 LogEntry written out directly is the UTF-8 of JSON.stringify of the built object', () => {
   const logId = randomBytes(32);
@@ -42,4 +42,13 @@ test('the SET payload of a v1 answer is the canonical JSON of body, integratedTi
   let signed: Buffer | undefined;
   buildV1LogEntry({ treeId: 1n, logId, entry, proof: { treeSize: 8, rootHash: randomBytes(32), hashes: [], checkpoint: 'x\n' }, sign: (d) => ((signed = d), new Uint8Array(1)) });
   assert.deepEqual(signed, want);
+});
+
+test('a v1 entry ID from the stored leaf hash is the one from the body, for each tree', () => {
+  for (const tree of [1n, 1193050959916656506n, (1n << 63n) - 1n, 1n]) {
+    const body = randomBytes(100);
+    assert.equal(v1EntryId(tree, body, leafHash(body)), entryId(tree, entryUuid(body)));
+    assert.equal(v1EntryId(tree, body), entryId(tree, entryUuid(body)));
+  }
+  assert.throws(() => v1EntryId(0n, Buffer.from('x'), leafHash(Buffer.from('x'))));
 });
