@@ -70,12 +70,30 @@ export function sha256(data: Uint8Array | string): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
-export function finish(kind: string, apiVersion: string, body: Buffer, keys: Iterable<string>): CanonicalEntry {
+/** Search keys as entries carry them: lowercased, 1..512 characters, each once, in order. */
+export function searchKeys(keys: Iterable<string>): string[] {
+  return [...new Set([...keys].map((k) => k.toLowerCase()).filter((k) => k.length > 0 && k.length <= 512))];
+}
+
+function checkSize(kind: string, body: Buffer): void {
   if (body.length > MAX_ENTRY_BYTES) {
     throw new SignetError('TOO_LARGE', `the canonical ${kind} entry is ${body.length} bytes; the log accepts at most ${MAX_ENTRY_BYTES}`);
   }
-  const indexKeys = [...new Set([...keys].map((k) => k.toLowerCase()).filter((k) => k.length > 0 && k.length <= 512))];
-  return { kind, apiVersion, body, indexKeys };
+}
+
+export function finish(kind: string, apiVersion: string, body: Buffer, keys: Iterable<string>): CanonicalEntry {
+  checkSize(kind, body);
+  return { kind, apiVersion, body, indexKeys: searchKeys(keys) };
+}
+
+/**
+ * finish() for keys that are `first` (already a search key: lowercase, 1..512 characters) followed by a
+ * verifier's `searchKeys`: the same list without redoing the verifier's part per entry.
+ */
+export function finishWithVerifier(kind: string, apiVersion: string, body: Buffer, first: string, v: Verifier): CanonicalEntry {
+  checkSize(kind, body);
+  const vk = v.searchKeys;
+  return { kind, apiVersion, body, indexKeys: vk.includes(first) ? [first, ...vk.filter((k) => k !== first)] : [first, ...vk] };
 }
 
 /** Emails and URIs in a certificate's subjectAltName, as Rekor indexes them. */
@@ -109,6 +127,8 @@ export interface Verifier {
   indexKeys: string[];
   /** Base64 of `pem`: how a v1 entry body carries the verifier. */
   pemBase64: string;
+  /** `indexKeys` as search keys (searchKeys()). */
+  searchKeys: string[];
 }
 
 const MAX_CHAIN = 10;
@@ -152,7 +172,7 @@ export function verifierFromPemBase64(v: unknown, what: string): Verifier {
 
 /** A Verifier's fields from its canonical PEM. */
 function verifierOf(key: PublicKeyInfo, pem: string, indexKeys: string[], cert?: X509Certificate): Verifier {
-  return { key, pem, ...(cert ? { cert } : {}), indexKeys, pemBase64: Buffer.from(pem).toString('base64') };
+  return { key, pem, ...(cert ? { cert } : {}), indexKeys, pemBase64: Buffer.from(pem).toString('base64'), searchKeys: searchKeys(indexKeys) };
 }
 
 function parseVerifierPem(pemText: string, what: string): Verifier {

@@ -16,6 +16,7 @@ import {
   type Verifier,
   b64,
   finish,
+  finishWithVerifier,
   hexDigest,
   isObj,
   malformed,
@@ -71,7 +72,7 @@ function hashedRekord(spec: Obj, deferred?: DeferredDigestCheck[]): CanonicalEnt
       `"signature":{"content":"${sig.toString('base64')}","publicKey":{"content":"${verifier.pemBase64}"}}}}`,
     'latin1',
   );
-  return finish('hashedrekord', '0.0.1', body, [`${digest.alg}:${digest.hex}`, ...verifier.indexKeys]);
+  return finishWithVerifier('hashedrekord', '0.0.1', body, `${digest.alg}:${digest.hex}`, verifier);
 }
 
 /** in-toto statement subjects as `<alg>:<hex>` keys; a payload that is not a statement adds none. */

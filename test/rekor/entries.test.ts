@@ -61,6 +61,9 @@ describe('hashedrekord 0.0.1', () => {
           },
         });
         assert.equal(e.body.toString(), want.toString());
+        // Search keys: the digest first, then the verifier's, lowercased, each once.
+        const dk = `${d.algorithm}:${d.value.toLowerCase()}`;
+        assert.deepEqual(e.indexKeys, pem === certPem ? [dk, sha256hex(certPem), 'alice@example.com', 'https://example.com/ci'] : [dk, sha256hex(key.pem)]);
       }
     }
     // A key known by its base64 text does not let a bad signature through.
