@@ -129,6 +129,18 @@ export function bodyKind(body: Buffer): { kind: string; apiVersion: string } {
   }
 }
 
+/**
+ * Hex of proof hashes already encoded, by Buffer: the log hands the answers of one write batch the same
+ * Buffer for a node their proofs share (most of the upper levels), so each is encoded once per batch.
+ */
+const hexOfHash = new WeakMap<Buffer, string>();
+
+function hashHex(b: Buffer): string {
+  let h = hexOfHash.get(b);
+  if (h === undefined) hexOfHash.set(b, (h = b.toString('hex')));
+  return h;
+}
+
 /** The last checkpoint note as JSON text in UTF-8: every answer of one write batch carries the same one. */
 let lastNote = '';
 let lastNoteJson = Buffer.from('""');
@@ -150,7 +162,7 @@ export function v1LogEntryBytes(input: V1LogEntryInput & { set: string }): Buffe
   }
   const note = lastNoteJson;
   let hashes = '';
-  for (let i = 0; i < proof.hashes.length; i++) hashes += `${i === 0 ? '"' : ',"'}${proof.hashes[i]!.toString('hex')}"`;
+  for (let i = 0; i < proof.hashes.length; i++) hashes += `${i === 0 ? '"' : ',"'}${hashHex(proof.hashes[i]!)}"`;
   const head =
     `{"${v1EntryId(input.treeId, entry.body, entry.leafHash)}":{"body":"${body}","integratedTime":${entry.integratedTime},` +
     `"logID":"${input.logId.toString('hex')}","logIndex":${entry.index},"verification":{"inclusionProof":{"checkpoint":`;

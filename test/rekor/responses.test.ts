@@ -52,3 +52,13 @@ test('a v1 entry ID from the stored leaf hash is the one from the body, for each
   }
   assert.throws(() => v1EntryId(0n, Buffer.from('x'), leafHash(Buffer.from('x'))));
 });
+
+test('answers sharing proof hash Buffers (one write batch) each carry the right hashes', () => {
+  const logId = randomBytes(32);
+  const shared = Array.from({ length: 5 }, () => randomBytes(32));
+  const proof = (own: Buffer) => ({ treeSize: 100, rootHash: randomBytes(32), hashes: [own, ...shared], checkpoint: 'n\n' });
+  for (let i = 0; i < 3; i++) {
+    const input = { treeId: 7n, logId, entry: { index: i, body: randomBytes(50), integratedTime: 1 }, proof: proof(randomBytes(32)), sign: () => new Uint8Array(0), set: 'AA==' };
+    assert.deepEqual(v1LogEntryBytes(input), Buffer.from(JSON.stringify(buildV1LogEntry(input))));
+  }
+});
