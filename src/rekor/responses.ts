@@ -59,9 +59,18 @@ export function v1EntryId(treeId: bigint, body: Buffer, leafHash?: Uint8Array): 
   return lastTreePrefix + toHex(leafHash);
 }
 
-/** The bytes an entry's SET signs (its body as base64 given when the caller has it already). */
+/**
+ * The bytes an entry's SET signs: setPayload's, written out here without its checks of text it cannot
+ * trust, since the body's base64 (`bodyBase64`, where the caller made it with Buffer#toString) and the
+ * log ID's hex are Node's own encodings; the numbers are checked by setPayload's rules.
+ */
 export function v1SetPayload(logId: Buffer, entry: EntryForResponse, bodyBase64?: string): Buffer {
-  return setPayload({ body: bodyBase64 ?? entry.body.toString('base64'), integratedTime: entry.integratedTime, logID: logId.toString('hex'), logIndex: entry.index });
+  const { integratedTime, index } = entry;
+  const body = bodyBase64 ?? entry.body.toString('base64');
+  if (!Number.isSafeInteger(integratedTime) || integratedTime < 0 || !Number.isSafeInteger(index) || index < 0 || logId.length !== 32) {
+    return setPayload({ body, integratedTime, logID: logId.toString('hex'), logIndex: index });
+  }
+  return Buffer.from(`{"body":"${body}","integratedTime":${integratedTime},"logID":"${logId.toString('hex')}","logIndex":${index}}`, 'latin1');
 }
 
 /** `{ <entryID>: { body, integratedTime, logID, logIndex, verification } }` as Rekor v1 returns it. */

@@ -38,6 +38,9 @@ test('the SET payload of a v1 answer is the canonical JSON of body, integratedTi
   const want = canonicalJsonBytes({ body: body.toString('base64'), integratedTime: 1740770291, logID: logId.toString('hex'), logIndex: 7 });
   assert.deepEqual(v1SetPayload(logId, entry), want);
   assert.deepEqual(v1SetPayload(logId, entry, body.toString('base64')), want);
+  // Numbers the SET cannot carry are refused as setPayload refuses them.
+  assert.throws(() => v1SetPayload(logId, { ...entry, integratedTime: 1.5 }), /integratedTime/);
+  assert.throws(() => v1SetPayload(logId, { ...entry, index: -1 }), /logIndex/);
   // The payload the object builder signs is the same.
   let signed: Buffer | undefined;
   buildV1LogEntry({ treeId: 1n, logId, entry, proof: { treeSize: 8, rootHash: randomBytes(32), hashes: [], checkpoint: 'x\n' }, sign: (d) => ((signed = d), new Uint8Array(1)) });
