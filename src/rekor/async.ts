@@ -14,6 +14,12 @@ import { canonicalizeCreateEntryRequest } from './v2.js';
 export async function canonicalizeAsync(api: 1 | 2, doc: unknown): Promise<CanonicalEntry> {
   const deferred: DeferredDigestCheck[] = [];
   const entry = api === 1 ? canonicalizeProposedEntry(doc, deferred) : canonicalizeCreateEntryRequest(doc, deferred);
+  // The common case, one check (a hashedrekord), without Promise.all's array and extra promise.
+  if (deferred.length === 1) {
+    const c = deferred[0]!;
+    if (!(await verifyEcdsaDigestBatched(c.key, c.digest, c.sig))) throw new SignetError('VERIFICATION', c.failure);
+    return entry;
+  }
   const verdicts = await Promise.all(deferred.map((c) => verifyEcdsaDigestBatched(c.key, c.digest, c.sig)));
   const bad = verdicts.indexOf(false);
   if (bad >= 0) throw new SignetError('VERIFICATION', deferred[bad]!.failure);

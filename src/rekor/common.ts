@@ -70,12 +70,30 @@ export function sha256(data: Uint8Array | string): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
-export function finish(kind: string, apiVersion: string, body: Buffer, keys: Iterable<string>): CanonicalEntry {
+/** Search keys as entries carry them: lowercased, 1..512 characters, each once, in order. */
+export function searchKeys(keys: Iterable<string>): string[] {
+  return [...new Set([...keys].map((k) => k.toLowerCase()).filter((k) => k.length > 0 && k.length <= 512))];
+}
+
+function checkSize(kind: string, body: Buffer): void {
   if (body.length > MAX_ENTRY_BYTES) {
     throw new SignetError('TOO_LARGE', `the canonical ${kind} entry is ${body.length} bytes; the log accepts at most ${MAX_ENTRY_BYTES}`);
   }
-  const indexKeys = [...new Set([...keys].map((k) => k.toLowerCase()).filter((k) => k.length > 0 && k.length <= 512))];
-  return { kind, apiVersion, body, indexKeys };
+}
+
+export function finish(kind: string, apiVersion: string, body: Buffer, keys: Iterable<string>): CanonicalEntry {
+  checkSize(kind, body);
+  return { kind, apiVersion, body, indexKeys: searchKeys(keys) };
+}
+
+/**
+ * finish() for keys that are `first` (already a search key: lowercase, 1..512 characters) followed by a
+ * verifier's `searchKeys`: the same list without redoing the verifier's part per entry.
+ */
+export function finishWithVerifier(kind: string, apiVersion: string, body: Buffer, first: string, v: Verifier): CanonicalEntry {
+  checkSize(kind, body);
+  const vk = v.searchKeys;
+  return { kind, apiVersion, body, indexKeys: vk.includes(first) ? [first, ...vk.filter((k) => k !== first)] : [first, ...vk] };
 }
 
 /** Emails and URIs in a certificate's subjectAltName, as Rekor indexes them. */
@@ -107,6 +125,10 @@ export interface Verifier {
   cert?: X509Certificate;
   /** Index keys this verifier contributes: hex sha256 of the canonical PEM, SAN emails/URIs. */
   indexKeys: string[];
+  /** Base64 of `pem`: how a v1 entry body carries the verifier. */
+  pemBase64: string;
+  /** `indexKeys` as search keys (searchKeys()). */
+  searchKeys: string[];
 }
 
 const MAX_CHAIN = 10;
@@ -116,16 +138,41 @@ const MAX_CHAIN = 10;
 const verifierCache = new Map<string, Verifier>();
 const VERIFIER_CACHE_MAX = 1024;
 
+/** Adds to a bounded cache, dropping the oldest entry when full. */
+function remember(cache: Map<string, Verifier>, key: string, v: Verifier): void {
+  if (key.length > 64 * 1024) return;
+  if (cache.size >= VERIFIER_CACHE_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(key, v);
+}
+
 /** Parses a PEM public key or certificate (chain ≤ 10) into Rekor's canonical form. */
 export function verifierFromPem(pemText: string, what: string): Verifier {
   const hit = verifierCache.get(pemText);
   if (hit) return hit;
   const v = parseVerifierPem(pemText, what);
-  if (pemText.length <= 64 * 1024) {
-    if (verifierCache.size >= VERIFIER_CACHE_MAX) verifierCache.delete(verifierCache.keys().next().value!);
-    verifierCache.set(pemText, v);
-  }
+  remember(verifierCache, pemText, v);
   return v;
+}
+
+// The same by the base64 text a v1 entry carries (the PEM's base64), so that a known signer costs one
+// lookup: no base64 decoding, no PEM text made. Only verifiers that parsed are remembered; anything else
+// goes the whole way and fails with its own message.
+const verifierB64Cache = new Map<string, Verifier>();
+
+/** verifierFromPem over base64 of the PEM text (Rekor v1's `publicKey.content`, `verifiers[i]`). */
+export function verifierFromPemBase64(v: unknown, what: string): Verifier {
+  if (typeof v === 'string') {
+    const hit = verifierB64Cache.get(v);
+    if (hit) return hit;
+  }
+  const out = verifierFromPem(b64(v, what).toString('utf8'), what);
+  remember(verifierB64Cache, v as string, out);
+  return out;
+}
+
+/** A Verifier's fields from its canonical PEM. */
+function verifierOf(key: PublicKeyInfo, pem: string, indexKeys: string[], cert?: X509Certificate): Verifier {
+  return { key, pem, ...(cert ? { cert } : {}), indexKeys, pemBase64: Buffer.from(pem).toString('base64'), searchKeys: searchKeys(indexKeys) };
 }
 
 function parseVerifierPem(pemText: string, what: string): Verifier {
@@ -151,12 +198,12 @@ function parseVerifierPem(pemText: string, what: string): Verifier {
     const leaf = certs[0]!;
     const key = keyOf(() => parsePublicKey(leaf.publicKey.export({ type: 'spki', format: 'der' })), what);
     const pem = certs.map((c) => encodePem('CERTIFICATE', c.raw)).join('');
-    return { key, pem, cert: leaf, indexKeys: [sha256(pem).toString('hex'), ...certSubjects(leaf)] };
+    return verifierOf(key, pem, [sha256(pem).toString('hex'), ...certSubjects(leaf)], leaf);
   }
   if (blocks.length > 1) malformed(`${what} holds ${blocks.length} PEM blocks; expected one public key`);
   if (label !== 'PUBLIC KEY' && label !== 'RSA PUBLIC KEY') malformed(`${what} is a PEM "${label}", expected a PUBLIC KEY or CERTIFICATE`);
   const key = keyOf(() => parsePublicKey(pemText), what);
-  return { key, pem: key.pem, indexKeys: [sha256(key.pem).toString('hex')] };
+  return verifierOf(key, key.pem, [sha256(key.pem).toString('hex')]);
 }
 
 /** The same from DER (Rekor v2 carries raw DER): a certificate, or a SubjectPublicKeyInfo. */
@@ -173,7 +220,7 @@ export function verifierFromDer(der: Buffer, isCert: boolean, what: string): Ver
   }
   const key = keyOf(() => parsePublicKey(der), what);
   if (!key.spkiDer.equals(der)) malformed(`${what} is not a DER SubjectPublicKeyInfo in canonical form`);
-  return { key, pem: key.pem, indexKeys: [sha256(key.pem).toString('hex')] };
+  return verifierOf(key, key.pem, [sha256(key.pem).toString('hex')]);
 }
 
 function keyOf(f: () => PublicKeyInfo, what: string): PublicKeyInfo {

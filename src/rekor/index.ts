@@ -15,5 +15,7 @@ export {
   buildV2TransparencyLogEntry,
   bodyKind,
   v1EntryId,
+  v1LogEntryBytes,
+  v1SetPayload,
 } from './responses.js';
 export { canonicalizeAsync } from './async.js';

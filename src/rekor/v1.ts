@@ -16,6 +16,7 @@ import {
   type Verifier,
   b64,
   finish,
+  finishWithVerifier,
   hexDigest,
   isObj,
   malformed,
@@ -23,11 +24,11 @@ import {
   onlyFields,
   sha256,
   str,
-  verifierFromPem,
+  verifierFromPemBase64,
 } from './common.js';
 
 function verifierFromB64(v: unknown, what: string): Verifier {
-  return verifierFromPem(b64(v, what).toString('utf8'), what);
+  return verifierFromPemBase64(v, what);
 }
 
 function unverified(what: string): never {
@@ -63,15 +64,15 @@ function hashedRekord(spec: Obj, deferred?: DeferredDigestCheck[]): CanonicalEnt
   const d = Buffer.from(digest.hex, 'hex');
   if (deferred && verifier.key.kind.startsWith('ecdsa-')) deferred.push({ key: verifier.key.key, digest: d, sig, failure });
   else if (!verifyDigestSignature(verifier.key, d, digest.alg, sig)) unverified(failure);
-  const body = canonicalJsonBytes({
-    apiVersion: '0.0.1',
-    kind: 'hashedrekord',
-    spec: {
-      data: { hash: { algorithm: digest.alg, value: digest.hex } },
-      signature: { content: sig.toString('base64'), publicKey: { content: Buffer.from(verifier.pem).toString('base64') } },
-    },
-  });
-  return finish('hashedrekord', '0.0.1', body, [`${digest.alg}:${digest.hex}`, ...verifier.indexKeys]);
+  // RFC 8785 JSON of {apiVersion, kind, spec: {data: {hash: {algorithm, value}}, signature: {content,
+  // publicKey: {content}}}}, written out: the members are in JCS order and every value is a fixed name,
+  // lowercase hex or base64, none of which JSON escapes (the test compares it with canonicalJsonBytes).
+  const body = Buffer.from(
+    `{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"${digest.alg}","value":"${digest.hex}"}},` +
+      `"signature":{"content":"${sig.toString('base64')}","publicKey":{"content":"${verifier.pemBase64}"}}}}`,
+    'latin1',
+  );
+  return finishWithVerifier('hashedrekord', '0.0.1', body, `${digest.alg}:${digest.hex}`, verifier);
 }
 
 /** in-toto statement subjects as `<alg>:<hex>` keys; a payload that is not a statement adds none. */
@@ -112,7 +113,7 @@ function dsse(spec: Obj): CanonicalEntry {
   const sigs = env.signatures.map((s, i) => {
     const v = verifiers.find((k) => verifySignature(k.key, signed, s.sig));
     if (!v) unverified(`DSSE signature ${i} does not verify with any of the given verifiers`);
-    return { signature: rawSigs[i]!, verifier: Buffer.from(v.pem).toString('base64'), keys: v.indexKeys };
+    return { signature: rawSigs[i]!, verifier: v.pemBase64, keys: v.indexKeys };
   });
   // Rekor orders signatures by their base64 text so that the body does not depend on envelope order.
   sigs.sort((a, b) => (a.signature < b.signature ? -1 : a.signature > b.signature ? 1 : 0));
@@ -177,7 +178,7 @@ function intoto(spec: Obj): CanonicalEntry {
       // Go omits an empty keyid; sigstore-js rebuilds the entry on that assumption.
       keyid: typeof so.keyid === 'string' && so.keyid !== '' ? so.keyid : undefined,
       sig: Buffer.from(sig.toString('base64')).toString('base64'),
-      publicKey: Buffer.from(v.pem).toString('base64'),
+      publicKey: v.pemBase64,
     };
   });
   const body = canonicalJsonBytes({

@@ -3,6 +3,7 @@ import { createHash, randomBytes, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isSignetError } from '../../src/errors.js';
 import { canonicalizeCreateEntryRequest, canonicalizeProposedEntry } from '../../src/rekor/index.js';
+import { canonicalJsonBytes } from '../../src/tlog/index.js';
 import { dsseEnvelope, dsseV1, ecKey, edKey, hashedRekordV1, hashedRekordV2, intotoV2, selfSignedCert } from './fixtures.js';
 
 const sha256hex = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -26,6 +27,47 @@ describe('hashedrekord 0.0.1', () => {
     assert.equal(e.body.toString(), expected);
     assert.equal(e.kind, 'hashedrekord');
     assert.deepEqual(e.indexKeys.sort(), [`sha256:${sha256hex(artifact)}`, sha256hex(key.pem)].sort());
+  });
+
+  it('writes the body byte for byte as RFC 8785 JSON of the entry, whatever form the request takes', async () => {
+    const { key: ck, certPem } = await selfSignedCert();
+    const base = hashedRekordV1(key, artifact) as any;
+    const variants: any[] = [base, hashedRekordV1(ck, artifact, { pem: certPem })];
+    const upper = clone(base);
+    upper.spec.data.hash.value = upper.spec.data.hash.value.toUpperCase();
+    variants.push(upper);
+    const urlSafe = clone(base);
+    urlSafe.spec.signature.content = urlSafe.spec.signature.content.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    variants.push(urlSafe);
+    const p384 = clone(base);
+    p384.spec.data.hash = { algorithm: 'sha384', value: createHash('sha384').update(artifact).digest('hex') };
+    p384.spec.signature.content = b64(sign('sha384', artifact, key.privateKey));
+    variants.push(p384);
+    const messy = clone(base);
+    messy.spec.signature.publicKey.content = b64(key.pem.replace(/\n/g, '\r\n'));
+    variants.push(messy);
+    for (const req of variants) {
+      // Twice: the second time the key comes from the cache by its base64 text.
+      for (let i = 0; i < 2; i++) {
+        const e = canonicalizeProposedEntry(req);
+        const d = req.spec.data.hash;
+        const pem = Buffer.from(req.spec.signature.publicKey.content, 'base64').toString().includes('CERTIFICATE') ? certPem : key.pem;
+        const want = canonicalJsonBytes({
+          apiVersion: '0.0.1',
+          kind: 'hashedrekord',
+          spec: {
+            data: { hash: { algorithm: d.algorithm, value: d.value.toLowerCase() } },
+            signature: { content: Buffer.from(req.spec.signature.content, 'base64').toString('base64'), publicKey: { content: b64(pem) } },
+          },
+        });
+        assert.equal(e.body.toString(), want.toString());
+        // Search keys: the digest first, then the verifier's, lowercased, each once.
+        const dk = `${d.algorithm}:${d.value.toLowerCase()}`;
+        assert.deepEqual(e.indexKeys, pem === certPem ? [dk, sha256hex(certPem), 'alice@example.com', 'https://example.com/ci'] : [dk, sha256hex(key.pem)]);
+      }
+    }
+    // A key known by its base64 text does not let a bad signature through.
+    rejects(() => canonicalizeProposedEntry(hashedRekordV1(key, artifact, { signer: ecKey().privateKey })), 'VERIFICATION', /does not verify/);
   });
 
   it('re-encodes a non-canonical PEM so equal keys give equal bodies', () => {

@@ -40,13 +40,26 @@ export class Metrics {
   readonly #append = new Histogram();
   readonly #gauges: Gauge[] = [];
 
+  /**
+   * Label strings made once per route, method and status: a request then costs lookups of strings whose
+   * hashes are already known, not six escapes and two new keys to hash (every request passes here).
+   */
+  readonly #labels = new Map<string, { hist: Histogram; byMethod: Map<string, Map<number, string>> }>();
+
   request(method: string, route: string, status: number, ms: number): void {
-    const key = `method="${esc(method)}",route="${esc(route)}",status="${status}"`;
+    let r = this.#labels.get(route);
+    if (!r) {
+      const rk = `route="${esc(route)}"`;
+      let hist = this.#durations.get(rk);
+      if (!hist) this.#durations.set(rk, (hist = new Histogram()));
+      this.#labels.set(route, (r = { hist, byMethod: new Map() }));
+    }
+    let byStatus = r.byMethod.get(method);
+    if (!byStatus) r.byMethod.set(method, (byStatus = new Map()));
+    let key = byStatus.get(status);
+    if (key === undefined) byStatus.set(status, (key = `method="${esc(method)}",route="${esc(route)}",status="${status}"`));
     this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-    const rk = `route="${esc(route)}"`;
-    let h = this.#durations.get(rk);
-    if (!h) this.#durations.set(rk, (h = new Histogram()));
-    h.observe(ms);
+    r.hist.observe(ms);
   }
 
   /** Time from a verified entry to its durable, checkpointed append. */

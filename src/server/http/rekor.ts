@@ -6,16 +6,19 @@
 import { SignetError } from '../../errors.js';
 import {
   type CanonicalEntry,
+  type V1LogEntry,
+  type V1LogEntryInput,
   buildV1LogEntry,
   buildV2TransparencyLogEntry,
   bodyKind,
   canonicalizeProposedEntry,
   v1EntryId,
+  v1LogEntryBytes,
+  v1SetPayload,
   verifierFromPem,
 } from '../../rekor/index.js';
 import { decodeBase64Strict } from '../../sigstore/index.js';
 import { leafHash, noteKeyHash, parseEntryId, parseTilePath, rootFromInclusionProof } from '../../tlog/index.js';
-import { Lru } from '../log/lru.js';
 import type { SignedCheckpoint, StoredEntry, TransparencyLog } from '../log/types.js';
 import type { Metrics } from './metrics.js';
 import { type EntryVerifier, inlineVerifier } from './verify-pool.js';
@@ -35,9 +38,41 @@ const SEARCH_RESULT_LIMIT = 10_000;
  */
 const SET_CACHE_ENTRIES = 16_384;
 
+/**
+ * The SET cache: direct-mapped by log index (slot = index mod size), so a lookup or an insert is an array
+ * access, with no key string, hashing or recency bookkeeping per answer. Writes fill consecutive slots,
+ * so the newest `size` entries written stay cached; a read of an older entry takes its slot.
+ */
+export class SetCache {
+  readonly #index: Float64Array;
+  readonly #set: (string | undefined)[];
+  readonly #mask: number;
+
+  /** `size`: a power of two. */
+  constructor(size: number) {
+    this.#index = new Float64Array(size).fill(-1);
+    this.#set = new Array<string | undefined>(size).fill(undefined);
+    this.#mask = size - 1;
+  }
+
+  get(index: number): string | undefined {
+    const slot = index & this.#mask;
+    return this.#index[slot] === index ? this.#set[slot] : undefined;
+  }
+
+  set(index: number, set: string): void {
+    const slot = index & this.#mask;
+    this.#index[slot] = index;
+    this.#set[slot] = set;
+  }
+}
+
 /** Headers of tile answers: full tiles never change; a partial tile is replaced by a wider one as the tree grows. */
 const FULL_TILE_HEADERS = Object.freeze({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=31536000, immutable' });
 const PARTIAL_TILE_HEADERS = Object.freeze({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=10' });
+
+/** `sign` of a V1LogEntryInput whose SET is given (never called). */
+const noSign = (): Uint8Array => new Uint8Array(0);
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): Reply => ({
   status,
@@ -78,7 +113,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   const publicKeyPem = log.publicKey.export({ format: 'pem', type: 'spki' }).toString();
   const treeIdDecimal = log.treeId.toString();
   const verifier = opts.verifier ?? inlineVerifier();
-  const sets = new Lru<string>(SET_CACHE_ENTRIES);
+  const sets = new SetCache(SET_CACHE_ENTRIES);
 
   const witnesses = opts.witnesses;
   /** The checkpoint an answer about entry `index` carries: a cosigned one where there is one that covers it. */
@@ -100,45 +135,39 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   }
 
   /**
-   * A v1 LogEntry with its inclusion proof and SET. The SET (one ECDSA signature per entry) is made off
-   * the event loop when the verifier can sign (thread pool or workers): buildV1LogEntry signs
-   * synchronously, so the payload it asks to sign is captured, signed elsewhere, and put in place.
+   * What a v1 LogEntry is built from: the entry, its inclusion proof and its SET. The SET (one ECDSA
+   * signature per entry) is made off the event loop when the verifier can sign (thread pool or workers),
+   * and kept (`sets`) for the reads that follow.
    */
-  async function v1Entry(e: StoredEntry, cp?: SignedCheckpoint, write = false): Promise<ReturnType<typeof buildV1LogEntry>> {
+  async function v1Parts(e: StoredEntry, cp?: SignedCheckpoint, write = false): Promise<V1LogEntryInput & { set: string }> {
     // The checkpoint is fetched after the entry so that it always covers it.
-    const checkpoint = await answerCheckpoint(e.index, cp ?? (await log.checkpoint()), write);
-    const proof = await proofAt(e.index, checkpoint);
-    const key = String(e.index);
-    const cached = sets.get(key);
-    if (cached !== undefined) return buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: () => new Uint8Array(0), set: cached });
-    if (!verifier.sign) {
-      const out = buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: (d) => log.sign(d) });
-      for (const v of Object.values(out)) sets.set(key, v.verification.signedEntryTimestamp);
-      return out;
+    const live = cp ?? (await log.checkpoint());
+    const checkpoint = witnesses ? await answerCheckpoint(e.index, live, write) : live;
+    const proof = { treeSize: checkpoint.size, rootHash: checkpoint.rootHash, hashes: await log.inclusionProof(e.index, checkpoint.size), checkpoint: checkpoint.note };
+    const key = e.index;
+    const bodyBase64 = e.body.toString('base64');
+    let set = sets.get(key);
+    if (set === undefined) {
+      const payload = v1SetPayload(log.logId, e, bodyBase64);
+      // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry
+      // that is in the log.
+      set = (verifier.sign ? await verifier.sign(payload).catch(() => log.sign(payload)) : log.sign(payload)).toString('base64');
+      sets.set(key, set);
     }
-    let payload: Buffer | undefined;
-    const out = buildV1LogEntry({
-      treeId: log.treeId,
-      logId: log.logId,
-      entry: e,
-      proof,
-      sign: (d) => {
-        payload = d;
-        return new Uint8Array(0);
-      },
-    });
-    // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry that
-    // is in the log.
-    const set = (await verifier.sign(payload!).catch(() => log.sign(payload!))).toString('base64');
-    sets.set(key, set);
-    for (const v of Object.values(out)) v.verification.signedEntryTimestamp = set;
-    return out;
+    return { treeId: log.treeId, logId: log.logId, entry: e, proof, bodyBase64, sign: noSign, set };
+  }
+
+  /** A v1 LogEntry with its inclusion proof and SET. */
+  async function v1Entry(e: StoredEntry, cp?: SignedCheckpoint, write = false): Promise<V1LogEntry> {
+    return buildV1LogEntry(await v1Parts(e, cp, write));
   }
 
   async function append(entry: CanonicalEntry): Promise<Awaited<ReturnType<TransparencyLog['append']>>> {
-    const t0 = process.hrtime.bigint();
+    const metrics = opts.metrics;
+    if (!metrics) return log.append({ body: entry.body, indexKeys: entry.indexKeys });
+    const t0 = performance.now();
     const r = await log.append({ body: entry.body, indexKeys: entry.indexKeys });
-    opts.metrics?.append(Number(process.hrtime.bigint() - t0) / 1e6);
+    metrics.append(performance.now() - t0);
     return r;
   }
 
@@ -152,7 +181,9 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     if (r.status === 'duplicate') {
       throw new HttpError(409, `an equivalent entry already exists in the transparency log with UUID ${id.slice(16)}`, { location: entryUrl(ctx, id) });
     }
-    return json(201, await v1Entry(r.entry, r.checkpoint, true), { etag: id, location: entryUrl(ctx, id) });
+    // The answer is written out directly (v1LogEntryBytes: the bytes JSON.stringify would give).
+    const bytes = v1LogEntryBytes(await v1Parts(r.entry, r.checkpoint, true));
+    return { status: 201, headers: { 'content-type': 'application/json', etag: id, location: entryUrl(ctx, id) }, body: bytes };
   });
 
   router.add('GET', '/api/v1/log/entries/{entryUUID}', /^\/api\/v1\/log\/entries\/(?<id>[^/]+)$/, async (ctx) => {

@@ -152,9 +152,21 @@ export function threadPoolVerifier(opts: ThreadPoolVerifierOptions = {}): EntryV
   const sign = key ? setSigner(key) : undefined;
   let closed = false;
   const shuttingDown = (): Promise<never> => Promise.reject(new SignetError('INTERNAL', 'the server is shutting down'));
+  // Plain functions handing back the inner promise (an async wrapper would add one more per call); a
+  // body that is not JSON still comes back as a rejection.
+  const canonicalize = (api: 1 | 2, raw: Buffer): Promise<CanonicalEntry> => {
+    if (closed) return shuttingDown();
+    let doc: unknown;
+    try {
+      doc = parseBody(raw);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return canonicalizeAsync(api, doc);
+  };
   return {
-    canonicalize: async (api, raw) => (closed ? shuttingDown() : canonicalizeAsync(api, parseBody(raw))),
-    ...(sign ? { sign: async (data: Buffer) => (closed ? shuttingDown() : sign(data)) } : {}),
+    canonicalize,
+    ...(sign ? { sign: (data: Buffer) => (closed ? shuttingDown() : sign(data)) } : {}),
     async close() {
       closed = true;
     },

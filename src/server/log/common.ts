@@ -183,10 +183,18 @@ async function proofsFromTiles(
   };
   // Every tile was pinned above; a tile the storage lacked is reported by the reader.
   const read = tileNodeReader(size, () => undefined, { cache: local });
-  // In one tree, a right-border element is fixed by its first (leftmost) node.
+  // In one tree, a right-border element is fixed by its first (leftmost) node. Single nodes are shared
+  // too: the proofs of one write batch have most of their upper levels in common, and one Buffer per
+  // node lets the answers encode it once (responses.ts keeps the text of the Buffers it has encoded).
   const folded = new Map<string, Buffer>();
+  const single = new Map<string, Buffer>();
   const element = (el: ProofElement): Buffer => {
-    if (el.length === 1) return Buffer.from(read(el[0]!.level, el[0]!.index));
+    if (el.length === 1) {
+      const key = `${el[0]!.level}/${el[0]!.index}`;
+      let b = single.get(key);
+      if (!b) single.set(key, (b = Buffer.from(read(el[0]!.level, el[0]!.index))));
+      return b;
+    }
     const key = `${el[0]!.level}/${el[0]!.index}`;
     const hit = folded.get(key);
     if (hit) return hit;

@@ -11,7 +11,7 @@
  * machine, a third of all commits carried fewer than four entries. So the next batch waits until it has
  * a quarter of the last one, or for at most half the last commit's duration, whichever comes first.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { SignetError } from '../../errors.js';
 import { MAX_ENTRY_SIZE } from '../../tlog/index.js';
 import type { BatchItem, LogStorage } from './common.js';
@@ -26,8 +26,16 @@ interface Pending {
 const MAX_INDEX_KEYS = 64;
 const MAX_INDEX_KEY_LENGTH = 1024;
 
-function leafHashOf(body: Buffer): Buffer {
-  return createHash('sha256').update(Uint8Array.of(0)).update(body).digest();
+/**
+ * The entry's own copy of `body` and its RFC 6962 leaf hash, SHA-256(0x00 || body): the copy is made one
+ * byte longer with the 0x00 in front, so that the hash is one one-shot call over it (no Hash object, no
+ * second update) and the copy the log keeps is a view of it past that byte.
+ */
+function copyAndHash(body: Buffer): { leafHash: Buffer; body: Buffer } {
+  const buf = Buffer.allocUnsafe(body.length + 1);
+  buf[0] = 0;
+  body.copy(buf, 1);
+  return { leafHash: hash('sha256', buf, 'buffer'), body: buf.subarray(1) };
 }
 
 export class Sequencer {
@@ -64,7 +72,8 @@ export class Sequencer {
       }
     }
     // Copy: the caller may reuse its buffer, and the bytes are logged exactly as received now.
-    const item: BatchItem = { leafHash: leafHashOf(body), body: Buffer.from(body), indexKeys: keys };
+    const { leafHash, body: copy } = copyAndHash(body);
+    const item: BatchItem = { leafHash, body: copy, indexKeys: keys };
     return new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
       if (this.#wake && this.#queue.length >= this.#fill()) this.#wake();

@@ -3,6 +3,7 @@
  * append at once; after a large batch, a few stragglers wait for company, but never for long.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import type { BatchItem, BatchOutcome, LogStorage } from '../../../src/server/log/common.js';
 import { Sequencer } from '../../../src/server/log/sequencer.js';
@@ -118,4 +119,18 @@ test('close ends a wait and commits what is queued', async () => {
   await closing;
   assert.equal((await lone).entry.index, 64);
   await assert.rejects(seq.append(entry()), /closed/);
+});
+
+test('an append is logged as a copy of its bytes under the RFC 6962 leaf hash of those bytes', async () => {
+  const { seq, store } = sequencer();
+  const bodies = [Buffer.from('{"a":1}'), Buffer.alloc(5000, 7), Buffer.from([0])];
+  const ps = bodies.map((body) => seq.append({ body, indexKeys: [] }));
+  // The caller reuses its buffers at once: what is logged is what was given.
+  const given = bodies.map((b) => Buffer.from(b));
+  for (const b of bodies) b.fill(0xff);
+  const rs = await settle(store, ps);
+  rs.forEach((r, i) => {
+    assert.deepEqual(r.entry.body, given[i]);
+    assert.deepEqual(r.entry.leafHash, createHash('sha256').update(Buffer.from([0])).update(given[i]!).digest());
+  });
 });
