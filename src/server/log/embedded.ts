@@ -493,7 +493,7 @@ export class EmbeddedStorage implements LogStorage {
     const out = new Map<string, Uint8Array>();
     await Promise.all(
       tiles.map(async (t) => {
-        const data = await this.#tiles.read(t.level, t.index, t.width);
+        const data = await this.#tiles.read(t.level, t.index, t.width, true);
         if (data) out.set(tilePath(t.level, t.index, t.width), data);
       }),
     );

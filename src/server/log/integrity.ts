@@ -136,8 +136,8 @@ export function checkBundleEntry(data: Uint8Array, width: number, level0: Uint8A
   return { entry };
 }
 
-/** Byte strings that were checked against the tree, least recently used dropped first. */
-export class VerifiedBytes extends Lru<Uint8Array> {}
+/** Byte strings that were checked against the tree, least recently used dropped first (keys: tile-store.ts fileKey). */
+export class VerifiedBytes extends Lru<Uint8Array, number> {}
 
 /** SHA-256 of a file's bytes (one call: ~7 µs for a full tile, where its Merkle root costs ~10 times that). */
 export function fileDigest(data: Uint8Array): Buffer {

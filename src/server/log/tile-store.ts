@@ -40,6 +40,8 @@ const ENTRIES_KIND = -1;
 
 export const kindCode = (k: Kind): number => (k === 'entries' ? ENTRIES_KIND : k);
 const kindOf = (code: number): Kind => (code === ENTRIES_KIND ? 'entries' : code);
+/** A number naming the full file (kind, index) in the in-memory maps: no path string made per read. */
+const fileKey = (k: Kind, index: number): number => index * 128 + kindCode(k) + 1;
 
 /** A background sweep starts once this many files await their flush, or a second after the last one. */
 const SWEEP_FILES = 32;
@@ -141,7 +143,7 @@ export class TileStore {
    * The files the last committed batch wrote, by path: the proofs that answer that batch's writes need
    * exactly these tiles, so they are served without reading them back.
    */
-  #recent = new Map<string, Uint8Array>();
+  #recent = new Map<number, Uint8Array>();
   /** The committed partial versions, by `${kind}/${tile}` (the `partial` table, in memory). */
   #partials = new Map<string, { width: number; data: Uint8Array }>();
   /** The partial entry bundle encoded, for the width it was encoded at (reads of the right edge). */
@@ -274,7 +276,7 @@ export class TileStore {
     this.#tailBundle = null;
     for (const w of full) this.#partials.delete(`${kindCode(w.kind)}/${w.index}`);
     for (const w of partial) this.#partials.set(`${kindCode(w.kind)}/${w.index}`, { width: w.width, data: w.data });
-    this.#recent = new Map(full.map((w) => [this.file(w.kind, w.index, w.width), w.data]));
+    this.#recent = new Map(full.filter((w) => w.width === TILE_WIDTH).map((w) => [fileKey(w.kind, w.index), w.data]));
     // The files this server wrote hold the committed tree's bytes: their later reads are compared with
     // these digests (one SHA-256 of the file, stored by the commit) instead of being hashed up the tree.
     for (const w of full) {
@@ -486,14 +488,15 @@ export class TileStore {
    * one from memory, a full one from its file, checked against the tree first. A partial version
    * replaced under us (a batch committed meanwhile) is retried at the new size.
    */
-  async read(kind: Kind, index: number, width: number): Promise<Buffer | null> {
+  async read(kind: Kind, index: number, width: number, forProof = false): Promise<Buffer | null> {
     for (let attempt = 0; ; attempt++) {
       const size = this.#tree.size;
       const have = widthAt(kind, index, size);
       if (have < width) return null;
       let data: Uint8Array;
       if (have === TILE_WIDTH) {
-        data = kind === 'entries' ? (await this.fullBundle(index)).data : await this.#fullTile(kind, index);
+        // A checked tile in memory without another async step (the common read of a hot tile).
+        data = kind === 'entries' ? (await this.fullBundle(index)).data : (this.#verified.get(fileKey(kind, index)) ?? (await this.#fullTile(kind, index, forProof)));
       } else {
         const mem = this.version(kind, index, have);
         if (!mem) {
@@ -513,9 +516,9 @@ export class TileStore {
    * read back), else from its file. A missing file is corruption: full files are never removed.
    */
   async #readFull(kind: Kind, index: number): Promise<{ data: Uint8Array; fromDisk: boolean }> {
-    const path = this.file(kind, index, TILE_WIDTH);
-    const recent = this.#recent.get(path);
+    const recent = this.#recent.get(fileKey(kind, index));
     if (recent) return { data: recent, fromDisk: false };
+    const path = this.file(kind, index, TILE_WIDTH);
     try {
       return { data: readSmallFile(path) ?? (await fs.readFile(path)), fromDisk: true };
     } catch (e) {
@@ -529,14 +532,23 @@ export class TileStore {
    * to a partial tile, which the committed root vouches for): STORAGE_CORRUPT naming the file otherwise.
    * Checked tiles are kept (#verified), so the tiles above are read and hashed about once.
    */
-  async #fullTile(level: number, index: number): Promise<Uint8Array> {
-    const path = this.file(level, index, TILE_WIDTH);
-    const hit = this.#verified.get(path);
+  async #fullTile(level: number, index: number, forProof = false): Promise<Uint8Array> {
+    const key = fileKey(level, index);
+    const hit = this.#verified.get(key);
     if (hit) return hit;
     const { data, fromDisk } = await this.#readFull(level, index);
     if (!fromDisk) return data;
+    const path = this.file(level, index, TILE_WIDTH);
     const checked = this.#digests.get(level, index);
-    if (checked) {
+    // A proof expands the tile right after this (its 255 interior hashes): hashing it up to the hash its
+    // parent holds computes exactly those (integrity.ts keeps them for the expansion), so where that
+    // parent is in memory the tree check costs nothing more, and the digest would be extra work.
+    const above = forProof ? this.#hashAboveInMemory(level, index) : undefined;
+    if (above) {
+      const problem = hashTileProblem(data, above);
+      if (problem) throw corrupt(path, problem);
+      if (!checked) this.#checked(level, index, data);
+    } else if (checked) {
       // Checked against the tree before, and its bytes since evicted: the same bytes, or a changed file.
       if (!hashEquals(fileDigest(data), checked)) throw corrupt(path, 'changed since it was written or checked against the tree');
     } else {
@@ -544,8 +556,18 @@ export class TileStore {
       if (problem) throw corrupt(path, problem);
       this.#checked(level, index, data);
     }
-    this.#verified.set(path, data);
+    this.#verified.set(key, data);
     return data;
+  }
+
+  /** The hash that tile `level + 1` holds for full tile (level, index) when that tile is in memory (partial, or checked). */
+  #hashAboveInMemory(level: number, index: number): Uint8Array | undefined {
+    const parent = Math.floor(index / TILE_WIDTH);
+    const pos = index % TILE_WIDTH;
+    const partial = this.#partials.get(`${level + 1}/${parent}`);
+    if (partial) return partial.width > pos ? hashAt(partial.data, pos) : undefined;
+    const full = this.#verified.get(fileKey(level + 1, parent)) ?? this.#recent.get(fileKey(level + 1, parent));
+    return full ? hashAt(full, pos) : undefined;
   }
 
   /** The hash that tile `level + 1` holds for full tile (level, index): the root that tile must hash to. */
@@ -587,7 +609,8 @@ export class TileStore {
   async bundleEntry(index: number, j: number): Promise<Uint8Array> {
     const { data, fromDisk } = await this.#readFull('entries', index);
     if (!fromDisk) return bundleEntryAt(data, TILE_WIDTH, j);
-    const checked = checkBundleEntry(data, TILE_WIDTH, await this.#fullTile(0, index), j);
+    // The entry's proof comes next, through the same level-0 tile.
+    const checked = checkBundleEntry(data, TILE_WIDTH, await this.#fullTile(0, index, true), j);
     if ('problem' in checked) throw corrupt(this.file('entries', index, TILE_WIDTH), checked.problem);
     return checked.entry;
   }
