@@ -3,6 +3,7 @@
  * (src/rekor) before they are appended; every entry returned carries an inclusion proof against a signed
  * checkpoint, and v1 entries a SET.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SignetError } from '../../errors.js';
 import {
   type CanonicalEntry,
@@ -16,6 +17,7 @@ import {
 import { decodeBase64Strict } from '../../sigstore/index.js';
 import { leafHash, noteKeyHash, parseEntryId, parseTilePath, rootFromInclusionProof } from '../../tlog/index.js';
 import { Lru } from '../log/lru.js';
+import type { KeyObject } from 'node:crypto';
 import type { SignedCheckpoint, StoredEntry, TransparencyLog } from '../log/types.js';
 import type { Metrics } from './metrics.js';
 import { type EntryVerifier, inlineVerifier } from './verify-pool.js';
@@ -34,6 +36,27 @@ const SEARCH_RESULT_LIMIT = 10_000;
  * memory only; an entry that is not in it is signed again.
  */
 const SET_CACHE_ENTRIES = 16_384;
+
+/** Bytes of a stored SET's seal (a truncated HMAC-SHA256). */
+const SEAL_BYTES = 16;
+
+/**
+ * The seal of a SET kept in storage (TransparencyLog.keepSet): an HMAC, under a key derived from the
+ * log's private key, over the entry's index, integrated time and leaf hash and the signature. A stored
+ * SET is served only when its seal checks, so bytes changed on disk, or a SET moved to another entry,
+ * are never served (the read signs afresh). Checking it costs ~1 µs where verifying the ECDSA signature
+ * would cost more than signing a new one; and only the holder of the log key, who could sign any SET
+ * anyway, can make a seal.
+ */
+function setSealer(key: KeyObject): (e: StoredEntry, sig: Uint8Array) => Buffer {
+  const sealKey = createHmac('sha256', 'signet stored SET seal v1').update(key.export({ format: 'der', type: 'pkcs8' })).digest();
+  const head = Buffer.alloc(16);
+  return (e, sig) => {
+    head.writeBigUInt64BE(BigInt(e.index), 0);
+    head.writeBigInt64BE(BigInt(e.integratedTime), 8);
+    return createHmac('sha256', sealKey).update(head).update(e.leafHash).update(sig).digest().subarray(0, SEAL_BYTES);
+  };
+}
 
 /** Headers of tile answers: full tiles never change; a partial tile is replaced by a wider one as the tree grows. */
 const FULL_TILE_HEADERS = Object.freeze({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=31536000, immutable' });
@@ -79,6 +102,21 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   const treeIdDecimal = log.treeId.toString();
   const verifier = opts.verifier ?? inlineVerifier();
   const sets = new Lru<string>(SET_CACHE_ENTRIES);
+  const seal = setSealer(log.signingKey);
+  /** The SET storage kept for entry `e` whose seal checks (base64), else undefined. */
+  function storedSet(e: StoredEntry): string | undefined {
+    const row = log.storedSet(e.index);
+    if (!row || row.length <= SEAL_BYTES) return undefined;
+    const sig = row.subarray(SEAL_BYTES);
+    if (!timingSafeEqual(row.subarray(0, SEAL_BYTES), seal(e, sig))) return undefined;
+    return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('base64');
+  }
+  /** Caches a SET just signed and hands it, sealed, to storage for later reads. */
+  function keepSet(e: StoredEntry, set: string): void {
+    sets.set(String(e.index), set);
+    const sig = Buffer.from(set, 'base64');
+    log.keepSet(e.index, Buffer.concat([seal(e, sig), sig]));
+  }
 
   const witnesses = opts.witnesses;
   /** The checkpoint an answer about entry `index` carries: a cosigned one where there is one that covers it. */
@@ -109,11 +147,12 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     const checkpoint = await answerCheckpoint(e.index, cp ?? (await log.checkpoint()), write);
     const proof = await proofAt(e.index, checkpoint);
     const key = String(e.index);
-    const cached = sets.get(key);
+    // Signed before: by this process (the cache), or by the write, kept in storage.
+    const cached = sets.get(key) ?? storedSet(e);
     if (cached !== undefined) return buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: () => new Uint8Array(0), set: cached });
     if (!verifier.sign) {
       const out = buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: (d) => log.sign(d) });
-      for (const v of Object.values(out)) sets.set(key, v.verification.signedEntryTimestamp);
+      for (const v of Object.values(out)) keepSet(e, v.verification.signedEntryTimestamp);
       return out;
     }
     let payload: Buffer | undefined;
@@ -130,7 +169,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry that
     // is in the log.
     const set = (await verifier.sign(payload!).catch(() => log.sign(payload!))).toString('base64');
-    sets.set(key, set);
+    keepSet(e, set);
     for (const v of Object.values(out)) v.verification.signedEntryTimestamp = set;
     return out;
   }

@@ -53,6 +53,7 @@ import { entryLeafHash } from './integrity.js';
 import { ioFail, openWal, transaction } from './io.js';
 import { cleanTmp, migrateLegacy, removeBeyond, restoreTree } from './recovery.js';
 import { INDEX_SCHEMA, type IndexEntry, SearchIndex, type SearchIndexOptions } from './search-index.js';
+import { SET_SCHEMA, SetStore } from './set-store.js';
 import { loadSqlite } from './sqlite.js';
 import { TILE_SCHEMA, type TileWrite, TileStore } from './tile-store.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
@@ -81,6 +82,7 @@ CREATE TABLE IF NOT EXISTS log_state (
 CREATE TABLE IF NOT EXISTS batches (start INTEGER PRIMARY KEY, itime INTEGER NOT NULL);
 ${TILE_SCHEMA}
 ${INDEX_SCHEMA}
+${SET_SCHEMA}
 `;
 
 export class EmbeddedStorage implements LogStorage {
@@ -106,6 +108,8 @@ export class EmbeddedStorage implements LogStorage {
   #indexBehind: Promise<void> | null = null;
   readonly #tiles: TileStore;
   readonly #index: SearchIndex;
+  /** SETs kept once signed (set-store.ts). */
+  readonly #sets: SetStore;
   #closed = false;
 
   private constructor(dir: string, db: DatabaseSync, Database: typeof DatabaseSync, signer: CheckpointSigner, treeId: bigint, state: StateRow, indexOptions: SearchIndexOptions) {
@@ -131,6 +135,7 @@ export class EmbeddedStorage implements LogStorage {
       },
     });
     this.#index = new SearchIndex(db, Database, dir, async () => void (await this.#wal?.datasync()), indexOptions);
+    this.#sets = new SetStore(db, async () => void (await this.#wal?.datasync()));
   }
 
   static async open(dir: string, key: KeyObject, origin?: string, fallbackOrigin?: OriginDefault, indexOptions: SearchIndexOptions = {}): Promise<EmbeddedStorage> {
@@ -255,8 +260,10 @@ export class EmbeddedStorage implements LogStorage {
       this.#index.journal(b.start, b.indexRows, b.ixDurable);
       times();
       this.#stmt.state.run(b.end, b.checkpoint.rootHash, b.checkpoint.note);
+      this.#sets.store();
     });
     this.#tiles.recorded();
+    this.#sets.stored();
     this.#index.committed({ start: b.start, entries: b.indexRows }, b.ixDurable);
     try {
       await this.#wal!.datasync();
@@ -459,6 +466,16 @@ export class EmbeddedStorage implements LogStorage {
     return this.#checkpoint;
   }
 
+  /** Keeps the signed SET (with the HTTP layer's seal) of committed entry `index`: stored by the next commit. */
+  keepSet(index: number, data: Uint8Array): void {
+    if (!this.#closed && Number.isSafeInteger(index) && index >= 0 && index < this.#size) this.#sets.keep(index, data);
+  }
+
+  /** What keepSet stored for entry `index`, if anything; checked by the caller before use. */
+  storedSet(index: number): Uint8Array | undefined {
+    return this.#closed ? undefined : this.#sets.get(index);
+  }
+
   async entryByIndex(index: number): Promise<StoredEntry | null> {
     if (!Number.isSafeInteger(index) || index < 0) throw new SignetError('USAGE', `log index must be a non-negative integer, got ${String(index)}`);
     const size = this.#size;
@@ -514,6 +531,7 @@ export class EmbeddedStorage implements LogStorage {
     this.#index.stop();
     // Best effort: what is left is written out on the next start.
     await this.#tiles.closeSweep();
+    this.#sets.close();
     await this.#index.close();
     await this.#wal?.close().catch(() => undefined);
     await this.#tiles.closeWriters();

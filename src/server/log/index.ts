@@ -165,6 +165,14 @@ class Log implements TransparencyLog {
     return this.#signer.signBytes(data);
   }
 
+  keepSet(index: number, data: Uint8Array): void {
+    this.#storage.keepSet?.(index, data);
+  }
+
+  storedSet(index: number): Uint8Array | undefined {
+    return this.#storage.storedSet?.(index);
+  }
+
   metrics(): LogMetrics {
     return this.#sequencer.metrics();
   }

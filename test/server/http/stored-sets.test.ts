@@ -1,0 +1,144 @@
+/**
+ * A v1 entry's SET is signed once, by its write, and kept in log.sqlite (set-store.ts): reads after a
+ * restart serve that SET instead of signing another (ECDSA signatures differ each time, so an equal SET
+ * shows it was not signed again). A stored SET changed on disk or moved to another entry is never served.
+ */
+import assert from 'node:assert/strict';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { openLog } from '../../../src/server/log/index.js';
+import { startServer } from '../../../src/server/serve.js';
+import { verifySET } from '../../../src/tlog/index.js';
+import { ecKey, hashedRekordV1 } from '../../rekor/fixtures.js';
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+type V1 = { body: string; integratedTime: number; logID: string; logIndex: number; verification: { signedEntryTimestamp: string } };
+
+async function entryAt(base: string, index: number, logKey: KeyObject): Promise<V1> {
+  const r = await fetch(`${base}/api/v1/log/entries?logIndex=${index}`);
+  assert.equal(r.status, 200);
+  const e = Object.values((await r.json()) as Record<string, V1>)[0]!;
+  // Whatever is served verifies with the log key.
+  verifySET({ body: e.body, integratedTime: e.integratedTime, logID: e.logID, logIndex: e.logIndex }, Buffer.from(e.verification.signedEntryTimestamp, 'base64'), logKey);
+  return e;
+}
+
+async function withDb(dir: string, fn: (db: import('node:sqlite').DatabaseSync) => void): Promise<void> {
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'));
+  try {
+    fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+test('stored SETs: reads after a restart serve the SET the write signed; a changed or moved one is not served', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'signet-sets-'));
+  dirs.push(dir);
+  const key = ecKey();
+  const written: string[] = [];
+  let srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+  let logKey: KeyObject;
+  try {
+    logKey = createPublicKey(await (await fetch(`${srv.url}/api/v1/log/publicKey`)).text());
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(`${srv.url}/api/v1/log/entries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hashedRekordV1(key)) });
+      assert.equal(r.status, 201);
+      written.push(Object.values((await r.json()) as Record<string, V1>)[0]!.verification.signedEntryTimestamp);
+    }
+  } finally {
+    await srv.close();
+  }
+  await withDb(dir, (db) => assert.equal((db.prepare('SELECT count(*) AS n FROM entry_sets').get() as { n: number }).n, 4));
+
+  srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+  try {
+    for (let i = 0; i < 4; i++) assert.equal((await entryAt(srv.url, i, logKey)).verification.signedEntryTimestamp, written[i], `entry ${i}`);
+  } finally {
+    await srv.close();
+  }
+
+  // Entry 0's row gets a flipped signature byte, entry 1's row is entry 2's: neither is served.
+  await withDb(dir, (db) => {
+    const row = (i: number): Uint8Array => (db.prepare('SELECT data FROM entry_sets WHERE idx = ?').get(i) as { data: Uint8Array }).data;
+    const bad = Buffer.from(row(0));
+    bad[bad.length - 1]! ^= 1;
+    db.prepare('UPDATE entry_sets SET data = ? WHERE idx = ?').run(bad, 0);
+    db.prepare('UPDATE entry_sets SET data = ? WHERE idx = ?').run(row(2), 1);
+  });
+  srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+  let resigned: string[];
+  try {
+    const e = await Promise.all([0, 1, 2].map((i) => entryAt(srv.url, i, logKey)));
+    assert.notEqual(e[0]!.verification.signedEntryTimestamp, written[0]);
+    assert.notEqual(e[1]!.verification.signedEntryTimestamp, written[1]);
+    assert.notEqual(e[1]!.verification.signedEntryTimestamp, written[2]);
+    assert.equal(e[2]!.verification.signedEntryTimestamp, written[2]);
+    resigned = e.map((x) => x.verification.signedEntryTimestamp);
+  } finally {
+    await srv.close();
+  }
+  // The SETs signed by those reads replaced the bad rows: served again after the next restart.
+  srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+  try {
+    for (const i of [0, 1]) assert.equal((await entryAt(srv.url, i, logKey)).verification.signedEntryTimestamp, resigned[i]);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('stored SETs: a log without the table (an older log) opens, and its reads sign and keep their SETs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'signet-sets-'));
+  dirs.push(dir);
+  const key = ecKey();
+  let srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+  let logKey: KeyObject;
+  try {
+    logKey = createPublicKey(await (await fetch(`${srv.url}/api/v1/log/publicKey`)).text());
+    const r = await fetch(`${srv.url}/api/v1/log/entries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hashedRekordV1(key)) });
+    assert.equal(r.status, 201);
+  } finally {
+    await srv.close();
+  }
+  await withDb(dir, (db) => db.exec('DROP TABLE entry_sets'));
+  let first: string;
+  srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+  try {
+    first = (await entryAt(srv.url, 0, logKey)).verification.signedEntryTimestamp;
+  } finally {
+    await srv.close();
+  }
+  srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+  try {
+    assert.equal((await entryAt(srv.url, 0, logKey)).verification.signedEntryTimestamp, first);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('stored SETs: kept rows are written by the next commit, or within a second on an idle log; none for entries beyond the log', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'signet-sets-'));
+  dirs.push(dir);
+  const log = await openLog({ dataDir: dir });
+  try {
+    await Promise.all([0, 1, 2].map((i) => log.append({ body: Buffer.from(`e${i}`), indexKeys: [] })));
+    log.keepSet(0, Buffer.from('zero'));
+    log.keepSet(7, Buffer.from('beyond the log'));
+    assert.equal(log.storedSet(0), undefined, 'not written yet');
+    await log.append({ body: Buffer.from('e3'), indexKeys: [] });
+    assert.equal(Buffer.from(log.storedSet(0)!).toString(), 'zero');
+    log.keepSet(1, Buffer.from('one'));
+    const t0 = Date.now();
+    while (log.storedSet(1) === undefined && Date.now() - t0 < 10_000) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(Buffer.from(log.storedSet(1)!).toString(), 'one');
+    assert.equal(log.storedSet(7), undefined);
+  } finally {
+    await log.close();
+  }
+});
