@@ -111,9 +111,14 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     if (!timingSafeEqual(row.subarray(0, SEAL_BYTES), seal(e, sig))) return undefined;
     return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('base64');
   }
-  /** Caches a SET just signed and hands it, sealed, to storage for later reads. */
-  function keepSet(e: StoredEntry, set: string): void {
+  /**
+   * Caches a SET just signed and, for a write's, hands it sealed to storage for later reads. A read's is
+   * only cached: storing one cost a read of a never-read entry (an imported log's) ~20 µs more, for the
+   * rare later read of the same entry.
+   */
+  function keepSet(e: StoredEntry, set: string, write: boolean): void {
     sets.set(String(e.index), set);
+    if (!write) return;
     const sig = Buffer.from(set, 'base64');
     log.keepSet(e.index, Buffer.concat([seal(e, sig), sig]));
   }
@@ -152,7 +157,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     if (cached !== undefined) return buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: () => new Uint8Array(0), set: cached });
     if (!verifier.sign) {
       const out = buildV1LogEntry({ treeId: log.treeId, logId: log.logId, entry: e, proof, sign: (d) => log.sign(d) });
-      for (const v of Object.values(out)) keepSet(e, v.verification.signedEntryTimestamp);
+      for (const v of Object.values(out)) keepSet(e, v.verification.signedEntryTimestamp, write);
       return out;
     }
     let payload: Buffer | undefined;
@@ -169,7 +174,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry that
     // is in the log.
     const set = (await verifier.sign(payload!).catch(() => log.sign(payload!))).toString('base64');
-    keepSet(e, set);
+    keepSet(e, set, write);
     for (const v of Object.values(out)) v.verification.signedEntryTimestamp = set;
     return out;
   }

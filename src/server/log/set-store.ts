@@ -4,6 +4,7 @@
  * hands over (its seal and the signature; http/rekor.ts checks the seal before it serves one, and signs
  * afresh when the row is missing or does not check). ~90 bytes of row per entry with an ECDSA P-256 key.
  *
+ * Only writes' SETs are kept (a read's is cached in memory by the HTTP layer, not stored).
  * Rows are written by the next commit's transaction (embedded.ts #commit), so a write's answer never
  * waits for them, or, on a log with no commit for a second, by a transaction of their own followed by the
  * WAL flush. A crash loses at most the SETs of the last second's answers, which a read then signs again
@@ -31,18 +32,26 @@ export class SetStore {
   #storing = 0;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
+  /**
+   * The lowest index with a row (or queued): a log imported in bulk has none below its first entry
+   * written through the API, and a read there costs no query.
+   */
+  #lowest: number;
 
   constructor(db: DatabaseSync, flushWal: () => Promise<void>) {
     this.#db = db;
     this.#put = db.prepare('INSERT OR REPLACE INTO entry_sets (idx, data) VALUES (?, ?)');
     this.#get = db.prepare('SELECT data FROM entry_sets WHERE idx = ?');
     this.#flushWal = flushWal;
+    const low = (db.prepare('SELECT min(idx) AS low FROM entry_sets').get() as { low: number | null } | undefined)?.low;
+    this.#lowest = low ?? Number.POSITIVE_INFINITY;
   }
 
   /** Keeps the SET of committed entry `index`: written by the next commit (or within a second). */
   keep(index: number, data: Uint8Array): void {
     if (this.#closed) return;
     this.#queued.push({ index, data });
+    if (index < this.#lowest) this.#lowest = index;
     if (!this.#timer) {
       this.#timer = setTimeout(() => void this.#idleFlush(), IDLE_FLUSH_MS);
       this.#timer.unref();
@@ -51,6 +60,7 @@ export class SetStore {
 
   /** The stored bytes of entry `index`'s SET, if any (queued ones are not looked up: their signer caches them). */
   get(index: number): Uint8Array | undefined {
+    if (index < this.#lowest) return undefined;
     const row = this.#get.get(index) as { data: Uint8Array } | undefined;
     return row?.data;
   }

@@ -73,27 +73,20 @@ test('stored SETs: reads after a restart serve the SET the write signed; a chang
     db.prepare('UPDATE entry_sets SET data = ? WHERE idx = ?').run(row(2), 1);
   });
   srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
-  let resigned: string[];
   try {
     const e = await Promise.all([0, 1, 2].map((i) => entryAt(srv.url, i, logKey)));
     assert.notEqual(e[0]!.verification.signedEntryTimestamp, written[0]);
     assert.notEqual(e[1]!.verification.signedEntryTimestamp, written[1]);
     assert.notEqual(e[1]!.verification.signedEntryTimestamp, written[2]);
     assert.equal(e[2]!.verification.signedEntryTimestamp, written[2]);
-    resigned = e.map((x) => x.verification.signedEntryTimestamp);
-  } finally {
-    await srv.close();
-  }
-  // The SETs signed by those reads replaced the bad rows: served again after the next restart.
-  srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
-  try {
-    for (const i of [0, 1]) assert.equal((await entryAt(srv.url, i, logKey)).verification.signedEntryTimestamp, resigned[i]);
+    // Signed once by this server, then served from its cache.
+    assert.equal((await entryAt(srv.url, 0, logKey)).verification.signedEntryTimestamp, e[0]!.verification.signedEntryTimestamp);
   } finally {
     await srv.close();
   }
 });
 
-test('stored SETs: a log without the table (an older log) opens, and its reads sign and keep their SETs', async () => {
+test('stored SETs: a log without the table (an older log) opens, its reads sign, and its new writes keep their SETs', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'signet-sets-'));
   dirs.push(dir);
   const key = ecKey();
@@ -107,16 +100,20 @@ test('stored SETs: a log without the table (an older log) opens, and its reads s
     await srv.close();
   }
   await withDb(dir, (db) => db.exec('DROP TABLE entry_sets'));
-  let first: string;
+  let written: string;
   srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
   try {
-    first = (await entryAt(srv.url, 0, logKey)).verification.signedEntryTimestamp;
+    await entryAt(srv.url, 0, logKey);
+    const r = await fetch(`${srv.url}/api/v1/log/entries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hashedRekordV1(key)) });
+    assert.equal(r.status, 201);
+    written = Object.values((await r.json()) as Record<string, V1>)[0]!.verification.signedEntryTimestamp;
   } finally {
     await srv.close();
   }
   srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
   try {
-    assert.equal((await entryAt(srv.url, 0, logKey)).verification.signedEntryTimestamp, first);
+    await entryAt(srv.url, 0, logKey);
+    assert.equal((await entryAt(srv.url, 1, logKey)).verification.signedEntryTimestamp, written);
   } finally {
     await srv.close();
   }
