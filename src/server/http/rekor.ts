@@ -3,7 +3,6 @@
  * (src/rekor) before they are appended; every entry returned carries an inclusion proof against a signed
  * checkpoint, and v1 entries a SET.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SignetError } from '../../errors.js';
 import {
   type CanonicalEntry,
@@ -17,7 +16,6 @@ import {
 import { decodeBase64Strict } from '../../sigstore/index.js';
 import { leafHash, noteKeyHash, parseEntryId, parseTilePath, rootFromInclusionProof } from '../../tlog/index.js';
 import { Lru } from '../log/lru.js';
-import type { KeyObject } from 'node:crypto';
 import type { SignedCheckpoint, StoredEntry, TransparencyLog } from '../log/types.js';
 import type { Metrics } from './metrics.js';
 import { type EntryVerifier, inlineVerifier } from './verify-pool.js';
@@ -36,27 +34,6 @@ const SEARCH_RESULT_LIMIT = 10_000;
  * memory only; an entry that is not in it is signed again.
  */
 const SET_CACHE_ENTRIES = 16_384;
-
-/** Bytes of a stored SET's seal (a truncated HMAC-SHA256). */
-const SEAL_BYTES = 16;
-
-/**
- * The seal of a SET kept in storage (TransparencyLog.keepSet): an HMAC, under a key derived from the
- * log's private key, over the entry's index, integrated time and leaf hash and the signature. A stored
- * SET is served only when its seal checks, so bytes changed on disk, or a SET moved to another entry,
- * are never served (the read signs afresh). Checking it costs ~1 µs where verifying the ECDSA signature
- * would cost more than signing a new one; and only the holder of the log key, who could sign any SET
- * anyway, can make a seal.
- */
-function setSealer(key: KeyObject): (e: StoredEntry, sig: Uint8Array) => Buffer {
-  const sealKey = createHmac('sha256', 'signet stored SET seal v1').update(key.export({ format: 'der', type: 'pkcs8' })).digest();
-  const head = Buffer.alloc(16);
-  return (e, sig) => {
-    head.writeBigUInt64BE(BigInt(e.index), 0);
-    head.writeBigInt64BE(BigInt(e.integratedTime), 8);
-    return createHmac('sha256', sealKey).update(head).update(e.leafHash).update(sig).digest().subarray(0, SEAL_BYTES);
-  };
-}
 
 /** Headers of tile answers: full tiles never change; a partial tile is replaced by a wider one as the tree grows. */
 const FULL_TILE_HEADERS = Object.freeze({ 'content-type': 'application/octet-stream', 'cache-control': 'max-age=31536000, immutable' });
@@ -102,14 +79,10 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   const treeIdDecimal = log.treeId.toString();
   const verifier = opts.verifier ?? inlineVerifier();
   const sets = new Lru<string>(SET_CACHE_ENTRIES);
-  const seal = setSealer(log.signingKey);
-  /** The SET storage kept for entry `e` whose seal checks (base64), else undefined. */
+  /** The SET storage kept for entry `e` (checked there: a changed or moved one never comes back), base64. */
   function storedSet(e: StoredEntry): string | undefined {
-    const row = log.storedSet(e.index);
-    if (!row || row.length <= SEAL_BYTES) return undefined;
-    const sig = row.subarray(SEAL_BYTES);
-    if (!timingSafeEqual(row.subarray(0, SEAL_BYTES), seal(e, sig))) return undefined;
-    return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('base64');
+    const sig = log.storedSet(e);
+    return sig && Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('base64');
   }
   /**
    * Caches a SET just signed and, for a write's, hands it sealed to storage for later reads. A read's is
@@ -118,9 +91,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
    */
   function keepSet(e: StoredEntry, set: string, write: boolean): void {
     sets.set(String(e.index), set);
-    if (!write) return;
-    const sig = Buffer.from(set, 'base64');
-    log.keepSet(e.index, Buffer.concat([seal(e, sig), sig]));
+    if (write) log.keepSet(e, Buffer.from(set, 'base64'));
   }
 
   const witnesses = opts.witnesses;

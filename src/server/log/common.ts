@@ -58,10 +58,10 @@ export interface LogStorage {
   readTiles(tiles: TileId[]): Promise<Map<string, Uint8Array>>;
   tile(level: number, index: number, width?: number): Promise<Buffer | null>;
   entryBundle(index: number, width?: number): Promise<Buffer | null>;
-  /** Keeps bytes for committed entry `index` (a v1 SET and its seal) where the driver can; see set-store.ts. */
-  keepSet?(index: number, data: Uint8Array): void;
-  /** What keepSet kept for entry `index`, unchecked; undefined where nothing was (or the driver keeps none). */
-  storedSet?(index: number): Uint8Array | undefined;
+  /** Keeps the v1 SET signature of committed entry `e` where the driver can (set-store.ts). */
+  keepSet?(e: StoredEntry, sig: Uint8Array): void;
+  /** The SET signature kept for entry `e`, checked against its seal; undefined where none (or the driver keeps none). */
+  storedSet?(e: StoredEntry): Uint8Array | undefined;
   close(): Promise<void>;
 }
 

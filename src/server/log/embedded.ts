@@ -38,7 +38,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { SignetError } from '../../errors.js';
-import { EMPTY_ROOT, TILE_WIDTH, type TileAppender, type TileId, decodeEntryBundle, encodeEntryBundle, tilePath, tileWidth } from '../../tlog/index.js';
+import { EMPTY_ROOT, TILE_WIDTH, type TileAppender, type TileId, decodeEntryBundle, encodeEntryBundle, setPayload, tilePath, tileWidth } from '../../tlog/index.js';
 import {
   type BatchItem,
   type BatchOutcome,
@@ -135,7 +135,7 @@ export class EmbeddedStorage implements LogStorage {
       },
     });
     this.#index = new SearchIndex(db, Database, dir, async () => void (await this.#wal?.datasync()), indexOptions);
-    this.#sets = new SetStore(db, async () => void (await this.#wal?.datasync()));
+    this.#sets = new SetStore(db, async () => void (await this.#wal?.datasync()), signer.key);
   }
 
   static async open(dir: string, key: KeyObject, origin?: string, fallbackOrigin?: OriginDefault, indexOptions: SearchIndexOptions = {}): Promise<EmbeddedStorage> {
@@ -376,6 +376,7 @@ export class EmbeddedStorage implements LogStorage {
   async bulkAppend(
     items: (BatchItem & { integratedTime?: number })[],
     check?: (size: number, rootHash: Uint8Array) => Promise<void>,
+    signSets?: (payloads: Buffer[]) => Promise<Uint8Array[]>,
   ): Promise<SignedCheckpoint> {
     if (this.#closed) throw new SignetError('TLOG', 'the transparency log is closed');
     if (items.length === 0) return this.#checkpoint;
@@ -423,6 +424,13 @@ export class EmbeddedStorage implements LogStorage {
       const firstPartial = Math.floor(end / TILE_WIDTH) * TILE_WIDTH;
       const from = Math.max(start, firstPartial);
       const newEntries = items.slice(from - start).map((it, j) => ({ idx: from + j, body: it.body }));
+      // With `signSets`, each entry's v1 SET is signed now and stored by this commit, as a write's is.
+      if (signSets) {
+        const logID = this.#signer.logId.toString('hex');
+        const fields = items.map((it, j) => ({ index: start + j, integratedTime: it.integratedTime ?? now, leafHash: it.leafHash }));
+        const sigs = await signSets(items.map((it, j) => setPayload({ body: it.body, integratedTime: fields[j]!.integratedTime, logID, logIndex: start + j })));
+        fields.forEach((f, j) => this.#sets.keep(f, sigs[j]!, false));
+      }
       await this.#commit({ start, end, checkpoint, full, partial, newEntries, firstPartial, indexRows, ixDurable }, () => {
         let last: number | undefined;
         items.forEach((it, j) => {
@@ -434,6 +442,7 @@ export class EmbeddedStorage implements LogStorage {
     } catch (e) {
       this.#appender = null;
       this.#tail = null;
+      this.#sets.dropFrom(start);
       if (e instanceof SignetError) throw e;
       throw ioFail(`cannot append entries to the log in ${this.#dir}`, e);
     }
@@ -466,14 +475,14 @@ export class EmbeddedStorage implements LogStorage {
     return this.#checkpoint;
   }
 
-  /** Keeps the signed SET (with the HTTP layer's seal) of committed entry `index`: stored by the next commit. */
-  keepSet(index: number, data: Uint8Array): void {
-    if (!this.#closed && Number.isSafeInteger(index) && index >= 0 && index < this.#size) this.#sets.keep(index, data);
+  /** Keeps the SET signature of committed entry `e` (set-store.ts): stored by the next commit. */
+  keepSet(e: StoredEntry, sig: Uint8Array): void {
+    if (!this.#closed && Number.isSafeInteger(e.index) && e.index >= 0 && e.index < this.#size) this.#sets.keep(e, sig);
   }
 
-  /** What keepSet stored for entry `index`, if anything; checked by the caller before use. */
-  storedSet(index: number): Uint8Array | undefined {
-    return this.#closed ? undefined : this.#sets.get(index);
+  /** The SET signature keepSet (or a bulk append) stored for entry `e`, when its seal checks. */
+  storedSet(e: StoredEntry): Uint8Array | undefined {
+    return this.#closed ? undefined : this.#sets.get(e);
   }
 
   async entryByIndex(index: number): Promise<StoredEntry | null> {

@@ -165,12 +165,12 @@ class Log implements TransparencyLog {
     return this.#signer.signBytes(data);
   }
 
-  keepSet(index: number, data: Uint8Array): void {
-    this.#storage.keepSet?.(index, data);
+  keepSet(e: StoredEntry, sig: Uint8Array): void {
+    this.#storage.keepSet?.(e, sig);
   }
 
-  storedSet(index: number): Uint8Array | undefined {
-    return this.#storage.storedSet?.(index);
+  storedSet(e: StoredEntry): Uint8Array | undefined {
+    return this.#storage.storedSet?.(e);
   }
 
   metrics(): LogMetrics {

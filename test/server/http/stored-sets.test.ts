@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { importLog } from '../../../src/server/log/import.js';
 import { openLog } from '../../../src/server/log/index.js';
 import { startServer } from '../../../src/server/serve.js';
 import { verifySET } from '../../../src/tlog/index.js';
@@ -124,18 +125,61 @@ test('stored SETs: kept rows are written by the next commit, or within a second 
   dirs.push(dir);
   const log = await openLog({ dataDir: dir });
   try {
-    await Promise.all([0, 1, 2].map((i) => log.append({ body: Buffer.from(`e${i}`), indexKeys: [] })));
-    log.keepSet(0, Buffer.from('zero'));
-    log.keepSet(7, Buffer.from('beyond the log'));
-    assert.equal(log.storedSet(0), undefined, 'not written yet');
+    const e = (await Promise.all([0, 1, 2].map((i) => log.append({ body: Buffer.from(`e${i}`), indexKeys: [] })))).map((r) => r.entry).sort((a, b) => a.index - b.index);
+    log.keepSet(e[0]!, Buffer.from('zero'));
+    const beyond = { ...e[2]!, index: 7 };
+    log.keepSet(beyond, Buffer.from('beyond the log'));
+    assert.equal(log.storedSet(e[0]!), undefined, 'not written yet');
     await log.append({ body: Buffer.from('e3'), indexKeys: [] });
-    assert.equal(Buffer.from(log.storedSet(0)!).toString(), 'zero');
-    log.keepSet(1, Buffer.from('one'));
+    assert.equal(Buffer.from(log.storedSet(e[0]!)!).toString(), 'zero');
+    // Bound to its entry: not another's, nor the same index with another time or leaf.
+    assert.equal(log.storedSet({ ...e[0]!, integratedTime: e[0]!.integratedTime + 1 }), undefined);
+    assert.equal(log.storedSet({ ...e[1]!, index: 0 }), undefined);
+    log.keepSet(e[1]!, Buffer.from('one'));
     const t0 = Date.now();
-    while (log.storedSet(1) === undefined && Date.now() - t0 < 10_000) await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(Buffer.from(log.storedSet(1)!).toString(), 'one');
-    assert.equal(log.storedSet(7), undefined);
+    while (log.storedSet(e[1]!) === undefined && Date.now() - t0 < 10_000) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(Buffer.from(log.storedSet(e[1]!)!).toString(), 'one');
+    assert.equal(log.storedSet(beyond), undefined);
   } finally {
     await log.close();
+  }
+});
+
+test('stored SETs: an import with sets signs and stores every entry\'s SET, served by reads after it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'signet-sets-'));
+  dirs.push(dir);
+  const n = 600;
+  const report = await importLog({
+    dataDir: dir,
+    chunk: 256,
+    sets: true,
+    source: {
+      name: 'test entries',
+      async *read(from: number) {
+        yield Array.from({ length: n - from }, (_, j) => ({ body: Buffer.from(`{"imported":${from + j}}`), indexKeys: [], integratedTime: 1_700_000_000 + from + j }));
+      },
+    },
+  });
+  assert.equal(report.treeSize, n);
+  await withDb(dir, (db) => assert.equal((db.prepare('SELECT count(*) AS n FROM entry_sets').get() as { n: number }).n, n));
+  const first: string[] = [];
+  let srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+  let logKey: KeyObject;
+  try {
+    logKey = createPublicKey(await (await fetch(`${srv.url}/api/v1/log/publicKey`)).text());
+    for (const i of [0, 255, 256, 599]) {
+      const e = await entryAt(srv.url, i, logKey);
+      assert.equal(e.integratedTime, 1_700_000_000 + i);
+      first.push(e.verification.signedEntryTimestamp);
+    }
+  } finally {
+    await srv.close();
+  }
+  srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false });
+  try {
+    const again = await Promise.all([0, 255, 256, 599].map(async (i) => (await entryAt(srv.url, i, logKey)).verification.signedEntryTimestamp));
+    assert.deepEqual(again, first);
+  } finally {
+    await srv.close();
   }
 });
