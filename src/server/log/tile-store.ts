@@ -67,14 +67,18 @@ export const tileStoreLimits = { verifiedTiles: 4096 };
  */
 const SYNC_READ_MAX = 256 * 1024;
 
-/** The bytes of a file, read synchronously when it is at most SYNC_READ_MAX bytes; null when larger. */
-function readSmallFile(path: string): Buffer | null {
+/**
+ * The bytes of a file, read synchronously when it is at most SYNC_READ_MAX bytes; null when larger.
+ * Into `into` when given (a scratch buffer of SYNC_READ_MAX bytes the caller is done with before its
+ * next await), else into a buffer of its own.
+ */
+function readSmallFile(path: string, into?: Buffer): Buffer | null {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     if (size > SYNC_READ_MAX) return null;
     // A buffer of its own (never the pool's), so that integrity.ts can key the tile's levels by it.
-    const buf = Buffer.allocUnsafeSlow(size);
+    const buf = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafeSlow(size);
     let at = 0;
     while (at < size) {
       const n = readSync(fd, buf, at, size - at, at);
@@ -156,6 +160,8 @@ export class TileStore {
   #lastSweep = performance.now();
   /** Full tiles read from disk and found to match the tree (see integrity.ts), by file path. */
   readonly #verified = new VerifiedBytes(tileStoreLimits.verifiedTiles);
+  /** Where bundleEntry reads bundles (see there). */
+  readonly #scratch = Buffer.allocUnsafeSlow(SYNC_READ_MAX);
   /**
    * The SHA-256 of each full file: stored in `file_digests` (loaded on start), or recorded once checked
    * (integrity.ts) or written: a read from disk is compared with it, not hashed up its tree.
@@ -607,12 +613,25 @@ export class TileStore {
    * check costs less than hashing the whole file): STORAGE_CORRUPT naming the file otherwise.
    */
   async bundleEntry(index: number, j: number): Promise<Uint8Array> {
-    const { data, fromDisk } = await this.#readFull('entries', index);
-    if (!fromDisk) return bundleEntryAt(data, TILE_WIDTH, j);
+    const recent = this.#recent.get(fileKey('entries', index));
+    if (recent) return bundleEntryAt(recent, TILE_WIDTH, j);
     // The entry's proof comes next, through the same level-0 tile.
-    const checked = checkBundleEntry(data, TILE_WIDTH, await this.#fullTile(0, index, true), j);
-    if ('problem' in checked) throw corrupt(this.file('entries', index, TILE_WIDTH), checked.problem);
-    return checked.entry;
+    const level0 = await this.#fullTile(0, index, true);
+    // The bundle is read into the scratch buffer (no allocation per read: a bundle is tens of KiB) and
+    // its entry copied out before anything else can run.
+    const path = this.file('entries', index, TILE_WIDTH);
+    let data: Uint8Array;
+    try {
+      const small = readSmallFile(path, this.#scratch);
+      if (small) data = small;
+      else data = await fs.readFile(path);
+    } catch (e) {
+      if (isEnoent(e)) throw corrupt(path, 'is missing');
+      throw ioFail(`cannot read ${resourcePath('entries', index, TILE_WIDTH)}`, e);
+    }
+    const checked = checkBundleEntry(data, TILE_WIDTH, level0, j);
+    if ('problem' in checked) throw corrupt(path, checked.problem);
+    return Buffer.from(checked.entry);
   }
 
 
