@@ -154,11 +154,27 @@ export function createHttpServer(opts: HttpServerOptions): Server {
     // Node checks both timeouts only this often (30 s by default), so a timeout is enforced that late.
     connectionsCheckingInterval: Math.min(CONNECTIONS_CHECKING_INTERVAL_MS, Math.max(100, Math.floor(headersTimeout / 4))),
   };
+  // Fast routes are taken once the services are ready (before that every request waits in the general path).
+  let ready = opts.ready === undefined;
+  opts.ready?.then(
+    () => (ready = true),
+    () => undefined,
+  );
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const start = process.hrtime.bigint();
     const method = req.method ?? 'GET';
     let routeName = 'unmatched';
     let pathForLog = '';
+    /** The answer to a handler's error; a 500's cause goes to the operator's log, never to the client. */
+    const failed = (e: unknown): Reply => {
+      const { status, message, headers } = statusForError(e);
+      if (status === 500 && logSink) {
+        // One line, no stack, no request data.
+        logSink.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', route: routeName, error: e instanceof Error ? e.message.split('\n')[0] : String(e) }) + '\n');
+        logSink.flush();
+      }
+      return errorReply(status, message, headers);
+    };
     const finish = (reply: Reply): void => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       try {
@@ -173,6 +189,32 @@ export function createHttpServer(opts: HttpServerOptions): Server {
         );
       }
     };
+    if (ready && (method === 'GET' || method === 'HEAD')) {
+      // A fast route (tiles): no URL object, no decoding, no route table; errors, metrics and the log
+      // line as on the general path.
+      const target = req.url ?? '/';
+      const fast = opts.router.fast(target);
+      if (fast) {
+        routeName = fast.route.name;
+        pathForLog = target.slice(0, 300);
+        let r: Reply | Promise<Reply> | undefined;
+        try {
+          r = fast.route.handler(fast.rest);
+        } catch (e) {
+          r = failed(e);
+        }
+        if (r instanceof Promise) {
+          void r.then(finish, (e: unknown) => finish(failed(e)));
+          return;
+        }
+        if (r !== undefined) {
+          finish(r);
+          return;
+        }
+        routeName = 'unmatched';
+        pathForLog = '';
+      }
+    }
     void (async (): Promise<Reply> => {
       if (opts.ready) {
         try {
@@ -222,13 +264,7 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       try {
         return await m.route.handler(ctx);
       } catch (e) {
-        const { status, message, headers } = statusForError(e);
-        if (status === 500 && logSink) {
-          // The cause is for the operator (one line, no stack, no request data); the client gets a generic message.
-          logSink.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', route: routeName, error: e instanceof Error ? e.message.split('\n')[0] : String(e) }) + '\n');
-          logSink.flush();
-        }
-        return errorReply(status, message, headers);
+        return failed(e);
       }
     })().then(finish, () => finish(errorReply(500, 'internal server error')));
   };

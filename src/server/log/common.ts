@@ -58,6 +58,10 @@ export interface LogStorage {
   readTiles(tiles: TileId[]): Promise<Map<string, Uint8Array>>;
   tile(level: number, index: number, width?: number): Promise<Buffer | null>;
   entryBundle(index: number, width?: number): Promise<Buffer | null>;
+  /** Keeps the v1 SET signature of committed entry `e` where the driver can (set-store.ts). */
+  keepSet?(e: StoredEntry, sig: Uint8Array): void;
+  /** The SET signature kept for entry `e`, checked against its seal; undefined where none (or the driver keeps none). */
+  storedSet?(e: StoredEntry): Uint8Array | undefined;
   close(): Promise<void>;
 }
 

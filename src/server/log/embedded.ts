@@ -38,7 +38,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { SignetError } from '../../errors.js';
-import { EMPTY_ROOT, TILE_WIDTH, type TileAppender, type TileId, decodeEntryBundle, encodeEntryBundle, tilePath, tileWidth } from '../../tlog/index.js';
+import { EMPTY_ROOT, TILE_WIDTH, type TileAppender, type TileId, decodeEntryBundle, encodeEntryBundle, setPayload, tilePath, tileWidth } from '../../tlog/index.js';
 import {
   type BatchItem,
   type BatchOutcome,
@@ -53,6 +53,7 @@ import { entryLeafHash } from './integrity.js';
 import { ioFail, openWal, transaction } from './io.js';
 import { cleanTmp, migrateLegacy, removeBeyond, restoreTree } from './recovery.js';
 import { INDEX_SCHEMA, type IndexEntry, SearchIndex, type SearchIndexOptions } from './search-index.js';
+import { SET_SCHEMA, SetStore } from './set-store.js';
 import { loadSqlite } from './sqlite.js';
 import { TILE_SCHEMA, type TileWrite, TileStore } from './tile-store.js';
 import type { SignedCheckpoint, StoredEntry } from './types.js';
@@ -81,6 +82,7 @@ CREATE TABLE IF NOT EXISTS log_state (
 CREATE TABLE IF NOT EXISTS batches (start INTEGER PRIMARY KEY, itime INTEGER NOT NULL);
 ${TILE_SCHEMA}
 ${INDEX_SCHEMA}
+${SET_SCHEMA}
 `;
 
 export class EmbeddedStorage implements LogStorage {
@@ -106,6 +108,8 @@ export class EmbeddedStorage implements LogStorage {
   #indexBehind: Promise<void> | null = null;
   readonly #tiles: TileStore;
   readonly #index: SearchIndex;
+  /** SETs kept once signed (set-store.ts). */
+  readonly #sets: SetStore;
   #closed = false;
 
   private constructor(dir: string, db: DatabaseSync, Database: typeof DatabaseSync, signer: CheckpointSigner, treeId: bigint, state: StateRow, indexOptions: SearchIndexOptions) {
@@ -131,6 +135,7 @@ export class EmbeddedStorage implements LogStorage {
       },
     });
     this.#index = new SearchIndex(db, Database, dir, async () => void (await this.#wal?.datasync()), indexOptions);
+    this.#sets = new SetStore(db, async () => void (await this.#wal?.datasync()), signer.key);
   }
 
   static async open(dir: string, key: KeyObject, origin?: string, fallbackOrigin?: OriginDefault, indexOptions: SearchIndexOptions = {}): Promise<EmbeddedStorage> {
@@ -255,8 +260,10 @@ export class EmbeddedStorage implements LogStorage {
       this.#index.journal(b.start, b.indexRows, b.ixDurable);
       times();
       this.#stmt.state.run(b.end, b.checkpoint.rootHash, b.checkpoint.note);
+      this.#sets.store();
     });
     this.#tiles.recorded();
+    this.#sets.stored();
     this.#index.committed({ start: b.start, entries: b.indexRows }, b.ixDurable);
     try {
       await this.#wal!.datasync();
@@ -369,6 +376,7 @@ export class EmbeddedStorage implements LogStorage {
   async bulkAppend(
     items: (BatchItem & { integratedTime?: number })[],
     check?: (size: number, rootHash: Uint8Array) => Promise<void>,
+    signSets?: (payloads: Buffer[]) => Promise<Uint8Array[]>,
   ): Promise<SignedCheckpoint> {
     if (this.#closed) throw new SignetError('TLOG', 'the transparency log is closed');
     if (items.length === 0) return this.#checkpoint;
@@ -416,6 +424,13 @@ export class EmbeddedStorage implements LogStorage {
       const firstPartial = Math.floor(end / TILE_WIDTH) * TILE_WIDTH;
       const from = Math.max(start, firstPartial);
       const newEntries = items.slice(from - start).map((it, j) => ({ idx: from + j, body: it.body }));
+      // With `signSets`, each entry's v1 SET is signed now and stored by this commit, as a write's is.
+      if (signSets) {
+        const logID = this.#signer.logId.toString('hex');
+        const fields = items.map((it, j) => ({ index: start + j, integratedTime: it.integratedTime ?? now, leafHash: it.leafHash }));
+        const sigs = await signSets(items.map((it, j) => setPayload({ body: it.body, integratedTime: fields[j]!.integratedTime, logID, logIndex: start + j })));
+        fields.forEach((f, j) => this.#sets.keep(f, sigs[j]!, false));
+      }
       await this.#commit({ start, end, checkpoint, full, partial, newEntries, firstPartial, indexRows, ixDurable }, () => {
         let last: number | undefined;
         items.forEach((it, j) => {
@@ -427,6 +442,7 @@ export class EmbeddedStorage implements LogStorage {
     } catch (e) {
       this.#appender = null;
       this.#tail = null;
+      this.#sets.dropFrom(start);
       if (e instanceof SignetError) throw e;
       throw ioFail(`cannot append entries to the log in ${this.#dir}`, e);
     }
@@ -457,6 +473,16 @@ export class EmbeddedStorage implements LogStorage {
 
   async checkpoint(): Promise<SignedCheckpoint> {
     return this.#checkpoint;
+  }
+
+  /** Keeps the SET signature of committed entry `e` (set-store.ts): stored by the next commit. */
+  keepSet(e: StoredEntry, sig: Uint8Array): void {
+    if (!this.#closed && Number.isSafeInteger(e.index) && e.index >= 0 && e.index < this.#size) this.#sets.keep(e, sig);
+  }
+
+  /** The SET signature keepSet (or a bulk append) stored for entry `e`, when its seal checks. */
+  storedSet(e: StoredEntry): Uint8Array | undefined {
+    return this.#closed ? undefined : this.#sets.get(e);
   }
 
   async entryByIndex(index: number): Promise<StoredEntry | null> {
@@ -493,7 +519,7 @@ export class EmbeddedStorage implements LogStorage {
     const out = new Map<string, Uint8Array>();
     await Promise.all(
       tiles.map(async (t) => {
-        const data = await this.#tiles.read(t.level, t.index, t.width);
+        const data = await this.#tiles.read(t.level, t.index, t.width, true);
         if (data) out.set(tilePath(t.level, t.index, t.width), data);
       }),
     );
@@ -514,6 +540,7 @@ export class EmbeddedStorage implements LogStorage {
     this.#index.stop();
     // Best effort: what is left is written out on the next start.
     await this.#tiles.closeSweep();
+    this.#sets.close();
     await this.#index.close();
     await this.#wal?.close().catch(() => undefined);
     await this.#tiles.closeWriters();

@@ -5,7 +5,8 @@
  * read-only for one short read transaction (a running server holds it locked, and is then left alone
  * with a clear error), after which only tile files are read. Files whose bytes still sit in the
  * `unsynced` table (written without a flush before a crash; the server rewrites them on start) are
- * checked as those bytes.
+ * checked as those bytes. Each file the tree vouches for is also compared with its `file_digests` row,
+ * which the server trusts in place of the tree on reads.
  */
 import { type KeyObject, createPrivateKey, createPublicKey } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -24,7 +25,7 @@ import {
   toHex,
   verifyCheckpoint,
 } from '../../tlog/index.js';
-import { type Kind, checkBundle, entryLeafHash, hashAt, hashTileProblem, resourcePath } from './integrity.js';
+import { type Kind, checkBundle, entryLeafHash, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
 import { loadSqlite } from './sqlite.js';
 import { kindCode } from './tile-store.js';
 
@@ -74,6 +75,8 @@ interface DbState {
   partials: Row[];
   unsynced: Row[];
   tail: { idx: number; body: Uint8Array }[];
+  /** `file_digests` rows by `kind/tile` (none for a log older than the table). */
+  digests: Map<string, Uint8Array>;
 }
 
 async function readDb(dir: string): Promise<DbState> {
@@ -102,7 +105,13 @@ async function readDb(dir: string): Promise<DbState> {
       partials: db.prepare('SELECT kind, tile, width, data FROM partial').all() as unknown as Row[],
       unsynced: db.prepare('SELECT kind, tile, width, data FROM unsynced').all() as unknown as Row[],
       tail: db.prepare('SELECT idx, body FROM partial_entries WHERE idx >= ? AND idx < ? ORDER BY idx').all(first, state.size) as { idx: number; body: Uint8Array }[],
+      digests: new Map(),
     };
+    if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'file_digests'").get()) {
+      for (const r of db.prepare('SELECT kind, tile, digest FROM file_digests').iterate() as Iterable<{ kind: number; tile: number; digest: Uint8Array }>) {
+        out.digests.set(`${r.kind}/${r.tile}`, r.digest);
+      }
+    }
     db.exec('COMMIT');
     return out;
   } catch (e) {
@@ -215,6 +224,11 @@ export async function fsckLog(dir: string, opts: FsckOptions = {}): Promise<Fsck
   while (fullCount(top + 1) > 0) top++;
   const total = fullCount('entries') + Array.from({ length: top + 1 }, (_, l) => fullCount(l)).reduce((a, b) => a + b, 0);
   const corruptPaths = new Set<string>();
+  /** A file the tree vouches for must have the digest its row records (the server trusts the row on reads). */
+  const checkDigest = (kind: Kind, index: number, data: Uint8Array): void => {
+    const row = st.digests.get(`${kindCode(kind)}/${index}`);
+    if (row && !hashEquals(row, fileDigest(data))) bad(`${dbFile} (table file_digests, ${resourcePath(kind, index, TILE_WIDTH)})`, 'holds a digest that does not match the file the tree vouches for');
+  };
 
   const read = async (kind: Kind, index: number): Promise<Uint8Array | undefined> => {
     const row = unsynced.get(`${kindCode(kind)}/${index}/${TILE_WIDTH}`);
@@ -263,6 +277,7 @@ export async function fsckLog(dir: string, opts: FsckOptions = {}): Promise<Fsck
             corruptPaths.add(path);
             bad(path, problem);
           } else tileOk = above !== undefined;
+          if (tileOk) checkDigest(level, i, data);
           if (level > 0) current.set(i, data);
         }
         if (level !== 0) return;
@@ -273,6 +288,7 @@ export async function fsckLog(dir: string, opts: FsckOptions = {}): Promise<Fsck
         if (tileOk && data) {
           const checked = checkBundle(bundle, TILE_WIDTH, data);
           if ('problem' in checked) bad(bpath, checked.problem);
+          else checkDigest('entries', i, bundle);
           entries += TILE_WIDTH;
         } else if (above) {
           // Its level-0 tile is missing or corrupt: check the bundle against the level-1 hash directly.

@@ -165,6 +165,14 @@ class Log implements TransparencyLog {
     return this.#signer.signBytes(data);
   }
 
+  keepSet(e: StoredEntry, sig: Uint8Array): void {
+    this.#storage.keepSet?.(e, sig);
+  }
+
+  storedSet(e: StoredEntry): Uint8Array | undefined {
+    return this.#storage.storedSet?.(e);
+  }
+
   metrics(): LogMetrics {
     return this.#sequencer.metrics();
   }

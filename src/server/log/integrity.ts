@@ -9,6 +9,16 @@
  * A full tile's parent always exists (a partial one, or a full one checked the same way), and the
  * topmost tile of a tree is always partial, so every file is one comparison away from a hash that is
  * already trusted. Used by the server's read path and start-up check (embedded.ts) and by `log fsck`.
+ *
+ * A shortcut with the same authority: the SHA-256 of each full file (`file_digests` in log.sqlite,
+ * tile-store.ts). A file's row is written in the very transaction that records the tree state the file
+ * belongs to — the commit that completes the tile, from the bytes that commit's tree was computed from —
+ * or, for a file of a log older than the table, by a commit after the file passed the full check above.
+ * So a row exists only for a committed file, and holds what the tree vouches for: it lives where the
+ * committed root and the partial tiles live, and whoever could change it could change those too. A read
+ * compares the file's SHA-256 with its row (~7 µs for a tile) instead of hashing up the tree (~67 µs);
+ * by SHA-256's collision resistance equal digests mean the committed bytes. Start-up checks the newest
+ * files against the tree and their rows against them, and `log fsck` checks every row it finds.
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { SignetError } from '../../errors.js';
@@ -126,8 +136,8 @@ export function checkBundleEntry(data: Uint8Array, width: number, level0: Uint8A
   return { entry };
 }
 
-/** Byte strings that were checked against the tree, least recently used dropped first. */
-export class VerifiedBytes extends Lru<Uint8Array> {}
+/** Byte strings that were checked against the tree, least recently used dropped first (keys: tile-store.ts fileKey). */
+export class VerifiedBytes extends Lru<Uint8Array, number> {}
 
 /** SHA-256 of a file's bytes (one call: ~7 µs for a full tile, where its Merkle root costs ~10 times that). */
 export function fileDigest(data: Uint8Array): Buffer {
@@ -135,12 +145,11 @@ export function fileDigest(data: Uint8Array): Buffer {
 }
 
 /**
- * The SHA-256 of each full file once it has been checked against the tree (its Merkle root, or its
- * entries' leaf hashes), by kind and index: 32 bytes per file in one growing buffer per kind, ~1.2 MiB
- * for the level-0 tiles of 10M entries. A file read again after its bytes left the cache is compared
- * with this digest instead of being hashed up its Merkle tree again: the same bytes, by SHA-256's
- * collision resistance, as those checked. Held in memory only, so every file is fully checked on its
- * first read after a start.
+ * The SHA-256 of each full file known to hold the committed bytes — its stored row (see the header),
+ * or a full check against the tree (its Merkle root, or its entries' leaf hashes) — by kind and index:
+ * 32 bytes per file in one growing buffer per kind, ~1.2 MiB for the level-0 tiles of 10M entries. A
+ * file read from disk is compared with this digest instead of being hashed up its Merkle tree: the
+ * same bytes, by SHA-256's collision resistance, as those the tree vouches for.
  */
 export class CheckedDigests {
   readonly #byKind = new Map<Kind, { digests: Buffer; known: Uint8Array }>();

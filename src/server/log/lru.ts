@@ -1,13 +1,16 @@
-/** A least-recently-used map bounded by count: the log's caches of tiles (expanded, or checked bytes). */
-export class Lru<V> {
+/**
+ * A least-recently-used map bounded by count: the log's caches of tiles (expanded, or checked bytes).
+ * Number keys where the caller has them: a lookup by a string made for it hashes the whole string.
+ */
+export class Lru<V, K extends string | number = string> {
   readonly #max: number;
-  readonly #map = new Map<string, V>();
+  readonly #map = new Map<K, V>();
 
   constructor(max: number) {
     this.#max = max;
   }
 
-  get(key: string): V | undefined {
+  get(key: K): V | undefined {
     const v = this.#map.get(key);
     if (v !== undefined) {
       this.#map.delete(key);
@@ -16,7 +19,7 @@ export class Lru<V> {
     return v;
   }
 
-  set(key: string, v: V): void {
+  set(key: K, v: V): void {
     this.#map.delete(key);
     this.#map.set(key, v);
     if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);

@@ -10,7 +10,10 @@
  *
  * Files are not trusted: a full tile or bundle read from disk is checked against the tree before it is
  * used (integrity.ts), and on start every full file must exist and the newest ones must match; a
- * mismatch is STORAGE_CORRUPT naming the file. Checked tiles stay in memory.
+ * mismatch is STORAGE_CORRUPT naming the file. Checked tiles stay in memory. The SHA-256 of each full
+ * file is recorded in table `file_digests` by the commit that makes the file part of the tree (or, for a
+ * file of an older log without a row, by the first commit after its full check), and loaded on start:
+ * a file's first read after a restart is one SHA-256 compared with its row, not a hash up the tree.
  *
  * Only the newest version of each partial tile is kept: a tile of width w is the first w hashes of any
  * wider version (bundles likewise), so older widths are served as prefixes.
@@ -29,6 +32,7 @@ export const TILE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS unsynced (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile, width)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partial (kind INTEGER NOT NULL, tile INTEGER NOT NULL, width INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, tile)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partial_entries (idx INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS file_digests (kind INTEGER NOT NULL, tile INTEGER NOT NULL, digest BLOB NOT NULL, PRIMARY KEY (kind, tile)) WITHOUT ROWID;
 `;
 
 /** `unsynced.kind` and `partial.kind` of entry bundles; tile levels are themselves. */
@@ -36,6 +40,8 @@ const ENTRIES_KIND = -1;
 
 export const kindCode = (k: Kind): number => (k === 'entries' ? ENTRIES_KIND : k);
 const kindOf = (code: number): Kind => (code === ENTRIES_KIND ? 'entries' : code);
+/** A number naming the full file (kind, index) in the in-memory maps: no path string made per read. */
+const fileKey = (k: Kind, index: number): number => index * 128 + kindCode(k) + 1;
 
 /** A background sweep starts once this many files await their flush, or a second after the last one. */
 const SWEEP_FILES = 32;
@@ -61,14 +67,18 @@ export const tileStoreLimits = { verifiedTiles: 4096 };
  */
 const SYNC_READ_MAX = 256 * 1024;
 
-/** The bytes of a file, read synchronously when it is at most SYNC_READ_MAX bytes; null when larger. */
-function readSmallFile(path: string): Buffer | null {
+/**
+ * The bytes of a file, read synchronously when it is at most SYNC_READ_MAX bytes; null when larger.
+ * Into `into` when given (a scratch buffer of SYNC_READ_MAX bytes the caller is done with before its
+ * next await), else into a buffer of its own.
+ */
+function readSmallFile(path: string, into?: Buffer): Buffer | null {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     if (size > SYNC_READ_MAX) return null;
     // A buffer of its own (never the pool's), so that integrity.ts can key the tile's levels by it.
-    const buf = Buffer.allocUnsafeSlow(size);
+    const buf = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafeSlow(size);
     let at = 0;
     while (at < size) {
       const n = readSync(fd, buf, at, size - at, at);
@@ -126,6 +136,8 @@ export class TileStore {
     putEntry: StatementSync;
     dropEntriesBelow: StatementSync;
     entriesFrom: StatementSync;
+    putDigest: StatementSync;
+    allDigests: StatementSync;
   };
   /** Makes each batch's files durable on a thread of its own (see file-writer.ts). */
   readonly #writer: FileWriter;
@@ -135,7 +147,7 @@ export class TileStore {
    * The files the last committed batch wrote, by path: the proofs that answer that batch's writes need
    * exactly these tiles, so they are served without reading them back.
    */
-  #recent = new Map<string, Uint8Array>();
+  #recent = new Map<number, Uint8Array>();
   /** The committed partial versions, by `${kind}/${tile}` (the `partial` table, in memory). */
   #partials = new Map<string, { width: number; data: Uint8Array }>();
   /** The partial entry bundle encoded, for the width it was encoded at (reads of the right edge). */
@@ -148,8 +160,22 @@ export class TileStore {
   #lastSweep = performance.now();
   /** Full tiles read from disk and found to match the tree (see integrity.ts), by file path. */
   readonly #verified = new VerifiedBytes(tileStoreLimits.verifiedTiles);
-  /** The SHA-256 of each full file once checked (integrity.ts) or written: a re-read is compared with it, not re-hashed up its tree. */
-  readonly #digests = new CheckedDigests();
+  /** Where bundleEntry reads bundles (see there). */
+  readonly #scratch = Buffer.allocUnsafeSlow(SYNC_READ_MAX);
+  /**
+   * The SHA-256 of each full file: stored in `file_digests` (loaded on start), or recorded once checked
+   * (integrity.ts) or written: a read from disk is compared with it, not hashed up its tree.
+   */
+  #digests = new CheckedDigests();
+  /**
+   * Digests of committed files that have no `file_digests` row (a log written before the table), found
+   * by a full check on read: stored by the next commit's transaction (or at close).
+   */
+  #unstored: { kind: Kind; index: number; digest: Buffer }[] = [];
+  /** How many of #unstored the transaction under way stores (dropped once it committed). */
+  #storing = 0;
+  /** The digests of the full files of the batch being committed (computed in record, used by applied). */
+  #written = new Map<string, Buffer>();
 
   /** `db` is log.sqlite with TILE_SCHEMA created; `tree` is the log's committed state, read live. */
   constructor(dir: string, db: DatabaseSync, tree: TreeView) {
@@ -169,6 +195,8 @@ export class TileStore {
       putEntry: db.prepare('INSERT OR REPLACE INTO partial_entries (idx, body) VALUES (?, ?)'),
       dropEntriesBelow: db.prepare('DELETE FROM partial_entries WHERE idx < ?'),
       entriesFrom: db.prepare('SELECT idx, body FROM partial_entries WHERE idx >= ? ORDER BY idx'),
+      putDigest: db.prepare('INSERT OR REPLACE INTO file_digests (kind, tile, digest) VALUES (?, ?, ?)'),
+      allDigests: db.prepare('SELECT kind, tile, digest FROM file_digests'),
     };
   }
 
@@ -190,19 +218,58 @@ export class TileStore {
    * and the deletion of the rows of files a sweep has flushed.
    */
   record(full: TileWrite[], partial: TileWrite[], entries: { idx: number; body: Buffer }[], firstPartial: number, start: number): void {
+    this.#written = new Map();
     for (const w of full) {
       this.#stmt.putUnsynced.run(kindCode(w.kind), w.index, w.width, w.data);
       this.#stmt.dropPartial.run(kindCode(w.kind), w.index);
+      if (w.width === TILE_WIDTH) {
+        // The digest of the file as part of the tree, in the transaction that makes it part of the tree:
+        // a batch that never commits leaves no digest.
+        const d = fileDigest(w.data);
+        this.#stmt.putDigest.run(kindCode(w.kind), w.index, d);
+        this.#written.set(`${kindCode(w.kind)}/${w.index}`, d);
+      }
     }
+    this.#storeChecked();
     for (const w of partial) this.#stmt.putPartial.run(kindCode(w.kind), w.index, w.width, w.data);
     for (const e of entries) if (e.idx >= firstPartial) this.#stmt.putEntry.run(e.idx, e.body);
     if (firstPartial > start) this.#stmt.dropEntriesBelow.run(firstPartial);
     this.dropRedundant();
   }
 
+  /** Inside a transaction: the digests found by full checks that have no row yet. */
+  #storeChecked(): void {
+    for (const u of this.#unstored) this.#stmt.putDigest.run(kindCode(u.kind), u.index, u.digest);
+    this.#storing = this.#unstored.length;
+  }
+
   /** After that transaction committed. */
   recorded(): void {
     this.#redundant = [];
+    this.#unstored.splice(0, this.#storing);
+    this.#storing = 0;
+  }
+
+  /** A file's digest after its full check against the tree: kept, and stored in `file_digests` by the next commit. */
+  #checked(kind: Kind, index: number, data: Uint8Array): void {
+    const d = fileDigest(data);
+    this.#digests.set(kind, index, d);
+    this.#unstored.push({ kind, index, digest: d });
+  }
+
+  /**
+   * The `file_digests` rows of full files of the committed tree (rows beyond it cannot exist: each is
+   * written by the commit that makes its file part of the tree; they are skipped all the same).
+   */
+  #storedDigests(): CheckedDigests {
+    const out = new CheckedDigests();
+    const size = this.#tree.size;
+    for (const r of this.#stmt.allDigests.iterate() as Iterable<{ kind: number; tile: number; digest: Uint8Array }>) {
+      const kind = kindOf(r.kind);
+      if (r.digest.length !== 32 || widthAt(kind, r.tile, size) !== TILE_WIDTH) continue;
+      out.set(kind, r.tile, r.digest);
+    }
+    return out;
   }
 
   /** Once the commit is durable: its files await a sweep's flush. */
@@ -215,11 +282,14 @@ export class TileStore {
     this.#tailBundle = null;
     for (const w of full) this.#partials.delete(`${kindCode(w.kind)}/${w.index}`);
     for (const w of partial) this.#partials.set(`${kindCode(w.kind)}/${w.index}`, { width: w.width, data: w.data });
-    this.#recent = new Map(full.map((w) => [this.file(w.kind, w.index, w.width), w.data]));
+    this.#recent = new Map(full.filter((w) => w.width === TILE_WIDTH).map((w) => [fileKey(w.kind, w.index), w.data]));
     // The files this server wrote hold the committed tree's bytes: their later reads are compared with
-    // these digests (one SHA-256 of the file) instead of being hashed up the tree on a first read. Kept in
-    // memory only, so after a restart every file gets the full check once again.
-    for (const w of full) if (w.width === TILE_WIDTH) this.#digests.set(w.kind, w.index, fileDigest(w.data));
+    // these digests (one SHA-256 of the file, stored by the commit) instead of being hashed up the tree.
+    for (const w of full) {
+      if (w.width !== TILE_WIDTH) continue;
+      this.#digests.set(w.kind, w.index, this.#written.get(`${kindCode(w.kind)}/${w.index}`) ?? fileDigest(w.data));
+    }
+    this.#written = new Map();
   }
 
   /** The partial bundle was rebuilt: its encoding is stale. */
@@ -363,16 +433,32 @@ export class TileStore {
       }
       for (const name of names) if (!present.has(name)) throw corrupt(join(this.root, dir, name), 'is missing');
     }
+    // The newest files are checked against the tree itself (with no digest in memory yet), and their
+    // stored digests against them: a `file_digests` row that disagrees with a file the tree vouches for
+    // is refused too.
+    this.#digests.clear();
+    this.#verified.clear();
+    const stored = this.#storedDigests();
+    const hadRow = new Set<string>();
     for (const kind of kinds) {
       const n = fullCount(kind);
       for (let i = Math.max(0, n - START_CHECK_FILES); i < n; i++) {
         if (kind === 'entries') await this.fullBundle(i);
         else await this.#fullTile(kind, i);
+        const row = stored.get(kind, i);
+        if (row && !hashEquals(row, this.#digests.get(kind, i)!)) {
+          throw corrupt(`${join(this.root, '..', 'log.sqlite')} (table file_digests, ${resourcePath(kind, i, TILE_WIDTH)})`, 'holds a digest that does not match the file the tree vouches for');
+        }
+        if (row) hadRow.add(`${kindCode(kind)}/${i}`);
+        else stored.set(kind, i, this.#digests.get(kind, i)!);
       }
     }
-    // Each tile is checked again on its first read, so a file changed while the log runs is caught there.
+    // Rows that exist need not be written again.
+    this.#unstored = this.#unstored.filter((u) => !hadRow.has(`${kindCode(u.kind)}/${u.index}`));
+    // Each tile is checked again on its first read, against its stored digest where it has one, so a file
+    // changed while the log runs (or while it was stopped) is caught there.
     this.#verified.clear();
-    this.#digests.clear();
+    this.#digests = stored;
   }
 
   /** Deletes, inside the caller's transaction, the `unsynced` rows of files a sweep has flushed. */
@@ -408,14 +494,15 @@ export class TileStore {
    * one from memory, a full one from its file, checked against the tree first. A partial version
    * replaced under us (a batch committed meanwhile) is retried at the new size.
    */
-  async read(kind: Kind, index: number, width: number): Promise<Buffer | null> {
+  async read(kind: Kind, index: number, width: number, forProof = false): Promise<Buffer | null> {
     for (let attempt = 0; ; attempt++) {
       const size = this.#tree.size;
       const have = widthAt(kind, index, size);
       if (have < width) return null;
       let data: Uint8Array;
       if (have === TILE_WIDTH) {
-        data = kind === 'entries' ? (await this.fullBundle(index)).data : await this.#fullTile(kind, index);
+        // A checked tile in memory without another async step (the common read of a hot tile).
+        data = kind === 'entries' ? (await this.fullBundle(index)).data : (this.#verified.get(fileKey(kind, index)) ?? (await this.#fullTile(kind, index, forProof)));
       } else {
         const mem = this.version(kind, index, have);
         if (!mem) {
@@ -435,9 +522,9 @@ export class TileStore {
    * read back), else from its file. A missing file is corruption: full files are never removed.
    */
   async #readFull(kind: Kind, index: number): Promise<{ data: Uint8Array; fromDisk: boolean }> {
-    const path = this.file(kind, index, TILE_WIDTH);
-    const recent = this.#recent.get(path);
+    const recent = this.#recent.get(fileKey(kind, index));
     if (recent) return { data: recent, fromDisk: false };
+    const path = this.file(kind, index, TILE_WIDTH);
     try {
       return { data: readSmallFile(path) ?? (await fs.readFile(path)), fromDisk: true };
     } catch (e) {
@@ -451,23 +538,42 @@ export class TileStore {
    * to a partial tile, which the committed root vouches for): STORAGE_CORRUPT naming the file otherwise.
    * Checked tiles are kept (#verified), so the tiles above are read and hashed about once.
    */
-  async #fullTile(level: number, index: number): Promise<Uint8Array> {
-    const path = this.file(level, index, TILE_WIDTH);
-    const hit = this.#verified.get(path);
+  async #fullTile(level: number, index: number, forProof = false): Promise<Uint8Array> {
+    const key = fileKey(level, index);
+    const hit = this.#verified.get(key);
     if (hit) return hit;
     const { data, fromDisk } = await this.#readFull(level, index);
     if (!fromDisk) return data;
+    const path = this.file(level, index, TILE_WIDTH);
     const checked = this.#digests.get(level, index);
-    if (checked) {
+    // A proof expands the tile right after this (its 255 interior hashes): hashing it up to the hash its
+    // parent holds computes exactly those (integrity.ts keeps them for the expansion), so where that
+    // parent is in memory the tree check costs nothing more, and the digest would be extra work.
+    const above = forProof ? this.#hashAboveInMemory(level, index) : undefined;
+    if (above) {
+      const problem = hashTileProblem(data, above);
+      if (problem) throw corrupt(path, problem);
+      if (!checked) this.#checked(level, index, data);
+    } else if (checked) {
       // Checked against the tree before, and its bytes since evicted: the same bytes, or a changed file.
       if (!hashEquals(fileDigest(data), checked)) throw corrupt(path, 'changed since it was written or checked against the tree');
     } else {
       const problem = hashTileProblem(data, await this.#hashAbove(level, index));
       if (problem) throw corrupt(path, problem);
-      this.#digests.set(level, index, fileDigest(data));
+      this.#checked(level, index, data);
     }
-    this.#verified.set(path, data);
+    this.#verified.set(key, data);
     return data;
+  }
+
+  /** The hash that tile `level + 1` holds for full tile (level, index) when that tile is in memory (partial, or checked). */
+  #hashAboveInMemory(level: number, index: number): Uint8Array | undefined {
+    const parent = Math.floor(index / TILE_WIDTH);
+    const pos = index % TILE_WIDTH;
+    const partial = this.#partials.get(`${level + 1}/${parent}`);
+    if (partial) return partial.width > pos ? hashAt(partial.data, pos) : undefined;
+    const full = this.#verified.get(fileKey(level + 1, parent)) ?? this.#recent.get(fileKey(level + 1, parent));
+    return full ? hashAt(full, pos) : undefined;
   }
 
   /** The hash that tile `level + 1` holds for full tile (level, index): the root that tile must hash to. */
@@ -498,7 +604,7 @@ export class TileStore {
     }
     const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index));
     if ('problem' in checked) throw corrupt(path, checked.problem);
-    this.#digests.set('entries', index, fileDigest(data));
+    this.#checked('entries', index, data);
     return { data, entries: checked.entries };
   }
 
@@ -507,11 +613,25 @@ export class TileStore {
    * check costs less than hashing the whole file): STORAGE_CORRUPT naming the file otherwise.
    */
   async bundleEntry(index: number, j: number): Promise<Uint8Array> {
-    const { data, fromDisk } = await this.#readFull('entries', index);
-    if (!fromDisk) return bundleEntryAt(data, TILE_WIDTH, j);
-    const checked = checkBundleEntry(data, TILE_WIDTH, await this.#fullTile(0, index), j);
-    if ('problem' in checked) throw corrupt(this.file('entries', index, TILE_WIDTH), checked.problem);
-    return checked.entry;
+    const recent = this.#recent.get(fileKey('entries', index));
+    if (recent) return bundleEntryAt(recent, TILE_WIDTH, j);
+    // The entry's proof comes next, through the same level-0 tile.
+    const level0 = await this.#fullTile(0, index, true);
+    // The bundle is read into the scratch buffer (no allocation per read: a bundle is tens of KiB) and
+    // its entry copied out before anything else can run.
+    const path = this.file('entries', index, TILE_WIDTH);
+    let data: Uint8Array;
+    try {
+      const small = readSmallFile(path, this.#scratch);
+      if (small) data = small;
+      else data = await fs.readFile(path);
+    } catch (e) {
+      if (isEnoent(e)) throw corrupt(path, 'is missing');
+      throw ioFail(`cannot read ${resourcePath('entries', index, TILE_WIDTH)}`, e);
+    }
+    const checked = checkBundleEntry(data, TILE_WIDTH, level0, j);
+    if ('problem' in checked) throw corrupt(path, checked.problem);
+    return Buffer.from(checked.entry);
   }
 
 
@@ -520,9 +640,12 @@ export class TileStore {
     await this.#sweep;
     await this.maybeSweep(true);
     try {
-      if (this.#redundant.length > 0) {
-        transaction(this.#db, () => this.dropRedundant());
-        this.#redundant = [];
+      if (this.#redundant.length > 0 || this.#unstored.length > 0) {
+        transaction(this.#db, () => {
+          this.dropRedundant();
+          this.#storeChecked();
+        });
+        this.recorded();
       }
     } catch {
       // left for the next start

@@ -63,6 +63,10 @@ export interface TransparencyLog {
   entryBundle(index: number, width?: number): Promise<Buffer | null>;
   /** Sign arbitrary bytes with the log key (Rekor v1 SETs). */
   sign(data: Buffer): Buffer;
+  /** Keeps the v1 SET signature of committed entry `e` for later reads, where the storage can. */
+  keepSet(e: StoredEntry, sig: Uint8Array): void;
+  /** The SET signature kept for entry `e`, checked (a changed or moved one is never returned). */
+  storedSet(e: StoredEntry): Uint8Array | undefined;
   /** The log's private key, for signing helpers of this process (worker threads signing SETs). */
   readonly signingKey: KeyObject;
   metrics(): LogMetrics;

@@ -320,6 +320,15 @@ describe('Rekor v2 API and tiles', () => {
     const entries = decodeEntryBundle(new Uint8Array(await bundle.arrayBuffer()));
     const tile0 = fetched.get(tilePath(0, 0))!;
     entries.forEach((e, i) => assert.ok(Buffer.from(leafHash(e)).equals(Buffer.from(tile0.subarray(i * 32, i * 32 + 32)))));
+    // The fast route (canonical targets) and the general one (a query) serve the same bytes and headers.
+    const viaRouter = await fetch(`${base}/api/v2/${tilePath(0, 0)}?via=router`);
+    assert.equal(viaRouter.headers.get('cache-control'), 'max-age=31536000, immutable');
+    assert.ok(Buffer.from(await viaRouter.arrayBuffer()).equals(Buffer.from(tile0)));
+    const head = await fetch(`${base}/api/v2/${tilePath(0, 0)}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), '8192');
+    const m = await (await fetch(base + '/metrics')).text();
+    assert.match(m, /signet_http_requests_total\{method="GET",route="\/api\/v2\/tile\/...",status="200"\} \d+/);
     // Beyond the tree: 404; a malformed path: 404.
     await expectError(fetch(`${base}/api/v2/tile/0/999`), 404, /beyond the current tree/);
     await expectError(fetch(`${base}/api/v2/tile/entries/5`), 404, /not a tile path/);

@@ -37,3 +37,79 @@ test('router: routes match as registered, first match first; other methods are r
   assert.equal(r.match('GET', '/ABC').route?.name, 'ci');
   assert.equal(r.match('GET', '/aBc').route?.name, 'ci');
 });
+
+test('server: a fast route answers canonical GET/HEAD targets before the router, with the same errors, metrics and log lines; other targets go the general way', async () => {
+  const { createHttpServer, listenOn, Metrics } = await import('../../../src/server/http/server.js');
+  const { HttpError } = await import('../../../src/server/http/router.js');
+  const { SignetError } = await import('../../../src/errors.js');
+  const seen: string[] = [];
+  const r = new Router();
+  r.add('GET', '/t/...', /^\/t\/(?<rest>.+)$/, (ctx) => {
+    seen.push(`general ${ctx.params.rest}`);
+    return { status: 200, headers: { 'content-type': 'text/plain' }, body: `general ${ctx.params.rest}` };
+  });
+  r.addFast('/t/...', '/t/', (rest) => {
+    if (rest === 'decline') return undefined;
+    seen.push(`fast ${rest}`);
+    if (rest === 'missing') throw new HttpError(404, 'no such thing');
+    if (rest === 'broken') return Promise.reject(new SignetError('STORAGE_CORRUPT', 'log file /x/y does not match'));
+    if (rest === 'async') return Promise.resolve({ status: 200, headers: { 'content-type': 'text/plain' }, body: 'async answer' });
+    return { status: 200, headers: { 'content-type': 'text/plain', 'x-fast': '1' }, body: `fast ${rest}` };
+  });
+  const lines: string[] = [];
+  const metrics = new Metrics();
+  const server = createHttpServer({ router: r, metrics, log: { write: (l: string) => lines.push(l) } });
+  const addr = await listenOn(server, '127.0.0.1', 0, '127.0.0.1:0');
+  const base = `http://127.0.0.1:${addr.port}`;
+  try {
+    let res = await fetch(`${base}/t/a/b`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-fast'), '1');
+    assert.equal(await res.text(), 'fast a/b');
+    res = await fetch(`${base}/t/async`);
+    assert.equal(await res.text(), 'async answer');
+    res = await fetch(`${base}/t/a/b`, { method: 'HEAD' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-length'), String('fast a/b'.length));
+    assert.equal(await res.text(), '');
+    // A query or percent-encoding, a declined target and other methods take the general path.
+    assert.equal(await (await fetch(`${base}/t/q?x=1`)).text(), 'general q');
+    assert.equal(await (await fetch(`${base}/t/%61b`)).text(), 'general ab');
+    assert.equal(await (await fetch(`${base}/t/decline`)).text(), 'general decline');
+    assert.equal((await fetch(`${base}/t/a`, { method: 'POST' })).status, 405);
+    // Errors: the same JSON bodies; a 500 hides its cause from the client and logs it.
+    res = await fetch(`${base}/t/missing`);
+    assert.equal(res.status, 404);
+    assert.deepEqual(await res.json(), { code: 404, message: 'no such thing' });
+    res = await fetch(`${base}/t/broken`);
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), { code: 500, message: 'internal server error' });
+    assert.deepEqual(seen, ['fast a/b', 'fast async', 'fast a/b', 'general q', 'general ab', 'general decline', 'fast missing', 'fast broken']);
+    await new Promise((resolve) => setImmediate(resolve));
+    const logged = lines.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const errorLine = logged.find((l) => l.level === 'error')!;
+    assert.equal(errorLine.route, '/t/...');
+    assert.match(String(errorLine.error), /\/x\/y/);
+    const requests = logged.filter((l) => l.level === undefined);
+    assert.deepEqual(
+      requests.map((l) => [l.method, l.path, l.route, l.status]),
+      [
+        ['GET', '/t/a/b', '/t/...', 200],
+        ['GET', '/t/async', '/t/...', 200],
+        ['HEAD', '/t/a/b', '/t/...', 200],
+        ['GET', '/t/q', '/t/...', 200],
+        ['GET', '/t/%61b', '/t/...', 200],
+        ['GET', '/t/decline', '/t/...', 200],
+        ['POST', '/t/a', 'unmatched', 405],
+        ['GET', '/t/missing', '/t/...', 404],
+        ['GET', '/t/broken', '/t/...', 500],
+      ],
+    );
+    const m = metrics.render();
+    assert.match(m, /signet_http_requests_total\{method="GET",route="\/t\/...",status="200"\} 5\n/);
+    assert.match(m, /signet_http_requests_total\{method="HEAD",route="\/t\/...",status="200"\} 1\n/);
+    assert.match(m, /signet_http_requests_total\{method="GET",route="\/t\/...",status="500"\} 1\n/);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

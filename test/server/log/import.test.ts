@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -20,7 +20,7 @@ import { hashedrekordV001 } from '../../../src/sigstore/rekor-client.js';
 import { EmbeddedStorage } from '../../../src/server/log/embedded.js';
 import { openLog } from '../../../src/server/log/index.js';
 import { startServer } from '../../../src/server/serve.js';
-import { leafHash, rootFromLeafHashes, toHex } from '../../../src/tlog/index.js';
+import { entriesPath, leafHash, rootFromLeafHashes, tilePath, toHex } from '../../../src/tlog/index.js';
 import { runCli } from '../../helpers/cli.js';
 import { body, checkCheckpoint, checkIncluded, checkTilesMatch } from './suite.js';
 
@@ -247,5 +247,18 @@ test('bulk append: a chunk\'s index run is built while the next chunk is prepare
     assert.deepEqual(await storage.search('bulk-7'), [7]);
   } finally {
     await storage.close();
+  }
+  // The chunks' commits stored the digests of the files they completed: three bundles, three level-0 tiles.
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'), { readOnly: true });
+  try {
+    const rows = db.prepare('SELECT kind, tile, digest FROM file_digests ORDER BY kind, tile').all() as { kind: number; tile: number; digest: Uint8Array }[];
+    assert.deepEqual(rows.map((r) => `${r.kind}/${r.tile}`), ['-1/0', '-1/1', '-1/2', '0/0', '0/1', '0/2']);
+    for (const r of rows) {
+      const rel = r.kind === -1 ? entriesPath(r.tile) : tilePath(r.kind, r.tile);
+      assert.ok(createHash('sha256').update(readFileSync(join(dir, 'tiles', rel))).digest().equals(r.digest), rel);
+    }
+  } finally {
+    db.close();
   }
 });

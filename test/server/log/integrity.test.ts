@@ -5,7 +5,8 @@
  * every missing one), and by `fsckLog` anywhere.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,7 +15,7 @@ import { fsckLog } from '../../../src/server/log/fsck.js';
 import { openLog } from '../../../src/server/log/index.js';
 import { tileStoreLimits } from '../../../src/server/log/tile-store.js';
 import { startServer } from '../../../src/server/serve.js';
-import { entriesPath, leafHash, tilePath, verifyInclusion } from '../../../src/tlog/index.js';
+import { decodeEntryBundle, entriesPath, leafHash, tilePath, verifyInclusion } from '../../../src/tlog/index.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -171,7 +172,8 @@ test('integrity: a flipped byte in a level-0 tile is refused when read (entries,
     await assert.rejects(log.entryByIndex(3 * 256 + 100), corruptNaming(tile3));
     await assert.rejects(log.inclusionProof(3 * 256 + 100, cp.size), corruptNaming(tile3));
     await assert.rejects(log.tile(0, 3), corruptNaming(tile3));
-    await assert.rejects(log.entryBundle(3), corruptNaming(tile3));
+    // The bundle itself is intact: the digest its commit stored vouches for it without the bad tile.
+    assert.ok(Buffer.from(decodeEntryBundle((await log.entryBundle(3))!)[7]!).equals(entry(3 * 256 + 7)));
     // Proofs that do not need the bad tile still verify.
     const i = 10 * 256 + 1;
     verifyInclusion(Buffer.from(leafHash(entry(i))), i, cp.size, await log.inclusionProof(i, cp.size), cp.rootHash);
@@ -243,22 +245,140 @@ test('integrity: a tile or bundle this server wrote and that changed on disk sin
   }
 });
 
-test('integrity: after a restart, a tile read before is checked against the tree again on its first read', async () => {
-  const dir = copyOfLog();
-  const tile3 = file(dir, tilePath(0, 3));
-  let log = await openLog({ dataDir: dir });
+/** The `file_digests` rows of a stopped log, by `kind/tile` (kind -1: bundles), hex. */
+async function storedDigests(dir: string): Promise<Map<string, string>> {
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'), { readOnly: true });
   try {
-    assert.ok(await log.tile(0, 3));
+    const rows = db.prepare('SELECT kind, tile, digest FROM file_digests').all() as { kind: number; tile: number; digest: Uint8Array }[];
+    return new Map(rows.map((r) => [`${r.kind}/${r.tile}`, Buffer.from(r.digest).toString('hex')]));
+  } finally {
+    db.close();
+  }
+}
+
+const sha256Hex = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+const changedSince = (path: string) => (e: unknown) => corruptNaming(path)(e) && /changed since it was written or checked/.test((e as Error).message);
+
+test('integrity: the commit that completes a tile or bundle stores its digest; after a restart a file changed on disk is refused by it on its first read', async () => {
+  const dir = copyOfLog();
+  // Every full file of the fixture (written through the request path) has its row, matching the file.
+  const stored = await storedDigests(dir);
+  assert.equal(stored.size, 258 + 258 + 1);
+  assert.equal(stored.get('0/3'), sha256Hex(file(dir, tilePath(0, 3))));
+  assert.equal(stored.get('-1/5'), sha256Hex(file(dir, entriesPath(5))));
+  assert.equal(stored.get('1/0'), sha256Hex(file(dir, tilePath(1, 0))));
+  const tile3 = file(dir, tilePath(0, 3));
+  const bundle5 = file(dir, entriesPath(5));
+  // Never read by any server: without a stored digest the first read would hash it up the tree.
+  flip(tile3, 0);
+  flip(bundle5);
+  const log = await openLog({ dataDir: dir });
+  try {
+    await assert.rejects(log.tile(0, 3), changedSince(tile3));
+    await assert.rejects(log.entryBundle(5), changedSince(bundle5));
+    await assert.rejects(log.entryBundle(5, 100), changedSince(bundle5));
+    // Reads of one entry check it against its leaf hash; its level-0 tile is checked by digest.
+    await assert.rejects(log.entryByIndex(5 * 256 + 255), corruptNaming(bundle5));
+    await assert.rejects(log.entryByIndex(3 * 256 + 1), changedSince(tile3));
+    // Untouched files are served, and proofs verify.
+    const cp = await log.checkpoint();
+    const i = 20 * 256 + 9;
+    assert.ok((await log.entryByIndex(i))!.body.equals(entry(i)));
+    verifyInclusion(Buffer.from(leafHash(entry(i))), i, cp.size, await log.inclusionProof(i, cp.size), cp.rootHash);
   } finally {
     await log.close();
   }
+});
+
+test('integrity: a log without the digest table (an older log) opens and works; files it checks get their rows, later refused by them', async () => {
+  const dir = copyOfLog();
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'));
+  db.exec('DROP TABLE file_digests');
+  db.close();
+  const tile3 = file(dir, tilePath(0, 3));
+  const tile7 = file(dir, tilePath(0, 7));
+  flip(tile7, 0);
+  let log = await openLog({ dataDir: dir });
+  try {
+    const cp = await log.checkpoint();
+    assert.equal(cp.size, SIZE);
+    // Without a row, the first read is the full check against the tree.
+    await assert.rejects(log.tile(0, 7), (e: unknown) => corruptNaming(tile7)(e) && /does not hash to the value the tile above it holds/.test((e as Error).message));
+    assert.ok(await log.tile(0, 3));
+    assert.ok(await log.entryBundle(4));
+    assert.ok((await log.entryByIndex(3 * 256 + 4))!.body.equals(entry(3 * 256 + 4)));
+    const more = await log.append({ body: Buffer.from('after the upgrade'), indexKeys: [] });
+    assert.equal(more.entry.index, SIZE);
+  } finally {
+    await log.close();
+  }
+  // The newest files (checked on start) and those read since are stored; the refused tile is not.
+  const stored = await storedDigests(dir);
+  assert.equal(stored.get('0/3'), sha256Hex(tile3));
+  assert.equal(stored.get('-1/4'), sha256Hex(file(dir, entriesPath(4))));
+  assert.equal(stored.get('0/257'), sha256Hex(file(dir, tilePath(0, 257))));
+  assert.equal(stored.has('0/7'), false);
+  assert.equal(stored.has('0/100'), false);
   flip(tile3, 0);
   log = await openLog({ dataDir: dir });
   try {
-    await assert.rejects(log.tile(0, 3), (e: unknown) => corruptNaming(tile3)(e) && /does not hash to the value the tile above it holds/.test((e as Error).message));
+    await assert.rejects(log.tile(0, 3), changedSince(tile3));
+    assert.ok(await log.tile(0, 100));
   } finally {
     await log.close();
   }
+});
+
+test('integrity: files written by a batch that never committed leave no stored digest', async () => {
+  const dir = tempDir();
+  let log = await openLog({ dataDir: dir });
+  try {
+    await Promise.all(Array.from({ length: 255 }, (_, i) => log.append({ body: entry(i), indexKeys: [] })));
+    // The next entry completes level-0 tile 0 and bundle 0: the tile is written first, then a directory
+    // where the bundle must go fails its rename, so the batch fails after a file went into place.
+    const blocker = join(dir, 'tiles', 'tile', 'entries', '000');
+    mkdirSync(join(blocker, 'x'), { recursive: true });
+    const failed = await Promise.allSettled([log.append({ body: entry(255), indexKeys: [] })]);
+    assert.equal(failed[0]!.status, 'rejected');
+    assert.ok(existsSync(file(dir, tilePath(0, 0))), 'the uncommitted tile is on disk');
+    rmSync(blocker, { recursive: true });
+  } finally {
+    await log.close();
+  }
+  assert.equal((await storedDigests(dir)).size, 0);
+  log = await openLog({ dataDir: dir });
+  try {
+    assert.equal((await log.checkpoint()).size, 255);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => log.append({ body: entry(1000 + i), indexKeys: [] })));
+    assert.ok(await log.tile(0, 0));
+  } finally {
+    await log.close();
+  }
+  const stored = await storedDigests(dir);
+  assert.deepEqual([...stored.keys()].sort(), ['-1/0', '0/0']);
+  assert.equal(stored.get('0/0'), sha256Hex(file(dir, tilePath(0, 0))));
+  assert.equal(stored.get('-1/0'), sha256Hex(file(dir, entriesPath(0))));
+});
+
+test('integrity: a stored digest that disagrees with a file the tree vouches for is refused on start', async () => {
+  const dir = copyOfLog();
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'));
+  db.prepare('UPDATE file_digests SET digest = ? WHERE kind = 0 AND tile = 257').run(Buffer.alloc(32, 7));
+  db.close();
+  await assertRefused(dir, (e: unknown) => isSignetError(e, 'STORAGE_CORRUPT') && /file_digests/.test((e as Error).message) && e.message.includes(tilePath(0, 257)));
+  // fsck finds it, and a wrong row of an older file that start-up does not look at.
+  const db2 = new DatabaseSync(join(dir, 'log.sqlite'));
+  db2.prepare('UPDATE file_digests SET digest = ? WHERE kind = -1 AND tile = 9').run(Buffer.alloc(32, 7));
+  db2.close();
+  const problems = (await fsckLog(dir)).problems;
+  assert.deepEqual(
+    problems.map((p) => p.file).sort(),
+    [`${join(dir, 'log.sqlite')} (table file_digests, ${entriesPath(9)})`, `${join(dir, 'log.sqlite')} (table file_digests, ${tilePath(0, 257)})`].sort(),
+  );
 });
 
 test('integrity: a flipped byte in a level-1 tile is refused when read, on start and by fsck', async () => {
@@ -266,9 +386,10 @@ test('integrity: a flipped byte in a level-1 tile is refused when read, on start
   const log = await openLog({ dataDir: dir });
   const tile1 = file(dir, tilePath(1, 0));
   try {
-    // Changed while the log runs: caught by the first read that needs a level-0 tile checked.
+    // Changed while the log runs: caught by every read that needs it. An entry read needs only its
+    // bundle and level-0 tile, which their stored digests vouch for.
     flip(tile1, 5 * 32);
-    await assert.rejects(log.entryByIndex(9), corruptNaming(tile1));
+    assert.ok((await log.entryByIndex(9))!.body.equals(entry(9)));
     await assert.rejects(log.tile(1, 0), corruptNaming(tile1));
     await assert.rejects(log.inclusionProof(9, SIZE), corruptNaming(tile1));
   } finally {
