@@ -18,7 +18,8 @@
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_READ_CONN (16),
  * SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL (=only: run only the PostgreSQL writes, SIGNET_BENCH_LOG_PG_RUNS
  * times each, default 1), SIGNET_BENCH_LOG_WRK=0 to skip the wrk run,
- * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write server under --cpu-prof (one profile per thread).
+ * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write servers under --cpu-prof (one profile per thread; the wrk
+ * run's in <dir>/wrk).
  * `--prefill N` (or SIGNET_BENCH_LOG_PREFILL=N): the wrk write run starts on a log of N entries, and the
  * reads run at N entries; logs are filled through the bulk path (`signet log import`'s; for the reads
  * with every entry's SET signed and stored, as writes through the API leave them), and after the
@@ -427,7 +428,9 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
       note(`prefilling ${fmt(PREFILL)} entries for the wrk run…`);
       await prefill(dir, PREFILL);
     }
-    const { child, url } = await spawnServe(dir);
+    const prof = process.env.SIGNET_BENCH_LOG_PROF;
+    const env = { ...process.env, ...(prof ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${prof}/wrk`.trim() } : {}) };
+    const { child, url } = await spawnServe(dir, [], env);
     try {
       note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage)…`);
       await writeRunAt([url], warmSets[CONNS.length + 2]!, CONN);

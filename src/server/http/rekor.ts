@@ -151,8 +151,9 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     const proof = { treeSize: checkpoint.size, rootHash: checkpoint.rootHash, hashes: await log.inclusionProof(e.index, checkpoint.size), checkpoint: checkpoint.note };
     const key = e.index;
     const bodyBase64 = e.body.toString('base64');
-    // Signed before: by this process (the cache), or by the write, kept in storage.
-    let set = sets.get(key) ?? storedSet(e);
+    // Signed before: by this process (the cache), or by the write, kept in storage. A write's entry was
+    // just appended: storage cannot hold its SET yet, so it is not asked.
+    let set = sets.get(key) ?? (write ? undefined : storedSet(e));
     if (set === undefined) {
       const payload = v1SetPayload(log.logId, e, bodyBase64);
       // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry
