@@ -58,6 +58,7 @@ export function registerImport(log: Command): void {
         const of = source.checkpoint ? ` of ${source.checkpoint.size}` : '';
         ui.info(`import: ${size}${of} entries in the log, ${Math.round(imported / ((now - t0) / 1000))} entries/s`);
       },
+      compacting: () => ui.info('import: every entry is in; merging the search index (a minute or more for millions of entries)…'),
     });
     if (flags.output === 'json') ui.out(JSON.stringify(report, null, 2) + '\n');
     else {

@@ -471,6 +471,16 @@ export class EmbeddedStorage implements LogStorage {
     await this.#index.flushNow();
   }
 
+  /**
+   * Waits until the search index has no merge due (the bulk path's end): a log imported in bulk then
+   * starts serving with its index compacted, instead of merging millions of entries' rows under its
+   * first writes (and a merge cut short by closing starts over on the next start).
+   */
+  async settleIndex(): Promise<void> {
+    await this.flushIndex();
+    await this.#index.settle();
+  }
+
   async checkpoint(): Promise<SignedCheckpoint> {
     return this.#checkpoint;
   }

@@ -18,6 +18,7 @@ import { fileSource, importLog, indexKeysOfBody, urlSource } from '../../../src/
 import { canonicalizeProposedEntry } from '../../../src/rekor/index.js';
 import { hashedrekordV001 } from '../../../src/sigstore/rekor-client.js';
 import { EmbeddedStorage } from '../../../src/server/log/embedded.js';
+import { pickMerge } from '../../../src/server/log/search-index.js';
 import { openLog } from '../../../src/server/log/index.js';
 import { startServer } from '../../../src/server/serve.js';
 import { entriesPath, leafHash, rootFromLeafHashes, tilePath, toHex } from '../../../src/tlog/index.js';
@@ -69,6 +70,34 @@ test('import: a file of entries becomes the same tree, every entry found by inde
   }
   const fsck = await fsckLog(dir, {});
   assert.deepEqual(fsck.problems, []);
+});
+
+test('import: returns with the search index merged (no merge due), so a server starts on a compact index', async () => {
+  // 60 chunks make 60 index runs; four runs of one tier make a merge due. Closing the log cuts a merge
+  // in progress short, so an import that did not wait left merges for the server's first minutes.
+  const { path } = entriesFile(3000, 'compact');
+  const dir = tmp();
+  let compacting = 0;
+  const report = await importLog({ dataDir: dir, source: fileSource(path, 50), chunk: 50, compacting: () => compacting++ });
+  assert.equal(report.treeSize, 3000);
+  assert.equal(compacting, 1);
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(dir, 'log.sqlite'), { readOnly: true });
+  let sizes: number[];
+  try {
+    sizes = (db.prepare('SELECT lo, hi FROM index_runs ORDER BY lo').all() as { lo: number; hi: number }[]).map((r) => r.hi - r.lo);
+  } finally {
+    db.close();
+  }
+  assert.equal(sizes.reduce((a, b) => a + b, 0), 3000, `runs cover every entry: ${sizes.join(',')}`);
+  assert.equal(pickMerge(sizes, 8192), null, `no merge due among runs of ${sizes.join(',')}`);
+  const log = await openLog({ dataDir: dir });
+  try {
+    assert.deepEqual(await log.search('key-2999'), [2999]);
+    assert.deepEqual(await log.search('key-0'), [0]);
+  } finally {
+    await log.close();
+  }
 });
 
 test('import: resumes after the entries already imported; a log that is not the source prefix is refused unchanged', async () => {
