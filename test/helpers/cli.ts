@@ -20,6 +20,9 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
+    // A CLI that exits before reading its input (a usage error, a refused file) closes the pipe: the
+    // write then fails with EPIPE, which must not fail the test; its exit code and output are the result.
+    child.stdin.on('error', () => undefined);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
     child.stdin.end(opts.input ?? '');
   });
