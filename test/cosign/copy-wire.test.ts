@@ -11,8 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request, type IncomingMessage, type Server } from 'node:http';
 import { MEDIA_TYPE, RegistryClient, sha256Digest, type Descriptor, type Repo } from '../../src/oci/index.js';
 import { copyImage, executeTransfer, planTransfer, registrySink, registrySource } from '../../src/cosign/copy.js';
 import { loadImage, saveImage } from '../../src/cosign/save-load.js';
@@ -20,12 +19,13 @@ import { WIRE_CHANNEL } from '../../src/oci/wire.js';
 import { SignetError, isSignetError } from '../../src/errors.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { runCli } from '../helpers/cli.js';
+import { startPassThroughProxy, type PassThroughProxy, type ProxyHook } from '../helpers/pass-through-proxy.js';
 
 let a: RunningRegistry;
 let b: RunningRegistry;
 let client: RegistryClient;
 let n = 0;
-const servers: Server[] = [];
+const proxies: PassThroughProxy[] = [];
 const work = mkdtempSync(join(tmpdir(), 'signet-wire-'));
 const fresh = (host: string, name = 'app'): Repo => ({ registry: host, repository: `wire/${name}${++n}` });
 const ref = (r: Repo, tag: string): string => `${r.registry}/${r.repository}:${tag}`;
@@ -35,10 +35,7 @@ before(async () => {
   client = new RegistryClient({});
 });
 after(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
+  for (const p of proxies) await p.close();
   await client.close();
   await Promise.all([a.stop(), b.stop()]);
   rmSync(work, { recursive: true, force: true });
@@ -73,26 +70,11 @@ async function wireRequests<T>(fn: () => Promise<T>): Promise<{ value: T; seen: 
   }
 }
 
-/**
- * A proxy in front of `upstream`; `hook` may take a request over (return true), else it is passed on
- * unchanged.
- */
-async function proxy(upstream: string, hook: (req: IncomingMessage, res: ServerResponse, forward: () => void) => boolean = () => false): Promise<string> {
-  const [host, port] = upstream.split(':') as [string, string];
-  const server = createServer((req, res) => {
-    const forward = (): void => {
-      const up = request({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    };
-    if (!hook(req, res, forward)) forward();
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+/** A pass-through proxy in front of `upstream` (see the helper), closed after the tests. */
+async function proxy(upstream: string, hook?: ProxyHook): Promise<string> {
+  const p = await startPassThroughProxy(upstream, hook);
+  proxies.push(p);
+  return p.host;
 }
 
 const isBlobGet = (req: IncomingMessage, digest: string): boolean => req.method === 'GET' && (req.url ?? '').endsWith(`/blobs/${digest}`);
@@ -358,7 +340,7 @@ test('a source registry gone mid-copy (connections refused): a NETWORK error aft
   const vanishing = await proxy(a.host, (req) => {
     if (!isBlobGet(req, digest)) return false;
     // The registry goes away: no more connections, this one dropped.
-    server = servers.at(-1);
+    server = proxies.at(-1)!.server;
     server!.close();
     server!.closeAllConnections();
     return true;

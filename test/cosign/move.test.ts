@@ -8,7 +8,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, signerFromPrivateKey, publicKeyInfo } from '../../src/keys/index.js';
@@ -22,6 +21,7 @@ import { attachmentTag, buildLegacySignatureManifest, sha256Digest } from '../..
 import { simpleSigningPayload } from '../../src/cosign/payload.js';
 import { pushIndex, pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { runCli } from '../helpers/cli.js';
+import { startPassThroughProxy } from '../helpers/pass-through-proxy.js';
 import { aptInstall } from '../helpers/apt.js';
 
 let a: RunningRegistry;
@@ -51,19 +51,11 @@ async function pushAttestation(repo: Repo, digest: string): Promise<string> {
 /** A proxy in front of a registry that counts blob writes (POST/PUT/PATCH under /blobs/). */
 async function countingProxy(target: RunningRegistry): Promise<{ host: string; writes: () => number; close: () => Promise<void> }> {
   let writes = 0;
-  const [, port] = target.host.split(':');
-  const server: Server = createServer((req, res) => {
+  const { host, close } = await startPassThroughProxy(target.host, (req) => {
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.url?.includes('/blobs/')) writes++;
-    const up = request({ host: '127.0.0.1', port: Number(port), method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
+    return false;
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
-  return { host, writes: () => writes, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { host, writes: () => writes, close };
 }
 
 before(async () => {
@@ -142,30 +134,21 @@ describe('copy', () => {
     const layer = await client.putBlob(src, big);
     const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociManifest, config: img.config, layers: [img.layer, { mediaType: MEDIA_TYPE.ociLayerGzip, digest: layer.digest, size: layer.size }] }));
     await client.putManifest(src, 'big', manifest, MEDIA_TYPE.ociManifest);
-    const [, port] = b.host.split(':');
     let patches = 0;
     // Drops the first streamed PATCH's connection once some of its body has arrived.
-    const server: Server = createServer((req, res) => {
-      if (req.method === 'PATCH' && ++patches === 1) {
-        req.once('data', () => req.socket.destroy());
-        return;
-      }
-      const up = request({ host: '127.0.0.1', port: Number(port), method: req.method, path: req.url, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
+    const cutting = await startPassThroughProxy(b.host, (req) => {
+      if (req.method !== 'PATCH' || ++patches !== 1) return false;
+      req.once('data', () => req.socket.destroy());
+      return true;
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
-      const dst: Repo = { registry: `127.0.0.1:${(server.address() as { port: number }).port}`, repository: `move/cut${++n}` };
+      const dst: Repo = { registry: cutting.host, repository: `move/cut${++n}` };
       const stats = await copyImage({ client, source: ref(src, 'big'), destination: ref(dst, 'big') });
       assert.ok(patches >= 2, `${patches} PATCH requests`);
       assert.equal(stats.blobsUploaded, 3);
       assert.deepEqual(await client.getBlob(dst, layer.digest), big);
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await cutting.close();
     }
   });
 

@@ -6,37 +6,30 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { RegistryClient } from '../../src/oci/index.js';
 import { SignetError, isSignetError } from '../../src/errors.js';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { startPassThroughProxy, type PassThroughProxy } from '../helpers/pass-through-proxy.js';
 
 let reg: RunningRegistry;
-let proxy: Server;
+let proxy: PassThroughProxy;
 let proxyHost: string;
 let received = 0;
 const requests: string[] = [];
 
 before(async () => {
   reg = await startRegistry();
-  const port = Number(reg.host.split(':')[1]);
   // Counts the request body bytes that reach the registry, and records each write's method and body framing.
-  proxy = createServer((req, res) => {
+  proxy = await startPassThroughProxy(reg.host, (req) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') requests.push(`${req.method} ${req.headers['content-range'] ? 'ranged' : req.headers['transfer-encoding'] === 'chunked' ? 'chunked' : 'length'}`);
     req.on('data', (d: Buffer) => (received += d.length));
-    const up = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
+    return false;
   });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  proxyHost = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  proxyHost = proxy.host;
 });
 after(async () => {
-  await new Promise<void>((r) => proxy.close(() => r()));
+  await proxy.close();
   await reg.stop();
 });
 
