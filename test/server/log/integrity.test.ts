@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { isSignetError } from '../../../src/errors.js';
 import { fsckLog } from '../../../src/server/log/fsck.js';
 import { openLog } from '../../../src/server/log/index.js';
+import type { TransparencyLog } from '../../../src/server/log/types.js';
 import { tileStoreLimits } from '../../../src/server/log/tile-store.js';
 import { startServer } from '../../../src/server/serve.js';
 import { decodeEntryBundle, entriesPath, leafHash, tilePath, verifyInclusion } from '../../../src/tlog/index.js';
@@ -28,6 +29,9 @@ after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 /** Past 65,536 entries, so that a level-1 tile is full: 258 full bundles and level-0 tiles, 88 entries after. */
 const SIZE = 65536 + 600;
 const entry = (i: number): Buffer => Buffer.from(`entry ${i}`);
+/** Appends entries `from` … `from + n - 1` concurrently (one or a few batches). */
+const appendRange = (log: TransparencyLog, from: number, n: number): Promise<unknown> =>
+  Promise.all(Array.from({ length: n }, (_, j) => log.append({ body: entry(from + j), indexKeys: [] })));
 let fixture: string;
 
 before(async () => {
@@ -35,7 +39,7 @@ before(async () => {
   const log = await openLog({ dataDir: fixture });
   try {
     for (let at = 0; at < SIZE; at += 4096) {
-      await Promise.all(Array.from({ length: Math.min(4096, SIZE - at) }, (_, j) => log.append({ body: entry(at + j), indexKeys: [] })));
+      await appendRange(log, at, Math.min(4096, SIZE - at));
     }
     assert.equal((await log.checkpoint()).size, SIZE);
   } finally {
@@ -228,7 +232,7 @@ test('integrity: a tile or bundle this server wrote and that changed on disk sin
   try {
     // Tiles 0 and 1 complete in earlier commits; the last commit (tile 2) keeps its files in memory.
     for (const [from, n] of [[0, 300], [300, 300], [600, 200]] as const) {
-      await Promise.all(Array.from({ length: n }, (_, j) => log.append({ body: entry(from + j), indexKeys: [] })));
+      await appendRange(log, from, n);
     }
     const tile1 = file(dir, tilePath(0, 1));
     const bundle0 = file(dir, entriesPath(0));
@@ -336,7 +340,7 @@ test('integrity: files written by a batch that never committed leave no stored d
   const dir = tempDir();
   let log = await openLog({ dataDir: dir });
   try {
-    await Promise.all(Array.from({ length: 255 }, (_, i) => log.append({ body: entry(i), indexKeys: [] })));
+    await appendRange(log, 0, 255);
     // The next entry completes level-0 tile 0 and bundle 0: the tile is written first, then a directory
     // where the bundle must go fails its rename, so the batch fails after a file went into place.
     const blocker = join(dir, 'tiles', 'tile', 'entries', '000');
@@ -352,7 +356,7 @@ test('integrity: files written by a batch that never committed leave no stored d
   log = await openLog({ dataDir: dir });
   try {
     assert.equal((await log.checkpoint()).size, 255);
-    await Promise.all(Array.from({ length: 10 }, (_, i) => log.append({ body: entry(1000 + i), indexKeys: [] })));
+    await appendRange(log, 1000, 10);
     assert.ok(await log.tile(0, 0));
   } finally {
     await log.close();
