@@ -143,19 +143,10 @@ interface DsseBody {
  * this verifier, found through the payload's sha256, which both kinds index.
  */
 async function findDsseEntry(url: string, payload: Buffer, signature: Buffer, key: PublicKeyInfo, certificate?: Buffer): Promise<V1LogEntry> {
-  const rekor = new RekorV1Client({ baseUrl: url });
   const hex = createHash('sha256').update(payload).digest('hex');
-  const uuids = await rekor.searchIndex({ hash: `sha256:${hex}` });
   const sig64 = signature.toString('base64');
-  let otherVerifier = false;
-  for (const uuid of uuids.slice(0, MAX_CANDIDATES)) {
-    const entry = await rekor.getByUuid(uuid);
-    let body: DsseBody;
-    try {
-      body = JSON.parse(decodeBase64Strict(entry.body, 'log entry body').toString('utf8')) as DsseBody;
-    } catch {
-      continue;
-    }
+  const verifiersOf = (found: unknown): string[] => {
+    const body = found as DsseBody;
     // dsse 0.0.1: spec.signatures[{signature, verifier}]; intoto 0.0.2: spec.content.envelope.signatures[{sig (base64 of base64), publicKey}].
     let pairs: Array<{ sig: string; verifier: unknown }> = [];
     if (body.kind === 'dsse' && body.spec?.payloadHash?.value === hex) {
@@ -163,17 +154,9 @@ async function findDsseEntry(url: string, payload: Buffer, signature: Buffer, ke
     } else if (body.kind === 'intoto' && body.spec?.content?.payloadHash?.value === hex) {
       pairs = (body.spec.content.envelope?.signatures ?? []).map((x) => ({ sig: typeof x?.sig === 'string' ? Buffer.from(x.sig, 'base64').toString('utf8') : '', verifier: x?.publicKey }));
     }
-    for (const p of pairs) {
-      if (p.sig !== sig64) continue;
-      const verifier = typeof p.verifier === 'string' ? Buffer.from(p.verifier, 'base64').toString('utf8') : '';
-      if (sameVerifier(verifier, key, certificate)) return entry;
-      otherVerifier = true;
-    }
-  }
-  if (otherVerifier) {
-    throw new SignetError('TLOG', `the log at ${url} records this envelope's signature with ${certificate ? 'a public key instead of the certificate given' : 'a certificate: pass it with --certificate'}`);
-  }
-  throw new SignetError('NOT_FOUND', `the log at ${url} has no entry for this envelope's signature (log it first, e.g. attest-blob --rekor-url, or pass --ignore-tlog)`);
+    return pairs.filter((p) => p.sig === sig64).map((p) => (typeof p.verifier === 'string' ? Buffer.from(p.verifier, 'base64').toString('utf8') : ''));
+  };
+  return findLoggedSignature(url, `sha256:${hex}`, verifiersOf, key, certificate, { what: "this envelope's signature", logWith: 'attest-blob' });
 }
 
 function certificateKey(der: Buffer): PublicKeyInfo {
@@ -191,29 +174,51 @@ interface HashedRekordBody {
  * certificate when one is given, else the key): what `verify-blob` will compare the bundle against.
  */
 async function findEntry(url: string, hashAlg: string, digest: Buffer, signature: Buffer, key: PublicKeyInfo, certificate?: Buffer): Promise<V1LogEntry> {
-  const rekor = new RekorV1Client({ baseUrl: url });
   const hex = digest.toString('hex');
-  const uuids = await rekor.searchIndex({ hash: `${hashAlg}:${hex}` });
+  const verifiersOf = (found: unknown): string[] => {
+    const body = found as HashedRekordBody;
+    const spec = body.spec;
+    if (body.kind !== 'hashedrekord' || spec?.data?.hash?.value !== hex || spec.data.hash.algorithm !== hashAlg) return [];
+    if (typeof spec.signature?.content !== 'string' || !Buffer.from(spec.signature.content, 'base64').equals(signature)) return [];
+    return [typeof spec.signature.publicKey?.content === 'string' ? Buffer.from(spec.signature.publicKey.content, 'base64').toString('utf8') : ''];
+  };
+  return findLoggedSignature(url, `${hashAlg}:${hex}`, verifiersOf, key, certificate, { what: 'this signature', logWith: 'sign-blob' });
+}
+
+/**
+ * The log entry, among those the search key `hash` finds, that records the signature by this verifier
+ * (the certificate when one is given, else the key). `verifiersOf` gives the PEM verifiers a candidate's
+ * body records with exactly this signature (none for any other entry). A candidate recording it by
+ * another verifier is a TLOG error naming the mismatch; none at all is NOT_FOUND, suggesting `logWith`.
+ */
+async function findLoggedSignature(
+  url: string,
+  hash: string,
+  verifiersOf: (body: unknown) => string[],
+  key: PublicKeyInfo,
+  certificate: Buffer | undefined,
+  text: { what: string; logWith: string },
+): Promise<V1LogEntry> {
+  const rekor = new RekorV1Client({ baseUrl: url });
+  const uuids = await rekor.searchIndex({ hash });
   let otherVerifier = false;
   for (const uuid of uuids.slice(0, MAX_CANDIDATES)) {
     const entry = await rekor.getByUuid(uuid);
-    let body: HashedRekordBody;
+    let body: unknown;
     try {
-      body = JSON.parse(decodeBase64Strict(entry.body, 'log entry body').toString('utf8')) as HashedRekordBody;
+      body = JSON.parse(decodeBase64Strict(entry.body, 'log entry body').toString('utf8'));
     } catch {
       continue;
     }
-    const spec = body.spec;
-    if (body.kind !== 'hashedrekord' || spec?.data?.hash?.value !== hex || spec.data.hash.algorithm !== hashAlg) continue;
-    if (typeof spec.signature?.content !== 'string' || !Buffer.from(spec.signature.content, 'base64').equals(signature)) continue;
-    const verifier = typeof spec.signature.publicKey?.content === 'string' ? Buffer.from(spec.signature.publicKey.content, 'base64').toString('utf8') : '';
-    if (sameVerifier(verifier, key, certificate)) return entry;
-    otherVerifier = true;
+    for (const verifier of verifiersOf(body)) {
+      if (sameVerifier(verifier, key, certificate)) return entry;
+      otherVerifier = true;
+    }
   }
   if (otherVerifier) {
-    throw new SignetError('TLOG', `the log at ${url} records this signature with ${certificate ? 'a public key instead of the certificate given' : 'a certificate: pass it with --certificate'}`);
+    throw new SignetError('TLOG', `the log at ${url} records ${text.what} with ${certificate ? 'a public key instead of the certificate given' : 'a certificate: pass it with --certificate'}`);
   }
-  throw new SignetError('NOT_FOUND', `the log at ${url} has no entry for this signature (log it first, e.g. sign-blob --rekor-url, or pass --ignore-tlog)`);
+  throw new SignetError('NOT_FOUND', `the log at ${url} has no entry for ${text.what} (log it first, e.g. ${text.logWith} --rekor-url, or pass --ignore-tlog)`);
 }
 
 function sameVerifier(pem: string, key: PublicKeyInfo, certificate?: Buffer): boolean {
