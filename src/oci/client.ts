@@ -3,7 +3,7 @@
  * tags, and OCI 1.1 referrers with the `sha256-<hex>` fallback tag. One instance is meant to be shared
  * by many concurrent operations, so connections and tokens are reused.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { SignetError, isSignetError } from '../errors.js';
 import { readLimited, type HttpTimeouts } from '../net.js';
 import { isValidDigest, isValidTag, repositoryName } from './reference.js';
@@ -101,6 +101,15 @@ const DEFAULT_STREAM_CHUNK = 1024 * 1024;
 const MAX_PAGES = 10_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * MALFORMED naming `from` when the bytes hashed into `hash` (with `digest`'s algorithm) are not `digest`:
+ * an upload is committed only without one, so a corrupt source never lands in the registry.
+ */
+function digestMismatch(digest: string, hash: Hash, from: string): SignetError | undefined {
+  const actual = `${digest.slice(0, digest.indexOf(':'))}:${hash.digest('hex')}`;
+  return actual === digest ? undefined : new SignetError('MALFORMED', `blob ${digest} from ${from} has digest ${actual}: refusing to copy it`);
+}
 
 /**
  * Registry answers to a manifest PUT that say a referenced blob cannot be found or read. Besides a
@@ -415,8 +424,7 @@ export class RegistryClient implements ImageReader {
    */
   async putBlobStream(repo: Repo, digest: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, from = 'the source'): Promise<void> {
     checkDigest(repo, digest);
-    const algorithm = digest.slice(0, digest.indexOf(':'));
-    const hash = createHash(algorithm);
+    const hash = createHash(digest.slice(0, digest.indexOf(':')));
     const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
       Symbol.asyncIterator in source ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]() : (source as Iterable<Uint8Array>)[Symbol.iterator]();
     let ended = false;
@@ -439,10 +447,7 @@ export class RegistryClient implements ImageReader {
     const stop = async (): Promise<void> => {
       if (!ended) await Promise.resolve(iterator.return?.()).catch(() => undefined);
     };
-    const mismatch = (): SignetError | undefined => {
-      const actual = `${algorithm}:${hash.digest('hex')}`;
-      return actual === digest ? undefined : new SignetError('MALFORMED', `blob ${digest} from ${from} has digest ${actual}: refusing to copy it`);
-    };
+    const mismatch = (): SignetError | undefined => digestMismatch(digest, hash, from);
     // Read ahead up to streamChunkSize: a source that ends there is one monolithic PUT.
     const head: Uint8Array[] = [];
     let headLength = 0;
@@ -500,10 +505,7 @@ export class RegistryClient implements ImageReader {
       await this.finishUpload(repo, location, digest, Buffer.alloc(0));
     } catch (e) {
       await stop();
-      if (location !== undefined) {
-        const cancel = await this.transport.request({ registry: repo.registry, method: 'DELETE', path: location, scopes: this.push(repo), accept: () => true }).catch(() => undefined);
-        await cancel?.body?.cancel().catch(() => {});
-      }
+      if (location !== undefined) await this.cancelUpload(repo, location);
       throw e;
     }
   }
@@ -558,15 +560,14 @@ export class RegistryClient implements ImageReader {
         await this.cancelUpload(repo, location);
         return false;
       }
-      const algorithm = digest.slice(0, digest.indexOf(':'));
-      const hash = createHash(algorithm);
+      const hash = createHash(digest.slice(0, digest.indexOf(':')));
       const answer = await wirePatch(dst, source, (piece) => hash.update(piece));
       const res = new Response([204, 205, 304].includes(answer.status) ? null : answer.body, { status: answer.status, headers: answer.headers });
       if (answer.status < 200 || answer.status >= 300) throw await this.transport.errorFor('PATCH', location, res, repo.registry);
       if (answer.early) throw new SignetError('REGISTRY', `PATCH ${repositoryName(repo)} upload of ${digest}: the registry answered ${answer.status} before the whole blob was sent`);
       location = this.location(res, location, repo);
-      const actual = `${algorithm}:${hash.digest('hex')}`;
-      if (actual !== digest) throw new SignetError('MALFORMED', `blob ${digest} from ${fromName} has digest ${actual}: refusing to copy it`);
+      const bad = digestMismatch(digest, hash, fromName);
+      if (bad) throw bad;
       source.close();
       await this.finishUpload(repo, location, digest, Buffer.alloc(0));
       return true;
