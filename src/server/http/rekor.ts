@@ -153,18 +153,21 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     const bodyBase64 = e.body.toString('base64');
     // Signed before: by this process (the cache), or by the write, kept in storage. A write's entry was
     // just appended: storage cannot hold its SET yet, so it is not asked.
-    let set = sets.get(key) ?? (write ? undefined : storedSet(e));
+    let set = sets.get(key);
     if (set === undefined) {
-      const payload = v1SetPayload(log.logId, e, bodyBase64);
-      // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry
-      // that is in the log.
-      const signature = verifier.sign ? await verifier.sign(payload).catch(() => log.sign(payload)) : log.sign(payload);
-      set = signature.toString('base64');
-      // A write's SET is also handed (sealed) to storage for later reads. A read's is only cached: storing
-      // one cost a first read of a never-read entry (an imported log's) ~20 µs more, for a rare re-read.
-      if (write) log.keepSet(e, signature);
+      set = write ? undefined : storedSet(e);
+      if (set === undefined) {
+        const payload = v1SetPayload(log.logId, e, bodyBase64);
+        // Should the pool fail (a worker died, shutdown), sign here rather than answer 500 for an entry
+        // that is in the log.
+        const signature = verifier.sign ? await verifier.sign(payload).catch(() => log.sign(payload)) : log.sign(payload);
+        set = signature.toString('base64');
+        // A write's SET is also handed (sealed) to storage for later reads. A read's is only cached: storing
+        // one cost a first read of a never-read entry (an imported log's) ~20 µs more, for a rare re-read.
+        if (write) log.keepSet(e, signature);
+      }
+      sets.set(key, set);
     }
-    sets.set(key, set);
     return { treeId: log.treeId, logId: log.logId, entry: e, proof, bodyBase64, sign: noSign, set };
   }
 
