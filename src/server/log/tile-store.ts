@@ -92,6 +92,16 @@ function readSmallFile(path: string, into?: Buffer): Buffer | null {
   }
 }
 
+/** The error for a failed read of full file (kind, index) at `path`: a missing one is corruption, since full files are never removed. */
+function readFailure(path: string, kind: Kind, index: number, e: unknown): Error {
+  return isEnoent(e) ? corrupt(path, 'is missing') : ioFail(`cannot read ${resourcePath(kind, index, TILE_WIDTH)}`, e);
+}
+
+/** A file read again, compared with the digest recorded when it was written or checked against the tree. */
+function checkRecorded(path: string, data: Uint8Array, digest: Uint8Array): void {
+  if (!hashEquals(fileDigest(data), digest)) throw corrupt(path, 'changed since it was written or checked against the tree');
+}
+
 /** Byte length of the first `n` entries of an entry bundle. */
 function bundlePrefixLength(data: Uint8Array, n: number): number {
   let pos = 0;
@@ -528,8 +538,7 @@ export class TileStore {
     try {
       return { data: readSmallFile(path) ?? (await fs.readFile(path)), fromDisk: true };
     } catch (e) {
-      if (isEnoent(e)) throw corrupt(path, 'is missing');
-      throw ioFail(`cannot read ${resourcePath(kind, index, TILE_WIDTH)}`, e);
+      throw readFailure(path, kind, index, e);
     }
   }
 
@@ -556,7 +565,7 @@ export class TileStore {
       if (!checked) this.#checked(level, index, data);
     } else if (checked) {
       // Checked against the tree before, and its bytes since evicted: the same bytes, or a changed file.
-      if (!hashEquals(fileDigest(data), checked)) throw corrupt(path, 'changed since it was written or checked against the tree');
+      checkRecorded(path, data, checked);
     } else {
       const problem = hashTileProblem(data, await this.#hashAbove(level, index));
       if (problem) throw corrupt(path, problem);
@@ -599,7 +608,7 @@ export class TileStore {
     // read of its level-0 tile.
     const known = this.#digests.get('entries', index);
     if (known) {
-      if (!hashEquals(fileDigest(data), known)) throw corrupt(path, 'changed since it was written or checked against the tree');
+      checkRecorded(path, data, known);
       return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
     }
     const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index));
@@ -622,12 +631,10 @@ export class TileStore {
     const path = this.file('entries', index, TILE_WIDTH);
     let data: Uint8Array;
     try {
-      const small = readSmallFile(path, this.#scratch);
-      if (small) data = small;
-      else data = await fs.readFile(path);
+      // Only a bundle too large for the scratch buffer is read with an await.
+      data = readSmallFile(path, this.#scratch) ?? (await fs.readFile(path));
     } catch (e) {
-      if (isEnoent(e)) throw corrupt(path, 'is missing');
-      throw ioFail(`cannot read ${resourcePath('entries', index, TILE_WIDTH)}`, e);
+      throw readFailure(path, 'entries', index, e);
     }
     const checked = checkBundleEntry(data, TILE_WIDTH, level0, j);
     if ('problem' in checked) throw corrupt(path, checked.problem);
