@@ -176,6 +176,14 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     return buildV1LogEntry(await v1Parts(e, cp, write));
   }
 
+  /**
+   * A read's answer for one entry, written out as a write's is (v1LogEntryBytes: the bytes JSON.stringify
+   * would give, without the object or the transcoding that the checkpoint's "—" forced on the string).
+   */
+  async function v1EntryReply(e: StoredEntry): Promise<Reply> {
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: v1LogEntryBytes(await v1Parts(e)) };
+  }
+
   async function append(entry: CanonicalEntry): Promise<Awaited<ReturnType<TransparencyLog['append']>>> {
     const metrics = opts.metrics;
     if (!metrics) return log.append({ body: entry.body, indexKeys: entry.indexKeys });
@@ -211,14 +219,14 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     if (parsed.treeId !== undefined && parsed.treeId !== log.treeId) throw new HttpError(404, `entry ${ctx.params.id} is not in this log (tree ${treeIdDecimal})`);
     const e = await log.entryByLeafHash(Buffer.from(parsed.uuid, 'hex'));
     if (!e) throw new HttpError(404, `no entry with UUID ${parsed.uuid}`);
-    return json(200, await v1Entry(e));
+    return v1EntryReply(e);
   });
 
   router.add('GET', '/api/v1/log/entries', '/api/v1/log/entries', async (ctx) => {
     const index = intParam(ctx.url.searchParams.get('logIndex'), 'logIndex', true, 0)!;
     const e = await log.entryByIndex(index);
     if (!e) throw new HttpError(404, `no entry at log index ${index}`);
-    return json(200, await v1Entry(e));
+    return v1EntryReply(e);
   });
 
   router.add('POST', '/api/v1/log/entries/retrieve', '/api/v1/log/entries/retrieve', async (ctx) => {

@@ -136,6 +136,12 @@ describe('Rekor v1 API', () => {
       const e = checkV1Entry(g.body, created.body);
       assert.ok(e.treeSize > created.index + 1, 'proof is against a newer tree');
     }
+    // The answer is written out as bytes: exactly what JSON.stringify gives for it, and the retrieve
+    // route's answer (built as an object) for the same entry.
+    const text = await (await fetch(`${base}/api/v1/log/entries?logIndex=${created.index}`)).text();
+    assert.equal(text, JSON.stringify(JSON.parse(text)));
+    const retrieved = await (await post('/api/v1/log/entries/retrieve', { logIndexes: [created.index] })).text();
+    assert.equal(retrieved, `[${text}]`);
   });
 
   it('answers reads of an entry with the SET its write answered (signed once, kept), which verifies with the log key', async () => {
