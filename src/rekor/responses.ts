@@ -32,6 +32,12 @@ export interface V1LogEntryInput {
   set?: string;
   /** `entry.body` as base64, where the caller made it already (for the SET payload). */
   bodyBase64?: string;
+  /**
+   * The proof's hash Buffers are shared with other answers (a write batch's): their hex is kept for them.
+   * A read's are its own, and keeping theirs cost more (a WeakMap entry per hash, and its collection) than
+   * it saved.
+   */
+  sharedProof?: boolean;
 }
 
 export type V1LogEntry = Record<string, {
@@ -144,7 +150,8 @@ export function bodyKind(body: Buffer): { kind: string; apiVersion: string } {
  */
 const hexOfHash = new WeakMap<Buffer, string>();
 
-function hashHex(b: Buffer): string {
+function hashHex(b: Buffer, shared: boolean): string {
+  if (!shared) return b.toString('hex');
   let h = hexOfHash.get(b);
   if (h === undefined) hexOfHash.set(b, (h = b.toString('hex')));
   return h;
@@ -171,7 +178,8 @@ export function v1LogEntryBytes(input: V1LogEntryInput & { set: string }): Buffe
   }
   const note = lastNoteJson;
   let hashes = '';
-  for (let i = 0; i < proof.hashes.length; i++) hashes += `${i === 0 ? '"' : ',"'}${hashHex(proof.hashes[i]!)}"`;
+  const shared = input.sharedProof === true;
+  for (let i = 0; i < proof.hashes.length; i++) hashes += `${i === 0 ? '"' : ',"'}${hashHex(proof.hashes[i]!, shared)}"`;
   const head =
     `{"${v1EntryId(input.treeId, entry.body, entry.leafHash)}":{"body":"${body}","integratedTime":${entry.integratedTime},` +
     `"logID":"${input.logId.toString('hex')}","logIndex":${entry.index},"verification":{"inclusionProof":{"checkpoint":`;

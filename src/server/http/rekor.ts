@@ -168,7 +168,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
       }
       sets.set(key, set);
     }
-    return { treeId: log.treeId, logId: log.logId, entry: e, proof, bodyBase64, sign: noSign, set };
+    return { treeId: log.treeId, logId: log.logId, entry: e, proof, bodyBase64, sign: noSign, set, sharedProof: write };
   }
 
   /** A v1 LogEntry with its inclusion proof and SET. */
