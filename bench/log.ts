@@ -7,8 +7,10 @@
  *   - proof reads: a log of P entries populated through the library, then GET
  *     /api/v1/log/entries?logIndex=<random> (entry + SET + inclusion proof), /api/v1/log/proof and random
  *     full level-0 tiles, driven by wrk (64 connections) where it is installed (else the Node client), each
- *     with the server's CPU per read (all threads, and the main thread alone); as the yardstick for
- *     tiles, a bare node:http server answering every request with 8 KiB under the same wrk load;
+ *     with the server's CPU per read (all threads, and the main thread alone); as yardsticks for
+ *     tiles, under the same wrk load, a bare node:http server answering every request with 8 KiB, and one
+ *     that reads each requested tile's file and hashes it (what any Node server serving the tiles from
+ *     their files must do at the least, when they do not all fit in memory);
  *   - the same writes against PostgreSQL with one and two servers sharing the log (skipped when
  *     PostgreSQL cannot be started).
  * Every write run starts with a warm-up of WARM_N other entries, not measured: a server runs for days, and
@@ -257,13 +259,31 @@ function luaRandomTilePath(tiles: number): string {
   return `(function() local k = math.random(0, ${tiles - 1}); local p = string.format("%03d", k % 1000); local q = math.floor(k / 1000); while q > 0 do p = string.format("x%03d/", q % 1000) .. p; q = math.floor(q / 1000) end; return "/api/v2/tile/0/" .. p end)()`;
 }
 
-/** A bare node:http server that answers every request with the same 8 KiB: the ceiling of Node's http on this machine. */
-async function bareHttpServer(): Promise<{ child: ChildProcess; url: string }> {
+/**
+ * A bare node:http server that answers every request with the same 8 KiB: the ceiling of Node's http on
+ * this machine. With `filesUnder`, it serves /api/v2/<path> from the file <filesUnder>/<path> instead,
+ * read as the log reads a full tile (open, fstat, read, close) and hashed once with SHA-256 (the check the
+ * log makes of every full tile it reads from disk): the ceiling of any Node server that serves the tiles
+ * from their files, with no code of the log's in the way.
+ */
+async function bareHttpServer(filesUnder?: string): Promise<{ child: ChildProcess; url: string }> {
+  const answer = filesUnder
+    ? [
+        "  const fs = require('node:fs');",
+        `  const fd = fs.openSync(${JSON.stringify(filesUnder + '/')} + req.url.slice(8), 'r');`,
+        '  const size = fs.fstatSync(fd).size;',
+        '  const data = Buffer.allocUnsafeSlow(size);',
+        '  fs.readSync(fd, data, 0, size, 0);',
+        '  fs.closeSync(fd);',
+        "  require('node:crypto').hash('sha256', data, 'buffer');",
+        "  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });",
+        '  res.end(data);',
+      ]
+    : ["  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '8192' });", '  res.end(body);'];
   const src = [
     "const body = Buffer.alloc(8192, 7);",
     "const s = require('node:http').createServer({ keepAlive: true }, (req, res) => {",
-    "  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '8192' });",
-    '  res.end(body);',
+    ...answer,
     '});',
     "s.listen(0, '127.0.0.1', () => console.log('Listening on http://127.0.0.1:' + s.address().port));",
   ].join('\n');
@@ -507,6 +527,13 @@ if (!ONLY_PG) {
           rows.push([`yardstick: bare node:http answering 8 KiB, the same wrk load`, `${fmt(b.perSec)} /s`, `p50 ${fmt(b.p50, 1)} ms, p99 ${fmt(b.p99, 1)} ms${cpuNote(b)}`]);
         } finally {
           await stop(bare.child);
+        }
+        const files = await bareHttpServer(join(dir, 'tiles'));
+        try {
+          const b = await wrkReadRun(files.url, luaRandomTilePath(fullTiles), 8, files.child.pid!);
+          rows.push([`yardstick: bare node:http reading each tile's file and hashing it, the same wrk load`, `${fmt(b.perSec)} /s`, `p50 ${fmt(b.p50, 1)} ms, p99 ${fmt(b.p99, 1)} ms${cpuNote(b)}`]);
+        } finally {
+          await stop(files.child);
         }
       } else {
         const c0 = threadCpu(child.pid!);
