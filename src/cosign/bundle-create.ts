@@ -149,10 +149,11 @@ async function findDsseEntry(url: string, payload: Buffer, signature: Buffer, ke
     const body = found as DsseBody;
     // dsse 0.0.1: spec.signatures[{signature, verifier}]; intoto 0.0.2: spec.content.envelope.signatures[{sig (base64 of base64), publicKey}].
     let pairs: Array<{ sig: string; verifier: unknown }> = [];
+    const list = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
     if (body.kind === 'dsse' && body.spec?.payloadHash?.value === hex) {
-      pairs = (body.spec.signatures ?? []).map((x) => ({ sig: String(x?.signature ?? ''), verifier: x?.verifier }));
+      pairs = list(body.spec.signatures).map((x) => ({ sig: String(x?.signature ?? ''), verifier: x?.verifier }));
     } else if (body.kind === 'intoto' && body.spec?.content?.payloadHash?.value === hex) {
-      pairs = (body.spec.content.envelope?.signatures ?? []).map((x) => ({ sig: typeof x?.sig === 'string' ? Buffer.from(x.sig, 'base64').toString('utf8') : '', verifier: x?.publicKey }));
+      pairs = list(body.spec.content.envelope?.signatures).map((x) => ({ sig: typeof x?.sig === 'string' ? Buffer.from(x.sig, 'base64').toString('utf8') : '', verifier: x?.publicKey }));
     }
     return pairs.filter((p) => p.sig === sig64).map((p) => (typeof p.verifier === 'string' ? Buffer.from(p.verifier, 'base64').toString('utf8') : ''));
   };
@@ -210,6 +211,8 @@ async function findLoggedSignature(
     } catch {
       continue;
     }
+    // A body that is not a JSON object records nothing (no log writes one; a candidate is skipped, not a crash).
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) continue;
     for (const verifier of verifiersOf(body)) {
       if (sameVerifier(verifier, key, certificate)) return entry;
       otherVerifier = true;

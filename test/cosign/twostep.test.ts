@@ -396,3 +396,45 @@ describe('upload blob / upload wasm', () => {
     assert.deepEqual((await client.listTags(repo)).sort(), tagsBefore);
   });
 });
+
+describe('bundle create against a log whose candidates record nothing', () => {
+  test('an entry body of JSON null, an array, or a dsse body whose signatures are not a list is skipped: NOT_FOUND, one line, nothing written', async () => {
+    // An envelope signed and never logged, and a plain signature by the same key.
+    const artifact = file('artifact.txt');
+    writeFileSync(artifact, 'odd log\n');
+    const predicate = file('predicate.json');
+    writeFileSync(predicate, JSON.stringify({ note: 'odd log' }));
+    const envelope = file('envelope.json');
+    const made = await runCli(['attest-blob', '--key', keyFile, '--tlog-upload=false', '--predicate', predicate, '--type', 'custom', '--bundle', file('b.json'), '--output-signature', envelope, '-y', artifact], { env });
+    assert.equal(made.code, 0, made.stderr);
+    const payloadHex = createHash('sha256').update(Buffer.from(JSON.parse(readFileSync(envelope, 'utf8')).payload, 'base64')).digest('hex');
+    const sig = file('artifact.sig');
+    const signed = await runCli(['sign-blob', '--key', keyFile, '--tlog-upload=false', '--new-bundle-format=false', '--output-signature', sig, '-y', artifact], { env });
+    assert.equal(signed.code, 0, signed.stderr);
+    const bodies = ['null', '[1]', JSON.stringify({ kind: 'dsse', apiVersion: '0.0.1', spec: { payloadHash: { algorithm: 'sha256', value: payloadHex }, signatures: { not: 'a list' } } })];
+    const uuids = bodies.map((_, i) => String(i).padStart(64, '0'));
+    // A log that finds every candidate and serves these bodies (no real log writes them; a broken or hostile one might).
+    const { createServer } = await import('node:http');
+    const odd = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/api/v1/index/retrieve') return void req.resume().on('end', () => res.end(JSON.stringify(uuids)));
+      const i = uuids.findIndex((u) => req.url === `/api/v1/log/entries/${u}`);
+      if (i < 0) return void res.writeHead(404).end('{"message":"no such entry"}');
+      res.end(JSON.stringify({ [uuids[i]!]: { body: Buffer.from(bodies[i]!).toString('base64'), integratedTime: 1, logID: '00'.repeat(32), logIndex: i, verification: {} } }));
+    });
+    await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(odd.address() as { port: number }).port}`;
+      const out = file('out.json');
+      for (const args of [['--artifact', artifact, '--signature', sig], ['--attestation', envelope]]) {
+        const r = await runCli(['bundle', 'create', ...args, '--key', pubFile, '--rekor-url', url, '--out', out], { env });
+        assert.notEqual(r.code, 0, args.join(' '));
+        assert.match(r.stderr, /has no entry for this/, args.join(' '));
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+        assert.equal(existsSync(out), false);
+      }
+    } finally {
+      odd.close();
+    }
+  });
+});
