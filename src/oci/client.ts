@@ -791,7 +791,7 @@ export class RegistryClient implements ImageReader {
       const artifactType = typeof manifest.artifactType === 'string' && manifest.artifactType ? manifest.artifactType : manifest.config?.mediaType;
       if (typeof artifactType === 'string' && artifactType) entry.artifactType = artifactType;
       if (manifest.annotations && typeof manifest.annotations === 'object' && Object.keys(manifest.annotations).length) entry.annotations = manifest.annotations;
-      return { it, digest, entry, indexed: false };
+      return { it, digest, entry, pushed: false, indexed: false };
     });
     // --registry-referrers-mode=oci-1-1: the API is the only way, so a registry without it is refused
     // before anything is written.
@@ -801,7 +801,8 @@ export class RegistryClient implements ImageReader {
       }
     }
     // PUT the manifests, a few at a time; the first failure stops new PUTs and is thrown once the
-    // running ones have settled.
+    // running ones have settled and the manifests already written are indexed (else they would sit in
+    // the registry where no referrers query finds them).
     let next = 0;
     let failed: { error: unknown } | undefined;
     const worker = async (): Promise<void> => {
@@ -809,17 +810,27 @@ export class RegistryClient implements ImageReader {
         const p = prepared[next++]!;
         try {
           p.indexed = (await this.putManifestRaw(repo, p.digest, p.it.bytes, p.it.mediaType, p.it.blobs ?? [])).subjectHeader;
+          p.pushed = true;
         } catch (e) {
           failed ??= { error: e };
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(Math.max(1, opts.concurrency ?? 8), prepared.length) }, worker));
+    try {
+      await this.indexReferrers(repo, prepared.filter((p) => p.pushed && !p.indexed));
+    } catch (e) {
+      // The failed PUT is what the caller must hear about; the index update's failure only follows from it.
+      if (!failed) throw e;
+    }
     if (failed) throw failed.error;
+    return prepared.map((p) => p.digest);
+  }
 
+  /** Adds pushed referrers that the registry did not index itself to their subjects' fallback indexes. */
+  private async indexReferrers(repo: Repo, pushed: { it: ReferrerPush; entry: Descriptor }[]): Promise<void> {
     const bySubject = new Map<string, Descriptor[]>();
-    for (const p of prepared) {
-      if (p.indexed) continue;
+    for (const p of pushed) {
       const list = bySubject.get(p.it.subject.digest) ?? [];
       list.push(p.entry);
       bySubject.set(p.it.subject.digest, list);
@@ -831,7 +842,6 @@ export class RegistryClient implements ImageReader {
         await this.appendToList(repo, tag, entries, fallbackIndexCodec(`referrers fallback index ${repositoryName(repo)}:${tag}`));
       }),
     );
-    return prepared.map((p) => p.digest);
   }
 
   /**

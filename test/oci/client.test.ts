@@ -236,6 +236,21 @@ describe('RegistryClient against docker-registry', () => {
     }
   });
 
+  test('pushReferrers: a manifest refused mid-batch fails the push, and the referrers written before it are indexed', async () => {
+    const r = repo('ref/batch-partial');
+    const img = await pushRandomImage(client, r, 'v1');
+    await client.putBlob(r, Buffer.from('{}'));
+    const good = [0, 1, 2].map((i) => referrerManifest(img.descriptor, i));
+    // A layer the registry has never seen: distribution refuses the manifest (MANIFEST_BLOB_UNKNOWN).
+    const refused = Buffer.from(
+      JSON.stringify({ ...JSON.parse(referrerManifest(img.descriptor, 9).toString()), layers: [{ mediaType: 'application/octet-stream', digest: sha256Digest(Buffer.from('never pushed')), size: 12 }] }),
+    );
+    const items = [...good, refused].map((bytes) => ({ bytes, mediaType: MEDIA_TYPE.ociManifest, subject: img.descriptor }));
+    await assert.rejects(client.pushReferrers(r, items, { concurrency: 1 }), (e: unknown) => e instanceof Error && !isSignetError(e, 'INTERNAL'));
+    const { manifests } = await client.referrers(r, img.digest);
+    assert.deepEqual(manifests.map((d) => d.digest).sort(), good.map((g) => sha256Digest(g)).sort());
+  });
+
   test('pushReferrers checks every manifest before writing any', async () => {
     const r = repo('ref/batch-bad');
     const img = await pushRandomImage(client, r, 'v1');
