@@ -11,7 +11,8 @@
  *     tiles, under the same wrk load, a bare node:http server answering every request with 8 KiB, and one
  *     that reads each requested tile's file and hashes it (what any Node server serving the tiles from
  *     their files must do at the least, when they do not all fit in memory);
- *   - the same writes against PostgreSQL with one and two servers sharing the log (skipped when
+ *   - the same writes against PostgreSQL with one and two servers sharing the log, from the undici client
+ *     and from wrk (one per server, the connections shared between them) (skipped when
  *     PostgreSQL cannot be started).
  * Every write run starts with a warm-up of WARM_N other entries, not measured: a server runs for days, and
  * its first second (JIT compilation, first tiles, connections opening) is not its steady state.
@@ -408,41 +409,75 @@ for (const [run, conns] of CONNS.entries()) {
   }
 }
 
+/** Whether wrk can run here: installed, or installed now from Debian when we are root. */
+function ensureWrk(): boolean {
+  if (spawnSync('wrk', ['--version']).error === undefined) return true;
+  if (process.getuid?.() !== 0) return false;
+  try {
+    aptInstall('wrk');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The Lua script that POSTs the bodies of the file named in wrk's first argument, one per line, each once. */
+function wrkPostScript(work: string): string {
+  const script = join(work, 'post.lua');
+  writeFileSync(
+    script,
+    [
+      'local bodies, i = {}, 0',
+      'function init(args) for line in io.lines(args[1]) do bodies[#bodies + 1] = line end end',
+      'function request()',
+      '  i = i + 1',
+      '  return wrk.format("POST", "/api/v1/log/entries", { ["Content-Type"] = "application/json" }, bodies[i])',
+      'end',
+      'function done(s, lat)',
+      '  io.write(string.format("WRK %d %d %d %d %d\\n", s.requests, s.errors.status, lat:percentile(50), lat:percentile(99), s.duration))',
+      'end',
+    ].join('\n'),
+  );
+  return script;
+}
+
+/** `count` fresh signed entries, one JSON body per line, in a file under `work`. */
+function wrkBodies(work: string, name: string, count: number): string {
+  const file = join(work, name);
+  writeFileSync(file, Array.from({ length: count }, () => JSON.stringify(hashedRekordV1(key))).join('\n') + '\n');
+  return file;
+}
+
+type WrkSummary = { requests: number; non2xx: number; p50us: number; p99us: number; us: number };
+
+/** One wrk POST run of `secs` against `url` with `conns` connections; its summary line parsed. */
+async function wrkPost(url: string, script: string, bodiesFile: string, conns: number, secs: number): Promise<WrkSummary> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const w = spawn('wrk', ['-t1', `-c${conns}`, `-d${secs}s`, '-s', script, url, '--', bodiesFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    w.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    w.on('error', reject);
+    w.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))));
+  });
+  const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+  if (!m) throw new Error(`no summary from wrk: ${out}`);
+  const [requests, non2xx, p50us, p99us, us] = m.slice(1).map(Number) as [number, number, number, number, number];
+  return { requests, non2xx, p50us, p99us, us };
+}
+
 // ---- writes: embedded storage, driven by wrk ----
 // The same writes from a load generator in C (Debian's wrk, installed when missing and we are root),
 // which costs a fraction of the CPU per request that the Node.js client above does on the same 2 cores.
 if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
-  let haveWrk = spawnSync('wrk', ['--version']).error === undefined;
-  if (!haveWrk && process.getuid?.() === 0) {
-    try {
-      aptInstall('wrk');
-      haveWrk = true;
-    } catch {
-      note('wrk could not be installed: skipping the wrk run');
-    }
-  }
+  const haveWrk = ensureWrk();
+  if (!haveWrk) note('wrk could not be installed: skipping the wrk run');
   if (haveWrk) {
     const SECS = 6;
     const total = 60_000; // enough unique entries for 10,000/s over SECS
     note(`signing ${total} entries for the wrk run…`);
     const work = mkdtempSync(join(tmpdir(), 'signet-bench-wrk-'));
-    const bodiesFile = join(work, 'bodies.txt');
-    writeFileSync(bodiesFile, Array.from({ length: total }, () => JSON.stringify(hashedRekordV1(key))).join('\n') + '\n');
-    const script = join(work, 'post.lua');
-    writeFileSync(
-      script,
-      [
-        'local bodies, i = {}, 0',
-        'function init(args) for line in io.lines(args[1]) do bodies[#bodies + 1] = line end end',
-        'function request()',
-        '  i = i + 1',
-        '  return wrk.format("POST", "/api/v1/log/entries", { ["Content-Type"] = "application/json" }, bodies[i])',
-        'end',
-        'function done(s, lat)',
-        '  io.write(string.format("WRK %d %d %d %d %d\\n", s.requests, s.errors.status, lat:percentile(50), lat:percentile(99), s.duration))',
-        'end',
-      ].join('\n'),
-    );
+    const bodiesFile = wrkBodies(work, 'bodies.txt', total);
+    const script = wrkPostScript(work);
     const dir = mkdtempSync(join(tmpdir(), 'signet-bench-log-'));
     if (PREFILL > 0) {
       note(`prefilling ${fmt(PREFILL)} entries for the wrk run…`);
@@ -455,18 +490,9 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
       note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage)…`);
       await writeRunAt([url], warmSets[CONNS.length + 2]!, CONN);
       const c0 = threadCpu(child.pid!);
-      const out = await new Promise<string>((resolve, reject) => {
-        const w = spawn('wrk', ['-t1', `-c${CONN}`, `-d${SECS}s`, '-s', script, url, '--', bodiesFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let text = '';
-        w.stdout.on('data', (d: Buffer) => (text += d.toString()));
-        w.on('error', reject);
-        w.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))));
-      });
+      const { requests, non2xx, p50us, p99us, us } = await wrkPost(url, script, bodiesFile, CONN, SECS);
       const byThread = cpuDelta(c0, threadCpu(child.pid!));
       const cpu = [...byThread.values()].reduce((a, b) => a + b, 0);
-      const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
-      if (!m) throw new Error(`no summary from wrk: ${out}`);
-      const [requests, non2xx, p50us, p99us, us] = m.slice(1).map(Number) as [number, number, number, number, number];
       if (requests > total) throw new Error('wrk ran out of unique entries: raise the total');
       const accepted = requests - non2xx;
       rows.push([
@@ -554,6 +580,9 @@ if (!ONLY_PG) {
 }
 
 // ---- PostgreSQL, one and two servers ----
+/** Seconds of each PostgreSQL wrk run, and the fresh entries signed for each server's wrk (enough for 6,000/s). */
+const PG_WRK_SECS = 6;
+const PG_WRK_BODIES = 40_000;
 // Each run writes to a fresh database (so repeated runs can send the same entries), first WARM_N
 // entries not measured, then N measured; the servers' and PostgreSQL's CPU per entry come from /proc.
 if (PG) {
@@ -568,6 +597,14 @@ if (PG) {
     const pgKeyFile = join(mkdtempSync(join(tmpdir(), 'signet-bench-key-')), 'log.pem');
     writeFileSync(pgKeyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     const { default: pg } = await import('pg');
+    // Fresh entries for the wrk runs, one file per server: every run writes to a new database, so the
+    // files serve every run.
+    let pgWrk: { script: string; bodies: string[]; work: string } | undefined;
+    if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && ensureWrk()) {
+      note(`signing ${2 * PG_WRK_BODIES} entries for the PostgreSQL wrk runs…`);
+      const work = mkdtempSync(join(tmpdir(), 'signet-bench-pg-wrk-'));
+      pgWrk = { work, script: wrkPostScript(work), bodies: [wrkBodies(work, 'a.txt', PG_WRK_BODIES), wrkBodies(work, 'b.txt', PG_WRK_BODIES)] };
+    }
     let dbs = 0;
     try {
       for (let rep = 0; rep < PG_RUNS; rep++) {
@@ -598,6 +635,28 @@ if (PG) {
                 (serverCpu > 0 ? `; CPU per entry: server${servers > 1 ? 's' : ''} ${us(serverCpu)}, PostgreSQL ${us(pgCpu)}` : '') +
                 `; load ${fmt(loadavg()[0]!, 2)}`,
             ]);
+            // The same servers driven by wrk (CONN connections shared between them, one wrk each, fresh
+            // entries): the load generator the embedded headline uses, a fraction of the undici client's CPU.
+            if (pgWrk) {
+              note(`writing for ${PG_WRK_SECS} s with wrk to ${servers} server(s) on PostgreSQL (run ${rep + 1})…`);
+              const w0 = children.map((c) => threadCpu(c.child.pid!));
+              const q0 = processTreeCpu(pgServer.pid);
+              const runs = await Promise.all(children.map((c, i) => wrkPost(c.url, pgWrk.script, pgWrk.bodies[i]!, Math.floor(CONN / servers), PG_WRK_SECS)));
+              const wServer = children.reduce((sum, c, i) => sum + totalCpuSince(c.child.pid!, w0[i]!), 0);
+              const wPg = processTreeCpu(pgServer.pid) - q0;
+              const accepted = runs.reduce((a, x) => a + x.requests - x.non2xx, 0);
+              if (runs.some((x) => x.requests >= PG_WRK_BODIES)) throw new Error('wrk ran out of unique entries: raise PG_WRK_BODIES');
+              const perSec = runs.reduce((a, x) => a + (x.requests - x.non2xx) / (x.us / 1e6), 0);
+              const wus = (secs: number): string => `${fmt((secs * 1e6) / accepted)} µs`;
+              rows.push([
+                `writes, PostgreSQL, ${servers} server${servers > 1 ? 's' : ''}, wrk, ${CONN} conns, ${PG_WRK_SECS} s${PG_RUNS > 1 ? `, run ${rep + 1}` : ''}`,
+                `${fmt(perSec)} entries/s`,
+                `p50 ${fmt(Math.max(...runs.map((x) => x.p50us)) / 1000, 1)} ms, p99 ${fmt(Math.max(...runs.map((x) => x.p99us)) / 1000, 1)} ms, ` +
+                  `${runs.reduce((a, x) => a + x.non2xx, 0)} not 201` +
+                  (wServer > 0 ? `; CPU per entry: server${servers > 1 ? 's' : ''} ${wus(wServer)}, PostgreSQL ${wus(wPg)}` : '') +
+                  `; load ${fmt(loadavg()[0]!, 2)}`,
+              ]);
+            }
           } catch (e) {
             rows.push([`writes, PostgreSQL, ${servers} server(s)`, 'failed', (e as Error).message.split('\n')[0]!]);
           } finally {
@@ -609,6 +668,7 @@ if (PG) {
     } finally {
       await pgServer.stop();
       rmSync(dirname(pgKeyFile), { recursive: true, force: true });
+      if (pgWrk) rmSync(pgWrk.work, { recursive: true, force: true });
     }
   }
 }
