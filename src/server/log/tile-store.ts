@@ -361,7 +361,9 @@ export class TileStore {
   }
 
   file(kind: Kind, index: number, width: number): string {
-    return join(this.root, resourcePath(kind, index, width));
+    // Concatenated, not path.join'ed: the root is already normalized and the C2SP path well-formed, and
+    // a join normalizes the whole string again on every tile read.
+    return `${this.root}/${resourcePath(kind, index, width)}`;
   }
 
   /**
@@ -573,10 +575,9 @@ export class TileStore {
    * The bytes of a full tile or bundle: from memory when the last batch wrote it (computed here, not
    * read back), else from its file. A missing file is corruption: full files are never removed.
    */
-  async #readFull(kind: Kind, index: number): Promise<{ data: Uint8Array; fromDisk: boolean }> {
+  async #readFull(kind: Kind, index: number, path = this.file(kind, index, TILE_WIDTH)): Promise<{ data: Uint8Array; fromDisk: boolean }> {
     const recent = this.#recent.get(fileKey(kind, index));
     if (recent) return { data: recent, fromDisk: false };
-    const path = this.file(kind, index, TILE_WIDTH);
     try {
       return { data: readSmallFile(path) ?? (await fs.readFile(path)), fromDisk: true };
     } catch (e) {
@@ -593,9 +594,9 @@ export class TileStore {
     const key = fileKey(level, index);
     const hit = this.#verified.get(key);
     if (hit) return hit;
-    const { data, fromDisk } = await this.#readFull(level, index);
-    if (!fromDisk) return data;
     const path = this.file(level, index, TILE_WIDTH);
+    const { data, fromDisk } = await this.#readFull(level, index, path);
+    if (!fromDisk) return data;
     const checked = this.#digests.get(level, index);
     // A proof expands the tile right after this (its 255 interior hashes): hashing it up to the hash its
     // parent holds computes exactly those (integrity.ts keeps them for the expansion), so where that
@@ -643,9 +644,9 @@ export class TileStore {
    * STORAGE_CORRUPT naming the file otherwise.
    */
   async fullBundle(index: number): Promise<{ data: Uint8Array; entries: Uint8Array[] }> {
-    const { data, fromDisk } = await this.#readFull('entries', index);
-    if (!fromDisk) return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
     const path = this.file('entries', index, TILE_WIDTH);
+    const { data, fromDisk } = await this.#readFull('entries', index, path);
+    if (!fromDisk) return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
     // A bundle checked before is compared with its digest: one SHA-256 instead of 256 leaf hashes and a
     // read of its level-0 tile.
     const known = this.#digests.get('entries', index);
