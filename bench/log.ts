@@ -16,7 +16,7 @@
  * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (connection
  * counts for the embedded write runs, default 64,256; PostgreSQL runs use the largest),
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_READ_CONN (16),
- * SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL (=only: run only the PostgreSQL writes, SIGNET_BENCH_LOG_PG_RUNS
+ * SIGNET_BENCH_LOG_READS=0 to skip the proof reads (a writes-only run), SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL (=only: run only the PostgreSQL writes, SIGNET_BENCH_LOG_PG_RUNS
  * times each, default 1), SIGNET_BENCH_LOG_WRK=0 to skip the wrk run,
  * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write servers under --cpu-prof (one profile per thread; the wrk
  * run's in <dir>/wrk).
@@ -468,7 +468,7 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
 }
 
 // ---- proof reads at PROOF_N entries ----
-if (!ONLY_PG) {
+if (!ONLY_PG && process.env.SIGNET_BENCH_LOG_READS !== '0') {
   const dir = mkdtempSync(join(tmpdir(), 'signet-bench-proof-'));
   try {
     note(`filling ${fmt(PROOF_N)} entries through the bulk path…`);
