@@ -175,11 +175,22 @@ function newRun(tmp: string): DatabaseSync {
   return db;
 }
 
-/** Fills the Bloom filter from the run's leaves, records the range, and publishes the file durably. */
-function finish(db: DatabaseSync, tmp: string, job: { lo: number; hi: number; out: string }): void {
-  const count = (db.prepare('SELECT count(*) AS n FROM leaves').get() as { n: number }).n;
-  const bloom = new Uint8Array(Math.max(64, Math.ceil((count * BLOOM_BITS_PER_KEY) / 8)));
-  for (const r of db.prepare('SELECT leaf_hash FROM leaves').iterate() as Iterable<{ leaf_hash: Uint8Array }>) bloomAdd(bloom, r.leaf_hash);
+/** An empty Bloom filter for `count` leaf hashes. */
+function newBloom(count: number): Uint8Array {
+  return new Uint8Array(Math.max(64, Math.ceil((count * BLOOM_BITS_PER_KEY) / 8)));
+}
+
+/**
+ * Records the range and the Bloom filter of the run's leaves (`bloom`, where the caller built it from
+ * the rows it wrote; else read back from the file), and publishes the file durably.
+ */
+function finish(db: DatabaseSync, tmp: string, job: { lo: number; hi: number; out: string }, given?: Uint8Array): void {
+  let bloom = given;
+  if (!bloom) {
+    const count = (db.prepare('SELECT count(*) AS n FROM leaves').get() as { n: number }).n;
+    bloom = newBloom(count);
+    for (const r of db.prepare('SELECT leaf_hash FROM leaves').iterate() as Iterable<{ leaf_hash: Uint8Array }>) bloomAdd(bloom, r.leaf_hash);
+  }
   db.prepare('INSERT INTO meta (id, lo, hi, bloom) VALUES (1, ?, ?, ?)').run(job.lo, job.hi, bloom);
   db.close();
   syncPath(tmp);
@@ -203,7 +214,12 @@ function build(job: BuildJob, tmp: string): void {
     keyOrder.sort((x, y) => (job.keys[x]! < job.keys[y]! ? -1 : job.keys[x]! > job.keys[y]! ? 1 : job.keyIdx[x]! - job.keyIdx[y]!));
     insertMany(db, 'search', 'key', keyOrder.map((i) => [job.keys[i]!, job.keyIdx[i]!]));
     db.exec('COMMIT');
-    finish(db, tmp, job);
+    // The Bloom filter from the job's own leaf hashes (one row each: a (hash, index) pair is never
+    // repeated), not read back from the file.
+    const n = job.leafIdx.length;
+    const bloom = newBloom(n);
+    for (let i = 0; i < n; i++) bloomAdd(bloom, job.leafHashes.subarray(i * 32, i * 32 + 32));
+    finish(db, tmp, job, bloom);
   } catch (e) {
     if (db.isOpen) db.close();
     rmSync(tmp, { force: true });
