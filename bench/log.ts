@@ -17,7 +17,8 @@
  * counts for the embedded write runs, default 64,256; PostgreSQL runs use the largest),
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_READ_CONN (16),
  * SIGNET_BENCH_LOG_READS=0 to skip the proof reads (a writes-only run), SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL (=only: run only the PostgreSQL writes, SIGNET_BENCH_LOG_PG_RUNS
- * times each, default 1), SIGNET_BENCH_LOG_WRK=0 to skip the wrk run,
+ * times each, default 1), SIGNET_BENCH_LOG_WRK=0 to skip the wrk run, SIGNET_BENCH_LOG_WRK_WARM=<seconds> of
+ * unmeasured wrk load before the measured wrk run (default 0: V8 is then still compiling; see WRK_WARM_SECS),
  * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write servers under --cpu-prof (one profile per thread; the wrk
  * run's in <dir>/wrk).
  * `--prefill N` (or SIGNET_BENCH_LOG_PREFILL=N): the wrk write run starts on a log of N entries, and the
@@ -50,6 +51,13 @@ const N = Number(process.env.SIGNET_BENCH_LOG_N ?? 20_000);
 const WARM_N = 4000;
 const CONNS = (process.env.SIGNET_BENCH_LOG_CONN ?? '64,256').split(',').map(Number);
 const CONN = Math.max(...CONNS);
+/**
+ * Seconds of wrk load before the measured wrk run (default 0). After the WARM_N warm-up, which takes the
+ * server about a second, V8 is still compiling the request path: in a 6 s run after 2 s of wrk, 40-50% of
+ * the V8Worker threads' CPU was compilation (perf), still ~20% after 12 s; it is counted as server CPU.
+ */
+const WRK_WARM_SECS = Number(process.env.SIGNET_BENCH_LOG_WRK_WARM ?? 0);
+if (!Number.isInteger(WRK_WARM_SECS) || WRK_WARM_SECS < 0) throw new Error('SIGNET_BENCH_LOG_WRK_WARM takes whole seconds');
 /** Read runs: a moderate concurrency, so that their latency says what one read costs. */
 const READ_CONN = Number(process.env.SIGNET_BENCH_LOG_READ_CONN ?? 16);
 const argPrefill = process.argv.indexOf('--prefill');
@@ -404,10 +412,13 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
   if (haveWrk) {
     const SECS = 6;
     const total = 60_000; // enough unique entries for 10,000/s over SECS
-    note(`signing ${total} entries for the wrk run…`);
+    const warmTotal = WRK_WARM_SECS * 10_000;
+    note(`signing ${total + warmTotal} entries for the wrk run…`);
     const work = mkdtempSync(join(tmpdir(), 'signet-bench-wrk-'));
     const bodiesFile = join(work, 'bodies.txt');
     writeFileSync(bodiesFile, Array.from({ length: total }, () => JSON.stringify(hashedRekordV1(key))).join('\n') + '\n');
+    const warmFile = join(work, 'warm.txt');
+    if (warmTotal > 0) writeFileSync(warmFile, Array.from({ length: warmTotal }, () => JSON.stringify(hashedRekordV1(key))).join('\n') + '\n');
     const script = join(work, 'post.lua');
     writeFileSync(
       script,
@@ -434,14 +445,18 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
     try {
       note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage)…`);
       await writeRunAt([url], warmSets[CONNS.length + 2]!, CONN);
+      const runWrk = (secs: number, file: string): Promise<string> =>
+        new Promise<string>((resolve, reject) => {
+          const w = spawn('wrk', ['-t1', `-c${CONN}`, `-d${secs}s`, '-s', script, url, '--', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let text = '';
+          w.stdout.on('data', (d: Buffer) => (text += d.toString()));
+          w.on('error', reject);
+          w.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))));
+        });
+      // SIGNET_BENCH_LOG_WRK_WARM: seconds of the same wrk load first, not measured (see WRK_WARM_SECS).
+      if (warmTotal > 0) await runWrk(WRK_WARM_SECS, warmFile);
       const c0 = threadCpu(child.pid!);
-      const out = await new Promise<string>((resolve, reject) => {
-        const w = spawn('wrk', ['-t1', `-c${CONN}`, `-d${SECS}s`, '-s', script, url, '--', bodiesFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let text = '';
-        w.stdout.on('data', (d: Buffer) => (text += d.toString()));
-        w.on('error', reject);
-        w.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))));
-      });
+      const out = await runWrk(SECS, bodiesFile);
       const byThread = cpuDelta(c0, threadCpu(child.pid!));
       const cpu = [...byThread.values()].reduce((a, b) => a + b, 0);
       const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
