@@ -19,8 +19,9 @@
  * Environment: SIGNET_BENCH_LOG_N (entries per write run, default 20000), SIGNET_BENCH_LOG_CONN (connection
  * counts for the embedded write runs, default 64,256; PostgreSQL runs use the largest),
  * SIGNET_BENCH_LOG_PROOF_N (log size for reads, default 1000000), SIGNET_BENCH_LOG_READ_CONN (16),
- * SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL (=only: run only the PostgreSQL writes, SIGNET_BENCH_LOG_PG_RUNS
- * times each, default 1), SIGNET_BENCH_LOG_WRK=0 to skip the wrk run,
+ * SIGNET_BENCH_LOG_READS=0 to skip the proof reads (a writes-only run), SIGNET_BENCH_LOG_PG=0 to skip PostgreSQL (=only: run only the PostgreSQL writes, SIGNET_BENCH_LOG_PG_RUNS
+ * times each, default 1), SIGNET_BENCH_LOG_WRK=0 to skip the wrk run, SIGNET_BENCH_LOG_WRK_WARM=<seconds> of
+ * unmeasured wrk load before the measured wrk run (default 0: V8 is then still compiling; see WRK_WARM_SECS),
  * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write servers under --cpu-prof (one profile per thread; the wrk
  * run's in <dir>/wrk).
  * `--prefill N` (or SIGNET_BENCH_LOG_PREFILL=N): the wrk write run starts on a log of N entries, and the
@@ -53,6 +54,13 @@ const N = Number(process.env.SIGNET_BENCH_LOG_N ?? 20_000);
 const WARM_N = 4000;
 const CONNS = (process.env.SIGNET_BENCH_LOG_CONN ?? '64,256').split(',').map(Number);
 const CONN = Math.max(...CONNS);
+/**
+ * Seconds of wrk load before the measured wrk run (default 0). After the WARM_N warm-up, which takes the
+ * server about a second, V8 is still compiling the request path: in a 6 s run after 2 s of wrk, 40-50% of
+ * the V8Worker threads' CPU was compilation (perf), still ~20% after 12 s; it is counted as server CPU.
+ */
+const WRK_WARM_SECS = Number(process.env.SIGNET_BENCH_LOG_WRK_WARM ?? 0);
+if (!Number.isInteger(WRK_WARM_SECS) || WRK_WARM_SECS < 0) throw new Error('SIGNET_BENCH_LOG_WRK_WARM takes whole seconds');
 /** Read runs: a moderate concurrency, so that their latency says what one read costs. */
 const READ_CONN = Number(process.env.SIGNET_BENCH_LOG_READ_CONN ?? 16);
 const argPrefill = process.argv.indexOf('--prefill');
@@ -474,9 +482,11 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
   if (haveWrk) {
     const SECS = 6;
     const total = 60_000; // enough unique entries for 10,000/s over SECS
-    note(`signing ${total} entries for the wrk run…`);
+    const warmTotal = WRK_WARM_SECS * 10_000;
+    note(`signing ${total + warmTotal} entries for the wrk run…`);
     const work = mkdtempSync(join(tmpdir(), 'signet-bench-wrk-'));
     const bodiesFile = wrkBodies(work, 'bodies.txt', total);
+    const warmFile = warmTotal > 0 ? wrkBodies(work, 'warm.txt', warmTotal) : undefined;
     const script = wrkPostScript(work);
     const dir = mkdtempSync(join(tmpdir(), 'signet-bench-log-'));
     if (PREFILL > 0) {
@@ -489,6 +499,8 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
     try {
       note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage)…`);
       await writeRunAt([url], warmSets[CONNS.length + 2]!, CONN);
+      // SIGNET_BENCH_LOG_WRK_WARM: seconds of the same wrk load first, not measured (see WRK_WARM_SECS).
+      if (warmFile) await wrkPost(url, script, warmFile, CONN, WRK_WARM_SECS);
       const c0 = threadCpu(child.pid!);
       const { requests, non2xx, p50us, p99us, us } = await wrkPost(url, script, bodiesFile, CONN, SECS);
       const byThread = cpuDelta(c0, threadCpu(child.pid!));
@@ -514,7 +526,7 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
 }
 
 // ---- proof reads at PROOF_N entries ----
-if (!ONLY_PG) {
+if (!ONLY_PG && process.env.SIGNET_BENCH_LOG_READS !== '0') {
   const dir = mkdtempSync(join(tmpdir(), 'signet-bench-proof-'));
   try {
     note(`filling ${fmt(PROOF_N)} entries through the bulk path…`);

@@ -51,6 +51,13 @@ export interface HttpServerOptions {
 
 export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
 
+/**
+ * A request target that is a path of letters, digits, `/`, `-` and `_` only, not starting `//` (which the URL
+ * parser reads as a host): no query, no percent-encoding, no dot segments, nothing the parser would change.
+ * Such a target is its own decoded path.
+ */
+const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9/_-]*$/;
+
 /** Reads at most `limit` bytes; a larger body is drained (up to a bound) and answered with 413. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -104,6 +111,18 @@ function send(res: ServerResponse, reply: Reply, head: boolean): void {
 
 export function errorReply(status: number, message: string, headers: Record<string, string> = {}): Reply {
   return { status, headers: { 'content-type': 'application/json', ...headers }, body: Buffer.from(JSON.stringify({ code: status, message })) };
+}
+
+let isoMs = -1;
+let isoText = '';
+/** `new Date().toISOString()`, made once per millisecond: a busy server logs several requests in each. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
 }
 
 /**
@@ -184,8 +203,9 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       }
       metrics.request(method, routeName, reply.status, ms);
       if (logSink) {
+        // JSON.stringify's output for {time, method, path, route, status, ms}, without the object.
         logSink.write(
-          JSON.stringify({ time: new Date().toISOString(), method, path: pathForLog, route: routeName, status: reply.status, ms: Math.round(ms * 100) / 100 }) + '\n',
+          `{"time":"${isoNow()}","method":${JSON.stringify(method)},"path":${JSON.stringify(pathForLog)},"route":${JSON.stringify(routeName)},"status":${reply.status},"ms":${Math.round(ms * 100) / 100}}\n`,
         );
       }
     };
@@ -223,19 +243,27 @@ export function createHttpServer(opts: HttpServerOptions): Server {
           return errorReply(503, 'the server is not ready');
         }
       }
-      let url: URL;
-      try {
-        url = new URL(req.url ?? '/', 'http://localhost');
-      } catch {
-        return errorReply(400, 'request target is not a valid URL');
-      }
+      const target = req.url ?? '/';
+      let url: URL | undefined;
       let path: string;
-      try {
-        path = decodeURIComponent(url.pathname);
-      } catch {
-        return errorReply(400, 'request path is not valid percent-encoding');
+      if (PLAIN_PATH.test(target)) {
+        // A plain path (every write's): the URL parser would give it back unchanged, so it is parsed
+        // only should a handler ask for ctx.url.
+        path = target;
+        pathForLog = target.slice(0, 300);
+      } else {
+        try {
+          url = new URL(target, 'http://localhost');
+        } catch {
+          return errorReply(400, 'request target is not a valid URL');
+        }
+        try {
+          path = decodeURIComponent(url.pathname);
+        } catch {
+          return errorReply(400, 'request path is not valid percent-encoding');
+        }
+        pathForLog = url.pathname.slice(0, 300);
       }
-      pathForLog = url.pathname.slice(0, 300);
       const m = opts.router.match(method, path);
       if (!m.route) {
         if (m.otherMethods.length > 0) return errorReply(405, `method ${method} is not allowed here`, { allow: [...new Set(m.otherMethods)].join(', ') });
@@ -245,7 +273,9 @@ export function createHttpServer(opts: HttpServerOptions): Server {
       let bodyPromise: Promise<Buffer> | undefined;
       const ctx: RequestContext = {
         method,
-        url,
+        get url(): URL {
+          return (url ??= new URL(target, 'http://localhost'));
+        },
         path,
         headers: req.headers,
         params: m.params,

@@ -36,9 +36,9 @@ CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 1), lo INTEGER NOT NULL, h
  * The Bloom filter's probe positions for a leaf hash: the hash is already uniformly random, so its own
  * bytes are the probes (double hashing over two 32-bit words), no hashing needed.
  */
-function probes(bits: number, h: Uint8Array, each: (bit: number) => boolean): boolean {
-  const a = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
-  const b = (((h[4]! << 24) | (h[5]! << 16) | (h[6]! << 8) | h[7]!) >>> 0) | 1;
+function probes(bits: number, h: Uint8Array, each: (bit: number) => boolean, at = 0): boolean {
+  const a = ((h[at]! << 24) | (h[at + 1]! << 16) | (h[at + 2]! << 8) | h[at + 3]!) >>> 0;
+  const b = (((h[at + 4]! << 24) | (h[at + 5]! << 16) | (h[at + 6]! << 8) | h[at + 7]!) >>> 0) | 1;
   for (let i = 0; i < BLOOM_PROBES; i++) {
     if (!each(((a + Math.imul(i, b)) >>> 0) % bits)) return false;
   }
@@ -50,12 +50,48 @@ export function bloomHas(bloom: Uint8Array, h: Uint8Array): boolean {
   return probes(bits, h, (bit) => (bloom[bit >>> 3]! & (1 << (bit & 7))) !== 0);
 }
 
-function bloomAdd(bloom: Uint8Array, h: Uint8Array): void {
+/** Adds the leaf hash at `at` in `h` (default: `h` itself). */
+function bloomAdd(bloom: Uint8Array, h: Uint8Array, at = 0): void {
   const bits = bloom.length * 8;
-  probes(bits, h, (bit) => {
-    bloom[bit >>> 3]! |= 1 << (bit & 7);
-    return true;
-  });
+  probes(
+    bits,
+    h,
+    (bit) => {
+      bloom[bit >>> 3]! |= 1 << (bit & 7);
+      return true;
+    },
+    at,
+  );
+}
+
+/** Leaf hashes read back per query when a merged run's Bloom filter is filled (2 MiB of them). */
+const BLOOM_READ_ROWS = 65_536;
+
+/**
+ * Adds every leaf hash of the run's `leaves` to `bloom`. Read in key order as one hex string per
+ * BLOOM_READ_ROWS rows (SQLite's group_concat), not as an object and a Uint8Array per row, which cost a
+ * merge about as much as writing the row. Each query starts past the last hash of the one before; rows
+ * it skips there repeat a hash already added. Leaves that are not all 32 bytes (never written so) are
+ * read row by row.
+ */
+function bloomFromLeaves(db: DatabaseSync, bloom: Uint8Array): void {
+  const read = db.prepare(
+    `SELECT group_concat(hex(leaf_hash), '') AS hex, max(leaf_hash) AS last, count(*) AS n, sum(length(leaf_hash)) AS bytes ` +
+      `FROM (SELECT leaf_hash FROM leaves WHERE leaf_hash > ? ORDER BY leaf_hash LIMIT ${BLOOM_READ_ROWS})`,
+  );
+  let after: Uint8Array = new Uint8Array(0);
+  for (;;) {
+    const r = read.get(after) as { hex: string | null; last: Uint8Array | null; n: number; bytes: number | null };
+    if (r.n === 0 || r.hex === null || r.last === null) return;
+    if (r.bytes !== r.n * 32) {
+      for (const row of db.prepare('SELECT leaf_hash FROM leaves').iterate() as Iterable<{ leaf_hash: Uint8Array }>) bloomAdd(bloom, row.leaf_hash);
+      return;
+    }
+    const hashes = Buffer.from(r.hex, 'hex');
+    for (let at = 0; at < hashes.length; at += 32) bloomAdd(bloom, hashes, at);
+    if (r.n < BLOOM_READ_ROWS) return;
+    after = r.last;
+  }
 }
 
 // ---- jobs (main thread → worker) ----
@@ -175,11 +211,22 @@ function newRun(tmp: string): DatabaseSync {
   return db;
 }
 
-/** Fills the Bloom filter from the run's leaves, records the range, and publishes the file durably. */
-function finish(db: DatabaseSync, tmp: string, job: { lo: number; hi: number; out: string }): void {
-  const count = (db.prepare('SELECT count(*) AS n FROM leaves').get() as { n: number }).n;
-  const bloom = new Uint8Array(Math.max(64, Math.ceil((count * BLOOM_BITS_PER_KEY) / 8)));
-  for (const r of db.prepare('SELECT leaf_hash FROM leaves').iterate() as Iterable<{ leaf_hash: Uint8Array }>) bloomAdd(bloom, r.leaf_hash);
+/** An empty Bloom filter for `count` leaf hashes. */
+function newBloom(count: number): Uint8Array {
+  return new Uint8Array(Math.max(64, Math.ceil((count * BLOOM_BITS_PER_KEY) / 8)));
+}
+
+/**
+ * Records the range and the Bloom filter of the run's leaves (`bloom`, where the caller built it from
+ * the rows it wrote; else read back from the file), and publishes the file durably.
+ */
+function finish(db: DatabaseSync, tmp: string, job: { lo: number; hi: number; out: string }, given?: Uint8Array): void {
+  let bloom = given;
+  if (!bloom) {
+    const count = (db.prepare('SELECT count(*) AS n FROM leaves').get() as { n: number }).n;
+    bloom = newBloom(count);
+    bloomFromLeaves(db, bloom);
+  }
   db.prepare('INSERT INTO meta (id, lo, hi, bloom) VALUES (1, ?, ?, ?)').run(job.lo, job.hi, bloom);
   db.close();
   syncPath(tmp);
@@ -196,14 +243,20 @@ function build(job: BuildJob, tmp: string): void {
     db.exec('BEGIN');
     // In key order, so that each B-tree page is filled once.
     const leafOrder = Array.from(job.leafIdx, (_, i) => i);
-    const hashAt = (i: number): Buffer => Buffer.from(job.leafHashes.buffer, job.leafHashes.byteOffset + i * 32, 32);
-    leafOrder.sort((x, y) => Buffer.compare(hashAt(x), hashAt(y)) || job.leafIdx[x]! - job.leafIdx[y]!);
-    insertMany(db, 'leaves', 'leaf_hash', leafOrder.map((i) => [hashAt(i), job.leafIdx[i]!]));
+    // One view per hash, made once (not two per comparison).
+    const hashes = Array.from(job.leafIdx, (_, i) => Buffer.from(job.leafHashes.buffer, job.leafHashes.byteOffset + i * 32, 32));
+    leafOrder.sort((x, y) => Buffer.compare(hashes[x]!, hashes[y]!) || job.leafIdx[x]! - job.leafIdx[y]!);
+    insertMany(db, 'leaves', 'leaf_hash', leafOrder.map((i) => [hashes[i]!, job.leafIdx[i]!]));
     const keyOrder = Array.from(job.keyIdx, (_, i) => i);
     keyOrder.sort((x, y) => (job.keys[x]! < job.keys[y]! ? -1 : job.keys[x]! > job.keys[y]! ? 1 : job.keyIdx[x]! - job.keyIdx[y]!));
     insertMany(db, 'search', 'key', keyOrder.map((i) => [job.keys[i]!, job.keyIdx[i]!]));
     db.exec('COMMIT');
-    finish(db, tmp, job);
+    // The Bloom filter from the job's own leaf hashes (one row each: a (hash, index) pair is never
+    // repeated), not read back from the file.
+    const n = job.leafIdx.length;
+    const bloom = newBloom(n);
+    for (let i = 0; i < n; i++) bloomAdd(bloom, job.leafHashes, i * 32);
+    finish(db, tmp, job, bloom);
   } catch (e) {
     if (db.isOpen) db.close();
     rmSync(tmp, { force: true });

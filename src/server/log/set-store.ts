@@ -19,6 +19,7 @@
 import { type KeyObject, createHmac, timingSafeEqual } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { transaction } from './io.js';
+import { PairWriter } from './row-writer.js';
 
 /** What a seal binds a SET to. */
 export interface SetEntry {
@@ -39,7 +40,8 @@ const IDLE_FLUSH_MS = 1000;
 
 export class SetStore {
   readonly #db: DatabaseSync;
-  readonly #put: StatementSync;
+  /** Rows of `entry_sets`, several per statement. */
+  readonly #rows: PairWriter;
   readonly #get: StatementSync;
   /** Makes a transaction durable (the WAL's fdatasync). */
   readonly #flushWal: () => Promise<void>;
@@ -60,7 +62,7 @@ export class SetStore {
   constructor(db: DatabaseSync, flushWal: () => Promise<void>, logKey: KeyObject) {
     this.#db = db;
     this.#sealKey = createHmac('sha256', 'signet stored SET seal v1').update(logKey.export({ format: 'der', type: 'pkcs8' })).digest();
-    this.#put = db.prepare('INSERT OR REPLACE INTO entry_sets (idx, data) VALUES (?, ?)');
+    this.#rows = new PairWriter(db, 'entry_sets', 'idx', 'data');
     this.#get = db.prepare('SELECT data FROM entry_sets WHERE idx = ?');
     this.#flushWal = flushWal;
     const low = (db.prepare('SELECT min(idx) AS low FROM entry_sets').get() as { low: number | null } | undefined)?.low;
@@ -105,7 +107,9 @@ export class SetStore {
 
   /** Inside a commit's transaction: the queued rows. */
   store(): void {
-    for (const q of this.#queued) this.#put.run(q.index, q.data);
+    const rows = this.#rows;
+    for (const q of this.#queued) rows.add(q.index, q.data);
+    rows.flush();
     this.#storing = this.#queued.length;
   }
 

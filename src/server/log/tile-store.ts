@@ -26,6 +26,7 @@ import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entriesPath, hashEqua
 import { FileWriter } from './file-writer.js';
 import { CheckedDigests, type Kind, VerifiedBytes, bundleEntryAt, checkBundle, checkBundleEntry, corrupt, entryLeafHash, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
 import { ioFail, isEnoent, transaction } from './io.js';
+import { PairWriter } from './row-writer.js';
 
 /** Its tables in log.sqlite. */
 export const TILE_SCHEMA = `
@@ -229,6 +230,9 @@ export class TileStore {
   /** The digests of the full files of the batch being committed (computed in record, used by applied). */
   #written = new Map<string, Buffer>();
 
+  /** Rows of `partial_entries`, several per statement. */
+  readonly #entryRows: PairWriter;
+
   /** `db` is log.sqlite with TILE_SCHEMA created; `tree` is the log's committed state, read live. */
   constructor(dir: string, db: DatabaseSync, tree: TreeView) {
     this.root = join(dir, 'tiles');
@@ -250,6 +254,7 @@ export class TileStore {
       putDigest: db.prepare('INSERT OR REPLACE INTO file_digests (kind, tile, digest) VALUES (?, ?, ?)'),
       allDigests: db.prepare('SELECT kind, tile, digest FROM file_digests'),
     };
+    this.#entryRows = new PairWriter(db, 'partial_entries', 'idx', 'body');
   }
 
   /**
@@ -284,7 +289,9 @@ export class TileStore {
     }
     this.#storeChecked();
     for (const w of partial) this.#stmt.putPartial.run(kindCode(w.kind), w.index, w.width, w.data);
-    for (const e of entries) if (e.idx >= firstPartial) this.#stmt.putEntry.run(e.idx, e.body);
+    const rows = this.#entryRows;
+    for (const e of entries) if (e.idx >= firstPartial) rows.add(e.idx, e.body);
+    rows.flush();
     if (firstPartial > start) this.#stmt.dropEntriesBelow.run(firstPartial);
     this.dropRedundant();
   }

@@ -113,3 +113,54 @@ test('server: a fast route answers canonical GET/HEAD targets before the router,
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('server: a plain path is routed without the URL parser, with the path, ctx.url and log line the parser gives; other targets are parsed', async () => {
+  const { createHttpServer, listenOn } = await import('../../../src/server/http/server.js');
+  const { request } = await import('node:http');
+  const r = new Router();
+  const handler = (ctx: import('../../../src/server/http/router.js').RequestContext) => ({
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ path: ctx.path, pathname: ctx.url.pathname, search: ctx.url.search, param: ctx.params.x ?? null }),
+  });
+  r.add('POST', '/p/...', /^\/p\/(?<x>.+)$/, handler);
+  r.add('GET', '/p/...', /^\/p\/(?<x>.+)$/, handler);
+  const lines: string[] = [];
+  const server = createHttpServer({ router: r, log: { write: (l: string) => lines.push(l) } });
+  const addr = await listenOn(server, '127.0.0.1', 0, '127.0.0.1:0');
+  // Raw targets (fetch would normalise them first).
+  const send = (method: string, target: string): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: addr.port, method, path: target, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.end(method === 'POST' ? '{}' : undefined);
+    });
+  try {
+    const targets = ['/p/a-b_c/D9', '/p/./x', '/p/a/../b', '//host/p/y', '/p/%7Ez', '/p/q?k=v', '/p/a//b'];
+    for (const method of ['POST', 'GET']) {
+      for (const target of targets) {
+        const got = await send(method, target);
+        const url = new URL(target, 'http://localhost');
+        const path = decodeURIComponent(url.pathname);
+        assert.equal(got.status, 200, `${method} ${target}`);
+        assert.deepEqual(JSON.parse(got.body), { path, pathname: url.pathname, search: url.search, param: path.slice(3) }, `${method} ${target}`);
+      }
+    }
+    assert.equal((await send('POST', '/q/x')).status, 404);
+    await new Promise((resolve) => setImmediate(resolve));
+    const logged = lines.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      logged.slice(0, targets.length).map((l) => [l.method, l.path, l.route, l.status, typeof l.ms, typeof l.time]),
+      targets.map((t) => ['POST', new URL(t, 'http://localhost').pathname, '/p/...', 200, 'number', 'string']),
+    );
+    assert.ok(logged.every((l) => !Number.isNaN(Date.parse(String(l.time)))));
+    assert.deepEqual(Object.keys(logged[0]!), ['time', 'method', 'path', 'route', 'status', 'ms']);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
