@@ -99,7 +99,8 @@ export function checkBundle(data: Uint8Array, width: number, level0: Uint8Array)
     return { problem: `does not decode (${(e as Error).message})` };
   }
   for (let j = 0; j < width; j++) {
-    if (!hashEquals(entryLeafHash(entries[j]!), hashAt(level0, j))) return { problem: `holds an entry ${j} that does not match its leaf hash in the level-0 tile` };
+    const problem = entryLeafProblem(entries[j]!, level0, j);
+    if (problem) return { problem };
   }
   return { entries };
 }
@@ -124,6 +125,11 @@ export function bundleEntryAt(data: Uint8Array, width: number, j: number): Uint8
   return found;
 }
 
+/** Why entry `j` of a bundle does not match its leaf hash in the level-0 tile; undefined when it does. */
+export function entryLeafProblem(entry: Uint8Array, level0: Uint8Array, j: number): string | undefined {
+  return hashEquals(entryLeafHash(entry), hashAt(level0, j)) ? undefined : `holds an entry ${j} that does not match its leaf hash in the level-0 tile`;
+}
+
 /** Entry `j` of a bundle, checked against its leaf hash in the level-0 tile; or the problem. */
 export function checkBundleEntry(data: Uint8Array, width: number, level0: Uint8Array, j: number): { entry: Uint8Array } | { problem: string } {
   let entry: Uint8Array;
@@ -132,8 +138,8 @@ export function checkBundleEntry(data: Uint8Array, width: number, level0: Uint8A
   } catch (e) {
     return { problem: `does not decode (${(e as Error).message})` };
   }
-  if (!hashEquals(entryLeafHash(entry), hashAt(level0, j))) return { problem: `holds an entry ${j} that does not match its leaf hash in the level-0 tile` };
-  return { entry };
+  const problem = entryLeafProblem(entry, level0, j);
+  return problem ? { problem } : { entry };
 }
 
 /** Byte strings that were checked against the tree, least recently used dropped first (keys: tile-store.ts fileKey). */

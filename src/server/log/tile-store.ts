@@ -24,7 +24,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { SignetError } from '../../errors.js';
 import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entriesPath, hashEquals, tileWidth } from '../../tlog/index.js';
 import { FileWriter } from './file-writer.js';
-import { CheckedDigests, type Kind, VerifiedBytes, bundleEntryAt, checkBundle, checkBundleEntry, corrupt, entryLeafHash, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
+import { CheckedDigests, type Kind, VerifiedBytes, bundleEntryAt, checkBundle, checkBundleEntry, corrupt, entryLeafProblem, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
 import { ioFail, isEnoent, transaction } from './io.js';
 import { PairWriter } from './row-writer.js';
 
@@ -96,12 +96,12 @@ function readSmallFile(path: string, into?: Buffer): Buffer | null {
 /**
  * Entry `j` of the bundle file at `path`, reading only as far into the file as that entry ends (on
  * average half the file, where a whole read cost most of an entry read's I/O at 10M entries), into
- * `into`: a view of it, or a problem when the file ends first or its framing runs past it; null when
- * the entry does not end within `into` (the caller reads the whole file instead). Only entry j is
- * checked (against its leaf hash, by the caller): the entries after it are not this read's concern.
- * `guess` is the expected size of an entry with its length prefix, to size the first read.
+ * `into`: a view of it checked against its leaf hash in `level0`, or the problem (the file ends first,
+ * its framing runs past it, the hash differs); null when the entry does not end within `into` (the
+ * caller reads the whole file instead). Only entry j is checked: the entries after it are not this
+ * read's concern. `guess` is the expected size of an entry with its length prefix, to size the first read.
  */
-function readBundleEntry(path: string, j: number, into: Buffer, guess: number): { entry: Uint8Array } | { problem: string } | null {
+function readBundleEntry(path: string, j: number, into: Buffer, guess: number, level0: Uint8Array): { entry: Uint8Array } | { problem: string } | null {
   const fd = openSync(path, 'r');
   try {
     let have = 0;
@@ -113,7 +113,11 @@ function readBundleEntry(path: string, j: number, into: Buffer, guess: number): 
       while (pos + 2 <= have) {
         const len = (into[pos]! << 8) | into[pos + 1]!;
         if (n === j) {
-          if (pos + 2 + len <= have) return { entry: into.subarray(pos + 2, pos + 2 + len) };
+          if (pos + 2 + len <= have) {
+            const entry = into.subarray(pos + 2, pos + 2 + len);
+            const problem = entryLeafProblem(entry, level0, j);
+            return problem ? { problem } : { entry };
+          }
           want = Math.max(want, pos + 2 + len);
           break;
         }
@@ -682,12 +686,11 @@ export class TileStore {
     let found: { entry: Uint8Array } | { problem: string };
     try {
       // Only an entry that ends beyond the scratch buffer has its whole bundle read, with an await.
-      found = readBundleEntry(path, j, this.#scratch, this.#entryGuess) ?? checkBundleEntry(await fs.readFile(path), TILE_WIDTH, level0, j);
+      found = readBundleEntry(path, j, this.#scratch, this.#entryGuess, level0) ?? checkBundleEntry(await fs.readFile(path), TILE_WIDTH, level0, j);
     } catch (e) {
       throw readFailure(path, 'entries', index, e);
     }
     if ('problem' in found) throw corrupt(path, found.problem);
-    if (!hashEquals(entryLeafHash(found.entry), hashAt(level0, j))) throw corrupt(path, `holds an entry ${j} that does not match its leaf hash in the level-0 tile`);
     // The next first read sized by the entries seen (a moving average).
     this.#entryGuess += (found.entry.length + 2 - this.#entryGuess) / 16;
     return Buffer.from(found.entry);
