@@ -221,6 +221,23 @@ function mainThreadCpu(pid: number): number {
 
 const haveWrk = (): boolean => spawnSync('wrk', ['--version']).error === undefined;
 
+/** The Lua that makes wrk print its summary as one line: requests, non-2xx answers, p50 and p99 (µs), duration (µs). */
+const WRK_SUMMARY_LUA = [
+  'function done(s, lat)',
+  '  io.write(string.format("WRK %d %d %d %d %d\\n", s.requests, s.errors.status, lat:percentile(50), lat:percentile(99), s.duration))',
+  'end',
+];
+
+type WrkSummary = { requests: number; non2xx: number; p50us: number; p99us: number; us: number };
+
+/** The summary line WRK_SUMMARY_LUA printed. */
+function parseWrkSummary(out: string): WrkSummary {
+  const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+  if (!m) throw new Error(`no summary from wrk: ${out}`);
+  const [requests, non2xx, p50us, p99us, us] = m.slice(1).map(Number) as [number, number, number, number, number];
+  return { requests, non2xx, p50us, p99us, us };
+}
+
 /** wrk's connections for read runs: reads are cheap, and wrk costs a fraction of a Node client per request. */
 const WRK_READ_CONN = 64;
 
@@ -237,9 +254,7 @@ async function wrkReadRun(url: string, pathExpr: string, seconds: number, pid: n
       [
         'math.randomseed(os.time())',
         `function request() return wrk.format("GET", ${pathExpr}) end`,
-        'function done(s, lat)',
-        '  io.write(string.format("WRK %d %d %d %d %d\\n", s.requests, s.errors.status, lat:percentile(50), lat:percentile(99), s.duration))',
-        'end',
+        ...WRK_SUMMARY_LUA,
       ].join('\n'),
     );
     const run = (secs: number): string => {
@@ -253,9 +268,7 @@ async function wrkReadRun(url: string, pathExpr: string, seconds: number, pid: n
     const out = run(seconds);
     const cpu = totalCpuSince(pid, c0);
     const main = mainThreadCpu(pid) - m0;
-    const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
-    if (!m) throw new Error(`no summary from wrk: ${out}`);
-    const [requests, non2xx, p50us, p99us, us] = m.slice(1).map(Number) as [number, number, number, number, number];
+    const { requests, non2xx, p50us, p99us, us } = parseWrkSummary(out);
     if (non2xx > 0) throw new Error(`${non2xx} reads did not answer 200`);
     return { perSec: requests / (us / 1e6), p50: p50us / 1000, p99: p99us / 1000, n: requests, cpuUs: (cpu * 1e6) / requests, mainUs: (main * 1e6) / requests };
   } finally {
@@ -419,7 +432,7 @@ for (const [run, conns] of CONNS.entries()) {
 
 /** Whether wrk can run here: installed, or installed now from Debian when we are root. */
 function ensureWrk(): boolean {
-  if (spawnSync('wrk', ['--version']).error === undefined) return true;
+  if (haveWrk()) return true;
   if (process.getuid?.() !== 0) return false;
   try {
     aptInstall('wrk');
@@ -441,9 +454,7 @@ function wrkPostScript(work: string): string {
       '  i = i + 1',
       '  return wrk.format("POST", "/api/v1/log/entries", { ["Content-Type"] = "application/json" }, bodies[i])',
       'end',
-      'function done(s, lat)',
-      '  io.write(string.format("WRK %d %d %d %d %d\\n", s.requests, s.errors.status, lat:percentile(50), lat:percentile(99), s.duration))',
-      'end',
+      ...WRK_SUMMARY_LUA,
     ].join('\n'),
   );
   return script;
@@ -456,8 +467,6 @@ function wrkBodies(work: string, name: string, count: number): string {
   return file;
 }
 
-type WrkSummary = { requests: number; non2xx: number; p50us: number; p99us: number; us: number };
-
 /** One wrk POST run of `secs` against `url` with `conns` connections; its summary line parsed. */
 async function wrkPost(url: string, script: string, bodiesFile: string, conns: number, secs: number): Promise<WrkSummary> {
   const out = await new Promise<string>((resolve, reject) => {
@@ -467,10 +476,7 @@ async function wrkPost(url: string, script: string, bodiesFile: string, conns: n
     w.on('error', reject);
     w.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited with ${code}`))));
   });
-  const m = /WRK (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
-  if (!m) throw new Error(`no summary from wrk: ${out}`);
-  const [requests, non2xx, p50us, p99us, us] = m.slice(1).map(Number) as [number, number, number, number, number];
-  return { requests, non2xx, p50us, p99us, us };
+  return parseWrkSummary(out);
 }
 
 // ---- writes: embedded storage, driven by wrk ----
