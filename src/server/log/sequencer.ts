@@ -165,6 +165,11 @@ export class Sequencer {
     return { ...this.#m };
   }
 
+  /** The largest log size seen committed: by this process's batches, or noted from a checkpoint read. */
+  get knownSize(): number {
+    return this.#m.size;
+  }
+
   noteSize(size: number): void {
     this.#m.size = Math.max(this.#m.size, size);
   }

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { isSignetError } from '../../../src/errors.js';
-import { openLog } from '../../../src/server/log/index.js';
+import { CheckpointSigner } from '../../../src/server/log/common.js';
+import { Log, openLog } from '../../../src/server/log/index.js';
+import { PostgresStorage } from '../../../src/server/log/postgres.js';
+import { verifyInclusion } from '../../../src/tlog/index.js';
 import { type RunningPostgres, startPostgres } from '../../helpers/postgres.js';
 import { freePort } from '../../helpers/registry.js';
 import { runUntilKilled } from './crash.js';
@@ -88,6 +91,52 @@ test('postgres: a failed batch is rejected for every waiter and the next one con
   } finally {
     await admin.end();
     await log.close();
+  }
+});
+
+test("postgres: a written entry's proof against its batch's checkpoint asks the database nothing about the log's size", async () => {
+  const url = await freshDb();
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const storage = await PostgresStorage.open(url, key);
+  // The storage, counting its checkpoint reads (a query of the state row each).
+  let reads = 0;
+  const counted = new Proxy(storage, {
+    get(target, prop) {
+      if (prop === 'checkpoint') {
+        return () => {
+          reads++;
+          return target.checkpoint();
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const log = new Log(counted, new CheckpointSigner(storage.origin, key));
+  const other = await openLog({ dataDir: tempDir(), storage: url, signingKey: key });
+  try {
+    const results = await Promise.all(Array.from({ length: 64 }, (_, i) => log.append({ body: body('p', i), indexKeys: [] })));
+    reads = 0;
+    for (const r of results) {
+      assert.equal(r.status, 'created');
+      if (r.status !== 'created') continue;
+      const proof = await log.inclusionProof(r.entry.index, r.checkpoint.size);
+      verifyInclusion(r.entry.leafHash, r.entry.index, r.checkpoint.size, proof, r.checkpoint.rootHash);
+      await log.consistencyProof(1, r.checkpoint.size);
+    }
+    assert.equal(reads, 0, 'proofs within sizes this process committed read no checkpoint');
+    // A size only another server has reached is checked against the database, and one beyond the log refused.
+    const later = await other.append({ body: body('other', 0), indexKeys: [] });
+    assert.equal(later.status, 'created');
+    if (later.status !== 'created') return;
+    const proof = await log.inclusionProof(64, later.checkpoint.size);
+    verifyInclusion(later.entry.leafHash, 64, later.checkpoint.size, proof, later.checkpoint.rootHash);
+    assert.equal(reads, 1);
+    await assert.rejects(log.inclusionProof(0, later.checkpoint.size + 1), (e) => isSignetError(e, 'USAGE') && /greater than the current size of the log \(65\)/.test(e.message));
+    await assert.rejects(log.consistencyProof(1, later.checkpoint.size + 1), (e) => isSignetError(e, 'USAGE'));
+  } finally {
+    await log.close();
+    await other.close();
   }
 });
 
