@@ -598,9 +598,9 @@ if (!ONLY_PG && process.env.SIGNET_BENCH_LOG_READS !== '0') {
 }
 
 // ---- PostgreSQL, one and two servers ----
-/** Seconds of each PostgreSQL wrk run, and the fresh entries signed for each server's wrk (enough for 6,000/s). */
+/** Seconds of each PostgreSQL wrk run, and the fresh entries signed for each server's wrk (enough for 10,000/s). */
 const PG_WRK_SECS = 6;
-const PG_WRK_BODIES = 40_000;
+const PG_WRK_BODIES = 60_000;
 // Each run writes to a fresh database (so repeated runs can send the same entries), first WARM_N
 // entries not measured, then N measured; the servers' and PostgreSQL's CPU per entry come from /proc.
 if (PG) {
