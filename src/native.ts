@@ -1,6 +1,6 @@
 /**
- * The optional native addon (native/log_crypto.c): ECDSA verification over a digest, batched signing
- * and Merkle tile expansion, by the OpenSSL inside the node binary. Built by `npm ci` (or `npm run build:native`); when it
+ * The optional native addon (native/log_crypto.c): ECDSA verification over a digest, batched signing,
+ * Merkle tile expansion and whole reads of small files, by the OpenSSL inside the node binary. Built by `npm ci` (or `npm run build:native`); when it
  * is missing, callers fall back to slower pure-TypeScript routes, so `why` says what happened.
  */
 import { createRequire } from 'node:module';
@@ -19,6 +19,13 @@ export interface NativeCrypto {
   merkleLevels(hashes: Uint8Array): Buffer;
   /** Thread-pool threads lower their own priority by n (0..19) nice steps before their next job (Linux). */
   setPoolNice(n: number): void;
+  /**
+   * A file read whole in one call (open, fstat, pread, close) into a Buffer of its own memory (never a
+   * pool slice); null when it is larger than `max` bytes. With `digestOut` (32 bytes), the SHA-256 of
+   * the bytes read is written there. A failed system call throws an Error like node:fs's (`code`
+   * 'ENOENT' etc., `errno`, `syscall`, `path`). Absent on Windows (callers fall back to node:fs).
+   */
+  readSmallFile?(path: string, max: number, digestOut?: Uint8Array): Buffer | null;
 }
 
 function load(): { addon?: NativeCrypto; why?: string } {
