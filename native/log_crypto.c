@@ -29,6 +29,8 @@
  * readSmallFile(path: string, max: number, digestOut?: Uint8Array): Buffer | null
  *   a small file whole, in one call (open, fstat, pread, close: see "small file reads" below), into a
  *   Buffer of its own; null when it is larger than max bytes. With digestOut (32 bytes), its SHA-256 too.
+ * readBundleEntry(path: string, j: number, into: Uint8Array, firstRead: number): number
+ *   an entry bundle read into `into` only as far as its entry j ends, in one call (see there).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -578,12 +580,31 @@ static void throw_errno(napi_env env, int err, const char *syscall_name, const c
   free(msg);
 }
 
+/* Opens the file named by the JS string `v` for reading (its path left in `path`), or throws and returns -1. */
+static int open_path(napi_env env, napi_value v, char path[PATH_MAX]) {
+  size_t path_len = 0;
+  if (napi_get_value_string_utf8(env, v, path, PATH_MAX, &path_len) != napi_ok) return -1;
+  /* A longer path came back cut short; node:fs refuses a NUL inside a path as well. */
+  if (path_len >= PATH_MAX - 1) {
+    throw_errno(env, ENAMETOOLONG, "open", path);
+    return -1;
+  }
+  if (strlen(path) != path_len) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "the path holds a NUL byte");
+    return -1;
+  }
+  int fd;
+  do fd = open(path, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw_errno(env, errno, "open", path);
+  return fd;
+}
+
 static napi_value read_small_file(napi_env env, napi_callback_info info) {
   static const char *usage = "readSmallFile(path, max, digestOut?) takes a path, a byte count and an optional 32-byte Uint8Array";
   size_t argc = 3;
   napi_value argv[3];
   char path[PATH_MAX];
-  size_t path_len = 0;
   double max_d;
   unsigned char *digest_out = NULL;
   napi_valuetype t;
@@ -602,23 +623,8 @@ static napi_value read_small_file(napi_env env, napi_callback_info info) {
     }
     digest_out = (unsigned char *)d;
   }
-  if (napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &path_len) != napi_ok) return NULL;
-  /* A longer path came back cut short; node:fs refuses a NUL inside a path as well. */
-  if (path_len >= sizeof(path) - 1) {
-    throw_errno(env, ENAMETOOLONG, "open", path);
-    return NULL;
-  }
-  if (strlen(path) != path_len) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "readSmallFile: the path holds a NUL byte");
-    return NULL;
-  }
-  int fd;
-  do fd = open(path, O_RDONLY | O_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
-    throw_errno(env, errno, "open", path);
-    return NULL;
-  }
+  int fd = open_path(env, argv[0], path);
+  if (fd < 0) return NULL;
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int err = errno;
@@ -668,6 +674,81 @@ static napi_value read_small_file(napi_env env, napi_callback_info info) {
   }
   return result;
 }
+
+/*
+ * readBundleEntry(path, j, into, firstRead): reads a C2SP entry bundle (entries, each after its 2-byte
+ * big-endian length) from its start into `into`, only as far as entry j ends: first `firstRead` bytes,
+ * then at least 4 KiB more or as far as entry j's length says, doubling what was read after each read.
+ * Returns the offset in `into` of entry j's length prefix (the entry follows it, wholly read); -1 when
+ * entry j does not end within `into`; -2 - n when the file ends, at byte n, before entry j does.
+ */
+static napi_value read_bundle_entry(napi_env env, napi_callback_info info) {
+  static const char *usage = "readBundleEntry(path, j, into, firstRead) takes a path, an entry index, a Uint8Array and a byte count";
+  size_t argc = 4;
+  napi_value argv[4];
+  char path[PATH_MAX];
+  napi_valuetype t;
+  double j_d, first_d;
+  const unsigned char *into_c;
+  size_t cap;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 4 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string || napi_get_value_double(env, argv[1], &j_d) != napi_ok ||
+      !(j_d >= 0 && j_d <= 4294967295.0 && (double)(uint32_t)j_d == j_d) ||
+      !bytes_of(env, argv[2], &into_c, &cap) || napi_get_value_double(env, argv[3], &first_d) != napi_ok || !(first_d >= 0)) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  unsigned char *into = (unsigned char *)into_c;
+  uint32_t j = (uint32_t)j_d;
+  int fd = open_path(env, argv[0], path);
+  if (fd < 0) return NULL;
+  size_t have = 0, pos = 0, want = first_d < (double)cap ? (size_t)first_d : cap;
+  uint32_t n = 0;
+  double found;
+  for (;;) {
+    int complete = 0;
+    /* Walk the length prefixes as far as the bytes read so far go. */
+    while (pos + 2 <= have) {
+      size_t len = ((size_t)into[pos] << 8) | into[pos + 1];
+      if (n == j) {
+        if (pos + 2 + len <= have) complete = 1;
+        else if (want < pos + 2 + len) want = pos + 2 + len;
+        break;
+      }
+      pos += 2 + len;
+      n++;
+    }
+    if (complete) {
+      found = (double)pos;
+      break;
+    }
+    if (have >= cap) {
+      found = -1;
+      break;
+    }
+    if (want < have + 4096) want = have + 4096;
+    if (want > cap) want = cap;
+    ssize_t got = pread(fd, into + have, want - have, (off_t)have);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int err = errno;
+      close(fd);
+      throw_errno(env, err, "read", path);
+      return NULL;
+    }
+    if (got == 0) {
+      found = -2 - (double)have;
+      break;
+    }
+    have += (size_t)got;
+    /* Further reads double what was read: few system calls for an entry far in. */
+    want = have * 2 < cap ? have * 2 : cap;
+  }
+  close(fd);
+  napi_value result;
+  napi_create_double(env, found, &result);
+  return result;
+}
 #endif
 
 NAPI_MODULE_INIT() {
@@ -687,6 +768,8 @@ NAPI_MODULE_INIT() {
 #ifndef _WIN32
   if (napi_create_function(env, "readSmallFile", NAPI_AUTO_LENGTH, read_small_file, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "readSmallFile", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "readBundleEntry", NAPI_AUTO_LENGTH, read_bundle_entry, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "readBundleEntry", fn) != napi_ok) return NULL;
 #endif
   return exports;
 }

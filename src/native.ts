@@ -26,6 +26,14 @@ export interface NativeCrypto {
    * 'ENOENT' etc., `errno`, `syscall`, `path`). Absent on Windows (callers fall back to node:fs).
    */
   readSmallFile?(path: string, max: number, digestOut?: Uint8Array): Buffer | null;
+  /**
+   * An entry bundle (entries after 2-byte big-endian lengths) read from its start into `into`, in one call,
+   * only as far as its entry `j` ends: `firstRead` bytes first, then at least 4 KiB more or as far as
+   * entry j's length says, doubling what was read after each read. Returns the offset in `into` of entry
+   * j's length prefix (the entry is wholly read); -1 when entry j does not end within `into`; -2 - n when
+   * the file ends, at byte n, before entry j does. Errors as readSmallFile's. Absent on Windows.
+   */
+  readBundleEntry?(path: string, j: number, into: Uint8Array, firstRead: number): number;
 }
 
 function load(): { addon?: NativeCrypto; why?: string } {

@@ -69,10 +69,10 @@ async function openEvicting(dir: string) {
   }
 }
 
-/** Runs `fn` with the addon's readSmallFile replaced by `spy`, or with no addon at all (spy null: as SIGNET_NATIVE=0). */
-async function withAddon(spy: NativeCrypto['readSmallFile'] | null, fn: () => Promise<void>): Promise<void> {
+/** Runs `fn` with some of the addon's functions replaced, or with no addon at all (null: as SIGNET_NATIVE=0). */
+async function withAddon(replace: Partial<NativeCrypto> | null, fn: () => Promise<void>): Promise<void> {
   const saved = nativeCrypto.addon;
-  nativeCrypto.addon = spy === null || !saved ? undefined : { ...saved, readSmallFile: spy };
+  nativeCrypto.addon = replace === null || !saved ? undefined : { ...saved, ...replace };
   try {
     await fn();
   } finally {
@@ -89,14 +89,21 @@ const ROUTES = [
 ] as const;
 
 describe('tile store reads', () => {
-  it('go through the addon in one call that also hashes the file, when the addon is built', { skip: NO_NATIVE }, async () => {
-    const real = nativeCrypto.addon!.readSmallFile!;
+  it('go through the addon in one call that also hashes the file (an entry read: one call to its entry), when the addon is built', { skip: NO_NATIVE }, async () => {
+    const real = nativeCrypto.addon!;
     const calls: { path: string; digest: boolean }[] = [];
+    const entryCalls: { path: string; j: number }[] = [];
     const dir = copyOfLog();
     await withAddon(
-      (path, max, digestOut) => {
-        calls.push({ path, digest: digestOut !== undefined });
-        return real(path, max, digestOut);
+      {
+        readSmallFile: (path, max, digestOut) => {
+          calls.push({ path, digest: digestOut !== undefined });
+          return real.readSmallFile!(path, max, digestOut);
+        },
+        readBundleEntry: (path, j, into, firstRead) => {
+          entryCalls.push({ path, j });
+          return real.readBundleEntry!(path, j, into, firstRead);
+        },
       },
       async () => {
         const log = await openEvicting(dir);
@@ -114,6 +121,8 @@ describe('tile store reads', () => {
           const b6 = file(dir, entriesPath(6));
           assert.ok((await log.entryBundle(6))!.equals(readFileSync(b6)));
           assert.ok(calls.some((c) => c.path === b6 && c.digest));
+          assert.ok((await log.entryByIndex(7 * 256 + 200))!.body.equals(entry(7 * 256 + 200)));
+          assert.deepEqual(entryCalls, [{ path: file(dir, entriesPath(7)), j: 200 }]);
         } finally {
           await log.close();
         }
@@ -124,7 +133,7 @@ describe('tile store reads', () => {
   for (const route of ROUTES) {
     it(`through ${route.name}: serve the files' bytes and refuse a tile or bundle changed since its check`, { skip: route.native && NO_NATIVE }, async () => {
       const dir = copyOfLog();
-      await withAddon(route.native ? nativeCrypto.addon!.readSmallFile! : null, async () => {
+      await withAddon(route.native ? {} : null, async () => {
         const log = await openEvicting(dir);
         try {
           const t3 = file(dir, tilePath(0, 3));
@@ -147,7 +156,7 @@ describe('tile store reads', () => {
 
     it(`through ${route.name}: a full tile or bundle deleted while the server runs is a bare 500 over HTTP, logged as missing`, { skip: route.native && NO_NATIVE }, async () => {
       const dir = copyOfLog();
-      await withAddon(route.native ? nativeCrypto.addon!.readSmallFile! : null, async () => {
+      await withAddon(route.native ? {} : null, async () => {
         const lines: string[] = [];
         const srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: { write: (l: string) => lines.push(l) } });
         try {
