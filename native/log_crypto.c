@@ -26,9 +26,22 @@
  * setPoolNice(n: 0..19): void
  *   thread-pool threads lower their own priority by n nice steps before their next verifyMany or
  *   signMany job (Linux only; see "thread-pool priority" below).
+ * readSmallFile(path: string, max: number, digestOut?: Uint8Array): Buffer | null
+ *   a small file whole, in one call (open, fstat, pread, close: see "small file reads" below), into a
+ *   Buffer of its own; null when it is larger than max bytes. With digestOut (32 bytes), its SHA-256 too.
+ * readBundleEntry(path: string, j: number, into: Uint8Array, firstRead: number): number
+ *   an entry bundle read into `into` only as far as its entry j ends, in one call (see there).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <stdio.h>
+#ifndef _WIN32
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 #include <node_api.h>
 #include <openssl/evp.h>
 /* The low-level SHA-256 calls (deprecated in OpenSSL 3 in favour of EVP, still exported by Node's
@@ -38,10 +51,8 @@
 #include <openssl/x509.h>
 #include <openssl/err.h>
 #ifdef __linux__
-#include <errno.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 /*
@@ -506,6 +517,240 @@ static napi_value merkle_levels(napi_env env, napi_callback_info info) {
   return out;
 }
 
+#ifndef _WIN32
+/*
+ * ---- small file reads ---- (POSIX only: elsewhere the addon has no readSmallFile and callers use node:fs)
+ * The log server reads a full tile (8 KiB) from the page cache on most tile reads. Through node:fs that
+ * is four calls (openSync, fstatSync, readSync, closeSync), each with its own argument checks and
+ * context object, and a Buffer.allocUnsafeSlow; then crypto.hash sets up an EVP digest to compare the
+ * file with its recorded SHA-256. Here it is one call: the system calls, one napi_create_buffer (an
+ * ArrayBuffer of its own, never a slice of a shared pool: the log keys a tile's Merkle levels by its
+ * memory), and the low-level SHA-256 (no provider look-up per call, as in merkleLevels).
+ *
+ * A failed system call throws an Error shaped like node:fs's: `code` ('ENOENT', ...), `errno` (negative),
+ * `syscall`, `path`, message "ENOENT: no such file or directory, open '<path>'".
+ */
+struct errno_name {
+  int err;
+  const char *code;
+};
+
+static const struct errno_name errno_names[] = {
+  {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EPERM, "EPERM"}, {EISDIR, "EISDIR"}, {ENOTDIR, "ENOTDIR"},
+  {EIO, "EIO"}, {EMFILE, "EMFILE"}, {ENFILE, "ENFILE"}, {ENOMEM, "ENOMEM"}, {ENAMETOOLONG, "ENAMETOOLONG"},
+  {ELOOP, "ELOOP"}, {EINVAL, "EINVAL"}, {EBADF, "EBADF"}, {EOVERFLOW, "EOVERFLOW"}, {ENXIO, "ENXIO"},
+  {EAGAIN, "EAGAIN"}, {ESTALE, "ESTALE"},
+};
+
+static void throw_errno(napi_env env, int err, const char *syscall_name, const char *path) {
+  const char *code = "EIO";
+  int known = 0;
+  for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++) {
+    if (errno_names[i].err == err) {
+      code = errno_names[i].code;
+      known = 1;
+      break;
+    }
+  }
+  char codebuf[24];
+  if (!known) {
+    snprintf(codebuf, sizeof(codebuf), "E%d", err);
+    code = codebuf;
+  }
+  size_t len = strlen(code) + strlen(strerror(err)) + strlen(syscall_name) + strlen(path) + 16;
+  char *msg = malloc(len);
+  napi_value m, c, error, v;
+  if (msg == NULL) {
+    napi_throw_error(env, code, "out of memory");
+    return;
+  }
+  /* strerror's text is lower-cased at its start as libuv's is ("No such file" -> "no such file"). */
+  snprintf(msg, len, "%s: %s, %s '%s'", code, strerror(err), syscall_name, path);
+  char *text = msg + strlen(code) + 2;
+  if (*text >= 'A' && *text <= 'Z') *text = (char)(*text - 'A' + 'a');
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) == napi_ok && napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c) == napi_ok &&
+      napi_create_error(env, c, m, &error) == napi_ok) {
+    if (napi_create_int32(env, -err, &v) == napi_ok) napi_set_named_property(env, error, "errno", v);
+    if (napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &v) == napi_ok) napi_set_named_property(env, error, "syscall", v);
+    if (napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &v) == napi_ok) napi_set_named_property(env, error, "path", v);
+    napi_throw(env, error);
+  } else {
+    napi_throw_error(env, code, msg);
+  }
+  free(msg);
+}
+
+/* Opens the file named by the JS string `v` for reading (its path left in `path`), or throws and returns -1. */
+static int open_path(napi_env env, napi_value v, char path[PATH_MAX]) {
+  size_t path_len = 0;
+  if (napi_get_value_string_utf8(env, v, path, PATH_MAX, &path_len) != napi_ok) return -1;
+  /* A longer path came back cut short; node:fs refuses a NUL inside a path as well. */
+  if (path_len >= PATH_MAX - 1) {
+    throw_errno(env, ENAMETOOLONG, "open", path);
+    return -1;
+  }
+  if (strlen(path) != path_len) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "the path holds a NUL byte");
+    return -1;
+  }
+  int fd;
+  do fd = open(path, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw_errno(env, errno, "open", path);
+  return fd;
+}
+
+static napi_value read_small_file(napi_env env, napi_callback_info info) {
+  static const char *usage = "readSmallFile(path, max, digestOut?) takes a path, a byte count and an optional 32-byte Uint8Array";
+  size_t argc = 3;
+  napi_value argv[3];
+  char path[PATH_MAX];
+  double max_d;
+  unsigned char *digest_out = NULL;
+  napi_valuetype t;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 2 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string || napi_get_value_double(env, argv[1], &max_d) != napi_ok ||
+      !(max_d >= 0)) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  if (argc >= 3 && napi_typeof(env, argv[2], &t) == napi_ok && t != napi_undefined) {
+    const unsigned char *d;
+    size_t dl;
+    if (!bytes_of(env, argv[2], &d, &dl) || dl != SHA256_DIGEST_LENGTH) {
+      napi_throw_type_error(env, NULL, usage);
+      return NULL;
+    }
+    digest_out = (unsigned char *)d;
+  }
+  int fd = open_path(env, argv[0], path);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, "fstat", path);
+    return NULL;
+  }
+  napi_value result;
+  if ((double)st.st_size > max_d) {
+    close(fd);
+    napi_get_null(env, &result);
+    return result;
+  }
+  size_t size = (size_t)st.st_size;
+  void *data = NULL;
+  if (napi_create_buffer(env, size, &data, &result) != napi_ok) {
+    close(fd);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  size_t at = 0;
+  while (at < size) {
+    ssize_t n = pread(fd, (unsigned char *)data + at, size - at, (off_t)at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      throw_errno(env, err, "read", path);
+      return NULL;
+    }
+    if (n == 0) break;
+    at += (size_t)n;
+  }
+  close(fd);
+  /* A file that shrank meanwhile is returned short (a copy, so that it still fills its own memory) and fails its check. */
+  if (at < size && napi_create_buffer_copy(env, at, data, NULL, &result) != napi_ok) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (digest_out != NULL) {
+    SHA256_CTX c;
+    if (SHA256_Init(&c) != 1 || SHA256_Update(&c, data, at) != 1 || SHA256_Final(digest_out, &c) != 1) {
+      ERR_clear_error();
+      napi_throw_error(env, NULL, "SHA-256 failed");
+      return NULL;
+    }
+  }
+  return result;
+}
+
+/*
+ * readBundleEntry(path, j, into, firstRead): reads a C2SP entry bundle (entries, each after its 2-byte
+ * big-endian length) from its start into `into`, only as far as entry j ends: first `firstRead` bytes,
+ * then at least 4 KiB more or as far as entry j's length says, doubling what was read after each read.
+ * Returns the offset in `into` of entry j's length prefix (the entry follows it, wholly read); -1 when
+ * entry j does not end within `into`; -2 - n when the file ends, at byte n, before entry j does.
+ */
+static napi_value read_bundle_entry(napi_env env, napi_callback_info info) {
+  static const char *usage = "readBundleEntry(path, j, into, firstRead) takes a path, an entry index, a Uint8Array and a byte count";
+  size_t argc = 4;
+  napi_value argv[4];
+  char path[PATH_MAX];
+  napi_valuetype t;
+  double j_d, first_d;
+  const unsigned char *into_c;
+  size_t cap;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 4 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string || napi_get_value_double(env, argv[1], &j_d) != napi_ok ||
+      !(j_d >= 0 && j_d <= 4294967295.0 && (double)(uint32_t)j_d == j_d) ||
+      !bytes_of(env, argv[2], &into_c, &cap) || napi_get_value_double(env, argv[3], &first_d) != napi_ok || !(first_d >= 0)) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  unsigned char *into = (unsigned char *)into_c;
+  uint32_t j = (uint32_t)j_d;
+  int fd = open_path(env, argv[0], path);
+  if (fd < 0) return NULL;
+  size_t have = 0, pos = 0, want = first_d < (double)cap ? (size_t)first_d : cap;
+  uint32_t n = 0;
+  double found;
+  for (;;) {
+    int complete = 0;
+    /* Walk the length prefixes as far as the bytes read so far go. */
+    while (pos + 2 <= have) {
+      size_t len = ((size_t)into[pos] << 8) | into[pos + 1];
+      if (n == j) {
+        if (pos + 2 + len <= have) complete = 1;
+        else if (want < pos + 2 + len) want = pos + 2 + len;
+        break;
+      }
+      pos += 2 + len;
+      n++;
+    }
+    if (complete) {
+      found = (double)pos;
+      break;
+    }
+    if (have >= cap) {
+      found = -1;
+      break;
+    }
+    if (want < have + 4096) want = have + 4096;
+    if (want > cap) want = cap;
+    ssize_t got = pread(fd, into + have, want - have, (off_t)have);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int err = errno;
+      close(fd);
+      throw_errno(env, err, "read", path);
+      return NULL;
+    }
+    if (got == 0) {
+      found = -2 - (double)have;
+      break;
+    }
+    have += (size_t)got;
+    /* Further reads double what was read: few system calls for an entry far in. */
+    want = have * 2 < cap ? have * 2 : cap;
+  }
+  close(fd);
+  napi_value result;
+  napi_create_double(env, found, &result);
+  return result;
+}
+#endif
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "verify", NAPI_AUTO_LENGTH, verify, NULL, &fn) != napi_ok) return NULL;
@@ -520,5 +765,11 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "merkleLevels", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "setPoolNice", NAPI_AUTO_LENGTH, set_pool_nice, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "setPoolNice", fn) != napi_ok) return NULL;
+#ifndef _WIN32
+  if (napi_create_function(env, "readSmallFile", NAPI_AUTO_LENGTH, read_small_file, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "readSmallFile", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "readBundleEntry", NAPI_AUTO_LENGTH, read_bundle_entry, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "readBundleEntry", fn) != napi_ok) return NULL;
+#endif
   return exports;
 }

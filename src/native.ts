@@ -1,6 +1,6 @@
 /**
- * The optional native addon (native/log_crypto.c): ECDSA verification over a digest, batched signing
- * and Merkle tile expansion, by the OpenSSL inside the node binary. Built by `npm ci` (or `npm run build:native`); when it
+ * The optional native addon (native/log_crypto.c): ECDSA verification over a digest, batched signing,
+ * Merkle tile expansion and whole reads of small files, by the OpenSSL inside the node binary. Built by `npm ci` (or `npm run build:native`); when it
  * is missing, callers fall back to slower pure-TypeScript routes, so `why` says what happened.
  */
 import { createRequire } from 'node:module';
@@ -19,6 +19,21 @@ export interface NativeCrypto {
   merkleLevels(hashes: Uint8Array): Buffer;
   /** Thread-pool threads lower their own priority by n (0..19) nice steps before their next job (Linux). */
   setPoolNice(n: number): void;
+  /**
+   * A file read whole in one call (open, fstat, pread, close) into a Buffer of its own memory (never a
+   * pool slice); null when it is larger than `max` bytes. With `digestOut` (32 bytes), the SHA-256 of
+   * the bytes read is written there. A failed system call throws an Error like node:fs's (`code`
+   * 'ENOENT' etc., `errno`, `syscall`, `path`). Absent on Windows (callers fall back to node:fs).
+   */
+  readSmallFile?(path: string, max: number, digestOut?: Uint8Array): Buffer | null;
+  /**
+   * An entry bundle (entries after 2-byte big-endian lengths) read from its start into `into`, in one call,
+   * only as far as its entry `j` ends: `firstRead` bytes first, then at least 4 KiB more or as far as
+   * entry j's length says, doubling what was read after each read. Returns the offset in `into` of entry
+   * j's length prefix (the entry is wholly read); -1 when entry j does not end within `into`; -2 - n when
+   * the file ends, at byte n, before entry j does. Errors as readSmallFile's. Absent on Windows.
+   */
+  readBundleEntry?(path: string, j: number, into: Uint8Array, firstRead: number): number;
 }
 
 function load(): { addon?: NativeCrypto; why?: string } {

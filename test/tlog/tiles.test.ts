@@ -5,6 +5,7 @@ import {
   type Hash,
   MerkleFrontier,
   TileAppender,
+  TILE_WIDTH,
   type TileId,
   buildTile,
   consistencyProof,
@@ -69,6 +70,55 @@ test('tile paths parse strictly and round-trip', () => {
   ]) {
     assert.throws(() => parseTilePath(bad), isMalformed, bad);
   }
+});
+
+test('tile paths: whatever parses is the one spelling of what it parsed to (random near-miss paths), and every spelling parses', () => {
+  const canonical = (p: ReturnType<typeof parseTilePath>): string => (p.kind === 'entries' ? entriesPath(p.index, p.width) : tilePath(p.level, p.index, p.width));
+  // A small deterministic generator (no flakiness): xorshift.
+  let seed = 0x9e3779b9;
+  const rand = (n: number): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const pick = (xs: readonly string[]): string => xs[rand(xs.length)]!;
+  // Paths built from the grammar's parts and their near misses.
+  const prefixes = ['tile/', 'tile/', 'tile/', 'tiles/', '/tile/', 'tile', ''];
+  const levels = ['0', '1', '6', '63', '64', '00', '07', 'entries', 'entries', '-1', 'a', '', '0/'];
+  const groups = ['x000/', 'x001/', 'x999/', 'x123/', 'x1/', 'x0001/', 'x12a/', 'y001/', 'x001'];
+  const lasts = ['000', '005', '999', '123', '12', '1234', '', '5/', 'x005', '00a'];
+  const suffixes = ['', '', '', '.p/1', '.p/255', '.p/9', '.p/10', '.p/256', '.p/0', '.p/07', '.p', '.p/', '/', '.p/1/2', '.q/1', 'p/1'];
+  let accepted = 0;
+  for (let i = 0; i < 20000; i++) {
+    let path = `${pick(prefixes)}${pick(levels)}/`;
+    for (let k = rand(4); k > 0; k--) path += pick(groups);
+    path += pick(lasts) + pick(suffixes);
+    if (rand(8) === 0) {
+      const at = rand(path.length + 1);
+      path = path.slice(0, at) + pick(['/', 'x', '0', '.', '']) + path.slice(at + rand(2));
+    }
+    let parsed: ReturnType<typeof parseTilePath> | undefined;
+    try {
+      parsed = parseTilePath(path);
+    } catch (e) {
+      assert.ok(isMalformed(e), path);
+    }
+    if (parsed) {
+      accepted++;
+      assert.equal(canonical(parsed), path, `${path} parsed to ${JSON.stringify(parsed)}`);
+    }
+  }
+  assert.ok(accepted > 100, `${accepted} random paths parsed`);
+  for (let i = 0; i < 5000; i++) {
+    const index = [rand(1000), rand(1_000_000), rand(2 ** 31) * 1000 + rand(1000), Number.MAX_SAFE_INTEGER - rand(1000)][rand(4)]!;
+    const width = rand(3) === 0 ? TILE_WIDTH : 1 + rand(255);
+    const level = rand(64);
+    assert.deepEqual(parseTilePath(tilePath(level, index, width)), { kind: 'hashes', level, index, width });
+    assert.deepEqual(parseTilePath(entriesPath(index, width)), { kind: 'entries', index, width });
+  }
+  // An index past 2^53 - 1 is refused, as before.
+  assert.throws(() => parseTilePath('tile/0/x009/x007/x199/x254/x740/x992/000'), isMalformed);
 });
 
 test('tile widths and partial tiles for a tree size (C2SP example: 70,000)', () => {

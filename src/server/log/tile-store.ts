@@ -22,9 +22,10 @@ import { closeSync, fstatSync, promises as fs, openSync, readFileSync, readSync 
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { SignetError } from '../../errors.js';
-import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entriesPath, hashEquals, tileWidth } from '../../tlog/index.js';
+import { HASH_SIZE, TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entriesPath, hashEquals, tileWidth } from '../../tlog/index.js';
 import { FileWriter } from './file-writer.js';
 import { CheckedDigests, type Kind, VerifiedBytes, bundleEntryAt, checkBundle, checkBundleEntry, corrupt, entryLeafProblem, fileDigest, hashAt, hashTileProblem, resourcePath } from './integrity.js';
+import { nativeCrypto } from '../../native.js';
 import { ioFail, isEnoent, transaction } from './io.js';
 import { PairWriter } from './row-writer.js';
 
@@ -69,17 +70,24 @@ export const tileStoreLimits = { verifiedTiles: 4096 };
 const SYNC_READ_MAX = 256 * 1024;
 
 /**
- * The bytes of a file, read synchronously when it is at most SYNC_READ_MAX bytes; null when larger.
- * Into `into` when given (a scratch buffer of SYNC_READ_MAX bytes the caller is done with before its
- * next await), else into a buffer of its own.
+ * The bytes of a file, read synchronously when it is at most SYNC_READ_MAX bytes (null when larger), in
+ * a buffer of its own (never a pool slice: integrity.ts keys a tile's levels by its memory). With
+ * `withDigest`, its SHA-256 (fileDigest) too where the native addon reads the file, in the same call
+ * (open, fstat, read, close and the hash in one: ~11 µs for a tile from the page cache, where node:fs's
+ * four calls and crypto.hash cost ~18 µs of the event loop); otherwise the caller hashes it.
  */
-function readSmallFile(path: string, into?: Buffer): Buffer | null {
+function readSmallFile(path: string, withDigest = false): { data: Buffer; digest?: Buffer } | null {
+  const nativeRead = nativeCrypto.addon?.readSmallFile;
+  if (nativeRead) {
+    const digest = withDigest ? Buffer.allocUnsafe(HASH_SIZE) : undefined;
+    const data = nativeRead(path, SYNC_READ_MAX, digest);
+    return data && { data, digest };
+  }
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     if (size > SYNC_READ_MAX) return null;
-    // A buffer of its own (never the pool's), so that integrity.ts can key the tile's levels by it.
-    const buf = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafeSlow(size);
+    const buf = Buffer.allocUnsafeSlow(size);
     let at = 0;
     while (at < size) {
       const n = readSync(fd, buf, at, size - at, at);
@@ -87,7 +95,7 @@ function readSmallFile(path: string, into?: Buffer): Buffer | null {
       at += n;
     }
     // A file that shrank meanwhile is returned short and fails its check.
-    return at === size ? buf : buf.subarray(0, at);
+    return { data: at === size ? buf : buf.subarray(0, at) };
   } finally {
     closeSync(fd);
   }
@@ -102,10 +110,21 @@ function readSmallFile(path: string, into?: Buffer): Buffer | null {
  * read's concern. `guess` is the expected size of an entry with its length prefix, to size the first read.
  */
 function readBundleEntry(path: string, j: number, into: Buffer, guess: number, level0: Uint8Array): { entry: Uint8Array } | { problem: string } | null {
+  const firstRead = Math.min(into.length, Math.max(4096, Math.ceil((j + 1) * guess * 1.25)));
+  const nativeRead = nativeCrypto.addon?.readBundleEntry;
+  if (nativeRead) {
+    // The same reads in one native call (open, preads, close): its answer is where entry j's length is.
+    const at = nativeRead(path, j, into, firstRead);
+    if (at === -1) return null;
+    if (at < 0) return { problem: `ends at byte ${-2 - at}, before its entry ${j} does` };
+    const entry = into.subarray(at + 2, at + 2 + ((into[at]! << 8) | into[at + 1]!));
+    const problem = entryLeafProblem(entry, level0, j);
+    return problem ? { problem } : { entry };
+  }
   const fd = openSync(path, 'r');
   try {
     let have = 0;
-    let want = Math.min(into.length, Math.max(4096, Math.ceil((j + 1) * guess * 1.25)));
+    let want = firstRead;
     let pos = 0;
     let n = 0;
     for (;;) {
@@ -142,9 +161,12 @@ function readFailure(path: string, kind: Kind, index: number, e: unknown): Error
   return isEnoent(e) ? corrupt(path, 'is missing') : ioFail(`cannot read ${resourcePath(kind, index, TILE_WIDTH)}`, e);
 }
 
-/** A file read again, compared with the digest recorded when it was written or checked against the tree. */
-function checkRecorded(path: string, data: Uint8Array, digest: Uint8Array): void {
-  if (!hashEquals(fileDigest(data), digest)) throw corrupt(path, 'changed since it was written or checked against the tree');
+/**
+ * A file read again, compared with the digest recorded when it was written or checked against the tree.
+ * `digest` is the file's SHA-256 when the read computed it (readSmallFile), else it is computed here.
+ */
+function checkRecorded(path: string, data: Uint8Array, recorded: Uint8Array, digest?: Uint8Array): void {
+  if (!hashEquals(digest ?? fileDigest(data), recorded)) throw corrupt(path, 'changed since it was written or checked against the tree');
 }
 
 /** Byte length of the first `n` entries of an entry bundle. */
@@ -313,9 +335,12 @@ export class TileStore {
     this.#storing = 0;
   }
 
-  /** A file's digest after its full check against the tree: kept, and stored in `file_digests` by the next commit. */
-  #checked(kind: Kind, index: number, data: Uint8Array): void {
-    const d = fileDigest(data);
+  /**
+   * A file's digest after its full check against the tree: kept, and stored in `file_digests` by the
+   * next commit. `digest` is the SHA-256 of `data` when its read computed it.
+   */
+  #checked(kind: Kind, index: number, data: Uint8Array, digest?: Buffer): void {
+    const d = digest ?? fileDigest(data);
     this.#digests.set(kind, index, d);
     this.#unstored.push({ kind, index, digest: d });
   }
@@ -585,12 +610,15 @@ export class TileStore {
   /**
    * The bytes of a full tile or bundle: from memory when the last batch wrote it (computed here, not
    * read back), else from its file. A missing file is corruption: full files are never removed.
+   * `withDigest`: the caller compares or records the file's SHA-256, which a native read computes in
+   * the same call (`digest`; absent otherwise, and the caller hashes `data`).
    */
-  async #readFull(kind: Kind, index: number, path = this.file(kind, index, TILE_WIDTH)): Promise<{ data: Uint8Array; fromDisk: boolean }> {
+  async #readFull(kind: Kind, index: number, path: string, withDigest: boolean): Promise<{ data: Uint8Array; fromDisk: boolean; digest?: Buffer }> {
     const recent = this.#recent.get(fileKey(kind, index));
     if (recent) return { data: recent, fromDisk: false };
     try {
-      return { data: readSmallFile(path) ?? (await fs.readFile(path)), fromDisk: true };
+      const small = readSmallFile(path, withDigest);
+      return small ? { data: small.data, fromDisk: true, digest: small.digest } : { data: await fs.readFile(path), fromDisk: true };
     } catch (e) {
       throw readFailure(path, kind, index, e);
     }
@@ -606,24 +634,25 @@ export class TileStore {
     const hit = this.#verified.get(key);
     if (hit) return hit;
     const path = this.file(level, index, TILE_WIDTH);
-    const { data, fromDisk } = await this.#readFull(level, index, path);
-    if (!fromDisk) return data;
-    const checked = this.#digests.get(level, index);
     // A proof expands the tile right after this (its 255 interior hashes): hashing it up to the hash its
     // parent holds computes exactly those (integrity.ts keeps them for the expansion), so where that
-    // parent is in memory the tree check costs nothing more, and the digest would be extra work.
+    // parent is in memory the tree check costs nothing more, and the digest would be extra work (not even
+    // computed by the read when it is known already). A full tile's hash in its parent never changes.
     const above = forProof ? this.#hashAboveInMemory(level, index) : undefined;
+    const { data, fromDisk, digest } = await this.#readFull(level, index, path, !(above && this.#digests.get(level, index)));
+    if (!fromDisk) return data;
+    const checked = this.#digests.get(level, index);
     if (above) {
       const problem = hashTileProblem(data, above);
       if (problem) throw corrupt(path, problem);
-      if (!checked) this.#checked(level, index, data);
+      if (!checked) this.#checked(level, index, data, digest);
     } else if (checked) {
       // Checked against the tree before, and its bytes since evicted: the same bytes, or a changed file.
-      checkRecorded(path, data, checked);
+      checkRecorded(path, data, checked, digest);
     } else {
       const problem = hashTileProblem(data, await this.#hashAbove(level, index));
       if (problem) throw corrupt(path, problem);
-      this.#checked(level, index, data);
+      this.#checked(level, index, data, digest);
     }
     this.#verified.set(key, data);
     return data;
@@ -656,18 +685,18 @@ export class TileStore {
    */
   async fullBundle(index: number): Promise<{ data: Uint8Array; entries: Uint8Array[] }> {
     const path = this.file('entries', index, TILE_WIDTH);
-    const { data, fromDisk } = await this.#readFull('entries', index, path);
+    const { data, fromDisk, digest } = await this.#readFull('entries', index, path, true);
     if (!fromDisk) return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
     // A bundle checked before is compared with its digest: one SHA-256 instead of 256 leaf hashes and a
     // read of its level-0 tile.
     const known = this.#digests.get('entries', index);
     if (known) {
-      checkRecorded(path, data, known);
+      checkRecorded(path, data, known, digest);
       return { data, entries: decodeEntryBundle(data, TILE_WIDTH) };
     }
     const checked = checkBundle(data, TILE_WIDTH, await this.#fullTile(0, index));
     if ('problem' in checked) throw corrupt(path, checked.problem);
-    this.#checked('entries', index, data);
+    this.#checked('entries', index, data, digest);
     return { data, entries: checked.entries };
   }
 
