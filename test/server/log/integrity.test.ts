@@ -17,6 +17,7 @@ import type { TransparencyLog } from '../../../src/server/log/types.js';
 import { tileStoreLimits } from '../../../src/server/log/tile-store.js';
 import { startServer } from '../../../src/server/serve.js';
 import { decodeEntryBundle, entriesPath, leafHash, tilePath, verifyInclusion } from '../../../src/tlog/index.js';
+import { file, flip } from './log-files.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -53,14 +54,6 @@ function copyOfLog(): string {
   return d;
 }
 
-const file = (dir: string, rel: string): string => join(dir, 'tiles', rel);
-
-/** Flips one bit of the byte at `at` (default: the last byte, inside the last entry's body or hash). */
-function flip(path: string, at?: number): void {
-  const b = readFileSync(path);
-  b[at ?? b.length - 1]! ^= 0x01;
-  writeFileSync(path, b);
-}
 
 /** Expects the log in `dir` not to open; one that opens after all is closed again, so a failing test ends. */
 async function assertRefused(dir: string, check: (e: unknown) => boolean): Promise<void> {

@@ -5,7 +5,7 @@
  * deleted one with STORAGE_CORRUPT (a bare 500 over HTTP, the server's log line naming the file).
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import { openLog } from '../../../src/server/log/index.js';
 import { tileStoreLimits } from '../../../src/server/log/tile-store.js';
 import { startServer } from '../../../src/server/serve.js';
 import { entriesPath, tilePath } from '../../../src/tlog/index.js';
+import { file, flip } from './log-files.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -47,13 +48,6 @@ function copyOfLog(): string {
   return d;
 }
 
-const file = (dir: string, rel: string): string => join(dir, 'tiles', rel);
-
-function flip(path: string, at: number): void {
-  const b = readFileSync(path);
-  b[at]! ^= 0x01;
-  writeFileSync(path, b);
-}
 
 const changedSince = (path: string) => (e: unknown) =>
   isSignetError(e, 'STORAGE_CORRUPT') && e.message.includes(path) && /changed since it was written or checked/.test(e.message);
