@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSignetError } from '../../src/errors.js';
 import {
+  ExpandedTile,
   type Hash,
   MerkleFrontier,
   TileAppender,
@@ -249,6 +250,24 @@ test('TileAppender resumes from partial tiles exactly where it stopped', () => {
   const reader = tileNodeReader(n + 600, fromStore(store));
   assert.equal(hex(subtreeHash(0, n + 600, reader)), hex(rootFromLeafHashes(leaves)));
   verifyInclusion(leaves[n + 50]!, n + 50, n + 600, inclusionProof(n + 50, n + 600, reader), app.root());
+
+  // Expanded by another hasher (here the same levels, computed whole): the same frontier, so the same tiles after.
+  for (const size of [n, 1, 255, 256, 257, 256 * 256 + 77]) {
+    const many = Array.from({ length: size + 300 }, (_, i) => leafHash(Buffer.from(`x ${i}`)));
+    const { store: s1 } = publish(many, [size]);
+    const plain = TileAppender.restore(size, fromStore(s1));
+    let expanded = 0;
+    const fast = TileAppender.restore(size, fromStore(s1), (d) => {
+      expanded++;
+      return new ExpandedTile(d);
+    });
+    assert.equal(expanded, partialTiles(size).length);
+    assert.equal(hex(fast.root()), hex(plain.root()));
+    const a = publish(many, [300], new Map(s1), plain);
+    const b = publish(many, [300], new Map(s1), fast);
+    assert.deepEqual([...b.store].map(([k, v]) => [k, hex(v)]), [...a.store].map(([k, v]) => [k, hex(v)]));
+    assert.equal(hex(b.app.root()), hex(rootFromLeafHashes(many)));
+  }
 
   assert.deepEqual(TileAppender.restore(0, () => undefined).size, 0);
   assert.throws(() => TileAppender.restore(n, () => undefined), isTlog);

@@ -27,6 +27,7 @@ import {
   type LogStorage,
   checkTileArgs,
   defaultOrigin,
+  expandTile,
   type OriginDefault,
   newTreeId,
 } from './common.js';
@@ -198,7 +199,7 @@ export class PostgresStorage implements LogStorage {
             })
           ).rows;
     const got = new Map(rows.map((r) => [`${r.level}/${r.idx}`, r.data]));
-    const appender = TileAppender.restore(size, (t) => got.get(`${t.level}/${t.index}`)?.subarray(0, t.width * 32));
+    const appender = TileAppender.restore(size, (t) => got.get(`${t.level}/${t.index}`)?.subarray(0, t.width * 32), expandTile);
     if (!hashEquals(appender.root(), root)) {
       throw new SignetError('TLOG', `the log's tiles in the database do not reproduce the committed root hash at size ${size}`);
     }
