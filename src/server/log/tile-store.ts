@@ -111,16 +111,21 @@ function readSmallFile(path: string, withDigest = false): { data: Buffer; digest
  */
 function readBundleEntry(path: string, j: number, into: Buffer, guess: number, level0: Uint8Array): { entry: Uint8Array } | { problem: string } | null {
   const firstRead = Math.min(into.length, Math.max(4096, Math.ceil((j + 1) * guess * 1.25)));
-  const nativeRead = nativeCrypto.addon?.readBundleEntry;
-  if (nativeRead) {
-    // The same reads in one native call (open, preads, close): its answer is where entry j's length is.
-    const at = nativeRead(path, j, into, firstRead);
-    if (at === -1) return null;
-    if (at < 0) return { problem: `ends at byte ${-2 - at}, before its entry ${j} does` };
-    const entry = into.subarray(at + 2, at + 2 + ((into[at]! << 8) | into[at + 1]!));
-    const problem = entryLeafProblem(entry, level0, j);
-    return problem ? { problem } : { entry };
-  }
+  // The reads in one native call (open, preads, close) where the addon is built.
+  const at = (nativeCrypto.addon?.readBundleEntry ?? readBundleEntryFs)(path, j, into, firstRead);
+  if (at === -1) return null;
+  if (at < 0) return { problem: `ends at byte ${-2 - at}, before its entry ${j} does` };
+  const entry = into.subarray(at + 2, at + 2 + ((into[at]! << 8) | into[at + 1]!));
+  const problem = entryLeafProblem(entry, level0, j);
+  return problem ? { problem } : { entry };
+}
+
+/**
+ * The addon's readBundleEntry through node:fs (the same reads, the same answer): the offset in `into` of
+ * entry j's length prefix, the entry wholly read after it; -1 when entry j does not end within `into`;
+ * -2 - n when the file ends, at byte n, before entry j does.
+ */
+function readBundleEntryFs(path: string, j: number, into: Uint8Array, firstRead: number): number {
   const fd = openSync(path, 'r');
   try {
     let have = 0;
@@ -132,21 +137,17 @@ function readBundleEntry(path: string, j: number, into: Buffer, guess: number, l
       while (pos + 2 <= have) {
         const len = (into[pos]! << 8) | into[pos + 1]!;
         if (n === j) {
-          if (pos + 2 + len <= have) {
-            const entry = into.subarray(pos + 2, pos + 2 + len);
-            const problem = entryLeafProblem(entry, level0, j);
-            return problem ? { problem } : { entry };
-          }
+          if (pos + 2 + len <= have) return pos;
           want = Math.max(want, pos + 2 + len);
           break;
         }
         pos += 2 + len;
         n++;
       }
-      if (have >= into.length) return null;
+      if (have >= into.length) return -1;
       want = Math.min(into.length, Math.max(want, have + 4096));
       const got = readSync(fd, into, have, want - have, have);
-      if (got === 0) return { problem: `ends at byte ${have}, before its entry ${j} does` };
+      if (got === 0) return -2 - have;
       have += got;
       // Further reads double what was read: few system calls for an entry far in.
       want = Math.min(into.length, have * 2);
