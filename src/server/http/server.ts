@@ -305,7 +305,6 @@ export function createHttpServer(opts: HttpServerOptions): Server {
   return server;
 }
 
-/** `http://<address>:<port>` of the local end of the request's connection: where it reached us. */
 /**
  * A request's context for its handler. A class, its URL made on the first ask by a getter on the
  * prototype: a getter in an object literal made per request (the first form of this lazy URL) grew the
@@ -355,6 +354,7 @@ class Context implements RequestContext {
   }
 }
 
+/** `http://<address>:<port>` of the local end of the request's connection: where it reached us. */
 function localUrl(req: IncomingMessage): string {
   const addr = req.socket.localAddress ?? '127.0.0.1';
   const host = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
