@@ -81,6 +81,8 @@ export interface StartServerOptions {
   poolNice?: number;
   /** Largest request body (default 4 MiB). */
   maxBodyBytes?: number;
+  /** Embedded log: checked full tiles kept in memory (serve --tile-cache, in MiB there; 8 KiB each). */
+  cachedTiles?: number;
   /** Most connections open at once (serve --max-connections); default from the descriptor limit. */
   maxConnections?: number;
   /** Header and whole-request timeouts in ms (defaults: http/limits.ts). */
@@ -330,6 +332,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       ...(opts.storage !== undefined ? { storage: opts.storage } : {}),
       ...(opts.logKey !== undefined ? { signingKey: opts.logKey } : {}),
       ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
+      ...(opts.cachedTiles !== undefined ? { cachedTiles: opts.cachedTiles } : {}),
       defaultOrigin: (treeId: bigint) => `${publicHost} - ${treeId}`,
     });
     log = openedLog;

@@ -19,7 +19,7 @@ import {
 } from '../../rekor/index.js';
 import { decodeBase64Strict } from '../../sigstore/index.js';
 import { leafHash, noteKeyHash, parseEntryId, parseTilePath, rootFromInclusionProof } from '../../tlog/index.js';
-import type { SignedCheckpoint, StoredEntry, TransparencyLog } from '../log/types.js';
+import type { SignedCheckpoint, StoredEntry, TileCacheMetrics, TransparencyLog } from '../log/types.js';
 import type { Metrics } from './metrics.js';
 import { type EntryVerifier, inlineVerifier } from './verify-pool.js';
 import { HttpError, type Reply, type RequestContext, type Router } from './router.js';
@@ -401,6 +401,13 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     return tileReply(path, p);
   });
 
+  if (log.metrics().tileCache) {
+    const cache = (): TileCacheMetrics => log.metrics().tileCache!;
+    opts.metrics?.addGauge({ name: 'signet_log_tile_cache_tiles', help: 'Checked full tiles held in memory (serve --tile-cache).', type: 'gauge', value: () => cache().tiles });
+    opts.metrics?.addGauge({ name: 'signet_log_tile_cache_capacity_tiles', help: 'Checked full tiles the cache holds at most (8 KiB each).', type: 'gauge', value: () => cache().capacity });
+    opts.metrics?.addGauge({ name: 'signet_log_tile_cache_hits_total', help: 'Full tile reads answered from memory.', type: 'counter', value: () => cache().hits });
+    opts.metrics?.addGauge({ name: 'signet_log_tile_cache_misses_total', help: 'Full tile reads that went to the file.', type: 'counter', value: () => cache().misses });
+  }
   opts.metrics?.addGauge({ name: 'signet_log_size', help: 'Entries in the transparency log.', type: 'gauge', value: () => log.metrics().size });
   opts.metrics?.addGauge({ name: 'signet_log_batches_total', help: 'Group-commit batches integrated.', type: 'counter', value: () => log.metrics().batches });
   opts.metrics?.addGauge({ name: 'signet_log_appends_total', help: 'Entries appended.', type: 'counter', value: () => log.metrics().appends });

@@ -24,7 +24,7 @@ import { signBytes } from '../../tlog/sig.js';
 import { nativeCrypto } from '../../native.js';
 import { levelsComputedFor } from './integrity.js';
 import { Lru } from './lru.js';
-import type { SignedCheckpoint, StoredEntry } from './types.js';
+import type { SignedCheckpoint, StoredEntry, TileCacheMetrics } from './types.js';
 
 export interface BatchItem {
   leafHash: Buffer;
@@ -62,6 +62,8 @@ export interface LogStorage {
   keepSet?(e: StoredEntry, sig: Uint8Array): void;
   /** The SET signature kept for entry `e`, checked against its seal; undefined where none (or the driver keeps none). */
   storedSet?(e: StoredEntry): Uint8Array | undefined;
+  /** Its cache of full tiles, where it has one. */
+  tileCache?(): TileCacheMetrics;
   close(): Promise<void>;
 }
 

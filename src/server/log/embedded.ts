@@ -56,7 +56,13 @@ import { INDEX_SCHEMA, type IndexEntry, SearchIndex, type SearchIndexOptions } f
 import { SET_SCHEMA, SetStore } from './set-store.js';
 import { loadSqlite } from './sqlite.js';
 import { TILE_SCHEMA, type TileWrite, TileStore } from './tile-store.js';
-import type { SignedCheckpoint, StoredEntry } from './types.js';
+import type { SignedCheckpoint, StoredEntry, TileCacheMetrics } from './types.js';
+
+/** How an embedded log is tuned (OpenLogOptions has their descriptions). */
+export interface EmbeddedOptions {
+  searchIndex?: SearchIndexOptions;
+  cachedTiles?: number;
+}
 
 export { decodeIndexRows, encodeIndexRows } from './search-index.js';
 
@@ -112,7 +118,7 @@ export class EmbeddedStorage implements LogStorage {
   readonly #sets: SetStore;
   #closed = false;
 
-  private constructor(dir: string, db: DatabaseSync, Database: typeof DatabaseSync, signer: CheckpointSigner, treeId: bigint, state: StateRow, indexOptions: SearchIndexOptions) {
+  private constructor(dir: string, db: DatabaseSync, Database: typeof DatabaseSync, signer: CheckpointSigner, treeId: bigint, state: StateRow, opts: EmbeddedOptions) {
     this.#dir = dir;
     this.#db = db;
     this.#signer = signer;
@@ -126,19 +132,24 @@ export class EmbeddedStorage implements LogStorage {
       state: db.prepare('UPDATE log_state SET size = ?, root = ?, checkpoint = ? WHERE id = 1'),
     };
     const self = this;
-    this.#tiles = new TileStore(dir, db, {
-      get size() {
-        return self.#size;
+    this.#tiles = new TileStore(
+      dir,
+      db,
+      {
+        get size() {
+          return self.#size;
+        },
+        get tail() {
+          return self.#tail;
+        },
       },
-      get tail() {
-        return self.#tail;
-      },
-    });
-    this.#index = new SearchIndex(db, Database, dir, async () => void (await this.#wal?.datasync()), indexOptions);
+      opts.cachedTiles,
+    );
+    this.#index = new SearchIndex(db, Database, dir, async () => void (await this.#wal?.datasync()), opts.searchIndex);
     this.#sets = new SetStore(db, async () => void (await this.#wal?.datasync()), signer.key);
   }
 
-  static async open(dir: string, key: KeyObject, origin?: string, fallbackOrigin?: OriginDefault, indexOptions: SearchIndexOptions = {}): Promise<EmbeddedStorage> {
+  static async open(dir: string, key: KeyObject, origin?: string, fallbackOrigin?: OriginDefault, opts: EmbeddedOptions = {}): Promise<EmbeddedStorage> {
     const { DatabaseSync } = await loadSqlite();
     try {
       await fs.mkdir(join(dir, 'tiles'), { recursive: true, mode: 0o700 });
@@ -191,7 +202,7 @@ export class EmbeddedStorage implements LogStorage {
           );
         }
       }
-      const s = new EmbeddedStorage(dir, db, DatabaseSync, signer, BigInt(row.tree_id), row, indexOptions);
+      const s = new EmbeddedStorage(dir, db, DatabaseSync, signer, BigInt(row.tree_id), row, opts);
       try {
         // The WAL first: recovery may commit (rows for an older layout's partial files) and must flush.
         s.#wal = await openWal(dbPath, dir);
@@ -493,6 +504,10 @@ export class EmbeddedStorage implements LogStorage {
   }
 
   /** The SET signature keepSet (or a bulk append) stored for entry `e`, when its seal checks. */
+  tileCache(): TileCacheMetrics {
+    return this.#tiles.cacheMetrics();
+  }
+
   storedSet(e: StoredEntry): Uint8Array | undefined {
     return this.#closed ? undefined : this.#sets.get(e);
   }

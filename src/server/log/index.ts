@@ -187,7 +187,8 @@ export class Log implements TransparencyLog {
   }
 
   metrics(): LogMetrics {
-    return this.#sequencer.metrics();
+    const tiles = this.#storage.tileCache?.();
+    return tiles ? { ...this.#sequencer.metrics(), tileCache: tiles } : this.#sequencer.metrics();
   }
 
   async close(): Promise<void> {
@@ -206,12 +207,20 @@ export async function openLog(opts: OpenLogOptions): Promise<TransparencyLog> {
   if (storageKind !== 'embedded' && !isPostgresUrl(storageKind)) {
     throw new SignetError('USAGE', `unknown log storage ${JSON.stringify(storageKind.replace(/\/\/[^@/]*@/, '//***@'))}: use "embedded" or a postgres:// URL`);
   }
+  if (opts.cachedTiles !== undefined && (!Number.isSafeInteger(opts.cachedTiles) || opts.cachedTiles < 1)) {
+    throw new SignetError('USAGE', `the tile cache must hold at least one tile, got ${String(opts.cachedTiles)}`);
+  }
   const key = opts.signingKey ?? (await loadOrCreateLogKey(opts.dataDir));
   checkSigningKey(key);
   let storage: LogStorage;
   if (storageKind === 'embedded') {
-    storage = await EmbeddedStorage.open(opts.dataDir, key, opts.origin, opts.defaultOrigin, opts.searchIndex);
+    storage = await EmbeddedStorage.open(opts.dataDir, key, opts.origin, opts.defaultOrigin, {
+      ...(opts.searchIndex ? { searchIndex: opts.searchIndex } : {}),
+      ...(opts.cachedTiles !== undefined ? { cachedTiles: opts.cachedTiles } : {}),
+    });
   } else {
+    // Its tiles are rows, read through the proofs' cache of expanded tiles: a budget for files would do nothing.
+    if (opts.cachedTiles !== undefined) throw new SignetError('USAGE', 'the tile cache is a setting of the embedded storage; a PostgreSQL log has none');
     const { PostgresStorage } = await import('./postgres.js');
     storage = await PostgresStorage.open(storageKind, key, opts.origin, opts.defaultOrigin);
   }

@@ -25,6 +25,14 @@ export class Lru<V, K extends string | number = string> {
     if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
   }
 
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get capacity(): number {
+    return this.#max;
+  }
+
   clear(): void {
     this.#map.clear();
   }

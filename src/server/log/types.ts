@@ -39,6 +39,16 @@ export interface LogMetrics {
   batches: number;
   lastBatchSize: number;
   lastBatchMs: number;
+  /** Embedded storage: its cache of checked full tiles (serve --tile-cache), reads since start. */
+  tileCache?: TileCacheMetrics;
+}
+
+export interface TileCacheMetrics {
+  tiles: number;
+  capacity: number;
+  /** Full tiles found in memory, and read from their files. */
+  hits: number;
+  misses: number;
 }
 
 export interface TransparencyLog {
@@ -97,4 +107,9 @@ export interface OpenLogOptions {
   maxBatch?: number;
   /** Embedded storage: tuning of the search index's runs (search-index.ts), and a hook for tests. */
   searchIndex?: SearchIndexOptions;
+  /**
+   * Embedded storage: how many full tiles read from disk and checked against the tree stay in memory
+   * (8 KiB each; default DEFAULT_CACHED_TILES, 192 MiB). Reads of them skip the file and its check.
+   */
+  cachedTiles?: number;
 }

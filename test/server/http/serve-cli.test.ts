@@ -75,6 +75,31 @@ it('--dev-oidc over the CLI; key and chain flags come in pairs; a bad issuers fi
     assert.equal(nice.status, 2, bad);
     assert.equal(nice.stderr, `Error: --pool-nice must be an integer 0..19, got "${bad}"\n`);
   }
+  for (const bad of ['0', '-1', 'x', '1.5', '']) {
+    const cache = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--tile-cache', bad]);
+    assert.equal(cache.status, 2, bad);
+    assert.equal(cache.stderr, `Error: --tile-cache must be a whole number of MiB, at least 1, got "${bad}"\n`);
+  }
+  const pgCache = serve(['--data-dir', d, '--listen', '127.0.0.1:0', '--storage', 'postgres://127.0.0.1:1/none', '--tile-cache', '8']);
+  assert.equal(pgCache.status, 2);
+  assert.equal(pgCache.stderr, 'Error: --tile-cache applies to the embedded storage: a PostgreSQL log keeps its tiles as rows, not files\n');
+});
+
+it('--tile-cache sets how many checked tiles the log keeps, reported in /metrics with its hits and misses', async () => {
+  const s = await spawnServe(join(dir, 'cache'), ['--tile-cache', '3']);
+  try {
+    const metric = async (name: string): Promise<number> => {
+      const m = (await (await fetch(s.url + '/metrics')).text()).match(new RegExp(`^${name} (\\d+)$`, 'm'));
+      assert.ok(m, name);
+      return Number(m[1]);
+    };
+    assert.equal(await metric('signet_log_tile_cache_capacity_tiles'), 3 * 128);
+    assert.equal(await metric('signet_log_tile_cache_tiles'), 0);
+    assert.equal(await metric('signet_log_tile_cache_misses_total'), 0);
+  } finally {
+    s.child.kill('SIGTERM');
+    await new Promise((r) => s.child.once('exit', r));
+  }
 });
 
 it('--pool-nice lowers the priority of the pool threads that verified and signed a write, and of no other thread', { skip: process.platform !== 'linux' }, async (t) => {

@@ -14,7 +14,6 @@ import { isSignetError } from '../../../src/errors.js';
 import { fsckLog } from '../../../src/server/log/fsck.js';
 import { openLog } from '../../../src/server/log/index.js';
 import type { TransparencyLog } from '../../../src/server/log/types.js';
-import { tileStoreLimits } from '../../../src/server/log/tile-store.js';
 import { startServer } from '../../../src/server/serve.js';
 import { decodeEntryBundle, entriesPath, leafHash, tilePath, verifyInclusion } from '../../../src/tlog/index.js';
 import { file, flip } from './log-files.js';
@@ -238,14 +237,7 @@ test('integrity: a flipped byte in a level-0 tile is refused when read (entries,
 
 test('integrity: a tile or bundle changed on disk after its check and its eviction from memory is refused on its next read (by its digest)', async () => {
   const dir = copyOfLog();
-  const saved = tileStoreLimits.verifiedTiles;
-  tileStoreLimits.verifiedTiles = 2;
-  let log;
-  try {
-    log = await openLog({ dataDir: dir });
-  } finally {
-    tileStoreLimits.verifiedTiles = saved;
-  }
+  const log = await openLog({ dataDir: dir, cachedTiles: 2 });
   const tile3 = file(dir, tilePath(0, 3));
   const bundle5 = file(dir, entriesPath(5));
   try {

@@ -12,7 +12,6 @@ import { after, before, describe, it } from 'node:test';
 import { isSignetError } from '../../../src/errors.js';
 import { nativeCrypto, type NativeCrypto } from '../../../src/native.js';
 import { openLog } from '../../../src/server/log/index.js';
-import { tileStoreLimits } from '../../../src/server/log/tile-store.js';
 import { startServer } from '../../../src/server/serve.js';
 import { entriesPath, tilePath } from '../../../src/tlog/index.js';
 import { file, flip } from './log-files.js';
@@ -53,14 +52,8 @@ const changedSince = (path: string) => (e: unknown) =>
   isSignetError(e, 'STORAGE_CORRUPT') && e.message.includes(path) && /changed since it was written or checked/.test(e.message);
 
 /** Opens the log in `dir` keeping only two checked tiles in memory, so that reads come from the files again. */
-async function openEvicting(dir: string) {
-  const saved = tileStoreLimits.verifiedTiles;
-  tileStoreLimits.verifiedTiles = 2;
-  try {
-    return await openLog({ dataDir: dir });
-  } finally {
-    tileStoreLimits.verifiedTiles = saved;
-  }
+function openEvicting(dir: string) {
+  return openLog({ dataDir: dir, cachedTiles: 2 });
 }
 
 /** Runs `fn` with some of the addon's functions replaced, or with no addon at all (null: as SIGNET_NATIVE=0). */
@@ -176,4 +169,36 @@ describe('tile store reads', () => {
       });
     });
   }
+});
+
+describe('tile cache', () => {
+  it('holds as many checked full tiles as the log was opened with, the most recently read', async () => {
+    const dir = copyOfLog();
+    const log = await openLog({ dataDir: dir, cachedTiles: 8 });
+    try {
+      const before = log.metrics().tileCache!;
+      for (let k = 0; k < 12; k++) assert.ok(await log.tile(0, k));
+      const read = log.metrics().tileCache!;
+      assert.equal(read.capacity, 8);
+      assert.equal(read.tiles, 8);
+      assert.equal(read.hits + read.misses - before.hits - before.misses, 12, 'every read counted once');
+      assert.ok(await log.tile(0, 10));
+      const again = log.metrics().tileCache!;
+      assert.deepEqual([again.hits, again.misses], [read.hits + 1, read.misses], 'a tile still held is a hit');
+      // Files gone: a tile still held is served from memory, one evicted (the 9th most recent read, or older) is not.
+      for (const k of [3, 4, 11]) unlinkSync(file(dir, tilePath(0, k)));
+      assert.ok(await log.tile(0, 11));
+      assert.ok(await log.tile(0, 4));
+      await assert.rejects(log.tile(0, 3), (e) => isSignetError(e, 'STORAGE_CORRUPT') && e.message.includes(file(dir, tilePath(0, 3))));
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('refuses a size below one tile, and a PostgreSQL log (whose tiles are not files)', async () => {
+    for (const n of [0, -1, 1.5, Number.NaN]) {
+      await assert.rejects(openLog({ dataDir: copyOfLog(), cachedTiles: n }), (e) => isSignetError(e, 'USAGE') && /tile cache must hold at least one tile/.test(e.message), String(n));
+    }
+    await assert.rejects(openLog({ dataDir: tempDir(), storage: 'postgres://127.0.0.1:1/none', cachedTiles: 8 }), (e) => isSignetError(e, 'USAGE') && /embedded storage/.test(e.message));
+  });
 });
