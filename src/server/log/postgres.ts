@@ -1,8 +1,9 @@
 /**
  * PostgreSQL storage: the whole log (entries, tiles, search index, state row with the signed checkpoint)
  * in one database, so several servers can share one log. Each batch is one transaction that locks the
- * state row FOR UPDATE — sequencing is serialized across servers — re-checks duplicates, integrates from
- * the committed state, writes entries, tiles and index rows, and moves the state row forward.
+ * state row FOR UPDATE — sequencing is serialized across servers — integrates from the committed state,
+ * writes entries, tiles and index rows, and moves the state row forward; duplicates are looked up before
+ * the lock, and again under it when another server wrote one of them meanwhile.
  *
  * Only the newest version of each tile is stored (a narrower width is a prefix of it), and entry bundles
  * are assembled from the entries table, so no byte is stored twice.
@@ -66,10 +67,10 @@ CREATE TABLE IF NOT EXISTS signet_log_search (
  * A batch's transaction holds the state row's lock from LOCK_STATE to its COMMIT, and other servers'
  * batches wait for it: so it is taken with BEGIN in one round trip, and everything the batch writes
  * (entries, tiles, search rows, the new state) goes in one statement (data-modifying CTEs, which touch
- * separate tables), leaving four round trips under the lock (lock, duplicates, write, COMMIT) where
- * there were up to seven. (Queuing the duplicate check behind the lock and COMMIT behind the write, so
- * that node-postgres sends each without waiting for the event loop, held the lock ~10% less, made batches
- * smaller and showed no gain in throughput: not kept.)
+ * separate tables), and the duplicate lookup comes before the lock (commitBatch), leaving three round
+ * trips under the lock (lock, write, COMMIT) where there were up to seven. (Queuing the duplicate check
+ * behind the lock and COMMIT behind the write, so that node-postgres sends each without waiting for the
+ * event loop, held the lock ~10% less, made batches smaller and showed no gain in throughput: not kept.)
  */
 const LOCK_STATE = 'BEGIN; SELECT size, root, checkpoint FROM signet_log_state WHERE id = 1 FOR UPDATE';
 const WRITE_BATCH = `WITH
@@ -88,6 +89,20 @@ interface StateRow {
   size: string;
   root: Buffer;
   checkpoint: string;
+}
+
+/** An entry's row, as the duplicate lookup reads it. */
+interface ExistingRow {
+  idx: string;
+  leaf_hash: Buffer;
+  body: Buffer;
+  itime: string;
+}
+
+/** The batch wrote an entry that is already in the log (its leaf hash is unique). */
+function isLeafConflict(e: unknown): boolean {
+  const err = e as { code?: string; constraint?: string };
+  return err?.code === '23505' && err.constraint === 'signet_log_entries_leaf_hash_key';
 }
 
 function redact(url: string): string {
@@ -215,6 +230,40 @@ export class PostgresStorage implements LogStorage {
       throw dbError('cannot append to the log', this.#url, e);
     }
     try {
+      // Entries already in the log, looked up before the lock: another server's batch waits for this one's
+      // lock only for the queries that need it. An entry another server commits between this lookup and
+      // the lock makes the write fail on the unique leaf hash; the batch is then retried with the lookup
+      // under the lock, where no other server can write.
+      const found = await this.#existing(client, items);
+      try {
+        return await this.#commitLocked(client, items, found);
+      } catch (e) {
+        if (!isLeafConflict(e)) throw e;
+        return await this.#commitLocked(client, items, null);
+      }
+    } catch (e) {
+      throw dbError('cannot append to the log', this.#url, e);
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The rows of those of `items` already in the log, by leaf hash (latin1). */
+  async #existing(client: pg.PoolClient, items: BatchItem[]): Promise<Map<string, ExistingRow>> {
+    const dups = await client.query<ExistingRow>({
+      name: 'signet_log_dups',
+      text: 'SELECT idx, leaf_hash, body, itime FROM signet_log_entries WHERE leaf_hash = ANY($1::bytea[])',
+      values: [items.map((i) => i.leafHash)],
+    });
+    return new Map(dups.rows.map((r) => [r.leaf_hash.toString('latin1'), r]));
+  }
+
+  /**
+   * One transaction under the state row's lock: integrates the items not in `found` (looked up under
+   * the lock when null) from the committed state, and writes them. Rolled back on any failure.
+   */
+  async #commitLocked(client: pg.PoolClient, items: BatchItem[], found: Map<string, ExistingRow> | null): Promise<BatchOutcome> {
+    try {
       // BEGIN and the lock in one round trip (a simple query of two statements: the transaction goes on after it).
       const began = (await client.query(LOCK_STATE)) as unknown as pg.QueryResult<{ size: string; root: Buffer; checkpoint: string }>[];
       const st = began[1]?.rows[0];
@@ -226,13 +275,8 @@ export class PostgresStorage implements LogStorage {
         this.#appenderSize = start;
       }
       const appender = this.#appender;
+      const existing = found ?? (await this.#existing(client, items));
       const results: BatchOutcome['results'] = new Array(items.length);
-      const dups = await client.query<{ idx: string; leaf_hash: Buffer; body: Buffer; itime: string }>({
-        name: 'signet_log_dups',
-        text: 'SELECT idx, leaf_hash, body, itime FROM signet_log_entries WHERE leaf_hash = ANY($1::bytea[])',
-        values: [items.map((i) => i.leafHash)],
-      });
-      const existing = new Map(dups.rows.map((r) => [r.leaf_hash.toString('latin1'), r]));
       const fresh: number[] = [];
       items.forEach((item, i) => {
         const r = existing.get(item.leafHash.toString('latin1'));
@@ -287,9 +331,7 @@ export class PostgresStorage implements LogStorage {
       this.#appender = null;
       this.#appenderSize = -1;
       await client.query('ROLLBACK').catch(() => undefined);
-      throw dbError('cannot append to the log', this.#url, e);
-    } finally {
-      client.release();
+      throw e;
     }
   }
 

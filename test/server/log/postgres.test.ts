@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { isSignetError } from '../../../src/errors.js';
 import { CheckpointSigner } from '../../../src/server/log/common.js';
+import { entryLeafHash } from '../../../src/server/log/integrity.js';
 import { Log, openLog } from '../../../src/server/log/index.js';
 import { PostgresStorage } from '../../../src/server/log/postgres.js';
 import { verifyInclusion } from '../../../src/tlog/index.js';
@@ -162,6 +163,50 @@ test('postgres: two log instances appending at once share one tree without loss 
     await checkTilesMatch(b, cp);
     for (const r of all) if (r.status === 'created') await checkConsistent(a, r.checkpoint, cp);
   } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('postgres: an entry another server commits between the duplicate lookup and the lock is answered as a duplicate, not an error', async () => {
+  const url = await freshDb();
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const a = await PostgresStorage.open(url, key);
+  const b = await PostgresStorage.open(url, key);
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    const leaf = (s: string) => ({ leafHash: entryLeafHash(Buffer.from(s)), body: Buffer.from(s), indexKeys: [] });
+    await a.commitBatch([leaf('first')]);
+    // Both servers look the entry up (not there) and then wait for the state row, which the test holds.
+    await admin.query('BEGIN; SELECT size FROM signet_log_state WHERE id = 1 FOR UPDATE');
+    const [pa, pb] = [a.commitBatch([leaf('both'), leaf('a only')]), b.commitBatch([leaf('both'), leaf('b only')])];
+    for (let i = 0; ; i++) {
+      const waiting = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
+      if (waiting.rows[0].n === 2) break;
+      assert.ok(i < 200, 'both batches reach the lock');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await admin.query('COMMIT');
+    const [ra, rb] = (await Promise.all([pa, pb])).map((o) =>
+      o.results.map((r) => {
+        assert.ok('entry' in r, 'no item failed');
+        return r;
+      }),
+    );
+    const both = [ra![0]!, rb![0]!];
+    assert.deepEqual(both.map((r) => r.duplicate).sort(), [false, true], 'one server wrote it, the other found it');
+    assert.equal(both[0]!.entry.index, both[1]!.entry.index);
+    assert.equal(ra![1]!.duplicate, false);
+    assert.equal(rb![1]!.duplicate, false);
+    const indexes = [both[0]!.entry.index, ra![1]!.entry.index, rb![1]!.entry.index].sort();
+    assert.deepEqual(indexes, [1, 2, 3]);
+    const log = new Log(a, new CheckpointSigner(a.origin, key));
+    const cp = await log.checkpoint();
+    assert.equal(cp.size, 4);
+    await checkTilesMatch(log, cp);
+  } finally {
+    await admin.end();
     await a.close();
     await b.close();
   }
