@@ -22,7 +22,7 @@ import {
 } from '../../tlog/index.js';
 import { signBytes } from '../../tlog/sig.js';
 import { nativeCrypto } from '../../native.js';
-import { levelsComputedFor } from './integrity.js';
+import { takeLevelsComputedFor } from './integrity.js';
 import { Lru } from './lru.js';
 import type { SignedCheckpoint, StoredEntry, TileCacheMetrics } from './types.js';
 
@@ -108,7 +108,7 @@ export class CheckpointSigner {
  */
 export function expandTile(data: Uint8Array): ExpandedTile {
   const addon = nativeCrypto.addon;
-  return new ExpandedTile(data, addon ? (levelsComputedFor(data) ?? addon.merkleLevels(data)) : undefined);
+  return new ExpandedTile(data, addon ? (takeLevelsComputedFor(data) ?? addon.merkleLevels(data)) : undefined);
 }
 
 /** Least-recently-used map of expanded tiles, bounded by count (a full expanded tile is ~16 KiB). */

@@ -46,7 +46,8 @@ export function corrupt(file: string, why: string): SignetError {
  * The interior levels computed while checking a tile, by the memory that holds the tile's bytes: a proof
  * read expands the same bytes right after they are checked (common.ts expandTile), and hashing a tile
  * twice cost ~20% of a proof read's CPU at a million entries. Only a tile that fills its whole buffer
- * (what a file read returns) is remembered, so a key can never stand for other bytes.
+ * (what a file read returns) is remembered, so a key can never stand for other bytes. The expansion
+ * takes them: left here, they would live as long as the checked tile stays cached (8 KiB more for each).
  */
 const levelsByMemory = new WeakMap<ArrayBufferLike, Buffer>();
 
@@ -54,9 +55,12 @@ function fillsItsBuffer(data: Uint8Array): boolean {
   return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
 }
 
-/** Interior levels that fullTileRoot computed for exactly these bytes, if it did. */
-export function levelsComputedFor(data: Uint8Array): Buffer | undefined {
-  return fillsItsBuffer(data) ? levelsByMemory.get(data.buffer) : undefined;
+/** Interior levels that fullTileRoot computed for exactly these bytes, if it did; forgotten here once taken. */
+export function takeLevelsComputedFor(data: Uint8Array): Buffer | undefined {
+  if (!fillsItsBuffer(data)) return undefined;
+  const levels = levelsByMemory.get(data.buffer);
+  if (levels) levelsByMemory.delete(data.buffer);
+  return levels;
 }
 
 /** Merkle root of a full tile (its 256 hashes hashed up 8 levels); the native addon where built. */
