@@ -55,16 +55,16 @@ const SWEEP_MS = 1000;
  * Older files are checked when first read, and every file by `signet log fsck`.
  */
 const START_CHECK_FILES = 16;
+/** Full tiles (8 KiB each) in a MiB. */
+export const TILES_PER_MIB = (1024 * 1024) / (TILE_WIDTH * HASH_SIZE);
 /**
  * Full tiles kept in memory once checked against the tree, unless the log is opened with another number
- * (OpenLogOptions.cachedTiles, serve --tile-cache): 8 KiB each, 192 MiB, every tile of a log of 6M
- * entries. Reads of them skip the file and its check. A tile read from its file costs about twice one
- * from memory (open, read, hash, close, and a fresh buffer for the socket), so random reads of the
- * level-0 tiles of a larger log go as fast as the share of them held here allows: at 10M entries,
- * 17,500 /s with 32 MiB, 19,000 with 128 and 22,000 with 192 (2-core EPYC).
+ * (OpenLogOptions.cachedTiles, serve --tile-cache): 192 MiB, every tile of a log of 6M entries. Reads
+ * of them skip the file and its check. A tile read from its file costs about twice one from memory
+ * (open, read, hash, close, and a fresh buffer for the socket), so random reads of the level-0 tiles of
+ * a larger log go as fast as the share of them held here allows: at 10M entries, 16,200–17,500 /s with
+ * 32 MiB, 19,000 with 128 and 21,600–23,200 with 192 (2-core EPYC).
  */
-/** Full tiles in a MiB. */
-export const TILES_PER_MIB = (1024 * 1024) / (TILE_WIDTH * HASH_SIZE);
 export const DEFAULT_CACHED_TILES = 192 * TILES_PER_MIB;
 
 /**
