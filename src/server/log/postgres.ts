@@ -70,9 +70,10 @@ CREATE TABLE IF NOT EXISTS signet_log_search (
  * separate tables), and the duplicate lookup comes before the lock (commitBatch), leaving three round
  * trips under the lock (lock, write, COMMIT) where there were up to seven. With the lookup moved out, two
  * servers under wrk had on average 0.49–0.55 sessions waiting for the lock instead of 0.70–0.77 (sampled
- * every 5 ms), at the same throughput: on 2 cores their limit is CPU, not the lock. (Queuing the duplicate check
- * behind the lock and COMMIT behind the write, so that node-postgres sends each without waiting for the
- * event loop, held the lock ~10% less, made batches smaller and showed no gain in throughput: not kept.)
+ * every 5 ms), at the same throughput: on 2 cores their limit is CPU, not the lock. (An earlier variant
+ * queued the duplicate check behind the lock and COMMIT behind the write, so that node-postgres sent each
+ * without waiting for the event loop: it held the lock ~10% less, made batches smaller and showed no gain
+ * in throughput, so it was not kept.)
  */
 const LOCK_STATE = 'BEGIN; SELECT size, root, checkpoint FROM signet_log_state WHERE id = 1 FOR UPDATE';
 const WRITE_BATCH = `WITH
