@@ -52,17 +52,14 @@ import {
 import { entryLeafHash } from './integrity.js';
 import { ioFail, openWal, transaction } from './io.js';
 import { cleanTmp, migrateLegacy, removeBeyond, restoreTree } from './recovery.js';
-import { INDEX_SCHEMA, type IndexEntry, SearchIndex, type SearchIndexOptions } from './search-index.js';
+import { INDEX_SCHEMA, type IndexEntry, SearchIndex } from './search-index.js';
 import { SET_SCHEMA, SetStore } from './set-store.js';
 import { loadSqlite } from './sqlite.js';
 import { TILE_SCHEMA, type TileWrite, TileStore } from './tile-store.js';
-import type { SignedCheckpoint, StoredEntry, TileCacheMetrics } from './types.js';
+import type { OpenLogOptions, SignedCheckpoint, StoredEntry, TileCacheMetrics } from './types.js';
 
-/** How an embedded log is tuned (OpenLogOptions has their descriptions). */
-export interface EmbeddedOptions {
-  searchIndex?: SearchIndexOptions;
-  cachedTiles?: number;
-}
+/** How an embedded log is tuned (described in OpenLogOptions). */
+export type EmbeddedOptions = Pick<OpenLogOptions, 'searchIndex' | 'cachedTiles'>;
 
 export { decodeIndexRows, encodeIndexRows } from './search-index.js';
 

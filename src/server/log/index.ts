@@ -214,10 +214,7 @@ export async function openLog(opts: OpenLogOptions): Promise<TransparencyLog> {
   checkSigningKey(key);
   let storage: LogStorage;
   if (storageKind === 'embedded') {
-    storage = await EmbeddedStorage.open(opts.dataDir, key, opts.origin, opts.defaultOrigin, {
-      ...(opts.searchIndex ? { searchIndex: opts.searchIndex } : {}),
-      ...(opts.cachedTiles !== undefined ? { cachedTiles: opts.cachedTiles } : {}),
-    });
+    storage = await EmbeddedStorage.open(opts.dataDir, key, opts.origin, opts.defaultOrigin, opts);
   } else {
     // Its tiles are rows, read through the proofs' cache of expanded tiles: a budget for files would do nothing.
     if (opts.cachedTiles !== undefined) throw new SignetError('USAGE', 'the tile cache is a setting of the embedded storage; a PostgreSQL log has none');
