@@ -6,25 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { isSignetError } from '../../../src/errors.js';
 import { fsckLog } from '../../../src/server/log/fsck.js';
 import { openLog } from '../../../src/server/log/index.js';
 import type { TransparencyLog } from '../../../src/server/log/types.js';
 import { startServer } from '../../../src/server/serve.js';
 import { decodeEntryBundle, entriesPath, leafHash, tilePath, verifyInclusion } from '../../../src/tlog/index.js';
-import { file, flip } from './log-files.js';
-
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'signet-integrity-'));
-  dirs.push(d);
-  return d;
-}
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+import { file, flip, logFixture } from './log-files.js';
 
 /** Past 65,536 entries, so that a level-1 tile is full: 258 full bundles and level-0 tiles, 88 entries after. */
 const SIZE = 65536 + 600;
@@ -32,26 +23,7 @@ const entry = (i: number): Buffer => Buffer.from(`entry ${i}`);
 /** Appends entries `from` … `from + n - 1` concurrently (one or a few batches). */
 const appendRange = (log: TransparencyLog, from: number, n: number): Promise<unknown> =>
   Promise.all(Array.from({ length: n }, (_, j) => log.append({ body: entry(from + j), indexKeys: [] })));
-let fixture: string;
-
-before(async () => {
-  fixture = tempDir();
-  const log = await openLog({ dataDir: fixture });
-  try {
-    for (let at = 0; at < SIZE; at += 4096) {
-      await appendRange(log, at, Math.min(4096, SIZE - at));
-    }
-    assert.equal((await log.checkpoint()).size, SIZE);
-  } finally {
-    await log.close();
-  }
-});
-
-function copyOfLog(): string {
-  const d = tempDir();
-  cpSync(fixture, d, { recursive: true });
-  return d;
-}
+const { tempDir, copy: copyOfLog } = logFixture('signet-integrity-', SIZE, 4096, entry);
 
 
 /** Expects the log in `dir` not to open; one that opens after all is closed again, so a failing test ends. */

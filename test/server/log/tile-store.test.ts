@@ -5,48 +5,19 @@
  * deleted one with STORAGE_CORRUPT (a bare 500 over HTTP, the server's log line naming the file).
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { describe, it } from 'node:test';
 import { isSignetError } from '../../../src/errors.js';
 import { nativeCrypto, type NativeCrypto } from '../../../src/native.js';
 import { openLog } from '../../../src/server/log/index.js';
 import { startServer } from '../../../src/server/serve.js';
 import { entriesPath, tilePath } from '../../../src/tlog/index.js';
-import { file, flip } from './log-files.js';
-
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'signet-tile-store-'));
-  dirs.push(d);
-  return d;
-}
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+import { file, flip, logFixture } from './log-files.js';
 
 /** 24 full tiles and bundles and a partial one. */
 const SIZE = 24 * 256 + 40;
 const entry = (i: number): Buffer => Buffer.from(`tile-store entry ${i}`);
-let fixture: string;
-
-before(async () => {
-  fixture = tempDir();
-  const log = await openLog({ dataDir: fixture });
-  try {
-    for (let at = 0; at < SIZE; at += 2048) {
-      await Promise.all(Array.from({ length: Math.min(2048, SIZE - at) }, (_, j) => log.append({ body: entry(at + j), indexKeys: [] })));
-    }
-  } finally {
-    await log.close();
-  }
-});
-
-function copyOfLog(): string {
-  const d = tempDir();
-  cpSync(fixture, d, { recursive: true });
-  return d;
-}
-
+const { tempDir, copy: copyOfLog } = logFixture('signet-tile-store-', SIZE, 2048, entry);
 
 const changedSince = (path: string) => (e: unknown) =>
   isSignetError(e, 'STORAGE_CORRUPT') && e.message.includes(path) && /changed since it was written or checked/.test(e.message);
