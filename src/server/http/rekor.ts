@@ -19,7 +19,7 @@ import {
 } from '../../rekor/index.js';
 import { decodeBase64Strict } from '../../sigstore/index.js';
 import { leafHash, noteKeyHash, parseEntryId, parseTilePath, rootFromInclusionProof } from '../../tlog/index.js';
-import type { SignedCheckpoint, StoredEntry, TileCacheMetrics, TransparencyLog } from '../log/types.js';
+import type { SignedCheckpoint, StoredEntry, SharedWriteMetrics, TileCacheMetrics, TransparencyLog } from '../log/types.js';
 import type { Metrics } from './metrics.js';
 import { type EntryVerifier, inlineVerifier } from './verify-pool.js';
 import { HttpError, type Reply, type RequestContext, type Router } from './router.js';
@@ -407,6 +407,11 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
     opts.metrics?.addGauge({ name: 'signet_log_tile_cache_capacity_tiles', help: 'Checked full tiles the cache holds at most (8 KiB each).', type: 'gauge', value: () => cache().capacity });
     opts.metrics?.addGauge({ name: 'signet_log_tile_cache_hits_total', help: 'Full tile reads answered from memory.', type: 'counter', value: () => cache().hits });
     opts.metrics?.addGauge({ name: 'signet_log_tile_cache_misses_total', help: 'Full tile reads that went to the file.', type: 'counter', value: () => cache().misses });
+  }
+  if (log.metrics().sharedWrites) {
+    const shared = (): SharedWriteMetrics => log.metrics().sharedWrites!;
+    opts.metrics?.addGauge({ name: 'signet_log_writes_lost_total', help: 'Batch writes that found the log moved on by another server sharing it, and were integrated again.', type: 'counter', value: () => shared().lost });
+    opts.metrics?.addGauge({ name: 'signet_log_writes_locked_total', help: "Batches written under the state row's lock after losing that race repeatedly.", type: 'counter', value: () => shared().locked });
   }
   opts.metrics?.addGauge({ name: 'signet_log_size', help: 'Entries in the transparency log.', type: 'gauge', value: () => log.metrics().size });
   opts.metrics?.addGauge({ name: 'signet_log_batches_total', help: 'Group-commit batches integrated.', type: 'counter', value: () => log.metrics().batches });

@@ -24,7 +24,7 @@ import { signBytes } from '../../tlog/sig.js';
 import { nativeCrypto } from '../../native.js';
 import { takeLevelsComputedFor } from './integrity.js';
 import { Lru } from './lru.js';
-import type { SignedCheckpoint, StoredEntry, TileCacheMetrics } from './types.js';
+import type { SharedWriteMetrics, SignedCheckpoint, StoredEntry, TileCacheMetrics } from './types.js';
 
 export interface BatchItem {
   leafHash: Buffer;
@@ -64,6 +64,8 @@ export interface LogStorage {
   storedSet?(e: StoredEntry): Uint8Array | undefined;
   /** Its cache of full tiles, where it has one. */
   tileCache?(): TileCacheMetrics;
+  /** How its batch writes fared against other servers sharing the log, where several can. */
+  sharedWrites?(): SharedWriteMetrics;
   close(): Promise<void>;
 }
 

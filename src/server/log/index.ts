@@ -187,8 +187,12 @@ export class Log implements TransparencyLog {
   }
 
   metrics(): LogMetrics {
+    const m: LogMetrics = this.#sequencer.metrics();
     const tiles = this.#storage.tileCache?.();
-    return tiles ? { ...this.#sequencer.metrics(), tileCache: tiles } : this.#sequencer.metrics();
+    if (tiles) m.tileCache = tiles;
+    const shared = this.#storage.sharedWrites?.();
+    if (shared) m.sharedWrites = shared;
+    return m;
   }
 
   async close(): Promise<void> {

@@ -1,9 +1,10 @@
 /**
  * PostgreSQL storage: the whole log (entries, tiles, search index, state row with the signed checkpoint)
- * in one database, so several servers can share one log. Each batch is one transaction that locks the
- * state row FOR UPDATE — sequencing is serialized across servers — integrates from the committed state,
- * writes entries, tiles and index rows, and moves the state row forward; duplicates are looked up before
- * the lock, and again under it when another server wrote one of them meanwhile.
+ * in one database, so several servers can share one log. A batch is integrated onto the state this server
+ * last saw and written by one statement that moves the state row only from that size (WRITE_BATCH):
+ * sequencing is serialized across servers by that row, held only for the statement and its commit. A
+ * server that lost the race reads the new state and integrates again; one that keeps losing takes the
+ * row's lock first. Duplicates fail the write on the unique leaf hash and are then looked up.
  *
  * Only the newest version of each tile is stored (a narrower width is a prefix of it), and entry bundles
  * are assembled from the entries table, so no byte is stored twice.
@@ -18,7 +19,6 @@ import {
   type TileId,
   encodeEntryBundle,
   hashEquals,
-  partialTiles,
   tilePath,
 } from '../../tlog/index.js';
 import {
@@ -32,7 +32,7 @@ import {
   type OriginDefault,
   newTreeId,
 } from './common.js';
-import type { SignedCheckpoint, StoredEntry } from './types.js';
+import type { SharedWriteMetrics, SignedCheckpoint, StoredEntry } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS signet_log_state (
@@ -64,23 +64,46 @@ CREATE TABLE IF NOT EXISTS signet_log_search (
 `;
 
 /**
- * A batch's transaction holds the state row's lock from LOCK_STATE to its COMMIT, and other servers'
- * batches wait for it: so it is taken with BEGIN in one round trip, and everything the batch writes
- * (entries, tiles, search rows, the new state) goes in one statement (data-modifying CTEs, which touch
- * separate tables), and the duplicate lookup comes before the lock (commitBatch), leaving three round
- * trips under the lock (lock, write, COMMIT) where there were up to seven. With the lookup moved out, two
- * servers under wrk had on average 0.49–0.55 sessions waiting for the lock instead of 0.70–0.77 (sampled
- * every 5 ms), at the same throughput: on 2 cores their limit is CPU, not the lock. (An earlier variant
- * queued the duplicate check behind the lock and COMMIT behind the write, so that node-postgres sent each
- * without waiting for the event loop: it held the lock ~10% less, made batches smaller and showed no gain
- * in throughput, so it was not kept.)
+ * A batch is written by one statement (data-modifying CTEs, which touch separate tables): the entries,
+ * tiles and search rows it adds, and the new state, all gated on moving the state row from the size the
+ * batch was integrated onto ($1). Outside a transaction it commits by itself, so the state row is locked
+ * for that statement and its commit only: another server's batch waits no longer than that. When another
+ * server moved the log first, the UPDATE matches no row (READ COMMITTED re-checks the newest version after
+ * waiting), nothing is written and `moved` is 0. One round trip per batch, where taking the lock first
+ * (BEGIN, lock, write, COMMIT) held it for three.
+ *
+ * Bodies, leaf hashes and tiles go as three single bytea parameters (concatenated, cut apart by offsets and
+ * lengths in SQL), which node-postgres sends as binary: a bytea[] parameter is sent as text, every byte
+ * as two hex digits built into one string.
  */
-const LOCK_STATE = 'BEGIN; SELECT size, root, checkpoint FROM signet_log_state WHERE id = 1 FOR UPDATE';
 const WRITE_BATCH = `WITH
-  entries AS (INSERT INTO signet_log_entries (idx, leaf_hash, body, itime) SELECT i, h, b, $4 FROM unnest($1::bigint[], $2::bytea[], $3::bytea[]) AS u(i, h, b)),
-  tiles AS (INSERT INTO signet_log_tiles (level, idx, data) SELECT * FROM unnest($5::int[], $6::bigint[], $7::bytea[]) ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data),
-  search AS (INSERT INTO signet_log_search (key, idx) SELECT * FROM unnest($8::text[], $9::bigint[]) ON CONFLICT DO NOTHING)
-UPDATE signet_log_state SET size = $10, root = $11, checkpoint = $12 WHERE id = 1`;
+  st AS (UPDATE signet_log_state SET size = $14, root = $15, checkpoint = $16 WHERE id = 1 AND size = $1 RETURNING 1),
+  entries AS (INSERT INTO signet_log_entries (idx, leaf_hash, body, itime)
+    SELECT $1 + k - 1, substring($2::bytea FROM (32 * k - 31)::int FOR 32), substring($3::bytea FROM o FOR n), $6 FROM st, unnest($4::int[], $5::int[]) WITH ORDINALITY AS u(o, n, k)),
+  tiles AS (INSERT INTO signet_log_tiles (level, idx, data)
+    SELECT l, i, substring($9::bytea FROM o FOR n) FROM st, unnest($7::int[], $8::bigint[], $10::int[], $11::int[]) AS u(l, i, o, n) ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data),
+  search AS (INSERT INTO signet_log_search (key, idx) SELECT k, i FROM st, unnest($12::text[], $13::bigint[]) AS u(k, i) ON CONFLICT DO NOTHING)
+SELECT count(*)::int AS moved FROM st`;
+
+const READ_STATE = 'SELECT size, root, checkpoint FROM signet_log_state WHERE id = 1';
+
+/**
+ * The state and, in the same snapshot, its partial tiles (tlog partialTiles in SQL, for 256-wide tiles:
+ * at level l the tile size >> 8(l+1), when (size >> 8l) mod 256 is not 0). Levels 0–6 cover every size
+ * below 2^56, more than a log index can reach.
+ */
+const READ_STATE_TILES = `SELECT s.size, s.root, s.checkpoint, p.level, p.idx, t.data
+FROM signet_log_state s
+LEFT JOIN LATERAL (SELECT l AS level, s.size >> (8 * (l + 1)) AS idx FROM generate_series(0, 6) AS l WHERE (s.size >> (8 * l)) & 255 <> 0) p ON true
+LEFT JOIN signet_log_tiles t ON t.level = p.level AND t.idx = p.idx
+WHERE s.id = 1`;
+
+/** BEGIN and the state row's lock in one round trip (a simple query of two statements: the transaction goes on after it). */
+const LOCK_STATE = 'BEGIN; SELECT size FROM signet_log_state WHERE id = 1 FOR UPDATE';
+
+/** Optimistic writes a batch tries before it takes the state row's lock. */
+const OPTIMISTIC_TRIES = 3;
+const NOTHING_FOUND: ReadonlyMap<string, ExistingRow> = new Map<string, ExistingRow>();
 
 /** Serializes schema creation between servers starting at once (CREATE IF NOT EXISTS alone races). */
 const SCHEMA_LOCK = 0x5349474e45544c47n; // "SIGNETLG"
@@ -94,12 +117,35 @@ interface StateRow {
   checkpoint: string;
 }
 
+/** The state row with one of its partial tiles (level, idx and data null when it has none). */
+interface StateTileRow {
+  size: string;
+  root: Buffer;
+  checkpoint: string;
+  level: number | null;
+  idx: string | null;
+  data: Buffer | null;
+}
+
 /** An entry's row, as the duplicate lookup reads it. */
 interface ExistingRow {
   idx: string;
   leaf_hash: Buffer;
   body: Buffer;
   itime: string;
+}
+
+/** `parts` concatenated, with each one's 1-based offset (as SQL's substring counts) and length. */
+function packed(parts: readonly Uint8Array[]): { bytes: Buffer; offsets: number[]; lengths: number[] } {
+  const offsets: number[] = new Array(parts.length);
+  const lengths: number[] = new Array(parts.length);
+  let at = 1;
+  parts.forEach((p, i) => {
+    offsets[i] = at;
+    lengths[i] = p.byteLength;
+    at += p.byteLength;
+  });
+  return { bytes: Buffer.concat(parts, at - 1), offsets, lengths };
 }
 
 /** The batch wrote an entry that is already in the log (its leaf hash is unique). */
@@ -130,9 +176,13 @@ export class PostgresStorage implements LogStorage {
   readonly #url: string;
   readonly #pool: pg.Pool;
   readonly #signer: CheckpointSigner;
-  /** Integration state as of `#appenderSize`; rebuilt from the tiles when another server moved on. */
+  /**
+   * Integration state at `#known` (the committed state this server last wrote or read); null when it has
+   * to be read again (another server moved the log, or a write of this server's failed or is in flight).
+   */
   #appender: TileAppender | null = null;
-  #appenderSize = -1;
+  #known: SignedCheckpoint | null = null;
+  readonly #shared: SharedWriteMetrics = { lost: 0, locked: 0 };
   #closed = false;
 
   private constructor(url: string, pool: pg.Pool, signer: CheckpointSigner, treeId: bigint) {
@@ -204,24 +254,27 @@ export class PostgresStorage implements LogStorage {
     }
   }
 
-  async #restore(client: pg.PoolClient, size: number, root: Buffer): Promise<TileAppender> {
-    const partials = partialTiles(size);
-    const rows =
-      partials.length === 0
-        ? []
-        : (
-            await client.query<{ level: number; idx: string; data: Buffer }>({
-              name: 'signet_log_partials',
-              text: 'SELECT level, idx, data FROM signet_log_tiles t WHERE (level, idx) IN (SELECT * FROM unnest($1::int[], $2::bigint[]))',
-              values: [partials.map((t) => t.level), partials.map((t) => t.index)],
-            })
-          ).rows;
+  /**
+   * Reads the committed state and the tiles its integration continues from, in one query without a lock
+   * (a tile row holds its newest version, of which the width at the state's size is a prefix), and
+   * rebuilds the appender from them.
+   */
+  async #load(client: pg.PoolClient): Promise<void> {
+    const rows = (await client.query<StateTileRow>({ name: 'signet_log_state_tiles', text: READ_STATE_TILES })).rows;
+    const st = rows[0];
+    if (!st) throw new SignetError('TLOG', 'the log state row is missing from the database');
+    this.#restore(Number(st.size), st.root, st.checkpoint, rows);
+  }
+
+  /** Sets the appender and the known state to `size`, from the partial tiles in `rows`, checked against `root`. */
+  #restore(size: number, root: Buffer, note: string, rows: { level: number | null; idx: string | null; data: Buffer | null }[]): void {
     const got = new Map(rows.map((r) => [`${r.level}/${r.idx}`, r.data]));
     const appender = TileAppender.restore(size, (t) => got.get(`${t.level}/${t.index}`)?.subarray(0, t.width * 32), expandTile);
     if (!hashEquals(appender.root(), root)) {
       throw new SignetError('TLOG', `the log's tiles in the database do not reproduce the committed root hash at size ${size}`);
     }
-    return appender;
+    this.#appender = appender;
+    this.#known = { origin: this.origin, size, rootHash: root, note };
   }
 
   async commitBatch(items: BatchItem[]): Promise<BatchOutcome> {
@@ -233,18 +286,27 @@ export class PostgresStorage implements LogStorage {
       throw dbError('cannot append to the log', this.#url, e);
     }
     try {
-      // Entries already in the log, looked up before the lock: another server's batch waits for this one's
-      // lock only for the queries that need it. An entry another server commits between this lookup and
-      // the lock makes the write fail on the unique leaf hash; the batch is then retried with the lookup
-      // under the lock, where no other server can write.
-      const found = await this.#existing(client, items);
-      try {
-        return await this.#commitLocked(client, items, found);
-      } catch (e) {
-        if (!isLeafConflict(e)) throw e;
-        return await this.#commitLocked(client, items, null);
+      // Optimistic first: integrate onto the state this server last saw and write everything in one
+      // statement that moves the state row only if the log is still at that size (see WRITE_BATCH). A race
+      // lost to another server reads the new state and tries again; a duplicate fails the write on the
+      // unique leaf hash and is then looked up. After OPTIMISTIC_TRIES, the batch locks the state row first,
+      // where it cannot lose.
+      let found: ReadonlyMap<string, ExistingRow> = NOTHING_FOUND;
+      for (let t = 0; t < OPTIMISTIC_TRIES; t++) {
+        if (!this.#appender) await this.#load(client);
+        try {
+          const out = await this.#write(client, items, found);
+          if (out) return out;
+          this.#shared.lost++;
+        } catch (e) {
+          if (!isLeafConflict(e)) throw e;
+          found = await this.#existing(client, items);
+        }
       }
+      this.#shared.locked++;
+      return await this.#commitLocked(client, items);
     } catch (e) {
+      this.#appender = null;
       throw dbError('cannot append to the log', this.#url, e);
     } finally {
       client.release();
@@ -262,87 +324,109 @@ export class PostgresStorage implements LogStorage {
   }
 
   /**
-   * One transaction under the state row's lock: integrates the items not in `found` (looked up under
-   * the lock when null) from the committed state, and writes them. Rolled back on any failure.
+   * Integrates the items not in `found` onto the known state and writes them with the new state in one
+   * statement, which changes nothing unless the log is still at the known size. Returns null when another
+   * server moved the log first (the appender is then dropped, to be read again). Outside a transaction the
+   * statement commits by itself; inside commitLocked's, which holds the state row, it cannot lose.
    */
-  async #commitLocked(client: pg.PoolClient, items: BatchItem[], found: Map<string, ExistingRow> | null): Promise<BatchOutcome> {
+  async #write(client: pg.PoolClient, items: BatchItem[], found: ReadonlyMap<string, ExistingRow>): Promise<BatchOutcome | null> {
+    const appender = this.#appender!;
+    const known = this.#known!;
+    const start = known.size;
+    const results: BatchOutcome['results'] = new Array(items.length);
+    const fresh: number[] = [];
+    items.forEach((item, i) => {
+      const r = found.get(item.leafHash.toString('latin1'));
+      if (r) results[i] = { entry: { index: Number(r.idx), leafHash: r.leaf_hash, body: r.body, integratedTime: Number(r.itime) }, duplicate: true };
+      else fresh.push(i);
+    });
+    // Nothing to write: the answer carries the log's current checkpoint, which holds every found entry.
+    if (fresh.length === 0) return { results, checkpoint: await this.#currentCheckpoint(client) };
+    const itime = Math.floor(Date.now() / 1000);
+    const end = start + fresh.length;
+    // From here the appender runs ahead of the database: it is kept only once the write has moved the state.
+    this.#appender = null;
+    for (const i of fresh) appender.append(items[i]!.leafHash);
+    const tiles = appender.flush();
+    const checkpoint = this.#signer.sign(end, appender.root());
+    const bodies = packed(fresh.map((i) => items[i]!.body));
+    const tileData = packed(tiles.map((t) => t.data));
+    const keys: string[] = [];
+    const keyIdx: number[] = [];
+    fresh.forEach((i, j) => {
+      for (const k of items[i]!.indexKeys) {
+        keys.push(k);
+        keyIdx.push(start + j);
+      }
+    });
+    const moved = await client.query<{ moved: number }>({
+      name: 'signet_log_write_batch',
+      text: WRITE_BATCH,
+      values: [
+        start,
+        Buffer.concat(fresh.map((i) => items[i]!.leafHash), fresh.length * 32),
+        bodies.bytes,
+        bodies.offsets,
+        bodies.lengths,
+        itime,
+        tiles.map((t) => t.level),
+        tiles.map((t) => t.index),
+        tileData.bytes,
+        tileData.offsets,
+        tileData.lengths,
+        keys,
+        keyIdx,
+        end,
+        checkpoint.rootHash,
+        checkpoint.note,
+      ],
+    });
+    if (moved.rows[0]?.moved !== 1) return null;
+    this.#appender = appender;
+    this.#known = checkpoint;
+    fresh.forEach((i, j) => {
+      results[i] = { entry: { index: start + j, leafHash: items[i]!.leafHash, body: items[i]!.body, integratedTime: itime }, duplicate: false };
+    });
+    return { results, checkpoint };
+  }
+
+  async #currentCheckpoint(client: pg.PoolClient): Promise<SignedCheckpoint> {
+    const row = (await client.query<{ size: string; root: Buffer; checkpoint: string }>({ name: 'signet_log_state', text: READ_STATE })).rows[0];
+    if (!row) throw new SignetError('TLOG', 'the log state row is missing from the database');
+    return { origin: this.origin, size: Number(row.size), rootHash: row.root, note: row.checkpoint };
+  }
+
+  /**
+   * The batch under the state row's lock, in one transaction: no other server can write between its
+   * duplicate lookup and its write. Rolled back on any failure.
+   */
+  async #commitLocked(client: pg.PoolClient, items: BatchItem[]): Promise<BatchOutcome> {
     try {
-      // BEGIN and the lock in one round trip (a simple query of two statements: the transaction goes on after it).
-      const began = (await client.query(LOCK_STATE)) as unknown as pg.QueryResult<{ size: string; root: Buffer; checkpoint: string }>[];
-      const st = began[1]?.rows[0];
-      if (!st) throw new SignetError('TLOG', 'the log state row is missing from the database');
-      const start = Number(st.size);
-      if (!this.#appender || this.#appenderSize !== start) {
-        this.#appender = null;
-        this.#appender = await this.#restore(client, start, st.root);
-        this.#appenderSize = start;
-      }
-      const appender = this.#appender;
-      const existing = found ?? (await this.#existing(client, items));
-      const results: BatchOutcome['results'] = new Array(items.length);
-      const fresh: number[] = [];
-      items.forEach((item, i) => {
-        const r = existing.get(item.leafHash.toString('latin1'));
-        if (r) results[i] = { entry: { index: Number(r.idx), leafHash: r.leaf_hash, body: r.body, integratedTime: Number(r.itime) }, duplicate: true };
-        else fresh.push(i);
-      });
-      if (fresh.length === 0) {
-        await client.query('COMMIT');
-        return { results, checkpoint: { origin: this.origin, size: start, rootHash: st.root, note: st.checkpoint } };
-      }
-      const itime = Math.floor(Date.now() / 1000);
-      const end = start + fresh.length;
-      // From here the in-memory appender runs ahead of the database; any failure must discard it.
-      this.#appenderSize = -1;
-      for (const i of fresh) appender.append(items[i]!.leafHash);
-      const tiles = appender.flush();
-      const checkpoint = this.#signer.sign(end, appender.root());
-      const idx = fresh.map((_, j) => start + j);
-      const keys: string[] = [];
-      const keyIdx: number[] = [];
-      fresh.forEach((i, j) => {
-        for (const k of items[i]!.indexKeys) {
-          keys.push(k);
-          keyIdx.push(start + j);
-        }
-      });
-      await client.query({
-        name: 'signet_log_write_batch',
-        text: WRITE_BATCH,
-        values: [
-          idx,
-          fresh.map((i) => items[i]!.leafHash),
-          fresh.map((i) => items[i]!.body),
-          itime,
-          tiles.map((t) => t.level),
-          tiles.map((t) => t.index),
-          tiles.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
-          keys,
-          keyIdx,
-          end,
-          checkpoint.rootHash,
-          checkpoint.note,
-        ],
-      });
+      const began = (await client.query(LOCK_STATE)) as unknown as pg.QueryResult<{ size: string }>[];
+      const size = began[1]?.rows[0]?.size;
+      if (size === undefined) throw new SignetError('TLOG', 'the log state row is missing from the database');
+      // Read after the lock, so in a snapshot no other server's batch can follow.
+      if (!this.#appender || this.#known?.size !== Number(size)) await this.#load(client);
+      const out = await this.#write(client, items, await this.#existing(client, items));
+      if (!out) throw new SignetError('TLOG', 'the log state moved while its row was locked');
       await client.query('COMMIT');
-      this.#appenderSize = end;
-      fresh.forEach((i, j) => {
-        results[i] = { entry: { index: start + j, leafHash: items[i]!.leafHash, body: items[i]!.body, integratedTime: itime }, duplicate: false };
-      });
-      return { results, checkpoint };
+      return out;
     } catch (e) {
       this.#appender = null;
-      this.#appenderSize = -1;
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;
     }
+  }
+
+  sharedWrites(): SharedWriteMetrics {
+    return { ...this.#shared };
   }
 
   async checkpoint(): Promise<SignedCheckpoint> {
     const row = (
       await this.#query<{ size: string; root: Buffer; checkpoint: string }>('cannot read the log state', {
         name: 'signet_log_state',
-        text: 'SELECT size, root, checkpoint FROM signet_log_state WHERE id = 1',
+        text: READ_STATE,
       })
     )[0];
     if (!row) throw new SignetError('TLOG', 'the log state row is missing from the database');

@@ -41,6 +41,15 @@ export interface LogMetrics {
   lastBatchMs: number;
   /** Embedded storage: its cache of checked full tiles (serve --tile-cache), reads since start. */
   tileCache?: TileCacheMetrics;
+  /** PostgreSQL storage: how its batch writes fared against other servers sharing the log, since start. */
+  sharedWrites?: SharedWriteMetrics;
+}
+
+export interface SharedWriteMetrics {
+  /** Batch writes that found the log moved on by another server, and were integrated again. */
+  lost: number;
+  /** Batches written under the state row's lock, after losing the race repeatedly. */
+  locked: number;
 }
 
 export interface TileCacheMetrics {

@@ -10,6 +10,7 @@ import { CheckpointSigner } from '../../../src/server/log/common.js';
 import { entryLeafHash } from '../../../src/server/log/integrity.js';
 import { Log, openLog } from '../../../src/server/log/index.js';
 import { PostgresStorage } from '../../../src/server/log/postgres.js';
+import { startServer } from '../../../src/server/serve.js';
 import { verifyInclusion } from '../../../src/tlog/index.js';
 import { type RunningPostgres, startPostgres } from '../../helpers/postgres.js';
 import { freePort } from '../../helpers/registry.js';
@@ -168,7 +169,7 @@ test('postgres: two log instances appending at once share one tree without loss 
   }
 });
 
-test('postgres: an entry another server commits between the duplicate lookup and the lock is answered as a duplicate, not an error', async () => {
+test('postgres: two servers writing one entry at once: the one whose write waited answers it as a duplicate, not an error', async () => {
   const url = await freshDb();
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   const a = await PostgresStorage.open(url, key);
@@ -178,13 +179,13 @@ test('postgres: an entry another server commits between the duplicate lookup and
   try {
     const leaf = (s: string) => ({ leafHash: entryLeafHash(Buffer.from(s)), body: Buffer.from(s), indexKeys: [] });
     await a.commitBatch([leaf('first')]);
-    // Both servers look the entry up (not there) and then wait for the state row, which the test holds.
+    // Both servers' writes wait for the state row, which the test holds; the second to get it finds the log moved on.
     await admin.query('BEGIN; SELECT size FROM signet_log_state WHERE id = 1 FOR UPDATE');
     const [pa, pb] = [a.commitBatch([leaf('both'), leaf('a only')]), b.commitBatch([leaf('both'), leaf('b only')])];
     for (let i = 0; ; i++) {
       const waiting = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
       if (waiting.rows[0].n === 2) break;
-      assert.ok(i < 200, 'both batches reach the lock');
+      assert.ok(i < 200, 'both writes reach the lock');
       await new Promise((r) => setTimeout(r, 25));
     }
     await admin.query('COMMIT');
@@ -209,6 +210,95 @@ test('postgres: an entry another server commits between the duplicate lookup and
     await admin.end();
     await a.close();
     await b.close();
+  }
+});
+
+test('postgres: a batch that keeps losing the race to move the state row is written under its lock, and a lost write leaves nothing', async () => {
+  const url = await freshDb();
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const storage = await PostgresStorage.open(url, key);
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    const leaf = (s: string) => ({ leafHash: entryLeafHash(Buffer.from(s)), body: Buffer.from(s), indexKeys: ['k'] });
+    await storage.commitBatch([leaf('first')]);
+    // A trigger that makes the state row's next 3 updates lose (a BEFORE trigger returning NULL skips the row,
+    // as if another server had moved the log).
+    await admin.query(`
+      CREATE TABLE lost (n serial);
+      CREATE FUNCTION lose() RETURNS trigger AS $$
+      BEGIN
+        INSERT INTO lost DEFAULT VALUES;
+        IF (SELECT count(*) FROM lost) <= 3 THEN RETURN NULL; END IF;
+        RETURN NEW;
+      END $$ LANGUAGE plpgsql;
+      CREATE TRIGGER lose BEFORE UPDATE ON signet_log_state FOR EACH ROW EXECUTE FUNCTION lose()`);
+    // The statements the storage sends, in order: the writes, and the lock it takes after losing three times.
+    const sent: string[] = [];
+    const query = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const q = args[0] as string | { text: string };
+      const text = typeof q === 'string' ? q : q.text;
+      if (/FOR UPDATE/.test(text)) sent.push('lock');
+      else if (/^WITH\s+st AS \(UPDATE signet_log_state/.test(text)) sent.push('write');
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    let out;
+    try {
+      out = await storage.commitBatch([leaf('second'), leaf('third')]);
+    } finally {
+      pg.Client.prototype.query = query;
+    }
+    assert.deepEqual(sent, ['write', 'write', 'write', 'lock', 'write'], 'three writes on their own, then one under the lock');
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM lost')).rows[0].n, 4);
+    assert.deepEqual(storage.sharedWrites(), { lost: 3, locked: 1 });
+    assert.deepEqual(
+      out.results.map((r) => ('entry' in r ? [r.entry.index, r.duplicate] : r)),
+      [
+        [1, false],
+        [2, false],
+      ],
+    );
+    assert.equal(out.checkpoint.size, 3);
+    await admin.query('DROP TRIGGER lose ON signet_log_state');
+    // The lost writes added no entry (the retry would have collided with it).
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM signet_log_entries')).rows[0].n, 3);
+    assert.deepEqual((await admin.query("SELECT idx::int FROM signet_log_search WHERE key = 'k' ORDER BY idx")).rows.map((r) => r.idx), [0, 1, 2]);
+    const log = new Log(storage, new CheckpointSigner(storage.origin, key));
+    assert.equal((await log.checkpoint()).note, out.checkpoint.note);
+    await checkTilesMatch(log, out.checkpoint);
+    const next = await storage.commitBatch([leaf('fourth')]);
+    assert.equal(next.checkpoint.size, 4);
+    await checkConsistent(log, out.checkpoint, next.checkpoint);
+  } finally {
+    await admin.end();
+    await storage.close();
+  }
+});
+
+test("postgres: a server's /metrics counts its writes lost to other servers and those written under the lock", async () => {
+  const url = await freshDb();
+  const dir = tempDir();
+  const srv = await startServer({ dataDir: dir, listen: '127.0.0.1:0', requestLog: false, storage: url });
+  const other = await openLog({ dataDir: dir, storage: url });
+  try {
+    const counter = async (name: string): Promise<number> => {
+      const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(srv.url + '/metrics')).text());
+      assert.ok(m, `${name} is reported`);
+      return Number(m[1]);
+    };
+    assert.equal(await counter('signet_log_writes_lost_total'), 0);
+    assert.equal(await counter('signet_log_writes_locked_total'), 0);
+    // The server's log writes once, another server moves the log on, and the server's next write finds it moved.
+    await srv.log.append({ body: body('m', 0), indexKeys: [] });
+    await other.append({ body: body('m', 1), indexKeys: [] });
+    await srv.log.append({ body: body('m', 2), indexKeys: [] });
+    assert.equal(await counter('signet_log_writes_lost_total'), 1);
+    assert.equal(await counter('signet_log_writes_locked_total'), 0);
+    assert.equal((await srv.log.checkpoint()).size, 3);
+  } finally {
+    await other.close();
+    await srv.close();
   }
 });
 
