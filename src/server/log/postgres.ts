@@ -64,13 +64,36 @@ CREATE TABLE IF NOT EXISTS signet_log_search (
 `;
 
 /**
+ * The state and, in the same snapshot, its partial tiles (tlog partialTiles in SQL, for 256-wide tiles:
+ * at level l the tile size >> 8(l+1), when (size >> 8l) mod 256 is not 0). Levels 0–6 cover every size
+ * below 2^56, more than a log index can reach.
+ */
+const READ_STATE_TILES = `SELECT s.size, s.root, s.checkpoint, p.level, p.idx, t.data
+FROM signet_log_state s
+LEFT JOIN LATERAL (SELECT l AS level, s.size >> (8 * (l + 1)) AS idx FROM generate_series(0, 6) AS l WHERE (s.size >> (8 * l)) & 255 <> 0) p ON true
+LEFT JOIN signet_log_tiles t ON t.level = p.level AND t.idx = p.idx
+WHERE s.id = 1`;
+
+/**
+ * READ_STATE_TILES as a VOLATILE function (created with the schema): called from a statement, it reads in
+ * a snapshot of its own, taken when it runs (READ COMMITTED), so it sees commits the statement waited for.
+ */
+const STATE_TILES_FUNCTION = `
+CREATE OR REPLACE FUNCTION signet_log_state_tiles() RETURNS TABLE (size bigint, root bytea, checkpoint text, level integer, idx bigint, data bytea)
+LANGUAGE sql VOLATILE AS $$ ${READ_STATE_TILES} $$;
+`;
+
+/**
  * A batch is written by one statement (data-modifying CTEs, which touch separate tables): the entries,
  * tiles and search rows it adds, and the new state, all gated on moving the state row from the size the
  * batch was integrated onto ($1). Outside a transaction it commits by itself, so the state row is locked
- * for that statement and its commit only: another server's batch waits no longer than that. When another
- * server moved the log first, the UPDATE matches no row (READ COMMITTED re-checks the newest version after
- * waiting), nothing is written and `moved` is 0. One round trip per batch, where taking the lock first
- * (BEGIN, lock, write, COMMIT) held it for three.
+ * for that statement and its commit only: another server's batch waits no longer than that. One round trip
+ * per batch, where taking the lock first (BEGIN, lock, write, COMMIT) held it for three.
+ *
+ * When another server moved the log first, the UPDATE matches no row (READ COMMITTED re-checks the newest
+ * version after waiting), nothing is written, and the statement answers with the newest state and its
+ * partial tiles instead of `moved` (signet_log_state_tiles, which reads after the UPDATE's wait): the next
+ * try needs no read of its own.
  *
  * Bodies, leaf hashes and tiles go as three single bytea parameters (concatenated, cut apart by offsets and
  * lengths in SQL), which node-postgres sends as binary: a bytea[] parameter is sent as text, every byte
@@ -83,20 +106,11 @@ const WRITE_BATCH = `WITH
   tiles AS (INSERT INTO signet_log_tiles (level, idx, data)
     SELECT l, i, substring($9::bytea FROM o FOR n) FROM st, unnest($7::int[], $8::bigint[], $10::int[], $11::int[]) AS u(l, i, o, n) ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data),
   search AS (INSERT INTO signet_log_search (key, idx) SELECT k, i FROM st, unnest($12::text[], $13::bigint[]) AS u(k, i) ON CONFLICT DO NOTHING)
-SELECT count(*)::int AS moved FROM st`;
+SELECT true AS moved, NULL::bigint AS size, NULL::bytea AS root, NULL::text AS checkpoint, NULL::int AS level, NULL::bigint AS idx, NULL::bytea AS data FROM st
+UNION ALL
+SELECT false, * FROM signet_log_state_tiles() WHERE NOT EXISTS (SELECT 1 FROM st)`;
 
 const READ_STATE = 'SELECT size, root, checkpoint FROM signet_log_state WHERE id = 1';
-
-/**
- * The state and, in the same snapshot, its partial tiles (tlog partialTiles in SQL, for 256-wide tiles:
- * at level l the tile size >> 8(l+1), when (size >> 8l) mod 256 is not 0). Levels 0–6 cover every size
- * below 2^56, more than a log index can reach.
- */
-const READ_STATE_TILES = `SELECT s.size, s.root, s.checkpoint, p.level, p.idx, t.data
-FROM signet_log_state s
-LEFT JOIN LATERAL (SELECT l AS level, s.size >> (8 * (l + 1)) AS idx FROM generate_series(0, 6) AS l WHERE (s.size >> (8 * l)) & 255 <> 0) p ON true
-LEFT JOIN signet_log_tiles t ON t.level = p.level AND t.idx = p.idx
-WHERE s.id = 1`;
 
 /** BEGIN and the state row's lock in one round trip (a simple query of two statements: the transaction goes on after it). */
 const LOCK_STATE = 'BEGIN; SELECT size FROM signet_log_state WHERE id = 1 FOR UPDATE';
@@ -207,7 +221,7 @@ export class PostgresStorage implements LogStorage {
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK.toString()]);
-      await client.query(SCHEMA);
+      await client.query(SCHEMA + STATE_TILES_FUNCTION);
       let row = (await client.query<StateRow>('SELECT tree_id, origin, log_id, size, root, checkpoint FROM signet_log_state WHERE id = 1')).rows[0];
       let signer: CheckpointSigner;
       if (!row) {
@@ -326,7 +340,8 @@ export class PostgresStorage implements LogStorage {
   /**
    * Integrates the items not in `found` onto the known state and writes them with the new state in one
    * statement, which changes nothing unless the log is still at the known size. Returns null when another
-   * server moved the log first (the appender is then dropped, to be read again). Outside a transaction the
+   * server moved the log first: the appender is then rebuilt at the state the statement answered with, or
+   * left to be read again when that is not newer (see WRITE_BATCH). Outside a transaction the
    * statement commits by itself; inside commitLocked's, which holds the state row, it cannot lose.
    */
   async #write(client: pg.PoolClient, items: BatchItem[], found: ReadonlyMap<string, ExistingRow>): Promise<BatchOutcome | null> {
@@ -359,7 +374,7 @@ export class PostgresStorage implements LogStorage {
         keyIdx.push(start + j);
       }
     });
-    const moved = await client.query<{ moved: number }>({
+    const answer = await client.query<StateTileRow & { moved: boolean }>({
       name: 'signet_log_write_batch',
       text: WRITE_BATCH,
       values: [
@@ -381,7 +396,14 @@ export class PostgresStorage implements LogStorage {
         checkpoint.note,
       ],
     });
-    if (moved.rows[0]?.moved !== 1) return null;
+    const rows = answer.rows;
+    if (rows[0]?.moved !== true) {
+      // Lost: continue from the state the statement answered with, when it moved on (it always has, unless a
+      // trigger or rule stopped the update).
+      const st = rows[0];
+      if (st && Number(st.size) !== start) this.#restore(Number(st.size), st.root, st.checkpoint, rows);
+      return null;
+    }
     this.#appender = appender;
     this.#known = checkpoint;
     fresh.forEach((i, j) => {

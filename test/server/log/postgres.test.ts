@@ -35,6 +35,29 @@ after(async () => {
   dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
+/**
+ * The log statements node-postgres sends while `fn` runs, by kind: 'write' (a batch), 'read' (the state and
+ * its tiles), 'lock' (the state row's lock), 'dups' (the duplicate lookup).
+ */
+async function statementsSent<T>(fn: () => Promise<T>): Promise<{ kinds: string[]; result: T }> {
+  const kinds: string[] = [];
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const q = args[0] as string | { text?: string };
+    const text = (typeof q === 'string' ? q : q.text) ?? '';
+    if (/FOR UPDATE/.test(text)) kinds.push('lock');
+    else if (/^WITH\s+st AS \(UPDATE signet_log_state/.test(text)) kinds.push('write');
+    else if (/^SELECT s\.size, s\.root, s\.checkpoint, p\.level/.test(text)) kinds.push('read');
+    else if (/FROM signet_log_entries WHERE leaf_hash = ANY/.test(text)) kinds.push('dups');
+    return (query as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof query;
+  try {
+    return { kinds, result: await fn() };
+  } finally {
+    pg.Client.prototype.query = query;
+  }
+}
+
 /** A fresh database per test, so each starts with an empty log. */
 async function freshDb(): Promise<string> {
   const name = `log${++dbCount}`;
@@ -181,15 +204,24 @@ test('postgres: two servers writing one entry at once: the one whose write waite
     await a.commitBatch([leaf('first')]);
     // Both servers' writes wait for the state row, which the test holds; the second to get it finds the log moved on.
     await admin.query('BEGIN; SELECT size FROM signet_log_state WHERE id = 1 FOR UPDATE');
-    const [pa, pb] = [a.commitBatch([leaf('both'), leaf('a only')]), b.commitBatch([leaf('both'), leaf('b only')])];
-    for (let i = 0; ; i++) {
-      const waiting = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
-      if (waiting.rows[0].n === 2) break;
-      assert.ok(i < 200, 'both writes reach the lock');
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    await admin.query('COMMIT');
-    const [ra, rb] = (await Promise.all([pa, pb])).map((o) =>
+    const sent = await statementsSent(async () => {
+      const [pa, pb] = [a.commitBatch([leaf('both'), leaf('a only')]), b.commitBatch([leaf('both'), leaf('b only')])];
+      for (let i = 0; ; i++) {
+        const waiting = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
+        if (waiting.rows[0].n === 2) break;
+        assert.ok(i < 200, 'both writes reach the lock');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await admin.query('COMMIT');
+      return Promise.all([pa, pb]);
+    });
+    // b read the state before its first write (it had written nothing yet); the loser's lost write's answer held the winner's commit (no
+    // read after it), and its next write met 'both' on the unique leaf hash, so it looked the batch up, read the
+    // state again (its integration had run ahead) and wrote the rest.
+    assert.deepEqual(sent.kinds.filter((k) => k !== 'write'), ['read', 'dups', 'read']);
+    assert.equal(sent.kinds.filter((k) => k === 'write').length, 4);
+    assert.deepEqual([a.sharedWrites(), b.sharedWrites()].map((m) => m.lost).sort(), [0, 1]);
+    const [ra, rb] = sent.result.map((o) =>
       o.results.map((r) => {
         assert.ok('entry' in r, 'no item failed');
         return r;
@@ -233,23 +265,11 @@ test('postgres: a batch that keeps losing the race to move the state row is writ
         RETURN NEW;
       END $$ LANGUAGE plpgsql;
       CREATE TRIGGER lose BEFORE UPDATE ON signet_log_state FOR EACH ROW EXECUTE FUNCTION lose()`);
-    // The statements the storage sends, in order: the writes, and the lock it takes after losing three times.
-    const sent: string[] = [];
-    const query = pg.Client.prototype.query;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      const q = args[0] as string | { text: string };
-      const text = typeof q === 'string' ? q : q.text;
-      if (/FOR UPDATE/.test(text)) sent.push('lock');
-      else if (/^WITH\s+st AS \(UPDATE signet_log_state/.test(text)) sent.push('write');
-      return (query as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof query;
-    let out;
-    try {
-      out = await storage.commitBatch([leaf('second'), leaf('third')]);
-    } finally {
-      pg.Client.prototype.query = query;
-    }
-    assert.deepEqual(sent, ['write', 'write', 'write', 'lock', 'write'], 'three writes on their own, then one under the lock');
+    // The trigger's lost writes see the state they expected (nothing moved it), so each is followed by a read;
+    // under the lock, the state is read again and the duplicates looked up before the write.
+    const sent = await statementsSent(() => storage.commitBatch([leaf('second'), leaf('third')]));
+    const out = sent.result;
+    assert.deepEqual(sent.kinds, ['write', 'read', 'write', 'read', 'write', 'lock', 'read', 'dups', 'write'], 'three writes on their own, then one under the lock');
     assert.equal((await admin.query('SELECT count(*)::int AS n FROM lost')).rows[0].n, 4);
     assert.deepEqual(storage.sharedWrites(), { lost: 3, locked: 1 });
     assert.deepEqual(
@@ -289,13 +309,21 @@ test("postgres: a server's /metrics counts its writes lost to other servers and 
     };
     assert.equal(await counter('signet_log_writes_lost_total'), 0);
     assert.equal(await counter('signet_log_writes_locked_total'), 0);
-    // The server's log writes once, another server moves the log on, and the server's next write finds it moved.
-    await srv.log.append({ body: body('m', 0), indexKeys: [] });
-    await other.append({ body: body('m', 1), indexKeys: [] });
-    await srv.log.append({ body: body('m', 2), indexKeys: [] });
+    // The server's log writes once, another server moves the log on (across a tile boundary, so the state the
+    // lost write answers with has other partial tiles), and the server's next write finds it moved.
+    const first = await srv.log.append({ body: body('m', 0), indexKeys: [] });
+    await Promise.all(Array.from({ length: 300 }, (_, i) => other.append({ body: body('o', i), indexKeys: [] })));
+    // The lost write's answer holds the state the other server left, so the next try follows without a read.
+    const sent = await statementsSent(() => srv.log.append({ body: body('m', 1), indexKeys: [] }));
+    assert.deepEqual(sent.kinds, ['write', 'write']);
+    const last = sent.result;
     assert.equal(await counter('signet_log_writes_lost_total'), 1);
     assert.equal(await counter('signet_log_writes_locked_total'), 0);
-    assert.equal((await srv.log.checkpoint()).size, 3);
+    assert.ok(first.status === 'created' && last.status === 'created');
+    assert.equal(last.entry.index, 301);
+    assert.equal(last.checkpoint.size, 302);
+    await checkConsistent(srv.log, first.checkpoint, last.checkpoint);
+    await checkTilesMatch(srv.log, last.checkpoint);
   } finally {
     await other.close();
     await srv.close();
