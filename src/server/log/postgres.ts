@@ -301,9 +301,9 @@ export class PostgresStorage implements LogStorage {
     }
     try {
       // Optimistic first: integrate onto the state this server last saw and write everything in one
-      // statement that moves the state row only if the log is still at that size (see WRITE_BATCH). A race
-      // lost to another server reads the new state and tries again; a duplicate fails the write on the
-      // unique leaf hash and is then looked up. After OPTIMISTIC_TRIES, the batch locks the state row first,
+      // statement that moves the state row only if the log is still at that size (see WRITE_BATCH). A write
+      // that lost the race to another server answers with the new state, onto which the batch is integrated
+      // again; a duplicate fails the write on the unique leaf hash and is then looked up. After OPTIMISTIC_TRIES, the batch locks the state row first,
       // where it cannot lose.
       let found: ReadonlyMap<string, ExistingRow> = NOTHING_FOUND;
       for (let t = 0; t < OPTIMISTIC_TRIES; t++) {
