@@ -3,8 +3,9 @@
  * in one database, so several servers can share one log. A batch is integrated onto the state this server
  * last saw and written by one statement that moves the state row only from that size (WRITE_BATCH):
  * sequencing is serialized across servers by that row, held only for the statement and its commit. A
- * server that lost the race reads the new state and integrates again; one that keeps losing takes the
- * row's lock first. Duplicates fail the write on the unique leaf hash and are then looked up.
+ * write that lost the race gets the new state in its answer, and the batch is integrated onto it again; a
+ * batch that keeps losing takes the row's lock first. Duplicates fail the write on the unique leaf hash
+ * and are then looked up.
  *
  * Only the newest version of each tile is stored (a narrower width is a prefix of it), and entry bundles
  * are assembled from the entries table, so no byte is stored twice.
