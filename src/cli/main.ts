@@ -9,6 +9,7 @@ import { describeError, SignetError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { deadlineSignal, parseDuration, withNetOptions, type NetOptions } from '../net.js';
 import { registerAll } from './commands/index.js';
+import { nodeTooOld } from './node-version.js';
 
 // `signet … | head` closes stdout early: that is the reader's choice, not an error worth a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -56,6 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     if (ms > 0) net.signal = deadlineSignal(ms, '-t/--timeout');
   });
   try {
+    const tooOld = nodeTooOld(process.versions.node);
+    if (tooOld) throw new SignetError('USAGE', tooOld);
     await withNetOptions(net, () => program.parseAsync(args, { from: 'user' }));
     const code = process.exitCode === undefined ? 0 : Number(process.exitCode);
     const out = capturedStdout();

@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { freePort, pushRandomImage, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 import { MAIN, runCli } from '../helpers/cli.js';
+import { nodeTooOld } from '../../src/cli/node-version.js';
 import { devToken } from '../helpers/dev-token.js';
 
 let srv: RunningServer;
@@ -43,6 +44,27 @@ after(async () => {
 });
 
 describe('global flags', () => {
+  test('a node older than 22 is refused in one line before any command runs', () => {
+    assert.equal(nodeTooOld('22.0.0'), undefined);
+    assert.equal(nodeTooOld('24.9.0'), undefined);
+    for (const v of ['20.20.2', '18.19.0', 'v24', '']) assert.match(nodeTooOld(v) ?? '', /^Signet needs Node\.js 22 or later, and this is Node\.js .*: run it as bin\/signet/, v);
+  });
+
+  // The machines carry an older system node beside the npm-installed Node.js 24: run the CLI on it, as a user who
+  // types `node dist/src/cli/main.js` would.
+  const systemNode = spawnSync('/usr/bin/node', ['-p', 'process.versions.node'], { encoding: 'utf8' });
+  const oldNode = systemNode.status === 0 && nodeTooOld(systemNode.stdout.trim()) !== undefined;
+  test('on an older node, every command (serve too) exits 2 with that line and writes nothing', { skip: !oldNode && 'no node older than 22 at /usr/bin/node' }, () => {
+    const dataDir = join(dir, 'old-node-serve');
+    for (const args of [['version'], ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0']]) {
+      const r = spawnSync('/usr/bin/node', [MAIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^Error: Signet needs Node\.js 22 or later, and this is Node\.js \d+\.\d+\.\d+: run it as bin\/signet[^\n]*\n$/);
+    }
+    assert.equal(existsSync(dataDir), false, 'serve created nothing');
+  });
+
   test('signet --version prints what signet version prints', async () => {
     const a = await runCli(['--version']);
     const b = await runCli(['version']);
