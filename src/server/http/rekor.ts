@@ -411,7 +411,7 @@ export function registerRekorRoutes(router: Router, log: TransparencyLog, opts: 
   if (log.metrics().sharedWrites) {
     const shared = (): SharedWriteMetrics => log.metrics().sharedWrites!;
     opts.metrics?.addGauge({ name: 'signet_log_writes_lost_total', help: 'Batch writes that found the log moved on by another server sharing it, and were integrated again.', type: 'counter', value: () => shared().lost });
-    opts.metrics?.addGauge({ name: 'signet_log_writes_locked_total', help: "Batches written under the state row's lock after losing that race repeatedly.", type: 'counter', value: () => shared().locked });
+    opts.metrics?.addGauge({ name: 'signet_log_writes_locked_total', help: "Batches written under the state row's lock, as they are after a write lost that race until no other server writes in between.", type: 'counter', value: () => shared().locked });
   }
   opts.metrics?.addGauge({ name: 'signet_log_size', help: 'Entries in the transparency log.', type: 'gauge', value: () => log.metrics().size });
   opts.metrics?.addGauge({ name: 'signet_log_batches_total', help: 'Group-commit batches integrated.', type: 'counter', value: () => log.metrics().batches });

@@ -48,7 +48,7 @@ export interface LogMetrics {
 export interface SharedWriteMetrics {
   /** Batch writes that found the log moved on by another server, and were integrated again. */
   lost: number;
-  /** Batches written under the state row's lock, after losing the race repeatedly. */
+  /** Batches written under the state row's lock, as they are after a lost write until no other server writes in between. */
   locked: number;
 }
 

@@ -215,12 +215,12 @@ test('postgres: two servers writing one entry at once: the one whose write waite
       await admin.query('COMMIT');
       return Promise.all([pa, pb]);
     });
-    // b read the state before its first write (it had written nothing yet); the loser's lost write's answer held the winner's commit (no
-    // read after it), and its next write met 'both' on the unique leaf hash, so it looked the batch up, read the
-    // state again (its integration had run ahead) and wrote the rest.
-    assert.deepEqual(sent.kinds.filter((k) => k !== 'write'), ['read', 'dups', 'read']);
-    assert.equal(sent.kinds.filter((k) => k === 'write').length, 4);
-    assert.deepEqual([a.sharedWrites(), b.sharedWrites()].map((m) => m.lost).sort(), [0, 1]);
+    // b read the state before its first write (it had written nothing yet). The loser's lost write answered with
+    // the winner's commit, so under the lock it needed no read: it looked its entries up, found 'both', and wrote
+    // the rest.
+    assert.deepEqual(sent.kinds.filter((k) => k !== 'write'), ['read', 'lock', 'dups']);
+    assert.equal(sent.kinds.filter((k) => k === 'write').length, 3);
+    assert.deepEqual([a.sharedWrites(), b.sharedWrites()].map((m) => [m.lost, m.locked]).sort(), [[0, 0], [1, 1]]);
     const [ra, rb] = sent.result.map((o) =>
       o.results.map((r) => {
         assert.ok('entry' in r, 'no item failed');
@@ -245,7 +245,7 @@ test('postgres: two servers writing one entry at once: the one whose write waite
   }
 });
 
-test('postgres: a batch that keeps losing the race to move the state row is written under its lock, and a lost write leaves nothing', async () => {
+test('postgres: a batch whose write loses the race is written under the state row\'s lock, and a lost write leaves nothing', async () => {
   const url = await freshDb();
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   const storage = await PostgresStorage.open(url, key);
@@ -254,24 +254,24 @@ test('postgres: a batch that keeps losing the race to move the state row is writ
   try {
     const leaf = (s: string) => ({ leafHash: entryLeafHash(Buffer.from(s)), body: Buffer.from(s), indexKeys: ['k'] });
     await storage.commitBatch([leaf('first')]);
-    // A trigger that makes the state row's next 3 updates lose (a BEFORE trigger returning NULL skips the row,
-    // as if another server had moved the log).
+    // A trigger that makes the state row's next update lose (a BEFORE trigger returning NULL skips the row, as
+    // if another server had moved the log).
     await admin.query(`
       CREATE TABLE lost (n serial);
       CREATE FUNCTION lose() RETURNS trigger AS $$
       BEGIN
         INSERT INTO lost DEFAULT VALUES;
-        IF (SELECT count(*) FROM lost) <= 3 THEN RETURN NULL; END IF;
+        IF (SELECT count(*) FROM lost) <= 1 THEN RETURN NULL; END IF;
         RETURN NEW;
       END $$ LANGUAGE plpgsql;
       CREATE TRIGGER lose BEFORE UPDATE ON signet_log_state FOR EACH ROW EXECUTE FUNCTION lose()`);
-    // The trigger's lost writes see the state they expected (nothing moved it), so each is followed by a read;
-    // under the lock, the state is read again and the duplicates looked up before the write.
+    // The lost write answers with the state it expected (nothing moved it, the trigger stopped it), so the batch
+    // reads the state under the lock, looks its entries up and writes.
     const sent = await statementsSent(() => storage.commitBatch([leaf('second'), leaf('third')]));
     const out = sent.result;
-    assert.deepEqual(sent.kinds, ['write', 'read', 'write', 'read', 'write', 'lock', 'read', 'dups', 'write'], 'three writes on their own, then one under the lock');
-    assert.equal((await admin.query('SELECT count(*)::int AS n FROM lost')).rows[0].n, 4);
-    assert.deepEqual(storage.sharedWrites(), { lost: 3, locked: 1 });
+    assert.deepEqual(sent.kinds, ['write', 'lock', 'read', 'dups', 'write'], 'a write on its own, then one under the lock');
+    assert.equal((await admin.query('SELECT count(*)::int AS n FROM lost')).rows[0].n, 2);
+    assert.deepEqual(storage.sharedWrites(), { lost: 1, locked: 1 });
     assert.deepEqual(
       out.results.map((r) => ('entry' in r ? [r.entry.index, r.duplicate] : r)),
       [
@@ -287,9 +287,13 @@ test('postgres: a batch that keeps losing the race to move the state row is writ
     const log = new Log(storage, new CheckpointSigner(storage.origin, key));
     assert.equal((await log.checkpoint()).note, out.checkpoint.note);
     await checkTilesMatch(log, out.checkpoint);
-    const next = await storage.commitBatch([leaf('fourth')]);
-    assert.equal(next.checkpoint.size, 4);
-    await checkConsistent(log, out.checkpoint, next.checkpoint);
+    // Under the lock the batch found that no other server had written since its last: the next one is optimistic.
+    const next = await statementsSent(() => storage.commitBatch([leaf('fourth')]));
+    assert.deepEqual(next.kinds, ['write']);
+    assert.deepEqual(storage.sharedWrites(), { lost: 1, locked: 1 });
+    assert.equal(next.result.checkpoint.size, 4);
+    await checkConsistent(log, out.checkpoint, next.result.checkpoint);
+    await checkTilesMatch(log, next.result.checkpoint);
   } finally {
     await admin.end();
     await storage.close();
@@ -313,15 +317,26 @@ test("postgres: a server's /metrics counts its writes lost to other servers and 
     // lost write answers with has other partial tiles), and the server's next write finds it moved.
     const first = await srv.log.append({ body: body('m', 0), indexKeys: [] });
     await Promise.all(Array.from({ length: 300 }, (_, i) => other.append({ body: body('o', i), indexKeys: [] })));
-    // The lost write's answer holds the state the other server left, so the next try follows without a read.
+    // The lost write's answer holds the state the other server left, so under the lock the batch needs no read.
     const sent = await statementsSent(() => srv.log.append({ body: body('m', 1), indexKeys: [] }));
-    assert.deepEqual(sent.kinds, ['write', 'write']);
-    const last = sent.result;
+    assert.deepEqual(sent.kinds, ['write', 'lock', 'dups', 'write']);
+    const second = sent.result;
     assert.equal(await counter('signet_log_writes_lost_total'), 1);
-    assert.equal(await counter('signet_log_writes_locked_total'), 0);
-    assert.ok(first.status === 'created' && last.status === 'created');
-    assert.equal(last.entry.index, 301);
-    assert.equal(last.checkpoint.size, 302);
+    assert.equal(await counter('signet_log_writes_locked_total'), 1);
+    assert.ok(first.status === 'created' && second.status === 'created');
+    assert.equal(second.entry.index, 301);
+    assert.equal(second.checkpoint.size, 302);
+    // The next batch locks first too (another server wrote before the last); it finds nobody wrote since, so
+    // the one after it is optimistic again.
+    const locked = await statementsSent(() => srv.log.append({ body: body('m', 2), indexKeys: [] }));
+    assert.deepEqual(locked.kinds, ['lock', 'dups', 'write']);
+    const optimistic = await statementsSent(() => srv.log.append({ body: body('m', 3), indexKeys: [] }));
+    assert.deepEqual(optimistic.kinds, ['write']);
+    assert.equal(await counter('signet_log_writes_lost_total'), 1);
+    assert.equal(await counter('signet_log_writes_locked_total'), 2);
+    const last = optimistic.result;
+    assert.ok(last.status === 'created');
+    assert.equal(last.checkpoint.size, 304);
     await checkConsistent(srv.log, first.checkpoint, last.checkpoint);
     await checkTilesMatch(srv.log, last.checkpoint);
   } finally {
