@@ -26,6 +26,7 @@ const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['witness'], load: async () => (await import('./witness.js')).registerWitness },
   { commands: ['admission'], load: async () => (await import('./admission.js')).registerAdmission },
   { commands: ['dev'], load: async () => (await import('./dev.js')).registerDevCommands },
+  { commands: ['completion'], load: async () => (await import('./completion.js')).registerCompletion },
 ];
 
 /**
