@@ -27,6 +27,7 @@ const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['admission'], load: async () => (await import('./admission.js')).registerAdmission },
   { commands: ['dev'], load: async () => (await import('./dev.js')).registerDevCommands },
   { commands: ['completion'], load: async () => (await import('./completion.js')).registerCompletion },
+  { commands: ['env'], load: async () => (await import('./env.js')).registerEnv },
 ];
 
 /**
