@@ -264,6 +264,17 @@ async function fromProviders(opts: IdentityTokenOptions, env: NodeJS.ProcessEnv,
   return undefined;
 }
 
+/** Whether each ambient provider, in the order they are asked, could give a token here, and why not (cosign debug providers). */
+export async function providerStatus(opts: Pick<IdentityTokenOptions, 'env' | 'filesystemTokenPath'> = {}): Promise<{ name: OidcProviderName; enabled: boolean; reason?: string }[]> {
+  const env = opts.env ?? process.env;
+  const out: { name: OidcProviderName; enabled: boolean; reason?: string }[] = [];
+  for (const name of OIDC_PROVIDERS) {
+    const reason = await PROVIDERS[name].unavailable(env, opts);
+    out.push(reason === undefined ? { name, enabled: true } : { name, enabled: false, reason });
+  }
+  return out;
+}
+
 /** The token in cosign's order; throws USAGE when there is none and no interactive login was offered. */
 export async function getIdentityToken(opts: IdentityTokenOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;

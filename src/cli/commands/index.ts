@@ -28,6 +28,7 @@ const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['dev'], load: async () => (await import('./dev.js')).registerDevCommands },
   { commands: ['completion'], load: async () => (await import('./completion.js')).registerCompletion },
   { commands: ['env'], load: async () => (await import('./env.js')).registerEnv },
+  { commands: ['debug'], load: async () => (await import('./debug.js')).registerDebug },
 ];
 
 /**
