@@ -37,17 +37,9 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'SIGNET_DEBUG', description: "adds an error's stack trace to its one-line message", expects: '1 (off by default)' },
   { name: 'SIGNET_NATIVE', description: "turns the native crypto addon off (the slower pure-JavaScript routes are used)", expects: '0 (on by default)' },
   { name: 'GITHUB_ACTIONS', description: GITHUB_PROVENANCE, expects: 'true (set by GitHub Actions)' },
-  { name: 'GITHUB_SERVER_URL', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'GITHUB_REPOSITORY', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'GITHUB_REPOSITORY_ID', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'GITHUB_REPOSITORY_OWNER_ID', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'GITHUB_WORKFLOW_REF', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'GITHUB_EVENT_NAME', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'GITHUB_REF', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'GITHUB_SHA', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'GITHUB_RUN_ID', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'GITHUB_RUN_ATTEMPT', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
-  { name: 'RUNNER_ENVIRONMENT', description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' },
+  ...['GITHUB_SERVER_URL', 'GITHUB_REPOSITORY', 'GITHUB_REPOSITORY_ID', 'GITHUB_REPOSITORY_OWNER_ID', 'GITHUB_WORKFLOW_REF', 'GITHUB_EVENT_NAME', 'GITHUB_REF', 'GITHUB_SHA', 'GITHUB_RUN_ID', 'GITHUB_RUN_ATTEMPT', 'RUNNER_ENVIRONMENT'].map(
+    (name) => ({ name, description: GITHUB_PROVENANCE, expects: 'set by GitHub Actions' }),
+  ),
 ];
 
 /** A flag's variable: the flags it sets and in which commands. */
