@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { SignetError } from '../../errors.js';
 import { examples, ui } from '../common.js';
 import { SHELLS, type Shell, completionScript } from '../completion.js';
-import { registerAll } from './index.js';
 
-export function registerCompletion(program: Command): void {
+/** `registerAll` registers every command on a program (commands/index.ts). */
+export function registerCompletion(program: Command, registerAll: (program: Command) => Promise<void>): void {
   const cmd = program
     .command('completion')
     .description('print a shell completion script for signet (bash, zsh or fish)')

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { boolOpt, examples, ui } from '../common.js';
 import { envListing, flagVars } from '../env-vars.js';
-import { registerAll } from './index.js';
 
-export function registerEnv(program: Command): void {
+/** `registerAll` registers every command on a program (commands/index.ts). */
+export function registerEnv(program: Command, registerAll: (program: Command) => Promise<void>): void {
   const cmd = program
     .command('env')
     .description("print the environment variables Signet reads, with their values (secrets masked) and what they do")

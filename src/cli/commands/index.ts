@@ -7,6 +7,11 @@ type Loader = () => Promise<(program: Command) => void>;
  * being run is imported: loading every module (and the libraries behind them: undici, x509, jose,
  * sqlite…) for `signet version` tripled the CLI's cold start.
  */
+/** For commands that describe every command: they are handed registerAll, since importing this module would be a circle. */
+function withAll(register: (program: Command, all: typeof registerAll) => void): (program: Command) => void {
+  return (program) => register(program, registerAll);
+}
+
 const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['sign', 'verify'], load: async () => (await import('./image.js')).registerImageCommands },
   { commands: ['dockerfile', 'manifest'], load: async () => (await import('./images-in-files.js')).registerImagesInFilesCommands },
@@ -26,8 +31,8 @@ const MODULES: Array<{ commands: string[]; load: Loader }> = [
   { commands: ['witness'], load: async () => (await import('./witness.js')).registerWitness },
   { commands: ['admission'], load: async () => (await import('./admission.js')).registerAdmission },
   { commands: ['dev'], load: async () => (await import('./dev.js')).registerDevCommands },
-  { commands: ['completion'], load: async () => (await import('./completion.js')).registerCompletion },
-  { commands: ['env'], load: async () => (await import('./env.js')).registerEnv },
+  { commands: ['completion'], load: async () => withAll((await import('./completion.js')).registerCompletion) },
+  { commands: ['env'], load: async () => withAll((await import('./env.js')).registerEnv) },
   { commands: ['debug'], load: async () => (await import('./debug.js')).registerDebug },
 ];
 
