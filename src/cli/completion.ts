@@ -118,15 +118,15 @@ _signet() {
 
 function bash(tree: Node[]): string {
   return `# bash completion for signet. Load it in this shell:  source <(signet completion bash)
-# or for every new one:  signet completion bash > /etc/bash_completion.d/signet
+# or for every new one:  signet completion bash > ~/.local/share/bash-completion/completions/signet
 ${bashFunctions(tree)}complete -o default -F _signet signet
 `;
 }
 
 function zsh(tree: Node[]): string {
-  return `#compdef signet
-# zsh completion for signet. Load it in this shell:  source <(signet completion zsh)
-# or for every new one:  signet completion zsh > "\${fpath[1]}/_signet"  (then start a new shell)
+  // Sourced, not autoloaded from $fpath: the script defines the bash-style function and registers it itself.
+  return `# zsh completion for signet. Load it in this shell:  source <(signet completion zsh)
+# or for every new one:  signet completion zsh > ~/.zsh-signet, and source ~/.zsh-signet in ~/.zshrc after compinit
 autoload -U +X bashcompinit && bashcompinit
 ${bashFunctions(tree)}complete -o default -F _signet signet
 `;

@@ -20,8 +20,8 @@ export function registerCompletion(program: Command, registerAll: (program: Comm
     });
   examples(cmd, [
     'source <(signet completion bash)',
-    'signet completion bash > /etc/bash_completion.d/signet',
-    'signet completion zsh > "${fpath[1]}/_signet"',
+    'signet completion bash > ~/.local/share/bash-completion/completions/signet',
+    'signet completion zsh > ~/.zsh-signet   # then: source ~/.zsh-signet in ~/.zshrc, after compinit',
     'signet completion fish > ~/.config/fish/completions/signet.fish',
   ]);
 }
