@@ -500,11 +500,11 @@ export class EmbeddedStorage implements LogStorage {
     if (!this.#closed && Number.isSafeInteger(e.index) && e.index >= 0 && e.index < this.#size) this.#sets.keep(e, sig);
   }
 
-  /** The SET signature keepSet (or a bulk append) stored for entry `e`, when its seal checks. */
   tileCache(): TileCacheMetrics {
     return this.#tiles.cacheMetrics();
   }
 
+  /** The SET signature keepSet (or a bulk append) stored for entry `e`, when its seal checks. */
   storedSet(e: StoredEntry): Uint8Array | undefined {
     return this.#closed ? undefined : this.#sets.get(e);
   }

@@ -292,7 +292,7 @@ export class PostgresStorage implements LogStorage {
   }
 
   /** Sets the appender and the known state to `size`, from the partial tiles in `rows`, checked against `root`. */
-  #restore(size: number, root: Buffer, note: string, rows: { level: number | null; idx: string | null; data: Buffer | null }[]): void {
+  #restore(size: number, root: Buffer, note: string, rows: readonly StateTileRow[]): void {
     const got = new Map(rows.map((r) => [`${r.level}/${r.idx}`, r.data]));
     const appender = TileAppender.restore(size, (t) => got.get(`${t.level}/${t.index}`)?.subarray(0, t.width * 32), expandTile);
     if (!hashEquals(appender.root(), root)) {
