@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { isSignetError } from '../../../src/errors.js';
-import { CheckpointSigner } from '../../../src/server/log/common.js';
+import { type BatchItem, CheckpointSigner } from '../../../src/server/log/common.js';
 import { entryLeafHash } from '../../../src/server/log/integrity.js';
 import { Log, openLog } from '../../../src/server/log/index.js';
 import { PostgresStorage } from '../../../src/server/log/postgres.js';
@@ -35,6 +35,11 @@ after(async () => {
   dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
+const newLogKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+
+/** The batch item of an entry whose body is `s`. */
+const leaf = (s: string, indexKeys: string[] = []): BatchItem => ({ leafHash: entryLeafHash(Buffer.from(s)), body: Buffer.from(s), indexKeys });
+
 /**
  * The log statements node-postgres sends while `fn` runs, by kind: 'write' (a batch), 'read' (the state and
  * its tiles), 'lock' (the state row's lock), 'dups' (the duplicate lookup).
@@ -58,11 +63,17 @@ async function statementsSent<T>(fn: () => Promise<T>): Promise<{ kinds: string[
   }
 }
 
+/** A client of the database at `url`, connected. */
+async function connected(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  return c;
+}
+
 /** A fresh database per test, so each starts with an empty log. */
 async function freshDb(): Promise<string> {
   const name = `log${++dbCount}`;
-  const c = new pg.Client({ connectionString: server.url });
-  await c.connect();
+  const c = await connected(server.url);
   await c.query(`CREATE DATABASE ${name}`);
   await c.end();
   return server.url.replace(/\/postgres$/, `/${name}`);
@@ -90,15 +101,14 @@ test('postgres: a server with another key is refused', async () => {
   const url = await freshDb();
   const log = await openLog({ dataDir: tempDir(), storage: url });
   await log.close();
-  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const other = newLogKey();
   await assert.rejects(openLog({ dataDir: tempDir(), storage: url, signingKey: other }), (e: unknown) => isSignetError(e, 'TLOG') && /same key/.test(e.message));
 });
 
 test('postgres: a failed batch is rejected for every waiter and the next one continues from committed state', async () => {
   const url = await freshDb();
   const log = await openLog({ dataDir: tempDir(), storage: url });
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
+  const admin = await connected(url);
   try {
     await Promise.all([0, 1, 2].map((i) => log.append({ body: body('f', i), indexKeys: [] })));
     const cp0 = await log.checkpoint();
@@ -121,7 +131,7 @@ test('postgres: a failed batch is rejected for every waiter and the next one con
 
 test("postgres: a written entry's proof against its batch's checkpoint asks the database nothing about the log's size", async () => {
   const url = await freshDb();
-  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const key = newLogKey();
   const storage = await PostgresStorage.open(url, key);
   // The storage, counting its checkpoint reads (a query of the state row each).
   let reads = 0;
@@ -194,13 +204,11 @@ test('postgres: two log instances appending at once share one tree without loss 
 
 test('postgres: two servers writing one entry at once: the one whose write waited answers it as a duplicate, not an error', async () => {
   const url = await freshDb();
-  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const key = newLogKey();
   const a = await PostgresStorage.open(url, key);
   const b = await PostgresStorage.open(url, key);
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
+  const admin = await connected(url);
   try {
-    const leaf = (s: string) => ({ leafHash: entryLeafHash(Buffer.from(s)), body: Buffer.from(s), indexKeys: [] });
     await a.commitBatch([leaf('first')]);
     // Both servers' writes wait for the state row, which the test holds; the second to get it finds the log moved on.
     await admin.query('BEGIN; SELECT size FROM signet_log_state WHERE id = 1 FOR UPDATE');
@@ -247,13 +255,12 @@ test('postgres: two servers writing one entry at once: the one whose write waite
 
 test('postgres: a batch whose write loses the race is written under the state row\'s lock, and a lost write leaves nothing', async () => {
   const url = await freshDb();
-  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const key = newLogKey();
   const storage = await PostgresStorage.open(url, key);
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
+  const admin = await connected(url);
   try {
-    const leaf = (s: string) => ({ leafHash: entryLeafHash(Buffer.from(s)), body: Buffer.from(s), indexKeys: ['k'] });
-    await storage.commitBatch([leaf('first')]);
+    const indexed = (body: string) => leaf(body, ['k']);
+    await storage.commitBatch([indexed('first')]);
     // A trigger that makes the state row's next update lose (a BEFORE trigger returning NULL skips the row, as
     // if another server had moved the log).
     await admin.query(`
@@ -267,7 +274,7 @@ test('postgres: a batch whose write loses the race is written under the state ro
       CREATE TRIGGER lose BEFORE UPDATE ON signet_log_state FOR EACH ROW EXECUTE FUNCTION lose()`);
     // The lost write answers with the state it expected (nothing moved it, the trigger stopped it), so the batch
     // reads the state under the lock, looks its entries up and writes.
-    const sent = await statementsSent(() => storage.commitBatch([leaf('second'), leaf('third')]));
+    const sent = await statementsSent(() => storage.commitBatch([indexed('second'), indexed('third')]));
     const out = sent.result;
     assert.deepEqual(sent.kinds, ['write', 'lock', 'read', 'dups', 'write'], 'a write on its own, then one under the lock');
     assert.equal((await admin.query('SELECT count(*)::int AS n FROM lost')).rows[0].n, 2);
@@ -288,7 +295,7 @@ test('postgres: a batch whose write loses the race is written under the state ro
     assert.equal((await log.checkpoint()).note, out.checkpoint.note);
     await checkTilesMatch(log, out.checkpoint);
     // Under the lock the batch found that no other server had written since its last: the next one is optimistic.
-    const next = await statementsSent(() => storage.commitBatch([leaf('fourth')]));
+    const next = await statementsSent(() => storage.commitBatch([indexed('fourth')]));
     assert.deepEqual(next.kinds, ['write']);
     assert.deepEqual(storage.sharedWrites(), { lost: 1, locked: 1 });
     assert.equal(next.result.checkpoint.size, 4);
