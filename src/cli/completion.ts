@@ -136,6 +136,9 @@ function fish(tree: Node[]): string {
   const lines = [
     '# fish completion for signet. Load it in this shell:  signet completion fish | source',
     '# or for every new one:  signet completion fish > ~/.config/fish/completions/signet.fish',
+    'function __signet_at',
+    '    test "$(__signet_path)" = "$argv[1]"',
+    'end',
     '# The path of subcommands on the command line so far, to pick what to offer.',
     'function __signet_path',
     '    set -l tokens (commandline -opc)',
@@ -172,12 +175,7 @@ function fish(tree: Node[]): string {
     // A command without subcommands takes file names as its arguments.
     if (n.commands.length === 0) lines.push(`complete -c signet ${at} -F`);
   }
-  return `${lines.slice(0, 2).join('\n')}
-function __signet_at
-    test "$(__signet_path)" = "$argv[1]"
-end
-${lines.slice(2).join('\n')}
-`;
+  return lines.join('\n') + '\n';
 }
 
 function fishQuote(s: string): string {
