@@ -93,12 +93,13 @@ export function envListing(env: NodeJS.ProcessEnv, flags: Map<string, FlagVar>, 
     const value = env[name] ?? '';
     lines.push(sensitive && !o.sensitive && value !== '' ? `${name}="******"` : `${name}=${JSON.stringify(value)}`);
   };
+  const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : 1);
   const registered = new Set(ENV_VARS.map((v) => v.name));
-  for (const v of [...ENV_VARS].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const v of [...ENV_VARS].sort(byName)) {
     if (o.descriptions) lines.push(`# ${v.name} ${v.description}`, `# Expects: ${v.expects}`);
     show(v.name, v.sensitive === true);
   }
-  const flagList = [...flags.values()].filter((f) => !registered.has(f.name) && (o.allFlags || env[f.name] !== undefined)).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const flagList = [...flags.values()].filter((f) => !registered.has(f.name) && (o.allFlags || env[f.name] !== undefined)).sort(byName);
   if (flagList.length > 0 && o.descriptions) {
     lines.push(`# Flag variables${o.allFlags ? '' : ' that are set'}: each sets its flag wherever the flag is not given on the command line.`);
   }
