@@ -76,6 +76,16 @@ export function verifyEcdsaDigest(key: KeyObject, digest: Uint8Array, sigDer: Ui
   return spki ? native.addon.verify(spki, digest, sigDer) : false;
 }
 
+/**
+ * verifyEcdsaDigest for a key described by its kind and DER SPKI (keys.ts PublicKeyInfo): with the addon
+ * the DER is checked as it is, so a key parsed without node:crypto (standardEcPublicKey) never needs a
+ * KeyObject; the fallback takes the KeyObject.
+ */
+export function verifyEcdsaDigestOf(pub: { kind: string; spkiDer: Buffer; key: KeyObject }, digest: Uint8Array, sigDer: Uint8Array): boolean {
+  if (!pub.kind.startsWith('ecdsa-')) return false;
+  return native.addon ? native.addon.verify(pub.spkiDer, digest, sigDer) : verifyEcdsaDigestEcdh(pub.key, digest, sigDer);
+}
+
 /** The native route alone, or undefined when the addon is not loaded (for tests that compare routes). */
 export function verifyEcdsaDigestNative(key: KeyObject, digest: Uint8Array, sigDer: Uint8Array): boolean | undefined {
   if (!native.addon) return undefined;

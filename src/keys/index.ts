@@ -15,6 +15,8 @@ export {
   verifySignature,
   verifyPrehashed,
   verifyEcdsaDigest,
+  verifyEcdsaDigestOf,
+  standardEcPublicKey,
   generateKeyPair,
   privateKeyPkcs8,
 } from './keys.js';
@@ -36,6 +38,7 @@ export {
   writeKeyPair,
 } from './refs.js';
 export { type PemBlock, decodePemBlocks, encodePem } from './pem.js';
+export { certificateSpki } from './ec-spki.js';
 export { type Pkcs11Uri, parsePkcs11Uri, formatPkcs11Uri, isPkcs11Uri } from './pkcs11-uri.js';
 export {
   type PinPrompt,

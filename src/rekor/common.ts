@@ -2,9 +2,9 @@
  * Shared pieces of Rekor entry handling: the result type, strict JSON field access, base64, and the
  * canonical form of a verifier (public key or certificate chain) as Rekor stores and indexes it.
  */
-import { type KeyObject, X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { SignetError } from '../errors.js';
-import { type PublicKeyInfo, decodePemBlocks, encodePem, parsePublicKey } from '../keys/index.js';
+import { type PublicKeyInfo, certificateSpki, decodePemBlocks, encodePem, parsePublicKey, standardEcPublicKey } from '../keys/index.js';
 import { decodeBase64Strict } from '../sigstore/index.js';
 
 /** The largest entry (leaf) a C2SP entry bundle can carry: lengths are uint16. */
@@ -26,7 +26,7 @@ export interface CanonicalEntry {
  * `failure` is the VERIFICATION message to throw when it does not.
  */
 export interface DeferredDigestCheck {
-  key: KeyObject;
+  key: PublicKeyInfo;
   digest: Buffer;
   sig: Buffer;
   failure: string;
@@ -196,13 +196,15 @@ function parseVerifierPem(pemText: string, what: string): Verifier {
       }
     }
     const leaf = certs[0]!;
-    const key = keyOf(() => parsePublicKey(leaf.publicKey.export({ type: 'spki', format: 'der' })), what);
+    const spki = certificateSpki(blocks[0]!.der);
+    const key = (spki && standardEcPublicKey(spki)) ?? keyOf(() => parsePublicKey(leaf.publicKey.export({ type: 'spki', format: 'der' })), what);
     const pem = certs.map((c) => encodePem('CERTIFICATE', c.raw)).join('');
     return verifierOf(key, pem, [sha256(pem).toString('hex'), ...certSubjects(leaf)], leaf);
   }
   if (blocks.length > 1) malformed(`${what} holds ${blocks.length} PEM blocks; expected one public key`);
   if (label !== 'PUBLIC KEY' && label !== 'RSA PUBLIC KEY') malformed(`${what} is a PEM "${label}", expected a PUBLIC KEY or CERTIFICATE`);
-  const key = keyOf(() => parsePublicKey(pemText), what);
+  // The block is decoded already: a standard P-256/P-384 key is described from it without decoding again.
+  const key = (label === 'PUBLIC KEY' ? standardEcPublicKey(blocks[0]!.der) : undefined) ?? keyOf(() => parsePublicKey(pemText), what);
   return verifierOf(key, key.pem, [sha256(key.pem).toString('hex')]);
 }
 

@@ -7,7 +7,7 @@ import { SignetError } from '../errors.js';
 import { type PublicKeyInfo, verifyPrehashed, verifySignature } from '../keys/index.js';
 import { IN_TOTO_PAYLOAD_TYPE, decodeBase64Strict, envelopeFromObject, pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
-import { verifyEcdsaDigest } from '../keys/ecdsa.js';
+import { verifyEcdsaDigestOf } from '../keys/ecdsa.js';
 import { verifyEd25519ph } from './ed25519ph.js';
 import {
   type CanonicalEntry,
@@ -43,7 +43,7 @@ function verifyDigestSignature(key: PublicKeyInfo, digest: Buffer, alg: 'sha256'
     return verifyEd25519ph(key.key, digest, sig);
   }
   // OpenSSL-backed for ECDSA (the common case and the hot path); RSA recovers the DigestInfo.
-  if (key.kind !== 'rsa') return verifyEcdsaDigest(key.key, digest, sig);
+  if (key.kind !== 'rsa') return verifyEcdsaDigestOf(key, digest, sig);
   return verifyPrehashed(key, digest, alg, sig);
 }
 
@@ -62,7 +62,7 @@ function hashedRekord(spec: Obj, deferred?: DeferredDigestCheck[]): CanonicalEnt
   const verifier = verifierFromB64(pk.content, 'spec.signature.publicKey.content');
   const failure = 'hashedrekord signature does not verify with the given public key over the given digest';
   const d = Buffer.from(digest.hex, 'hex');
-  if (deferred && verifier.key.kind.startsWith('ecdsa-')) deferred.push({ key: verifier.key.key, digest: d, sig, failure });
+  if (deferred && verifier.key.kind.startsWith('ecdsa-')) deferred.push({ key: verifier.key, digest: d, sig, failure });
   else if (!verifyDigestSignature(verifier.key, d, digest.alg, sig)) unverified(failure);
   // RFC 8785 JSON of {apiVersion, kind, spec: {data: {hash: {algorithm, value}}, signature: {content,
   // publicKey: {content}}}}, written out: the members are in JCS order and every value is a fixed name,

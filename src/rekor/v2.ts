@@ -7,7 +7,7 @@ import { SignetError } from '../errors.js';
 import { type PublicKeyInfo, verifyPrehashed, verifySignature } from '../keys/index.js';
 import { pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
-import { verifyEcdsaDigest } from '../keys/ecdsa.js';
+import { verifyEcdsaDigestOf } from '../keys/ecdsa.js';
 import { verifyEd25519ph } from './ed25519ph.js';
 import { type CanonicalEntry, type DeferredDigestCheck, type Obj, type Verifier, b64, finish, isObj, malformed, obj, sha256, verifierFromDer } from './common.js';
 
@@ -94,7 +94,7 @@ function verifyDigest(key: PublicKeyInfo, details: ParsedVerifier['details'], di
     malformed(`${details.name} cannot sign a hashedrekord digest (pure Ed25519 signs whole messages); use PKIX_ED25519_PH, ECDSA or RSA`);
   }
   if (details.name === 'PKIX_ED25519_PH') return verifyEd25519ph(key.key, digest, sig);
-  if (key.kind !== 'rsa') return verifyEcdsaDigest(key.key, digest, sig);
+  if (key.kind !== 'rsa') return verifyEcdsaDigestOf(key, digest, sig);
   return verifyPrehashed(key, digest, details.hash, sig);
 }
 
@@ -111,7 +111,7 @@ function hashedRekordV002(req: Obj, deferred?: DeferredDigestCheck[]): Canonical
     malformed(`${what}.digest is ${digest.length} bytes; ${v.details.name} needs a ${DIGEST_LEN[hash]}-byte ${hash} digest`);
   }
   const failure = 'hashedrekord signature does not verify with the given verifier over the given digest';
-  if (deferred && hash !== null && v.verifier.key.kind.startsWith('ecdsa-')) deferred.push({ key: v.verifier.key.key, digest, sig, failure });
+  if (deferred && hash !== null && v.verifier.key.kind.startsWith('ecdsa-')) deferred.push({ key: v.verifier.key, digest, sig, failure });
   else if (!verifyDigest(v.verifier.key, v.details, digest, sig)) throw new SignetError('VERIFICATION', failure);
   const body = canonicalJsonBytes({
     apiVersion: '0.0.2',

@@ -10,7 +10,7 @@ import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, ve
 import { execFileSync } from 'node:child_process';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { ecdsaBackend, ecPoint, verifyEcdsaDigest as direct, verifyEcdsaDigestEcdh, verifyEcdsaDigestNative } from '../../src/keys/ecdsa.js';
-import { publicKeyInfo, verifyEcdsaDigest, verifyPrehashed, type HashAlg } from '../../src/keys/index.js';
+import { publicKeyInfo, standardEcPublicKey, verifyEcdsaDigest, verifyEcdsaDigestOf, verifyPrehashed, type HashAlg } from '../../src/keys/index.js';
 import { verifyEcdsaDigestBatched } from '../../src/rekor/ecdsa.js';
 import { nativeCrypto } from '../../src/native.js';
 
@@ -116,7 +116,15 @@ describe('ECDSA over a digest: one verifier, every route the same verdict', () =
         else assert.equal(nat, undefined);
         assert.equal(direct(v.key, v.digest, v.sig), want, `${v.what}: keys/ecdsa.ts`);
         assert.equal(verifyEcdsaDigest(v.key, v.digest, v.sig), want, `${v.what}: keys/index.ts`);
-        assert.equal(await verifyEcdsaDigestBatched(v.key, v.digest, v.sig), want, `${v.what}: batched`);
+        const info = publicKeyInfo(v.key);
+        assert.equal(await verifyEcdsaDigestBatched(info, v.digest, v.sig), want, `${v.what}: batched`);
+        // Described from its DER alone (P-256, P-384): no KeyObject is made, the verdict is the same.
+        const bare = standardEcPublicKey(info.spkiDer);
+        assert.equal(bare !== undefined, info.kind !== 'ecdsa-p521', `${v.what}: P-256 and P-384 keys are read without node:crypto`);
+        if (bare) {
+          assert.equal(verifyEcdsaDigestOf(bare, v.digest, v.sig), want, `${v.what}: by DER`);
+          assert.equal(await verifyEcdsaDigestBatched(bare, v.digest, v.sig), want, `${v.what}: batched, by DER`);
+        }
         if (v.hash) {
           assert.equal(verifyPrehashed(publicKeyInfo(v.key), v.digest, v.hash, v.sig), want, `${v.what}: verifyPrehashed`);
         }
