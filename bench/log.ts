@@ -23,7 +23,7 @@
  * times each, default 1), SIGNET_BENCH_LOG_WRK=0 to skip the wrk run, SIGNET_BENCH_LOG_WRK_WARM=<seconds> of
  * unmeasured wrk load before the measured wrk run (default 0: V8 is then still compiling; see WRK_WARM_SECS),
  * SIGNET_BENCH_LOG_PROF=<dir> to run the embedded-write servers under --cpu-prof (one profile per thread; the wrk
- * run's in <dir>/wrk).
+ * run's in <dir>/wrk), SIGNET_BENCH_LOG_SIGNERS=0 to skip the wrk runs from many signers (below).
  * `--prefill N` (or SIGNET_BENCH_LOG_PREFILL=N): the wrk write run starts on a log of N entries, and the
  * reads run at N entries; logs are filled through the bulk path (`signet log import`'s; for the reads
  * with every entry's SET signed and stored, as writes through the API leave them), and after the
@@ -32,6 +32,8 @@
  * server RSS and disk bytes per entry are reported.
  * The embedded write run also reports the server's CPU per entry by thread (Linux /proc), which moves
  * far less than entries/s when other work shares the machine.
+ * The wrk write run is repeated on the same server with entries from 8,000 signing keys and from 4,000
+ * certificates (keyless entries): every other run signs with one key, which the server parses once.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
@@ -45,7 +47,7 @@ import { canonicalizeProposedEntry } from '../src/rekor/index.js';
 import { ecdsaBackend, verifyEcdsaDigest, verifyEcdsaDigestEcdh } from '../src/keys/ecdsa.js';
 import { importLog, type ImportItem } from '../src/server/log/import.js';
 import { MerkleFrontier, TILE_WIDTH, parseCheckpoint, tileHashes, tilePath, toHex } from '../src/tlog/index.js';
-import { ecKey, hashedRekordV1 } from '../test/rekor/fixtures.js';
+import { ecKey, hashedRekordV1, selfSignedCert } from '../test/rekor/fixtures.js';
 import { aptInstall } from '../test/helpers/apt.js';
 import { spawnServe } from '../test/server/http/spawn.js';
 import { fmt, machineLine, note, pct, stop, writeRun } from './common.js';
@@ -62,6 +64,13 @@ const CONN = Math.max(...CONNS);
  */
 const WRK_WARM_SECS = Number(process.env.SIGNET_BENCH_LOG_WRK_WARM ?? 0);
 if (!Number.isInteger(WRK_WARM_SECS) || WRK_WARM_SECS < 0) throw new Error('SIGNET_BENCH_LOG_WRK_WARM takes whole seconds');
+/**
+ * The wrk write runs also send entries from many signers (SIGNET_BENCH_LOG_SIGNERS=0 skips them): this many
+ * distinct keys, and this many distinct certificates. Both are more than the server's verifier cache holds (1,024).
+ */
+const SIGNERS = process.env.SIGNET_BENCH_LOG_SIGNERS !== '0';
+const SIGNER_KEYS = 8000;
+const SIGNER_CERTS = 4000;
 /** Read runs: a moderate concurrency, so that their latency says what one read costs. */
 const READ_CONN = Number(process.env.SIGNET_BENCH_LOG_READ_CONN ?? 16);
 const argPrefill = process.argv.indexOf('--prefill');
@@ -491,6 +500,26 @@ function wrkBodies(work: string, name: string, count: number): string {
   return file;
 }
 
+/**
+ * `count` fresh signed entries from `signers` different signers, one JSON body per line: each signer a P-256
+ * key of its own, or (`certs`) a self-signed certificate with an email SAN, as a keyless entry carries.
+ */
+async function manySignerBodies(work: string, name: string, count: number, signers: number, certs: boolean): Promise<string> {
+  const made: { key: ReturnType<typeof ecKey>; pem: string }[] = [];
+  for (let i = 0; i < signers; i++) {
+    if (certs) {
+      const c = await selfSignedCert(`signer-${i}@example.com`);
+      made.push({ key: c.key, pem: c.certPem });
+    } else {
+      const k = ecKey();
+      made.push({ key: k, pem: k.pem });
+    }
+  }
+  const file = join(work, name);
+  writeFileSync(file, Array.from({ length: count }, (_, i) => JSON.stringify(hashedRekordV1(made[i % signers]!.key, undefined, { pem: made[i % signers]!.pem }))).join('\n') + '\n');
+  return file;
+}
+
 /** One wrk POST run of `secs` against `url` with `conns` connections; its summary line parsed. */
 async function wrkPost(url: string, script: string, bodiesFile: string, conns: number, secs: number): Promise<WrkSummary> {
   const out = await new Promise<string>((resolve, reject) => {
@@ -518,6 +547,15 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
     const bodiesFile = wrkBodies(work, 'bodies.txt', total);
     const warmFile = warmTotal > 0 ? wrkBodies(work, 'warm.txt', warmTotal) : undefined;
     const script = wrkPostScript(work);
+    // The same load from many signers: a client's one key is what the runs above send, and the server's
+    // verifier cache serves it after the first entry; public Sigstore's log is mostly keyless entries, each
+    // with a certificate (and key) of its own.
+    const workloads: { name: string; file: string }[] = [{ name: 'one signing key', file: bodiesFile }];
+    if (SIGNERS) {
+      note(`signing ${fmt(total)} entries with ${fmt(SIGNER_KEYS)} keys, and ${fmt(total)} with ${fmt(SIGNER_CERTS)} certificates…`);
+      workloads.push({ name: `${fmt(SIGNER_KEYS)} signing keys`, file: await manySignerBodies(work, 'keys.txt', total, SIGNER_KEYS, false) });
+      workloads.push({ name: `${fmt(SIGNER_CERTS)} certificates (keyless)`, file: await manySignerBodies(work, 'certs.txt', total, SIGNER_CERTS, true) });
+    }
     const dir = mkdtempSync(join(tmpdir(), 'signet-bench-log-'));
     if (PREFILL > 0) {
       note(`prefilling ${fmt(PREFILL)} entries for the wrk run…`);
@@ -527,25 +565,28 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
     const env = { ...process.env, ...(prof ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${prof}/wrk`.trim() } : {}) };
     const { child, url } = await spawnServe(dir, [], env);
     try {
-      note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage)…`);
       await writeRunAt([url], warmSets[CONNS.length + 2]!, CONN);
       // SIGNET_BENCH_LOG_WRK_WARM: seconds of the same wrk load first, not measured (see WRK_WARM_SECS).
       if (warmFile) await wrkPost(url, script, warmFile, CONN, WRK_WARM_SECS);
-      const c0 = threadCpu(child.pid!);
-      const { requests, non2xx, p50us, p99us, us } = await wrkPost(url, script, bodiesFile, CONN, SECS);
-      const byThread = cpuDelta(c0, threadCpu(child.pid!));
-      const cpu = [...byThread.values()].reduce((a, b) => a + b, 0);
-      if (requests > total) throw new Error('wrk ran out of unique entries: raise the total');
-      const accepted = requests - non2xx;
-      rows.push([
-        `writes, embedded, wrk, ${CONN} conns, ${SECS} s${PREFILL > 0 ? `, on a ${fmt(PREFILL)}-entry log` : ', fresh log'}`,
-        `${fmt(accepted / (us / 1e6))} entries/s`,
-        `p50 ${fmt(p50us / 1000, 1)} ms, p99 ${fmt(p99us / 1000, 1)} ms, ${non2xx} not 201${cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / accepted)} µs per entry` : ''}`,
-      ]);
-      if (cpu > 0) {
-        // By thread: the run builder and merge threads (WorkerThread) are where a large log used to cost more.
-        const parts = [...byThread].filter(([, s]) => s * 1e6 >= accepted).sort((a, b) => b[1] - a[1]).map(([k, s]) => `${k} ${fmt((s * 1e6) / accepted)} µs`);
-        rows.push(['wrk run: server CPU per entry by thread', `${fmt((cpu * 1e6) / accepted)} µs`, parts.join(', ')]);
+      // One server for the workloads, one after the other: the later ones start on a log ~40,000 entries larger.
+      for (const w of workloads) {
+        note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage, ${w.name})…`);
+        const c0 = threadCpu(child.pid!);
+        const { requests, non2xx, p50us, p99us, us } = await wrkPost(url, script, w.file, CONN, SECS);
+        const byThread = cpuDelta(c0, threadCpu(child.pid!));
+        const cpu = [...byThread.values()].reduce((a, b) => a + b, 0);
+        if (requests > total) throw new Error('wrk ran out of unique entries: raise the total');
+        const accepted = requests - non2xx;
+        rows.push([
+          `writes, embedded, wrk, ${CONN} conns, ${SECS} s${PREFILL > 0 ? `, on a ${fmt(PREFILL)}-entry log` : ', fresh log'}, ${w.name}`,
+          `${fmt(accepted / (us / 1e6))} entries/s`,
+          `p50 ${fmt(p50us / 1000, 1)} ms, p99 ${fmt(p99us / 1000, 1)} ms, ${non2xx} not 201${cpu > 0 ? `, server CPU ${fmt((cpu * 1e6) / accepted)} µs per entry` : ''}`,
+        ]);
+        if (cpu > 0) {
+          // By thread: the run builder and merge threads (WorkerThread) are where a large log used to cost more.
+          const parts = [...byThread].filter(([, s]) => s * 1e6 >= accepted).sort((a, b) => b[1] - a[1]).map(([k, s]) => `${k} ${fmt((s * 1e6) / accepted)} µs`);
+          rows.push([`wrk run (${w.name}): server CPU per entry by thread`, `${fmt((cpu * 1e6) / accepted)} µs`, parts.join(', ')]);
+        }
       }
     } finally {
       await stop(child);

@@ -3,7 +3,9 @@
  *
  * A hashedrekord entry carries only the digest of its artifact, and node:crypto verifies ECDSA only
  * over messages it hashes itself. This addon hands the digest straight to EVP_PKEY_verify, which with
- * no message digest configured treats its input as the hash (ECDSA's bits2int truncation included).
+ * no message digest configured treats its input as the hash (ECDSA's bits2int truncation included), or
+ * for a P-256/P-384 key in the standard SPKI form to ECDSA_verify, which EVP_PKEY_verify runs for it
+ * (see "verification keys").
  * It links against nothing: the OpenSSL symbols resolve to the ones the node binary exports, so the
  * verdict is exactly Node's own OpenSSL's.
  *
@@ -48,6 +50,9 @@
  * OpenSSL): for the 65-byte inputs of Merkle nodes, EVP's per-digest set-up costs more than the hash. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/obj_mac.h>
 #include <openssl/x509.h>
 #include <openssl/err.h>
 #ifdef __linux__
@@ -109,8 +114,54 @@ static int bytes_of(napi_env env, napi_value v, const unsigned char **data, size
   return 1;
 }
 
-/* The EC public key in a DER SubjectPublicKeyInfo, or NULL for anything else. */
-static EVP_PKEY *ec_key_of(const unsigned char *spki, size_t spki_len) {
+/*
+ * ---- verification keys ----
+ * A parsed verification key. The two SubjectPublicKeyInfo forms nearly every ECDSA key comes in (P-256 and
+ * P-384, named curve, uncompressed point: a fixed DER prefix, then the point) are read with the EC_KEY
+ * calls: o2i_ECPublicKey checks the point is on the curve as the decoder does, and ECDSA_verify is what
+ * EVP_PKEY_verify runs for an EC key (DER strictness included). d2i_PUBKEY, OpenSSL 3's decoder, costs
+ * ~11-13 µs a key here against ~3.5, and a log whose entries each carry a key of their own (keyless
+ * signing) parses one per entry. Every other key goes through d2i_PUBKEY and EVP.
+ */
+struct vkey {
+  EVP_PKEY *pkey;
+  EC_KEY *ec;
+};
+
+static const unsigned char P256_SPKI_PREFIX[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+                                                 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+static const unsigned char P384_SPKI_PREFIX[] = {0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+                                                 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00};
+
+/* The EC_KEY of a standard P-256/P-384 SPKI, or NULL when it is not one (or its point is not valid). */
+static EC_KEY *standard_ec_key(const unsigned char *spki, size_t spki_len) {
+  const unsigned char *prefix;
+  size_t prefix_len, point_len;
+  int nid;
+  if (spki_len == sizeof(P256_SPKI_PREFIX) + 65) {
+    prefix = P256_SPKI_PREFIX, prefix_len = sizeof(P256_SPKI_PREFIX), point_len = 65, nid = NID_X9_62_prime256v1;
+  } else if (spki_len == sizeof(P384_SPKI_PREFIX) + 97) {
+    prefix = P384_SPKI_PREFIX, prefix_len = sizeof(P384_SPKI_PREFIX), point_len = 97, nid = NID_secp384r1;
+  } else {
+    return NULL;
+  }
+  if (memcmp(spki, prefix, prefix_len) != 0 || spki[prefix_len] != 0x04) return NULL;
+  EC_KEY *ec = EC_KEY_new_by_curve_name(nid);
+  const unsigned char *p = spki + prefix_len;
+  if (ec == NULL || o2i_ECPublicKey(&ec, &p, (long)point_len) == NULL) {
+    EC_KEY_free(ec);
+    return NULL;
+  }
+  return ec;
+}
+
+/* The EC public key in a DER SubjectPublicKeyInfo; both NULL for anything else. */
+static struct vkey vkey_of(const unsigned char *spki, size_t spki_len) {
+  struct vkey k = {NULL, NULL};
+  k.ec = standard_ec_key(spki, spki_len);
+  if (k.ec != NULL) return k;
+  /* A standard-looking SPKI whose point did not parse is refused by the decoder too; it decides. */
+  ERR_clear_error();
   const unsigned char *p = spki;
   EVP_PKEY *pkey = d2i_PUBKEY(NULL, &p, (long)spki_len);
   /* Trailing bytes after the SubjectPublicKeyInfo mean the input was not one key. */
@@ -118,13 +169,23 @@ static EVP_PKEY *ec_key_of(const unsigned char *spki, size_t spki_len) {
     EVP_PKEY_free(pkey);
     pkey = NULL;
   }
-  return pkey;
+  k.pkey = pkey;
+  return k;
 }
 
-static int check_with(EVP_PKEY *pkey, const unsigned char *digest, size_t digest_len, const unsigned char *sig, size_t sig_len) {
+static void vkey_free(struct vkey *k) {
+  EC_KEY_free(k->ec);
+  EVP_PKEY_free(k->pkey);
+  k->ec = NULL;
+  k->pkey = NULL;
+}
+
+static int check_with(const struct vkey *k, const unsigned char *digest, size_t digest_len, const unsigned char *sig, size_t sig_len) {
   int ok = 0;
-  if (pkey != NULL) {
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
+  if (k->ec != NULL) {
+    ok = ECDSA_verify(0, digest, (int)digest_len, sig, (int)sig_len, k->ec) == 1;
+  } else if (k->pkey != NULL) {
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(k->pkey, NULL);
     if (ctx != NULL && EVP_PKEY_verify_init(ctx) == 1) ok = EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) == 1;
     EVP_PKEY_CTX_free(ctx);
   }
@@ -135,9 +196,9 @@ static int check_with(EVP_PKEY *pkey, const unsigned char *digest, size_t digest
 
 static int check(const unsigned char *spki, size_t spki_len, const unsigned char *digest, size_t digest_len,
                  const unsigned char *sig, size_t sig_len) {
-  EVP_PKEY *pkey = ec_key_of(spki, spki_len);
-  int ok = check_with(pkey, digest, digest_len, sig, sig_len);
-  EVP_PKEY_free(pkey);
+  struct vkey k = vkey_of(spki, spki_len);
+  int ok = check_with(&k, digest, digest_len, sig, sig_len);
+  vkey_free(&k);
   return ok;
 }
 
@@ -240,9 +301,8 @@ struct verify_batch {
 };
 
 /*
- * Parsing a key (d2i_PUBKEY, OpenSSL 3's decoder) costs ~13-24 µs, a sixth to a quarter of the check
- * itself, and a batch often holds many entries signed with one key (a CI key, a KMS key). So each batch
- * remembers the keys it has parsed, a few at a time; an unparseable key is remembered as NULL too.
+ * A batch often holds many entries signed with one key (a CI key, a KMS key), so each batch remembers the
+ * keys it has parsed, a few at a time; an unparseable key is remembered too (as no key).
  */
 #define BATCH_KEYS 8
 
@@ -250,19 +310,19 @@ struct batch_keys {
   size_t n, next;
   const unsigned char *spki[BATCH_KEYS];
   size_t len[BATCH_KEYS];
-  EVP_PKEY *pkey[BATCH_KEYS];
+  struct vkey key[BATCH_KEYS];
 };
 
-static EVP_PKEY *batch_key(struct batch_keys *c, const unsigned char *spki, size_t len) {
+static const struct vkey *batch_key(struct batch_keys *c, const unsigned char *spki, size_t len) {
   for (size_t i = 0; i < c->n; i++) {
-    if (c->len[i] == len && memcmp(c->spki[i], spki, len) == 0) return c->pkey[i];
+    if (c->len[i] == len && memcmp(c->spki[i], spki, len) == 0) return &c->key[i];
   }
   size_t at = c->n < BATCH_KEYS ? c->n++ : (c->next++ % BATCH_KEYS);
-  if (c->spki[at] != NULL) EVP_PKEY_free(c->pkey[at]);
+  if (c->spki[at] != NULL) vkey_free(&c->key[at]);
   c->spki[at] = spki;
   c->len[at] = len;
-  c->pkey[at] = ec_key_of(spki, len);
-  return c->pkey[at];
+  c->key[at] = vkey_of(spki, len);
+  return &c->key[at];
 }
 
 static void verify_batch_execute(napi_env env, void *data) {
@@ -276,7 +336,7 @@ static void verify_batch_execute(napi_env env, void *data) {
     const unsigned char *k = packed_at(&b->spkis, i, &kl), *d = packed_at(&b->digests, i, &dl), *s = packed_at(&b->sigs, i, &sl);
     b->verdicts[i] = (unsigned char)check_with(batch_key(&keys, k, kl), d, dl, s, sl);
   }
-  for (size_t i = 0; i < keys.n; i++) EVP_PKEY_free(keys.pkey[i]);
+  for (size_t i = 0; i < keys.n; i++) vkey_free(&keys.key[i]);
 }
 
 static void verify_batch_free(struct verify_batch *b) {

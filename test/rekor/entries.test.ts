@@ -335,6 +335,45 @@ describe('ECDSA over a digest (OpenSSL-backed)', () => {
     assert.throws(() => addon.verify(spki, new Uint16Array(16), sig), TypeError);
   });
 
+  it('the addon reads standard P-256/P-384 keys itself, other forms through the decoder: node:crypto\'s verdicts either way', async (t) => {
+    const { createECDH, createPublicKey, generateKeyPairSync, verify: nodeVerify } = await import('node:crypto');
+    const { nativeCrypto } = await import('../../src/native.js');
+    const addon = nativeCrypto.addon;
+    if (!addon) return t.skip('native addon not built');
+    for (const [curve, ecdhName, size] of [['P-256', 'prime256v1', 32], ['P-384', 'secp384r1', 48]] as const) {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
+      const standard = publicKey.export({ format: 'der', type: 'spki' });
+      // The same key with a compressed point: valid, but not the form the addon reads itself.
+      const ecdh = createECDH(ecdhName);
+      ecdh.setPrivateKey(Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url'));
+      const head = Buffer.from(standard.subarray(0, standard.length - (2 * size + 1)));
+      head[1] = head[1]! - size;
+      head[head.length - 2] = head[head.length - 2]! - size;
+      const compressed = Buffer.concat([head, ecdh.getPublicKey(null, 'compressed')]);
+      assert.ok(createPublicKey({ key: compressed, format: 'der', type: 'spki' }).equals(publicKey));
+      const offCurve = Buffer.from(standard);
+      offCurve[offCurve.length - 1] = offCurve[offCurve.length - 1]! ^ 1;
+      const hashAlg = curve === 'P-256' ? 'sha256' : 'sha384';
+      for (let i = 0; i < 20; i++) {
+        const m = randomBytes(16);
+        const digest = createHash(hashAlg).update(m).digest();
+        const good = sign(hashAlg, m, privateKey);
+        const other = sign(hashAlg, randomBytes(16), privateKey);
+        const trailing = Buffer.concat([good, Buffer.of(0)]);
+        for (const [key, keyName] of [[standard, 'standard'], [compressed, 'compressed']] as const) {
+          assert.equal(addon.verify(key, digest, good), true, `${curve} ${keyName}: a good signature`);
+          assert.equal(nodeVerify(hashAlg, m, publicKey, good), true);
+          assert.equal(addon.verify(key, digest, other), false, `${curve} ${keyName}: another message's signature`);
+          assert.equal(addon.verify(key, digest, trailing), nodeVerify(hashAlg, m, publicKey, trailing), `${curve} ${keyName}: a byte after the DER`);
+          assert.equal(addon.verify(key, digest, trailing), false);
+        }
+        assert.equal(addon.verify(offCurve, digest, good), false, `${curve}: a point off the curve is no key`);
+        const batch = await addon.verifyMany([standard, compressed, offCurve, standard], [digest, digest, digest, digest], [good, good, good, trailing]);
+        assert.deepEqual([...batch], [1, 1, 0, 0]);
+      }
+    }
+  });
+
   it('the native batch calls verify many in order, sign many that node:crypto verifies, and refuse bad input', async (t) => {
     const { generateKeyPairSync, verify: nodeVerify } = await import('node:crypto');
     const { nativeCrypto, unpackSignatures } = await import('../../src/native.js');
