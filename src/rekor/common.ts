@@ -121,8 +121,6 @@ export interface Verifier {
   key: PublicKeyInfo;
   /** Canonical PEM: the key re-encoded as PUBLIC KEY, or every certificate of the chain re-encoded. */
   pem: string;
-  /** Present when the verifier is a certificate (the first of the chain). */
-  cert?: X509Certificate;
   /** Index keys this verifier contributes: hex sha256 of the canonical PEM, SAN emails/URIs. */
   indexKeys: string[];
   /** Base64 of `pem`: how a v1 entry body carries the verifier. */
@@ -171,8 +169,8 @@ export function verifierFromPemBase64(v: unknown, what: string): Verifier {
 }
 
 /** A Verifier's fields from its canonical PEM. */
-function verifierOf(key: PublicKeyInfo, pem: string, indexKeys: string[], cert?: X509Certificate): Verifier {
-  return { key, pem, ...(cert ? { cert } : {}), indexKeys, pemBase64: Buffer.from(pem).toString('base64'), searchKeys: searchKeys(indexKeys) };
+function verifierOf(key: PublicKeyInfo, pem: string, indexKeys: string[]): Verifier {
+  return { key, pem, indexKeys, pemBase64: Buffer.from(pem).toString('base64'), searchKeys: searchKeys(indexKeys) };
 }
 
 function parseVerifierPem(pemText: string, what: string): Verifier {
@@ -199,7 +197,7 @@ function parseVerifierPem(pemText: string, what: string): Verifier {
     const spki = certificateSpki(blocks[0]!.der);
     const key = (spki && standardEcPublicKey(spki)) ?? keyOf(() => parsePublicKey(leaf.publicKey.export({ type: 'spki', format: 'der' })), what);
     const pem = certs.map((c) => encodePem('CERTIFICATE', c.raw)).join('');
-    return verifierOf(key, pem, [sha256(pem).toString('hex'), ...certSubjects(leaf)], leaf);
+    return verifierOf(key, pem, [sha256(pem).toString('hex'), ...certSubjects(leaf)]);
   }
   if (blocks.length > 1) malformed(`${what} holds ${blocks.length} PEM blocks; expected one public key`);
   if (label !== 'PUBLIC KEY' && label !== 'RSA PUBLIC KEY') malformed(`${what} is a PEM "${label}", expected a PUBLIC KEY or CERTIFICATE`);
