@@ -15,6 +15,12 @@ export interface NativeCrypto {
   signingKey(pkcs8Der: Uint8Array): NativeKey;
   /** Signatures, each prefixed by its 2-byte big-endian length; md '' for Ed25519. */
   signMany(key: NativeKey, md: string, payloads: Uint8Array[]): Promise<Uint8Array>;
+  /**
+   * X.509 certificates parsed in one thread-pool job: per certificate a status byte, 0 (not answered:
+   * parse it with node:crypto) or 1, then for 1 a u16 count and each email (type 1) or URI (type 2)
+   * subject alternative name as a type byte, a u16 length and its bytes (see log_crypto.c, "certificates").
+   */
+  parseCertificates(ders: Uint8Array[]): Promise<Uint8Array>;
   /** RFC 6962 interior levels over 32-byte hashes: level 1, level 2, … concatenated (see tlog ExpandedTile). */
   merkleLevels(hashes: Uint8Array): Buffer;
   /** Thread-pool threads lower their own priority by n (0..19) nice steps before their next job (Linux). */

@@ -1,11 +1,12 @@
 /**
  * Canonicalization with the expensive signature checks off the calling thread: the entry is parsed and
- * checked on the event loop (cheap), its ECDSA digest signatures on the libuv thread pool through the
- * native addon, batched per turn of the event loop. Same verdicts and errors as the synchronous
- * canonicalize functions.
+ * checked on the event loop (cheap), its ECDSA digest signatures — and a keyless entry's certificate
+ * (certificates.ts) — on the libuv thread pool through the native addon, batched per turn of the event
+ * loop. Same verdicts, errors and canonical entries as the synchronous canonicalize functions.
  */
 import { SignetError } from '../errors.js';
-import type { CanonicalEntry, DeferredDigestCheck } from './common.js';
+import { type CanonicalEntry, type DeferredDigestCheck, withVerifierFor } from './common.js';
+import { certificateVerifierOffLoop } from './certificates.js';
 import { verifyEcdsaDigestBatched } from './ecdsa.js';
 import { canonicalizeProposedEntry } from './v1.js';
 import { canonicalizeCreateEntryRequest } from './v2.js';
@@ -13,7 +14,13 @@ import { canonicalizeCreateEntryRequest } from './v2.js';
 /** Rekor v1 ProposedEntry (api 1) or v2 CreateEntryRequest (api 2), verified. */
 export async function canonicalizeAsync(api: 1 | 2, doc: unknown): Promise<CanonicalEntry> {
   const deferred: DeferredDigestCheck[] = [];
-  const entry = api === 1 ? canonicalizeProposedEntry(doc, deferred) : canonicalizeCreateEntryRequest(doc, deferred);
+  // A keyless entry's certificate is parsed off the event loop first, then stands in for the parse.
+  const parsed = api === 1 ? await certificateVerifierOffLoop(doc) : undefined;
+  const entry = parsed
+    ? withVerifierFor(parsed.b64, parsed.verifier, () => canonicalizeProposedEntry(doc, deferred))
+    : api === 1
+      ? canonicalizeProposedEntry(doc, deferred)
+      : canonicalizeCreateEntryRequest(doc, deferred);
   // The common case, one check (a hashedrekord), without Promise.all's array and extra promise.
   if (deferred.length === 1) {
     const c = deferred[0]!;

@@ -163,9 +163,44 @@ export function verifierFromPemBase64(v: unknown, what: string): Verifier {
     const hit = verifierB64Cache.get(v);
     if (hit) return hit;
   }
-  const out = verifierFromPem(b64(v, what).toString('utf8'), what);
+  const out = parsedElsewhere !== undefined && parsedElsewhere.b64 === v ? parsedElsewhere.verifier : verifierFromPem(b64(v, what).toString('utf8'), what);
   remember(verifierB64Cache, v as string, out);
   return out;
+}
+
+/** Whether base64 text `b64` (a v1 entry's verifier) is a verifier parsed before: its lookup costs nothing more. */
+export function knownVerifier(b64: string): boolean {
+  return verifierB64Cache.has(b64);
+}
+
+/** A verifier for base64 text that verifierFromPemBase64 takes as parsed (withVerifierFor). */
+let parsedElsewhere: { b64: string; verifier: Verifier } | undefined;
+
+/**
+ * Runs `fn` (a synchronous canonicalization) with `verifier` standing for the verifier whose base64 text is
+ * `b64`: parsed elsewhere — a certificate off the event loop (rekor/certificates.ts) — as this module
+ * would have parsed it.
+ */
+export function withVerifierFor<T>(b64: string, verifier: Verifier, fn: () => T): T {
+  parsedElsewhere = { b64, verifier };
+  try {
+    return fn();
+  } finally {
+    parsedElsewhere = undefined;
+  }
+}
+
+/**
+ * The Verifier parseVerifierPem makes of a PEM holding one certificate, given what node:crypto would have
+ * said of it: its DER is `der` (X509Certificate#raw) and its email and URI names are `subjects`
+ * (certSubjects). Undefined where its key is not one standardEcPublicKey reads: those go the whole way.
+ */
+export function certificateVerifier(der: Buffer, subjects: string[]): Verifier | undefined {
+  const spki = certificateSpki(der);
+  const key = spki && standardEcPublicKey(spki);
+  if (!key) return undefined;
+  const pem = encodePem('CERTIFICATE', der);
+  return verifierOf(key, pem, [sha256(pem).toString('hex'), ...subjects]);
 }
 
 /** A Verifier's fields from its canonical PEM. */
