@@ -15,12 +15,9 @@ import { canonicalizeCreateEntryRequest } from './v2.js';
 export async function canonicalizeAsync(api: 1 | 2, doc: unknown): Promise<CanonicalEntry> {
   const deferred: DeferredDigestCheck[] = [];
   // A keyless entry's certificate is parsed off the event loop first, then stands in for the parse.
-  const parsed = api === 1 ? await certificateVerifierOffLoop(doc) : undefined;
-  const entry = parsed
-    ? withVerifierFor(parsed.b64, parsed.verifier, () => canonicalizeProposedEntry(doc, deferred))
-    : api === 1
-      ? canonicalizeProposedEntry(doc, deferred)
-      : canonicalizeCreateEntryRequest(doc, deferred);
+  const parsed = await certificateVerifierOffLoop(api, doc);
+  const canonicalize = (): CanonicalEntry => (api === 1 ? canonicalizeProposedEntry(doc, deferred) : canonicalizeCreateEntryRequest(doc, deferred));
+  const entry = parsed ? withVerifierFor(parsed.of, parsed.verifier, canonicalize) : canonicalize();
   // The common case, one check (a hashedrekord), without Promise.all's array and extra promise.
   if (deferred.length === 1) {
     const c = deferred[0]!;

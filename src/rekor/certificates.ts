@@ -1,5 +1,5 @@
 /**
- * The certificate of a keyless entry parsed off the event loop. Rekor parses every certificate it logs,
+ * The certificate of a keyless entry (a hashedrekord's, Rekor v1 or v2) parsed off the event loop. Rekor parses every certificate it logs,
  * and indexes it by its email and URI names; node:crypto's X509Certificate did that on the event loop,
  * ~40 µs of it per keyless write under load, the largest part of what a certificate costs a write beyond
  * a key. The native addon parses the certificates asked for in one turn of the event loop in one
@@ -52,28 +52,50 @@ const parseBatched = addon
     })
   : undefined;
 
+/** `o[camel]`, or `o[snake]` (protojson accepts both names; the synchronous parse refuses both at once). */
+function member(o: unknown, camel: string, snake?: string): unknown {
+  if (o === null || typeof o !== 'object') return undefined;
+  const r = o as Record<string, unknown>;
+  return r[camel] ?? (snake ? r[snake] : undefined);
+}
+
 /**
- * The verifier of a v1 hashedrekord whose `publicKey.content` is a PEM holding one certificate, parsed off
- * the event loop; undefined when it is known already, is anything else, or the addon does not answer (the
- * synchronous canonicalization then parses it, with its own errors). A certificate that does not parse is
- * never answered here.
+ * The certificate of a hashedrekord entry, as the text the synchronous parse keys it by (v1: the base64 of
+ * its PEM, which must hold one certificate; v2: its DER) and the DER; undefined for anything else.
  */
-export async function certificateVerifierOffLoop(doc: unknown): Promise<{ b64: string; verifier: Verifier } | undefined> {
-  if (!parseBatched) return undefined;
-  const d = doc as { kind?: unknown; spec?: { signature?: { publicKey?: { content?: unknown } } } } | null;
-  if (d === null || typeof d !== 'object' || d.kind !== 'hashedrekord') return undefined;
-  const b64 = d.spec?.signature?.publicKey?.content;
-  if (typeof b64 !== 'string' || b64.length > 64 * 1024 || knownVerifier(b64)) return undefined;
-  let der: Buffer;
+function certificateOf(api: 1 | 2, doc: unknown): { of: string | Buffer; der: Buffer } | undefined {
   try {
-    // The same strict base64 as the synchronous parse: text it refuses is never answered here.
-    const blocks = decodePemBlocks(b64Strict(b64, 'publicKey.content').toString('utf8'));
-    if (blocks.length !== 1 || blocks[0]!.label !== 'CERTIFICATE') return undefined;
-    der = blocks[0]!.der;
+    if (api === 1) {
+      if (member(doc, 'kind') !== 'hashedrekord') return undefined;
+      const text = member(member(member(member(doc, 'spec'), 'signature'), 'publicKey'), 'content');
+      if (typeof text !== 'string' || text.length > 64 * 1024 || knownVerifier(text)) return undefined;
+      // The same strict base64 as the synchronous parse: text it refuses is never answered here.
+      const blocks = decodePemBlocks(b64Strict(text, 'publicKey.content').toString('utf8'));
+      return blocks.length === 1 && blocks[0]!.label === 'CERTIFICATE' ? { of: text, der: blocks[0]!.der } : undefined;
+    }
+    const req = member(doc, 'hashedRekordRequestV002', 'hashed_rekord_request_v002');
+    const cert = member(member(member(req, 'signature'), 'verifier'), 'x509Certificate', 'x509_certificate');
+    const raw = member(cert, 'rawBytes', 'raw_bytes');
+    if (typeof raw !== 'string' || raw.length > 64 * 1024) return undefined;
+    const der = b64Strict(raw, 'rawBytes');
+    return { of: der, der };
   } catch {
     return undefined;
   }
-  const subjects = await parseBatched(der);
-  const verifier = subjects && certificateVerifier(der, subjects);
-  return verifier ? { b64, verifier } : undefined;
+}
+
+/**
+ * The verifier of a hashedrekord entry's certificate — v1: a `publicKey.content` PEM holding one
+ * certificate; v2: `verifier.x509Certificate` — parsed off the event loop, with what the synchronous parse
+ * knows it by (withVerifierFor); undefined when it is known already, is anything else, or the addon does
+ * not answer (the synchronous canonicalization then parses it, with its own errors). A certificate that
+ * does not parse is never answered here.
+ */
+export async function certificateVerifierOffLoop(api: 1 | 2, doc: unknown): Promise<{ of: string | Buffer; verifier: Verifier } | undefined> {
+  if (!parseBatched) return undefined;
+  const c = certificateOf(api, doc);
+  if (!c) return undefined;
+  const subjects = await parseBatched(c.der);
+  const verifier = subjects && certificateVerifier(c.der, subjects);
+  return verifier ? { of: c.of, verifier } : undefined;
 }

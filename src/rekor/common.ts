@@ -163,7 +163,7 @@ export function verifierFromPemBase64(v: unknown, what: string): Verifier {
     const hit = verifierB64Cache.get(v);
     if (hit) return hit;
   }
-  const out = parsedElsewhere !== undefined && parsedElsewhere.b64 === v ? parsedElsewhere.verifier : verifierFromPem(b64(v, what).toString('utf8'), what);
+  const out = parsedElsewhere !== undefined && parsedElsewhere.of === v ? parsedElsewhere.verifier : verifierFromPem(b64(v, what).toString('utf8'), what);
   remember(verifierB64Cache, v as string, out);
   return out;
 }
@@ -173,16 +173,19 @@ export function knownVerifier(b64: string): boolean {
   return verifierB64Cache.has(b64);
 }
 
-/** A verifier for base64 text that verifierFromPemBase64 takes as parsed (withVerifierFor). */
-let parsedElsewhere: { b64: string; verifier: Verifier } | undefined;
+/**
+ * A verifier parsed elsewhere (withVerifierFor), for the base64 text of a v1 entry's PEM
+ * (verifierFromPemBase64) or for a v2 entry's DER certificate (verifierFromDer).
+ */
+let parsedElsewhere: { of: string | Buffer; verifier: Verifier } | undefined;
 
 /**
- * Runs `fn` (a synchronous canonicalization) with `verifier` standing for the verifier whose base64 text is
- * `b64`: parsed elsewhere — a certificate off the event loop (rekor/certificates.ts) — as this module
- * would have parsed it.
+ * Runs `fn` (a synchronous canonicalization) with `verifier` standing for the verifier of `of` — a v1
+ * entry's base64 PEM text, or a v2 entry's DER certificate — parsed elsewhere (a certificate off the event
+ * loop, rekor/certificates.ts) as this module would have parsed it.
  */
-export function withVerifierFor<T>(b64: string, verifier: Verifier, fn: () => T): T {
-  parsedElsewhere = { b64, verifier };
+export function withVerifierFor<T>(of: string | Buffer, verifier: Verifier, fn: () => T): T {
+  parsedElsewhere = { of, verifier };
   try {
     return fn();
   } finally {
@@ -243,6 +246,8 @@ function parseVerifierPem(pemText: string, what: string): Verifier {
 
 /** The same from DER (Rekor v2 carries raw DER): a certificate, or a SubjectPublicKeyInfo. */
 export function verifierFromDer(der: Buffer, isCert: boolean, what: string): Verifier {
+  const elsewhere = parsedElsewhere?.of;
+  if (isCert && Buffer.isBuffer(elsewhere) && elsewhere.equals(der)) return parsedElsewhere!.verifier;
   if (isCert) {
     let cert: X509Certificate;
     try {

@@ -4,7 +4,7 @@
  * canonical v0.0.2 entry that becomes the leaf.
  */
 import { SignetError } from '../errors.js';
-import { type PublicKeyInfo, verifyPrehashed, verifySignature } from '../keys/index.js';
+import { type PublicKeyInfo, certificateSpki, verifyPrehashed, verifySignature } from '../keys/index.js';
 import { pae } from '../sigstore/index.js';
 import { canonicalJsonBytes } from '../tlog/index.js';
 import { verifyEcdsaDigestOf } from '../keys/ecdsa.js';
@@ -81,6 +81,9 @@ function parseVerifier(v: unknown, what: string): ParsedVerifier {
 
 /** A certificate's DER starts SEQUENCE{SEQUENCE{...}}; an SPKI's second element is an AlgorithmIdentifier. */
 function looksLikeSpki(der: Buffer): boolean {
+  // DER shaped like a certificate (its to-be-signed part opens with a version or serial number, where an
+  // SPKI's AlgorithmIdentifier opens with an OID) is no SPKI: no need to ask OpenSSL's decoder to fail.
+  if (certificateSpki(der) !== undefined) return false;
   try {
     verifierFromDer(der, false, 'key');
     return true;

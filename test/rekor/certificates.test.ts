@@ -8,11 +8,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyObject, createHash, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { canonicalizeAsync, canonicalizeProposedEntry, verifierFromPem } from '../../src/rekor/index.js';
+import { canonicalizeAsync, canonicalizeCreateEntryRequest, canonicalizeProposedEntry, verifierFromPem } from '../../src/rekor/index.js';
 import { certificateVerifier } from '../../src/rekor/common.js';
 import { decodeCertificateAnswers } from '../../src/rekor/certificates.js';
 import { nativeCrypto } from '../../src/native.js';
-import { type TestKey, hashedRekordV1 } from './fixtures.js';
+import { type TestKey, hashedRekordV1, hashedRekordV2 } from './fixtures.js';
 
 type Name = { type: 'dns' | 'email' | 'url' | 'ip' | 'upn' | 'guid' | 'dn'; value: string };
 
@@ -130,6 +130,29 @@ describe('certificates parsed off the event loop', { skip: !addon && `the native
       const before = asked;
       await canonicalizeAsync(1, hashedRekordV1(c.key, undefined, { pem: c.pem }));
       assert.equal(asked, before);
+    } finally {
+      addon!.parseCertificates = real;
+    }
+  });
+
+  it('a Rekor v2 keyless write too: the same entry as the synchronous parse', async () => {
+    const real = addon!.parseCertificates;
+    let asked = 0;
+    addon!.parseCertificates = (ders) => {
+      asked += ders.length;
+      return real.call(addon, ders);
+    };
+    try {
+      for (const names of [PLAIN[3]!, PLAIN[4]!, ASK_NODE[1]!]) {
+        const c = await certWith(names);
+        const doc = hashedRekordV2(c.key, undefined, { certDer: c.der });
+        const before = asked;
+        const got = await canonicalizeAsync(2, doc);
+        assert.equal(asked, before + 1, 'the certificate went to the addon');
+        const want = canonicalizeCreateEntryRequest(doc);
+        assert.deepEqual(got.body, want.body);
+        assert.deepEqual(got.indexKeys, want.indexKeys, JSON.stringify(names));
+      }
     } finally {
       addon!.parseCertificates = real;
     }
