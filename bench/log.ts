@@ -33,7 +33,8 @@
  * The embedded write run also reports the server's CPU per entry by thread (Linux /proc), which moves
  * far less than entries/s when other work shares the machine.
  * The wrk write run is repeated on the same server with entries from 8,000 signing keys and from 4,000
- * certificates (keyless entries): every other run signs with one key, which the server parses once.
+ * certificates (keyless entries; over the v1 and the v2 API): every other run signs with one key, which
+ * the server parses once.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
@@ -47,7 +48,7 @@ import { canonicalizeProposedEntry } from '../src/rekor/index.js';
 import { ecdsaBackend, verifyEcdsaDigest, verifyEcdsaDigestEcdh } from '../src/keys/ecdsa.js';
 import { importLog, type ImportItem } from '../src/server/log/import.js';
 import { MerkleFrontier, TILE_WIDTH, parseCheckpoint, tileHashes, tilePath, toHex } from '../src/tlog/index.js';
-import { ecKey, hashedRekordV1, selfSignedCert } from '../test/rekor/fixtures.js';
+import { ecKey, hashedRekordV1, hashedRekordV2, selfSignedCert } from '../test/rekor/fixtures.js';
 import { aptInstall } from '../test/helpers/apt.js';
 import { spawnServe } from '../test/server/http/spawn.js';
 import { fmt, machineLine, note, pct, stop, writeRun } from './common.js';
@@ -475,9 +476,9 @@ function ensureWrk(): boolean {
   }
 }
 
-/** The Lua script that POSTs the bodies of the file named in wrk's first argument, one per line, each once. */
-function wrkPostScript(work: string): string {
-  const script = join(work, 'post.lua');
+/** The Lua script that POSTs (to Rekor API v`api`) the bodies of the file named in wrk's first argument, one per line, each once. */
+function wrkPostScript(work: string, api: 1 | 2 = 1): string {
+  const script = join(work, `post-v${api}.lua`);
   writeFileSync(
     script,
     [
@@ -485,7 +486,7 @@ function wrkPostScript(work: string): string {
       'function init(args) for line in io.lines(args[1]) do bodies[#bodies + 1] = line end end',
       'function request()',
       '  i = i + 1',
-      '  return wrk.format("POST", "/api/v1/log/entries", { ["Content-Type"] = "application/json" }, bodies[i])',
+      `  return wrk.format("POST", "/api/v${api}/log/entries", { ["Content-Type"] = "application/json" }, bodies[i])`,
       'end',
       ...WRK_SUMMARY_LUA,
     ].join('\n'),
@@ -500,23 +501,32 @@ function wrkBodies(work: string, name: string, count: number): string {
   return file;
 }
 
-/**
- * `count` fresh signed entries from `signers` different signers, one JSON body per line: each signer a P-256
- * key of its own, or (`certs`) a self-signed certificate with an email SAN, as a keyless entry carries.
- */
-async function manySignerBodies(work: string, name: string, count: number, signers: number, certs: boolean): Promise<string> {
-  const made: { key: ReturnType<typeof ecKey>; pem: string }[] = [];
-  for (let i = 0; i < signers; i++) {
+/** A signer of the many-signers runs: a P-256 key of its own, with a self-signed certificate (email SAN) for keyless entries. */
+type BenchSigner = { key: ReturnType<typeof ecKey>; pem: string; certDer?: Buffer };
+
+async function manySigners(n: number, certs: boolean): Promise<BenchSigner[]> {
+  const made: BenchSigner[] = [];
+  for (let i = 0; i < n; i++) {
     if (certs) {
       const c = await selfSignedCert(`signer-${i}@example.com`);
-      made.push({ key: c.key, pem: c.certPem });
+      made.push({ key: c.key, pem: c.certPem, certDer: c.certDer });
     } else {
       const k = ecKey();
       made.push({ key: k, pem: k.pem });
     }
   }
+  return made;
+}
+
+/**
+ * `count` fresh signed entries from `signers`, taken in turn, one JSON body per line: Rekor v1 hashedrekord
+ * requests (the key's or certificate's PEM), or with `api` 2 v2 ones (the certificate's DER).
+ */
+function manySignerBodies(work: string, name: string, count: number, signers: BenchSigner[], api: 1 | 2 = 1): string {
   const file = join(work, name);
-  writeFileSync(file, Array.from({ length: count }, (_, i) => JSON.stringify(hashedRekordV1(made[i % signers]!.key, undefined, { pem: made[i % signers]!.pem }))).join('\n') + '\n');
+  const body = (s: BenchSigner): Record<string, unknown> =>
+    api === 1 ? hashedRekordV1(s.key, undefined, { pem: s.pem }) : hashedRekordV2(s.key, undefined, s.certDer ? { certDer: s.certDer } : {});
+  writeFileSync(file, Array.from({ length: count }, (_, i) => JSON.stringify(body(signers[i % signers.length]!))).join('\n') + '\n');
   return file;
 }
 
@@ -550,11 +560,14 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
     // The same load from many signers: a client's one key is what the runs above send, and the server's
     // verifier cache serves it after the first entry; public Sigstore's log is mostly keyless entries, each
     // with a certificate (and key) of its own.
-    const workloads: { name: string; file: string }[] = [{ name: 'one signing key', file: bodiesFile }];
+    const workloads: { name: string; file: string; script: string }[] = [{ name: 'one signing key', file: bodiesFile, script }];
     if (SIGNERS) {
-      note(`signing ${fmt(total)} entries with ${fmt(SIGNER_KEYS)} keys, and ${fmt(total)} with ${fmt(SIGNER_CERTS)} certificates…`);
-      workloads.push({ name: `${fmt(SIGNER_KEYS)} signing keys`, file: await manySignerBodies(work, 'keys.txt', total, SIGNER_KEYS, false) });
-      workloads.push({ name: `${fmt(SIGNER_CERTS)} certificates (keyless)`, file: await manySignerBodies(work, 'certs.txt', total, SIGNER_CERTS, true) });
+      note(`signing ${fmt(total)} entries with ${fmt(SIGNER_KEYS)} keys, and ${fmt(2 * total)} with ${fmt(SIGNER_CERTS)} certificates…`);
+      const keys = await manySigners(SIGNER_KEYS, false);
+      const certs = await manySigners(SIGNER_CERTS, true);
+      workloads.push({ name: `${fmt(SIGNER_KEYS)} signing keys`, file: manySignerBodies(work, 'keys.txt', total, keys), script });
+      workloads.push({ name: `${fmt(SIGNER_CERTS)} certificates (keyless)`, file: manySignerBodies(work, 'certs.txt', total, certs), script });
+      workloads.push({ name: `${fmt(SIGNER_CERTS)} certificates (keyless), Rekor v2 API`, file: manySignerBodies(work, 'certs-v2.txt', total, certs, 2), script: wrkPostScript(work, 2) });
     }
     const dir = mkdtempSync(join(tmpdir(), 'signet-bench-log-'));
     if (PREFILL > 0) {
@@ -572,7 +585,7 @@ if (process.env.SIGNET_BENCH_LOG_WRK !== '0' && !ONLY_PG) {
       for (const w of workloads) {
         note(`writing for ${SECS} s over HTTP with wrk (${CONN} connections, embedded storage, ${w.name})…`);
         const c0 = threadCpu(child.pid!);
-        const { requests, non2xx, p50us, p99us, us } = await wrkPost(url, script, w.file, CONN, SECS);
+        const { requests, non2xx, p50us, p99us, us } = await wrkPost(url, w.script, w.file, CONN, SECS);
         const byThread = cpuDelta(c0, threadCpu(child.pid!));
         const cpu = [...byThread.values()].reduce((a, b) => a + b, 0);
         if (requests > total) throw new Error('wrk ran out of unique entries: raise the total');
