@@ -63,6 +63,21 @@ const ASK_NODE: Name[][] = [
 
 const addon = nativeCrypto.addon;
 
+/** Runs `fn` with the addon's parseCertificates counting the certificates it is given (`asked()`). */
+async function countingParses(fn: (asked: () => number) => Promise<void>): Promise<void> {
+  const real = addon!.parseCertificates;
+  let asked = 0;
+  addon!.parseCertificates = (ders) => {
+    asked += ders.length;
+    return real.call(addon, ders);
+  };
+  try {
+    await fn(() => asked);
+  } finally {
+    addon!.parseCertificates = real;
+  }
+}
+
 describe('certificates parsed off the event loop', { skip: !addon && `the native addon is not built (${nativeCrypto.why})` }, () => {
   it('answers plain names, and its verifier is the one node:crypto makes', async () => {
     for (const names of PLAIN) {
@@ -101,19 +116,13 @@ describe('certificates parsed off the event loop', { skip: !addon && `the native
   });
 
   it('a keyless write is canonicalized as before, its certificate parsed by the addon', async () => {
-    const real = addon!.parseCertificates;
-    let asked = 0;
-    addon!.parseCertificates = (ders) => {
-      asked += ders.length;
-      return real.call(addon, ders);
-    };
-    try {
+    await countingParses(async (asked) => {
       for (const names of [PLAIN[2]!, PLAIN[4]!, ASK_NODE[0]!]) {
         const c = await certWith(names);
         const doc = hashedRekordV1(c.key, undefined, { pem: c.pem });
-        const before = asked;
+        const before = asked();
         const got = await canonicalizeAsync(1, doc);
-        assert.equal(asked, before + 1, 'the certificate went to the addon');
+        assert.equal(asked(), before + 1, 'the certificate went to the addon');
         // The synchronous parse of the same entry, by node:crypto (a fresh copy of the PEM text, so no cache answers it).
         const again = hashedRekordV1(c.key, undefined, { pem: c.pem.replace(/\n$/, '\r\n') });
         const want = canonicalizeProposedEntry(again);
@@ -127,35 +136,25 @@ describe('certificates parsed off the event loop', { skip: !addon && `the native
       const c = await certWith(PLAIN[2]!);
       const doc = hashedRekordV1(c.key, undefined, { pem: c.pem });
       await canonicalizeAsync(1, doc);
-      const before = asked;
+      const before = asked();
       await canonicalizeAsync(1, hashedRekordV1(c.key, undefined, { pem: c.pem }));
-      assert.equal(asked, before);
-    } finally {
-      addon!.parseCertificates = real;
-    }
+      assert.equal(asked(), before);
+    });
   });
 
   it('a Rekor v2 keyless write too: the same entry as the synchronous parse', async () => {
-    const real = addon!.parseCertificates;
-    let asked = 0;
-    addon!.parseCertificates = (ders) => {
-      asked += ders.length;
-      return real.call(addon, ders);
-    };
-    try {
+    await countingParses(async (asked) => {
       for (const names of [PLAIN[3]!, PLAIN[4]!, ASK_NODE[1]!]) {
         const c = await certWith(names);
         const doc = hashedRekordV2(c.key, undefined, { certDer: c.der });
-        const before = asked;
+        const before = asked();
         const got = await canonicalizeAsync(2, doc);
-        assert.equal(asked, before + 1, 'the certificate went to the addon');
+        assert.equal(asked(), before + 1, 'the certificate went to the addon');
         const want = canonicalizeCreateEntryRequest(doc);
         assert.deepEqual(got.body, want.body);
         assert.deepEqual(got.indexKeys, want.indexKeys, JSON.stringify(names));
       }
-    } finally {
-      addon!.parseCertificates = real;
-    }
+    });
   });
 
   it('bad certificates and bad base64 fail as before', async () => {
