@@ -157,6 +157,18 @@ describe('certificates parsed off the event loop', { skip: !addon && `the native
     });
   });
 
+  it('a failed certificate job leaves the entry to the synchronous parse', async () => {
+    const real = addon!.parseCertificates;
+    addon!.parseCertificates = () => Promise.reject(new Error('certificate batch failed'));
+    try {
+      const c = await certWith(PLAIN[2]!);
+      const got = await canonicalizeAsync(1, hashedRekordV1(c.key, undefined, { pem: c.pem }));
+      assert.deepEqual(got.indexKeys.slice(1), verifierFromPem(c.pem, 'test').searchKeys);
+    } finally {
+      addon!.parseCertificates = real;
+    }
+  });
+
   it('bad certificates and bad base64 fail as before', async () => {
     const c = await certWith([{ type: 'email', value: 'a@example.com' }]);
     const cutPem = `-----BEGIN CERTIFICATE-----\n${c.der.subarray(0, 200).toString('base64')}\n-----END CERTIFICATE-----\n`;
