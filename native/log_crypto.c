@@ -184,7 +184,7 @@ static void vkey_free(struct vkey *k) {
 static int check_with(const struct vkey *k, const unsigned char *digest, size_t digest_len, const unsigned char *sig, size_t sig_len) {
   int ok = 0;
   if (k->ec != NULL) {
-    ok = ECDSA_verify(0, digest, (int)digest_len, sig, (int)sig_len, k->ec) == 1;
+    ok = digest_len <= 0x7fffffff && sig_len <= 0x7fffffff && ECDSA_verify(0, digest, (int)digest_len, sig, (int)sig_len, k->ec) == 1;
   } else if (k->pkey != NULL) {
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(k->pkey, NULL);
     if (ctx != NULL && EVP_PKEY_verify_init(ctx) == 1) ok = EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) == 1;
