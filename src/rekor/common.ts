@@ -199,10 +199,19 @@ export function withVerifierFor<T>(of: string | Buffer, verifier: Verifier, fn: 
  * (certSubjects). Undefined where its key is not one standardEcPublicKey reads: those go the whole way.
  */
 export function certificateVerifier(der: Buffer, subjects: string[]): Verifier | undefined {
+  const key = standardCertificateKey(der);
+  return key && chainVerifier(key, [der], subjects);
+}
+
+/** A certificate's key when it is a standard P-256/P-384 one (standardEcPublicKey), read from the DER. */
+function standardCertificateKey(der: Buffer): PublicKeyInfo | undefined {
   const spki = certificateSpki(der);
-  const key = spki && standardEcPublicKey(spki);
-  if (!key) return undefined;
-  const pem = encodePem('CERTIFICATE', der);
+  return spki && standardEcPublicKey(spki);
+}
+
+/** A certificate chain's Verifier: the leaf's key, the chain's DERs in order, the leaf's email and URI names. */
+function chainVerifier(key: PublicKeyInfo, ders: readonly Buffer[], subjects: readonly string[]): Verifier {
+  const pem = ders.map((d) => encodePem('CERTIFICATE', d)).join('');
   return verifierOf(key, pem, [sha256(pem).toString('hex'), ...subjects]);
 }
 
@@ -232,10 +241,8 @@ function parseVerifierPem(pemText: string, what: string): Verifier {
       }
     }
     const leaf = certs[0]!;
-    const spki = certificateSpki(blocks[0]!.der);
-    const key = (spki && standardEcPublicKey(spki)) ?? keyOf(() => parsePublicKey(leaf.publicKey.export({ type: 'spki', format: 'der' })), what);
-    const pem = certs.map((c) => encodePem('CERTIFICATE', c.raw)).join('');
-    return verifierOf(key, pem, [sha256(pem).toString('hex'), ...certSubjects(leaf)]);
+    const key = standardCertificateKey(blocks[0]!.der) ?? keyOf(() => parsePublicKey(leaf.publicKey.export({ type: 'spki', format: 'der' })), what);
+    return chainVerifier(key, certs.map((c) => c.raw), certSubjects(leaf));
   }
   if (blocks.length > 1) malformed(`${what} holds ${blocks.length} PEM blocks; expected one public key`);
   if (label !== 'PUBLIC KEY' && label !== 'RSA PUBLIC KEY') malformed(`${what} is a PEM "${label}", expected a PUBLIC KEY or CERTIFICATE`);
