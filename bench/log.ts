@@ -494,11 +494,9 @@ function wrkPostScript(work: string, api: 1 | 2 = 1): string {
   return script;
 }
 
-/** `count` fresh signed entries, one JSON body per line, in a file under `work`. */
+/** `count` fresh signed entries, all with the bench's one key, one JSON body per line, in a file under `work`. */
 function wrkBodies(work: string, name: string, count: number): string {
-  const file = join(work, name);
-  writeFileSync(file, Array.from({ length: count }, () => JSON.stringify(hashedRekordV1(key))).join('\n') + '\n');
-  return file;
+  return manySignerBodies(work, name, count, [{ key, pem: key.pem }]);
 }
 
 /** A signer of the many-signers runs: a P-256 key of its own, with a self-signed certificate (email SAN) for keyless entries. */
