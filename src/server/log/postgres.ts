@@ -123,20 +123,21 @@ const NOTHING_FOUND: ReadonlyMap<string, ExistingRow> = new Map<string, Existing
 /** Serializes schema creation between servers starting at once (CREATE IF NOT EXISTS alone races). */
 const SCHEMA_LOCK = 0x5349474e45544c47n; // "SIGNETLG"
 
-interface StateRow {
-  tree_id: string;
-  origin: string;
-  log_id: Buffer;
+/** The state row's committed checkpoint (READ_STATE). */
+interface StateCheckpointRow {
   size: string;
   root: Buffer;
   checkpoint: string;
 }
 
+interface StateRow extends StateCheckpointRow {
+  tree_id: string;
+  origin: string;
+  log_id: Buffer;
+}
+
 /** The state row with one of its partial tiles (level, idx and data null when it has none). */
-interface StateTileRow {
-  size: string;
-  root: Buffer;
-  checkpoint: string;
+interface StateTileRow extends StateCheckpointRow {
   level: number | null;
   idx: string | null;
   data: Buffer | null;
@@ -426,7 +427,11 @@ export class PostgresStorage implements LogStorage {
   }
 
   async #currentCheckpoint(client: pg.PoolClient): Promise<SignedCheckpoint> {
-    const row = (await client.query<{ size: string; root: Buffer; checkpoint: string }>({ name: 'signet_log_state', text: READ_STATE })).rows[0];
+    return this.#checkpointOf((await client.query<StateCheckpointRow>({ name: 'signet_log_state', text: READ_STATE })).rows[0]);
+  }
+
+  /** The checkpoint of a READ_STATE row; the row missing is a broken log. */
+  #checkpointOf(row: StateCheckpointRow | undefined): SignedCheckpoint {
     if (!row) throw new SignetError('TLOG', 'the log state row is missing from the database');
     return { origin: this.origin, size: Number(row.size), rootHash: row.root, note: row.checkpoint };
   }
@@ -460,14 +465,7 @@ export class PostgresStorage implements LogStorage {
   }
 
   async checkpoint(): Promise<SignedCheckpoint> {
-    const row = (
-      await this.#query<{ size: string; root: Buffer; checkpoint: string }>('cannot read the log state', {
-        name: 'signet_log_state',
-        text: READ_STATE,
-      })
-    )[0];
-    if (!row) throw new SignetError('TLOG', 'the log state row is missing from the database');
-    return { origin: this.origin, size: Number(row.size), rootHash: row.root, note: row.checkpoint };
+    return this.#checkpointOf((await this.#query<StateCheckpointRow>('cannot read the log state', { name: 'signet_log_state', text: READ_STATE }))[0]);
   }
 
   async entryByIndex(index: number): Promise<StoredEntry | null> {
